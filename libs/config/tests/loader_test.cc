@@ -1,0 +1,129 @@
+#include "config/loader.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include "streamadmin/config/v1/config.pb.h"
+
+namespace sa::config {
+namespace {
+
+using streamadmin::config::v1::IngestConfig;
+using ::testing::HasSubstr;
+
+TEST(ConfigLoader, MergesYamlOverDefaults) {
+  IngestConfig cfg;
+  cfg.mutable_server()->set_grpc_listen("0.0.0.0:7101");
+  cfg.mutable_nats()->set_max_pending_acks(4096);
+  ASSERT_TRUE(MergeYamlString(R"(
+server:
+  http_listen: 127.0.0.1:9101
+nats:
+  servers: [nats://a:4222, nats://b:4222]
+  reconnect_jitter_ms: 250
+streams:
+  - name: MD_RAW
+    subjects: ["md.raw.>"]
+    max_age_s: 3600
+)", "test.yaml", &cfg).ok());
+  EXPECT_EQ(cfg.server().grpc_listen(), "0.0.0.0:7101");  // default kept
+  EXPECT_EQ(cfg.server().http_listen(), "127.0.0.1:9101");
+  ASSERT_EQ(cfg.nats().servers_size(), 2);
+  EXPECT_EQ(cfg.nats().servers(1), "nats://b:4222");
+  EXPECT_EQ(cfg.nats().reconnect_jitter_ms(), 250u);
+  EXPECT_EQ(cfg.nats().max_pending_acks(), 4096u);
+  ASSERT_EQ(cfg.streams_size(), 1);
+  EXPECT_EQ(cfg.streams(0).max_age_s(), 3600u);
+}
+
+TEST(ConfigLoader, UnknownKeyNamesFileLineAndKeyPath) {
+  IngestConfig cfg;
+  absl::Status st = MergeYamlString("nats:\n  servrs: [x]\n", "/etc/sa/ingest.yaml", &cfg);
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(st.message()), HasSubstr("config /etc/sa/ingest.yaml:2:3: key 'nats.servrs': unknown key"));
+  EXPECT_THAT(std::string(st.message()), HasSubstr("known: servers"));
+  EXPECT_EQ(std::string(st.message()).find('\n'), std::string::npos) << "one line";
+}
+
+TEST(ConfigLoader, WrongTypeNamesTheKeyAndTheValue) {
+  IngestConfig cfg;
+  absl::Status st = MergeYamlString("nats:\n  max_pending_acks: lots\n", "x.yaml", &cfg);
+  EXPECT_THAT(std::string(st.message()),
+              HasSubstr("x.yaml:2:21: key 'nats.max_pending_acks': expected an unsigned integer, got 'lots'"));
+  st = MergeYamlString("nats:\n  max_pending_acks: -3\n", "x.yaml", &cfg);
+  EXPECT_THAT(std::string(st.message()), HasSubstr("expected an unsigned integer, got '-3'"));
+  st = MergeYamlString("nats: [1, 2]\n", "x.yaml", &cfg);
+  EXPECT_THAT(std::string(st.message()), HasSubstr("key 'nats': expected a map, got a list"));
+  st = MergeYamlString("streams:\n  - name: [a]\n", "x.yaml", &cfg);
+  EXPECT_THAT(std::string(st.message()), HasSubstr("key 'streams[0].name': expected a scalar, got a list"));
+}
+
+TEST(ConfigLoader, BrokenYamlReportsPosition) {
+  IngestConfig cfg;
+  absl::Status st = MergeYamlString("nats:\n  servers: [a, b\n", "bad.yaml", &cfg);
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(st.message()), HasSubstr("config bad.yaml:"));
+  EXPECT_THAT(std::string(st.message()), HasSubstr("invalid YAML"));
+}
+
+TEST(ConfigLoader, MissingFileIsNotFoundAndNamesThePath) {
+  IngestConfig cfg;
+  absl::Status st = MergeYamlFile("/nonexistent/ingest.yaml", &cfg);
+  EXPECT_EQ(st.code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(st.message()), HasSubstr("config /nonexistent/ingest.yaml: cannot open file"));
+}
+
+TEST(ConfigLoader, ReadsAFile) {
+  std::string path = ::testing::TempDir() + "/cfg_test.yaml";
+  std::ofstream(path) << "log:\n  level: debug\n";
+  IngestConfig cfg;
+  ASSERT_TRUE(MergeYamlFile(path, &cfg).ok());
+  EXPECT_EQ(cfg.log().level(), "debug");
+  std::remove(path.c_str());
+}
+
+TEST(ConfigEnvironment, OverridesNestedKeysWithUnderscoresInNames) {
+  IngestConfig cfg;
+  cfg.mutable_server()->set_grpc_listen("0.0.0.0:1");
+  ASSERT_TRUE(ApplyEnvironment({{"STREAM_ADMIN_SERVER_GRPC_LISTEN", "127.0.0.1:5"},
+                                {"STREAM_ADMIN_NATS_MAX_PENDING_ACKS", "17"},
+                                {"STREAM_ADMIN_NATS_SERVERS", "nats://x:1, nats://y:2"},
+                                {"PATH", "/bin"}},
+                               &cfg)
+                  .ok());
+  EXPECT_EQ(cfg.server().grpc_listen(), "127.0.0.1:5");
+  EXPECT_EQ(cfg.nats().max_pending_acks(), 17u);
+  ASSERT_EQ(cfg.nats().servers_size(), 2);
+  EXPECT_EQ(cfg.nats().servers(1), "nats://y:2");
+}
+
+TEST(ConfigEnvironment, UnknownVariableAndBadValueAreErrors) {
+  IngestConfig cfg;
+  absl::Status st = ApplyEnvironment({{"STREAM_ADMIN_NATS_SERVRS", "x"}}, &cfg);
+  EXPECT_THAT(std::string(st.message()), HasSubstr("environment STREAM_ADMIN_NATS_SERVRS='x': names no config key"));
+  st = ApplyEnvironment({{"STREAM_ADMIN_NATS_CONNECT_TIMEOUT_MS", "soon"}}, &cfg);
+  EXPECT_THAT(std::string(st.message()), HasSubstr("expected an unsigned integer, got 'soon'"));
+  st = ApplyEnvironment({{"STREAM_ADMIN_STREAMS", "x"}}, &cfg);
+  EXPECT_THAT(std::string(st.message()), HasSubstr("cannot be set from the environment"));
+  EXPECT_TRUE(ApplyEnvironment({{"STREAM_ADMIN_CONFIG", "/x"}}, &cfg, {"STREAM_ADMIN_CONFIG"}).ok());
+}
+
+TEST(ConfigRedaction, SecretsNeverLeaveTheProcess) {
+  streamadmin::config::v1::CdcBridgeConfig cfg;
+  cfg.mutable_source()->set_dsn("host=db password=hunter2");
+  cfg.mutable_nats()->set_password("pw");
+  cfg.mutable_nats()->set_user("svc");
+  std::string json = ToRedactedJson(cfg);
+  EXPECT_EQ(json.find("hunter2"), std::string::npos);
+  EXPECT_EQ(json.find("\"pw\""), std::string::npos);
+  EXPECT_THAT(json, HasSubstr("\"svc\""));
+  EXPECT_THAT(json, HasSubstr("***"));
+  EXPECT_THAT(ToRedactedYaml(cfg), HasSubstr("user: svc"));
+  EXPECT_EQ(cfg.source().dsn(), "host=db password=hunter2") << "the original is untouched";
+}
+
+}  // namespace
+}  // namespace sa::config
