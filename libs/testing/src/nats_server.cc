@@ -1,0 +1,91 @@
+#include "testing/nats_server.h"
+
+#include <filesystem>
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+
+namespace sa::testing {
+
+NatsServer::NatsServer(Options options, TempDir dir, int port)
+    : options_(std::move(options)), dir_(std::move(dir)), port_(port) {}
+
+absl::StatusOr<std::unique_ptr<NatsServer>> NatsServer::Start(Options options) {
+  auto binary = FindExecutable("nats-server", {"/usr/sbin", "/usr/bin", "/usr/local/bin"});
+  if (!binary.ok()) return binary.status();
+  auto dir = TempDir::Create("nats");
+  if (!dir.ok()) return dir.status();
+  absl::StatusOr<int> port = options.port;
+  if (options.port == 0) port = PickFreePort();
+  if (!port.ok()) return port.status();
+
+  std::unique_ptr<NatsServer> server(new NatsServer(std::move(options), std::move(*dir), *port));
+  server->binary_ = *binary;
+  server->store_dir_ = server->options_.store_dir.empty()
+                           ? absl::StrCat(server->dir_.path(), "/store")
+                           : server->options_.store_dir;
+  std::error_code ec;
+  std::filesystem::create_directories(server->store_dir_, ec);
+  if (ec) return absl::InternalError(absl::StrCat("mkdir ", server->store_dir_, ": ", ec.message()));
+  if (!server->options_.config_text.empty()) {
+    std::ofstream conf(absl::StrCat(server->dir_.path(), "/nats.conf"));
+    conf << server->options_.config_text << "\n";
+    if (!conf) return absl::InternalError("writing nats.conf failed");
+  }
+  if (auto s = server->Launch(); !s.ok()) return s;
+  return server;
+}
+
+NatsServer::~NatsServer() {
+  if (process_ != nullptr) (void)process_->Kill();
+  process_.reset();
+}
+
+std::string NatsServer::url() const { return absl::StrCat("nats://127.0.0.1:", port_); }
+
+std::string NatsServer::log_path() const { return absl::StrCat(dir_.path(), "/nats-server.log"); }
+
+absl::Status NatsServer::Launch() {
+  std::vector<std::string> argv = {binary_, "-a", "127.0.0.1", "-p", std::to_string(port_)};
+  if (!options_.config_text.empty()) {
+    argv.push_back("-c");
+    argv.push_back(absl::StrCat(dir_.path(), "/nats.conf"));
+  }
+  if (options_.jetstream) {
+    argv.insert(argv.end(), {"-js", "-sd", store_dir_});
+  }
+  argv.insert(argv.end(), options_.extra_args.begin(), options_.extra_args.end());
+
+  Process::Options popts;
+  popts.log_file = log_path();
+  auto proc = Process::Spawn(argv, popts);
+  if (!proc.ok()) return proc.status();
+  // The server prints this once JetStream is restored and the client
+  // listener accepts connections.
+  if (auto s = (*proc)->WaitForOutput("Server is ready", options_.ready_timeout); !s.ok()) {
+    (void)(*proc)->Kill();
+    return absl::UnavailableError(absl::StrCat("nats-server on port ", port_, ": ", s.message()));
+  }
+  process_ = std::move(*proc);
+  return absl::OkStatus();
+}
+
+absl::Status NatsServer::Stop(bool kill) {
+  if (process_ == nullptr) return absl::OkStatus();
+  auto code = kill ? process_->Kill() : process_->Terminate(absl::Seconds(15));
+  process_.reset();
+  if (!code.ok()) return code.status();
+  return absl::OkStatus();
+}
+
+absl::Status NatsServer::Resume() {
+  if (process_ != nullptr) return absl::FailedPreconditionError("nats-server is running");
+  return Launch();
+}
+
+absl::Status NatsServer::Restart() {
+  if (auto s = Stop(); !s.ok()) return s;
+  return Launch();
+}
+
+}  // namespace sa::testing
