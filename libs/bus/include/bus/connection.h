@@ -1,0 +1,103 @@
+// bus::Connection — the process's connection to NATS. The one place (with the
+// rest of libs/bus) that knows nats.c.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "bus/message.h"
+#include "streamadmin/config/v1/config.pb.h"
+
+namespace sa::bus {
+
+namespace internal {
+struct ConnectionState;
+struct SubscriptionState;
+}  // namespace internal
+
+// A core NATS subscription. Destroying it unsubscribes; when the destructor
+// returns the handler is not running and will not run again (unless the
+// destructor is called from inside the handler itself, which is allowed).
+class Subscription {
+ public:
+  ~Subscription();
+  Subscription(const Subscription&) = delete;
+  Subscription& operator=(const Subscription&) = delete;
+
+  const std::string& subject() const;
+
+ private:
+  friend class Connection;
+  explicit Subscription(std::shared_ptr<internal::SubscriptionState> state);
+  std::shared_ptr<internal::SubscriptionState> state_;
+};
+
+// Connects with endless reconnect: exponential backoff from
+// reconnect_wait_ms (default 100 ms) doubling up to reconnect_max_wait_ms
+// (default 5 s) plus up to reconnect_jitter_ms (default 100 ms) random delay;
+// core publishes made while disconnected are buffered (reconnect_buffer_bytes,
+// default 8 MiB). Connect() does not fail when no server is up yet: it
+// returns at once and the connection keeps trying in the background.
+//
+// Events (connected, disconnected, reconnected, closed, error) are logged
+// with spdlog and counted in streamadmin_bus_connection_events_total{event};
+// streamadmin_bus_connected is the number of connections currently up.
+//
+// Ownership: JetStream, JetStreamPublisher, KeyValue and Subscription objects
+// made from a Connection share its underlying state and may outlive it, but
+// after Close() (or the destructor) they fail with Unavailable.
+// Threading: every method is thread-safe. Subscribe handlers run on that
+// subscription's own nats.c thread, one message at a time.
+class Connection {
+ public:
+  using Config = ::streamadmin::config::v1::NatsConfig;
+  using MessageHandler = std::function<void(const InboundMessage&)>;
+
+  struct Stats {
+    uint64_t connects = 0;  // initial connections made in the background
+    uint64_t disconnects = 0;
+    uint64_t reconnects = 0;
+  };
+
+  static absl::StatusOr<std::unique_ptr<Connection>> Connect(const Config& config);
+
+  ~Connection();  // Close()
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  bool IsConnected() const;
+  // Blocks until connected (or reconnected), closed, or `timeout`.
+  bool WaitConnected(absl::Duration timeout) const;
+
+  // Core NATS publish (at most once). Buffered while reconnecting.
+  absl::Status Publish(const std::string& subject, const std::string& data,
+                       const Headers& headers = {});
+  absl::StatusOr<std::unique_ptr<Subscription>> Subscribe(const std::string& subject,
+                                                          MessageHandler handler);
+  // Round trip to the server: everything published before has been received.
+  absl::Status Flush(absl::Duration timeout);
+  // Drains subscriptions and pending publishes, then closes; waits up to
+  // `timeout` for the connection to be closed.
+  absl::Status Drain(absl::Duration timeout);
+  // Closes at once. Idempotent.
+  void Close();
+
+  Stats stats() const;
+  const Config& config() const;
+  // Effective values after defaults (for logs and tests).
+  int64_t reconnect_buffer_bytes() const;
+
+ private:
+  friend class JetStream;
+  friend class JetStreamPublisher;
+  friend class KeyValue;
+  explicit Connection(std::shared_ptr<internal::ConnectionState> state);
+  std::shared_ptr<internal::ConnectionState> state_;
+};
+
+}  // namespace sa::bus

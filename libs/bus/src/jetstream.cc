@@ -1,0 +1,356 @@
+#include "bus/jetstream.h"
+
+#include <nats/nats.h>
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "internal/connection_state.h"
+#include "internal/jetstream_state.h"
+#include "internal/msg_util.h"
+#include "internal/nats_status.h"
+
+namespace sa::bus {
+namespace internal {
+
+struct PullState {
+  ~PullState() {
+    if (sub != nullptr) {
+      natsSubscription_Unsubscribe(sub);  // bound to a durable: the consumer stays
+      natsSubscription_Destroy(sub);
+    }
+  }
+  std::shared_ptr<JetStreamState> js;
+  natsSubscription* sub = nullptr;
+};
+
+struct ReceivedMessageImpl {
+  ~ReceivedMessageImpl() { natsMsg_Destroy(msg); }
+  std::shared_ptr<PullState> pull;  // natsMsg acks go through its subscription
+  natsMsg* msg = nullptr;
+  std::string subject;
+  std::string data;
+  Headers headers;
+  uint64_t stream_seq = 0;
+  uint64_t consumer_seq = 0;
+  uint64_t delivered = 0;
+  uint64_t pending = 0;
+  int64_t timestamp_ns = 0;
+};
+
+namespace {
+
+constexpr int64_t kNanosPerSecond = 1000000000;
+constexpr int kDefaultFetchBatch = 128;
+
+absl::Status FillStreamConfig(const JetStream::StreamConfig& c, jsStreamConfig* out,
+                              std::vector<const char*>* subjects) {
+  if (c.name().empty()) return absl::InvalidArgumentError("EnsureStream: empty stream name");
+  jsStreamConfig_Init(out);
+  out->Name = c.name().c_str();
+  for (const auto& s : c.subjects()) subjects->push_back(s.c_str());
+  out->Subjects = subjects->empty() ? nullptr : subjects->data();
+  out->SubjectsLen = static_cast<int>(subjects->size());
+  if (c.storage().empty() || c.storage() == "file") {
+    out->Storage = js_FileStorage;
+  } else if (c.storage() == "memory") {
+    out->Storage = js_MemoryStorage;
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("EnsureStream ", c.name(), ": storage must be file or memory, not ", c.storage()));
+  }
+  out->Retention = js_LimitsPolicy;
+  out->Discard = js_DiscardOld;
+  out->MaxAge = static_cast<int64_t>(c.max_age_s()) * kNanosPerSecond;
+  out->MaxBytes = c.max_bytes() > 0 ? c.max_bytes() : -1;
+  out->MaxMsgs = c.max_msgs() > 0 ? c.max_msgs() : -1;
+  out->Duplicates = static_cast<int64_t>(c.duplicate_window_s()) * kNanosPerSecond;
+  out->Replicas = std::max<int64_t>(1, c.replicas());
+  return absl::OkStatus();
+}
+
+absl::Status FillConsumerConfig(const JetStream::ConsumerConfig& c, jsConsumerConfig* out) {
+  if (c.stream().empty() || c.durable().empty()) {
+    return absl::InvalidArgumentError("consumer config needs stream and durable");
+  }
+  jsConsumerConfig_Init(out);
+  out->Durable = c.durable().c_str();
+  out->AckPolicy = js_AckExplicit;
+  out->DeliverPolicy = js_DeliverAll;
+  out->ReplayPolicy = js_ReplayInstant;
+  out->AckWait = static_cast<int64_t>(c.ack_wait_s()) * kNanosPerSecond;  // 0: server default (30 s)
+  out->MaxDeliver = c.max_deliver() > 0 ? c.max_deliver() : -1;
+  out->FilterSubject = c.filter_subject().empty() ? nullptr : c.filter_subject().c_str();
+  out->MaxAckPending = c.max_ack_pending();  // 0: server default (1000)
+  return absl::OkStatus();
+}
+
+}  // namespace
+}  // namespace internal
+
+using internal::kDefaultFetchBatch;
+using internal::NatsToStatus;
+
+// --- ReceivedMessage --------------------------------------------------------
+
+ReceivedMessage::ReceivedMessage(std::unique_ptr<internal::ReceivedMessageImpl> impl)
+    : impl_(std::move(impl)) {}
+ReceivedMessage::ReceivedMessage(ReceivedMessage&&) noexcept = default;
+ReceivedMessage& ReceivedMessage::operator=(ReceivedMessage&&) noexcept = default;
+ReceivedMessage::~ReceivedMessage() = default;
+
+const std::string& ReceivedMessage::subject() const { return impl_->subject; }
+const std::string& ReceivedMessage::data() const { return impl_->data; }
+const Headers& ReceivedMessage::headers() const { return impl_->headers; }
+
+std::optional<std::string> ReceivedMessage::header(const std::string& key) const {
+  for (const auto& [k, v] : impl_->headers) {
+    if (k == key) return v;
+  }
+  return std::nullopt;
+}
+
+uint64_t ReceivedMessage::stream_sequence() const { return impl_->stream_seq; }
+uint64_t ReceivedMessage::consumer_sequence() const { return impl_->consumer_seq; }
+uint64_t ReceivedMessage::delivery_count() const { return impl_->delivered; }
+uint64_t ReceivedMessage::num_pending() const { return impl_->pending; }
+absl::Time ReceivedMessage::timestamp() const { return absl::FromUnixNanos(impl_->timestamp_ns); }
+
+absl::Status ReceivedMessage::Ack() {
+  return NatsToStatus(natsMsg_Ack(impl_->msg, nullptr), absl::StrCat("Ack ", impl_->subject));
+}
+absl::Status ReceivedMessage::Nak() {
+  return NatsToStatus(natsMsg_Nak(impl_->msg, nullptr), absl::StrCat("Nak ", impl_->subject));
+}
+absl::Status ReceivedMessage::NakWithDelay(absl::Duration delay) {
+  return NatsToStatus(natsMsg_NakWithDelay(impl_->msg, absl::ToInt64Milliseconds(delay), nullptr),
+                      absl::StrCat("Nak ", impl_->subject));
+}
+absl::Status ReceivedMessage::Term() {
+  return NatsToStatus(natsMsg_Term(impl_->msg, nullptr), absl::StrCat("Term ", impl_->subject));
+}
+absl::Status ReceivedMessage::InProgress() {
+  return NatsToStatus(natsMsg_InProgress(impl_->msg, nullptr),
+                      absl::StrCat("InProgress ", impl_->subject));
+}
+absl::Status ReceivedMessage::AckSync(absl::Duration timeout) {
+  jsOptions o;
+  jsOptions_Init(&o);
+  o.Wait = absl::ToInt64Milliseconds(timeout);
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus s = natsMsg_AckSync(impl_->msg, &o, &jerr);
+  return NatsToStatus(s, absl::StrCat("AckSync ", impl_->subject), jerr);
+}
+
+// --- PullSubscription -------------------------------------------------------
+
+PullSubscription::PullSubscription(std::shared_ptr<internal::PullState> state, std::string stream,
+                                   std::string durable, int fetch_batch)
+    : state_(std::move(state)),
+      stream_(std::move(stream)),
+      durable_(std::move(durable)),
+      fetch_batch_(fetch_batch) {}
+
+PullSubscription::~PullSubscription() = default;
+
+namespace {
+
+// Wraps every natsMsg of `list` (emptied) into ReceivedMessages.
+void TakeMessages(natsMsgList* list, const std::shared_ptr<internal::PullState>& pull,
+                  std::vector<std::unique_ptr<internal::ReceivedMessageImpl>>* out) {
+  for (int i = 0; i < list->Count; ++i) {
+    auto impl = std::make_unique<internal::ReceivedMessageImpl>();
+    natsMsg* msg = list->Msgs[i];
+    list->Msgs[i] = nullptr;  // ours now
+    impl->pull = pull;
+    impl->msg = msg;
+    impl->subject = internal::CStr(natsMsg_GetSubject(msg));
+    impl->data = internal::MsgData(msg);
+    impl->headers = internal::ReadHeaders(msg);
+    jsMsgMetaData* meta = nullptr;
+    if (natsMsg_GetMetaData(&meta, msg) == NATS_OK) {
+      impl->stream_seq = meta->Sequence.Stream;
+      impl->consumer_seq = meta->Sequence.Consumer;
+      impl->delivered = meta->NumDelivered;
+      impl->pending = meta->NumPending;
+      impl->timestamp_ns = meta->Timestamp;
+      jsMsgMetaData_Destroy(meta);
+    }
+    out->push_back(std::move(impl));
+  }
+  if (list->Msgs != nullptr) natsMsgList_Destroy(list);
+}
+
+// Bound on the second, "take what is already there" request of Fetch.
+constexpr absl::Duration kTopUpWait = absl::Milliseconds(200);
+
+}  // namespace
+
+absl::StatusOr<std::vector<ReceivedMessage>> PullSubscription::Fetch(int batch,
+                                                                     absl::Duration timeout) {
+  if (batch <= 0) return absl::InvalidArgumentError("Fetch: batch must be positive");
+  const absl::Time deadline = absl::Now() + timeout;
+  std::vector<std::unique_ptr<internal::ReceivedMessageImpl>> got;
+
+  // nats.c's natsSubscription_Fetch(batch > 1) waits for the whole timeout
+  // when fewer than `batch` messages are available. So: wait for one
+  // message, then take at once the ones the server says are pending.
+  natsMsgList list{nullptr, 0};
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus s = natsSubscription_Fetch(&list, state_->sub, 1,
+                                        std::max<int64_t>(1, absl::ToInt64Milliseconds(timeout)), &jerr);
+  TakeMessages(&list, state_, &got);
+  if (got.empty()) {
+    if (s == NATS_OK || s == NATS_TIMEOUT || s == NATS_NOT_FOUND) return std::vector<ReceivedMessage>();
+    return NatsToStatus(s, absl::StrCat("Fetch ", stream_, "/", durable_), jerr);
+  }
+  const uint64_t available = got.back()->pending;
+  if (batch > 1 && available > 0) {
+    jsFetchRequest req;
+    jsFetchRequest_Init(&req);
+    req.Batch = static_cast<int>(std::min<uint64_t>(static_cast<uint64_t>(batch - 1), available));
+    req.NoWait = true;
+    const absl::Duration wait = std::clamp(deadline - absl::Now(), absl::Milliseconds(1), kTopUpWait);
+    req.Expires = absl::ToInt64Nanoseconds(wait);
+    natsMsgList more{nullptr, 0};
+    (void)natsSubscription_FetchRequest(&more, state_->sub, &req);  // what arrives is kept
+    TakeMessages(&more, state_, &got);
+  }
+  std::vector<ReceivedMessage> out;
+  out.reserve(got.size());
+  for (auto& impl : got) out.push_back(ReceivedMessage(std::move(impl)));
+  return out;
+}
+
+// --- JetStream --------------------------------------------------------------
+
+JetStream::JetStream(std::shared_ptr<internal::JetStreamState> state) : state_(std::move(state)) {}
+JetStream::~JetStream() = default;
+
+absl::StatusOr<std::unique_ptr<JetStream>> JetStream::Create(Connection& connection,
+                                                             absl::Duration api_timeout) {
+  auto state = std::make_shared<internal::JetStreamState>();
+  state->conn = connection.state_;
+  jsOptions jo;
+  jsOptions_Init(&jo);
+  jo.Wait = std::max<int64_t>(1, absl::ToInt64Milliseconds(api_timeout));
+  natsStatus s = natsConnection_JetStream(&state->js, state->conn->nc, &jo);
+  if (s != NATS_OK) return NatsToStatus(s, "JetStream context");
+  return std::unique_ptr<JetStream>(new JetStream(std::move(state)));
+}
+
+absl::Status JetStream::EnsureStream(const StreamConfig& config) {
+  jsStreamConfig cfg;
+  std::vector<const char*> subjects;
+  if (auto st = internal::FillStreamConfig(config, &cfg, &subjects); !st.ok()) return st;
+  const std::string op = absl::StrCat("EnsureStream ", config.name());
+  jsStreamInfo* si = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  // The server treats an identical re-add as success and rejects a different
+  // configuration with "stream name already in use": then update.
+  natsStatus s = js_AddStream(&si, state_->js, &cfg, nullptr, &jerr);
+  if (s == NATS_ERR && jerr == JSStreamNameExistErr) {
+    jerr = static_cast<jsErrCode>(0);
+    s = js_UpdateStream(&si, state_->js, &cfg, nullptr, &jerr);
+  }
+  jsStreamInfo_Destroy(si);
+  return NatsToStatus(s, op, jerr);
+}
+
+absl::Status JetStream::EnsurePullConsumer(const ConsumerConfig& config) {
+  jsConsumerConfig cfg;
+  if (auto st = internal::FillConsumerConfig(config, &cfg); !st.ok()) return st;
+  const std::string op = absl::StrCat("EnsurePullConsumer ", config.stream(), "/", config.durable());
+  jsConsumerInfo* ci = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus s = js_AddConsumer(&ci, state_->js, config.stream().c_str(), &cfg, nullptr, &jerr);
+  if (s == NATS_ERR &&
+      (jerr == JSConsumerNameExistErr || jerr == JSConsumerExistingActiveErr || jerr == 10148)) {
+    jerr = static_cast<jsErrCode>(0);
+    s = js_UpdateConsumer(&ci, state_->js, config.stream().c_str(), &cfg, nullptr, &jerr);
+  }
+  jsConsumerInfo_Destroy(ci);
+  return NatsToStatus(s, op, jerr);
+}
+
+absl::StatusOr<std::unique_ptr<PullSubscription>> JetStream::PullSubscribe(
+    const ConsumerConfig& config) {
+  if (config.stream().empty() || config.durable().empty()) {
+    return absl::InvalidArgumentError("PullSubscribe: consumer config needs stream and durable");
+  }
+  auto pull = std::make_shared<internal::PullState>();
+  pull->js = state_;
+  jsSubOptions so;
+  jsSubOptions_Init(&so);
+  so.Stream = config.stream().c_str();
+  so.Consumer = config.durable().c_str();
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus s = js_PullSubscribe(&pull->sub, state_->js, config.filter_subject().c_str(),
+                                  config.durable().c_str(), nullptr, &so, &jerr);
+  if (s != NATS_OK) {
+    return NatsToStatus(s, absl::StrCat("PullSubscribe ", config.stream(), "/", config.durable()), jerr);
+  }
+  return std::unique_ptr<PullSubscription>(
+      new PullSubscription(std::move(pull), config.stream(), config.durable(),
+                           config.fetch_batch() > 0 ? static_cast<int>(config.fetch_batch())
+                                                    : kDefaultFetchBatch));
+}
+
+absl::StatusOr<StreamInfo> JetStream::GetStreamInfo(const std::string& stream) {
+  jsStreamInfo* si = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus s = js_GetStreamInfo(&si, state_->js, stream.c_str(), nullptr, &jerr);
+  if (s != NATS_OK) return NatsToStatus(s, absl::StrCat("GetStreamInfo ", stream), jerr);
+  StreamInfo out;
+  out.name = internal::CStr(si->Config->Name);
+  for (int i = 0; i < si->Config->SubjectsLen; ++i) out.subjects.emplace_back(si->Config->Subjects[i]);
+  out.storage = si->Config->Storage == js_MemoryStorage ? "memory" : "file";
+  out.messages = si->State.Msgs;
+  out.bytes = si->State.Bytes;
+  out.first_seq = si->State.FirstSeq;
+  out.last_seq = si->State.LastSeq;
+  out.consumers = si->State.Consumers;
+  out.duplicate_window_ns = si->Config->Duplicates;
+  jsStreamInfo_Destroy(si);
+  return out;
+}
+
+absl::StatusOr<ConsumerInfo> JetStream::GetConsumerInfo(const std::string& stream,
+                                                        const std::string& durable) {
+  jsConsumerInfo* ci = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus s = js_GetConsumerInfo(&ci, state_->js, stream.c_str(), durable.c_str(), nullptr, &jerr);
+  if (s != NATS_OK) {
+    return NatsToStatus(s, absl::StrCat("GetConsumerInfo ", stream, "/", durable), jerr);
+  }
+  ConsumerInfo out;
+  out.stream = internal::CStr(ci->Stream);
+  out.name = internal::CStr(ci->Name);
+  out.filter_subject = internal::CStr(ci->Config->FilterSubject);
+  out.num_pending = ci->NumPending;
+  out.num_ack_pending = ci->NumAckPending;
+  out.num_redelivered = ci->NumRedelivered;
+  out.num_waiting = ci->NumWaiting;
+  out.delivered_stream_seq = ci->Delivered.Stream;
+  out.ack_floor_stream_seq = ci->AckFloor.Stream;
+  out.ack_wait_ns = ci->Config->AckWait;
+  out.max_ack_pending = ci->Config->MaxAckPending;
+  out.max_deliver = ci->Config->MaxDeliver;
+  jsConsumerInfo_Destroy(ci);
+  return out;
+}
+
+absl::Status JetStream::DeleteStream(const std::string& stream) {
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  return NatsToStatus(js_DeleteStream(state_->js, stream.c_str(), nullptr, &jerr),
+                      absl::StrCat("DeleteStream ", stream), jerr);
+}
+
+absl::Status JetStream::DeleteConsumer(const std::string& stream, const std::string& durable) {
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  return NatsToStatus(
+      js_DeleteConsumer(state_->js, stream.c_str(), durable.c_str(), nullptr, &jerr),
+      absl::StrCat("DeleteConsumer ", stream, "/", durable), jerr);
+}
+
+}  // namespace sa::bus

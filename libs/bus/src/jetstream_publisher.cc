@@ -1,0 +1,406 @@
+#include "bus/jetstream_publisher.h"
+
+#include <nats/nats.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <optional>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "absl/strings/str_cat.h"
+#include "internal/callback_registry.h"
+#include "internal/connection_state.h"
+#include "internal/metrics.h"
+#include "internal/msg_util.h"
+#include "internal/nats_status.h"
+#include "spdlog/spdlog.h"
+
+namespace sa::bus {
+namespace internal {
+namespace {
+
+// How long js_PublishMsgAsync waits when nats.c's own MaxPending is reached
+// before returning NATS_TIMEOUT (we then simply call it again). Our own bound
+// (equal to MaxPending) keeps that rare and short.
+constexpr int64_t kStallWaitMs = 50;
+constexpr absl::Duration kFirstRetryBackoff = absl::Milliseconds(10);
+constexpr absl::Duration kRetryLogInterval = absl::Seconds(1);
+
+bool IsPermanent(natsStatus s, int js_err) {
+  switch (s) {
+    case NATS_MAX_PAYLOAD:
+    case NATS_INVALID_ARG:
+    case NATS_INVALID_SUBJECT:
+    case NATS_CONNECTION_CLOSED:
+    case NATS_NOT_PERMITTED:
+    case NATS_NO_MEMORY:
+      return true;
+    case NATS_ERR:
+      // Errors the server will repeat for the same message.
+      return js_err == JSStreamMessageExceedsMaximumErr || js_err == JSStreamNotMatchErr ||
+             js_err == JSStreamWrongLastMsgIDErr || js_err == JSStreamWrongLastSequenceErr;
+    default:
+      // Timeouts, no responders (JetStream restarting, or no stream yet),
+      // disconnected, reconnect buffer full, ...: worth another try.
+      return false;
+  }
+}
+
+}  // namespace
+
+struct PublisherState : CallbackTarget {
+  // kAcked: acknowledged, on_ack running; the entry leaves `pending` (and
+  // Flush may return) only once on_ack has returned.
+  enum class EntryState { kSending, kSent, kRetryWait, kAcked };
+  struct Entry {
+    Message msg;
+    EntryState state = EntryState::kSending;
+    int attempts = 0;
+  };
+  struct Failure {
+    std::string msg_id;
+    absl::Status status;
+  };
+
+  std::shared_ptr<ConnectionState> conn;
+  jsCtx* js = nullptr;
+  void* closure = nullptr;
+  JetStreamPublisher::Options options;
+  int64_t max_pending = 0;
+  int64_t ack_timeout_ms = 0;
+  BusMetrics& metrics = BusMetrics::Get();
+
+  mutable std::mutex mu;
+  std::condition_variable space_cv;  // room under max_pending
+  std::condition_variable done_cv;   // entries acknowledged (Flush)
+  std::condition_variable retry_cv;  // retry queue changed
+  uint64_t next_seq = 1;
+  std::map<uint64_t, Entry> pending;  // by publish order; acked entries leave
+  std::unordered_multimap<std::string, uint64_t> by_id;
+  std::multimap<absl::Time, uint64_t> retry_queue;
+  bool stopping = false;
+  std::atomic<bool> stopping_flag{false};
+  absl::Status first_failure;  // since the last Flush
+  JetStreamPublisher::Stats stats;
+  absl::Time last_retry_log = absl::InfinitePast();
+  uint64_t retries_not_logged = 0;
+  std::thread retry_thread;
+
+  // Sends once; loops over nats.c's stall timeout. Called without `mu`.
+  natsStatus Send(const Message& m) {
+    natsMsg* msg = nullptr;
+    natsStatus s = BuildNatsMsg(&msg, m.subject, m.data, m.headers);
+    if (s != NATS_OK) return s;
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    po.MsgId = m.msg_id.c_str();
+    po.MaxWait = ack_timeout_ms;  // nats.c times the ack out and reports NATS_TIMEOUT
+    do {
+      s = js_PublishMsgAsync(js, &msg, &po);
+    } while (s == NATS_TIMEOUT && !stopping_flag.load());
+    natsMsg_Destroy(msg);  // no-op when nats.c took ownership
+    return s;
+  }
+
+  void Erase(std::map<uint64_t, Entry>::iterator it) {
+    auto range = by_id.equal_range(it->second.msg.msg_id);
+    for (auto i = range.first; i != range.second; ++i) {
+      if (i->second == it->first) {
+        by_id.erase(i);
+        break;
+      }
+    }
+    pending.erase(it);
+    stats.in_flight = static_cast<int64_t>(pending.size());
+    metrics.js_in_flight.Add(-1);
+    space_cv.notify_one();
+    done_cv.notify_all();
+  }
+
+  // The oldest entry with `msg_id` that is on the wire; with `any`, also one
+  // waiting for a retry.
+  std::map<uint64_t, Entry>::iterator FindById(const std::string& msg_id, bool any) {
+    auto best = pending.end();
+    auto range = by_id.equal_range(msg_id);
+    for (auto i = range.first; i != range.second; ++i) {
+      auto it = pending.find(i->second);
+      if (it == pending.end() || it->second.state == EntryState::kAcked) continue;
+      if (!any && it->second.state == EntryState::kRetryWait) continue;
+      if (best == pending.end() || it->first < best->first) best = it;
+    }
+    return best;
+  }
+
+  void ScheduleRetryLocked(std::map<uint64_t, Entry>::iterator it, natsStatus s, const char* why) {
+    Entry& e = it->second;
+    e.state = EntryState::kRetryWait;
+    ++e.attempts;
+    absl::Duration backoff = absl::ZeroDuration();
+    if (s != NATS_TIMEOUT) {  // a timeout has already waited ack_timeout
+      backoff = kFirstRetryBackoff;
+      for (int i = 1; i < e.attempts && backoff < options.max_retry_backoff; ++i) backoff *= 2;
+      backoff = std::min(backoff, options.max_retry_backoff);
+    }
+    retry_queue.emplace(absl::Now() + backoff, it->first);
+    retry_cv.notify_one();
+    const absl::Time now = absl::Now();
+    if (now - last_retry_log >= kRetryLogInterval) {
+      spdlog::warn("jetstream publish {} ({}): {}; retrying (attempt {}; {} more retries since last log)",
+                   e.msg.subject, e.msg.msg_id, why, e.attempts + 1, retries_not_logged);
+      last_retry_log = now;
+      retries_not_logged = 0;
+    } else {
+      ++retries_not_logged;
+    }
+  }
+
+  // Outcome of a Send() for entry `seq`. Returns the permanent failure, if any.
+  absl::Status OnSendResult(uint64_t seq, natsStatus s, std::optional<Failure>* failure) {
+    auto it = pending.find(seq);
+    if (it == pending.end() || it->second.state == EntryState::kAcked) {
+      return absl::OkStatus();  // already acknowledged
+    }
+    if (s == NATS_OK) {
+      if (it->second.state == EntryState::kSending) it->second.state = EntryState::kSent;
+      return absl::OkStatus();
+    }
+    absl::Status status = NatsToStatus(
+        s, absl::StrCat("JetStream publish ", it->second.msg.subject, " (", it->second.msg.msg_id, ")"));
+    if (IsPermanent(s, 0)) {
+      *failure = Failure{it->second.msg.msg_id, status};
+      ++stats.failed;
+      metrics.js_failed.Inc();
+      Erase(it);
+      return status;
+    }
+    ScheduleRetryLocked(it, s, natsStatus_GetText(s));
+    return absl::OkStatus();
+  }
+
+  void OnAck(const std::string& msg_id) {
+    uint64_t seq;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      auto it = FindById(msg_id, /*any=*/false);
+      if (it == pending.end()) it = FindById(msg_id, /*any=*/true);
+      if (it == pending.end()) return;  // a second ack for an already acked id
+      ++stats.acked;
+      metrics.js_acked.Inc();
+      if (!options.on_ack) {
+        Erase(it);
+        return;
+      }
+      it->second.state = EntryState::kAcked;
+      seq = it->first;
+    }
+    options.on_ack(msg_id);
+    std::lock_guard<std::mutex> lock(mu);
+    if (auto it = pending.find(seq); it != pending.end()) Erase(it);
+  }
+
+  void OnError(const std::string& msg_id, natsStatus err, int js_err, const char* text) {
+    std::optional<Failure> failure;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      auto it = FindById(msg_id, /*any=*/false);
+      if (it == pending.end()) return;
+      if (!IsPermanent(err, js_err)) {
+        ScheduleRetryLocked(it, err, text != nullptr ? text : natsStatus_GetText(err));
+        return;
+      }
+      absl::Status status = absl::FailedPreconditionError(
+          absl::StrCat("JetStream publish ", it->second.msg.subject, " (", msg_id,
+                       "): ", text != nullptr ? text : natsStatus_GetText(err),
+                       js_err != 0 ? absl::StrCat(" [jetstream error ", js_err, "]") : ""));
+      spdlog::error("{}", std::string(status.message()));
+      if (first_failure.ok()) first_failure = status;
+      ++stats.failed;
+      metrics.js_failed.Inc();
+      failure = Failure{msg_id, status};
+      Erase(it);
+    }
+    if (options.on_failure) options.on_failure(failure->msg_id, failure->status);
+  }
+
+  void RetryLoop() {
+    std::unique_lock<std::mutex> lock(mu);
+    while (!stopping) {
+      if (retry_queue.empty()) {
+        retry_cv.wait(lock, [&] { return stopping || !retry_queue.empty(); });
+        continue;
+      }
+      auto next = retry_queue.begin();
+      if (next->first > absl::Now()) {
+        retry_cv.wait_until(lock, absl::ToChronoTime(next->first));
+        continue;
+      }
+      const uint64_t seq = next->second;
+      retry_queue.erase(next);
+      auto it = pending.find(seq);
+      if (it == pending.end() || it->second.state != EntryState::kRetryWait) continue;
+      it->second.state = EntryState::kSending;
+      Message copy = it->second.msg;
+      ++stats.retried;
+      metrics.js_retried.Inc();
+      lock.unlock();
+      natsStatus s = Send(copy);
+      lock.lock();
+      std::optional<Failure> failure;
+      absl::Status st = OnSendResult(seq, s, &failure);
+      if (failure.has_value()) {
+        if (first_failure.ok()) first_failure = st;
+        spdlog::error("{}", std::string(st.message()));
+        if (options.on_failure) {
+          lock.unlock();
+          options.on_failure(failure->msg_id, failure->status);
+          lock.lock();
+        }
+      }
+    }
+  }
+};
+
+using PubRegistry = CallbackRegistry<PublisherState>;
+
+namespace {
+
+// nats.c's PublishAsync.AckHandler: runs on the context's reply
+// subscription thread for every ack, error or ack timeout. We own `msg`.
+void OnPubAck(jsCtx* js, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void* closure) {
+  const std::string msg_id = HeaderValue(msg, kMsgIdHeader);
+  natsMsg_Destroy(msg);
+  PubRegistry::Scope scope(closure);
+  PublisherState* state = scope.get();
+  if (state == nullptr) return;
+  if (pa != nullptr) {
+    state->OnAck(msg_id);
+  } else if (pae != nullptr) {
+    state->OnError(msg_id, pae->Err, static_cast<int>(pae->ErrCode), pae->ErrText);
+  }
+}
+
+}  // namespace
+}  // namespace internal
+
+using internal::PublisherState;
+
+JetStreamPublisher::JetStreamPublisher(std::shared_ptr<PublisherState> state)
+    : state_(std::move(state)) {}
+
+absl::StatusOr<std::unique_ptr<JetStreamPublisher>> JetStreamPublisher::Create(
+    Connection& connection, Options options) {
+  auto state = std::make_shared<PublisherState>();
+  state->conn = connection.state_;
+  const auto& eff = state->conn->effective;
+  state->max_pending = options.max_pending_acks > 0 ? options.max_pending_acks : eff.max_pending_acks;
+  state->ack_timeout_ms = options.ack_timeout > absl::ZeroDuration()
+                              ? std::max<int64_t>(1, absl::ToInt64Milliseconds(options.ack_timeout))
+                              : eff.ack_timeout_ms;
+  if (options.max_retry_backoff <= absl::ZeroDuration()) options.max_retry_backoff = absl::Seconds(1);
+  state->options = std::move(options);
+  state->closure = internal::PubRegistry::Instance().Register(state);
+
+  jsOptions jo;
+  jsOptions_Init(&jo);
+  jo.PublishAsync.MaxPending = state->max_pending;
+  jo.PublishAsync.StallWait = internal::kStallWaitMs;
+  jo.PublishAsync.AckHandler = internal::OnPubAck;
+  jo.PublishAsync.AckHandlerClosure = state->closure;
+  natsStatus s = natsConnection_JetStream(&state->js, state->conn->nc, &jo);
+  if (s != NATS_OK) {
+    auto status = internal::NatsToStatus(s, "JetStreamPublisher context");
+    internal::PubRegistry::Instance().Unregister(state->closure);
+    return status;
+  }
+  state->retry_thread = std::thread([raw = state.get()] { raw->RetryLoop(); });
+  return std::unique_ptr<JetStreamPublisher>(new JetStreamPublisher(std::move(state)));
+}
+
+JetStreamPublisher::~JetStreamPublisher() {
+  {
+    std::lock_guard<std::mutex> lock(state_->mu);
+    state_->stopping = true;
+    state_->stopping_flag = true;
+  }
+  state_->retry_cv.notify_all();
+  state_->space_cv.notify_all();
+  state_->done_cv.notify_all();
+  if (state_->retry_thread.joinable()) state_->retry_thread.join();
+  // No ack callback runs after this; late acks resolve to nothing.
+  internal::PubRegistry::Instance().Unregister(state_->closure);
+  jsCtx_Destroy(state_->js);
+  state_->js = nullptr;
+  std::lock_guard<std::mutex> lock(state_->mu);
+  if (!state_->pending.empty()) {
+    spdlog::warn("JetStreamPublisher destroyed with {} unacknowledged messages",
+                 state_->pending.size());
+    state_->metrics.js_in_flight.Add(-static_cast<double>(state_->pending.size()));
+    state_->pending.clear();
+  }
+}
+
+absl::Status JetStreamPublisher::Publish(const Message& message) {
+  if (message.subject.empty()) return absl::InvalidArgumentError("JetStream publish: empty subject");
+  if (message.msg_id.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("JetStream publish ", message.subject, ": empty msg_id (dedup is mandatory)"));
+  }
+  PublisherState& st = *state_;
+  uint64_t seq;
+  {
+    std::unique_lock<std::mutex> lock(st.mu);
+    st.space_cv.wait(lock, [&] {
+      return st.stopping || static_cast<int64_t>(st.pending.size()) < st.max_pending;
+    });
+    if (st.stopping) return absl::FailedPreconditionError("JetStream publish: publisher is closing");
+    seq = st.next_seq++;
+    st.pending.emplace(seq, PublisherState::Entry{message});
+    st.by_id.emplace(message.msg_id, seq);
+    ++st.stats.published;
+    st.stats.in_flight = static_cast<int64_t>(st.pending.size());
+    st.stats.max_in_flight = std::max(st.stats.max_in_flight, st.stats.in_flight);
+    st.metrics.js_published.Inc();
+    st.metrics.js_in_flight.Add(1);
+  }
+  natsStatus s = st.Send(message);
+  std::lock_guard<std::mutex> lock(st.mu);
+  std::optional<PublisherState::Failure> failure;  // returned to the caller directly
+  return st.OnSendResult(seq, s, &failure);
+}
+
+absl::Status JetStreamPublisher::Flush(absl::Duration timeout) {
+  PublisherState& st = *state_;
+  std::unique_lock<std::mutex> lock(st.mu);
+  const uint64_t target = st.next_seq - 1;
+  auto done = [&] {
+    return st.stopping || st.pending.empty() || st.pending.begin()->first > target;
+  };
+  if (!st.done_cv.wait_for(lock, absl::ToChronoNanoseconds(timeout), done)) {
+    size_t missing = static_cast<size_t>(std::distance(st.pending.begin(), st.pending.upper_bound(target)));
+    size_t waiting_retry = st.retry_queue.size();
+    return absl::DeadlineExceededError(absl::StrCat("JetStream Flush: ", missing,
+                                                    " publishes not acknowledged after ",
+                                                    absl::FormatDuration(timeout), " (",
+                                                    waiting_retry, " waiting for a retry)"));
+  }
+  if (!st.first_failure.ok()) {
+    absl::Status failure = st.first_failure;
+    st.first_failure = absl::OkStatus();
+    return failure;
+  }
+  if (st.stopping) return absl::FailedPreconditionError("JetStream Flush: publisher is closing");
+  return absl::OkStatus();
+}
+
+JetStreamPublisher::Stats JetStreamPublisher::stats() const {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  return state_->stats;
+}
+
+int64_t JetStreamPublisher::max_pending_acks() const { return state_->max_pending; }
+
+}  // namespace sa::bus

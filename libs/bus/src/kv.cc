@@ -1,0 +1,89 @@
+#include "bus/kv.h"
+
+#include <nats/nats.h>
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "internal/jetstream_state.h"
+#include "internal/nats_status.h"
+
+namespace sa::bus {
+namespace internal {
+
+struct KeyValueState {
+  ~KeyValueState() { kvStore_Destroy(kv); }
+  std::shared_ptr<JetStreamState> js;
+  kvStore* kv = nullptr;
+  std::string bucket;
+};
+
+}  // namespace internal
+
+using internal::NatsToStatus;
+
+KeyValue::KeyValue(std::unique_ptr<internal::KeyValueState> state) : state_(std::move(state)) {}
+KeyValue::~KeyValue() = default;
+
+absl::StatusOr<std::unique_ptr<KeyValue>> KeyValue::Create(JetStream& js, const std::string& bucket,
+                                                           const Options& options) {
+  auto state = std::make_unique<internal::KeyValueState>();
+  state->js = js.state_;
+  state->bucket = bucket;
+  kvConfig cfg;
+  kvConfig_Init(&cfg);
+  cfg.Bucket = bucket.c_str();
+  cfg.History = static_cast<uint8_t>(std::clamp(options.history, 1, 64));
+  cfg.TTL = absl::ToInt64Milliseconds(options.ttl);
+  cfg.MaxBytes = options.max_bytes > 0 ? options.max_bytes : -1;
+  if (options.storage == "memory") {
+    cfg.StorageType = js_MemoryStorage;
+  } else if (options.storage.empty() || options.storage == "file") {
+    cfg.StorageType = js_FileStorage;
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat("KeyValue ", bucket, ": bad storage ", options.storage));
+  }
+  natsStatus s = js_CreateKeyValue(&state->kv, state->js->js, &cfg);
+  if (s == NATS_ERR) {
+    // Exists with another configuration: use it as it is.
+    s = js_KeyValue(&state->kv, state->js->js, bucket.c_str());
+  }
+  if (s != NATS_OK) return NatsToStatus(s, absl::StrCat("KeyValue create ", bucket));
+  return std::unique_ptr<KeyValue>(new KeyValue(std::move(state)));
+}
+
+absl::StatusOr<std::unique_ptr<KeyValue>> KeyValue::Open(JetStream& js, const std::string& bucket) {
+  auto state = std::make_unique<internal::KeyValueState>();
+  state->js = js.state_;
+  state->bucket = bucket;
+  natsStatus s = js_KeyValue(&state->kv, state->js->js, bucket.c_str());
+  if (s != NATS_OK) return NatsToStatus(s, absl::StrCat("KeyValue open ", bucket));
+  return std::unique_ptr<KeyValue>(new KeyValue(std::move(state)));
+}
+
+absl::StatusOr<uint64_t> KeyValue::Put(const std::string& key, const std::string& value) {
+  uint64_t rev = 0;
+  natsStatus s = kvStore_Put(&rev, state_->kv, key.c_str(), value.data(), static_cast<int>(value.size()));
+  if (s != NATS_OK) return NatsToStatus(s, absl::StrCat("KeyValue put ", state_->bucket, "/", key));
+  return rev;
+}
+
+absl::StatusOr<std::optional<std::string>> KeyValue::Get(const std::string& key) {
+  kvEntry* e = nullptr;
+  natsStatus s = kvStore_Get(&e, state_->kv, key.c_str());
+  if (s == NATS_NOT_FOUND) return std::optional<std::string>();
+  if (s != NATS_OK) return NatsToStatus(s, absl::StrCat("KeyValue get ", state_->bucket, "/", key));
+  const void* data = kvEntry_Value(e);
+  std::string value(static_cast<const char*>(data), static_cast<size_t>(kvEntry_ValueLen(e)));
+  kvEntry_Destroy(e);
+  return std::optional<std::string>(std::move(value));
+}
+
+absl::Status KeyValue::Delete(const std::string& key) {
+  return NatsToStatus(kvStore_Delete(state_->kv, key.c_str()),
+                      absl::StrCat("KeyValue delete ", state_->bucket, "/", key));
+}
+
+const std::string& KeyValue::bucket() const { return state_->bucket; }
+
+}  // namespace sa::bus

@@ -1,0 +1,226 @@
+#include "bus/jetstream.h"
+
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "bus/jetstream_publisher.h"
+#include "bus_test_util.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "testing/wait.h"
+
+namespace sa::bus {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using test::Consumer;
+using test::Stream;
+
+class JetStreamTest : public test::NatsFixture {
+ protected:
+  // Fetches until `n` messages arrived or a fetch comes back empty.
+  std::vector<ReceivedMessage> FetchAll(PullSubscription& sub, size_t n) {
+    std::vector<ReceivedMessage> all;
+    while (all.size() < n) {
+      auto batch = sub.Fetch(256, absl::Seconds(2));
+      EXPECT_TRUE(batch.ok()) << batch.status();
+      if (!batch.ok() || batch->empty()) break;
+      for (auto& m : *batch) all.push_back(std::move(m));
+    }
+    return all;
+  }
+};
+
+TEST_F(JetStreamTest, PublishesThousandMessagesAndConsumesThemWithAcks) {
+  ASSERT_TRUE(js_->EnsureStream(Stream("ORDERS", "orders.>")).ok());
+  auto consumer = Consumer("ORDERS", "worker");
+  consumer.set_filter_subject("orders.>");
+  consumer.set_fetch_batch(100);
+  ASSERT_TRUE(js_->EnsurePullConsumer(consumer).ok());
+
+  std::mutex mu;
+  std::set<std::string> acked;
+  JetStreamPublisher::Options opts;
+  opts.on_ack = [&](const std::string& id) {
+    std::lock_guard<std::mutex> lock(mu);
+    acked.insert(id);
+  };
+  auto pub = JetStreamPublisher::Create(*conn_, opts);
+  ASSERT_TRUE(pub.ok()) << pub.status();
+  constexpr int kCount = 1000;
+  for (int i = 0; i < kCount; ++i) {
+    Message m{absl::StrCat("orders.", i % 3), absl::StrCat("payload-", i), absl::StrCat("o-", i),
+              {{"seq", std::to_string(i)}}};
+    ASSERT_TRUE((*pub)->Publish(m).ok());
+  }
+  ASSERT_TRUE((*pub)->Flush(absl::Seconds(30)).ok());
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    EXPECT_EQ(acked.size(), static_cast<size_t>(kCount));
+  }
+  EXPECT_EQ((*pub)->stats().acked, static_cast<uint64_t>(kCount));
+  EXPECT_EQ((*pub)->stats().in_flight, 0);
+
+  auto sub = js_->PullSubscribe(consumer);
+  ASSERT_TRUE(sub.ok()) << sub.status();
+  EXPECT_EQ((*sub)->fetch_batch(), 100);
+  auto first = (*sub)->Fetch(absl::Seconds(5));  // fetch_batch from the config
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->size(), 100u);
+  std::vector<ReceivedMessage> all = std::move(*first);
+  for (auto& m : FetchAll(**sub, kCount - all.size())) all.push_back(std::move(m));
+  ASSERT_EQ(all.size(), static_cast<size_t>(kCount));
+  for (int i = 0; i < kCount; ++i) {
+    ReceivedMessage& m = all[i];
+    EXPECT_EQ(m.subject(), absl::StrCat("orders.", i % 3));
+    EXPECT_EQ(m.data(), absl::StrCat("payload-", i));
+    EXPECT_EQ(m.msg_id(), absl::StrCat("o-", i));
+    EXPECT_EQ(m.header("seq"), std::to_string(i));
+    EXPECT_EQ(m.stream_sequence(), static_cast<uint64_t>(i + 1));
+    EXPECT_EQ(m.delivery_count(), 1u);
+    ASSERT_TRUE(m.Ack().ok());
+  }
+  ASSERT_TRUE(conn_->Flush(absl::Seconds(5)).ok());  // acks reached the server
+  EXPECT_TRUE(sa::testing::WaitFor(
+      [&] {
+        auto info = js_->GetConsumerInfo("ORDERS", "worker");
+        return info.ok() && info->num_pending == 0 && info->num_ack_pending == 0;
+      },
+      absl::Seconds(5)));
+  auto again = (*sub)->Fetch(10, absl::Milliseconds(300));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(again->empty());
+  // Dropping the subscription keeps the durable consumer.
+  all.clear();
+  sub->reset();
+  EXPECT_TRUE(js_->GetConsumerInfo("ORDERS", "worker").ok());
+}
+
+TEST_F(JetStreamTest, SameMsgIdIsStoredOnce) {
+  ASSERT_TRUE(js_->EnsureStream(Stream("DEDUP", "dedup.>")).ok());
+  std::mutex mu;
+  std::vector<std::string> acks;
+  JetStreamPublisher::Options opts;
+  opts.on_ack = [&](const std::string& id) {
+    std::lock_guard<std::mutex> lock(mu);
+    acks.push_back(id);
+  };
+  auto pub = JetStreamPublisher::Create(*conn_, opts);
+  ASSERT_TRUE(pub.ok());
+  ASSERT_TRUE((*pub)->Publish(Message{"dedup.a", "first", "same-id", {}}).ok());
+  ASSERT_TRUE((*pub)->Flush(absl::Seconds(10)).ok());
+  ASSERT_TRUE((*pub)->Publish(Message{"dedup.a", "second", "same-id", {}}).ok());
+  ASSERT_TRUE((*pub)->Flush(absl::Seconds(10)).ok());
+  auto info = js_->GetStreamInfo("DEDUP");
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(info->messages, 1u);
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_THAT(acks, ElementsAre("same-id", "same-id"));  // both durable, one stored
+}
+
+TEST_F(JetStreamTest, RejectsAnEmptyMsgId) {
+  auto pub = JetStreamPublisher::Create(*conn_);
+  ASSERT_TRUE(pub.ok());
+  auto s = (*pub)->Publish(Message{"x", "d", "", {}});
+  EXPECT_TRUE(absl::IsInvalidArgument(s)) << s;
+  EXPECT_EQ((*pub)->stats().published, 0u);
+}
+
+TEST_F(JetStreamTest, APayloadOverTheServerLimitFailsWithoutRetry) {
+  ASSERT_TRUE(js_->EnsureStream(Stream("BIG", "big")).ok());
+  auto pub = JetStreamPublisher::Create(*conn_);
+  ASSERT_TRUE(pub.ok());
+  auto s = (*pub)->Publish(Message{"big", std::string(2 << 20, 'x'), "big-1", {}});
+  EXPECT_FALSE(s.ok());
+  EXPECT_EQ((*pub)->stats().failed, 1u);
+  EXPECT_EQ((*pub)->stats().in_flight, 0);
+  EXPECT_TRUE((*pub)->Flush(absl::Seconds(5)).ok());
+}
+
+TEST_F(JetStreamTest, EnsureStreamIsIdempotentAndUpdatesSubjects) {
+  auto cfg = Stream("MD_RAW", "md.raw.>");
+  cfg.set_max_age_s(3600);
+  cfg.set_duplicate_window_s(60);
+  ASSERT_TRUE(js_->EnsureStream(cfg).ok());
+  ASSERT_TRUE(js_->EnsureStream(cfg).ok());
+  auto info = js_->GetStreamInfo("MD_RAW");
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_THAT(info->subjects, ElementsAre("md.raw.>"));
+  EXPECT_EQ(info->duplicate_window_ns, int64_t{60} * 1000000000);
+
+  cfg.add_subjects("md.status.>");
+  ASSERT_TRUE(js_->EnsureStream(cfg).ok());
+  info = js_->GetStreamInfo("MD_RAW");
+  ASSERT_TRUE(info.ok());
+  EXPECT_THAT(info->subjects, ElementsAre("md.raw.>", "md.status.>"));
+
+  // Storage cannot change: the error names the operation and the stream.
+  cfg.set_storage("memory");
+  auto s = js_->EnsureStream(cfg);
+  EXPECT_FALSE(s.ok());
+  EXPECT_THAT(std::string(s.message()), HasSubstr("EnsureStream MD_RAW"));
+  cfg.set_storage("tape");
+  EXPECT_TRUE(absl::IsInvalidArgument(js_->EnsureStream(cfg)));
+}
+
+TEST_F(JetStreamTest, EnsurePullConsumerIsIdempotentAndUpdates) {
+  ASSERT_TRUE(js_->EnsureStream(Stream("CDC", "cdc.>")).ok());
+  auto c = Consumer("CDC", "sink");
+  c.set_ack_wait_s(30);
+  c.set_max_ack_pending(100);
+  ASSERT_TRUE(js_->EnsurePullConsumer(c).ok());
+  ASSERT_TRUE(js_->EnsurePullConsumer(c).ok());
+  auto info = js_->GetConsumerInfo("CDC", "sink");
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(info->ack_wait_ns, int64_t{30} * 1000000000);
+  EXPECT_EQ(info->max_ack_pending, 100);
+
+  c.set_ack_wait_s(10);
+  c.set_max_ack_pending(50);
+  c.set_max_deliver(5);
+  ASSERT_TRUE(js_->EnsurePullConsumer(c).ok());
+  info = js_->GetConsumerInfo("CDC", "sink");
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->ack_wait_ns, int64_t{10} * 1000000000);
+  EXPECT_EQ(info->max_ack_pending, 50);
+  EXPECT_EQ(info->max_deliver, 5);
+
+  auto missing = js_->GetConsumerInfo("CDC", "nobody");
+  EXPECT_TRUE(absl::IsNotFound(missing.status())) << missing.status();
+}
+
+TEST_F(JetStreamTest, NakRedeliversAndTermStopsRedelivery) {
+  ASSERT_TRUE(js_->EnsureStream(Stream("WORK", "work")).ok());
+  auto c = Consumer("WORK", "w");
+  ASSERT_TRUE(js_->EnsurePullConsumer(c).ok());
+  auto pub = JetStreamPublisher::Create(*conn_);
+  ASSERT_TRUE(pub.ok());
+  ASSERT_TRUE((*pub)->Publish(Message{"work", "job", "job-1", {}}).ok());
+  ASSERT_TRUE((*pub)->Flush(absl::Seconds(10)).ok());
+
+  auto sub = js_->PullSubscribe(c);
+  ASSERT_TRUE(sub.ok()) << sub.status();
+  auto first = (*sub)->Fetch(1, absl::Seconds(5));
+  ASSERT_TRUE(first.ok() && first->size() == 1u);
+  EXPECT_EQ((*first)[0].delivery_count(), 1u);
+  EXPECT_TRUE((*first)[0].InProgress().ok());
+  ASSERT_TRUE((*first)[0].Nak().ok());
+
+  auto second = (*sub)->Fetch(1, absl::Seconds(5));
+  ASSERT_TRUE(second.ok() && second->size() == 1u);
+  EXPECT_EQ((*second)[0].delivery_count(), 2u);
+  EXPECT_EQ((*second)[0].stream_sequence(), 1u);
+  ASSERT_TRUE((*second)[0].Term().ok());
+
+  auto third = (*sub)->Fetch(1, absl::Milliseconds(300));
+  ASSERT_TRUE(third.ok());
+  EXPECT_TRUE(third->empty());
+}
+
+}  // namespace
+}  // namespace sa::bus
