@@ -1,0 +1,50 @@
+// What a service implements to run inside the common runtime (runtime/main.h).
+//
+// Lifecycle, driven by the runtime from the main thread:
+//   construct (config already validated) -> Start() -> serve
+//   -> Pause()/Resume() any number of times (from gRPC threads)
+//   -> Drain(timeout) (gRPC Drain, or SIGTERM) -> Stop() -> destroy.
+// Status(), Dependencies() and Details() are called from gRPC and HTTP threads
+// at any time after construction and must be thread-safe and cheap.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "streamadmin/control/v1/control.pb.h"
+
+namespace sa::runtime {
+
+class Application {
+ public:
+  virtual ~Application() = default;
+
+  // Services served beside health, reflection and ServiceControl. Called once
+  // before Start(); the application keeps ownership.
+  virtual std::vector<grpc::Service*> GrpcServices() { return {}; }
+
+  // Connects to dependencies and starts workers. Must not block on a
+  // dependency that is down: connect in the background and report it through
+  // Dependencies() instead. An error here is fatal (bad config, bug).
+  virtual absl::Status Start() = 0;
+
+  // Stop taking new input; in-flight work completes. Resume undoes it.
+  virtual absl::Status Pause() { return absl::OkStatus(); }
+  virtual absl::Status Resume() { return absl::OkStatus(); }
+  // Finish in-flight work and flush outputs/acks within `timeout`; no new input after.
+  virtual absl::Status Drain(absl::Duration timeout) { return absl::OkStatus(); }
+  // Release everything. Called once, after Drain.
+  virtual void Stop() = 0;
+
+  // Health of each dependency; the service is ready when all are healthy.
+  virtual std::vector<streamadmin::control::v1::Dependency> Dependencies() { return {}; }
+  // A few service-specific figures for GetStatus (counts, positions).
+  virtual std::map<std::string, std::string> Details() { return {}; }
+};
+
+}  // namespace sa::runtime

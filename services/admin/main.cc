@@ -1,0 +1,8 @@
+#include "admin/app.h"
+#include "runtime/main.h"
+
+int main(int argc, char** argv) {
+  return sa::runtime::RunServiceMain<streamadmin::config::v1::AdminConfig>(
+      argc, argv,
+      {sa::admin::kServiceName, sa::admin::DefaultConfig, sa::admin::ValidateConfig, sa::admin::CreateApp});
+}

@@ -1,0 +1,98 @@
+#include "cli/control_client.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/strings/str_cat.h"
+#include "common/status.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+
+namespace sa::cli {
+
+namespace ctl = streamadmin::control::v1;
+
+ControlClient::ControlClient(const std::string& target, absl::Duration timeout)
+    : target_(target),
+      timeout_(timeout),
+      channel_(grpc::CreateChannel(target, grpc::InsecureChannelCredentials())),
+      stub_(ctl::ServiceControl::NewStub(channel_)) {}
+
+namespace {
+void SetDeadline(grpc::ClientContext* ctx, absl::Duration timeout) {
+  ctx->set_deadline(std::chrono::system_clock::now() + absl::ToChronoNanoseconds(timeout));
+}
+absl::Status Annotate(const std::string& target, const char* call, const grpc::Status& st) {
+  absl::Status s = FromGrpcStatus(st);
+  return absl::Status(s.code(), absl::StrCat(target, " ", call, ": ", s.message()));
+}
+}  // namespace
+
+absl::Status ControlClient::Health(const std::string& service) {
+  auto stub = grpc::health::v1::Health::NewStub(channel_);
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, timeout_);
+  grpc::health::v1::HealthCheckRequest req;
+  req.set_service(service);
+  grpc::health::v1::HealthCheckResponse resp;
+  grpc::Status st = stub->Check(&ctx, req, &resp);
+  if (!st.ok()) return Annotate(target_, "Health.Check", st);
+  if (resp.status() != grpc::health::v1::HealthCheckResponse::SERVING) {
+    return absl::UnavailableError(absl::StrCat(
+        target_, " is ", grpc::health::v1::HealthCheckResponse::ServingStatus_Name(resp.status())));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ctl::GetStatusResponse> ControlClient::GetStatus() {
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, timeout_);
+  ctl::GetStatusResponse resp;
+  grpc::Status st = stub_->GetStatus(&ctx, ctl::GetStatusRequest(), &resp);
+  if (!st.ok()) return Annotate(target_, "GetStatus", st);
+  return resp;
+}
+
+absl::StatusOr<std::string> ControlClient::GetConfig() {
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, timeout_);
+  ctl::GetConfigResponse resp;
+  grpc::Status st = stub_->GetConfig(&ctx, ctl::GetConfigRequest(), &resp);
+  if (!st.ok()) return Annotate(target_, "GetConfig", st);
+  return resp.json();
+}
+
+absl::StatusOr<ctl::ServingState> ControlClient::Pause() {
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, timeout_);
+  ctl::PauseResponse resp;
+  grpc::Status st = stub_->Pause(&ctx, ctl::PauseRequest(), &resp);
+  if (!st.ok()) return Annotate(target_, "Pause", st);
+  return resp.state();
+}
+
+absl::StatusOr<ctl::ServingState> ControlClient::Resume() {
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, timeout_);
+  ctl::ResumeResponse resp;
+  grpc::Status st = stub_->Resume(&ctx, ctl::ResumeRequest(), &resp);
+  if (!st.ok()) return Annotate(target_, "Resume", st);
+  return resp.state();
+}
+
+absl::StatusOr<ctl::ServingState> ControlClient::Drain(absl::Duration timeout) {
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, timeout + timeout_);
+  ctl::DrainRequest req;
+  req.set_timeout_s(static_cast<uint32_t>(absl::ToInt64Seconds(timeout)));
+  ctl::DrainResponse resp;
+  grpc::Status st = stub_->Drain(&ctx, req, &resp);
+  if (!st.ok()) return Annotate(target_, "Drain", st);
+  return resp.state();
+}
+
+std::string StateLabel(ctl::ServingState state) {
+  std::string name = ctl::ServingState_Name(state);
+  const std::string prefix = "SERVING_STATE_";
+  return name.rfind(prefix, 0) == 0 ? name.substr(prefix.size()) : name;
+}
+
+}  // namespace sa::cli

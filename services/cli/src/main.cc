@@ -1,0 +1,114 @@
+// stream-admin: the command line for operators.
+//   stream-admin status  [--target host:port ...]   every service's state and dependencies
+//   stream-admin health  --target host:port          exit 0 when SERVING
+//   stream-admin config  --target host:port          effective config (secrets redacted)
+//   stream-admin pause|resume|drain --target host:port
+//   stream-admin local   [--once]                    run the whole stack on this machine
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+
+#include "cli/control_client.h"
+#include "cli/local_stack.h"
+#include "common/version.h"
+
+namespace {
+
+using sa::cli::ControlClient;
+
+const std::vector<std::string> kDefaultTargets = {"127.0.0.1:7101", "127.0.0.1:7102", "127.0.0.1:7103",
+                                                  "127.0.0.1:7104", "127.0.0.1:7105"};
+
+int Status(const std::vector<std::string>& targets) {
+  int rc = 0;
+  std::printf("%-11s %-21s %-9s %-8s %s\n", "SERVICE", "TARGET", "STATE", "UPTIME", "DEPENDENCIES");
+  for (const auto& t : targets) {
+    auto st = ControlClient(t).GetStatus();
+    if (!st.ok()) {
+      std::printf("%-11s %-21s %-9s %-8s %s\n", "?", t.c_str(), "DOWN", "-",
+                  std::string(st.status().message()).c_str());
+      rc = 1;
+      continue;
+    }
+    std::string deps;
+    for (const auto& d : st->dependencies()) {
+      deps += (deps.empty() ? "" : ", ") + d.name() + (d.healthy() ? " ok" : " DOWN (" + d.detail() + ")");
+      if (!d.healthy()) rc = 1;
+    }
+    std::printf("%-11s %-21s %-9s %-8s %s\n", st->service().c_str(), t.c_str(),
+                sa::cli::StateLabel(st->state()).c_str(), (std::to_string(st->uptime_s()) + "s").c_str(),
+                deps.c_str());
+  }
+  return rc;
+}
+
+template <typename F>
+int Report(const std::string& target, F&& call) {
+  auto st = call(ControlClient(target));
+  if (!st.ok()) {
+    std::fprintf(stderr, "stream-admin: %s\n", std::string(st.status().message()).c_str());
+    return 1;
+  }
+  std::printf("%s: %s\n", target.c_str(), sa::cli::StateLabel(*st).c_str());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"stream-admin: drive the Stream-Admin services"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string(sa::kVersion));
+
+  std::vector<std::string> targets;
+  std::string target;
+  int drain_timeout_s = 0;
+
+  auto* status = app.add_subcommand("status", "state and dependencies of each service");
+  status->add_option("-t,--target", targets, "host:port of a service (repeatable); default: the local stack");
+
+  auto add_target = [&](CLI::App* cmd) { cmd->add_option("-t,--target", target, "host:port of the service")->required(); };
+  auto* health = app.add_subcommand("health", "grpc.health.v1 check; exit 0 when SERVING");
+  add_target(health);
+  auto* config = app.add_subcommand("config", "effective configuration of a service (secrets redacted)");
+  add_target(config);
+  auto* pause = app.add_subcommand("pause", "stop taking new input");
+  add_target(pause);
+  auto* resume = app.add_subcommand("resume", "resume after pause");
+  add_target(resume);
+  auto* drain = app.add_subcommand("drain", "finish in-flight work and stop taking input");
+  add_target(drain);
+  drain->add_option("--timeout", drain_timeout_s, "seconds (0: the service's default)");
+
+  sa::cli::LocalStackOptions local_opts;
+  auto* local = app.add_subcommand("local", "run nats-server, PostgreSQL and all services on this machine");
+  local->add_flag("--once", local_opts.once, "exit after reporting health (for checks)");
+  local->add_option("--run-dir", local_opts.run_dir, "configs and logs (default ./.stream-admin-local)");
+  local->add_option("--bin-dir", local_opts.bin_dir, "where the service binaries are (default: beside stream-admin)");
+  local->add_option("--grpc-base-port", local_opts.grpc_base_port, "service i listens on base+i (default 7100)");
+  local->add_option("--http-base-port", local_opts.http_base_port, "metrics of service i on base+i (default 9100)");
+  local->add_option("--timeout", local_opts.timeout_s, "seconds to wait for health (default 60)");
+
+  CLI11_PARSE(app, argc, argv);
+
+  if (*status) return Status(targets.empty() ? kDefaultTargets : targets);
+  if (*health) {
+    auto st = ControlClient(target).Health();
+    std::printf("%s: %s\n", target.c_str(), st.ok() ? "SERVING" : std::string(st.message()).c_str());
+    return st.ok() ? 0 : 1;
+  }
+  if (*config) {
+    auto json = ControlClient(target).GetConfig();
+    if (!json.ok()) {
+      std::fprintf(stderr, "stream-admin: %s\n", std::string(json.status().message()).c_str());
+      return 1;
+    }
+    std::printf("%s\n", json->c_str());
+    return 0;
+  }
+  if (*pause) return Report(target, [](ControlClient c) { return c.Pause(); });
+  if (*resume) return Report(target, [](ControlClient c) { return c.Resume(); });
+  if (*drain) return Report(target, [&](ControlClient c) { return c.Drain(absl::Seconds(drain_timeout_s)); });
+  if (*local) return sa::cli::RunLocalStack(local_opts);
+  return 0;
+}

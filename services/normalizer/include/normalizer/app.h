@@ -1,0 +1,19 @@
+// The normalizer service: configuration defaults, validation and the application
+// object that main.cc runs in the common runtime.
+#pragma once
+
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "runtime/application.h"
+#include "streamadmin/config/v1/config.pb.h"
+
+namespace sa::normalizer {
+
+inline constexpr char kServiceName[] = "normalizer";
+
+streamadmin::config::v1::NormalizerConfig DefaultConfig();
+absl::Status ValidateConfig(const streamadmin::config::v1::NormalizerConfig& config);
+absl::StatusOr<std::unique_ptr<runtime::Application>> CreateApp(const streamadmin::config::v1::NormalizerConfig& config);
+
+}  // namespace sa::normalizer
