@@ -1,0 +1,62 @@
+// OrderBook: an exact L2 book (price level -> size) for one symbol.
+//
+// Levels are keyed by the exact value of the price text (PriceKey, a scaled
+// 128-bit integer, so "1.5" and "1.50" are the same level and no binary float
+// is involved) and keep the venue's original price and size text, which
+// exchange checksums (Kraken) are computed over and canonical messages carry.
+//
+// Not thread-safe: one owner (a Decoder) mutates and reads it.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/container/btree_map.h"
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "marketdata/decimal.h"
+
+namespace sa::md {
+
+enum class BookSide { kBid, kAsk };
+
+class OrderBook {
+ public:
+  struct Level {
+    std::string price;  // venue text
+    std::string size;   // venue text, never zero
+  };
+
+  // Sets the level at `price` to `size`; a size equal to zero removes it
+  // (removing an absent level is not an error: venues send such deletes).
+  // InvalidArgument when either text is not an exact decimal or size < 0; the
+  // book is unchanged then.
+  absl::Status Set(BookSide side, absl::string_view price, absl::string_view size);
+
+  void Clear();
+  // Drops everything beyond the best `depth` levels of each side; `removed`
+  // sees each dropped level first (to publish it as a deletion).
+  void Truncate(size_t depth);
+  void Truncate(size_t depth, absl::FunctionRef<void(BookSide, const Level&)> removed);
+
+  size_t size(BookSide side) const { return side == BookSide::kBid ? bids_.size() : asks_.size(); }
+  bool empty() const { return bids_.empty() && asks_.empty(); }
+
+  // Calls fn(level) for the best `n` levels of `side`, best first (bids
+  // descending, asks ascending).
+  void ForEachLevel(BookSide side, size_t n, absl::FunctionRef<void(const Level&)> fn) const;
+  // Copy of the best `n` levels of `side`, best first.
+  std::vector<Level> Top(BookSide side, size_t n) const;
+  // Best bid >= best ask: a book no venue would publish.
+  bool IsCrossed() const;
+
+ private:
+  absl::btree_map<PriceKey, Level, std::greater<PriceKey>> bids_;
+  absl::btree_map<PriceKey, Level> asks_;
+};
+
+}  // namespace sa::md

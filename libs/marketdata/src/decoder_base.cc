@@ -1,0 +1,320 @@
+#include "internal/decoder_base.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+
+#include "absl/strings/str_cat.h"
+
+namespace sa::md::internal {
+namespace {
+
+constexpr size_t kArenaBlockBytes = 256 << 10;
+constexpr size_t kInitialParserCapacity = 64 << 10;
+
+google::protobuf::ArenaOptions ArenaOptionsFor(char* block) {
+  google::protobuf::ArenaOptions options;
+  options.initial_block = block;
+  options.initial_block_size = kArenaBlockBytes;
+  return options;
+}
+
+absl::string_view StateName(BookState state) {
+  switch (state) {
+    case BookState::kUnsynced: return "has no snapshot yet";
+    case BookState::kLive: return "is live";
+    case BookState::kResyncing: return "is resyncing";
+  }
+  return "";
+}
+
+}  // namespace
+
+DecoderBase::DecoderBase(std::string venue, const DecoderOptions& options)
+    : options_(options),
+      venue_(std::move(venue)),
+      arena_block_(new char[kArenaBlockBytes]),
+      book_arena_(ArenaOptionsFor(arena_block_.get())) {
+  // Room for typical frames up front, so the parser does not reallocate each
+  // time a frame is a few bytes longer than any before (it still grows for
+  // bigger ones, e.g. multi-MB book snapshots).
+  if (parser_.allocate(kInitialParserCapacity) != simdjson::SUCCESS) {
+    // Not fatal: iterate() allocates on demand and reports its own failure.
+  }
+}
+
+absl::Status DecoderBase::Decode(const RawFrame& frame, Sink& sink) {
+  ++stats_.frames;
+  absl::Status status = [&]() -> absl::Status {
+    if (frame.data.size() > options_.max_frame_bytes) {
+      return Error(frame, DecodeError::kOversized,
+                   absl::StrCat("frame of ", frame.data.size(), " bytes exceeds the limit of ",
+                                options_.max_frame_bytes));
+    }
+    if (options_.check_frame_seq && frame.frame_seq != 0) {
+      auto it = last_frame_seq_.find(frame.conn);
+      if (it == last_frame_seq_.end()) {
+        last_frame_seq_.emplace(frame.conn, frame.frame_seq);
+      } else if (frame.frame_seq == it->second + 1) {
+        it->second = frame.frame_seq;
+      } else if (frame.frame_seq == 1) {
+        // A restarted ingest reusing the conn id: this is a new connection.
+        const uint64_t last = it->second;
+        OnConnectionLost(frame.conn, absl::StrCat("restarted (frame seq 1 after ", last, ")"),
+                         sink);  // forgets the conn's entry
+        last_frame_seq_.emplace(frame.conn, 1);
+      } else if (frame.frame_seq <= it->second) {
+        return Error(frame, DecodeError::kOutOfOrder,
+                     absl::StrCat("frame seq does not advance (last was ", it->second, ")"));
+      } else {
+        const uint64_t expected = it->second + 1;
+        it->second = frame.frame_seq;
+        InvalidateConn(frame.conn, pb::VenueStatus::KIND_GAP, "gap",
+                       absl::StrCat("frames lost before the decoder: expected frame seq ",
+                                    expected, ", got ", frame.frame_seq),
+                       expected, frame.frame_seq, &frame, sink);
+      }
+    }
+    // Every venue message is an object or an array. On demand parsing is lazy
+    // about a bare scalar ("this is not json" starts like `true`), so anything
+    // else is checked whole here - the rare path - to tell garbage from JSON.
+    const size_t first = frame.data.find_first_not_of(" \t\r\n");
+    if (first == std::string::npos) return Error(frame, DecodeError::kTruncated, "empty frame");
+    if (frame.data[first] != '{' && frame.data[first] != '[') {
+      simdjson::dom::parser validator;
+      if (auto error = validator.parse(frame.data).error()) return JsonError(frame, error, "frame");
+      return Error(frame, DecodeError::kUnknownMessage, "a bare JSON scalar, not an object or array");
+    }
+    od::document doc;
+    if (auto error = parser_.iterate(input_.View(frame.data)).get(doc)) {
+      return JsonError(frame, error, "frame");
+    }
+    return DecodeDocument(frame, doc, sink);
+  }();
+  if (!status.ok()) ++stats_.errors;
+  return status;
+}
+
+absl::Status DecoderBase::Error(const RawFrame& frame, DecodeError error,
+                                absl::string_view what) {
+  return MakeDecodeError(error,
+                         absl::StrCat(venue_, " frame ", frame.frame_seq, " on ", frame.conn, ": ",
+                                      what));
+}
+
+absl::Status DecoderBase::JsonError(const RawFrame& frame, simdjson::error_code error,
+                                    absl::string_view where) {
+  return Error(frame, ClassifyJsonError(error),
+               absl::StrCat(where, ": ", simdjson::error_message(error)));
+}
+
+void DecoderBase::FillOrigin(pb::Origin* origin, const RawFrame& frame, absl::string_view symbol,
+                             absl::string_view venue_symbol, int64_t exchange_time_ns) const {
+  origin->mutable_venue()->assign(venue_);
+  origin->mutable_symbol()->assign(symbol.data(), symbol.size());
+  origin->mutable_venue_symbol()->assign(venue_symbol.data(), venue_symbol.size());
+  origin->set_exchange_time_ns(exchange_time_ns);
+  origin->set_receive_time_ns(frame.recv_time_ns);
+  origin->mutable_conn()->assign(frame.conn);
+  origin->set_frame_seq(frame.frame_seq);
+}
+
+TrackedBook& DecoderBase::GetBook(absl::string_view symbol, absl::string_view venue_symbol) {
+  auto it = books_.find(symbol);
+  if (it != books_.end()) return *it->second;
+  auto book = std::make_unique<TrackedBook>();
+  book->symbol = std::string(symbol);
+  book->venue_symbol = std::string(venue_symbol);
+  TrackedBook& ref = *book;
+  books_.emplace(std::string(symbol), std::move(book));
+  return ref;
+}
+
+TrackedBook* DecoderBase::FindBook(absl::string_view symbol) {
+  auto it = books_.find(symbol);
+  return it == books_.end() ? nullptr : it->second.get();
+}
+
+pb::BookUpdate& DecoderBase::StartBookUpdate(const TrackedBook& book, const RawFrame& frame,
+                                             bool snapshot, uint64_t sequence,
+                                             int64_t exchange_time_ns) {
+  book_arena_.Reset();
+  book_update_ = google::protobuf::Arena::CreateMessage<pb::BookUpdate>(&book_arena_);
+  FillOrigin(book_update_->mutable_origin(), frame, book.symbol, book.venue_symbol,
+             exchange_time_ns);
+  book_update_->set_snapshot(snapshot);
+  book_update_->set_sequence(sequence);
+  return *book_update_;
+}
+
+void DecoderBase::PublishBookUpdate(TrackedBook& book, Sink& sink) {
+  if (book.state != BookState::kLive) {
+    // A book that is not known right must never be published.
+    std::fprintf(stderr, "sa::md: publishing %s book %s that %s\n", venue_.c_str(),
+                 book.symbol.c_str(), std::string(StateName(book.state)).c_str());
+    std::abort();
+  }
+  book_update_->set_book_version(++book.version);
+  ++stats_.book_updates;
+  if (book_update_->snapshot()) ++stats_.book_snapshots;
+  sink.OnBookUpdate(*book_update_);
+}
+
+void DecoderBase::PublishSnapshot(TrackedBook& book, const RawFrame& frame, uint64_t sequence,
+                                  int64_t exchange_time_ns, Sink& sink) {
+  pb::BookUpdate& update = StartBookUpdate(book, frame, /*snapshot=*/true, sequence,
+                                           exchange_time_ns);
+  const auto add = [](auto* levels) {
+    return [levels](const OrderBook::Level& level) {
+      pb::BookLevel* out = levels->Add();
+      SetDecimal(out->mutable_price(), level.price);
+      SetDecimal(out->mutable_size(), level.size);
+    };
+  };
+  update.mutable_bids()->Reserve(static_cast<int>(book.book.size(BookSide::kBid)));
+  update.mutable_asks()->Reserve(static_cast<int>(book.book.size(BookSide::kAsk)));
+  book.book.ForEachLevel(BookSide::kBid, book.book.size(BookSide::kBid), add(update.mutable_bids()));
+  book.book.ForEachLevel(BookSide::kAsk, book.book.size(BookSide::kAsk), add(update.mutable_asks()));
+  PublishBookUpdate(book, sink);
+}
+
+void DecoderBase::EmitStatus(const TrackedBook* book, absl::string_view conn,
+                             const RawFrame* frame, pb::VenueStatus::Kind kind,
+                             absl::string_view detail, uint64_t expected, uint64_t received,
+                             Sink& sink) {
+  status_.Clear();
+  pb::Origin* origin = status_.mutable_origin();
+  origin->set_venue(venue_);
+  if (book != nullptr) {
+    origin->set_symbol(book->symbol);
+    origin->set_venue_symbol(book->venue_symbol);
+  }
+  origin->set_conn(std::string(conn));
+  if (frame != nullptr) {
+    origin->set_receive_time_ns(frame->recv_time_ns);
+    if (frame->conn == conn) origin->set_frame_seq(frame->frame_seq);
+  }
+  status_.set_kind(kind);
+  status_.set_detail(std::string(detail));
+  status_.set_expected_sequence(expected);
+  status_.set_received_sequence(received);
+  ++stats_.statuses;
+  if (kind == pb::VenueStatus::KIND_GAP) ++stats_.gaps;
+  if (kind == pb::VenueStatus::KIND_CHECKSUM_MISMATCH) ++stats_.checksum_mismatches;
+  if (kind == pb::VenueStatus::KIND_RESYNCED) ++stats_.resyncs_completed;
+  sink.OnVenueStatus(status_);
+}
+
+void DecoderBase::RaiseResyncRequest(TrackedBook& book, absl::string_view reason, Sink& sink) {
+  ResyncRequest request = MakeResyncRequest(book);
+  request.venue = venue_;
+  request.conn = book.conn;
+  request.symbol = book.symbol;
+  request.venue_symbol = book.venue_symbol;
+  request.reason = std::string(reason);
+  book.request = std::move(request);
+  book.resync_requested = true;
+  sink.OnResyncRequest(book.request);
+}
+
+void DecoderBase::GoLiveWithSnapshot(TrackedBook& book, const RawFrame& frame, uint64_t sequence,
+                                     int64_t exchange_time_ns, Sink& sink) {
+  const bool was_resyncing = book.state == BookState::kResyncing;
+  book.state = BookState::kLive;
+  book.resync_requested = false;
+  book.sequence = sequence;
+  PublishSnapshot(book, frame, sequence, exchange_time_ns, sink);
+  if (was_resyncing) {
+    EmitStatus(&book, book.conn, &frame, pb::VenueStatus::KIND_RESYNCED, "snapshot applied", 0,
+               0, sink);
+  }
+}
+
+void DecoderBase::Invalidate(TrackedBook& book, pb::VenueStatus::Kind kind,
+                             absl::string_view reason, absl::string_view detail,
+                             uint64_t expected, uint64_t received, const RawFrame* frame,
+                             Sink& sink) {
+  if (book.state == BookState::kResyncing) return;
+  book.state = BookState::kResyncing;
+  OnInvalidated(book);
+  if (kind != pb::VenueStatus::KIND_UNSPECIFIED) {
+    EmitStatus(&book, book.conn, frame, kind, detail, expected, received, sink);
+  }
+  EmitStatus(&book, book.conn, frame, pb::VenueStatus::KIND_RESYNCING, detail, expected, received,
+             sink);
+  RaiseResyncRequest(book, reason, sink);
+}
+
+void DecoderBase::InvalidateConn(absl::string_view conn, pb::VenueStatus::Kind kind,
+                                 absl::string_view reason, absl::string_view detail,
+                                 uint64_t expected, uint64_t received, const RawFrame* frame,
+                                 Sink& sink) {
+  bool any = false;
+  for (auto& [symbol, book] : books_) {
+    if (book->conn != conn || book->state == BookState::kResyncing) continue;
+    Invalidate(*book, kind, reason, detail, expected, received, frame, sink);
+    any = true;
+  }
+  if (!any && kind != pb::VenueStatus::KIND_UNSPECIFIED) {
+    EmitStatus(nullptr, conn, frame, kind, detail, expected, received, sink);
+  }
+}
+
+void DecoderBase::RequestInitialSync(TrackedBook& book, Sink& sink) {
+  if (!book.resync_requested) RaiseResyncRequest(book, "initial", sink);
+}
+
+void DecoderBase::OnConnectionLost(absl::string_view conn, absl::string_view detail, Sink& sink) {
+  InvalidateConn(conn, pb::VenueStatus::KIND_UNSPECIFIED, "connection_lost",
+                 absl::StrCat("connection ", conn, " lost: ", detail), 0, 0, nullptr, sink);
+  last_frame_seq_.erase(conn);
+  ForgetConnection(conn);
+}
+
+absl::StatusOr<pb::BookUpdate> DecoderBase::TopLevels(absl::string_view symbol, size_t n) const {
+  auto it = books_.find(symbol);
+  if (it == books_.end()) {
+    return absl::NotFoundError(absl::StrCat(venue_, " has no book for ", symbol));
+  }
+  const TrackedBook& book = *it->second;
+  if (book.state != BookState::kLive) {
+    return absl::UnavailableError(
+        absl::StrCat(venue_, " book ", symbol, " ", StateName(book.state)));
+  }
+  pb::BookUpdate out;
+  pb::Origin* origin = out.mutable_origin();
+  origin->set_venue(venue_);
+  origin->set_symbol(book.symbol);
+  origin->set_venue_symbol(book.venue_symbol);
+  origin->set_conn(book.conn);
+  out.set_snapshot(true);
+  out.set_sequence(book.sequence);
+  out.set_book_version(book.version);
+  const auto add = [](auto* levels) {
+    return [levels](const OrderBook::Level& level) {
+      pb::BookLevel* out_level = levels->Add();
+      out_level->mutable_price()->set_value(level.price);
+      out_level->mutable_size()->set_value(level.size);
+    };
+  };
+  book.book.ForEachLevel(BookSide::kBid, n, add(out.mutable_bids()));
+  book.book.ForEachLevel(BookSide::kAsk, n, add(out.mutable_asks()));
+  return out;
+}
+
+std::vector<std::string> DecoderBase::BookSymbols() const {
+  std::vector<std::string> symbols;
+  for (const auto& [symbol, book] : books_) symbols.push_back(symbol);
+  std::sort(symbols.begin(), symbols.end());
+  return symbols;
+}
+
+std::vector<ResyncRequest> DecoderBase::PendingResyncs() const {
+  std::vector<ResyncRequest> out;
+  for (const auto& [symbol, book] : books_) {
+    if (book->resync_requested) out.push_back(book->request);
+  }
+  return out;
+}
+
+}  // namespace sa::md::internal

@@ -1,0 +1,499 @@
+// Coinbase Advanced Trade WebSocket (wss://advanced-trade-ws.coinbase.com),
+// venue name "coinbase".
+//
+// Envelope {"channel", "timestamp", "sequence_num", "events": [...]}.
+// sequence_num counts every message of the connection, whatever the channel,
+// so any missing frame shows as a gap: the decoder then cannot know which
+// channel lost data and treats every book fed by the conn as gapped (KIND_GAP,
+// KIND_RESYNCING, kResubscribe "level2"). A sequence_num that goes backwards is
+// rejected (kOutOfOrder). A frame of the l2_data channel that cannot be decoded
+// is a lost book update too: same treatment.
+//
+//  - l2_data: events {type snapshot|update, product_id, updates[{side
+//    bid|offer, event_time, price_level, new_quantity}]} -> BookUpdate
+//    (sequence = sequence_num).
+//  - market_trades: trades[{product_id, trade_id, price, size, time, side}].
+//    `side` is the MAKER's order side (as in the Exchange feed): a trade
+//    printed at the best ask is "SELL". Checked on the 2026 recording: all 17
+//    update trades sit on the book side that `side` names. Taker (Trade.side)
+//    is therefore the opposite. Snapshot events replay recent trades (newest
+//    first); they are emitted too - consumers dedupe by trade_id.
+//  - ticker / ticker_batch -> Ticker (time: the envelope timestamp).
+//  - candles: 5-minute candles, start in epoch seconds -> Candle "5m", closed
+//    once its end is at or before the envelope timestamp.
+//  - heartbeats, subscriptions, status: skipped.
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "internal/decoder_base.h"
+#include "marketdata/decoder_registry.h"
+#include "marketdata/symbols.h"
+
+namespace sa::md {
+namespace {
+
+using internal::AV;
+using internal::BookState;
+namespace od = simdjson::ondemand;
+using internal::SetDecimal;
+using internal::TrackedBook;
+
+constexpr int64_t kCandleNs = 300'000'000'000;  // Advanced Trade candles are 5 minutes
+
+struct L2Event {
+  bool snapshot = false;
+  std::string_view product;
+  size_t first_level = 0;  // range in levels_
+  size_t end_level = 0;
+  int64_t time_ns = 0;     // latest event_time of its updates
+};
+
+struct L2Level {
+  BookSide side;
+  std::string_view price;
+  std::string_view size;
+};
+
+struct TradeView {
+  std::string_view product, id, price, size;
+  int64_t time_ns = 0;
+  pb::Side side = pb::SIDE_UNSPECIFIED;
+};
+
+struct TickerView {
+  std::string_view product, price, volume, bid, ask, bid_size, ask_size;
+};
+
+struct CandleView {
+  std::string_view product, open, high, low, close, volume;
+  int64_t start_s = 0;
+};
+
+class CoinbaseDecoder final : public internal::DecoderBase {
+ public:
+  explicit CoinbaseDecoder(const DecoderOptions& options) : DecoderBase("coinbase", options) {}
+
+ protected:
+  absl::Status DecodeDocument(const RawFrame& frame, od::document& doc, Sink& sink) override;
+  ResyncRequest MakeResyncRequest(const TrackedBook& book) const override {
+    ResyncRequest request;
+    request.action = ResyncRequest::Action::kResubscribe;
+    request.channel = "level2";
+    return request;
+  }
+  void ForgetConnection(absl::string_view conn) override { last_sequence_.erase(conn); }
+
+ private:
+  absl::Status ReadL2(const RawFrame& frame, od::array events);
+  absl::Status ReadTrades(const RawFrame& frame, od::array events);
+  absl::Status ReadTickers(const RawFrame& frame, od::array events);
+  absl::Status ReadCandles(const RawFrame& frame, od::array events);
+  void ApplyL2(const RawFrame& frame, uint64_t sequence, Sink& sink);
+  const std::string& Canonical(std::string_view product);
+
+  absl::flat_hash_map<std::string, uint64_t> last_sequence_;  // per conn
+  absl::flat_hash_map<std::string, std::string> symbols_;
+  std::vector<L2Event> l2_events_;
+  std::vector<L2Level> levels_;
+  std::vector<TradeView> trades_;
+  std::vector<TickerView> tickers_;
+  std::vector<CandleView> candles_;
+};
+
+const std::string& CoinbaseDecoder::Canonical(std::string_view product) {
+  auto it = symbols_.find(AV(product));
+  if (it == symbols_.end()) {
+    it = symbols_.emplace(std::string(product), CoinbaseCanonicalSymbol(AV(product))).first;
+  }
+  return it->second;
+}
+
+absl::Status CoinbaseDecoder::DecodeDocument(const RawFrame& frame, od::document& doc,
+                                             Sink& sink) {
+  if (frame.kind == FrameKind::kHttp) {
+    CountSkipped();  // REST product lists: product ids are already BASE-QUOTE
+    return absl::OkStatus();
+  }
+  od::object object;
+  if (auto error = doc.get_object().get(object)) return JsonError(frame, error, "frame");
+  std::string_view channel, timestamp;
+  uint64_t sequence = 0;
+  // Fields are looked up by name (any order); in Coinbase's order this is one pass.
+  if (auto error = object["channel"].get_string().get(channel)) {
+    if (error == simdjson::NO_SUCH_FIELD) {
+      // {"type":"error","message":...}: the venue rejected something.
+      std::string_view type, message;
+      if (!object.reset().error() && !object["type"].get_string().get(type) && type == "error") {
+        if (object["message"].get_string().get(message)) message = "(no message)";
+        return Error(frame, DecodeError::kVenueError, absl::StrCat("error: ", AV(message)));
+      }
+      return Error(frame, DecodeError::kUnknownMessage, "message without channel");
+    }
+    return JsonError(frame, error, "channel");
+  }
+  if (auto error = object["timestamp"].get_string().get(timestamp)) {
+    return JsonError(frame, error, "timestamp");
+  }
+  if (auto error = object["sequence_num"].get_uint64().get(sequence)) {
+    return JsonError(frame, error, "sequence_num");
+  }
+  int64_t envelope_ns = 0;
+  if (!ParseRfc3339ToNs(AV(timestamp), &envelope_ns)) {
+    return Error(frame, DecodeError::kBadValue, absl::StrCat("timestamp \"", AV(timestamp), "\""));
+  }
+
+  // Connection sequence: checked before the payload so that a gap stops the
+  // books before this frame's update could be applied to them.
+  auto [it, first] = last_sequence_.try_emplace(frame.conn, sequence);
+  if (!first) {
+    if (sequence <= it->second) {
+      return Error(frame, DecodeError::kOutOfOrder,
+                   absl::StrCat("sequence_num ", sequence, " after ", it->second));
+    }
+    const uint64_t expected = it->second + 1;
+    it->second = sequence;
+    if (sequence != expected) {
+      InvalidateConn(frame.conn, pb::VenueStatus::KIND_GAP, "gap",
+                     absl::StrCat("sequence_num jumped from ", expected - 1, " to ", sequence),
+                     expected, sequence, &frame, sink);
+    }
+  }
+
+  if (channel == "heartbeats" || channel == "subscriptions" || channel == "status") {
+    CountSkipped();
+    return absl::OkStatus();
+  }
+  od::array events;
+  if (auto error = object["events"].get_array().get(events)) {
+    return JsonError(frame, error, "events");
+  }
+  if (channel == "l2_data") {
+    absl::Status status = ReadL2(frame, events);
+    if (!status.ok()) {
+      InvalidateConn(frame.conn, pb::VenueStatus::KIND_GAP, "gap",
+                     absl::StrCat("undecodable l2_data frame: ", status.message()), 0, sequence,
+                     &frame, sink);
+      return status;
+    }
+    ApplyL2(frame, sequence, sink);
+    return absl::OkStatus();
+  }
+  if (channel == "market_trades") {
+    if (absl::Status status = ReadTrades(frame, events); !status.ok()) return status;
+    for (const TradeView& view : trades_) {
+      pb::Trade& trade = this->trade();
+      FillOrigin(trade.mutable_origin(), frame, Canonical(view.product), AV(view.product),
+                 view.time_ns);
+      trade.mutable_trade_id()->assign(view.id.data(), view.id.size());
+      SetDecimal(trade.mutable_price(), view.price);
+      SetDecimal(trade.mutable_size(), view.size);
+      trade.set_side(view.side);
+      EmitTrade(sink);
+    }
+    return absl::OkStatus();
+  }
+  if (channel == "ticker" || channel == "ticker_batch") {
+    if (absl::Status status = ReadTickers(frame, events); !status.ok()) return status;
+    for (const TickerView& view : tickers_) {
+      pb::Ticker& ticker = this->ticker();
+      FillOrigin(ticker.mutable_origin(), frame, Canonical(view.product), AV(view.product),
+                 envelope_ns);
+      SetDecimal(ticker.mutable_bid_price(), view.bid);
+      SetDecimal(ticker.mutable_bid_size(), view.bid_size);
+      SetDecimal(ticker.mutable_ask_price(), view.ask);
+      SetDecimal(ticker.mutable_ask_size(), view.ask_size);
+      SetDecimal(ticker.mutable_last_price(), view.price);
+      SetDecimal(ticker.mutable_volume_24h(), view.volume);
+      EmitTicker(sink);
+    }
+    return absl::OkStatus();
+  }
+  if (channel == "candles") {
+    if (absl::Status status = ReadCandles(frame, events); !status.ok()) return status;
+    for (const CandleView& view : candles_) {
+      pb::Candle& candle = this->candle();
+      FillOrigin(candle.mutable_origin(), frame, Canonical(view.product), AV(view.product),
+                 envelope_ns);
+      candle.set_interval("5m");
+      const int64_t open_ns = view.start_s * 1'000'000'000;
+      candle.set_open_time_ns(open_ns);
+      candle.set_close_time_ns(open_ns + kCandleNs);
+      SetDecimal(candle.mutable_open(), view.open);
+      SetDecimal(candle.mutable_high(), view.high);
+      SetDecimal(candle.mutable_low(), view.low);
+      SetDecimal(candle.mutable_close(), view.close);
+      SetDecimal(candle.mutable_volume(), view.volume);
+      candle.set_trade_count(0);  // not given by the venue
+      candle.set_closed(open_ns + kCandleNs <= envelope_ns);
+      EmitCandle(sink);
+    }
+    return absl::OkStatus();
+  }
+  return Error(frame, DecodeError::kUnknownChannel,
+               absl::StrCat("channel \"", AV(channel), "\" is not decoded"));
+}
+
+absl::Status CoinbaseDecoder::ReadL2(const RawFrame& frame, od::array events) {
+  l2_events_.clear();
+  levels_.clear();
+  for (auto element : events) {
+    od::object event_object;
+    if (auto error = element.get_object().get(event_object)) return JsonError(frame, error, "event");
+    L2Event event;
+    std::string_view type;
+    bool has_updates = false;
+    event.first_level = levels_.size();
+    for (auto field : event_object) {
+      std::string_view key;
+      if (auto error = field.unescaped_key().get(key)) return JsonError(frame, error, "key");
+      if (key == "type") {
+        if (auto error = field.value().get_string().get(type)) return JsonError(frame, error, "type");
+      } else if (key == "product_id") {
+        if (auto error = field.value().get_string().get(event.product)) {
+          return JsonError(frame, error, "product_id");
+        }
+      } else if (key == "updates") {
+        has_updates = true;
+        od::array updates;
+        if (auto error = field.value().get_array().get(updates)) {
+          return JsonError(frame, error, "updates");
+        }
+        for (auto update_element : updates) {
+          od::object update;
+          if (auto error = update_element.get_object().get(update)) {
+            return JsonError(frame, error, "update");
+          }
+          std::string_view side, time;
+          L2Level level{BookSide::kBid, {}, {}};
+          for (auto update_field : update) {
+            std::string_view name;
+            if (auto error = update_field.unescaped_key().get(name)) {
+              return JsonError(frame, error, "update key");
+            }
+            std::string_view* target = name == "side"           ? &side
+                                       : name == "event_time"   ? &time
+                                       : name == "price_level"  ? &level.price
+                                       : name == "new_quantity" ? &level.size
+                                                                : nullptr;
+            if (target == nullptr) continue;
+            if (auto error = update_field.value().get_string().get(*target)) {
+              return JsonError(frame, error, AV(name));
+            }
+          }
+          if (side == "bid") {
+            level.side = BookSide::kBid;
+          } else if (side == "offer" || side == "ask") {
+            level.side = BookSide::kAsk;
+          } else {
+            return Error(frame, DecodeError::kBadValue, absl::StrCat("l2 side \"", AV(side), "\""));
+          }
+          PriceKey key;
+          ExactDecimal size;
+          if (!ParsePriceKey(AV(level.price), &key) || !ParseExactDecimal(AV(level.size), &size) ||
+              size.units < 0) {
+            return Error(frame, DecodeError::kBadValue,
+                         absl::StrCat("l2 level \"", AV(level.price), "\" \"", AV(level.size),
+                                      "\""));
+          }
+          int64_t time_ns = 0;
+          if (!time.empty() && ParseRfc3339ToNs(AV(time), &time_ns) && time_ns > event.time_ns) {
+            event.time_ns = time_ns;
+          }
+          levels_.push_back(level);
+        }
+      }
+    }
+    if (type == "snapshot") {
+      event.snapshot = true;
+    } else if (type != "update") {
+      return Error(frame, DecodeError::kUnknownMessage,
+                   absl::StrCat("l2_data event type \"", AV(type), "\""));
+    }
+    if (event.product.empty() || !has_updates) {
+      return Error(frame, DecodeError::kMissingField, "l2_data event without product_id/updates");
+    }
+    event.end_level = levels_.size();
+    l2_events_.push_back(event);
+  }
+  return absl::OkStatus();
+}
+
+void CoinbaseDecoder::ApplyL2(const RawFrame& frame, uint64_t sequence, Sink& sink) {
+  for (const L2Event& event : l2_events_) {
+    TrackedBook& book = GetBook(Canonical(event.product), AV(event.product));
+    book.conn = frame.conn;
+    if (event.snapshot) {
+      book.book.Clear();
+      for (size_t i = event.first_level; i < event.end_level; ++i) {
+        (void)book.book.Set(levels_[i].side, AV(levels_[i].price), AV(levels_[i].size));
+      }
+      GoLiveWithSnapshot(book, frame, sequence, event.time_ns, sink);
+      continue;
+    }
+    if (book.state != BookState::kLive) {
+      if (book.state == BookState::kUnsynced) {
+        Invalidate(book, pb::VenueStatus::KIND_GAP, "gap",
+                   absl::StrCat(book.venue_symbol, " l2 update before any snapshot"), 0, sequence,
+                   &frame, sink);
+      }
+      CountDroppedOutOfSync();
+      continue;
+    }
+    book.sequence = sequence;
+    pb::BookUpdate& update = StartBookUpdate(book, frame, false, sequence, event.time_ns);
+    for (size_t i = event.first_level; i < event.end_level; ++i) {
+      const L2Level& level = levels_[i];
+      (void)book.book.Set(level.side, AV(level.price), AV(level.size));  // validated
+      pb::BookLevel* out = level.side == BookSide::kBid ? update.add_bids() : update.add_asks();
+      SetDecimal(out->mutable_price(), level.price);
+      SetDecimal(out->mutable_size(), level.size);
+    }
+    PublishBookUpdate(book, sink);
+  }
+}
+
+absl::Status CoinbaseDecoder::ReadTrades(const RawFrame& frame, od::array events) {
+  trades_.clear();
+  for (auto element : events) {
+    od::object event;
+    if (auto error = element.get_object().get(event)) return JsonError(frame, error, "event");
+    od::array trades;
+    if (auto error = event["trades"].get_array().get(trades)) return JsonError(frame, error, "trades");
+    for (auto trade_element : trades) {
+      od::object trade;
+      if (auto error = trade_element.get_object().get(trade)) return JsonError(frame, error, "trade");
+      TradeView view;
+      std::string_view side, time;
+      for (auto field : trade) {
+        std::string_view key;
+        if (auto error = field.unescaped_key().get(key)) return JsonError(frame, error, "key");
+        std::string_view* target = key == "product_id" ? &view.product
+                                   : key == "trade_id" ? &view.id
+                                   : key == "price"    ? &view.price
+                                   : key == "size"     ? &view.size
+                                   : key == "time"     ? &time
+                                   : key == "side"     ? &side
+                                                       : nullptr;
+        if (target == nullptr) continue;
+        if (auto error = internal::RawScalarText(field.value(), target)) {
+          return JsonError(frame, error, AV(key));
+        }
+      }
+      if (view.product.empty() || view.id.empty() || view.price.empty() || view.size.empty()) {
+        return Error(frame, DecodeError::kMissingField, "trade without product_id/trade_id/price/size");
+      }
+      ExactDecimal check;
+      if (!ParseExactDecimal(AV(view.price), &check) || !ParseExactDecimal(AV(view.size), &check)) {
+        return Error(frame, DecodeError::kBadValue,
+                     absl::StrCat("trade price/size \"", AV(view.price), "\"/\"", AV(view.size),
+                                  "\""));
+      }
+      if (!ParseRfc3339ToNs(AV(time), &view.time_ns)) {
+        return Error(frame, DecodeError::kBadValue, absl::StrCat("trade time \"", AV(time), "\""));
+      }
+      // `side` is the maker's: the taker did the opposite.
+      if (side == "BUY") {
+        view.side = pb::SIDE_SELL;
+      } else if (side == "SELL") {
+        view.side = pb::SIDE_BUY;
+      } else {
+        return Error(frame, DecodeError::kBadValue, absl::StrCat("trade side \"", AV(side), "\""));
+      }
+      trades_.push_back(view);
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CoinbaseDecoder::ReadTickers(const RawFrame& frame, od::array events) {
+  tickers_.clear();
+  for (auto element : events) {
+    od::object event;
+    if (auto error = element.get_object().get(event)) return JsonError(frame, error, "event");
+    od::array tickers;
+    if (auto error = event["tickers"].get_array().get(tickers)) {
+      return JsonError(frame, error, "tickers");
+    }
+    for (auto ticker_element : tickers) {
+      od::object ticker;
+      if (auto error = ticker_element.get_object().get(ticker)) {
+        return JsonError(frame, error, "ticker");
+      }
+      TickerView view;
+      for (auto field : ticker) {
+        std::string_view key;
+        if (auto error = field.unescaped_key().get(key)) return JsonError(frame, error, "key");
+        std::string_view* target = key == "product_id"          ? &view.product
+                                   : key == "price"             ? &view.price
+                                   : key == "volume_24_h"       ? &view.volume
+                                   : key == "best_bid"          ? &view.bid
+                                   : key == "best_ask"          ? &view.ask
+                                   : key == "best_bid_quantity" ? &view.bid_size
+                                   : key == "best_ask_quantity" ? &view.ask_size
+                                                                : nullptr;
+        if (target == nullptr) continue;
+        if (auto error = field.value().get_string().get(*target)) {
+          return JsonError(frame, error, AV(key));
+        }
+      }
+      if (view.product.empty() || view.price.empty()) {
+        return Error(frame, DecodeError::kMissingField, "ticker without product_id/price");
+      }
+      tickers_.push_back(view);
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CoinbaseDecoder::ReadCandles(const RawFrame& frame, od::array events) {
+  candles_.clear();
+  for (auto element : events) {
+    od::object event;
+    if (auto error = element.get_object().get(event)) return JsonError(frame, error, "event");
+    od::array candles;
+    if (auto error = event["candles"].get_array().get(candles)) {
+      return JsonError(frame, error, "candles");
+    }
+    for (auto candle_element : candles) {
+      od::object candle;
+      if (auto error = candle_element.get_object().get(candle)) {
+        return JsonError(frame, error, "candle");
+      }
+      CandleView view;
+      std::string_view start;
+      for (auto field : candle) {
+        std::string_view key;
+        if (auto error = field.unescaped_key().get(key)) return JsonError(frame, error, "key");
+        std::string_view* target = key == "product_id" ? &view.product
+                                   : key == "start"     ? &start
+                                   : key == "open"      ? &view.open
+                                   : key == "high"      ? &view.high
+                                   : key == "low"       ? &view.low
+                                   : key == "close"     ? &view.close
+                                   : key == "volume"    ? &view.volume
+                                                        : nullptr;
+        if (target == nullptr) continue;
+        if (auto error = internal::RawScalarText(field.value(), target)) {
+          return JsonError(frame, error, AV(key));
+        }
+      }
+      if (view.product.empty() || !absl::SimpleAtoi(AV(start), &view.start_s) ||
+          view.open.empty() || view.close.empty() || view.high.empty() || view.low.empty() ||
+          view.volume.empty()) {
+        return Error(frame, DecodeError::kMissingField, "candle without start/OHLCV/product_id");
+      }
+      candles_.push_back(view);
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+SA_REGISTER_DECODER("coinbase", CoinbaseDecoder)
+
+}  // namespace sa::md
