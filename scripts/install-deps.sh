@@ -18,7 +18,7 @@ PACKAGES=(
   # independent oracles used by tests (Debian's python, not the pyenv one on PATH)
   python3 python3-grpcio python3-protobuf python3-prometheus-client python3-yaml
   # deploy checks (Helm comes from npm)
-  unzip curl ca-certificates
+  unzip curl ca-certificates openssl
 )
 
 SUDO=""
