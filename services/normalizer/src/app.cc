@@ -1,12 +1,37 @@
 #include "normalizer/app.h"
 
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "bus/jetstream.h"
+#include "bus/jetstream_publisher.h"
+#include "common/clock.h"
+#include "common/status.h"
+#include "marketdata/candle_builder.h"
+#include "marketdata/decode_error.h"
+#include "marketdata/decoder_registry.h"
+#include "marketdata/raw_codec.h"
+#include "marketdata/raw_wire.h"
+#include "observability/metrics.h"
 #include "runtime/main.h"
 #include "runtime/nats_service_app.h"
 #include "runtime/streams.h"
+#include "streamadmin/normalizer/v1/normalizer.grpc.pb.h"
 
 namespace sa::normalizer {
 
 namespace cfg = streamadmin::config::v1;
+namespace mdpb = streamadmin::marketdata::v1;
+namespace pb = streamadmin::normalizer::v1;
 
 cfg::NormalizerConfig DefaultConfig() {
   cfg::NormalizerConfig c;
@@ -20,23 +45,443 @@ cfg::NormalizerConfig DefaultConfig() {
   consumer->set_filter_subject("md.raw.>");
   consumer->set_ack_wait_s(30);
   consumer->set_max_ack_pending(20000);
-  consumer->set_fetch_batch(256);
+  consumer->set_fetch_batch(512);
+  c.add_candle_intervals("1s");
+  c.add_candle_intervals("1m");
+  c.set_max_frame_bytes(32 << 20);
   return c;
 }
 
 absl::Status ValidateConfig(const cfg::NormalizerConfig& c) {
   if (auto st = runtime::ValidateCommon(c.server(), &c.nats()); !st.ok()) return st;
   if (auto st = runtime::ValidateStreams(c.streams()); !st.ok()) return st;
-  return runtime::ValidateConsumer(c.consumer());
+  if (auto st = runtime::ValidateConsumer(c.consumer()); !st.ok()) return st;
+  for (int i = 0; i < c.candle_intervals_size(); ++i) {
+    const auto& iv = c.candle_intervals(i);
+    if (iv != "1s" && iv != "1m")
+      return absl::InvalidArgumentError(absl::StrCat("key 'candle_intervals[", i, "]': '", iv, "' is not 1s or 1m"));
+  }
+  return absl::OkStatus();
 }
 
 namespace {
-// Issue [2] adds the raw-stream consumer, venue decoders and books.
-class NormalizerApp final : public runtime::NatsServiceApp {
+
+constexpr char kDlqSubject[] = "dlq.normalizer";
+constexpr size_t kRecentStatusLimit = 1000;
+
+std::vector<md::CandleBuilder::Interval> Intervals(const cfg::NormalizerConfig& c) {
+  std::vector<md::CandleBuilder::Interval> out;
+  for (const auto& iv : c.candle_intervals())
+    out.push_back({iv, iv == "1s" ? int64_t{1'000'000'000} : int64_t{60'000'000'000}});
+  return out;
+}
+
+// Collects what one raw frame decodes into, as bus messages with
+// deterministic ids, so re-processing the frame after a crash publishes
+// nothing twice: trades by the venue's trade id, the rest by the raw frame's
+// id plus their position among the frame's outputs.
+class FrameOutputs final : public md::Sink {
+ public:
+  FrameOutputs(const std::string& venue, md::CandleBuilder* candles, std::vector<md::ResyncRequest>* resyncs,
+               std::deque<mdpb::VenueStatus>* recent)
+      : venue_(venue), candles_(candles), resyncs_(resyncs), recent_(recent) {}
+
+  void Reset(const std::string& raw_msg_id) {
+    raw_msg_id_ = raw_msg_id;
+    index_ = 0;
+  }
+  std::vector<bus::Message>& messages() { return messages_; }
+  int64_t max_event_time_ns() const { return max_event_time_ns_; }
+
+  void OnTrade(const mdpb::Trade& t) override {
+    const auto& o = t.origin();
+    Add(absl::StrCat("md.trade.", venue_, ".", o.symbol()),
+        t.trade_id().empty() ? NextId("trade") : absl::StrCat("trade:", venue_, ":", o.symbol(), ":", t.trade_id()), t);
+    ++trades;
+    int64_t ts = o.exchange_time_ns() ? o.exchange_time_ns() : o.receive_time_ns();
+    max_event_time_ns_ = std::max(max_event_time_ns_, ts);
+    if (candles_) {
+      if (absl::Status st = candles_->Add(t, [this](const mdpb::Candle& c) { OnBuiltCandle(c); }); !st.ok())
+        spdlog::warn("candle: {}", std::string(st.message()));
+    }
+  }
+  void OnTicker(const mdpb::Ticker& t) override {
+    Add(absl::StrCat("md.ticker.", venue_, ".", t.origin().symbol()), NextId("ticker"), t);
+  }
+  void OnBookUpdate(const mdpb::BookUpdate& b) override {
+    Add(absl::StrCat("md.book.", venue_, ".", b.origin().symbol()), NextId("book"), b);
+    ++book_updates;
+  }
+  // Candles the venue itself sends (Coinbase candles, Binance kline) keep the
+  // venue's interval, marked native, apart from the ones built from trades.
+  void OnCandle(const mdpb::Candle& c) override {
+    Add(absl::StrCat("md.candle.native-", c.interval(), ".", venue_, ".", c.origin().symbol()), NextId("candle"), c);
+  }
+  void OnBuiltCandle(const mdpb::Candle& c) {
+    Add(absl::StrCat("md.candle.", c.interval(), ".", venue_, ".", c.origin().symbol()),
+        absl::StrCat("candle:", c.interval(), ":", venue_, ":", c.origin().symbol(), ":", c.open_time_ns(), ":",
+                     c.closed() ? "c" : "o"),
+        c);
+  }
+  void OnVenueStatus(const mdpb::VenueStatus& s) override {
+    Add(absl::StrCat("md.status.", venue_), NextId("status"), s);
+    recent_->push_back(s);
+    if (recent_->size() > kRecentStatusLimit) recent_->pop_front();
+    spdlog::warn("{} {}: {} {}", venue_, s.origin().symbol(), mdpb::VenueStatus::Kind_Name(s.kind()), s.detail());
+  }
+  void OnResyncRequest(const md::ResyncRequest& r) override { resyncs_->push_back(r); }
+
+  uint64_t trades = 0;
+  uint64_t book_updates = 0;
+
+ private:
+  std::string NextId(const char* kind) { return absl::StrCat(kind, ":", raw_msg_id_, ":", index_++); }
+  void Add(std::string subject, std::string id, const google::protobuf::Message& m) {
+    bus::Message out;
+    out.subject = std::move(subject);
+    out.msg_id = std::move(id);
+    m.SerializeToString(&out.data);
+    messages_.push_back(std::move(out));
+  }
+
+  std::string venue_;
+  md::CandleBuilder* candles_;
+  std::vector<md::ResyncRequest>* resyncs_;
+  std::deque<mdpb::VenueStatus>* recent_;
+  std::string raw_msg_id_;
+  int index_ = 0;
+  int64_t max_event_time_ns_ = 0;
+  std::vector<bus::Message> messages_;
+};
+
+struct VenuePipeline {
+  std::unique_ptr<md::Decoder> decoder;
+  std::unique_ptr<md::CandleBuilder> candles;
+  // Candle clock: event time advanced by wall time since it was seen, so a
+  // replay closes candles by the data's time and a live feed by the clock.
+  int64_t watermark_event_ns = 0;
+  int64_t watermark_wall_ns = 0;
+  uint64_t frames = 0, errors = 0, trades = 0, book_updates = 0;
+};
+
+class NormalizerApp final : public runtime::NatsServiceApp, public pb::Normalizer::Service {
  public:
   explicit NormalizerApp(const cfg::NormalizerConfig& c)
-      : NatsServiceApp(c.nats(), {c.streams().begin(), c.streams().end()}) {}
+      : NatsServiceApp(c.nats(), {c.streams().begin(), c.streams().end()}), config_(c) {
+    auto& r = obs::MetricsRegistry::Default();
+    frames_total_ = &r.GetCounter("streamadmin_normalizer_frames_total", "Raw frames processed");
+    published_total_ = &r.GetCounter("streamadmin_normalizer_published_total", "Canonical messages published");
+    batch_seconds_ = &r.GetHistogram("streamadmin_normalizer_batch_seconds",
+                                     "Time to decode, publish and ack one fetched batch");
+  }
+
+  std::vector<grpc::Service*> GrpcServices() override { return {this}; }
+
+  absl::Status OnStart() override {
+    auto publisher = bus::JetStreamPublisher::Create(nats().connection());
+    if (!publisher.ok()) return publisher.status();
+    publisher_ = std::move(*publisher);
+    worker_ = std::thread([this] { Run(); });
+    return absl::OkStatus();
+  }
+
+  absl::Status Pause() override {
+    paused_ = true;
+    return absl::OkStatus();
+  }
+  absl::Status Resume() override {
+    paused_ = false;
+    return absl::OkStatus();
+  }
+  // The worker finishes its batch (publishes flushed, raw frames acked) and stops.
+  absl::Status Drain(absl::Duration timeout) override {
+    stop_ = true;
+    if (worker_.joinable()) worker_.join();
+    return absl::OkStatus();
+  }
+  void OnStop() override {
+    stop_ = true;
+    if (worker_.joinable()) worker_.join();
+    publisher_.reset();
+  }
+
+  std::vector<streamadmin::control::v1::Dependency> Dependencies() override {
+    auto deps = NatsServiceApp::Dependencies();
+    streamadmin::control::v1::Dependency d;
+    d.set_name("consumer");
+    d.set_healthy(consumer_ready_.load());
+    d.set_detail(consumer_ready_ ? absl::StrCat("bound to ", config_.consumer().stream(), "/", config_.consumer().durable())
+                                 : "not bound yet");
+    deps.push_back(d);
+    return deps;
+  }
+
+  std::map<std::string, std::string> Details() override {
+    std::lock_guard lock(mu_);
+    std::map<std::string, std::string> d;
+    uint64_t frames = 0, errors = 0;
+    for (auto& [v, p] : venues_) {
+      frames += p.frames;
+      errors += p.errors;
+    }
+    d["frames"] = std::to_string(frames);
+    d["decode_errors"] = std::to_string(errors);
+    d["venues"] = std::to_string(venues_.size());
+    return d;
+  }
+
+  // normalizer.v1.Normalizer
+  grpc::Status GetBook(grpc::ServerContext*, const pb::GetBookRequest* req, pb::GetBookResponse* resp) override {
+    std::lock_guard lock(mu_);
+    auto it = venues_.find(req->venue());
+    if (it == venues_.end())
+      return grpc::Status(grpc::StatusCode::NOT_FOUND, absl::StrCat("no frames seen from venue '", req->venue(), "'"));
+    auto top = it->second.decoder->TopLevels(req->symbol(), req->depth() ? req->depth() : 10);
+    resp->set_venue(req->venue());
+    resp->set_symbol(req->symbol());
+    if (!top.ok()) {
+      if (top.status().code() == absl::StatusCode::kUnavailable) {
+        resp->set_valid(false);  // resyncing: no levels are served
+        return grpc::Status::OK;
+      }
+      return ToGrpcStatus(top.status());
+    }
+    resp->set_valid(true);
+    *resp->mutable_bids() = top->bids();
+    *resp->mutable_asks() = top->asks();
+    resp->set_sequence(top->sequence());
+    resp->set_book_version(top->book_version());
+    return grpc::Status::OK;
+  }
+  grpc::Status ListGaps(grpc::ServerContext*, const pb::ListGapsRequest* req, pb::ListGapsResponse* resp) override {
+    std::lock_guard lock(mu_);
+    size_t limit = req->limit() ? req->limit() : 100;
+    for (auto it = recent_status_.rbegin(); it != recent_status_.rend() && limit > 0; ++it, --limit)
+      *resp->add_events() = *it;
+    return grpc::Status::OK;
+  }
+  grpc::Status ListVenues(grpc::ServerContext*, const pb::ListVenuesRequest*, pb::ListVenuesResponse* resp) override {
+    std::lock_guard lock(mu_);
+    for (auto& [name, p] : venues_) {
+      auto* v = resp->add_venues();
+      v->set_venue(name);
+      v->set_frames(p.frames);
+      v->set_decode_errors(p.errors);
+      v->set_trades(p.trades);
+      v->set_book_updates(p.book_updates);
+      auto symbols = p.decoder->BookSymbols();
+      v->set_books(symbols.size());
+      v->set_books_resyncing(p.decoder->PendingResyncs().size());
+      for (auto& s : symbols) v->add_symbols(s);
+    }
+    return grpc::Status::OK;
+  }
+
+ private:
+  void Run() {
+    std::unique_ptr<bus::PullSubscription> sub;
+    absl::Duration backoff = absl::Milliseconds(100);
+    while (!stop_) {
+      if (!sub) {
+        if (!nats().WaitReady(absl::Milliseconds(200))) continue;
+        auto js = bus::JetStream::Create(nats().connection());
+        absl::Status st = js.ok() ? (*js)->EnsurePullConsumer(config_.consumer()) : js.status();
+        if (st.ok()) {
+          auto s = (*js)->PullSubscribe(config_.consumer());
+          if (s.ok()) sub = std::move(*s);
+          st = s.status();
+        }
+        if (!sub) {
+          spdlog::warn("consumer {}/{} not ready: {}", config_.consumer().stream(), config_.consumer().durable(),
+                       std::string(st.message()));
+          absl::SleepFor(backoff);  // NOLINT: retry pacing of a background loop, not test synchronisation
+          backoff = std::min(backoff * 2, absl::Seconds(5));
+          continue;
+        }
+        consumer_ready_ = true;
+        spdlog::info("consuming {} through durable {}", config_.consumer().stream(), config_.consumer().durable());
+      }
+      if (paused_) {
+        absl::SleepFor(absl::Milliseconds(50));  // NOLINT: paused; polls the flag
+        continue;
+      }
+      int batch = static_cast<int>(config_.consumer().fetch_batch() ? config_.consumer().fetch_batch() : 256);
+      auto msgs = sub->Fetch(batch, absl::Milliseconds(200));
+      if (!msgs.ok()) {
+        spdlog::warn("fetch: {}", std::string(msgs.status().message()));
+        continue;
+      }
+      TickCandles();
+      if (msgs->empty()) continue;
+      ProcessBatch(*msgs);
+    }
+  }
+
+  // Decode every frame, publish the outputs, wait for their acks, then ack the
+  // raw frames. A crash anywhere before the raw acks replays the batch; the
+  // outputs' ids make the replay harmless.
+  void ProcessBatch(std::vector<bus::ReceivedMessage>& msgs) {
+    const int64_t t0 = MonotonicNanos();
+    std::vector<bus::Message> out;
+    std::vector<md::ResyncRequest> resyncs;
+    {
+      std::lock_guard lock(mu_);
+      for (auto& m : msgs) DecodeOne(m, &out, &resyncs);
+    }
+    for (const auto& o : out) {
+      if (absl::Status st = publisher_->Publish(o); !st.ok())
+        spdlog::error("publish {}: {}", o.subject, std::string(st.message()));
+    }
+    if (absl::Status st = publisher_->Flush(absl::Seconds(30)); !st.ok()) {
+      // Not acked: the raw frames come again after ack_wait; outputs are deduplicated.
+      spdlog::error("outputs not acknowledged, batch will be redelivered: {}", std::string(st.message()));
+      for (auto& m : msgs) (void)m.Nak();
+      return;
+    }
+    for (auto& m : msgs) (void)m.Ack();
+    published_total_->Inc(static_cast<double>(out.size()));
+    frames_total_->Inc(static_cast<double>(msgs.size()));
+    for (const auto& r : resyncs) RequestResync(r);
+    batch_seconds_->Observe(static_cast<double>(MonotonicNanos() - t0) / 1e9);
+  }
+
+  VenuePipeline* PipelineFor(const std::string& venue, std::string* error) {
+    auto it = venues_.find(venue);
+    if (it != venues_.end()) return &it->second;
+    md::DecoderOptions opts;
+    opts.max_frame_bytes = config_.max_frame_bytes() ? config_.max_frame_bytes() : opts.max_frame_bytes;
+    auto decoder = md::DecoderRegistry::Global().Create(venue, opts);
+    if (!decoder.ok()) {
+      *error = std::string(decoder.status().message());
+      return nullptr;
+    }
+    VenuePipeline p;
+    p.decoder = std::move(*decoder);
+    if (config_.candle_intervals_size() > 0) {
+      md::CandleBuilder::Options co;
+      co.intervals = Intervals(config_);
+      p.candles = std::make_unique<md::CandleBuilder>(co);
+    }
+    return &venues_.emplace(venue, std::move(p)).first->second;
+  }
+
+  void DecodeOne(bus::ReceivedMessage& m, std::vector<bus::Message>* out, std::vector<md::ResyncRequest>* resyncs) {
+    const std::string& subject = m.subject();
+    const std::string venue = subject.size() > strlen(md::kRawSubjectPrefix) ? subject.substr(strlen(md::kRawSubjectPrefix)) : "";
+    md::RawFrame frame;
+    frame.venue = venue;
+    frame.conn = m.header(md::kHeaderConn).value_or("");
+    (void)absl::SimpleAtoi(m.header(md::kHeaderFrameSeq).value_or("0"), &frame.frame_seq);
+    (void)absl::SimpleAtoi(m.header(md::kHeaderRecvNs).value_or("0"), &frame.recv_time_ns);
+    std::string kind = m.header(md::kHeaderKind).value_or("ws");
+    frame.url = m.header(md::kHeaderUrl).value_or("");
+    auto payload = md::DecodeRawPayload(m.data(), m.header(md::kHeaderEncoding).value_or(""),
+                                        config_.max_frame_bytes() ? config_.max_frame_bytes() : (32u << 20));
+    if (!payload.ok()) {
+      DeadLetter(m, payload.status().code() == absl::StatusCode::kResourceExhausted ? "oversized" : "bad_encoding",
+                 std::string(payload.status().message()), out);
+      return;
+    }
+    frame.data = std::move(*payload);
+    md::ReserveJsonPadding(frame.data);
+    if (!md::ParseFrameKind(kind, &frame.kind)) {
+      DeadLetter(m, "bad_header", absl::StrCat("unknown ", md::kHeaderKind, " '", kind, "'"), out);
+      return;
+    }
+    std::string error;
+    VenuePipeline* p = PipelineFor(venue, &error);
+    if (!p) {
+      DeadLetter(m, "unknown_venue", error, out);
+      return;
+    }
+    ++p->frames;
+    FrameOutputs sink(venue, p->candles.get(), resyncs, &recent_status_);
+    sink.Reset(m.msg_id().empty() ? absl::StrCat(subject, ":", m.stream_sequence()) : m.msg_id());
+    absl::Status st = p->decoder->Decode(frame, sink);
+    p->trades += sink.trades;
+    p->book_updates += sink.book_updates;
+    if (sink.max_event_time_ns() > p->watermark_event_ns) {
+      p->watermark_event_ns = sink.max_event_time_ns();
+      p->watermark_wall_ns = NowUnixNanos();
+    }
+    for (auto& o : sink.messages()) out->push_back(std::move(o));
+    if (!st.ok()) {
+      md::DecodeError reason = md::GetDecodeError(st);
+      if (reason == md::DecodeError::kOutOfOrder && m.delivery_count() > 1) {
+        // A redelivery of a frame this process already decoded: its outputs are out.
+        return;
+      }
+      ++p->errors;
+      DeadLetter(m, std::string(md::DecodeErrorName(reason)), std::string(st.message()), out);
+    }
+  }
+
+  void DeadLetter(const bus::ReceivedMessage& m, const std::string& reason, const std::string& error,
+                  std::vector<bus::Message>* out) {
+    std::string venue = m.subject().substr(std::min(m.subject().size(), strlen(md::kRawSubjectPrefix)));
+    obs::MetricsRegistry::Default()
+        .GetCounter("streamadmin_normalizer_decode_errors_total", "Raw frames sent to dlq.normalizer, by reason",
+                    {{"venue", venue}, {"reason", reason}})
+        .Inc();
+    spdlog::warn("dead letter ({}): {}", reason, error);
+    bus::Message d;
+    d.subject = kDlqSubject;
+    d.msg_id = absl::StrCat("dlq:", m.msg_id().empty() ? std::to_string(m.stream_sequence()) : m.msg_id());
+    d.data = m.data();
+    d.headers = m.headers();
+    d.headers.erase(std::remove_if(d.headers.begin(), d.headers.end(),
+                                   [](const auto& h) { return h.first == bus::kMsgIdHeader; }),
+                    d.headers.end());
+    d.headers.emplace_back(md::kHeaderDlqReason, reason);
+    d.headers.emplace_back(md::kHeaderDlqError, error.substr(0, 1024));
+    d.headers.emplace_back(md::kHeaderDlqSubject, m.subject());
+    out->push_back(std::move(d));
+  }
+
+  // Asks ingest for a fresh snapshot (core NATS, best effort: the decoder
+  // keeps the book unpublished until one arrives, and lists it as pending).
+  void RequestResync(const md::ResyncRequest& r) {
+    obs::MetricsRegistry::Default()
+        .GetCounter("streamadmin_normalizer_resync_requests_total", "Book resyncs requested from ingest",
+                    {{"venue", r.venue}, {"reason", r.reason}})
+        .Inc();
+    (void)nats().connection().Publish(absl::StrCat("md.ctl.snapshot.", r.venue), r.symbol,
+                                      {{"Sa-Action", r.action == md::ResyncRequest::Action::kFetchSnapshot ? "fetch" : "resubscribe"},
+                                       {"Sa-Url", r.url},
+                                       {"Sa-Reason", r.reason}});
+  }
+
+  // Closes candles whose interval has passed on each venue's candle clock.
+  void TickCandles() {
+    std::vector<bus::Message> out;
+    {
+      std::lock_guard lock(mu_);
+      const int64_t now = NowUnixNanos();
+      for (auto& [venue, p] : venues_) {
+        if (!p.candles || p.watermark_event_ns == 0) continue;
+        FrameOutputs sink(venue, nullptr, nullptr, &recent_status_);
+        p.candles->CloseDue(p.watermark_event_ns + (now - p.watermark_wall_ns),
+                            [&](const mdpb::Candle& c) { sink.OnBuiltCandle(c); });
+        for (auto& o : sink.messages()) out.push_back(std::move(o));
+      }
+    }
+    for (const auto& o : out) (void)publisher_->Publish(o);
+  }
+
+  cfg::NormalizerConfig config_;
+  std::unique_ptr<bus::JetStreamPublisher> publisher_;
+  std::thread worker_;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> paused_{false};
+  std::atomic<bool> consumer_ready_{false};
+  std::mutex mu_;  // guards venues_ and recent_status_ (decoders are single-threaded)
+  std::map<std::string, VenuePipeline> venues_;
+  std::deque<mdpb::VenueStatus> recent_status_;
+  obs::Counter* frames_total_;
+  obs::Counter* published_total_;
+  obs::Histogram* batch_seconds_;
 };
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<runtime::Application>> CreateApp(const cfg::NormalizerConfig& c) {
