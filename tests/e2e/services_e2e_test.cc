@@ -254,13 +254,16 @@ TEST(Cli, LocalStackBootsEverythingAndReportsHealthy) {
   auto dir = testing::TempDir::Create("local");
   int base = *testing::PickFreePort();
   int http_base = *testing::PickFreePort();
-  auto r = testing::RunProcess({BinDir() + "/stream-admin", "local", "--once", "--run-dir", dir->path(),
+  auto r = testing::RunProcess({BinDir() + "/stream-admin", "local", "--once", "--speed", "0", "--run-dir", dir->path(),
                                 "--grpc-base-port", std::to_string(base), "--http-base-port",
                                 std::to_string(http_base)},
                                absl::Seconds(180));
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->exit_code, 0) << r->output;
   EXPECT_THAT(r->output, HasSubstr("all services healthy"));
+  // The bundled recordings are replayed and canonical messages arrive on NATS.
+  EXPECT_THAT(r->output, ::testing::ContainsRegex("-- [1-9][0-9]* trades, [1-9][0-9]* book updates"));
+  EXPECT_THAT(r->output, ::testing::ContainsRegex("md.trade [a-z-]+ +[a-z-]+ [A-Z0-9]+-[A-Z0-9]+ trade "));
   for (const char* s : {"ingest", "normalizer", "cdc-bridge", "anomaly", "admin"})
     EXPECT_THAT(r->output, ::testing::ContainsRegex(std::string(s) + " +127.0.0.1:[0-9]+ +RUNNING"));
 }

@@ -3,7 +3,10 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <map>
+#include <mutex>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -11,7 +14,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "bus/connection.h"
 #include "cli/control_client.h"
+#include "cli/tail.h"
 #include "testing/nats_server.h"
 #include "testing/postgres_server.h"
 #include "testing/process.h"
@@ -79,6 +85,82 @@ void PrintStatus(const std::vector<RunningService>& services) {
   std::fflush(stdout);
 }
 
+std::string IngestSources(const LocalStackOptions& o) {
+  std::string y = "sources:\n";
+  if (o.live) {
+    // Public market data; no keys needed.
+    absl::StrAppend(&y,
+                    "  - {name: coinbase-live, kind: websocket, venue: coinbase, websocket: {channels: [market_trades, "
+                    "ticker, level2, heartbeats], symbols: [BTC-USD, ETH-USD]}}\n",
+                    "  - {name: kraken-live, kind: websocket, venue: kraken, websocket: {channels: [trade, ticker, book], "
+                    "symbols: [BTC-USD, ETH-USD]}}\n",
+                    "  - {name: binance-live, kind: websocket, venue: binance, websocket: {channels: [aggTrade, depth, "
+                    "bookTicker, kline_1m], symbols: [BTC-USDT, ETH-USDT]}}\n");
+    return y;
+  }
+  std::string dir = o.samples_dir.empty() ? SA_DEFAULT_SAMPLES_DIR : o.samples_dir;
+  std::error_code ec;
+  std::vector<std::string> files;
+  for (const auto& e : fs::directory_iterator(dir, ec))
+    if (e.path().string().ends_with(".jsonl.zst") || e.path().string().ends_with(".jsonl")) files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  for (const auto& f : files) {
+    std::string name = fs::path(f).filename().string();
+    name = "replay-" + name.substr(0, name.find('.'));
+    absl::StrAppend(&y, "  - {name: ", name, ", kind: replay, replay: {path: \"", f, "\", speed: ", o.speed,
+                    ", loop: true}}\n");
+  }
+  return files.empty() ? "" : y;
+}
+
+// Prints what arrives on the canonical subjects: a rolling count and the
+// latest message of each kind per venue. Returns once `until` says so.
+class LiveView {
+ public:
+  explicit LiveView(const std::string& nats_url) {
+    streamadmin::config::v1::NatsConfig cfg;
+    cfg.add_servers(nats_url);
+    cfg.set_name("stream-admin-local-view");
+    auto conn = bus::Connection::Connect(cfg);
+    if (!conn.ok()) return;
+    conn_ = std::move(*conn);
+    for (const char* subject : {"md.trade.>", "md.book.>", "md.candle.>", "md.status.>"}) {
+      auto sub = conn_->Subscribe(subject, [this](const bus::InboundMessage& m) { OnMessage(m); });
+      if (sub.ok()) subs_.push_back(std::move(*sub));
+    }
+  }
+  bool SawTradesAndBooks() {
+    std::lock_guard lock(mu_);
+    return counts_["trade"] > 0 && counts_["book"] > 0;
+  }
+  void Print() {
+    std::lock_guard lock(mu_);
+    std::printf("\n-- %llu trades, %llu book updates, %llu candles, %llu status events on NATS --\n",
+                static_cast<unsigned long long>(counts_["trade"]), static_cast<unsigned long long>(counts_["book"]),
+                static_cast<unsigned long long>(counts_["candle"]), static_cast<unsigned long long>(counts_["status"]));
+    for (const auto& [key, line] : latest_) std::printf("  %-40s %s\n", key.c_str(), line.c_str());
+    std::fflush(stdout);
+  }
+
+ private:
+  void OnMessage(const bus::InboundMessage& m) {
+    std::vector<std::string> parts = absl::StrSplit(m.subject, '.');
+    if (parts.size() < 3) return;
+    std::string kind = parts[1];
+    std::string venue = kind == "candle" && parts.size() > 3 ? parts[3] : parts[2];
+    std::string line = SummarizeMessage(m.subject, m.data);
+    std::lock_guard lock(mu_);
+    ++counts_[kind];
+    latest_[absl::StrCat(m.subject.substr(0, m.subject.find('.', 3)), " ", venue)] = line;
+  }
+
+  std::unique_ptr<bus::Connection> conn_;
+  std::vector<std::unique_ptr<bus::Subscription>> subs_;
+  std::mutex mu_;
+  std::map<std::string, uint64_t> counts_;
+  std::map<std::string, std::string> latest_;
+};
+
 }  // namespace
 
 int RunLocalStack(const LocalStackOptions& o) {
@@ -119,7 +201,7 @@ int RunLocalStack(const LocalStackOptions& o) {
   std::printf("  nats:     %s\n  postgres: %s\n\n", (*nats)->url().c_str(), pg_dsn.c_str());
 
   std::vector<ServiceSpec> specs = {
-      {"ingest", 1, ""},
+      {"ingest", 1, IngestSources(o)},
       {"normalizer", 2, ""},
       {"cdc-bridge", 3, absl::StrCat("source:\n  dsn: \"", pg_dsn, "\"\nwarehouse:\n  dsn: \"", wh_dsn, "\"\n")},
       {"anomaly", 4, ""},
@@ -163,15 +245,27 @@ int RunLocalStack(const LocalStackOptions& o) {
                 bin_dir.c_str(), services.front().target.c_str(), o.http_base_port + 1);
   }
 
-  if (!o.once && all_healthy) {
-    std::printf("Ctrl-C stops the stack.\n");
-    std::fflush(stdout);
-    int sig = 0;
-    sigwait(&signals, &sig);
+  bool flowing = true;
+  if (all_healthy) {
+    LiveView view((*nats)->url());
+    std::printf("\nmarket data: %s. Watch it yourself with\n  %s/stream-admin tail --server %s --summary 'md.trade.>'\n",
+                o.live ? "live exchange feeds" : "replaying data/samples recordings", bin_dir.c_str(),
+                (*nats)->url().c_str());
+    if (o.once) {
+      flowing = testing::WaitFor([&] { return view.SawTradesAndBooks(); }, absl::Seconds(o.timeout_s));
+      view.Print();
+      if (!flowing) std::fprintf(stderr, "no trades and book updates arrived within %d s\n", o.timeout_s);
+    } else {
+      std::printf("Ctrl-C stops the stack.\n");
+      std::fflush(stdout);
+      // The view refreshes every 5 s until a shutdown signal arrives.
+      timespec period{5, 0};
+      while (sigtimedwait(&signals, nullptr, &period) < 0) view.Print();
+    }
   }
   std::printf("stopping ...\n");
   for (auto it = services.rbegin(); it != services.rend(); ++it) (void)it->process->Terminate(absl::Seconds(10));
-  return all_healthy ? 0 : 1;
+  return all_healthy && flowing ? 0 : 1;
 }
 
 }  // namespace sa::cli

@@ -3,13 +3,17 @@
 //   stream-admin health  --target host:port          exit 0 when SERVING
 //   stream-admin config  --target host:port          effective config (secrets redacted)
 //   stream-admin pause|resume|drain --target host:port
-//   stream-admin local   [--once]                    run the whole stack on this machine
+//   stream-admin local   [--once] [--live]           run the whole stack on this machine
+//   stream-admin tail    [SUBJECT] [--summary]       watch canonical messages on NATS
 #include <CLI/CLI.hpp>
+
+#include <spdlog/spdlog.h>
 
 #include <cstdio>
 
 #include "cli/control_client.h"
 #include "cli/local_stack.h"
+#include "cli/tail.h"
 #include "common/version.h"
 
 namespace {
@@ -87,9 +91,21 @@ int main(int argc, char** argv) {
   local->add_option("--bin-dir", local_opts.bin_dir, "where the service binaries are (default: beside stream-admin)");
   local->add_option("--grpc-base-port", local_opts.grpc_base_port, "service i listens on base+i (default 7100)");
   local->add_option("--http-base-port", local_opts.http_base_port, "metrics of service i on base+i (default 9100)");
-  local->add_option("--timeout", local_opts.timeout_s, "seconds to wait for health (default 60)");
+  local->add_option("--timeout", local_opts.timeout_s, "seconds to wait for health and data (default 60)");
+  local->add_flag("--live", local_opts.live, "connect to the exchanges' public feeds instead of replaying recordings");
+  local->add_option("--speed", local_opts.speed, "replay pace: 1 = recorded, N = N x faster, 0 = as fast as possible");
+  local->add_option("--samples-dir", local_opts.samples_dir, "recordings to replay (default data/samples)");
+
+  sa::cli::TailOptions tail_opts;
+  auto* tail = app.add_subcommand("tail", "print canonical messages from NATS as JSON (or --summary lines)");
+  tail->add_option("subject", tail_opts.subject, "subject or wildcard, e.g. 'md.trade.kraken.>' (default md.>)");
+  tail->add_option("-s,--server", tail_opts.server, "NATS URL (default nats://127.0.0.1:4222)");
+  tail->add_option("-n,--limit", tail_opts.limit, "exit after N messages");
+  tail->add_flag("--summary", tail_opts.summary, "one readable line per message instead of JSON");
 
   CLI11_PARSE(app, argc, argv);
+  // Library connection chatter is for service logs; the CLI prints what matters.
+  spdlog::set_level(spdlog::level::warn);
 
   if (*status) return Status(targets.empty() ? kDefaultTargets : targets);
   if (*health) {
@@ -110,5 +126,6 @@ int main(int argc, char** argv) {
   if (*resume) return Report(target, [](ControlClient c) { return c.Resume(); });
   if (*drain) return Report(target, [&](ControlClient c) { return c.Drain(absl::Seconds(drain_timeout_s)); });
   if (*local) return sa::cli::RunLocalStack(local_opts);
+  if (*tail) return sa::cli::RunTail(tail_opts);
   return 0;
 }

@@ -2,8 +2,11 @@
 // Starts a nats-server (JetStream) and a PostgreSQL cluster of its own, writes
 // a config per service into the run directory, starts the five services,
 // waits until every one answers grpc.health.v1 SERVING with all dependencies
-// healthy, and prints their status. Then it runs until Ctrl-C (or, with
-// --once, stops everything and exits: 0 when all were healthy).
+// healthy, and prints their status. Ingest replays the bundled recordings
+// (or, with --live, subscribes to the exchanges) and the normalizer publishes
+// canonical messages; a live view prints what arrives on md.trade/book/candle/
+// status. Then it runs until Ctrl-C (or, with --once, exits as soon as trades
+// and book updates have been seen: 0 when everything was healthy and flowing).
 #pragma once
 
 #include <string>
@@ -17,6 +20,12 @@ struct LocalStackOptions {
   int http_base_port = 9100;
   bool once = false;
   int timeout_s = 60;
+  // Market data: replay the recordings in samples_dir (default data/samples
+  // of the source tree) at `speed` x recorded pace, looping; or, with live,
+  // connect to the exchanges' public WebSocket feeds instead.
+  std::string samples_dir;
+  double speed = 1.0;
+  bool live = false;
 };
 
 int RunLocalStack(const LocalStackOptions& options);
