@@ -22,6 +22,8 @@
 #include "marketdata/raw_wire.h"
 #include "marketdata/recording.h"
 #include "streamadmin/marketdata/v1/marketdata.pb.h"
+#include "sources/testing/ws_test_server.h"
+#include "streamadmin/ingest/v1/ingest.grpc.pb.h"
 #include "streamadmin/normalizer/v1/normalizer.grpc.pb.h"
 #include "testing/nats_server.h"
 #include "testing/process.h"
@@ -309,6 +311,224 @@ TEST_F(MarketDataPipeline, UndecodableFramesGoToTheDeadLetterStreamWithTheReason
   auto status = client.GetStatus();
   ASSERT_TRUE(status.ok());
   EXPECT_EQ(status->details().at("decode_errors"), "4") << "unknown venue is counted apart from decode errors";
+}
+
+// The live path with the same code as production: ingest's WebSocket source
+// connects to a local server of the test's own that plays the Kraken
+// recording, sends garbage, and drops the connection mid-stream.
+TEST_F(MarketDataPipeline, WebSocketFeedSurvivesGarbageAndADroppedConnection) {
+  std::vector<std::string> frames;
+  auto reader = md::RecordingReader::Open(Fixture("kraken.jsonl.zst"));
+  ASSERT_TRUE(reader.ok());
+  md::RecordingRecord rec;
+  while (*(*reader)->Next(&rec))
+    if (rec.type == md::RecordingRecord::Type::kRecv) frames.push_back(rec.data);
+  ASSERT_GT(frames.size(), 4000u);
+
+  auto server = sources::testing::WsTestServer::Start();
+  ASSERT_TRUE(server.ok()) << server.status();
+  using Step = sources::testing::ServerStep;
+  sources::testing::ConnectionScript first;
+  first.await_messages = 3;  // trade, ticker, book subscriptions
+  for (size_t i = 0; i < frames.size() / 2; ++i) first.steps.push_back(Step::Send(frames[i]));
+  first.steps.push_back(Step::Send("garbage{"));
+  first.steps.push_back(Step::Drop());
+  (*server)->SetScript(0, first);
+  (*server)->SetScript(1, sources::testing::SendFrames(frames, 3));  // a fresh session: snapshots again
+
+  Service normalizer = Start("normalizer", "");
+  Service ingest = Start(
+      "ingest", absl::StrCat("sources:\n  - name: kraken-ws\n    kind: websocket\n    venue: kraken\n    websocket:\n"
+                             "      url: ", (*server)->WsUrl("/"), "\n      channels: [trade, ticker, book]\n"
+                             "      symbols: [WAVES-EUR, XMR-USD, KSM-BTC, GRT-ETH, SC-EUR, ETH-CHF, OCEAN-BTC, OMG-USD,"
+                             " BTC-CHF, ADA-BTC]\n      reconnect_min_ms: 50\n      subscribe_per_second: 100\n"));
+  ASSERT_TRUE((*server)->WaitForConnections(2, absl::Seconds(30))) << ingest.process->Output();
+  const std::vector<std::string> subscribes = (*server)->MessagesOf(0);
+  ASSERT_EQ(subscribes.size(), 3u);
+  EXPECT_THAT(subscribes[0], HasSubstr("\"XMR/USD\""));
+  EXPECT_EQ((*server)->MessagesOf(1), subscribes) << "resubscribed after the drop";
+
+  // Every trade of the full second session arrives; the garbage is dead-lettered.
+  Expected want = DecodeInProcess("kraken.jsonl.zst", "kraken");
+  ASSERT_TRUE(testing::WaitFor([&] { return CountStored("md.trade.kraken.>") >= want.trades; }, absl::Seconds(60)));
+  std::vector<std::pair<std::string, std::string>> dlq;
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        static int n = 0;
+        dlq = ReadStream(*conn_, "DLQ", "dlq.normalizer", absl::StrCat("wsdlq", ++n));
+        return !dlq.empty();
+      },
+      absl::Seconds(30)));
+  EXPECT_EQ(dlq[0].second, "garbage{");
+
+  // The books are right again after the new session's snapshots, and served.
+  auto nstub = streamadmin::normalizer::v1::Normalizer::NewStub(
+      grpc::CreateChannel(normalizer.target, grpc::InsecureChannelCredentials()));
+  streamadmin::normalizer::v1::GetBookResponse book;
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        grpc::ClientContext ctx;
+        streamadmin::normalizer::v1::GetBookRequest req;
+        req.set_venue("kraken");
+        req.set_symbol("XMR-USD");
+        req.set_depth(5);
+        return nstub->GetBook(&ctx, req, &book).ok() && book.valid() && book.bids_size() == 5;
+      },
+      absl::Seconds(30)))
+      << book.ShortDebugString();
+  EXPECT_EQ(book.asks_size(), 5);
+  EXPECT_LT(book.bids(0).price().value().size(), 20u);
+
+  // ingest.v1.Ingest reports the source and its reconnect.
+  auto istub = streamadmin::ingest::v1::Ingest::NewStub(
+      grpc::CreateChannel(ingest.target, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  streamadmin::ingest::v1::ListSourcesResponse sources;
+  ASSERT_TRUE(istub->ListSources(&ctx, {}, &sources).ok());
+  ASSERT_EQ(sources.sources_size(), 1);
+  EXPECT_EQ(sources.sources(0).config().name(), "kraken-ws");
+  EXPECT_GE(sources.sources(0).reconnects(), 1u);
+  EXPECT_GT(sources.sources(0).frames(), frames.size());
+  for (const auto& [subject, data] : ReadStream(*conn_, "MD", "md.status.>", "wsstatus")) {
+    mdpb::VenueStatus st;
+    ASSERT_TRUE(st.ParseFromString(data));
+    EXPECT_NE(st.kind(), mdpb::VenueStatus::KIND_CHECKSUM_MISMATCH) << st.ShortDebugString();
+  }
+}
+
+// Changes one volume of a Kraken book update, so its checksum cannot match.
+std::string CorruptKrakenVolume(std::string frame) {
+  size_t at = frame.find("[[\"");
+  if (at == std::string::npos) return frame;
+  size_t vol = frame.find("\",\"", at + 3);  // end of the price, start of the volume
+  if (vol == std::string::npos) return frame;
+  char& digit = frame[vol + 3];
+  digit = digit == '9' ? '1' : static_cast<char>(digit + 1);
+  return frame;
+}
+
+class StatusCollector : public CountingSink {
+ public:
+  explicit StatusCollector(Expected* e) : CountingSink(e) {}
+  void OnVenueStatus(const mdpb::VenueStatus& s) override { kinds.push_back(s.kind()); }
+  std::vector<int> kinds;
+};
+
+TEST_F(MarketDataPipeline, ChecksumMismatchIsReportedAndTheBookResyncsThroughANewSession) {
+  std::vector<std::string> frames;
+  auto reader = md::RecordingReader::Open(Fixture("kraken.jsonl.zst"));
+  ASSERT_TRUE(reader.ok());
+  md::RecordingRecord rec;
+  while (*(*reader)->Next(&rec))
+    if (rec.type == md::RecordingRecord::Type::kRecv) frames.push_back(rec.data);
+
+  // The first book update whose corruption the venue's checksum exposes,
+  // found with the same decoder in-process.
+  size_t bad = 0;
+  std::string corrupted;
+  for (size_t i = 0; i < frames.size() && !bad; ++i) {
+    if (frames[i].find("\"c\":\"") == std::string::npos || frames[i].find("\"as\"") != std::string::npos) continue;
+    std::string candidate = CorruptKrakenVolume(frames[i]);
+    if (candidate == frames[i]) continue;
+    Expected ignored;
+    StatusCollector sink(&ignored);
+    auto decoder = md::DecoderRegistry::Global().Create("kraken");
+    for (size_t j = 0; j < i; ++j) (void)(*decoder)->Decode(md::RawFrame{"kraken", "c", j + 1, 0, md::FrameKind::kWs, "", frames[j]}, sink);
+    (void)(*decoder)->Decode(md::RawFrame{"kraken", "c", i + 1, 0, md::FrameKind::kWs, "", candidate}, sink);
+    if (std::count(sink.kinds.begin(), sink.kinds.end(), mdpb::VenueStatus::KIND_CHECKSUM_MISMATCH)) {
+      bad = i;
+      corrupted = candidate;
+    }
+  }
+  ASSERT_GT(bad, 0u) << "no book update in the recording whose corruption the checksum catches";
+
+  auto server = sources::testing::WsTestServer::Start();
+  ASSERT_TRUE(server.ok());
+  using Step = sources::testing::ServerStep;
+  sources::testing::ConnectionScript first;
+  first.await_messages = 3;
+  for (size_t i = 0; i < bad; ++i) first.steps.push_back(Step::Send(frames[i]));
+  first.steps.push_back(Step::Send(corrupted));
+  first.steps.push_back(Step::Silent());  // the connection stays up: only the resync request renews it
+  (*server)->SetScript(0, first);
+  (*server)->SetScript(1, sources::testing::SendFrames(frames, 3));
+
+  Service normalizer = Start("normalizer", "");
+  Service ingest = Start(
+      "ingest", absl::StrCat("sources:\n  - name: kraken-ws\n    kind: websocket\n    venue: kraken\n    websocket:\n"
+                             "      url: ", (*server)->WsUrl("/"), "\n      channels: [trade, ticker, book]\n"
+                             "      symbols: [WAVES-EUR, XMR-USD, KSM-BTC, GRT-ETH, SC-EUR, ETH-CHF, OCEAN-BTC, OMG-USD,"
+                             " BTC-CHF, ADA-BTC]\n      reconnect_min_ms: 50\n      subscribe_per_second: 100\n"));
+  ASSERT_TRUE((*server)->WaitForConnections(2, absl::Seconds(30)))
+      << "ingest did not renew the session on the normalizer's request\n" << ingest.process->Output();
+
+  // md.status tells the story in order for the corrupted book.
+  std::string symbol;
+  std::vector<int> story;
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        static int n = 0;
+        story.clear();
+        for (const auto& [subject, data] : ReadStream(*conn_, "MD", "md.status.kraken", absl::StrCat("story", ++n))) {
+          mdpb::VenueStatus st;
+          if (!st.ParseFromString(data)) continue;
+          if (st.kind() == mdpb::VenueStatus::KIND_CHECKSUM_MISMATCH) symbol = st.origin().symbol();
+          if (!symbol.empty() && st.origin().symbol() == symbol) story.push_back(st.kind());
+        }
+        return !story.empty() && story.back() == mdpb::VenueStatus::KIND_RESYNCED;
+      },
+      absl::Seconds(30)));
+  ASSERT_GE(story.size(), 3u);
+  EXPECT_EQ(story[0], mdpb::VenueStatus::KIND_CHECKSUM_MISMATCH);
+  EXPECT_EQ(story[1], mdpb::VenueStatus::KIND_RESYNCING);
+  EXPECT_EQ(story.back(), mdpb::VenueStatus::KIND_RESYNCED);
+
+  auto nstub = streamadmin::normalizer::v1::Normalizer::NewStub(
+      grpc::CreateChannel(normalizer.target, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  streamadmin::normalizer::v1::GetBookRequest req;
+  req.set_venue("kraken");
+  req.set_symbol(symbol);
+  streamadmin::normalizer::v1::GetBookResponse book;
+  ASSERT_TRUE(nstub->GetBook(&ctx, req, &book).ok());
+  EXPECT_TRUE(book.valid()) << "the book is right again and served";
+}
+
+TEST_F(MarketDataPipeline, ReplaysStartOnRequestThroughTheIngestApi) {
+  Service normalizer = Start("normalizer", "");
+  Service ingest = Start("ingest", "");
+  auto stub = streamadmin::ingest::v1::Ingest::NewStub(
+      grpc::CreateChannel(ingest.target, grpc::InsecureChannelCredentials()));
+  {
+    grpc::ClientContext ctx;
+    streamadmin::ingest::v1::StartReplayRequest req;
+    req.set_path("/nonexistent.jsonl.zst");
+    streamadmin::ingest::v1::StartReplayResponse resp;
+    grpc::Status st = stub->StartReplay(&ctx, req, &resp);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::NOT_FOUND) << st.error_message();
+    EXPECT_THAT(st.error_message(), HasSubstr("/nonexistent.jsonl.zst"));
+  }
+  grpc::ClientContext ctx;
+  streamadmin::ingest::v1::StartReplayRequest req;
+  req.set_path(Fixture("binance.jsonl.zst"));
+  req.set_name("binance-once");
+  streamadmin::ingest::v1::StartReplayResponse resp;
+  ASSERT_TRUE(stub->StartReplay(&ctx, req, &resp).ok());
+  EXPECT_EQ(resp.source().config().kind(), "replay");
+  Expected want = DecodeInProcess("binance.jsonl.zst", "binance");
+  EXPECT_TRUE(testing::WaitFor([&] { return CountStored("md.trade.binance.>") >= want.trades; }, absl::Seconds(60)));
+  EXPECT_TRUE(testing::WaitFor([&] { return CountStored("md.book.binance.>") >= want.book_updates; }, absl::Seconds(60)));
+  {
+    grpc::ClientContext rctx;
+    streamadmin::ingest::v1::RemoveSourceRequest rreq;
+    rreq.set_name("binance-once");
+    streamadmin::ingest::v1::RemoveSourceResponse rresp;
+    EXPECT_TRUE(stub->RemoveSource(&rctx, rreq, &rresp).ok());
+    grpc::ClientContext lctx;
+    streamadmin::ingest::v1::ListSourcesResponse list;
+    ASSERT_TRUE(stub->ListSources(&lctx, {}, &list).ok());
+    EXPECT_EQ(list.sources_size(), 0);
+  }
 }
 
 }  // namespace

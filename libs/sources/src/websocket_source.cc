@@ -820,6 +820,19 @@ absl::Status WebSocketSource::RequestSnapshot(const std::string& symbol) {
   return absl::OkStatus();
 }
 
+absl::Status WebSocketSource::Reconnect(const std::string& reason) {
+  std::lock_guard<std::mutex> lock(impl_->lifecycle_mu);
+  if (!impl_->started || impl_->stopped) {
+    return absl::FailedPreconditionError(absl::StrCat("source ", impl_->opts.name, ": not running"));
+  }
+  spdlog::info("source {}: reconnecting on request: {}", impl_->opts.name, reason);
+  // A graceful close ends the session; OnSessionEnded schedules the new one.
+  asio::post(impl_->ioc, [impl = impl_.get()] {
+    if (auto s = impl->session) s->Close();
+  });
+  return absl::OkStatus();
+}
+
 // ---------------------------------------------------------------------------
 // Options
 

@@ -213,13 +213,29 @@ class IngestApp final : public runtime::NatsServiceApp, public pb::Ingest::Servi
     sink_ = std::make_unique<RawSink>(
         publisher_.get(), [this] { return paused_ && !stopping_; }, &gate_mu_, &gate_cv_);
     // The normalizer asks for a fresh snapshot after a gap: md.ctl.snapshot.<venue>, payload = symbol.
+    // Header Sa-Action: "fetch" (Binance: a REST snapshot of that symbol) or
+    // "resubscribe" (Kraken, Coinbase: a new session brings new snapshots;
+    // at most one per source per kMinReconnectInterval, as every book of the
+    // connection is rebuilt by it).
     auto sub = nats().connection().Subscribe("md.ctl.snapshot.*", [this](const bus::InboundMessage& m) {
       std::string venue = m.subject.substr(std::string("md.ctl.snapshot.").size());
+      std::string action = "fetch";
+      for (const auto& [k, v] : m.headers)
+        if (k == "Sa-Action") action = v;
       std::lock_guard lock(mu_);
       for (auto& [name, src] : sources_) {
         if (src.config.venue() != venue) continue;
-        absl::Status st = src.source->RequestSnapshot(m.data);
-        spdlog::info("snapshot of {} {} requested from {}: {}", venue, m.data, name,
+        absl::Status st;
+        if (action == "resubscribe") {
+          const absl::Time now = absl::Now();
+          if (now - src.last_reconnect < kMinReconnectInterval) continue;
+          src.last_reconnect = now;
+          st = src.source->Reconnect(absl::StrCat("normalizer asked to resync ", m.data));
+        } else {
+          st = src.source->RequestSnapshot(m.data);
+        }
+        if (st.code() == absl::StatusCode::kUnimplemented) continue;  // e.g. a replay: nothing to renew
+        spdlog::info("{} of {} {} requested from {}: {}", action, venue, m.data, name,
                      st.ok() ? "ok" : std::string(st.message()));
       }
     });
@@ -318,7 +334,9 @@ class IngestApp final : public runtime::NatsServiceApp, public pb::Ingest::Servi
   struct Running {
     cfg::SourceConfig config;
     std::unique_ptr<sources::Source> source;
+    absl::Time last_reconnect = absl::InfinitePast();
   };
+  static constexpr absl::Duration kMinReconnectInterval = absl::Seconds(10);
 
   absl::Status AddSourceLocked(const cfg::SourceConfig& s) {
     if (sources_.count(s.name())) return absl::AlreadyExistsError(absl::StrCat("source '", s.name(), "' exists"));
@@ -327,7 +345,7 @@ class IngestApp final : public runtime::NatsServiceApp, public pb::Ingest::Servi
     if (auto st = (*src)->Start(sink_.get()); !st.ok())
       return absl::Status(st.code(), absl::StrCat("source ", s.name(), ": ", st.message()));
     spdlog::info("source {} ({} {}) started", s.name(), s.kind(), s.venue());
-    sources_.emplace(s.name(), Running{s, std::move(*src)});
+    sources_.emplace(s.name(), Running{s, std::move(*src), absl::InfinitePast()});
     return absl::OkStatus();
   }
 

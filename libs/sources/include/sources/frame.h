@@ -99,6 +99,14 @@ class Source {
   virtual absl::Status RequestSnapshot(const std::string& symbol) {
     return absl::UnimplementedError("this source has no snapshots");
   }
+
+  // Replaces the current connection with a new one (same subscriptions), so
+  // the venue sends fresh snapshots - how a Kraken or Coinbase book that went
+  // wrong is rebuilt. Asynchronous. Sources without connections return
+  // Unimplemented.
+  virtual absl::Status Reconnect(const std::string& reason) {
+    return absl::UnimplementedError("this source has no connection to renew");
+  }
 };
 
 }  // namespace sa::sources

@@ -102,6 +102,7 @@ class WebSocketSource final : public Source {
   std::string name() const override;
   // NotFound if `symbol` has no snapshot endpoint; FailedPrecondition if not
   // running. A request for a symbol already queued is merged with it.
+  absl::Status Reconnect(const std::string& reason) override;
   absl::Status RequestSnapshot(const std::string& symbol) override;
 
   const WebSocketSourceOptions& options() const;
