@@ -2,6 +2,10 @@
 // md.raw -> normalizer -> md.* -> a JetStream reader. Counts are checked
 // against the same recordings decoded in-process, so the test proves the
 // pipeline (transport, acks, dedup, restarts) loses and duplicates nothing.
+#include <librdkafka/rdkafka.h>
+// rdkafka_mock.h needs rdkafka.h first.
+#include <librdkafka/rdkafka_mock.h>
+
 #include <gmock/gmock.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
@@ -492,6 +496,58 @@ TEST_F(MarketDataPipeline, ChecksumMismatchIsReportedAndTheBookResyncsThroughANe
   streamadmin::normalizer::v1::GetBookResponse book;
   ASSERT_TRUE(nstub->GetBook(&ctx, req, &book).ok());
   EXPECT_TRUE(book.valid()) << "the book is right again and served";
+}
+
+// Frames relayed through a Kafka topic (librdkafka's mock cluster speaks the
+// wire protocol on loopback, so the ingest process consumes it for real).
+TEST_F(MarketDataPipeline, KafkaTopicFramesFlowThroughIngestLikeLiveOnes) {
+  char err[256];
+  rd_kafka_conf_t* hconf = rd_kafka_conf_new();
+  rd_kafka_conf_set(hconf, "log_level", "3", err, sizeof(err));
+  rd_kafka_t* host = rd_kafka_new(RD_KAFKA_PRODUCER, hconf, err, sizeof(err));
+  ASSERT_NE(host, nullptr) << err;
+  rd_kafka_mock_cluster_t* cluster = rd_kafka_mock_cluster_new(host, 1);
+  ASSERT_NE(cluster, nullptr);
+  const std::string brokers = rd_kafka_mock_cluster_bootstraps(cluster);
+  ASSERT_EQ(rd_kafka_mock_topic_create(cluster, "kraken-frames", 1, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
+
+  rd_kafka_conf_t* pconf = rd_kafka_conf_new();
+  rd_kafka_conf_set(pconf, "bootstrap.servers", brokers.c_str(), err, sizeof(err));
+  rd_kafka_conf_set(pconf, "log_level", "3", err, sizeof(err));
+  rd_kafka_t* producer = rd_kafka_new(RD_KAFKA_PRODUCER, pconf, err, sizeof(err));
+  ASSERT_NE(producer, nullptr) << err;
+  auto reader = md::RecordingReader::Open(Fixture("kraken.jsonl.zst"));
+  ASSERT_TRUE(reader.ok());
+  md::RecordingRecord rec;
+  size_t produced = 0;
+  while (*(*reader)->Next(&rec)) {
+    if (rec.type != md::RecordingRecord::Type::kRecv) continue;
+    ASSERT_EQ(rd_kafka_producev(producer, RD_KAFKA_V_TOPIC("kraken-frames"), RD_KAFKA_V_PARTITION(0),
+                                RD_KAFKA_V_VALUE(rec.data.data(), rec.data.size()),
+                                RD_KAFKA_V_HEADER("venue", "kraken", 6), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                RD_KAFKA_V_END),
+              RD_KAFKA_RESP_ERR_NO_ERROR);
+    ++produced;
+  }
+  ASSERT_EQ(rd_kafka_flush(producer, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
+
+  Service normalizer = Start("normalizer", "");
+  Service ingest = Start("ingest", absl::StrCat("sources:\n  - name: kraken-kafka\n    kind: kafka\n    venue: kraken\n"
+                                                "    kafka: {brokers: \"", brokers, "\", topics: [kraken-frames], "
+                                                "group_id: e2e}\n"));
+  Expected want = DecodeInProcess("kraken.jsonl.zst", "kraken");
+  EXPECT_TRUE(testing::WaitFor([&] { return CountStored("md.trade.kraken.>") >= want.trades; }, absl::Seconds(60)))
+      << ingest.process->Output();
+  EXPECT_TRUE(testing::WaitFor([&] { return CountStored("md.book.kraken.>") >= want.book_updates; }, absl::Seconds(60)));
+  EXPECT_EQ(CountStored("md.trade.kraken.>"), want.trades);
+  EXPECT_GT(produced, 4000u);
+  for (auto* s : {&ingest, &normalizer}) {
+    ASSERT_TRUE(s->process->Signal(SIGTERM).ok());
+    EXPECT_EQ(*s->process->Wait(absl::Seconds(30)), 0);
+  }
+  rd_kafka_destroy(producer);
+  rd_kafka_mock_cluster_destroy(cluster);
+  rd_kafka_destroy(host);
 }
 
 TEST_F(MarketDataPipeline, ReplaysStartOnRequestThroughTheIngestApi) {

@@ -132,7 +132,8 @@ class RawSink final : public sources::FrameSink {
     m.headers = {{md::kHeaderConn, f.conn},
                  {md::kHeaderFrameSeq, std::to_string(f.frame_seq)},
                  {md::kHeaderRecvNs, std::to_string(f.recv_time_ns)},
-                 {md::kHeaderKind, f.kind}};
+                 // Kafka records carry venue WebSocket frames relayed through a topic.
+                 {md::kHeaderKind, f.kind == "http" ? "http" : "ws"}};
     if (!f.url.empty()) m.headers.emplace_back(md::kHeaderUrl, f.url);
     m.data = std::move(f.data);
     const size_t raw_bytes = m.data.size();
