@@ -22,6 +22,7 @@
 #include "bus/jetstream.h"
 #include "bus/jetstream_publisher.h"
 #include "cli/control_client.h"
+#include "e2e_util.h"
 #include "marketdata/decoder_registry.h"
 #include "marketdata/raw_wire.h"
 #include "marketdata/recording.h"
@@ -40,16 +41,8 @@ namespace {
 namespace mdpb = streamadmin::marketdata::v1;
 using ::testing::HasSubstr;
 
-std::string BinDir() {
-  const char* b = std::getenv("SA_BUILD_DIR");
-  return absl::StrCat(b ? b : ".", "/bin");
-}
-std::string Fixture(const std::string& name) {
-  const char* f = std::getenv("SA_FIXTURES_DIR");
-  if (f) return absl::StrCat(f, "/", name);
-  const char* s = std::getenv("SA_SOURCE_DIR");
-  return absl::StrCat(s ? s : ".", "/../shared/fixtures/exchanges/", name);
-}
+using e2e::BinDir;
+using e2e::Fixture;
 
 // What the recording should produce, decoded in-process by the same registry.
 struct Expected {

@@ -15,6 +15,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "cli/control_client.h"
+#include "e2e_util.h"
 #include "testing/nats_server.h"
 #include "testing/postgres_server.h"
 #include "testing/process.h"
@@ -27,10 +28,7 @@ namespace {
 namespace ctl = streamadmin::control::v1;
 using ::testing::HasSubstr;
 
-std::string BinDir() {
-  const char* b = std::getenv("SA_BUILD_DIR");
-  return absl::StrCat(b ? b : ".", "/bin");
-}
+using e2e::BinDir;
 
 // Validates Prometheus text with prometheus_client's own parser (Debian's
 // python3-prometheus-client): an independent implementation of the format.

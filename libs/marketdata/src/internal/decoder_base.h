@@ -45,6 +45,22 @@ struct TrackedBook {
   ResyncRequest request;     // the open request while resync_requested
 };
 
+// Venue symbol -> canonical BASE-QUOTE, computed once per symbol: the hot
+// path looks a frame's symbol up without allocating.
+class SymbolCache {
+ public:
+  template <typename ToCanonical>
+  const std::string& Get(std::string_view venue_symbol, ToCanonical&& to_canonical) {
+    auto it = map_.find(AV(venue_symbol));
+    if (it == map_.end()) it = map_.emplace(std::string(venue_symbol), to_canonical(AV(venue_symbol))).first;
+    return it->second;
+  }
+  void Clear() { map_.clear(); }
+
+ private:
+  absl::flat_hash_map<std::string, std::string> map_;
+};
+
 class DecoderBase : public Decoder {
  public:
   DecoderBase(std::string venue, const DecoderOptions& options);

@@ -134,7 +134,7 @@ class BinanceDecoder final : public internal::DecoderBase {
   const std::string& Canonical(std::string_view venue_symbol);
 
   BinanceSymbolMap symbol_map_;
-  absl::flat_hash_map<std::string, std::string> symbols_;  // venue symbol (any case) -> canonical
+  internal::SymbolCache symbols_;
   absl::flat_hash_map<std::string, SyncState> sync_;       // by canonical symbol
   std::string rest_base_;
   std::vector<LevelView> levels_;  // scratch
@@ -142,12 +142,7 @@ class BinanceDecoder final : public internal::DecoderBase {
 };
 
 const std::string& BinanceDecoder::Canonical(std::string_view venue_symbol) {
-  auto it = symbols_.find(AV(venue_symbol));
-  if (it == symbols_.end()) {
-    it = symbols_.emplace(std::string(venue_symbol), symbol_map_.Canonical(AV(venue_symbol)))
-             .first;
-  }
-  return it->second;
+  return symbols_.Get(venue_symbol, [this](absl::string_view s) { return symbol_map_.Canonical(s); });
 }
 
 absl::Status BinanceDecoder::DecodeDocument(const RawFrame& frame, od::document& doc,
@@ -471,7 +466,7 @@ absl::Status BinanceDecoder::DecodeHttp(const RawFrame& frame, od::document& doc
     if (absl::Status status = symbol_map_.LoadExchangeInfo(frame.data); !status.ok()) {
       return Error(frame, DecodeError::kBadValue, status.message());
     }
-    symbols_.clear();
+    symbols_.Clear();
     return absl::OkStatus();
   }
   if (absl::StrContains(frame.url, "/depth")) return DecodeSnapshot(frame, doc, sink);

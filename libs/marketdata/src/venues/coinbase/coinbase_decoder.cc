@@ -96,7 +96,7 @@ class CoinbaseDecoder final : public internal::DecoderBase {
   const std::string& Canonical(std::string_view product);
 
   absl::flat_hash_map<std::string, uint64_t> last_sequence_;  // per conn
-  absl::flat_hash_map<std::string, std::string> symbols_;
+  internal::SymbolCache symbols_;
   std::vector<L2Event> l2_events_;
   std::vector<L2Level> levels_;
   std::vector<TradeView> trades_;
@@ -105,11 +105,7 @@ class CoinbaseDecoder final : public internal::DecoderBase {
 };
 
 const std::string& CoinbaseDecoder::Canonical(std::string_view product) {
-  auto it = symbols_.find(AV(product));
-  if (it == symbols_.end()) {
-    it = symbols_.emplace(std::string(product), CoinbaseCanonicalSymbol(AV(product))).first;
-  }
-  return it->second;
+  return symbols_.Get(product, [](absl::string_view p) { return CoinbaseCanonicalSymbol(p); });
 }
 
 absl::Status CoinbaseDecoder::DecodeDocument(const RawFrame& frame, od::document& doc,

@@ -96,17 +96,13 @@ class CoinbaseExchangeDecoder final : public internal::DecoderBase {
   absl::Status OnTicker(const RawFrame& frame, const Message& message, Sink& sink);
   const std::string& Canonical(std::string_view product);
 
-  absl::flat_hash_map<std::string, std::string> symbols_;
+  internal::SymbolCache symbols_;
   absl::flat_hash_map<std::string, ProductState> products_;
   std::vector<LevelView> levels_;
 };
 
 const std::string& CoinbaseExchangeDecoder::Canonical(std::string_view product) {
-  auto it = symbols_.find(AV(product));
-  if (it == symbols_.end()) {
-    it = symbols_.emplace(std::string(product), CoinbaseCanonicalSymbol(AV(product))).first;
-  }
-  return it->second;
+  return symbols_.Get(product, [](absl::string_view p) { return CoinbaseCanonicalSymbol(p); });
 }
 
 absl::Status CoinbaseExchangeDecoder::Read(const RawFrame& frame, od::document& doc,

@@ -137,7 +137,7 @@ class KrakenDecoder final : public internal::DecoderBase {
                          int depth, Sink& sink);
   const std::string& Canonical(std::string_view pair);
 
-  absl::flat_hash_map<std::string, std::string> symbols_;  // "XBT/USD" -> "BTC-USD"
+  internal::SymbolCache symbols_;
   // conn -> channelID -> pair, from subscriptionStatus.
   absl::flat_hash_map<std::string, absl::flat_hash_map<uint64_t, std::string>> channels_;
 
@@ -156,11 +156,7 @@ class KrakenDecoder final : public internal::DecoderBase {
 };
 
 const std::string& KrakenDecoder::Canonical(std::string_view pair) {
-  auto it = symbols_.find(AV(pair));
-  if (it == symbols_.end()) {
-    it = symbols_.emplace(std::string(pair), KrakenCanonicalSymbol(AV(pair))).first;
-  }
-  return it->second;
+  return symbols_.Get(pair, [](absl::string_view p) { return KrakenCanonicalSymbol(p); });
 }
 
 absl::Status KrakenDecoder::DecodeDocument(const RawFrame& frame, od::document& doc,
