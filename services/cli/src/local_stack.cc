@@ -129,6 +129,13 @@ class LiveView {
       if (sub.ok()) subs_.push_back(std::move(*sub));
     }
   }
+  // Subscriptions go first: their handlers write to the maps below, and a
+  // Subscription's destructor returns only once its handler has finished.
+  ~LiveView() {
+    subs_.clear();
+    if (conn_) conn_->Close();
+  }
+
   bool SawTradesAndBooks() {
     std::lock_guard lock(mu_);
     return counts_["trade"] > 0 && counts_["book"] > 0;
