@@ -1,5 +1,23 @@
 #include "cdc_bridge/app.h"
 
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "bus/jetstream_publisher.h"
+#include "cdc/pgoutput.h"
+#include "cdc/replication_client.h"
+#include "common/clock.h"
+#include "observability/metrics.h"
 #include "runtime/main.h"
 #include "runtime/nats_service_app.h"
 #include "runtime/streams.h"
@@ -7,6 +25,7 @@
 namespace sa::cdc_bridge {
 
 namespace cfg = streamadmin::config::v1;
+namespace cdcpb = streamadmin::cdc::v1;
 
 cfg::CdcBridgeConfig DefaultConfig() {
   cfg::CdcBridgeConfig c;
@@ -16,24 +35,511 @@ cfg::CdcBridgeConfig DefaultConfig() {
   *c.add_streams() = runtime::DlqStream();
   c.mutable_source()->set_dsn("host=127.0.0.1 port=5432 dbname=postgres user=postgres");
   c.mutable_warehouse()->set_dsn("host=127.0.0.1 port=5432 dbname=warehouse user=postgres");
+  auto* k = c.mutable_connector();
+  k->set_server_name("pg");
+  k->set_slot_name("streamadmin_cdc");
+  k->set_publication_name("streamadmin_cdc");
+  k->set_heartbeat_interval_s(10);
+  k->set_status_interval_ms(1000);
+  k->set_lag_refresh_interval_ms(2000);
   return c;
 }
+
+namespace {
+
+bool IsPgName(const std::string& s) {
+  if (s.empty() || s.size() > 63) return false;
+  return std::all_of(s.begin(), s.end(), [](char ch) { return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_'; });
+}
+
+// A NATS subject token: no '.', '*', '>', whitespace, and (for the msg id) no ':'.
+bool IsServerName(const std::string& s) {
+  if (s.empty() || s.size() > 64) return false;
+  return std::all_of(s.begin(), s.end(), [](char ch) {
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_' || ch == '-';
+  });
+}
+
+}  // namespace
 
 absl::Status ValidateConfig(const cfg::CdcBridgeConfig& c) {
   if (auto st = runtime::ValidateCommon(c.server(), &c.nats()); !st.ok()) return st;
   if (c.source().dsn().empty()) return absl::InvalidArgumentError("key 'source.dsn': required");
   if (c.warehouse().dsn().empty()) return absl::InvalidArgumentError("key 'warehouse.dsn': required");
+  const auto& k = c.connector();
+  if (!IsServerName(k.server_name()))
+    return absl::InvalidArgumentError(absl::StrCat("key 'connector.server_name': '", k.server_name(),
+                                                   "' must be 1-64 of [A-Za-z0-9_-] (it is a subject token)"));
+  if (!IsPgName(k.slot_name()))
+    return absl::InvalidArgumentError(
+        absl::StrCat("key 'connector.slot_name': '", k.slot_name(), "' must be 1-63 of [a-z0-9_]"));
+  if (!IsPgName(k.publication_name()))
+    return absl::InvalidArgumentError(
+        absl::StrCat("key 'connector.publication_name': '", k.publication_name(), "' must be 1-63 of [a-z0-9_]"));
+  for (int i = 0; i < k.include_tables_size(); ++i)
+    if (k.include_tables(i).empty() || k.include_tables(i).find_first_of(" ;\"'") != std::string::npos)
+      return absl::InvalidArgumentError(absl::StrCat("key 'connector.include_tables[", i, "]': '", k.include_tables(i),
+                                                     "' must be \"schema.table\" or \"table\""));
+  for (int i = 0; i < k.exclude_tables_size(); ++i)
+    if (std::count(k.exclude_tables(i).begin(), k.exclude_tables(i).end(), '.') != 1)
+      return absl::InvalidArgumentError(absl::StrCat("key 'connector.exclude_tables[", i, "]': '", k.exclude_tables(i),
+                                                     "' must be \"schema.table\""));
+  if (k.status_interval_ms() == 0 || k.status_interval_ms() > 30000)
+    return absl::InvalidArgumentError(
+        absl::StrCat("key 'connector.status_interval_ms': ", k.status_interval_ms(), " must be 1..30000"));
+  if (k.heartbeat_interval_s() > 3600)
+    return absl::InvalidArgumentError(
+        absl::StrCat("key 'connector.heartbeat_interval_s': ", k.heartbeat_interval_s(), " must be 0..3600"));
+  if (k.lag_refresh_interval_ms() == 0)
+    return absl::InvalidArgumentError("key 'connector.lag_refresh_interval_ms': must be > 0");
   return runtime::ValidateStreams(c.streams());
 }
 
 namespace {
-// Issue [3] adds logical replication (source) and the warehouse writer (sink).
+
+constexpr char kDlqSubject[] = "dlq.cdc";
+// Same header names as libs/marketdata/raw_wire.h (kHeaderDlq*), so every
+// dlq.* message reads the same.
+constexpr char kHeaderDlqReason[] = "Sa-Dlq-Reason";
+constexpr char kHeaderDlqError[] = "Sa-Dlq-Error";
+constexpr char kHeaderDlqSubject[] = "Sa-Dlq-Subject";
+constexpr char kHeaderDlqMsgId[] = "Sa-Msg-Id";
+constexpr char kHeaderDlqTruncated[] = "Sa-Dlq-Truncated";
+// A dead-lettered event larger than this is parked with key columns only.
+constexpr size_t kMaxDlqPayload = 512 * 1024;
+
+const char* OpName(cdcpb::Op op) {
+  switch (op) {
+    case cdcpb::OP_CREATE: return "c";
+    case cdcpb::OP_UPDATE: return "u";
+    case cdcpb::OP_DELETE: return "d";
+    case cdcpb::OP_READ: return "r";
+    case cdcpb::OP_TRUNCATE: return "t";
+    default: return "unknown";
+  }
+}
+
+// Schema/table names may hold characters a subject token cannot.
+std::string SubjectToken(const std::string& s) {
+  if (s.empty()) return "_";
+  std::string out = s;
+  for (char& ch : out)
+    if (ch == '.' || ch == '*' || ch == '>' || ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n') ch = '_';
+  return out;
+}
+
+// Publishes committed PostgreSQL transactions to JetStream and moves the
+// replication slot only past what JetStream acknowledged.
+//
+// Threads: the worker (Run) owns the ReplicationClient and is the only one to
+// call it (Connect/Ensure*/Start/Poll/Confirm/SlotLagBytes). The publisher's
+// ack thread calls OnAck/OnFailure, which only update `pending_` under `mu_`
+// and raise `confirmable_`; the worker passes that to Confirm() before each
+// Poll, so the client is never touched from two threads nor after it is
+// replaced by a reconnect.
 class CdcBridgeApp final : public runtime::NatsServiceApp {
  public:
   explicit CdcBridgeApp(const cfg::CdcBridgeConfig& c)
       : NatsServiceApp(c.nats(), {c.streams().begin(), c.streams().end()},
-                       {{"source", c.source().dsn()}, {"warehouse", c.warehouse().dsn()}}) {}
+                       {{"source", c.source().dsn()}, {"warehouse", c.warehouse().dsn()}}),
+        config_(c),
+        server_(c.connector().server_name()) {
+    auto& r = obs::MetricsRegistry::Default();
+    for (auto op : {cdcpb::OP_CREATE, cdcpb::OP_UPDATE, cdcpb::OP_DELETE, cdcpb::OP_TRUNCATE})
+      events_total_[op] = &r.GetCounter("streamadmin_cdc_events_total", "Change events handed to JetStream, by op",
+                                        {{"op", OpName(op)}});
+    transactions_total_ =
+        &r.GetCounter("streamadmin_cdc_transactions_total", "Committed transactions received from the slot");
+    acked_total_ = &r.GetCounter("streamadmin_cdc_events_acked_total", "Change events acknowledged by JetStream");
+    errors_total_ = &r.GetCounter("streamadmin_cdc_replication_errors_total",
+                                  "Replication errors (connect, slot, stream); each is followed by a reconnect");
+    reconnects_total_ = &r.GetCounter("streamadmin_cdc_reconnects_total", "Replication connections opened after the first");
+    slot_lag_bytes_ = &r.GetGauge("streamadmin_cdc_slot_lag_bytes",
+                                  "pg_current_wal_lsn() - confirmed_flush_lsn of the slot, in bytes");
+    confirmed_lsn_ = &r.GetGauge("streamadmin_cdc_confirmed_lsn", "LSN the slot was last confirmed to");
+    streaming_gauge_ = &r.GetGauge("streamadmin_cdc_streaming", "1 while the replication stream is open");
+  }
+
+  absl::Status OnStart() override {
+    bus::JetStreamPublisher::Options popts;
+    popts.on_ack = [this](const std::string& msg_id) { OnAck(msg_id); };
+    popts.on_failure = [this](const std::string& msg_id, const absl::Status& error) { OnFailure(msg_id, error); };
+    auto publisher = bus::JetStreamPublisher::Create(nats().connection(), popts);
+    if (!publisher.ok()) return publisher.status();
+    publisher_ = std::move(*publisher);
+    worker_ = std::thread([this] { Run(); });
+    return absl::OkStatus();
+  }
+
+  // Stops polling, waits for the acks of what was published, confirms them.
+  absl::Status Drain(absl::Duration timeout) override {
+    drain_timeout_ns_ = absl::ToInt64Nanoseconds(timeout);
+    StopWorker();
+    return absl::OkStatus();
+  }
+  void OnStop() override {
+    StopWorker();
+    publisher_.reset();
+  }
+
+  std::vector<streamadmin::control::v1::Dependency> Dependencies() override {
+    auto deps = NatsServiceApp::Dependencies();
+    streamadmin::control::v1::Dependency d;
+    d.set_name("replication");
+    d.set_healthy(streaming_.load());
+    std::lock_guard lock(status_mu_);
+    d.set_detail(streaming_ ? absl::StrCat("streaming slot ", config_.connector().slot_name())
+                            : absl::StrCat("not streaming: ", last_error_.empty() ? "connecting" : last_error_));
+    deps.push_back(d);
+    return deps;
+  }
+
+  std::map<std::string, std::string> Details() override {
+    std::map<std::string, std::string> d;
+    d["server"] = server_;
+    d["slot"] = config_.connector().slot_name();
+    d["publication"] = config_.connector().publication_name();
+    d["confirmed_lsn"] = cdc::FormatLsn(confirmed_.load());
+    d["lag_bytes"] = lag_known_ ? std::to_string(lag_bytes_.load()) : "unknown";
+    d["events_published"] = std::to_string(events_published_.load());
+    d["events_acked"] = std::to_string(events_acked_.load());
+    d["transactions"] = std::to_string(transactions_.load());
+    d["dead_letters"] = std::to_string(dead_letters_.load());
+    d["reconnects"] = std::to_string(reconnects_.load());
+    d["streaming"] = streaming_ ? "true" : "false";
+    return d;
+  }
+
+ private:
+  // One received transaction waiting for its events' acks.
+  struct Pending {
+    uint64_t end_lsn = 0;
+    size_t remaining = 0;
+    std::vector<bool> done;            // by SourcePosition.index
+    std::vector<std::string> subject;  // kept for the dead letter
+    std::vector<std::string> payload;  // released once acked
+  };
+
+  void StopWorker() {
+    {
+      std::lock_guard lock(stop_mu_);
+      stop_ = true;
+    }
+    stop_cv_.notify_all();
+    if (worker_.joinable()) worker_.join();
+  }
+
+  // Sleeps up to `d`; false when stopping.
+  bool SleepUnlessStopping(absl::Duration d) {
+    std::unique_lock lock(stop_mu_);
+    return !stop_cv_.wait_for(lock, absl::ToChronoNanoseconds(d), [this] { return stop_.load(); });
+  }
+
+  std::string MsgId(uint64_t commit_lsn, uint32_t index) const {
+    return absl::StrCat(server_, ":", cdc::FormatLsn(commit_lsn), ":", index);
+  }
+  // Inverse of MsgId: (commit LSN, index).
+  static bool ParseMsgId(const std::string& msg_id, uint64_t* lsn, uint32_t* index) {
+    std::vector<std::string> parts = absl::StrSplit(msg_id, ':');
+    if (parts.size() != 3) return false;
+    auto l = cdc::ParseLsn(parts[1]);
+    if (!l.ok()) return false;
+    *lsn = *l;
+    return absl::SimpleAtoi(parts[2], index);
+  }
+
+  void Run() {
+    absl::Duration backoff = absl::Milliseconds(200);
+    bool first = true;
+    while (!stop_) {
+      if (!nats().WaitReady(absl::Milliseconds(200))) continue;
+      if (!first) {
+        ++reconnects_;
+        reconnects_total_->Inc();
+      }
+      first = false;
+      absl::Status st = Stream();
+      streaming_ = false;
+      streaming_gauge_->Set(0);
+      if (stop_) break;
+      errors_total_->Inc();
+      {
+        std::lock_guard lock(status_mu_);
+        last_error_ = std::string(st.message());
+      }
+      spdlog::error("replication slot {}: {}; reconnecting in {}", config_.connector().slot_name(),
+                    std::string(st.message()), absl::FormatDuration(backoff));
+      if (!SleepUnlessStopping(backoff)) break;
+      backoff = std::min(backoff * 2, absl::Seconds(30));
+      if (streamed_ok_.exchange(false)) backoff = absl::Milliseconds(200);
+    }
+  }
+
+  // One replication session, until an error or stop. On stop: flush, confirm, report.
+  absl::Status Stream() {
+    const auto& k = config_.connector();
+    cdc::ReplicationOptions o;
+    o.conninfo = config_.source().dsn();
+    o.slot_name = k.slot_name();
+    o.publication_name = k.publication_name();
+    o.include_tables = {k.include_tables().begin(), k.include_tables().end()};
+    o.exclude_tables = {k.exclude_tables().begin(), k.exclude_tables().end()};
+    o.server_name = server_;
+    o.status_interval = absl::Milliseconds(k.status_interval_ms());
+    auto client = cdc::ReplicationClient::Connect(o);
+    if (!client.ok()) return client.status();
+    cdc::ReplicationClient& c = **client;
+    if (auto st = c.EnsurePublication(); !st.ok()) return st;
+    auto slot = c.EnsureSlot();
+    if (!slot.ok()) return slot.status();
+    // Whatever an earlier session left unacknowledged comes again from the slot.
+    {
+      std::lock_guard lock(mu_);
+      pending_.clear();
+    }
+    if (auto st = c.Start(); !st.ok()) return st;
+    const uint64_t start_lsn = slot->created ? slot->consistent_point : slot->confirmed_flush_lsn;
+    confirmable_ = std::max(confirmable_.load(), start_lsn);
+    spdlog::info("streaming slot {} (publication {}) from {}{}", k.slot_name(), k.publication_name(),
+                 cdc::FormatLsn(start_lsn), slot->created ? " (slot created)" : "");
+    streaming_ = true;
+    streaming_gauge_->Set(1);
+    {
+      std::lock_guard lock(status_mu_);
+      last_error_.clear();
+    }
+    absl::Time next_lag = absl::InfinitePast();
+    absl::Time next_heartbeat = absl::Now() + absl::Seconds(k.heartbeat_interval_s());
+    while (!stop_) {
+      ConfirmAcked(c);
+      if (resend_needed_.exchange(false))
+        return absl::UnavailableError("an event was not stored (NATS connection lost); replaying from the slot");
+      auto txs = c.Poll(absl::Milliseconds(200));
+      if (!txs.ok()) return txs.status();
+      streamed_ok_ = true;
+      for (auto& tx : *txs)
+        if (absl::Status st = PublishTransaction(tx); !st.ok()) return st;
+      const absl::Time now = absl::Now();
+      if (now >= next_lag) {
+        RefreshLag(c);
+        next_lag = now + absl::Milliseconds(k.lag_refresh_interval_ms());
+      }
+      if (k.heartbeat_interval_s() > 0 && now >= next_heartbeat) {
+        Heartbeat();
+        next_heartbeat = now + absl::Seconds(k.heartbeat_interval_s());
+      }
+    }
+    // Drain: what was published gets its acks, then the slot moves past it.
+    const int64_t timeout_ns = drain_timeout_ns_.load();
+    if (absl::Status st = publisher_->Flush(timeout_ns > 0 ? absl::Nanoseconds(timeout_ns) : absl::Seconds(10));
+        !st.ok())
+      spdlog::warn("drain: not every event was acknowledged ({}); the slot redelivers them", std::string(st.message()));
+    ConfirmAcked(c);
+    (void)c.Poll(absl::Milliseconds(1));  // sends the standby status with the final confirmation
+    RefreshLag(c);
+    spdlog::info("stopped streaming slot {} at {}", k.slot_name(), cdc::FormatLsn(c.confirmed_lsn()));
+    return absl::OkStatus();
+  }
+
+  void ConfirmAcked(cdc::ReplicationClient& c) {
+    const uint64_t lsn = confirmable_.load();
+    if (lsn > c.confirmed_lsn()) c.Confirm(lsn);
+    const uint64_t now = c.confirmed_lsn();
+    if (now != confirmed_.load()) {
+      confirmed_ = now;
+      confirmed_lsn_->Set(static_cast<double>(now));
+    }
+  }
+
+  void RefreshLag(cdc::ReplicationClient& c) {
+    auto lag = c.SlotLagBytes();
+    if (!lag.ok()) {
+      spdlog::warn("slot lag of {}: {}", config_.connector().slot_name(), std::string(lag.status().message()));
+      return;
+    }
+    lag_bytes_ = *lag;
+    lag_known_ = true;
+    slot_lag_bytes_->Set(static_cast<double>(*lag));
+  }
+
+  // Core NATS, best effort: tells consumers the connector is alive and where
+  // the slot stands while the captured tables are quiet.
+  void Heartbeat() {
+    std::string body = absl::StrCat("{\"server\":\"", server_, "\",\"slot\":\"", config_.connector().slot_name(),
+                                    "\",\"confirmed_lsn\":\"", cdc::FormatLsn(confirmed_.load()),
+                                    "\",\"lag_bytes\":", lag_bytes_.load(), ",\"ts_ms\":", NowUnixNanos() / 1000000,
+                                    "}");
+    (void)nats().connection().Publish(absl::StrCat("cdc.", server_, ".heartbeat"), body);
+  }
+
+  // A failure that says nothing about the event (the connection, or this
+  // process closing) must not confirm it: the slot redelivers it instead.
+  bool IsTransportFailure(const absl::Status& st) const {
+    return st.code() == absl::StatusCode::kUnavailable ||
+           (st.code() == absl::StatusCode::kFailedPrecondition && absl::StrContains(st.message(), "publisher is closing"));
+  }
+
+  // OK, or a transport failure after which the session must replay.
+  absl::Status PublishTransaction(cdc::Transaction& tx) {
+    ++transactions_;
+    transactions_total_->Inc();
+    const size_t n = tx.events.size();
+    std::vector<bus::Message> out(n);
+    Pending p;
+    p.end_lsn = tx.end_lsn;
+    p.remaining = n;
+    p.done.assign(n, false);
+    p.subject.resize(n);
+    p.payload.resize(n);
+    const int64_t now_ms = NowUnixNanos() / 1000000;
+    for (size_t i = 0; i < n; ++i) {
+      auto& e = tx.events[i];
+      e.mutable_table()->set_server(server_);
+      e.set_ts_ms(now_ms);
+      out[i].subject = absl::StrCat("cdc.", server_, ".", SubjectToken(e.table().schema()), ".",
+                                    SubjectToken(e.table().table()));
+      out[i].msg_id = MsgId(tx.commit_lsn, static_cast<uint32_t>(i));
+      if (!e.SerializeToString(&out[i].data)) out[i].data.clear();
+      p.subject[i] = out[i].subject;
+      p.payload[i] = out[i].data;
+      if (auto it = events_total_.find(e.op()); it != events_total_.end()) it->second->Inc();
+    }
+    {
+      std::lock_guard lock(mu_);
+      pending_[tx.commit_lsn] = std::move(p);
+      AdvanceLocked();
+    }
+    for (size_t i = 0; i < n; ++i) {
+      if (out[i].data.empty() && tx.events[i].ByteSizeLong() > 0) {
+        DeadLetter(out[i].msg_id, "serialize_failed", "ChangeEvent could not be serialized");
+        continue;
+      }
+      absl::Status st = publisher_->Publish(out[i]);
+      if (!st.ok()) {
+        if (IsTransportFailure(st)) return st;
+        DeadLetter(out[i].msg_id, "publish_refused", std::string(st.message()));
+        continue;
+      }
+      ++events_published_;
+    }
+    return absl::OkStatus();
+  }
+
+  // Ack thread: quick, no Publish.
+  void OnAck(const std::string& msg_id) {
+    ++events_acked_;
+    acked_total_->Inc();
+    MarkDone(msg_id, nullptr, nullptr);
+  }
+
+  // Ack/retry thread: the event can never be stored; park it on dlq.cdc
+  // (core NATS, allowed here) and let the transaction confirm.
+  void OnFailure(const std::string& msg_id, const absl::Status& error) {
+    if (IsTransportFailure(error)) {
+      spdlog::warn("change event {} not stored: {}; it will be replayed from the slot", msg_id,
+                   std::string(error.message()));
+      resend_needed_ = true;
+      return;
+    }
+    DeadLetter(msg_id, "publish_failed", std::string(error.message()));
+  }
+
+  void DeadLetter(const std::string& msg_id, const std::string& reason, const std::string& error) {
+    ++dead_letters_;
+    obs::MetricsRegistry::Default()
+        .GetCounter("streamadmin_cdc_dead_letters_total", "Change events parked on dlq.cdc, by reason",
+                    {{"reason", reason}})
+        .Inc();
+    std::string subject, payload;
+    MarkDone(msg_id, &subject, &payload);
+    spdlog::error("change event {} on {} dead-lettered to {} ({}): {}", msg_id, subject, kDlqSubject, reason, error);
+    bus::Headers headers = {{kHeaderDlqReason, reason},
+                            {kHeaderDlqError, error.substr(0, 1024)},
+                            {kHeaderDlqSubject, subject},
+                            {kHeaderDlqMsgId, msg_id}};
+    if (payload.size() > kMaxDlqPayload) {
+      // Too big to park whole: keep what identifies the row.
+      cdcpb::ChangeEvent e;
+      if (e.ParseFromString(payload)) {
+        for (auto* cols : {e.mutable_before(), e.mutable_after()}) {
+          google::protobuf::RepeatedPtrField<cdcpb::Column> keys;
+          for (const auto& col : *cols)
+            if (col.key()) *keys.Add() = col;
+          cols->Swap(&keys);
+        }
+        payload = e.SerializeAsString();
+      } else {
+        payload.clear();
+      }
+      headers.emplace_back(kHeaderDlqTruncated, "key-columns-only");
+    }
+    if (absl::Status st = nats().connection().Publish(kDlqSubject, payload, headers); !st.ok())
+      spdlog::error("dead letter {} not published: {}", msg_id, std::string(st.message()));
+  }
+
+  // Marks one event stored (or parked); hands back its subject and payload.
+  void MarkDone(const std::string& msg_id, std::string* subject, std::string* payload) {
+    uint64_t lsn = 0;
+    uint32_t index = 0;
+    if (!ParseMsgId(msg_id, &lsn, &index)) return;
+    std::lock_guard lock(mu_);
+    auto it = pending_.find(lsn);
+    if (it == pending_.end() || index >= it->second.done.size()) return;  // an earlier session's
+    Pending& p = it->second;
+    if (subject) *subject = p.subject[index];
+    if (payload) *payload = std::move(p.payload[index]);
+    if (p.done[index]) return;
+    p.done[index] = true;
+    std::string().swap(p.payload[index]);
+    --p.remaining;
+    AdvanceLocked();
+  }
+
+  // Transactions confirm in commit order: the head, once all its events are
+  // stored, and every following one that is complete too.
+  void AdvanceLocked() {
+    uint64_t lsn = 0;
+    while (!pending_.empty() && pending_.begin()->second.remaining == 0) {
+      lsn = pending_.begin()->second.end_lsn;
+      pending_.erase(pending_.begin());
+    }
+    if (lsn > confirmable_.load()) confirmable_ = lsn;
+  }
+
+  cfg::CdcBridgeConfig config_;
+  const std::string server_;
+  std::unique_ptr<bus::JetStreamPublisher> publisher_;
+  std::thread worker_;
+  std::mutex stop_mu_;
+  std::condition_variable stop_cv_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int64_t> drain_timeout_ns_{0};
+
+  std::mutex mu_;                           // guards pending_
+  std::map<uint64_t, Pending> pending_;     // by commit LSN = commit order
+  std::atomic<uint64_t> confirmable_{0};    // every event up to here is stored
+
+  std::atomic<bool> resend_needed_{false};  // set on the ack thread, read by the worker
+  std::atomic<bool> streaming_{false};
+  std::atomic<bool> streamed_ok_{false};
+  std::mutex status_mu_;
+  std::string last_error_;
+  std::atomic<uint64_t> confirmed_{0};
+  std::atomic<uint64_t> lag_bytes_{0};
+  std::atomic<bool> lag_known_{false};
+  std::atomic<uint64_t> events_published_{0}, events_acked_{0}, transactions_{0}, dead_letters_{0},
+      reconnects_{0};
+
+  std::map<int, obs::Counter*> events_total_;
+  obs::Counter* transactions_total_;
+  obs::Counter* acked_total_;
+  obs::Counter* errors_total_;
+  obs::Counter* reconnects_total_;
+  obs::Gauge* slot_lag_bytes_;
+  obs::Gauge* confirmed_lsn_;
+  obs::Gauge* streaming_gauge_;
 };
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<runtime::Application>> CreateApp(const cfg::CdcBridgeConfig& c) {
