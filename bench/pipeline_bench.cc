@@ -1,0 +1,1193 @@
+// Market data pipeline throughput and latency, against a real nats-server,
+// in one run (see docs/PERFORMANCE.md for the figures and how to read them).
+//
+//   build/bench/pipeline_bench [--messages=200000] [--fetch_batch=0]
+//                              [--rate=20000] [--latency_s=12] [--warmup_s=2]
+//                              [--phases=rtt,transport,e2e,latency] [--keep]
+//
+// The harness starts its own nats-server (sa::testing::NatsServer: loopback,
+// free port, fresh store directory, JetStream file storage as the streams of
+// production say) and, for the pipeline phases, the real `normalizer` binary.
+//
+// Workload: every recv and http frame of the four recordings in
+// shared/fixtures/exchanges, repeated in passes until --messages frames. Each
+// pass uses new conn ids ("bench.<pass>.<recorded conn>", frame_seq 1, 2, ...
+// per conn), as ingest's looping replay does, so every Nats-Msg-Id is unique
+// and the decoders see every pass as a new connection; venue sequence numbers
+// and trade ids are shifted per pass (RenumberForPass). Payloads above 64 KiB
+// are zstd-compressed with Sa-Encoding: zstd exactly as ingest does; the
+// compression is done before timing (it is ingest's cost, not the transport's).
+//
+//   rtt        Core NATS ping-pong through bus::Connection with publishes
+//              left to nats.c's flusher thread, then written at once
+//              (Publish + Flush): shows the client-side write delay.
+//   transport  The transport limit. The workload through MD_RAW
+//              (runtime::MdRawStream()) with a bare bus::JetStreamPublisher
+//              and a bare pull consumer (Fetch + Ack, no decoding):
+//                publish-only   into an empty stream, nobody consuming;
+//                consume-only   the stored stream read back by a durable;
+//                combined       fresh stream, publisher and consumer at once:
+//                               first publish -> last message consumed.
+//   e2e        The same frames published to md.raw.<venue> (by this harness,
+//              with ingest's headers and msg ids, not by the ingest binary)
+//              while the normalizer consumes them; a pull consumer reads the
+//              canonical outputs from stream MD. Raw frames/s = frames / (first
+//              raw publish -> the normalizer's durable has acked the last frame;
+//              it acks only after the frame's outputs are stored in MD).
+//   latency    Trade frames (Kraken `trade`, Binance `aggTrade`) paced at
+//              --rate msg/s on two new conns, Sa-Recv-Ns = publish time, their
+//              exchange times rewritten to now and Binance aggregate trade ids
+//              renumbered (as a live feed would look). First the transport
+//              alone: the same paced frames into a stream configured like
+//              MD_RAW, read by a bare pull consumer (now - Sa-Recv-Ns). Then
+//              through the normalizer: a core NATS subscriber on md.trade.>
+//              records now - origin.receive_time_ns. The first --warmup_s of
+//              each are not counted.
+//
+// --fetch_batch: the normalizer's consumer.fetch_batch (0: its default, 512)
+// and the bare consumers' batch (0: 512, the same). Each phase also prints the
+// CPU used by the normalizer, nats-server, this harness and everything else
+// on the machine, so a run on a shared machine says how shared it was.
+// Running it with LD_PRELOAD=build/bench/libnats_send_asap_preload.so is an
+// experiment (see nats_send_asap_preload.cc); the first lines say which.
+//
+// Bounded: every wait has a deadline and a watchdog ends the process after
+// 115 s (children die with it: PR_SET_PDEATHSIG). Loopback traffic only.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cinttypes>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "bus/connection.h"
+#include "bus/jetstream.h"
+#include "bus/jetstream_publisher.h"
+#include "marketdata/decoder_registry.h"
+#include "marketdata/raw_codec.h"
+#include "marketdata/raw_wire.h"
+#include "marketdata/recording.h"
+#include "runtime/main.h"
+#include "runtime/streams.h"
+#include "streamadmin/marketdata/v1/marketdata.pb.h"
+#include "testing/nats_server.h"
+#include "testing/process.h"
+#include "testing/temp_dir.h"
+
+namespace {
+
+namespace cfg = ::streamadmin::config::v1;
+namespace mdpb = ::streamadmin::marketdata::v1;
+using Clock = std::chrono::steady_clock;
+using sa::md::RawFrame;
+
+constexpr size_t kCompressOverBytes = 64 << 10;  // ingest's threshold (services/ingest/src/app.cc)
+constexpr int kWatchdogSeconds = 115;
+
+struct Args {
+  int64_t messages = 200000;
+  int fetch_batch = 0;  // 0: the normalizer's default (and 512 for the bare consumer, the same value)
+  int rate = 20000;
+  double latency_s = 12;
+  double warmup_s = 2;
+  std::set<std::string> phases = {"rtt", "transport", "e2e", "latency"};
+  bool keep = false;  // keep the temp dir (normalizer log, nats-server log)
+};
+
+[[noreturn]] void Die(const std::string& what) {
+  std::fprintf(stderr, "pipeline_bench: %s\n", what.c_str());
+  std::fflush(stderr);
+  std::_Exit(1);
+}
+void Check(const absl::Status& st, const std::string& what) {
+  if (!st.ok()) Die(absl::StrCat(what, ": ", st.ToString()));
+}
+template <typename T>
+T CheckOr(absl::StatusOr<T> v, const std::string& what) {
+  if (!v.ok()) Die(absl::StrCat(what, ": ", v.status().ToString()));
+  return std::move(*v);
+}
+
+double Seconds(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
+int64_t RealtimeNs() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+std::string FixturePath(const std::string& name) {
+  if (const char* dir = std::getenv("SA_FIXTURES_DIR"); dir != nullptr && *dir != '\0') {
+    return absl::StrCat(dir, "/", name);
+  }
+  if (const char* src = std::getenv("SA_SOURCE_DIR"); src != nullptr && *src != '\0') {
+    std::string path = absl::StrCat(src, "/../shared/fixtures/exchanges/", name);
+    if (::access(path.c_str(), R_OK) == 0) return path;
+  }
+  std::string here = __FILE__;  // .../main/bench/pipeline_bench.cc
+  for (int i = 0; i < 3; ++i) here = here.substr(0, here.rfind('/'));
+  return absl::StrCat(here, "/shared/fixtures/exchanges/", name);
+}
+
+// $SA_BUILD_DIR/bin/normalizer, else ../bin/normalizer next to this binary.
+std::string NormalizerPath() {
+  if (const char* b = std::getenv("SA_BUILD_DIR"); b != nullptr && *b != '\0') return absl::StrCat(b, "/bin/normalizer");
+  char self[4096];
+  ssize_t n = ::readlink("/proc/self/exe", self, sizeof(self) - 1);
+  if (n <= 0) Die("readlink /proc/self/exe");
+  std::string path(self, static_cast<size_t>(n));
+  path = path.substr(0, path.rfind('/'));  // build/bench
+  path = path.substr(0, path.rfind('/'));  // build
+  return absl::StrCat(path, "/bin/normalizer");
+}
+
+// --- output -------------------------------------------------------------------
+
+struct Rate {
+  uint64_t messages = 0;
+  uint64_t bytes = 0;
+  double seconds = 0;
+  double per_s() const { return seconds > 0 ? static_cast<double>(messages) / seconds : 0; }
+  double mb_per_s() const { return seconds > 0 ? static_cast<double>(bytes) / seconds / 1e6 : 0; }
+};
+
+void PrintRate(const std::string& name, const Rate& r) {
+  std::printf("  %-34s %9" PRIu64 " msgs %8.1f MB in %6.3f s = %10.0f msg/s %8.1f MB/s\n", name.c_str(), r.messages,
+              static_cast<double>(r.bytes) / 1e6, r.seconds, r.per_s(), r.mb_per_s());
+  std::fflush(stdout);
+}
+
+// --- CPU accounting (to tell CPU-bound from waiting) ----------------------------
+
+// utime + stime of a /proc stat line, in seconds.
+double StatCpuSeconds(const std::string& path, std::string* comm = nullptr) {
+  std::ifstream in(path);
+  std::string line;
+  if (!std::getline(in, line)) return 0;
+  const size_t open = line.find('('), close = line.rfind(')');
+  if (open == std::string::npos || close == std::string::npos) return 0;
+  if (comm) *comm = line.substr(open + 1, close - open - 1);
+  std::vector<std::string> f = absl::StrSplit(line.substr(close + 2), ' ');
+  // After "pid (comm) ": state=0 ... utime=11 stime=12 (fields 14 and 15 of proc(5)).
+  uint64_t ut = 0, st = 0;
+  if (f.size() < 13 || !absl::SimpleAtoi(f[11], &ut) || !absl::SimpleAtoi(f[12], &st)) return 0;
+  return static_cast<double>(ut + st) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+// CPU seconds of every thread of `pid`, by tid, with the thread's name.
+std::map<std::string, std::pair<std::string, double>> ThreadCpu(pid_t pid) {
+  std::map<std::string, std::pair<std::string, double>> out;
+  const std::string dir = absl::StrCat("/proc/", pid, "/task");
+  for (const auto& entry : std::filesystem::directory_iterator(dir, std::filesystem::directory_options::skip_permission_denied)) {
+    std::string comm;
+    const double s = StatCpuSeconds(entry.path().string() + "/stat", &comm);
+    out[entry.path().filename().string()] = {comm, s};
+  }
+  return out;
+}
+
+// CPU seconds of every process on the machine, by pid, with its name.
+std::map<pid_t, std::pair<std::string, double>> AllProcessCpu() {
+  std::map<pid_t, std::pair<std::string, double>> out;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+    pid_t pid;
+    if (!absl::SimpleAtoi(entry.path().filename().string(), &pid)) continue;
+    std::string comm;
+    const double s = StatCpuSeconds(entry.path().string() + "/stat", &comm);
+    out[pid] = {comm, s};
+  }
+  return out;
+}
+
+// Busy and total jiffies of the whole machine (/proc/stat "cpu" line).
+std::pair<uint64_t, uint64_t> MachineJiffies() {
+  std::ifstream in("/proc/stat");
+  std::string cpu;
+  uint64_t v[8] = {}, total = 0;
+  in >> cpu;
+  for (auto& x : v) {
+    in >> x;
+    total += x;
+  }
+  return {total - v[3] - v[4], total};  // idle, iowait
+}
+
+// What some processes and the machine did between Start() and Report().
+class CpuWatch {
+ public:
+  explicit CpuWatch(std::vector<std::pair<std::string, pid_t>> processes) : processes_(std::move(processes)) {}
+  void Start() {
+    before_.clear();
+    for (const auto& [name, pid] : processes_) before_.push_back(ThreadCpu(pid));
+    all_before_ = AllProcessCpu();
+    machine_ = MachineJiffies();
+    t0_ = Clock::now();
+  }
+  // "normalizer 0.93 cores (busiest thread 'normalizer' 0.71), nats-server 1.02 cores, ..., machine 1.87 of 2 busy"
+  std::string Report() const {
+    const double wall = Seconds(t0_, Clock::now());
+    std::string out;
+    for (size_t i = 0; i < processes_.size(); ++i) {
+      double total = 0, top = 0;
+      std::string top_name;
+      for (const auto& [tid, v] : ThreadCpu(processes_[i].second)) {
+        auto it = before_[i].find(tid);
+        const double d = v.second - (it == before_[i].end() ? 0 : it->second.second);
+        total += d;
+        if (d > top) {
+          top = d;
+          top_name = v.first;
+        }
+      }
+      absl::StrAppend(&out, processes_[i].first, " ", absl::StrFormat("%.2f", total / wall), " cores (busiest thread '",
+                      top_name, "' ", absl::StrFormat("%.2f", top / wall), "), ");
+    }
+    const auto [busy, all] = MachineJiffies();
+    const double cores = static_cast<double>(::sysconf(_SC_NPROCESSORS_ONLN));
+    const double machine = all > machine_.second ? cores * static_cast<double>(busy - machine_.first) /
+                                                       static_cast<double>(all - machine_.second)
+                                                 : 0;
+    absl::StrAppend(&out, "machine ", absl::StrFormat("%.2f", machine), " of ", cores, " cores busy");
+    // Everything else that ran meanwhile (other jobs on a shared machine).
+    std::set<pid_t> ours;
+    for (const auto& [name, pid] : processes_) ours.insert(pid);
+    double others = 0;
+    std::vector<std::pair<double, std::string>> top;
+    for (const auto& [pid, v] : AllProcessCpu()) {
+      if (ours.count(pid)) continue;
+      auto it = all_before_.find(pid);
+      const double d = v.second - (it == all_before_.end() ? 0 : it->second.second);
+      if (d <= 0) continue;
+      others += d;
+      top.push_back({d, v.first});
+    }
+    std::sort(top.rbegin(), top.rend());
+    double ours_cores = 0;
+    for (size_t i = 0; i < processes_.size(); ++i) {
+      for (const auto& [tid, v] : ThreadCpu(processes_[i].second)) {
+        auto it = before_[i].find(tid);
+        ours_cores += (v.second - (it == before_[i].end() ? 0 : it->second.second)) / wall;
+      }
+    }
+    // machine - ours also counts processes that started and ended meanwhile
+    // (compiler jobs, tests) and interrupt time, which no /proc/<pid> shows.
+    absl::StrAppend(&out, "; everything else ", absl::StrFormat("%.2f", std::max(0.0, machine - ours_cores)),
+                    " cores, of which live processes ", absl::StrFormat("%.2f", others / wall));
+    for (size_t i = 0; i < std::min<size_t>(3, top.size()); ++i)
+      absl::StrAppend(&out, i == 0 ? " (" : ", ", top[i].second, " ", absl::StrFormat("%.2f", top[i].first / wall));
+    if (!top.empty()) absl::StrAppend(&out, ")");
+    return out;
+  }
+
+ private:
+  std::vector<std::pair<std::string, pid_t>> processes_;
+  std::vector<std::map<std::string, std::pair<std::string, double>>> before_;
+  std::map<pid_t, std::pair<std::string, double>> all_before_;
+  std::pair<uint64_t, uint64_t> machine_;
+  Clock::time_point t0_;
+};
+
+// The pid of the nats-server listening on `port` (the fixture does not say).
+pid_t FindNatsServerPid(int port) {
+  const std::string want = absl::StrCat("-p", std::string(1, '\0'), port, std::string(1, '\0'));
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    pid_t pid;
+    if (!absl::SimpleAtoi(entry.path().filename().string(), &pid)) continue;
+    std::ifstream in(entry.path() / "cmdline");
+    std::string cmd((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (cmd.find("nats-server") != std::string::npos && cmd.find(want) != std::string::npos) return pid;
+  }
+  Die(absl::StrCat("no nats-server process for port ", port));
+}
+
+// --- workload -------------------------------------------------------------------
+
+struct Workload {
+  std::vector<sa::bus::Message> messages;
+  uint64_t wire_bytes = 0;   // payload bytes as published (compressed where ingest compresses)
+  uint64_t frame_bytes = 0;  // frame text before compression
+  int passes = 0;
+  size_t frames_per_pass = 0;
+};
+
+struct VenueFile {
+  const char* venue;
+  const char* file;
+};
+constexpr VenueFile kVenues[] = {{"kraken", "kraken.jsonl.zst"},
+                                 {"binance", "binance.jsonl.zst"},
+                                 {"coinbase-exchange", "coinbase-exchange.jsonl.zst"},
+                                 {"coinbase", "coinbase-advanced-trade.jsonl.zst"}};
+
+// Adds `offset` to every number after `"key":` (or inside `"key":"..."` when
+// `quoted`); other occurrences of the key (e.g. Binance's "a":[asks]) stay.
+void OffsetNumbers(std::string& text, const std::string& key, bool quoted, uint64_t offset) {
+  const std::string needle = absl::StrCat("\"", key, "\":", quoted ? "\"" : "");
+  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at)) {
+    at += needle.size();
+    size_t end = at;
+    while (end < text.size() && text[end] >= '0' && text[end] <= '9') ++end;
+    uint64_t value;
+    if (end == at || !absl::SimpleAtoi(absl::string_view(text).substr(at, end - at), &value)) continue;
+    const std::string shifted = std::to_string(value + offset);
+    text.replace(at, end - at, shifted);
+    at += shifted.size();
+  }
+}
+
+// Pass `run` of a frame as a live feed would carry it: the venue's message
+// sequence numbers and trade ids moved past every earlier pass, so the
+// decoders see no out-of-order data (Coinbase Exchange checks `sequence` per
+// product across connections) and MD's dedup keeps every trade (trade outputs
+// are keyed by the venue's trade id). Books need nothing: each pass brings its
+// own snapshots. Called on uncompressed payloads only (snapshots need nothing).
+void RenumberForPass(const std::string& venue, int run, std::string& text) {
+  if (run == 0) return;
+  const uint64_t offset = static_cast<uint64_t>(run) * 10'000'000'000ULL;
+  if (venue == "coinbase-exchange") {
+    OffsetNumbers(text, "sequence", false, offset);
+    OffsetNumbers(text, "trade_id", false, offset);
+  } else if (venue == "coinbase") {
+    OffsetNumbers(text, "trade_id", true, offset);
+  } else if (venue == "binance" && text.find(R"("e":"aggTrade")") != std::string::npos) {
+    OffsetNumbers(text, "a", false, offset);
+  }
+}
+
+Workload BuildWorkload(int64_t min_messages) {
+  struct Prepared {
+    std::string venue, conn, kind, url, payload;
+    uint64_t frame_seq, frame_bytes;
+    bool zstd;
+  };
+  std::vector<Prepared> pass;
+  for (const auto& v : kVenues) {
+    auto frames = CheckOr(sa::md::ReadRawFrames(FixturePath(v.file), v.venue), v.file);
+    for (RawFrame& f : frames) {
+      Prepared p{f.venue, f.conn, std::string(sa::md::FrameKindName(f.kind)), f.url, f.data, f.frame_seq, f.data.size(), false};
+      p.payload.shrink_to_fit();
+      p.zstd = sa::md::CompressRawPayload(&p.payload, kCompressOverBytes);
+      pass.push_back(std::move(p));
+    }
+  }
+  Workload w;
+  w.frames_per_pass = pass.size();
+  w.passes = static_cast<int>((static_cast<size_t>(min_messages) + pass.size() - 1) / pass.size());
+  w.messages.reserve(pass.size() * static_cast<size_t>(w.passes));
+  const std::string now = std::to_string(RealtimeNs());
+  for (int run = 0; run < w.passes; ++run) {
+    for (const Prepared& p : pass) {
+      sa::bus::Message m;
+      const std::string conn = absl::StrCat("bench.", run, ".", p.conn);
+      m.subject = sa::md::RawSubject(p.venue);
+      m.msg_id = sa::md::RawMsgId(p.venue, conn, p.frame_seq);
+      m.headers = {{sa::md::kHeaderConn, conn},
+                   {sa::md::kHeaderFrameSeq, std::to_string(p.frame_seq)},
+                   {sa::md::kHeaderRecvNs, now},
+                   {sa::md::kHeaderKind, p.kind}};
+      if (!p.url.empty()) m.headers.emplace_back(sa::md::kHeaderUrl, p.url);
+      if (p.zstd) m.headers.emplace_back(sa::md::kHeaderEncoding, sa::md::kEncodingZstd);
+      m.data = p.payload;
+      if (!p.zstd) RenumberForPass(p.venue, run, m.data);
+      w.wire_bytes += m.data.size();
+      w.frame_bytes += p.frame_bytes;
+      w.messages.push_back(std::move(m));
+    }
+  }
+  return w;
+}
+
+// --- bus helpers -------------------------------------------------------------------
+
+std::unique_ptr<sa::bus::Connection> Connect(const std::string& url, const std::string& name) {
+  cfg::ServerConfig server;
+  cfg::LogConfig log;
+  cfg::NatsConfig nats;
+  sa::runtime::SetCommonDefaults(0, 0, &server, &log, &nats);  // the services' defaults
+  nats.clear_servers();
+  nats.add_servers(url);
+  nats.set_name(name);
+  auto conn = CheckOr(sa::bus::Connection::Connect(nats), "connect");
+  if (!conn->WaitConnected(absl::Seconds(10))) Die("not connected to nats-server");
+  return conn;
+}
+
+cfg::ConsumerConfig BareConsumer(const std::string& stream, const std::string& durable, const std::string& filter,
+                                 int fetch_batch) {
+  cfg::ConsumerConfig c;  // as the normalizer's default consumer, other name
+  c.set_stream(stream);
+  c.set_durable(durable);
+  c.set_filter_subject(filter);
+  c.set_ack_wait_s(30);
+  c.set_max_ack_pending(20000);
+  c.set_fetch_batch(static_cast<uint32_t>(fetch_batch));
+  return c;
+}
+
+void RecreateStream(sa::bus::JetStream& js, const cfg::StreamConfig& config) {
+  (void)js.DeleteStream(config.name());  // NotFound the first time
+  Check(js.EnsureStream(config), "EnsureStream " + config.name());
+}
+
+// Publishes `messages` with one JetStreamPublisher and waits for every ack.
+// Returns the time the first Publish started and the time Flush returned.
+std::pair<Clock::time_point, Clock::time_point> PublishAll(sa::bus::Connection& conn,
+                                                           const std::vector<sa::bus::Message>& messages) {
+  auto publisher = CheckOr(sa::bus::JetStreamPublisher::Create(conn), "JetStreamPublisher");
+  const auto start = Clock::now();
+  for (const auto& m : messages) Check(publisher->Publish(m), "Publish");
+  Check(publisher->Flush(absl::Seconds(60)), "Flush");
+  const auto end = Clock::now();
+  const auto st = publisher->stats();
+  if (st.failed != 0) Die(absl::StrCat(st.failed, " publishes failed"));
+  std::printf("    (publisher: %" PRIu64 " acked, %" PRIu64 " retried, max in flight %" PRId64 " of %" PRId64 ")\n", st.acked,
+              st.retried, st.max_in_flight, publisher->max_pending_acks());
+  return {start, end};
+}
+
+// A bare pull consumer: Fetch + Ack until `expected` messages or `deadline`.
+struct ConsumeResult {
+  uint64_t messages = 0, bytes = 0;
+  Clock::time_point first, last;
+  std::map<std::string, uint64_t> by_kind;  // subject's second token (MD outputs)
+};
+ConsumeResult ConsumeAll(sa::bus::Connection& conn, const cfg::ConsumerConfig& config, uint64_t expected,
+                         Clock::time_point deadline, const std::atomic<bool>* stop = nullptr, bool by_kind = false,
+                         std::atomic<uint64_t>* progress = nullptr) {
+  auto js = CheckOr(sa::bus::JetStream::Create(conn), "JetStream");
+  Check(js->EnsurePullConsumer(config), "EnsurePullConsumer " + config.durable());
+  auto sub = CheckOr(js->PullSubscribe(config), "PullSubscribe " + config.durable());
+  ConsumeResult r;
+  while (r.messages < expected && Clock::now() < deadline && !(stop && stop->load())) {
+    auto msgs = sub->Fetch(static_cast<int>(config.fetch_batch()), absl::Milliseconds(100));
+    if (!msgs.ok()) {
+      std::fprintf(stderr, "fetch %s: %s\n", config.durable().c_str(), msgs.status().ToString().c_str());
+      continue;
+    }
+    if (msgs->empty()) continue;
+    const auto now = Clock::now();
+    if (r.messages == 0) r.first = now;
+    r.last = now;
+    for (auto& m : *msgs) {
+      r.bytes += m.data().size();
+      if (by_kind) {
+        std::vector<absl::string_view> tokens = absl::StrSplit(m.subject(), '.');
+        ++r.by_kind[tokens.size() > 1 ? std::string(tokens[1]) : m.subject()];
+      }
+      (void)m.Ack();
+    }
+    r.messages += msgs->size();
+    if (progress) progress->store(r.messages);
+  }
+  return r;
+}
+
+// GET http://127.0.0.1:port/metrics: {metric line name with labels -> value}.
+std::map<std::string, double> ScrapeMetrics(int port) {
+  std::map<std::string, double> out;
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return out;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  timeval tv{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  std::string body;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+    const std::string req = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    if (::write(fd, req.data(), req.size()) == static_cast<ssize_t>(req.size())) {
+      char buf[65536];
+      ssize_t n;
+      while ((n = ::read(fd, buf, sizeof(buf))) > 0) body.append(buf, static_cast<size_t>(n));
+    }
+  }
+  ::close(fd);
+  for (absl::string_view line : absl::StrSplit(body, '\n')) {
+    if (line.empty() || line[0] == '#') continue;
+    const size_t sp = line.rfind(' ');
+    double v;
+    if (sp == absl::string_view::npos || !absl::SimpleAtod(line.substr(sp + 1), &v)) continue;
+    out[std::string(line.substr(0, sp))] = v;
+  }
+  return out;
+}
+double SumMetric(const std::map<std::string, double>& m, const std::string& prefix) {
+  double s = 0;
+  for (const auto& [k, v] : m) {
+    if (k.rfind(prefix, 0) == 0 && (k.size() == prefix.size() || k[prefix.size()] == '{')) s += v;
+  }
+  return s;
+}
+
+// --- phase: transport ----------------------------------------------------------
+
+struct TransportResult {
+  Rate publish, consume, combined, combined_publish;
+};
+
+TransportResult RunTransport(const std::string& url, const Workload& w, int fetch_batch, pid_t nats_pid) {
+  std::printf("\n[transport] %zu raw frames through MD_RAW, bare JetStreamPublisher + bare pull consumer (fetch %d)\n",
+              w.messages.size(), fetch_batch);
+  TransportResult r;
+  auto pub_conn = Connect(url, "bench-transport-pub");
+  auto sub_conn = Connect(url, "bench-transport-sub");
+  auto js = CheckOr(sa::bus::JetStream::Create(*pub_conn), "JetStream");
+  const uint64_t n = w.messages.size();
+
+  // 1. publish-only
+  RecreateStream(*js, sa::runtime::MdRawStream());
+  auto [p0, p1] = PublishAll(*pub_conn, w.messages);
+  r.publish = {n, w.wire_bytes, Seconds(p0, p1)};
+  PrintRate("publish-only (to ack of last)", r.publish);
+
+  // 2. consume-only, from the stored stream
+  const auto c0 = Clock::now();
+  auto consumed = ConsumeAll(*sub_conn, BareConsumer("MD_RAW", "bench-transport", "md.raw.>", fetch_batch), n,
+                             Clock::now() + std::chrono::seconds(30));
+  if (consumed.messages != n) Die(absl::StrCat("consume-only got ", consumed.messages, " of ", n));
+  r.consume = {n, consumed.bytes, Seconds(c0, consumed.last)};
+  PrintRate("consume-only (stored stream)", r.consume);
+
+  // 3. combined: fresh stream, consumer waiting, then publish
+  RecreateStream(*js, sa::runtime::MdRawStream());
+  ConsumeResult both;
+  std::atomic<bool> ready{false};
+  std::thread consumer([&] {
+    ready = true;
+    both = ConsumeAll(*sub_conn, BareConsumer("MD_RAW", "bench-transport2", "md.raw.>", fetch_batch), n,
+                      Clock::now() + std::chrono::seconds(40));
+  });
+  while (!ready) std::this_thread::yield();
+  absl::SleepFor(absl::Milliseconds(200));  // NOLINT: let the consumer bind and park its first pull request
+  CpuWatch cpu({{"nats-server", nats_pid}, {"harness", ::getpid()}});
+  cpu.Start();
+  auto [q0, q1] = PublishAll(*pub_conn, w.messages);
+  consumer.join();
+  const std::string cpu_report = cpu.Report();
+  if (both.messages != n) Die(absl::StrCat("combined run consumed ", both.messages, " of ", n));
+  r.combined_publish = {n, w.wire_bytes, Seconds(q0, q1)};
+  r.combined = {n, both.bytes, Seconds(q0, both.last)};
+  PrintRate("combined: publish side", r.combined_publish);
+  PrintRate("combined: first publish->last consumed", r.combined);
+  std::printf("  cpu during the combined run: %s\n", cpu_report.c_str());
+  Check(js->DeleteStream("MD_RAW"), "DeleteStream MD_RAW");
+  return r;
+}
+
+// --- the normalizer --------------------------------------------------------------
+
+struct Normalizer {
+  std::unique_ptr<sa::testing::Process> process;
+  int http_port = 0;
+  std::string log_path;
+};
+
+Normalizer StartNormalizer(const std::string& url, const std::string& dir, int fetch_batch, sa::bus::JetStream& js) {
+  Normalizer n;
+  const int grpc_port = CheckOr(sa::testing::PickFreePort(), "PickFreePort");
+  n.http_port = CheckOr(sa::testing::PickFreePort(), "PickFreePort");
+  const std::string config = absl::StrCat(dir, "/normalizer.yaml");
+  std::ofstream(config) << "server:\n  grpc_listen: 127.0.0.1:" << grpc_port << "\n  http_listen: 127.0.0.1:"
+                        << n.http_port << "\n  shutdown_grace_s: 5\nnats:\n  servers: [" << url << "]\n"
+                        << (fetch_batch > 0 ? absl::StrCat("consumer: {fetch_batch: ", fetch_batch, "}\n") : "");
+  sa::testing::Process::Options opts;
+  n.log_path = absl::StrCat(dir, "/normalizer.log");
+  opts.log_file = n.log_path;
+  n.process = CheckOr(sa::testing::Process::Spawn({NormalizerPath(), "--config", config}, opts), "spawn normalizer");
+  // Ready when its durable on MD_RAW has a pull request waiting and MD exists.
+  const auto deadline = Clock::now() + std::chrono::seconds(30);
+  while (true) {
+    auto ci = js.GetConsumerInfo("MD_RAW", "normalizer");
+    if (ci.ok() && ci->num_waiting > 0 && js.GetStreamInfo("MD").ok()) break;
+    if (Clock::now() > deadline) Die("normalizer not consuming after 30 s:\n" + n.process->Output().substr(0, 4000));
+    absl::SleepFor(absl::Milliseconds(20));  // NOLINT: polling the server for the consumer's state
+  }
+  return n;
+}
+
+// --- phase: e2e --------------------------------------------------------------------
+
+struct E2eResult {
+  Rate raw, canonical, reader;
+  double first_to_done_s = 0;
+  uint64_t dlq = 0;
+  double published_total = 0, batches = 0, batch_seconds = 0;
+};
+
+E2eResult RunE2e(const std::string& url, const Workload& w, Normalizer& normalizer, sa::bus::JetStream& js,
+                 int fetch_batch, pid_t nats_pid) {
+  std::printf("\n[e2e] %zu raw frames published to md.raw.<venue> by the harness while the normalizer runs\n",
+              w.messages.size());
+  E2eResult r;
+  const uint64_t n = w.messages.size();
+  auto pub_conn = Connect(url, "bench-e2e-pub");
+  auto read_conn = Connect(url, "bench-e2e-reader");
+
+  std::atomic<bool> stop_reader{false};
+  std::atomic<uint64_t> read_so_far{0};
+  ConsumeResult outputs;
+  std::thread reader([&] {
+    outputs = ConsumeAll(*read_conn, BareConsumer("MD", "bench-reader", "", 1000), UINT64_MAX,
+                         Clock::now() + std::chrono::seconds(90), &stop_reader, /*by_kind=*/true, &read_so_far);
+  });
+
+  CpuWatch cpu({{"normalizer", normalizer.process->pid()}, {"nats-server", nats_pid}, {"harness", ::getpid()}});
+  cpu.Start();
+  // Done: the normalizer's durable has acked every raw frame (it acks a frame
+  // only after the frame's outputs are acknowledged by the MD stream).
+  std::atomic<bool> done{false};
+  Clock::time_point done_at;
+  std::thread watcher([&] {
+    auto wjs = CheckOr(sa::bus::JetStream::Create(*read_conn), "JetStream");
+    const auto deadline = Clock::now() + std::chrono::seconds(80);
+    while (Clock::now() < deadline) {
+      auto ci = wjs->GetConsumerInfo("MD_RAW", "normalizer");
+      if (ci.ok() && ci->ack_floor_stream_seq >= n && ci->num_ack_pending == 0 && ci->num_pending == 0) {
+        done_at = Clock::now();
+        done = true;
+        return;
+      }
+      absl::SleepFor(absl::Milliseconds(2));  // NOLINT: sampling the consumer's ack floor
+    }
+  });
+  auto [p0, p1] = PublishAll(*pub_conn, w.messages);
+  watcher.join();
+  if (!done) Die("normalizer did not ack every raw frame within 80 s; see " + normalizer.log_path);
+  const std::string cpu_report = cpu.Report();
+  // Let the reader catch up with what MD holds, then stop it.
+  auto md = CheckOr(js.GetStreamInfo("MD"), "MD info");
+  const auto reader_deadline = Clock::now() + std::chrono::seconds(20);
+  while (Clock::now() < reader_deadline) {
+    if (read_so_far.load() >= md.messages) break;
+    absl::SleepFor(absl::Milliseconds(10));  // NOLINT
+  }
+  stop_reader = true;
+  reader.join();
+  (void)js.DeleteConsumer("MD", "bench-reader");
+
+  const double elapsed = Seconds(p0, done_at);
+  r.first_to_done_s = elapsed;
+  r.raw = {n, w.wire_bytes, elapsed};
+  r.canonical = {md.messages, md.bytes, elapsed};
+  r.reader = {outputs.messages, outputs.bytes, Seconds(p0, outputs.last)};
+  auto dlq = js.GetStreamInfo("DLQ");
+  r.dlq = dlq.ok() ? dlq->messages : 0;
+  auto metrics = ScrapeMetrics(normalizer.http_port);
+  r.published_total = SumMetric(metrics, "streamadmin_normalizer_published_total");
+  r.batches = SumMetric(metrics, "streamadmin_normalizer_batch_seconds_count");
+  r.batch_seconds = SumMetric(metrics, "streamadmin_normalizer_batch_seconds_sum");
+
+  std::printf("  publisher done after %.3f s (raw publish side: %.0f msg/s)\n", Seconds(p0, p1),
+              static_cast<double>(n) / Seconds(p0, p1));
+  PrintRate("raw frames through the normalizer", r.raw);
+  PrintRate("canonical messages stored in MD", r.canonical);
+  PrintRate("canonical read by MD consumer", r.reader);
+  std::printf("  cpu during the run: %s\n", cpu_report.c_str());
+  std::printf("  outputs by kind:");
+  for (const auto& [k, v] : outputs.by_kind) std::printf(" %s=%" PRIu64, k.c_str(), v);
+  std::printf("\n  normalizer: published_total %.0f (MD stores once what repeats across passes: candles built from trades are keyed by symbol + open time), %.0f batches, mean %.1f "
+              "frames/batch, %.3f s inside ProcessBatch (%.0f%% of the run); DLQ %" PRIu64 " (fetch_batch %s)\n",
+              r.published_total, r.batches, r.batches > 0 ? static_cast<double>(n) / r.batches : 0, r.batch_seconds,
+              100 * r.batch_seconds / elapsed, r.dlq,
+              fetch_batch > 0 ? std::to_string(fetch_batch).c_str() : "default 512");
+  std::fflush(stdout);
+  return r;
+}
+
+// --- phase: latency ----------------------------------------------------------------
+
+// A trade frame and where its clock fields are, so each publish can stamp
+// them with the current time in place (same width).
+struct TradeTemplate {
+  std::string venue;
+  std::string data;
+  std::vector<size_t> kraken_time_at;  // "1618678142.557535": 10 + 1 + 6 chars
+  std::vector<size_t> binance_ms_at;   // "E": and "T": 13 digits
+  size_t binance_agg_at = std::string::npos, binance_agg_len = 0;  // "a": digits
+  int trades = 0;  // canonical trades it decodes into
+};
+
+std::vector<TradeTemplate> TradeTemplates() {
+  std::vector<TradeTemplate> out;
+  for (const auto& v : kVenues) {
+    const std::string venue = v.venue;
+    if (venue != "kraken" && venue != "binance") continue;
+    for (RawFrame& f : CheckOr(sa::md::ReadRawFrames(FixturePath(v.file), venue), v.file)) {
+      const std::string& d = f.data;
+      TradeTemplate t;
+      t.venue = venue;
+      t.data = d;
+      if (venue == "kraken" && d.find(R"(,"trade",")") != std::string::npos) {
+        for (size_t at = d.find('"'); at != std::string::npos; at = d.find('"', at + 1)) {
+          if (at + 18 < d.size() && d[at + 18] == '"' && d[at + 11] == '.' &&
+              std::all_of(d.begin() + at + 1, d.begin() + at + 11, ::isdigit) &&
+              std::all_of(d.begin() + at + 12, d.begin() + at + 18, ::isdigit)) {
+            t.kraken_time_at.push_back(at + 1);
+            at += 18;
+          }
+        }
+        if (t.kraken_time_at.empty()) continue;
+      } else if (venue == "binance" && d.find(R"("e":"aggTrade")") != std::string::npos) {
+        for (const char* key : {"\"E\":", "\"T\":"}) {
+          size_t at = d.find(key);
+          if (at != std::string::npos) t.binance_ms_at.push_back(at + 4);
+        }
+        size_t at = d.find("\"a\":");
+        if (at == std::string::npos) continue;
+        t.binance_agg_at = at + 4;
+        while (isdigit(d[t.binance_agg_at + t.binance_agg_len])) ++t.binance_agg_len;
+      } else {
+        continue;
+      }
+      out.push_back(std::move(t));
+    }
+  }
+  // How many trades each decodes into, with the normalizer's own decoders.
+  class Count : public sa::md::Sink {
+   public:
+    void OnTrade(const mdpb::Trade&) override { ++trades; }
+    void OnTicker(const mdpb::Ticker&) override {}
+    void OnBookUpdate(const mdpb::BookUpdate&) override {}
+    void OnCandle(const mdpb::Candle&) override {}
+    void OnVenueStatus(const mdpb::VenueStatus&) override {}
+    void OnResyncRequest(const sa::md::ResyncRequest&) override {}
+    int trades = 0;
+  };
+  for (auto& t : out) {
+    auto decoder = CheckOr(sa::md::DecoderRegistry::Global().Create(t.venue), "decoder");
+    RawFrame f;
+    f.venue = t.venue;
+    f.conn = "probe";
+    f.frame_seq = 1;
+    f.recv_time_ns = RealtimeNs();
+    f.data = t.data;
+    sa::md::ReserveJsonPadding(f.data);
+    Count c;
+    Check(decoder->Decode(f, c), "decode template " + t.data.substr(0, 80));
+    t.trades = c.trades;
+  }
+  return out;
+}
+
+struct Percentiles {
+  uint64_t samples = 0;
+  int64_t min = 0, p50 = 0, p90 = 0, p99 = 0, p999 = 0, max = 0;
+};
+Percentiles Summarize(std::vector<int64_t>& v) {
+  Percentiles p;
+  if (v.empty()) return p;
+  std::sort(v.begin(), v.end());
+  auto at = [&](double q) { return v[std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())))]; };
+  p.samples = v.size();
+  p.min = v.front();
+  p.p50 = at(0.50);
+  p.p90 = at(0.90);
+  p.p99 = at(0.99);
+  p.p999 = at(0.999);
+  p.max = v.back();
+  return p;
+}
+void PrintPercentiles(const std::string& what, const Percentiles& p) {
+  std::printf("  %s (us): min %.0f p50 %.0f p90 %.0f p99 %.0f p99.9 %.0f max %.0f  [%" PRIu64 " samples]\n",
+              what.c_str(), p.min / 1e3, p.p50 / 1e3, p.p90 / 1e3, p.p99 / 1e3, p.p999 / 1e3, p.max / 1e3, p.samples);
+}
+
+struct PacedResult {
+  uint64_t frames = 0, expected_trades = 0;
+  double seconds = 0, rate = 0;
+  int64_t lag_p99 = 0, lag_max = 0;  // publisher behind its schedule
+  int64_t max_in_flight = 0;
+};
+
+// Publishes trade frames at args.rate from `start_ns` for args.latency_s with
+// one JetStreamPublisher (as ingest does), Sa-Recv-Ns = the publish time.
+PacedResult PublishPaced(sa::bus::Connection& conn, const std::vector<TradeTemplate>& templates, const Args& args,
+                         const std::string& subject_prefix, int64_t start_ns, int64_t count_from_ns) {
+  auto publisher = CheckOr(sa::bus::JetStreamPublisher::Create(conn), "JetStreamPublisher");
+  ::prctl(PR_SET_TIMERSLACK, 1UL);  // wake-ups to the microsecond: pacing at 50 us steps
+  const std::string run = std::to_string(RealtimeNs() / 1'000'000);
+  const std::map<std::string, std::string> conn_id = {{"kraken", "lat." + run + ".kraken"},
+                                                      {"binance", "lat." + run + ".binance"}};
+  std::map<std::string, uint64_t> seq;
+  uint64_t agg_id = 1'000'000'000;
+  const uint64_t total = static_cast<uint64_t>(args.rate * args.latency_s);
+  std::vector<int64_t> lag;
+  lag.reserve(total);
+  PacedResult r;
+  const int64_t interval_ns = 1'000'000'000 / args.rate;
+  for (uint64_t i = 0; i < total; ++i) {
+    const int64_t due = start_ns + static_cast<int64_t>(i) * interval_ns;
+    timespec ts{static_cast<time_t>(due / 1'000'000'000), static_cast<long>(due % 1'000'000'000)};
+    while (clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
+    }
+    const TradeTemplate& t = templates[i % templates.size()];
+    const int64_t now = RealtimeNs();
+    if (now >= count_from_ns) lag.push_back(now - due);
+    sa::bus::Message m;
+    m.data = t.data;
+    if (t.venue == "kraken") {
+      char stamp[32];
+      std::snprintf(stamp, sizeof(stamp), "%010" PRId64 ".%06" PRId64, now / 1'000'000'000, now / 1000 % 1'000'000);
+      for (size_t at : t.kraken_time_at) m.data.replace(at, 17, stamp);
+    } else {
+      const std::string ms = std::to_string(now / 1'000'000);
+      for (size_t at : t.binance_ms_at) m.data.replace(at, 13, ms);
+      m.data.replace(t.binance_agg_at, t.binance_agg_len, std::to_string(++agg_id));  // after the fixed-width edits
+    }
+    const std::string& c = conn_id.at(t.venue);
+    const uint64_t s = ++seq[t.venue];
+    m.subject = subject_prefix + t.venue;
+    m.msg_id = sa::md::RawMsgId(t.venue, c, s);
+    m.headers = {{sa::md::kHeaderConn, c},
+                 {sa::md::kHeaderFrameSeq, std::to_string(s)},
+                 {sa::md::kHeaderRecvNs, std::to_string(now)},
+                 {sa::md::kHeaderKind, "ws"}};
+    Check(publisher->Publish(m), "Publish");
+    r.expected_trades += static_cast<uint64_t>(t.trades);
+  }
+  const int64_t end_ns = RealtimeNs();
+  Check(publisher->Flush(absl::Seconds(10)), "Flush");
+  r.frames = total;
+  r.seconds = static_cast<double>(end_ns - start_ns) / 1e9;
+  r.rate = static_cast<double>(total) / r.seconds;
+  r.max_in_flight = publisher->stats().max_in_flight;
+  Percentiles l = Summarize(lag);
+  r.lag_p99 = l.p99;
+  r.lag_max = l.max;
+  return r;
+}
+
+struct LatencyResult {
+  PacedResult paced;
+  Percentiles transport;  // raw publish -> bare pull consumer (no decoding)
+  Percentiles pipeline;   // raw publish -> md.trade through the normalizer
+  uint64_t received = 0;
+  double drain_rate = 0;  // frames / (first publish -> last trade received)
+};
+
+// The transport's own latency at the same rate: the same frames into a
+// stream configured like MD_RAW (runtime::MdRawStream(), other name and
+// subjects) read by a bare pull consumer (Fetch + Ack) that takes
+// now - Sa-Recv-Ns of each frame.
+Percentiles RunTransportLatency(const std::string& url, const Args& args, const std::vector<TradeTemplate>& templates,
+                                int fetch_batch) {
+  auto pub_conn = Connect(url, "bench-latency-raw-pub");
+  auto sub_conn = Connect(url, "bench-latency-raw-sub");
+  auto js = CheckOr(sa::bus::JetStream::Create(*pub_conn), "JetStream");
+  cfg::StreamConfig stream = sa::runtime::MdRawStream();
+  stream.set_name("BENCH_RAW");
+  stream.clear_subjects();
+  stream.add_subjects("bench.raw.>");
+  RecreateStream(*js, stream);
+  const uint64_t total = static_cast<uint64_t>(args.rate * args.latency_s);
+  const int64_t start_ns = RealtimeNs() + 300'000'000;
+  const int64_t count_from_ns = start_ns + static_cast<int64_t>(args.warmup_s * 1e9);
+  std::vector<int64_t> samples;
+  samples.reserve(total);
+  std::thread consumer([&] {
+    auto cjs = CheckOr(sa::bus::JetStream::Create(*sub_conn), "JetStream");
+    const cfg::ConsumerConfig c = BareConsumer("BENCH_RAW", "bench-latency", "bench.raw.>", fetch_batch);
+    Check(cjs->EnsurePullConsumer(c), "EnsurePullConsumer");
+    auto sub = CheckOr(cjs->PullSubscribe(c), "PullSubscribe");
+    uint64_t got = 0;
+    const auto deadline = Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(args.latency_s * 1000) + 15000);
+    while (got < total && Clock::now() < deadline) {
+      auto msgs = sub->Fetch(fetch_batch, absl::Milliseconds(100));
+      if (!msgs.ok()) continue;
+      const int64_t now = RealtimeNs();
+      for (auto& m : *msgs) {
+        int64_t recv = 0;
+        if (absl::SimpleAtoi(m.header(sa::md::kHeaderRecvNs).value_or("0"), &recv) && recv >= count_from_ns)
+          samples.push_back(now - recv);
+        (void)m.Ack();
+      }
+      got += msgs->size();
+    }
+  });
+  PacedResult paced = PublishPaced(*pub_conn, templates, args, "bench.raw.", start_ns, count_from_ns);
+  consumer.join();
+  Check(js->DeleteStream("BENCH_RAW"), "DeleteStream BENCH_RAW");
+  std::printf("  transport only: %" PRIu64 " frames at %.0f msg/s into BENCH_RAW (MD_RAW's config), bare pull consumer "
+              "(fetch %d), publisher behind schedule p99 %.0f us\n",
+              paced.frames, paced.rate, fetch_batch, paced.lag_p99 / 1e3);
+  Percentiles p = Summarize(samples);
+  PrintPercentiles("raw publish -> bare consumer", p);
+  std::fflush(stdout);
+  return p;
+}
+
+LatencyResult RunLatency(const std::string& url, const Args& args, int fetch_batch, pid_t normalizer_pid,
+                         pid_t nats_pid) {
+  std::printf("\n[latency] trade frames paced at %d msg/s for %.0f s (first %.0f s not counted); normalizer fetch_batch %s\n",
+              args.rate, args.latency_s, args.warmup_s,
+              fetch_batch > 0 ? std::to_string(fetch_batch).c_str() : "default 512");
+  std::vector<TradeTemplate> templates = TradeTemplates();
+  if (templates.empty()) Die("no trade frames in the recordings");
+  LatencyResult r;
+  r.transport = RunTransportLatency(url, args, templates, fetch_batch > 0 ? fetch_batch : 512);
+
+  auto pub_conn = Connect(url, "bench-latency-pub");
+  auto sub_conn = Connect(url, "bench-latency-sub");
+  const int64_t start_ns = RealtimeNs() + 300'000'000;
+  const int64_t count_from_ns = start_ns + static_cast<int64_t>(args.warmup_s * 1e9);
+  std::vector<int64_t> samples;
+  samples.reserve(static_cast<size_t>(args.rate * args.latency_s * 2));
+  std::atomic<uint64_t> received{0};
+  std::atomic<int64_t> last_received_ns{0};
+  auto sub = CheckOr(sub_conn->Subscribe("md.trade.>",
+                                         [&](const sa::bus::InboundMessage& m) {
+                                           const int64_t now = RealtimeNs();
+                                           mdpb::Trade t;
+                                           if (!t.ParseFromString(m.data)) return;
+                                           const int64_t recv = t.origin().receive_time_ns();
+                                           if (recv >= count_from_ns) samples.push_back(now - recv);
+                                           last_received_ns.store(now, std::memory_order_relaxed);
+                                           received.fetch_add(1, std::memory_order_relaxed);
+                                         }),
+                     "Subscribe md.trade.>");
+  Check(sub_conn->Flush(absl::Seconds(5)), "flush subscription");
+
+  // How far the normalizer's durable lags (sampled every 50 ms): frames
+  // stored but not yet fetched, and fetched but not yet acked.
+  std::atomic<bool> stop_sampler{false};
+  uint64_t max_pending = 0;
+  int64_t max_ack_pending = 0;
+  std::thread sampler([&] {
+    auto sjs = CheckOr(sa::bus::JetStream::Create(*sub_conn), "JetStream");
+    while (!stop_sampler) {
+      if (auto ci = sjs->GetConsumerInfo("MD_RAW", "normalizer"); ci.ok()) {
+        max_pending = std::max(max_pending, ci->num_pending);
+        max_ack_pending = std::max(max_ack_pending, ci->num_ack_pending);
+      }
+      absl::SleepFor(absl::Milliseconds(50));  // NOLINT: sampling
+    }
+  });
+  CpuWatch cpu({{"normalizer", normalizer_pid}, {"nats-server", nats_pid}, {"harness", ::getpid()}});
+  cpu.Start();
+  r.paced = PublishPaced(*pub_conn, templates, args, sa::md::kRawSubjectPrefix, start_ns, count_from_ns);
+  const std::string cpu_report = cpu.Report();
+  stop_sampler = true;
+  sampler.join();
+  const auto deadline = Clock::now() + std::chrono::seconds(10);
+  while (received.load() < r.paced.expected_trades && Clock::now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(10));  // NOLINT: waiting for the last outputs, bounded
+  }
+  sub.reset();  // the handler is not running after this: samples is ours
+  r.received = received.load();
+  r.pipeline = Summarize(samples);
+  std::printf("  through the normalizer: %" PRIu64 " frames in %.3f s = %.0f msg/s to md.raw.{kraken,binance}; trades "
+              "expected %" PRIu64 ", received %" PRIu64 "\n",
+              r.paced.frames, r.paced.seconds, r.paced.rate, r.paced.expected_trades, r.received);
+  PrintPercentiles("raw publish -> md.trade at a core subscriber", r.pipeline);
+  r.drain_rate = static_cast<double>(r.paced.frames) / (static_cast<double>(last_received_ns.load() - start_ns) / 1e9);
+  std::printf("  normalizer throughput on these frames: %.0f frames/s (frames / first publish -> last trade received; "
+              "equals the offered rate when it keeps up)\n",
+              r.drain_rate);
+  std::printf("  cpu while publishing: %s\n", cpu_report.c_str());
+  std::printf("  publisher behind schedule (us): p99 %.0f max %.0f; raw publishes in flight max %" PRId64
+              "; normalizer durable: max %" PRIu64 " pending, max %" PRId64 " ack pending (50 ms samples)\n",
+              r.paced.lag_p99 / 1e3, r.paced.lag_max / 1e3, r.paced.max_in_flight, max_pending, max_ack_pending);
+  std::fflush(stdout);
+  return r;
+}
+
+// --- phase: rtt ------------------------------------------------------------------
+
+// Core NATS round trips through bus::Connection, twice: publishes left to
+// nats.c's flusher thread (what every bus publish, JetStream async publish,
+// ack and pull request does), then each publish followed by Connection::Flush
+// (which writes the buffer at once). The difference is the flusher's delay.
+struct RttResult {
+  int64_t buffered_p50 = 0, buffered_p99 = 0, flushed_p50 = 0, flushed_p99 = 0;
+};
+
+RttResult RunRtt(const std::string& url) {
+  std::printf("\n[rtt] core NATS ping-pong between two bus::Connections, 500 round trips per mode\n");
+  RttResult r;
+  auto a = Connect(url, "bench-rtt-a");
+  auto b = Connect(url, "bench-rtt-b");
+  for (bool flush : {false, true}) {
+    auto echo = CheckOr(b->Subscribe("bench.rtt.ping",
+                                     [&](const sa::bus::InboundMessage& m) {
+                                       (void)b->Publish("bench.rtt.pong", m.data);
+                                       if (flush) (void)b->Flush(absl::Seconds(1));
+                                     }),
+                        "Subscribe ping");
+    std::mutex mu;
+    std::condition_variable cv;
+    uint64_t got = 0;
+    auto back = CheckOr(a->Subscribe("bench.rtt.pong",
+                                     [&](const sa::bus::InboundMessage&) {
+                                       std::lock_guard lock(mu);
+                                       ++got;
+                                       cv.notify_one();
+                                     }),
+                        "Subscribe pong");
+    Check(a->Flush(absl::Seconds(5)), "flush");
+    Check(b->Flush(absl::Seconds(5)), "flush");
+    std::vector<int64_t> rtt;
+    for (uint64_t i = 1; i <= 500; ++i) {
+      const auto t0 = Clock::now();
+      Check(a->Publish("bench.rtt.ping", "x"), "publish ping");
+      if (flush) Check(a->Flush(absl::Seconds(1)), "flush ping");
+      std::unique_lock lock(mu);
+      if (!cv.wait_for(lock, std::chrono::seconds(2), [&] { return got >= i; })) Die("rtt: pong lost");
+      rtt.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count());
+    }
+    std::sort(rtt.begin(), rtt.end());
+    const int64_t p50 = rtt[rtt.size() / 2], p99 = rtt[rtt.size() * 99 / 100];
+    (flush ? r.flushed_p50 : r.buffered_p50) = p50;
+    (flush ? r.flushed_p99 : r.buffered_p99) = p99;
+    std::printf("  %-44s p50 %6.0f us  p99 %6.0f us\n",
+                flush ? "Publish + Connection::Flush (written at once)" : "Publish only (nats.c flusher thread)",
+                p50 / 1e3, p99 / 1e3);
+  }
+  std::fflush(stdout);
+  return r;
+}
+
+Args ParseArgs(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    const size_t eq = arg.find('=');
+    const std::string key = arg.substr(0, eq), value = eq == std::string::npos ? "" : arg.substr(eq + 1);
+    bool ok = true;
+    if (key == "--messages") {
+      ok = absl::SimpleAtoi(value, &a.messages) && a.messages > 0;
+    } else if (key == "--fetch_batch") {
+      ok = absl::SimpleAtoi(value, &a.fetch_batch) && a.fetch_batch >= 0;
+    } else if (key == "--rate") {
+      ok = absl::SimpleAtoi(value, &a.rate) && a.rate > 0 && a.rate <= 1'000'000;
+    } else if (key == "--latency_s") {
+      ok = absl::SimpleAtod(value, &a.latency_s) && a.latency_s > 0 && a.latency_s <= 60;
+    } else if (key == "--warmup_s") {
+      ok = absl::SimpleAtod(value, &a.warmup_s) && a.warmup_s >= 0;
+    } else if (key == "--phases") {
+      a.phases.clear();
+      for (absl::string_view p : absl::StrSplit(value, ',', absl::SkipEmpty())) a.phases.insert(std::string(p));
+    } else if (key == "--keep") {
+      a.keep = true;
+    } else {
+      ok = false;
+    }
+    if (!ok) {
+      Die(absl::StrCat("bad argument '", arg,
+                       "'\nusage: pipeline_bench [--messages=N] [--fetch_batch=N] [--rate=N] [--latency_s=S] "
+                       "[--warmup_s=S] [--phases=rtt,transport,e2e,latency] [--keep]"));
+    }
+  }
+  if (a.warmup_s >= a.latency_s) Die("--warmup_s must be shorter than --latency_s");
+  return a;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Args args = ParseArgs(argc, argv);
+  std::thread([] {
+    std::this_thread::sleep_for(std::chrono::seconds(kWatchdogSeconds));
+    std::fprintf(stderr, "pipeline_bench: watchdog: still running after %d s, exiting\n", kWatchdogSeconds);
+    std::_Exit(3);  // children (nats-server, normalizer) die with us: PR_SET_PDEATHSIG
+  }).detach();
+  const auto bench_start = Clock::now();
+  const int consumer_batch = args.fetch_batch > 0 ? args.fetch_batch : 512;
+
+  auto dir = CheckOr(sa::testing::TempDir::Create("pipeline-bench"), "TempDir");
+  sa::testing::NatsServer::Options nopts;
+  nopts.store_dir = dir.path() + "/jetstream";
+  auto nats = CheckOr(sa::testing::NatsServer::Start(nopts), "start nats-server");
+  std::printf("nats-server %s, store %s (file storage), fixtures %s\n", nats->url().c_str(), nats->store_dir().c_str(),
+              FixturePath("").c_str());
+  const char* preload = std::getenv("LD_PRELOAD");
+  const bool send_asap = preload != nullptr && std::string(preload).find("nats_send_asap") != std::string::npos;
+  std::printf("nats.c send-ASAP preload (bench/nats_send_asap_preload.cc): %s\n",
+              send_asap ? "ON (experiment: harness and normalizer write every publish at once)" : "off (as shipped)");
+
+  const pid_t nats_pid = FindNatsServerPid(nats->port());
+  Workload w = BuildWorkload(args.messages);
+  std::printf("workload: %zu frames (%d passes of %zu), %.1f MB frame text, %.1f MB on the wire (frames > 64 KiB zstd)\n",
+              w.messages.size(), w.passes, w.frames_per_pass, static_cast<double>(w.frame_bytes) / 1e6,
+              static_cast<double>(w.wire_bytes) / 1e6);
+  std::fflush(stdout);
+
+  RttResult rtt;
+  if (args.phases.count("rtt")) rtt = RunRtt(nats->url());
+  TransportResult transport;
+  if (args.phases.count("transport")) transport = RunTransport(nats->url(), w, consumer_batch, nats_pid);
+
+  E2eResult e2e;
+  LatencyResult latency;
+  if (args.phases.count("e2e") || args.phases.count("latency")) {
+    auto conn = Connect(nats->url(), "bench-admin");
+    auto js = CheckOr(sa::bus::JetStream::Create(*conn), "JetStream");
+    RecreateStream(*js, sa::runtime::MdRawStream());
+    Normalizer normalizer = StartNormalizer(nats->url(), dir.path(), args.fetch_batch, *js);
+    if (args.phases.count("e2e")) e2e = RunE2e(nats->url(), w, normalizer, *js, args.fetch_batch, nats_pid);
+    if (args.phases.count("latency")) latency = RunLatency(nats->url(), args, args.fetch_batch, normalizer.process->pid(), nats_pid);
+    (void)normalizer.process->Signal(SIGTERM);
+    auto code = normalizer.process->Wait(absl::Seconds(15));
+    if (!code.ok() || *code != 0) std::fprintf(stderr, "normalizer exit: %s\n", code.ok() ? std::to_string(*code).c_str() : code.status().ToString().c_str());
+  }
+
+  std::printf("\n== summary (fetch_batch %s, send-ASAP preload %s, %zu frames, %.1f s total)\n",
+              args.fetch_batch > 0 ? std::to_string(args.fetch_batch).c_str() : "default", send_asap ? "ON" : "off",
+              w.messages.size(),
+              Seconds(bench_start, Clock::now()));
+  if (args.phases.count("rtt")) {
+    std::printf("core rtt, buffered publish  p50 %6.0f us p99 %6.0f us;  flushed publish p50 %6.0f us p99 %6.0f us\n",
+                rtt.buffered_p50 / 1e3, rtt.buffered_p99 / 1e3, rtt.flushed_p50 / 1e3, rtt.flushed_p99 / 1e3);
+  }
+  if (args.phases.count("transport")) {
+    std::printf("transport publish-only   %10.0f msg/s %7.1f MB/s\n", transport.publish.per_s(), transport.publish.mb_per_s());
+    std::printf("transport consume-only   %10.0f msg/s %7.1f MB/s\n", transport.consume.per_s(), transport.consume.mb_per_s());
+    std::printf("transport combined       %10.0f msg/s %7.1f MB/s  (the limit)\n", transport.combined.per_s(),
+                transport.combined.mb_per_s());
+  }
+  if (args.phases.count("e2e")) {
+    std::printf("e2e raw through normalizer %8.0f msg/s %7.1f MB/s", e2e.raw.per_s(), e2e.raw.mb_per_s());
+    if (transport.combined.per_s() > 0)
+      std::printf("  = %.0f%% of the transport limit (target >= 50%%)", 100 * e2e.raw.per_s() / transport.combined.per_s());
+    std::printf("\ne2e canonical stored     %10.0f msg/s\n", e2e.canonical.per_s());
+  }
+  if (args.phases.count("latency")) {
+    const auto& t = latency.transport;
+    const auto& p = latency.pipeline;
+    std::printf("latency @ %.0f msg/s, transport only  p50 %.0f us p90 %.0f us p99 %.0f us p99.9 %.0f us max %.0f us\n",
+                latency.paced.rate, t.p50 / 1e3, t.p90 / 1e3, t.p99 / 1e3, t.p999 / 1e3, t.max / 1e3);
+    std::printf("latency @ %.0f msg/s, via normalizer  p50 %.0f us p90 %.0f us p99 %.0f us p99.9 %.0f us max %.0f us "
+                "(target p99 < 1000 us); normalizer kept %.0f frames/s\n",
+                latency.paced.rate, p.p50 / 1e3, p.p90 / 1e3, p.p99 / 1e3, p.p999 / 1e3, p.max / 1e3, latency.drain_rate);
+  }
+  if (args.keep) {
+    std::printf("kept %s\n", dir.path().c_str());
+    std::_Exit(0);  // skip TempDir removal (the servers are killed by PDEATHSIG)
+  }
+  return 0;
+}
