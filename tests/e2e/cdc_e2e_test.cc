@@ -62,24 +62,13 @@ std::string Hex(const std::string& bytes) {
   return out;
 }
 
-class CdcBridgeE2E : public ::testing::Test {
+class CdcBridgeE2E : public e2e::NatsTest {
  protected:
   void SetUp() override {
-    auto nats = testing::NatsServer::Start();
-    ASSERT_TRUE(nats.ok()) << nats.status();
-    nats_ = std::move(*nats);
+    e2e::NatsTest::SetUp();
     auto pg = testing::PostgresServer::Start();
     ASSERT_TRUE(pg.ok()) << pg.status();
     pg_ = std::move(*pg);
-    auto dir = testing::TempDir::Create("cdc-e2e");
-    ASSERT_TRUE(dir.ok());
-    dir_ = std::make_unique<testing::TempDir>(std::move(*dir));
-    streamadmin::config::v1::NatsConfig cfg;
-    cfg.add_servers(nats_->url());
-    auto conn = bus::Connection::Connect(cfg);
-    ASSERT_TRUE(conn.ok());
-    conn_ = std::move(*conn);
-    ASSERT_TRUE(conn_->WaitConnected(absl::Seconds(10)));
   }
 
   struct Bridge {
@@ -157,10 +146,7 @@ class CdcBridgeE2E : public ::testing::Test {
     return r.ok() ? *r : "";
   }
 
-  std::unique_ptr<testing::NatsServer> nats_;
   std::unique_ptr<testing::PostgresServer> pg_;
-  std::unique_ptr<testing::TempDir> dir_;
-  std::unique_ptr<bus::Connection> conn_;
 };
 
 TEST_F(CdcBridgeE2E, InsertUpdateDeleteArriveTypedOnTheTableSubjectWithUniqueIds) {

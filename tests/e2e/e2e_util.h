@@ -1,10 +1,16 @@
 // Where end-to-end tests find the binaries under test and the recordings.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <cstdlib>
+#include <memory>
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "bus/connection.h"
+#include "testing/nats_server.h"
+#include "testing/temp_dir.h"
 
 namespace sa::e2e {
 
@@ -21,5 +27,29 @@ inline std::string Fixture(const std::string& name) {
   const char* s = std::getenv("SA_SOURCE_DIR");
   return absl::StrCat(s ? s : ".", "/../shared/fixtures/exchanges/", name);
 }
+
+// A fresh nats-server (JetStream), a scratch directory for configs and logs,
+// and the test's own NATS connection, per test.
+class NatsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto nats = testing::NatsServer::Start();
+    ASSERT_TRUE(nats.ok()) << nats.status();
+    nats_ = std::move(*nats);
+    auto dir = testing::TempDir::Create("e2e");
+    ASSERT_TRUE(dir.ok()) << dir.status();
+    dir_ = std::make_unique<testing::TempDir>(std::move(*dir));
+    streamadmin::config::v1::NatsConfig cfg;
+    cfg.add_servers(nats_->url());
+    auto conn = bus::Connection::Connect(cfg);
+    ASSERT_TRUE(conn.ok()) << conn.status();
+    conn_ = std::move(*conn);
+    ASSERT_TRUE(conn_->WaitConnected(absl::Seconds(10)));
+  }
+
+  std::unique_ptr<testing::NatsServer> nats_;
+  std::unique_ptr<testing::TempDir> dir_;
+  std::unique_ptr<bus::Connection> conn_;
+};
 
 }  // namespace sa::e2e

@@ -111,23 +111,8 @@ std::vector<std::pair<std::string, std::string>> ReadStream(bus::Connection& con
   return out;
 }
 
-class MarketDataPipeline : public ::testing::Test {
+class MarketDataPipeline : public e2e::NatsTest {
  protected:
-  void SetUp() override {
-    auto nats = testing::NatsServer::Start();
-    ASSERT_TRUE(nats.ok()) << nats.status();
-    nats_ = std::move(*nats);
-    auto dir = testing::TempDir::Create("md-e2e");
-    ASSERT_TRUE(dir.ok());
-    dir_ = std::make_unique<testing::TempDir>(std::move(*dir));
-    streamadmin::config::v1::NatsConfig cfg;
-    cfg.add_servers(nats_->url());
-    auto conn = bus::Connection::Connect(cfg);
-    ASSERT_TRUE(conn.ok());
-    conn_ = std::move(*conn);
-    ASSERT_TRUE(conn_->WaitConnected(absl::Seconds(10)));
-  }
-
   struct Service {
     std::unique_ptr<testing::Process> process;
     std::string target;
@@ -160,9 +145,6 @@ class MarketDataPipeline : public ::testing::Test {
     return ReadStream(*conn_, "MD", filter, absl::StrCat("count", ++n)).size();
   }
 
-  std::unique_ptr<testing::NatsServer> nats_;
-  std::unique_ptr<testing::TempDir> dir_;
-  std::unique_ptr<bus::Connection> conn_;
 };
 
 TEST_F(MarketDataPipeline, EveryTradeOfEveryRecordingReachesSubscribersExactlyOnce) {
