@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_util.h"
 #include "absl/strings/str_cat.h"
 #include "marketdata/decoder_registry.h"
 #include "marketdata/json_walk.h"
@@ -41,18 +42,7 @@ namespace pb = ::streamadmin::marketdata::v1;
 
 constexpr size_t kStreamFrames = 4096;
 
-std::string FixturePath(const std::string& name) {
-  if (const char* dir = std::getenv("SA_FIXTURES_DIR"); dir != nullptr && *dir != '\0') {
-    return absl::StrCat(dir, "/", name);
-  }
-  if (const char* src = std::getenv("SA_SOURCE_DIR"); src != nullptr && *src != '\0') {
-    std::string path = absl::StrCat(src, "/../shared/fixtures/exchanges/", name);
-    if (::access(path.c_str(), R_OK) == 0) return path;
-  }
-  std::string here = __FILE__;  // .../main/bench/marketdata_bench.cc
-  for (int i = 0; i < 3; ++i) here = here.substr(0, here.rfind('/'));
-  return absl::StrCat(here, "/shared/fixtures/exchanges/", name);
-}
+using sa::bench::FixturePath;
 
 // Replaces the digits after `"key":` at or after `from`; returns the position after them.
 size_t ReplaceNumber(std::string& text, const std::string& key, uint64_t value, size_t from = 0) {

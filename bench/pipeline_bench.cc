@@ -78,6 +78,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_util.h"
 #include "absl/status/status.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -140,18 +141,7 @@ int64_t RealtimeNs() {
   return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
-std::string FixturePath(const std::string& name) {
-  if (const char* dir = std::getenv("SA_FIXTURES_DIR"); dir != nullptr && *dir != '\0') {
-    return absl::StrCat(dir, "/", name);
-  }
-  if (const char* src = std::getenv("SA_SOURCE_DIR"); src != nullptr && *src != '\0') {
-    std::string path = absl::StrCat(src, "/../shared/fixtures/exchanges/", name);
-    if (::access(path.c_str(), R_OK) == 0) return path;
-  }
-  std::string here = __FILE__;  // .../main/bench/pipeline_bench.cc
-  for (int i = 0; i < 3; ++i) here = here.substr(0, here.rfind('/'));
-  return absl::StrCat(here, "/shared/fixtures/exchanges/", name);
-}
+using sa::bench::FixturePath;
 
 // $SA_BUILD_DIR/bin/normalizer, else ../bin/normalizer next to this binary.
 std::string NormalizerPath() {

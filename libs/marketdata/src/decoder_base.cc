@@ -5,6 +5,7 @@
 #include <cstdlib>
 
 #include "absl/strings/str_cat.h"
+#include "marketdata/decimal.h"
 
 namespace sa::md::internal {
 namespace {
@@ -93,6 +94,16 @@ absl::Status DecoderBase::Decode(const RawFrame& frame, Sink& sink) {
   }();
   if (!status.ok()) ++stats_.errors;
   return status;
+}
+
+absl::Status DecoderBase::CheckLevel(const RawFrame& frame, absl::string_view what,
+                                     std::string_view price, std::string_view size) {
+  PriceKey key;
+  ExactDecimal exact_size;
+  if (ParsePriceKey(AV(price), &key) && ParseExactDecimal(AV(size), &exact_size) && exact_size.units >= 0) {
+    return absl::OkStatus();
+  }
+  return Error(frame, DecodeError::kBadValue, absl::StrCat(what, " \"", AV(price), "\" \"", AV(size), "\""));
 }
 
 absl::Status DecoderBase::Error(const RawFrame& frame, DecodeError error,

@@ -271,13 +271,7 @@ absl::Status BinanceDecoder::ReadLevels(const RawFrame& frame, od::value value, 
       ++index;  // later elements (old API's []) are ignored
     }
     if (index < 2) return Error(frame, DecodeError::kMissingField, "level without price and size");
-    PriceKey key;
-    ExactDecimal size;
-    if (!ParsePriceKey(AV(level.price), &key) || !ParseExactDecimal(AV(level.size), &size) ||
-        size.units < 0) {
-      return Error(frame, DecodeError::kBadValue,
-                   absl::StrCat("level \"", AV(level.price), "\" \"", AV(level.size), "\""));
-    }
+    if (auto st = CheckLevel(frame, "level", level.price, level.size); !st.ok()) return st;
     levels_.push_back(level);
   }
   return absl::OkStatus();

@@ -287,14 +287,7 @@ absl::Status CoinbaseDecoder::ReadL2(const RawFrame& frame, od::array events) {
           } else {
             return Error(frame, DecodeError::kBadValue, absl::StrCat("l2 side \"", AV(side), "\""));
           }
-          PriceKey key;
-          ExactDecimal size;
-          if (!ParsePriceKey(AV(level.price), &key) || !ParseExactDecimal(AV(level.size), &size) ||
-              size.units < 0) {
-            return Error(frame, DecodeError::kBadValue,
-                         absl::StrCat("l2 level \"", AV(level.price), "\" \"", AV(level.size),
-                                      "\""));
-          }
+          if (auto st = CheckLevel(frame, "l2 level", level.price, level.size); !st.ok()) return st;
           int64_t time_ns = 0;
           if (!time.empty() && ParseRfc3339ToNs(AV(time), &time_ns) && time_ns > event.time_ns) {
             event.time_ns = time_ns;

@@ -183,13 +183,7 @@ absl::Status CoinbaseExchangeDecoder::ReadLevels(const RawFrame& frame, od::valu
       level.price = parts[0];
       level.size = parts[1];
     }
-    PriceKey key;
-    ExactDecimal size;
-    if (!ParsePriceKey(AV(level.price), &key) || !ParseExactDecimal(AV(level.size), &size) ||
-        size.units < 0) {
-      return Error(frame, DecodeError::kBadValue,
-                   absl::StrCat("level \"", AV(level.price), "\" \"", AV(level.size), "\""));
-    }
+    if (auto st = CheckLevel(frame, "level", level.price, level.size); !st.ok()) return st;
     levels_.push_back(level);
   }
   return absl::OkStatus();

@@ -416,13 +416,7 @@ absl::Status KrakenDecoder::ReadLevels(const RawFrame& frame, od::value value, B
       }
     }
     if (index < 3) return Error(frame, DecodeError::kMissingField, "book level with < 3 fields");
-    PriceKey price_key;
-    ExactDecimal size;
-    if (!ParsePriceKey(AV(level.price), &price_key) ||
-        !ParseExactDecimal(AV(level.size), &size) || size.units < 0) {
-      return Error(frame, DecodeError::kBadValue,
-                   absl::StrCat("book level \"", AV(level.price), "\" \"", AV(level.size), "\""));
-    }
+    if (auto st = CheckLevel(frame, "book level", level.price, level.size); !st.ok()) return st;
     int64_t time_ns = 0;
     if (!ParseDecimalSecondsToNs(AV(time), &time_ns)) {
       return Error(frame, DecodeError::kBadValue, absl::StrCat("level time \"", AV(time), "\""));
