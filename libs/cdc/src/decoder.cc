@@ -74,6 +74,7 @@ absl::Status PgOutputDecoder::FillColumns(const Relation& relation, const TupleD
     c->set_type_name(relation.type_names[i]);
     c->set_type_oid(rc.type_oid);
     c->set_key(rc.key);
+    c->set_primary_key(relation.primary_key[i]);
     const TupleColumn& tc = tuple[i];
     switch (tc.kind) {
       case TupleColumn::Kind::kNull: c->mutable_value()->set_null(true); break;
@@ -171,6 +172,13 @@ absl::StatusOr<std::optional<Transaction>> PgOutputDecoder::Apply(const PgOutput
             Relation r;
             r.message = m;
             for (const RelationColumn& c : m.columns) r.type_names.push_back(TypeName(c.type_oid));
+            std::vector<std::string> pk;
+            if (m.replica_identity != 'd' && options_.resolve_primary_key)
+              pk = options_.resolve_primary_key(m.relation_id);
+            for (const RelationColumn& c : m.columns)
+              r.primary_key.push_back(m.replica_identity == 'd'
+                                          ? c.key
+                                          : std::find(pk.begin(), pk.end(), c.name) != pk.end());
             const std::string full =
                 absl::StrCat(m.schema.empty() ? "pg_catalog" : m.schema, ".", m.table);
             r.excluded = std::find(options_.exclude_tables.begin(), options_.exclude_tables.end(),

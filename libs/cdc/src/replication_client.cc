@@ -148,7 +148,20 @@ ReplicationClient::ReplicationClient(ReplicationOptions options, PGconn* repl, P
       sql_(sql),
       decoder_(PgOutputDecoder::Options{
           options_.server_name, PQdb(sql), options_.exclude_tables,
-          [this](uint32_t oid) { return LookupTypeName(oid); }}) {}
+          [this](uint32_t oid) { return LookupTypeName(oid); },
+          [this](uint32_t relid) { return LookupPrimaryKey(relid); }}) {}
+
+std::vector<std::string> ReplicationClient::LookupPrimaryKey(uint32_t relation_id) {
+  auto res = Exec(sql_,
+                  "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid "
+                  "AND a.attnum = ANY(i.indkey) WHERE i.indrelid = $1 AND i.indisprimary",
+                  {std::to_string(relation_id)});
+  std::vector<std::string> out;
+  if (!res.ok()) return out;
+  for (int i = 0; i < PQntuples(*res); ++i) out.emplace_back(PQgetvalue(*res, i, 0));
+  PQclear(*res);
+  return out;
+}
 
 std::string ReplicationClient::LookupTypeName(uint32_t oid) {
   auto res = Exec(sql_,

@@ -49,6 +49,10 @@ class PgOutputDecoder {
     // so e.g. point or inet arrive as bare OIDs). Called once per OID from
     // Decode(); empty result or no resolver: "oid:<n>".
     std::function<std::string(uint32_t)> resolve_type_name;
+    // Primary key column names of a relation whose replica identity is not
+    // DEFAULT (under DEFAULT the identity is the primary key). Called once per
+    // Relation message; empty or no resolver: no primary key.
+    std::function<std::vector<std::string>(uint32_t relation_id)> resolve_primary_key;
   };
 
   explicit PgOutputDecoder(Options options);
@@ -70,6 +74,7 @@ class PgOutputDecoder {
   struct Relation {
     RelationMessage message;
     std::vector<std::string> type_names;  // parallel to message.columns
+    std::vector<bool> primary_key;        // parallel to message.columns
     bool excluded = false;
   };
 

@@ -108,6 +108,7 @@ class ReplicationClient {
   absl::Status SendStatus(bool reply_requested);
   // Type name from pg_catalog over the SQL connection ("" on failure).
   std::string LookupTypeName(uint32_t oid);
+  std::vector<std::string> LookupPrimaryKey(uint32_t relation_id);
   absl::Status HandleCopyData(const char* data, int len, std::vector<Transaction>* out);
 
   ReplicationOptions options_;

@@ -1,0 +1,22 @@
+// cdc.v1.Value -> the text PostgreSQL's input function of the column's type
+// accepts, so a value goes back into a table exactly as it came out.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "streamadmin/cdc/v1/cdc.pb.h"
+
+namespace sa::warehouse {
+
+// std::nullopt for SQL NULL. Errors (InvalidArgument): an unchanged TOAST
+// value (it has no text: leave the column out), a Value with no kind set, a
+// uuid that is not 16 bytes.
+absl::StatusOr<std::optional<std::string>> ValueToSqlText(const streamadmin::cdc::v1::Value& value);
+
+// Appends `element` to a PostgreSQL array literal body: quoted, with '"' and
+// '\' escaped, or NULL.
+void AppendArrayElement(const std::optional<std::string>& element, std::string* out);
+
+}  // namespace sa::warehouse

@@ -1,0 +1,471 @@
+#include "warehouse/change_applier.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <optional>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
+#include "warehouse/sql_text.h"
+
+namespace sa::warehouse {
+
+namespace cdcpb = streamadmin::cdc::v1;
+using Columns = google::protobuf::RepeatedPtrField<cdcpb::Column>;
+
+// The net effect of a batch on one table, per primary key.
+struct NetChanges {
+  struct Row {
+    std::vector<std::optional<std::string>> key;  // primary key values, table key order
+    bool deleted = false;                         // the row ends the batch deleted
+    bool delete_first = false;                    // deleted, then written again
+    std::map<std::string, std::optional<std::string>> values;  // columns to write
+  };
+  std::map<std::string, Row> rows;  // by encoded key
+};
+
+namespace {
+
+constexpr char kBegin[] = "BEGIN ISOLATION LEVEL READ COMMITTED";
+
+const cdcpb::Column* FindColumn(const Columns& cols, const std::string& name) {
+  for (const auto& c : cols)
+    if (c.name() == name) return &c;
+  return nullptr;
+}
+
+bool HasPrimaryKey(const Columns& cols) {
+  return std::any_of(cols.begin(), cols.end(), [](const cdcpb::Column& c) { return c.primary_key(); });
+}
+
+std::string EncodeKey(const std::vector<std::optional<std::string>>& key) {
+  std::string out;
+  for (const auto& k : key) {
+    if (!k) {
+      out.append("N;");
+      continue;
+    }
+    absl::StrAppend(&out, k->size(), ":", *k, ";");
+  }
+  return out;
+}
+
+std::string ArrayLiteral(const std::vector<std::optional<std::string>>& values) {
+  std::string out = "{";
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (i > 0) out.push_back(',');
+    AppendArrayElement(values[i], &out);
+  }
+  out.push_back('}');
+  return out;
+}
+
+std::string TableLabel(const cdcpb::TableId& t) { return absl::StrCat(t.schema(), ".", t.table()); }
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<ChangeApplier>> ChangeApplier::Connect(ApplierOptions options) {
+  auto conn = PgConnection::Connect(options.conninfo);
+  if (!conn.ok()) return conn.status();
+  std::unique_ptr<ChangeApplier> a(new ChangeApplier(std::move(options), std::move(*conn)));
+  if (auto st = a->EnsureStateTable(); !st.ok()) return st;
+  return a;
+}
+
+absl::Status ChangeApplier::EnsureStateTable() {
+  const std::string s = conn_->QuoteIdent(options_.state_schema);
+  for (const std::string& sql :
+       {absl::StrCat("CREATE SCHEMA IF NOT EXISTS ", s),
+        absl::StrCat("CREATE TABLE IF NOT EXISTS ", s,
+                     ".cdc_positions (server text PRIMARY KEY, lsn numeric(20,0) NOT NULL, "
+                     "updated_at timestamptz NOT NULL DEFAULT now())")}) {
+    auto r = conn_->Exec(sql);
+    // Two appliers creating the same schema at once: one loses the race, harmlessly.
+    if (!r.ok() && !absl::StrContains(r.status().message(), "already exists")) return r.status();
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<uint64_t> ChangeApplier::AppliedLsn(const std::string& server) {
+  auto r = conn_->Exec(absl::StrCat("SELECT lsn::text FROM ", conn_->QuoteIdent(options_.state_schema),
+                                    ".cdc_positions WHERE server = $1"),
+                       {server});
+  if (!r.ok()) return r.status();
+  uint64_t lsn = 0;
+  if (PQntuples(r->get()) > 0) (void)absl::SimpleAtoi(PQgetvalue(r->get(), 0, 0), &lsn);
+  return lsn;
+}
+
+absl::Status ChangeApplier::SetPosition(const std::string& server, uint64_t lsn) {
+  auto r = conn_->Exec(absl::StrCat("INSERT INTO ", conn_->QuoteIdent(options_.state_schema),
+                                    ".cdc_positions (server, lsn) VALUES ($1, $2) ON CONFLICT (server) DO UPDATE "
+                                    "SET lsn = EXCLUDED.lsn, updated_at = now()"),
+                       {server, absl::StrCat(lsn)});
+  return r.ok() ? absl::OkStatus() : r.status();
+}
+
+std::string ChangeApplier::TargetName(const cdcpb::TableId& t) const {
+  const std::string schema =
+      absl::StrReplaceAll(options_.schema_template, {{"{server}", t.server()}, {"{schema}", t.schema()}});
+  return absl::StrCat(conn_->QuoteIdent(schema), ".", conn_->QuoteIdent(t.table()));
+}
+
+std::string ChangeApplier::SqlType(const std::string& name) {
+  if (auto it = type_map_.find(name); it != type_map_.end()) return it->second;
+  std::string base = name;
+  bool array = false;
+  if (base.size() > 1 && base[0] == '_') {
+    base = base.substr(1);
+    array = true;
+  }
+  std::string sql;
+  // Types whose bare name means a fixed length in DDL: keep them unbounded.
+  if (base == "bpchar") {
+    sql = "bpchar";
+  } else if (base == "char") {
+    sql = "\"char\"";
+  } else if (base == "bit") {
+    sql = "bit varying";
+  } else if (base.rfind("oid:", 0) != 0) {
+    auto r = conn_->Exec("SELECT to_regtype($1)::text", {base});
+    if (r.ok() && PQntuples(r->get()) > 0 && !PQgetisnull(r->get(), 0, 0)) sql = PQgetvalue(r->get(), 0, 0);
+  }
+  if (sql.empty()) {
+    sql = "text";  // a type the warehouse does not have (enums, domains of other databases): its exact text
+    array = false;
+  }
+  if (array) sql += "[]";
+  type_map_[name] = sql;
+  return sql;
+}
+
+bool ChangeApplier::Validate(const cdcpb::ChangeEvent& e, std::string* reason, std::string* error) {
+  const std::string table = TableLabel(e.table());
+  if (e.table().table().empty() || e.table().server().empty()) {
+    *reason = "bad_value";
+    *error = "event without server or table name";
+    return false;
+  }
+  if (e.op() == cdcpb::OP_TRUNCATE) return true;
+  if (e.op() == cdcpb::OP_UNSPECIFIED || e.op() > cdcpb::OP_TRUNCATE) {
+    *reason = "bad_value";
+    *error = absl::StrCat("table ", table, ": unknown op ", static_cast<int>(e.op()));
+    return false;
+  }
+  const Columns& image = e.op() == cdcpb::OP_DELETE ? e.before() : e.after();
+  if (!HasPrimaryKey(image) || (e.op() == cdcpb::OP_UPDATE && !HasPrimaryKey(e.before()))) {
+    *reason = "no_primary_key";
+    *error = absl::StrCat("table ", table,
+                          " has no primary key: the warehouse cannot upsert or delete its rows (add a primary key on "
+                          "the source, or exclude the table)");
+    return false;
+  }
+  for (const auto* cols : {&e.before(), &e.after()})
+    for (const auto& c : *cols) {
+      if (c.type_name().rfind("oid:", 0) == 0) {
+        *reason = "unknown_type";
+        *error = absl::StrCat("table ", table, " column ", c.name(), ": unknown type ", c.type_name(),
+                              " (not in the source's pg_type)");
+        return false;
+      }
+      if (c.value().kind_case() == cdcpb::Value::KIND_NOT_SET) {
+        *reason = "bad_value";
+        *error = absl::StrCat("table ", table, " column ", c.name(), ": value with no kind set");
+        return false;
+      }
+    }
+  return true;
+}
+
+absl::StatusOr<ChangeApplier::Table*> ChangeApplier::EnsureTable(const cdcpb::ChangeEvent& e) {
+  const std::string target = TargetName(e.table());
+  auto it = tables_.find(target);
+  if (it == tables_.end()) {
+    Table t;
+    t.schema = absl::StrReplaceAll(options_.schema_template,
+                                   {{"{server}", e.table().server()}, {"{schema}", e.table().schema()}});
+    t.name = e.table().table();
+    t.quoted = target;
+    auto cols = conn_->Exec(
+        "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
+        "WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+        {target});
+    if (!cols.ok()) return cols.status();
+    if (PQntuples(cols->get()) == 0) {
+      if (e.op() == cdcpb::OP_TRUNCATE) return nullptr;  // nothing to truncate
+      const Columns& image = e.op() == cdcpb::OP_DELETE ? e.before() : e.after();
+      std::vector<std::string> defs, pk;
+      for (const auto& c : image) {
+        defs.push_back(absl::StrCat(conn_->QuoteIdent(c.name()), " ", SqlType(c.type_name())));
+        if (c.primary_key()) pk.push_back(conn_->QuoteIdent(c.name()));
+      }
+      defs.push_back(absl::StrCat("PRIMARY KEY (", absl::StrJoin(pk, ", "), ")"));
+      for (const std::string& sql : {absl::StrCat("CREATE SCHEMA IF NOT EXISTS ", conn_->QuoteIdent(t.schema)),
+                                     absl::StrCat("CREATE TABLE IF NOT EXISTS ", target, " (",
+                                                  absl::StrJoin(defs, ", "), ")")}) {
+        auto r = conn_->Exec(sql);
+        if (!r.ok()) return r.status();
+      }
+      spdlog::info("warehouse: created table {} for {}", target, TableLabel(e.table()));
+      cols = conn_->Exec(
+          "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
+          "WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+          {target});
+      if (!cols.ok()) return cols.status();
+    }
+    for (int i = 0; i < PQntuples(cols->get()); ++i) {
+      t.columns.emplace_back(PQgetvalue(cols->get(), i, 0));
+      t.types[t.columns.back()] = PQgetvalue(cols->get(), i, 1);
+    }
+    auto pk = conn_->Exec(
+        "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
+        "WHERE i.indrelid = to_regclass($1) AND i.indisprimary ORDER BY array_position(i.indkey::int2[], a.attnum)",
+        {target});
+    if (!pk.ok()) return pk.status();
+    for (int i = 0; i < PQntuples(pk->get()); ++i) t.primary_key.emplace_back(PQgetvalue(pk->get(), i, 0));
+    if (t.primary_key.empty())
+      return absl::FailedPreconditionError(
+          absl::StrCat("warehouse table ", target, " exists without a primary key; cannot upsert into it"));
+    it = tables_.emplace(target, std::move(t)).first;
+  }
+  Table& t = it->second;
+  // Columns the source added since.
+  for (const auto* cols : {&e.before(), &e.after()})
+    for (const auto& c : *cols) {
+      if (t.types.count(c.name())) continue;
+      const std::string type = SqlType(c.type_name());
+      auto r = conn_->Exec(absl::StrCat("ALTER TABLE ", t.quoted, " ADD COLUMN IF NOT EXISTS ",
+                                        conn_->QuoteIdent(c.name()), " ", type));
+      if (!r.ok()) return r.status();
+      spdlog::info("warehouse: added column {} {} to {}", c.name(), type, t.quoted);
+      t.columns.push_back(c.name());
+      t.types[c.name()] = type;
+    }
+  return &t;
+}
+
+namespace {
+
+// The table's primary key values from an image; false if one is missing.
+bool KeyOf(const std::vector<std::string>& pk, const Columns& image, std::vector<std::optional<std::string>>* key,
+           std::string* error) {
+  key->clear();
+  for (const auto& name : pk) {
+    const cdcpb::Column* c = FindColumn(image, name);
+    if (!c) {
+      *error = absl::StrCat("primary key column ", name, " missing from the event");
+      return false;
+    }
+    auto v = ValueToSqlText(c->value());
+    if (!v.ok()) {
+      *error = absl::StrCat("primary key column ", name, ": ", v.status().message());
+      return false;
+    }
+    key->push_back(std::move(*v));
+  }
+  return true;
+}
+
+}  // namespace
+
+absl::Status ChangeApplier::FlushTable(Table& t, NetChanges& net) {
+  if (net.rows.empty()) return absl::OkStatus();
+  const size_t nk = t.primary_key.size();
+  // Deletes first: they commute with the upserts of other keys, and a row
+  // deleted then written again is deleted before it is written.
+  std::vector<std::vector<std::optional<std::string>>> del_cols(nk);
+  for (auto& [k, row] : net.rows)
+    if (row.deleted || row.delete_first)
+      for (size_t i = 0; i < nk; ++i) del_cols[i].push_back(row.key[i]);
+  if (!del_cols[0].empty()) {
+    std::vector<std::string> keys, sel, unn, alias;
+    std::vector<std::optional<std::string>> params;
+    for (size_t i = 0; i < nk; ++i) {
+      keys.push_back(conn_->QuoteIdent(t.primary_key[i]));
+      alias.push_back(absl::StrCat("c", i));
+      sel.push_back(absl::StrCat("u.c", i, "::", t.types[t.primary_key[i]]));
+      unn.push_back(absl::StrCat("$", i + 1, "::text[]"));
+      params.push_back(ArrayLiteral(del_cols[i]));
+    }
+    auto r = conn_->Exec(absl::StrCat("DELETE FROM ", t.quoted, " WHERE (", absl::StrJoin(keys, ", "), ") IN (SELECT ",
+                                      absl::StrJoin(sel, ", "), " FROM unnest(", absl::StrJoin(unn, ", "), ") AS u(",
+                                      absl::StrJoin(alias, ", "), "))"),
+                         params);
+    if (!r.ok()) return absl::Status(r.status().code(), absl::StrCat("delete from ", t.quoted, ": ", r.status().message()));
+  }
+  // Upserts, one statement per set of columns present (all of them, unless
+  // an update left unchanged TOAST values out).
+  std::map<std::vector<std::string>, std::vector<const NetChanges::Row*>> groups;
+  for (auto& [k, row] : net.rows) {
+    if (row.deleted) continue;
+    std::vector<std::string> cols;
+    for (const auto& name : t.columns)
+      if (row.values.count(name)) cols.push_back(name);
+    groups[cols].push_back(&row);
+  }
+  for (const auto& [cols, rows] : groups) {
+    std::vector<std::string> names, sel, unn, alias, set;
+    std::vector<std::optional<std::string>> params;
+    for (size_t i = 0; i < cols.size(); ++i) {
+      names.push_back(conn_->QuoteIdent(cols[i]));
+      sel.push_back(absl::StrCat("u.c", i, "::", t.types[cols[i]]));
+      unn.push_back(absl::StrCat("$", i + 1, "::text[]"));
+      alias.push_back(absl::StrCat("c", i));
+      if (std::find(t.primary_key.begin(), t.primary_key.end(), cols[i]) == t.primary_key.end())
+        set.push_back(absl::StrCat(names.back(), " = EXCLUDED.", names.back()));
+      std::vector<std::optional<std::string>> column;
+      column.reserve(rows.size());
+      for (const auto* row : rows) column.push_back(row->values.at(cols[i]));
+      params.push_back(ArrayLiteral(column));
+    }
+    std::vector<std::string> pk;
+    for (const auto& k : t.primary_key) pk.push_back(conn_->QuoteIdent(k));
+    auto r = conn_->Exec(
+        absl::StrCat("INSERT INTO ", t.quoted, " (", absl::StrJoin(names, ", "), ") SELECT ", absl::StrJoin(sel, ", "),
+                     " FROM unnest(", absl::StrJoin(unn, ", "), ") AS u(", absl::StrJoin(alias, ", "),
+                     ") ON CONFLICT (", absl::StrJoin(pk, ", "), ") DO ",
+                     set.empty() ? "NOTHING" : absl::StrCat("UPDATE SET ", absl::StrJoin(set, ", "))),
+        params);
+    if (!r.ok())
+      return absl::Status(r.status().code(), absl::StrCat("upsert into ", t.quoted, ": ", r.status().message()));
+  }
+  net.rows.clear();
+  return absl::OkStatus();
+}
+
+absl::Status ChangeApplier::ApplyBatch(const std::vector<const cdcpb::ChangeEvent*>& events) {
+  std::map<Table*, NetChanges> net;
+  for (const cdcpb::ChangeEvent* e : events) {
+    auto table = EnsureTable(*e);
+    if (!table.ok())
+      return absl::Status(table.status().code(),
+                          absl::StrCat("table ", TableLabel(e->table()), ": ", table.status().message()));
+    Table* t = *table;
+    if (e->op() == cdcpb::OP_TRUNCATE) {
+      if (!t) continue;
+      if (auto st = FlushTable(*t, net[t]); !st.ok()) return st;
+      auto r = conn_->Exec(absl::StrCat("TRUNCATE ", t->quoted));
+      if (!r.ok()) return r.status();
+      continue;
+    }
+    NetChanges& n = net[t];
+    std::string error;
+    std::vector<std::optional<std::string>> key;
+    if (e->op() == cdcpb::OP_DELETE) {
+      if (!KeyOf(t->primary_key, e->before(), &key, &error))
+        return absl::InvalidArgumentError(absl::StrCat("table ", TableLabel(e->table()), ": delete: ", error));
+      auto& row = n.rows[EncodeKey(key)];
+      row.key = key;
+      row.deleted = true;
+      row.values.clear();
+      continue;
+    }
+    if (!KeyOf(t->primary_key, e->after(), &key, &error))
+      return absl::InvalidArgumentError(absl::StrCat("table ", TableLabel(e->table()), ": ", error));
+    const std::string enc = EncodeKey(key);
+    if (e->op() == cdcpb::OP_UPDATE) {
+      std::vector<std::optional<std::string>> old_key;
+      if (KeyOf(t->primary_key, e->before(), &old_key, &error) && EncodeKey(old_key) != enc) {
+        auto& old = n.rows[EncodeKey(old_key)];
+        old.key = old_key;
+        old.deleted = true;
+        old.values.clear();
+      }
+    }
+    auto& row = n.rows[enc];
+    row.key = key;
+    const bool full = e->op() != cdcpb::OP_UPDATE;
+    if (row.deleted) {
+      row.deleted = false;
+      row.delete_first = true;
+    }
+    if (full) row.values.clear();
+    for (const auto& c : e->after()) {
+      if (c.value().has_unchanged_toast()) continue;  // keep what the warehouse has
+      auto v = ValueToSqlText(c.value());
+      if (!v.ok())
+        return absl::InvalidArgumentError(
+            absl::StrCat("table ", TableLabel(e->table()), " column ", c.name(), ": ", v.status().message()));
+      row.values[c.name()] = std::move(*v);
+    }
+  }
+  for (auto& [t, n] : net)
+    if (auto st = FlushTable(*t, n); !st.ok()) return st;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ApplyResult> ChangeApplier::Apply(const std::string& server,
+                                                 const std::vector<const cdcpb::ChangeEvent*>& events,
+                                                 uint64_t up_to) {
+  ApplyResult result;
+  auto fail = [this](const absl::Status& st) {
+    tables_.clear();  // DDL of the failed transaction is gone
+    (void)conn_->Exec("ROLLBACK");
+    return st;
+  };
+  auto begin = [&]() -> absl::StatusOr<uint64_t> {
+    auto r = conn_->Exec(kBegin);
+    if (!r.ok()) return r.status();
+    auto pos = conn_->Exec(absl::StrCat("SELECT lsn::text FROM ", conn_->QuoteIdent(options_.state_schema),
+                                        ".cdc_positions WHERE server = $1 FOR UPDATE"),
+                           {server});
+    if (!pos.ok()) return pos.status();
+    uint64_t lsn = 0;
+    if (PQntuples(pos->get()) > 0) (void)absl::SimpleAtoi(PQgetvalue(pos->get(), 0, 0), &lsn);
+    return lsn;
+  };
+  auto stored = begin();
+  if (!stored.ok()) return fail(stored.status());
+  std::vector<const cdcpb::ChangeEvent*> todo;
+  std::vector<size_t> todo_index;
+  for (size_t i = 0; i < events.size(); ++i) {
+    if (events[i]->source().lsn() <= *stored) {
+      ++result.skipped;
+      continue;
+    }
+    std::string reason, error;
+    if (!Validate(*events[i], &reason, &error)) {
+      result.rejected.push_back({i, reason, error});
+      continue;
+    }
+    todo.push_back(events[i]);
+    todo_index.push_back(i);
+  }
+  absl::Status st = ApplyBatch(todo);
+  if (!st.ok()) {
+    if (st.code() == absl::StatusCode::kUnavailable) return fail(st);
+    spdlog::warn("warehouse: batch of {} events for {} failed ({}); applying one by one", todo.size(), server,
+                 std::string(st.message()));
+    (void)fail(st);
+    result.slow_path = true;
+    stored = begin();
+    if (!stored.ok()) return fail(stored.status());
+    for (size_t j = 0; j < todo.size(); ++j) {
+      if (auto r = conn_->Exec("SAVEPOINT sa_event"); !r.ok()) return fail(r.status());
+      absl::Status one = ApplyBatch({todo[j]});
+      if (one.ok()) {
+        if (auto r = conn_->Exec("RELEASE SAVEPOINT sa_event"); !r.ok()) return fail(r.status());
+        continue;
+      }
+      if (one.code() == absl::StatusCode::kUnavailable) return fail(one);
+      tables_.clear();
+      if (auto r = conn_->Exec("ROLLBACK TO SAVEPOINT sa_event"); !r.ok()) return fail(r.status());
+      result.rejected.push_back({todo_index[j], "apply_failed", std::string(one.message())});
+    }
+  }
+  if (up_to > *stored)
+    if (absl::Status p = SetPosition(server, up_to); !p.ok()) return fail(p);
+  if (auto r = conn_->Exec("COMMIT"); !r.ok()) return fail(r.status());
+  result.applied = todo.size() - static_cast<size_t>(std::count_if(
+                                      result.rejected.begin(), result.rejected.end(),
+                                      [](const RejectedEvent& r) { return r.reason == "apply_failed"; }));
+  std::sort(result.rejected.begin(), result.rejected.end(),
+            [](const RejectedEvent& a, const RejectedEvent& b) { return a.index < b.index; });
+  return result;
+}
+
+}  // namespace sa::warehouse

@@ -1,0 +1,67 @@
+#include "warehouse/sql_text.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+namespace sa::warehouse {
+namespace {
+
+namespace cdcpb = streamadmin::cdc::v1;
+
+std::string Text(const cdcpb::Value& v) {
+  auto t = ValueToSqlText(v);
+  EXPECT_TRUE(t.ok()) << t.status();
+  return t.ok() && *t ? **t : "<null>";
+}
+
+TEST(ValueToSqlText, WritesEachKindAsPostgresInputText) {
+  cdcpb::Value v;
+  v.set_int_value(-42);
+  EXPECT_EQ(Text(v), "-42");
+  v.set_numeric_value("12345678901234567890.000000001");
+  EXPECT_EQ(Text(v), "12345678901234567890.000000001");
+  v.set_bool_value(false);
+  EXPECT_EQ(Text(v), "f");
+  v.set_timestamp_us(1700000000123456);
+  EXPECT_EQ(Text(v), "2023-11-14 22:13:20.123456");
+  v.set_timestamptz_us(-1);
+  EXPECT_EQ(Text(v), "1969-12-31 23:59:59.999999+00");
+  v.set_date_days(-719162);  // 0001-01-01
+  EXPECT_EQ(Text(v), "0001-01-01");
+  v.set_uuid_value(std::string("\x12\x34\x56\x78\x9a\xbc\xde\xf0\x01\x23\x45\x67\x89\xab\xcd\xef", 16));
+  EXPECT_EQ(Text(v), "12345678-9abc-def0-0123-456789abcdef");
+  v.set_bytes_value(std::string("\x00\xff", 2));
+  EXPECT_EQ(Text(v), "\\x00ff");
+  v.set_float_value(0.1);
+  EXPECT_EQ(Text(v), "0.1");
+  v.set_float_value(-INFINITY);
+  EXPECT_EQ(Text(v), "-Infinity");
+  v.set_float_value(NAN);
+  EXPECT_EQ(Text(v), "NaN");
+  v.set_null(true);
+  auto null = ValueToSqlText(v);
+  ASSERT_TRUE(null.ok());
+  EXPECT_FALSE(null->has_value());
+}
+
+TEST(ValueToSqlText, QuotesArrayElementsAndKeepsNulls) {
+  cdcpb::Value v;
+  auto* a = v.mutable_array_value();
+  a->add_elements()->set_text_value("a \"quoted\", {braced} \\ value");
+  a->add_elements()->set_null(true);
+  a->add_elements()->set_text_value("NULL");
+  EXPECT_EQ(Text(v), "{\"a \\\"quoted\\\", {braced} \\\\ value\",NULL,\"NULL\"}");
+}
+
+TEST(ValueToSqlText, RefusesWhatHasNoText) {
+  cdcpb::Value v;
+  EXPECT_FALSE(ValueToSqlText(v).ok());
+  v.set_unchanged_toast(true);
+  EXPECT_FALSE(ValueToSqlText(v).ok());
+  v.set_uuid_value("short");
+  EXPECT_FALSE(ValueToSqlText(v).ok());
+}
+
+}  // namespace
+}  // namespace sa::warehouse
