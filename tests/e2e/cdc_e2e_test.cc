@@ -32,122 +32,18 @@
 #include "testing/temp_dir.h"
 #include "testing/wait.h"
 
+#include "cdc_e2e_fixture.h"
+
 namespace sa {
 namespace {
 
 namespace cdcpb = streamadmin::cdc::v1;
 using ::testing::HasSubstr;
 using e2e::BinDir;
-
-struct Stored {
-  std::string subject;
-  std::string msg_id;
-  cdcpb::ChangeEvent event;
-  std::map<std::string, std::string> headers;
-};
-
-const cdcpb::Column* Find(const google::protobuf::RepeatedPtrField<cdcpb::Column>& cols, const std::string& name) {
-  for (const auto& c : cols)
-    if (c.name() == name) return &c;
-  return nullptr;
-}
-
-std::string Hex(const std::string& bytes) {
-  static const char* d = "0123456789abcdef";
-  std::string out;
-  for (unsigned char ch : bytes) {
-    out.push_back(d[ch >> 4]);
-    out.push_back(d[ch & 15]);
-  }
-  return out;
-}
-
-class CdcBridgeE2E : public e2e::NatsTest {
- protected:
-  void SetUp() override {
-    e2e::NatsTest::SetUp();
-    auto pg = testing::PostgresServer::Start();
-    ASSERT_TRUE(pg.ok()) << pg.status();
-    pg_ = std::move(*pg);
-  }
-
-  struct Bridge {
-    std::unique_ptr<testing::Process> process;
-    std::string target;
-    int http_port = 0;
-  };
-
-  Bridge StartBridge() {
-    int grpc_port = *testing::PickFreePort();
-    int http_port = *testing::PickFreePort();
-    std::string cfg = absl::StrCat(dir_->path(), "/cdc-bridge.yaml");
-    std::ofstream(cfg) << "server:\n  grpc_listen: 127.0.0.1:" << grpc_port << "\n  http_listen: 127.0.0.1:"
-                       << http_port << "\n  shutdown_grace_s: 5\nnats:\n  servers: [" << nats_->url()
-                       << "]\nsource:\n  dsn: \"" << pg_->dsn() << "\"\nwarehouse:\n  dsn: \"" << pg_->dsn()
-                       << "\"\nconnector:\n  server_name: pg\n  slot_name: e2e_slot\n  publication_name: e2e_pub\n"
-                       << "  heartbeat_interval_s: 1\n  status_interval_ms: 200\n  lag_refresh_interval_ms: 200\n";
-    testing::Process::Options opts;
-    opts.log_file = absl::StrCat(dir_->path(), "/cdc-bridge.log");
-    auto p = testing::Process::Spawn({BinDir() + "/cdc-bridge", "--config", cfg}, opts);
-    EXPECT_TRUE(p.ok()) << p.status();
-    Bridge b{std::move(*p), absl::StrCat("127.0.0.1:", grpc_port), http_port};
-    cli::ControlClient client(b.target, absl::Seconds(2));
-    EXPECT_TRUE(testing::WaitFor([&] { return client.Health().ok(); }, absl::Seconds(30))) << b.process->Output();
-    // Streaming: the slot exists, so changes from here on are captured.
-    EXPECT_TRUE(testing::WaitFor(
-        [&] {
-          auto st = client.GetStatus();
-          return st.ok() && st->details().count("streaming") && st->details().at("streaming") == "true";
-        },
-        absl::Seconds(30)))
-        << b.process->Output();
-    return b;
-  }
-
-  // Every message of CDC under `filter`, through a fresh durable.
-  std::vector<Stored> Read(const std::string& filter) {
-    static int n = 0;
-    std::vector<Stored> out;
-    auto js = bus::JetStream::Create(*conn_);
-    EXPECT_TRUE(js.ok());
-    if (!js.ok()) return out;
-    streamadmin::config::v1::ConsumerConfig c;
-    c.set_stream(filter.rfind("dlq.", 0) == 0 ? "DLQ" : "CDC");
-    c.set_durable(absl::StrCat("read", ++n));
-    c.set_filter_subject(filter);
-    c.set_max_ack_pending(100000);
-    if (!(*js)->EnsurePullConsumer(c).ok()) return out;  // stream not created yet
-    auto sub = (*js)->PullSubscribe(c);
-    EXPECT_TRUE(sub.ok()) << sub.status();
-    if (!sub.ok()) return out;
-    while (true) {
-      auto msgs = (*sub)->Fetch(1000, absl::Milliseconds(300));
-      if (!msgs.ok() || msgs->empty()) break;
-      for (auto& m : *msgs) {
-        Stored s;
-        s.subject = m.subject();
-        s.msg_id = m.msg_id();
-        if (!absl::EndsWith(s.subject, ".heartbeat")) {
-          EXPECT_TRUE(s.event.ParseFromString(m.data())) << m.subject();
-        } else {
-          EXPECT_THAT(m.data(), HasSubstr("\"slot\":\"e2e_slot\"")) << "heartbeat is JSON";
-        }
-        for (const auto& [k, v] : m.headers()) s.headers[k] = v;
-        out.push_back(std::move(s));
-        (void)m.Ack();
-      }
-    }
-    return out;
-  }
-
-  std::string Sql(const std::string& q) {
-    auto r = pg_->Query(q);
-    EXPECT_TRUE(r.ok()) << q << ": " << r.status();
-    return r.ok() ? *r : "";
-  }
-
-  std::unique_ptr<testing::PostgresServer> pg_;
-};
+using e2e::CdcBridgeE2E;
+using e2e::Find;
+using e2e::Hex;
+using e2e::Stored;
 
 TEST_F(CdcBridgeE2E, InsertUpdateDeleteArriveTypedOnTheTableSubjectWithUniqueIds) {
   ASSERT_TRUE(pg_->Exec("CREATE TABLE typed (id int PRIMARY KEY, n numeric(20,6), t text, b bool, ts timestamptz,"

@@ -342,8 +342,10 @@ absl::Status ChangeApplier::ApplyBatch(const std::vector<const cdcpb::ChangeEven
   for (const cdcpb::ChangeEvent* e : events) {
     auto table = EnsureTable(*e);
     if (!table.ok())
-      return absl::Status(table.status().code(),
-                          absl::StrCat("table ", TableLabel(e->table()), ": ", table.status().message()));
+      return absl::Status(table.status().code() == absl::StatusCode::kUnavailable
+                              ? absl::StatusCode::kUnavailable
+                              : absl::StatusCode::kFailedPrecondition,
+                          absl::StrCat("warehouse table for ", TableLabel(e->table()), ": ", table.status().message()));
     Table* t = *table;
     if (e->op() == cdcpb::OP_TRUNCATE) {
       if (!t) continue;
@@ -437,7 +439,8 @@ absl::StatusOr<ApplyResult> ChangeApplier::Apply(const std::string& server,
   }
   absl::Status st = ApplyBatch(todo);
   if (!st.ok()) {
-    if (st.code() == absl::StatusCode::kUnavailable) return fail(st);
+    if (st.code() == absl::StatusCode::kUnavailable || st.code() == absl::StatusCode::kFailedPrecondition)
+      return fail(st);
     spdlog::warn("warehouse: batch of {} events for {} failed ({}); applying one by one", todo.size(), server,
                  std::string(st.message()));
     (void)fail(st);
@@ -451,7 +454,8 @@ absl::StatusOr<ApplyResult> ChangeApplier::Apply(const std::string& server,
         if (auto r = conn_->Exec("RELEASE SAVEPOINT sa_event"); !r.ok()) return fail(r.status());
         continue;
       }
-      if (one.code() == absl::StatusCode::kUnavailable) return fail(one);
+      if (one.code() == absl::StatusCode::kUnavailable || one.code() == absl::StatusCode::kFailedPrecondition)
+        return fail(one);
       tables_.clear();
       if (auto r = conn_->Exec("ROLLBACK TO SAVEPOINT sa_event"); !r.ok()) return fail(r.status());
       result.rejected.push_back({todo_index[j], "apply_failed", std::string(one.message())});

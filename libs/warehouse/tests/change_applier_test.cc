@@ -100,12 +100,12 @@ TEST_F(ChangeApplierTest, CreatesTableWithSourceKeyAndAppliesNetEffectOfBatch) {
                  30);
   EXPECT_EQ(r.applied, 7u);
   EXPECT_TRUE(r.rejected.empty());
-  EXPECT_EQ(Q("SELECT string_agg(id || ':' || name || ':' || price, ',' ORDER BY id) FROM src_public.items"),
+  EXPECT_EQ(Q("SELECT string_agg(id || ':' || name || ':' || price, ',' ORDER BY id) FROM cdc_src_public.items"),
             "1:a2:1.11,2:b again:2.00,3:three:3,4:moved:4");
   EXPECT_EQ(Q("SELECT string_agg(a.attname, ',') FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND "
-              "a.attnum = ANY(i.indkey) WHERE i.indrelid = 'src_public.items'::regclass AND i.indisprimary"),
+              "a.attnum = ANY(i.indkey) WHERE i.indrelid = 'cdc_src_public.items'::regclass AND i.indisprimary"),
             "id");
-  EXPECT_EQ(Q("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'src_public.items'::regclass "
+  EXPECT_EQ(Q("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'cdc_src_public.items'::regclass "
               "AND attname = 'price'"),
             "numeric");
   EXPECT_EQ(*applier_->AppliedLsn("src"), 30u);
@@ -120,7 +120,7 @@ TEST_F(ChangeApplierTest, SkipsReplayAtOrBelowPosition) {
                  20);
   EXPECT_EQ(r.skipped, 2u);
   EXPECT_EQ(r.applied, 0u);
-  EXPECT_EQ(Q("SELECT name || price FROM src_public.items"), "b2");
+  EXPECT_EQ(Q("SELECT name || price FROM cdc_src_public.items"), "b2");
 }
 
 TEST_F(ChangeApplierTest, UnchangedToastKeepsWarehouseValue) {
@@ -128,7 +128,7 @@ TEST_F(ChangeApplierTest, UnchangedToastKeepsWarehouseValue) {
   Apply({Event(cdcpb::OP_UPDATE, 20, 0, Key(1),
                {{"id", "int8", "1", true}, {"name", "text", std::nullopt, false, true}, {"price", "numeric", "5"}})},
         20);
-  EXPECT_EQ(Q("SELECT name || '|' || price FROM src_public.items"), "big text|5");
+  EXPECT_EQ(Q("SELECT name || '|' || price FROM cdc_src_public.items"), "big text|5");
 }
 
 TEST_F(ChangeApplierTest, AddsColumnsAndTruncates) {
@@ -136,16 +136,16 @@ TEST_F(ChangeApplierTest, AddsColumnsAndTruncates) {
   auto row = Row(2, "b", "2");
   row.push_back({"note", "varchar", "new column"});
   Apply({Event(cdcpb::OP_CREATE, 20, 0, {}, row)}, 20);
-  EXPECT_EQ(Q("SELECT coalesce(note, '-') FROM src_public.items ORDER BY id"), "-\nnew column");
+  EXPECT_EQ(Q("SELECT coalesce(note, '-') FROM cdc_src_public.items ORDER BY id"), "-\nnew column");
   Apply({Event(cdcpb::OP_TRUNCATE, 30, 0, {}, {}), Event(cdcpb::OP_CREATE, 30, 1, {}, Row(7, "after", "7"))}, 30);
-  EXPECT_EQ(Q("SELECT string_agg(id::text, ',') FROM src_public.items"), "7");
+  EXPECT_EQ(Q("SELECT string_agg(id::text, ',') FROM cdc_src_public.items"), "7");
 }
 
 TEST_F(ChangeApplierTest, RejectsBadEventsAndAppliesTheRest) {
   auto no_pk = Event(cdcpb::OP_CREATE, 10, 1, {}, {{"x", "int4", "1"}}, "nokey");
   auto unknown = Event(cdcpb::OP_CREATE, 10, 2, {}, {{"id", "int8", "9", true}, {"p", "oid:99999", "(1,2)"}}, "odd");
   auto bad_numeric = Event(cdcpb::OP_CREATE, 10, 3, {}, Row(3, "bad", "not a number"));
-  auto sql_text = Event(cdcpb::OP_CREATE, 10, 4, {}, Row(4, "'); DROP TABLE src_public.items; --\"\x01", "4"));
+  auto sql_text = Event(cdcpb::OP_CREATE, 10, 4, {}, Row(4, "'); DROP TABLE cdc_src_public.items; --\"\x01", "4"));
   auto r = Apply({Event(cdcpb::OP_CREATE, 10, 0, {}, Row(1, "ok", "1")), no_pk, unknown, bad_numeric, sql_text}, 10);
   ASSERT_EQ(r.rejected.size(), 3u);
   EXPECT_EQ(r.rejected[0].index, 1u);
@@ -158,8 +158,8 @@ TEST_F(ChangeApplierTest, RejectsBadEventsAndAppliesTheRest) {
   EXPECT_NE(r.rejected[2].error.find("numeric"), std::string::npos) << r.rejected[2].error;
   EXPECT_TRUE(r.slow_path);
   EXPECT_EQ(r.applied, 2u);
-  EXPECT_EQ(Q("SELECT string_agg(id::text, ',' ORDER BY id) FROM src_public.items"), "1,4");
-  EXPECT_EQ(Q("SELECT name = E'\\'); DROP TABLE src_public.items; --\"\\x01' FROM src_public.items WHERE id = 4"), "t");
+  EXPECT_EQ(Q("SELECT string_agg(id::text, ',' ORDER BY id) FROM cdc_src_public.items"), "1,4");
+  EXPECT_EQ(Q("SELECT name = E'\\'); DROP TABLE cdc_src_public.items; --\"\\x01' FROM cdc_src_public.items WHERE id = 4"), "t");
   EXPECT_EQ(*applier_->AppliedLsn("src"), 10u);
 }
 

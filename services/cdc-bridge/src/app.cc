@@ -16,6 +16,7 @@
 #include "bus/jetstream_publisher.h"
 #include "cdc/pgoutput.h"
 #include "cdc/replication_client.h"
+#include "cdc_bridge/warehouse_sink.h"
 #include "common/clock.h"
 #include "observability/metrics.h"
 #include "runtime/main.h"
@@ -42,6 +43,15 @@ cfg::CdcBridgeConfig DefaultConfig() {
   k->set_heartbeat_interval_s(10);
   k->set_status_interval_ms(1000);
   k->set_lag_refresh_interval_ms(2000);
+  auto* sink = c.mutable_sink();
+  sink->mutable_consumer()->set_stream("CDC");
+  sink->mutable_consumer()->set_durable("warehouse");
+  sink->mutable_consumer()->set_filter_subject("cdc.>");
+  sink->mutable_consumer()->set_ack_wait_s(60);
+  sink->mutable_consumer()->set_max_ack_pending(200000);
+  sink->mutable_consumer()->set_fetch_batch(1000);
+  sink->set_schema_template("cdc_{server}_{schema}");
+  sink->set_max_batch_events(20000);
   return c;
 }
 
@@ -92,6 +102,18 @@ absl::Status ValidateConfig(const cfg::CdcBridgeConfig& c) {
         absl::StrCat("key 'connector.heartbeat_interval_s': ", k.heartbeat_interval_s(), " must be 0..3600"));
   if (k.lag_refresh_interval_ms() == 0)
     return absl::InvalidArgumentError("key 'connector.lag_refresh_interval_ms': must be > 0");
+  if (!c.sink().disabled()) {
+    if (c.source().dsn() == c.warehouse().dsn())
+      return absl::InvalidArgumentError(
+          "key 'warehouse.dsn': same as source.dsn; the sink would capture its own writes (use another database)");
+    if (auto st = runtime::ValidateConsumer(c.sink().consumer()); !st.ok())
+      return absl::InvalidArgumentError(absl::StrCat("key 'sink.", st.message().substr(5)));
+    if (c.sink().consumer().max_ack_pending() == 0)
+      return absl::InvalidArgumentError(
+          "key 'sink.consumer.max_ack_pending': must be > 0 (and above the largest source transaction)");
+    if (c.sink().schema_template().empty())
+      return absl::InvalidArgumentError("key 'sink.schema_template': required, e.g. \"cdc_{server}_{schema}\"");
+  }
   return runtime::ValidateStreams(c.streams());
 }
 
@@ -168,6 +190,10 @@ class CdcBridgeApp final : public runtime::NatsServiceApp {
     if (!publisher.ok()) return publisher.status();
     publisher_ = std::move(*publisher);
     worker_ = std::thread([this] { Run(); });
+    if (!config_.sink().disabled()) {
+      sink_ = std::make_unique<WarehouseSink>(nats(), config_.warehouse().dsn(), config_.sink());
+      sink_->Start();
+    }
     return absl::OkStatus();
   }
 
@@ -175,10 +201,13 @@ class CdcBridgeApp final : public runtime::NatsServiceApp {
   absl::Status Drain(absl::Duration timeout) override {
     drain_timeout_ns_ = absl::ToInt64Nanoseconds(timeout);
     StopWorker();
+    if (sink_) sink_->Stop();
     return absl::OkStatus();
   }
   void OnStop() override {
     StopWorker();
+    if (sink_) sink_->Stop();
+    sink_.reset();
     publisher_.reset();
   }
 
@@ -191,6 +220,14 @@ class CdcBridgeApp final : public runtime::NatsServiceApp {
     d.set_detail(streaming_ ? absl::StrCat("streaming slot ", config_.connector().slot_name())
                             : absl::StrCat("not streaming: ", last_error_.empty() ? "connecting" : last_error_));
     deps.push_back(d);
+    if (sink_) {
+      streamadmin::control::v1::Dependency w;
+      w.set_name("warehouse_sink");
+      w.set_healthy(sink_->healthy());
+      const std::string e = sink_->last_error();
+      w.set_detail(e.empty() ? "applying" : e);
+      deps.push_back(w);
+    }
     return deps;
   }
 
@@ -207,6 +244,7 @@ class CdcBridgeApp final : public runtime::NatsServiceApp {
     d["dead_letters"] = std::to_string(dead_letters_.load());
     d["reconnects"] = std::to_string(reconnects_.load());
     d["streaming"] = streaming_ ? "true" : "false";
+    if (sink_) d.merge(sink_->Details());
     return d;
   }
 
@@ -314,7 +352,8 @@ class CdcBridgeApp final : public runtime::NatsServiceApp {
       ConfirmAcked(c);
       if (resend_needed_.exchange(false))
         return absl::UnavailableError("an event was not stored (NATS connection lost); replaying from the slot");
-      auto txs = c.Poll(absl::Milliseconds(200));
+      MaybePublishWatermark(false);
+      auto txs = c.Poll(absl::Milliseconds(50));
       if (!txs.ok()) return txs.status();
       streamed_ok_ = true;
       for (auto& tx : *txs)
@@ -335,10 +374,33 @@ class CdcBridgeApp final : public runtime::NatsServiceApp {
         !st.ok())
       spdlog::warn("drain: not every event was acknowledged ({}); the slot redelivers them", std::string(st.message()));
     ConfirmAcked(c);
+    MaybePublishWatermark(true);
+    (void)publisher_->Flush(absl::Seconds(2));
     (void)c.Poll(absl::Milliseconds(1));  // sends the standby status with the final confirmation
     RefreshLag(c);
     spdlog::info("stopped streaming slot {} at {}", k.slot_name(), cdc::FormatLsn(c.confirmed_lsn()));
     return absl::OkStatus();
+  }
+
+  // cdc.<server>.watermark: every event up to `confirmable_` is stored, and
+  // this message is stored after them (the warehouse sink applies up to it).
+  // At most every 20 ms; `force` at the end of a session.
+  void MaybePublishWatermark(bool force) {
+    const uint64_t lsn = confirmable_.load();
+    const absl::Time now = absl::Now();
+    if (lsn <= watermark_published_ || (!force && now - watermark_time_ < absl::Milliseconds(20))) return;
+    cdcpb::Watermark w;
+    w.set_server(server_);
+    w.set_lsn(lsn);
+    w.set_ts_ms(NowUnixNanos() / 1000000);
+    bus::Message m;
+    m.subject = absl::StrCat("cdc.", server_, ".watermark");
+    m.msg_id = absl::StrCat(server_, ":wm:", cdc::FormatLsn(lsn));
+    m.data = w.SerializeAsString();
+    if (publisher_->Publish(m).ok()) {
+      watermark_published_ = lsn;
+      watermark_time_ = now;
+    }
   }
 
   void ConfirmAcked(cdc::ReplicationClient& c) {
@@ -427,6 +489,7 @@ class CdcBridgeApp final : public runtime::NatsServiceApp {
 
   // Ack thread: quick, no Publish.
   void OnAck(const std::string& msg_id) {
+    if (absl::StrContains(msg_id, ":wm:")) return;  // a watermark, not an event
     ++events_acked_;
     acked_total_->Inc();
     MarkDone(msg_id, nullptr, nullptr);
@@ -435,6 +498,10 @@ class CdcBridgeApp final : public runtime::NatsServiceApp {
   // Ack/retry thread: the event can never be stored; park it on dlq.cdc
   // (core NATS, allowed here) and let the transaction confirm.
   void OnFailure(const std::string& msg_id, const absl::Status& error) {
+    if (absl::StrContains(msg_id, ":wm:")) {  // the next watermark supersedes it
+      spdlog::warn("watermark {} not stored: {}", msg_id, std::string(error.message()));
+      return;
+    }
     if (IsTransportFailure(error)) {
       spdlog::warn("change event {} not stored: {}; it will be replayed from the slot", msg_id,
                    std::string(error.message()));
@@ -509,6 +576,9 @@ class CdcBridgeApp final : public runtime::NatsServiceApp {
   cfg::CdcBridgeConfig config_;
   const std::string server_;
   std::unique_ptr<bus::JetStreamPublisher> publisher_;
+  std::unique_ptr<WarehouseSink> sink_;
+  uint64_t watermark_published_ = 0;  // worker thread
+  absl::Time watermark_time_ = absl::InfinitePast();
   std::thread worker_;
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;

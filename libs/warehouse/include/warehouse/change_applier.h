@@ -1,6 +1,6 @@
 // ChangeApplier: applies cdc.v1.ChangeEvents to a warehouse PostgreSQL.
 //
-// - Target table: schema from `schema_template` ("{server}_{schema}" by
+// - Target table: schema from `schema_template` ("cdc_{server}_{schema}" by
 //   default: pg_public.orders), same table name; created from the events'
 //   column metadata (same types; a type the warehouse does not know is
 //   stored as text) with the source's primary key; a column the table lacks
@@ -16,7 +16,11 @@
 //   and one INSERT ... ON CONFLICT over unnest()ed arrays. If that fails, the
 //   batch is re-applied event by event, each in a savepoint, so the events
 //   that fail are returned as rejected (for the dead-letter subject) and the
-//   rest are applied.
+//   rest are applied. A failure to create or alter a target table (a name
+//   PostgreSQL reserves, missing privileges, an existing table without a
+//   primary key) is not the event's fault: Apply fails as a whole
+//   (FailedPrecondition) and nothing is rejected, so nothing is parked for
+//   what an operator must fix.
 //
 // Threading: one thread at a time.
 #pragma once
@@ -36,7 +40,7 @@ namespace sa::warehouse {
 struct ApplierOptions {
   std::string conninfo;
   // "{server}", "{schema}" are replaced; the result is the target schema.
-  std::string schema_template = "{server}_{schema}";
+  std::string schema_template = "cdc_{server}_{schema}";
   // Where the applied positions live (table cdc_positions).
   std::string state_schema = "streamadmin";
 };

@@ -1,0 +1,271 @@
+#include "cdc_bridge/warehouse_sink.h"
+
+#include <spdlog/spdlog.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "cdc/pgoutput.h"
+#include "common/clock.h"
+
+namespace sa::cdc_bridge {
+
+namespace cdcpb = streamadmin::cdc::v1;
+namespace cfg = streamadmin::config::v1;
+
+namespace {
+constexpr char kDlqSubject[] = "dlq.cdc";
+}  // namespace
+
+WarehouseSink::WarehouseSink(runtime::NatsClient& nats, std::string warehouse_dsn, cfg::CdcSinkConfig config)
+    : nats_(nats),
+      dsn_(std::move(warehouse_dsn)),
+      config_(std::move(config)),
+      applied_total_(obs::MetricsRegistry::Default().GetCounter(
+          "streamadmin_cdc_sink_events_applied_total", "Change events applied to the warehouse")),
+      skipped_total_(obs::MetricsRegistry::Default().GetCounter(
+          "streamadmin_cdc_sink_events_skipped_total", "Replayed change events skipped (already applied)")),
+      batches_total_(obs::MetricsRegistry::Default().GetCounter(
+          "streamadmin_cdc_sink_transactions_total", "Warehouse transactions committed by the sink")),
+      errors_total_(obs::MetricsRegistry::Default().GetCounter(
+          "streamadmin_cdc_sink_errors_total", "Warehouse errors (connect, apply); each is retried")),
+      buffered_gauge_(obs::MetricsRegistry::Default().GetGauge(
+          "streamadmin_cdc_sink_buffered_events", "Events received, waiting for their watermark")),
+      lag_ms_gauge_(obs::MetricsRegistry::Default().GetGauge(
+          "streamadmin_cdc_sink_lag_ms", "Now minus when the bridge published the last applied watermark")) {}
+
+WarehouseSink::~WarehouseSink() { Stop(); }
+
+void WarehouseSink::Start() {
+  worker_ = std::thread([this] { Run(); });
+}
+
+void WarehouseSink::Stop() {
+  stop_ = true;
+  if (worker_.joinable()) worker_.join();
+  dlq_.reset();
+}
+
+std::string WarehouseSink::last_error() const {
+  std::lock_guard lock(status_mu_);
+  return last_error_;
+}
+
+void WarehouseSink::SetError(const std::string& e) {
+  std::lock_guard lock(status_mu_);
+  last_error_ = e;
+}
+
+std::map<std::string, std::string> WarehouseSink::Details() const {
+  std::map<std::string, std::string> d;
+  {
+    std::lock_guard lock(status_mu_);
+    for (const auto& [server, lsn] : positions_) d[absl::StrCat("sink_position.", server)] = cdc::FormatLsn(lsn);
+    d["sink_last_error"] = last_error_;
+  }
+  d["sink_applied"] = std::to_string(applied_.load());
+  d["sink_skipped"] = std::to_string(skipped_.load());
+  d["sink_dead_letters"] = std::to_string(dead_letters_.load());
+  d["sink_transactions"] = std::to_string(batches_.load());
+  d["sink_errors"] = std::to_string(errors_.load());
+  return d;
+}
+
+void WarehouseSink::Run() {
+  std::unique_ptr<bus::PullSubscription> sub;
+  absl::Duration backoff = absl::Milliseconds(100);
+  absl::Time retry_apply = absl::InfinitePast();
+  while (!stop_) {
+    if (!sub) {
+      if (!nats_.WaitReady(absl::Milliseconds(200))) continue;
+      absl::Status st = nats_.jetstream().EnsurePullConsumer(config_.consumer());
+      if (st.ok()) {
+        auto s = nats_.jetstream().PullSubscribe(config_.consumer());
+        if (s.ok()) sub = std::move(*s);
+        st = s.status();
+      }
+      if (st.ok() && !dlq_) {
+        auto p = bus::JetStreamPublisher::Create(nats_.connection(), {});
+        if (p.ok()) dlq_ = std::move(*p);
+        st = p.status();
+      }
+      if (!st.ok()) {
+        sub.reset();
+        SetError(std::string(st.message()));
+        spdlog::warn("warehouse sink: consumer {}/{} not ready: {}", config_.consumer().stream(),
+                     config_.consumer().durable(), std::string(st.message()));
+        absl::SleepFor(backoff);  // NOLINT: retry pacing of a background loop
+        backoff = std::min(backoff * 2, absl::Seconds(5));
+        continue;
+      }
+      spdlog::info("warehouse sink: consuming {} through durable {}", config_.consumer().stream(),
+                   config_.consumer().durable());
+    }
+    auto msgs = sub->Fetch(static_cast<int>(config_.consumer().fetch_batch()), absl::Milliseconds(100));
+    if (!msgs.ok()) {
+      spdlog::warn("warehouse sink: fetch: {}", std::string(msgs.status().message()));
+      continue;
+    }
+    for (auto& m : *msgs) Take(std::move(m));
+    size_t buffered = 0;
+    for (const auto& [name, s] : servers_) buffered += s.events.size();
+    buffered_gauge_.Set(static_cast<double>(buffered));
+    if (absl::Now() >= retry_apply && !ApplyReady()) retry_apply = absl::Now() + absl::Milliseconds(500);
+  }
+}
+
+void WarehouseSink::Take(bus::ReceivedMessage m) {
+  std::vector<std::string> tokens = absl::StrSplit(m.subject(), '.');
+  if (tokens.size() == 3 && tokens[2] == "watermark") {
+    cdcpb::Watermark w;
+    if (!w.ParseFromString(m.data()) || w.server().empty()) {
+      DeadLetter(m.subject(), m.msg_id(), m.data(), "undecodable", "not a cdc.v1.Watermark");
+      (void)m.Ack();
+      return;
+    }
+    Server& s = servers_[w.server()];
+    if (w.lsn() > s.watermark) {
+      s.watermark = w.lsn();
+      s.watermark_ts_ms = w.ts_ms();
+    }
+    s.watermark_messages.emplace_back(w.lsn(), std::move(m));
+    return;
+  }
+  if (tokens.size() != 4) {  // heartbeats and anything else that is not a table's event
+    (void)m.Ack();
+    return;
+  }
+  cdcpb::ChangeEvent e;
+  if (!e.ParseFromString(m.data()) || e.table().server().empty()) {
+    spdlog::error("warehouse sink: {} (msg id {}) is not a cdc.v1.ChangeEvent; dead-lettered", m.subject(),
+                  m.msg_id());
+    DeadLetter(m.subject(), m.msg_id(), m.data(), "undecodable", "payload is not a cdc.v1.ChangeEvent");
+    if (dlq_) (void)dlq_->Flush(absl::Seconds(5));
+    (void)m.Ack();
+    return;
+  }
+  Server& s = servers_[e.table().server()];
+  auto& b = s.events[{e.source().lsn(), e.source().index()}];
+  if (b.messages.empty()) b.event = std::move(e);
+  b.messages.push_back(std::move(m));
+}
+
+bool WarehouseSink::ApplyReady() {
+  for (auto& [name, s] : servers_) {
+    if (stop_) return true;
+    bool ready = !s.watermark_messages.empty() ||
+                 (!s.events.empty() && s.events.begin()->first.first <= s.watermark);
+    if (ready && !ApplyServer(name, s)) return false;
+  }
+  return true;
+}
+
+bool WarehouseSink::ApplyServer(const std::string& name, Server& s) {
+  if (!applier_) {
+    warehouse::ApplierOptions o;
+    o.conninfo = dsn_;
+    if (!config_.schema_template().empty()) o.schema_template = config_.schema_template();
+    auto a = warehouse::ChangeApplier::Connect(o);
+    if (!a.ok()) {
+      connected_ = false;
+      ++errors_;
+      errors_total_.Inc();
+      SetError(std::string(a.status().message()));
+      spdlog::warn("warehouse sink: {}", std::string(a.status().message()));
+      return false;
+    }
+    applier_ = std::move(*a);
+    connected_ = true;
+  }
+  const size_t max_batch = config_.max_batch_events() ? config_.max_batch_events() : 20000;
+  while (true) {
+    // Whole source transactions up to the watermark, at most max_batch events
+    // unless one transaction alone is bigger.
+    std::vector<const cdcpb::ChangeEvent*> batch;
+    auto end = s.events.begin();
+    uint64_t up_to = s.watermark;
+    while (end != s.events.end() && end->first.first <= s.watermark) {
+      if (batch.size() >= max_batch && end->first.first != batch.back()->source().lsn()) {
+        up_to = batch.back()->source().lsn();
+        break;
+      }
+      batch.push_back(&end->second.event);
+      ++end;
+    }
+    if (batch.empty() && up_to <= s.applied && s.watermark_messages.empty()) return true;
+    auto result = applier_->Apply(name, batch, up_to);
+    if (!result.ok()) {
+      ++errors_;
+      errors_total_.Inc();
+      SetError(std::string(result.status().message()));
+      spdlog::warn("warehouse sink: apply for {} up to {}: {}", name, cdc::FormatLsn(up_to),
+                   std::string(result.status().message()));
+      if (result.status().code() == absl::StatusCode::kUnavailable) {
+        applier_.reset();
+        connected_ = false;
+      }
+      return false;
+    }
+    for (const auto& r : result->rejected) {
+      const cdcpb::ChangeEvent& e = *batch[r.index];
+      const std::string subject = absl::StrCat("cdc.", name, ".", e.table().schema(), ".", e.table().table());
+      spdlog::error("warehouse sink: event {}:{} of {}.{} dead-lettered ({}): {}", cdc::FormatLsn(e.source().lsn()),
+                    e.source().index(), e.table().schema(), e.table().table(), r.reason, r.error);
+      DeadLetter(subject, absl::StrCat(name, ":", cdc::FormatLsn(e.source().lsn()), ":", e.source().index()),
+                 e.SerializeAsString(), r.reason, r.error);
+    }
+    // The dead letters are stored before the events they stand for are acked.
+    if (!result->rejected.empty() && dlq_) {
+      if (absl::Status st = dlq_->Flush(absl::Seconds(10)); !st.ok())
+        spdlog::error("warehouse sink: dead letters not confirmed: {}", std::string(st.message()));
+    }
+    for (auto it = s.events.begin(); it != end;) {
+      for (auto& m : it->second.messages) (void)m.Ack();
+      it = s.events.erase(it);
+    }
+    s.applied = std::max(s.applied, up_to);
+    for (auto it = s.watermark_messages.begin(); it != s.watermark_messages.end();) {
+      if (it->first <= s.applied) {
+        (void)it->second.Ack();
+        it = s.watermark_messages.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    applied_ += result->applied;
+    skipped_ += result->skipped;
+    applied_total_.Inc(static_cast<double>(result->applied));
+    skipped_total_.Inc(static_cast<double>(result->skipped));
+    ++batches_;
+    batches_total_.Inc();
+    if (s.watermark_ts_ms > 0) lag_ms_gauge_.Set(static_cast<double>(NowUnixNanos() / 1000000 - s.watermark_ts_ms));
+    {
+      std::lock_guard lock(status_mu_);
+      positions_[name] = s.applied;
+      last_error_.clear();
+    }
+    if (up_to >= s.watermark) return true;
+  }
+}
+
+void WarehouseSink::DeadLetter(const std::string& subject, const std::string& msg_id, const std::string& payload,
+                               const std::string& reason, const std::string& error) {
+  ++dead_letters_;
+  obs::MetricsRegistry::Default()
+      .GetCounter("streamadmin_cdc_sink_dead_letters_total", "Change events the warehouse could not take, by reason",
+                  {{"reason", reason}})
+      .Inc();
+  if (!dlq_) return;
+  bus::Message out;
+  out.subject = kDlqSubject;
+  out.data = payload;
+  out.msg_id = absl::StrCat("sink:", msg_id.empty() ? absl::StrCat(NowUnixNanos()) : msg_id);
+  out.headers = {{"Sa-Dlq-Reason", reason},
+                 {"Sa-Dlq-Error", error.substr(0, 1024)},
+                 {"Sa-Dlq-Subject", subject},
+                 {"Sa-Dlq-Stage", "warehouse"},
+                 {"Sa-Msg-Id", msg_id}};
+  if (absl::Status st = dlq_->Publish(out); !st.ok())
+    spdlog::error("warehouse sink: dead letter {} not published: {}", msg_id, std::string(st.message()));
+}
+
+}  // namespace sa::cdc_bridge

@@ -1,0 +1,155 @@
+// cdc-bridge's warehouse sink end to end: source PostgreSQL -> pgoutput ->
+// JetStream -> the sink -> the warehouse database, compared with SQL (row
+// count and a content hash over every column's text), and bad events parked
+// on dlq.cdc while the rest flows.
+#include <gtest/gtest.h>
+
+#include "absl/strings/str_cat.h"
+#include "bus/jetstream_publisher.h"
+#include "cdc_e2e_fixture.h"
+
+namespace sa {
+namespace {
+
+namespace cdcpb = streamadmin::cdc::v1;
+using e2e::CdcBridgeE2E;
+using e2e::Stored;
+
+// count:md5 of every row's text, in key order.
+std::string TableDigest(testing::PostgresServer& pg, const std::string& table, const std::string& db) {
+  auto r = pg.Query(absl::StrCat("SELECT count(*) || ':' || coalesce(md5(string_agg(t::text, '|' ORDER BY id)), '') "
+                                 "FROM ",
+                                 table, " t"),
+                    db);
+  return r.ok() ? *r : absl::StrCat("error: ", r.status().message());
+}
+
+TEST_F(CdcBridgeE2E, WarehouseTableEqualsSourceForEveryType) {
+  ASSERT_TRUE(pg_->Exec("CREATE TABLE typed (id int8 PRIMARY KEY, i2 int2, i4 int4, n numeric(30,10), t text,"
+                        " v varchar(20), c char(5), b bool, ts timestamp, tz timestamptz, d date, u uuid, j json,"
+                        " jb jsonb, by bytea, f4 float4, f8 float8, ai int4[], at text[], an numeric[], big text)")
+                  .ok());
+  Bridge bridge = StartBridge();
+  ASSERT_TRUE(pg_->Exec(
+                     "INSERT INTO typed VALUES"
+                     " (1, -32768, 2147483647, 12345678901234567890.0123456789, 'héllo \"q\" ''s'' \\ tab\t', 'v',"
+                     "  'ab', true, '2024-02-29 23:59:58.123456', '2024-02-29 23:59:58.123456+05:30', '2024-02-29',"
+                     "  'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{\"b\": [1, 2],  \"a\": null}',"
+                     "  '{\"b\": [1, 2], \"a\": null}', '\\x00ff10', 1.1, 0.1, '{1,NULL,-3}', '{\"a,b\",\"\\\"q\\\"\",NULL}',"
+                     "  '{1.50,NaN}', repeat(md5('x'), 4000)),"
+                     " (2, 0, 0, 'NaN', '', '', '', false, '0001-01-01 00:00:00', '1970-01-01 00:00:00+00',"
+                     "  '1969-12-31', NULL, '[]', '[]', '\\x', 'Infinity', '-Infinity', '{}', '{}', '{}', 'small'),"
+                     " (3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,"
+                     "  NULL, NULL, NULL, NULL, NULL),"
+                     " (4, 1, 1, 1, 'to delete', 'x', 'x', true, now(), now(), now(), gen_random_uuid(), '1', '1',"
+                     "  '\\x01', 1, 1, '{1}', '{x}', '{1}', 'x')")
+                  .ok());
+  // An update that leaves the TOASTed column alone, a key change, a delete.
+  ASSERT_TRUE(pg_->Exec("UPDATE typed SET t = 'changed', n = 1e-10 WHERE id = 1").ok());
+  ASSERT_TRUE(pg_->Exec("UPDATE typed SET id = 5 WHERE id = 2").ok());
+  ASSERT_TRUE(pg_->Exec("DELETE FROM typed WHERE id = 4").ok());
+  const std::string want = TableDigest(*pg_, "typed", "postgres");
+  ASSERT_EQ(want.substr(0, 2), "3:");
+  EXPECT_TRUE(testing::WaitFor([&] { return TableDigest(*pg_, "cdc_pg_public.typed", "warehouse") == want; },
+                               absl::Seconds(30)))
+      << TableDigest(*pg_, "cdc_pg_public.typed", "warehouse") << " != " << want << "\n"
+      << bridge.process->Output();
+  EXPECT_EQ(Sql("SELECT length(big) FROM typed WHERE id = 1"),
+            *pg_->Query("SELECT length(big) FROM cdc_pg_public.typed WHERE id = 1", "warehouse"))
+      << "an unchanged TOAST value keeps the warehouse's copy, never a placeholder";
+  // Same column types as the source (typmods aside).
+  EXPECT_EQ(*pg_->Query("SELECT string_agg(format_type(atttypid, NULL), ',' ORDER BY attnum) FROM pg_attribute "
+                        "WHERE attrelid = 'cdc_pg_public.typed'::regclass AND attnum > 0",
+                        "warehouse"),
+            Sql("SELECT string_agg(format_type(atttypid, NULL), ',' ORDER BY attnum) FROM pg_attribute "
+                "WHERE attrelid = 'typed'::regclass AND attnum > 0"));
+
+  // A column added on the source appears in the warehouse.
+  ASSERT_TRUE(pg_->Exec("ALTER TABLE typed ADD COLUMN extra int4; UPDATE typed SET extra = 7 WHERE id = 5").ok());
+  const std::string want2 = TableDigest(*pg_, "typed", "postgres");
+  EXPECT_TRUE(testing::WaitFor([&] { return TableDigest(*pg_, "cdc_pg_public.typed", "warehouse") == want2; },
+                               absl::Seconds(30)))
+      << TableDigest(*pg_, "cdc_pg_public.typed", "warehouse") << " != " << want2;
+
+  // Truncate.
+  ASSERT_TRUE(pg_->Exec("TRUNCATE typed").ok());
+  EXPECT_TRUE(testing::WaitFor([&] { return TableDigest(*pg_, "cdc_pg_public.typed", "warehouse") == "0:"; },
+                               absl::Seconds(30)));
+  cli::ControlClient client(bridge.target, absl::Seconds(2));
+  auto st = client.GetStatus();
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->details().at("sink_dead_letters"), "0");
+  EXPECT_TRUE(st->details().count("sink_position.pg"));
+}
+
+TEST_F(CdcBridgeE2E, EventsTheWarehouseCannotTakeAreDeadLetteredAndTheRestFlows) {
+  ASSERT_TRUE(pg_->Exec("CREATE TABLE nokey (x int, y text); ALTER TABLE nokey REPLICA IDENTITY FULL;"
+                        "CREATE TABLE good (id int PRIMARY KEY, v text)")
+                  .ok());
+  Bridge bridge = StartBridge();
+  ASSERT_TRUE(pg_->Exec("INSERT INTO nokey VALUES (1, 'a'); INSERT INTO good VALUES (1, 'one')").ok());
+
+  // Crafted input on the stream, as a broken or foreign producer would send:
+  // undecodable bytes, and a well-formed event with a value its column refuses.
+  auto publisher = bus::JetStreamPublisher::Create(*conn_, {});
+  ASSERT_TRUE(publisher.ok());
+  ASSERT_TRUE((*publisher)->Publish({"cdc.other.public.junk", "\xff\xfe not protobuf", "junk-1", {}}).ok());
+  cdcpb::ChangeEvent bad;
+  bad.set_op(cdcpb::OP_CREATE);
+  bad.mutable_table()->set_server("other");
+  bad.mutable_table()->set_schema("public");
+  bad.mutable_table()->set_table("prices");
+  bad.mutable_source()->set_lsn(100);
+  for (auto [id, price] : {std::pair{1, "1.5"}, std::pair{2, "not a number"}, std::pair{3, "3"}}) {
+    cdcpb::ChangeEvent e = bad;
+    e.mutable_source()->set_index(id);
+    auto* k = e.add_after();
+    k->set_name("id");
+    k->set_type_name("int4");
+    k->set_primary_key(true);
+    k->mutable_value()->set_int_value(id);
+    auto* p = e.add_after();
+    p->set_name("price");
+    p->set_type_name("numeric");
+    p->mutable_value()->set_numeric_value(price);
+    ASSERT_TRUE((*publisher)->Publish({"cdc.other.public.prices", e.SerializeAsString(), absl::StrCat("o:", id), {}}).ok());
+  }
+  cdcpb::Watermark w;
+  w.set_server("other");
+  w.set_lsn(100);
+  ASSERT_TRUE((*publisher)->Publish({"cdc.other.watermark", w.SerializeAsString(), "o:wm", {}}).ok());
+  ASSERT_TRUE((*publisher)->Flush(absl::Seconds(10)).ok());
+
+  EXPECT_TRUE(testing::WaitFor(
+      [&] {
+        auto r = pg_->Query("SELECT count(*) FROM cdc_pg_public.good", "warehouse");
+        return r.ok() && *r == "1";
+      },
+      absl::Seconds(30)))
+      << bridge.process->Output();
+  EXPECT_TRUE(testing::WaitFor(
+      [&] {
+        auto r = pg_->Query("SELECT string_agg(id || '=' || price, ',' ORDER BY id) FROM cdc_other_public.prices",
+                            "warehouse");
+        return r.ok() && *r == "1=1.5,3=3";
+      },
+      absl::Seconds(30)))
+      << bridge.process->Output();
+  std::vector<Stored> dlq;
+  ASSERT_TRUE(testing::WaitFor([&] { return (dlq = Read("dlq.cdc")).size() >= 3; }, absl::Seconds(30)));
+  std::map<std::string, std::string> reasons;  // subject -> reason
+  for (const auto& d : dlq) reasons[d.headers.at("Sa-Dlq-Subject")] = d.headers.at("Sa-Dlq-Reason");
+  EXPECT_EQ(reasons["cdc.pg.public.nokey"], "no_primary_key");
+  EXPECT_EQ(reasons["cdc.other.public.junk"], "undecodable");
+  EXPECT_EQ(reasons["cdc.other.public.prices"], "apply_failed");
+  for (const auto& d : dlq) {
+    if (d.headers.at("Sa-Dlq-Subject") != "cdc.other.public.prices") continue;
+    EXPECT_NE(d.headers.at("Sa-Dlq-Error").find("invalid input syntax for type numeric"), std::string::npos)
+        << d.headers.at("Sa-Dlq-Error");
+  }
+  auto metrics = bridge.process->Output();  // the errors are logged with the table named
+  EXPECT_NE(metrics.find("public.nokey has no primary key"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace sa
