@@ -47,8 +47,9 @@ struct KafkaChangeSinkOptions {
 // Thread-safety: Send, Flush, InFlight and Close may be called from any
 // thread. on_delivered callbacks run on the sink's own poll thread, one at a
 // time, in the order the broker acknowledged the records (per partition that
-// is the Send order); they must not call Close or the destructor, and should
-// be quick (they hold up other deliveries).
+// is the Send order); they must not call Send, Flush, Close or the destructor
+// (those may wait for the very thread running the callback), and should be
+// quick (they hold up other deliveries).
 class KafkaChangeSink {
  public:
   // Validates the options and starts the producer and its poll thread. The
