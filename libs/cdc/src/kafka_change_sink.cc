@@ -251,6 +251,7 @@ absl::StatusOr<std::unique_ptr<KafkaChangeSink>> KafkaChangeSink::Create(
       {"acks", "all"},
       {"linger.ms", std::to_string(o.linger_ms)},
       {"batch.size", std::to_string(o.batch_size_bytes)},
+      {"message.timeout.ms", std::to_string(o.message_timeout_ms)},
       // Java's default partitioner for keyed records: a key lands on the same
       // partition as it would with Debezium (Kafka Connect).
       {"partitioner", "murmur2_random"},

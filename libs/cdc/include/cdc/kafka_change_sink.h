@@ -33,6 +33,11 @@ struct KafkaChangeSinkOptions {
   DebeziumOptions debezium;
   int linger_ms = 5;                // linger.ms
   int batch_size_bytes = 1000000;   // batch.size
+  // message.timeout.ms: how long a record may wait for its acknowledgement
+  // before on_delivered gets Unavailable. Java's delivery.timeout.ms default
+  // (what Debezium inherits), not librdkafka's 300 s; it also bounds how long
+  // a Send blocked on back-pressure waits while the brokers are unreachable.
+  int message_timeout_ms = 120000;
   // Events handed to Send whose on_delivered has not run yet; Send blocks
   // while this many are outstanding.
   size_t max_inflight = 10000;
