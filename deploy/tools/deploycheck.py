@@ -213,7 +213,7 @@ def dummy_env_value(name, entry):
     if "value" in entry:
         return str(entry["value"])
     if name.endswith("_DSN"):
-        return "host=db port=5432 dbname=x user=x"
+        return f"host=db port=5432 dbname={name.lower()} user=x"  # distinct per variable, as real ones are
     if name.endswith("_SERVERS"):
         return "nats://nats:4222"
     return "dummy"

@@ -43,20 +43,20 @@ class Reader {
     return absl::OkStatus();
   }
   absl::Status U16(uint16_t* v, absl::string_view field) {
-    uint64_t x;
+    uint64_t x = 0;
     if (auto st = Big(2, &x, field); !st.ok()) return st;
     *v = static_cast<uint16_t>(x);
     return absl::OkStatus();
   }
   absl::Status U32(uint32_t* v, absl::string_view field) {
-    uint64_t x;
+    uint64_t x = 0;
     if (auto st = Big(4, &x, field); !st.ok()) return st;
     *v = static_cast<uint32_t>(x);
     return absl::OkStatus();
   }
   absl::Status U64(uint64_t* v, absl::string_view field) { return Big(8, v, field); }
   absl::Status I64(int64_t* v, absl::string_view field) {
-    uint64_t x;
+    uint64_t x = 0;
     if (auto st = Big(8, &x, field); !st.ok()) return st;
     *v = static_cast<int64_t>(x);
     return absl::OkStatus();
@@ -81,12 +81,12 @@ class Reader {
     return absl::OkStatus();
   }
   absl::Status Tuple(TupleData* tuple) {
-    uint16_t n;
+    uint16_t n = 0;
     if (auto st = U16(&n, "tuple column count"); !st.ok()) return st;
     tuple->clear();
     tuple->reserve(n);
     for (uint16_t i = 0; i < n; ++i) {
-      uint8_t kind;
+      uint8_t kind = 0;
       if (auto st = U8(&kind, absl::StrCat("tuple column ", i, " kind")); !st.ok()) return st;
       TupleColumn col;
       switch (kind) {
@@ -94,7 +94,7 @@ class Reader {
         case 'u': col.kind = TupleColumn::Kind::kUnchangedToast; break;
         case 't': {
           col.kind = TupleColumn::Kind::kText;
-          uint32_t len;
+          uint32_t len = 0;
           if (auto st = U32(&len, absl::StrCat("tuple column ", i, " length")); !st.ok())
             return st;
           if (auto st = Bytes(len, &col.text, absl::StrCat("tuple column ", i, " value"));
@@ -168,16 +168,16 @@ absl::StatusOr<PgOutputMessage> ParsePgOutputMessage(absl::string_view payload) 
       RET(r.U32(&m.relation_id, "relation id"));
       RET(r.CString(&m.schema, "namespace"));
       RET(r.CString(&m.table, "relation name"));
-      uint8_t ri;
+      uint8_t ri = 0;
       RET(r.U8(&ri, "replica identity"));
       m.replica_identity = static_cast<char>(ri);
-      uint16_t n;
+      uint16_t n = 0;
       RET(r.U16(&n, "column count"));
       m.columns.reserve(n);
       for (uint16_t i = 0; i < n; ++i) {
         RelationColumn c;
-        uint8_t flags;
-        uint32_t mod;
+        uint8_t flags = 0;
+        uint32_t mod = 0;
         RET(r.U8(&flags, absl::StrCat("column ", i, " flags")));
         c.key = (flags & 1) != 0;
         RET(r.CString(&c.name, absl::StrCat("column ", i, " name")));
@@ -200,7 +200,7 @@ absl::StatusOr<PgOutputMessage> ParsePgOutputMessage(absl::string_view payload) 
     case 'I': {
       InsertMessage m;
       RET(r.U32(&m.relation_id, "relation id"));
-      uint8_t marker;
+      uint8_t marker = 0;
       RET(r.U8(&marker, "new tuple marker"));
       if (marker != 'N') return r.Error("expected 'N' new tuple marker");
       RET(r.Tuple(&m.new_tuple));
@@ -210,7 +210,7 @@ absl::StatusOr<PgOutputMessage> ParsePgOutputMessage(absl::string_view payload) 
     case 'U': {
       UpdateMessage m;
       RET(r.U32(&m.relation_id, "relation id"));
-      uint8_t marker;
+      uint8_t marker = 0;
       RET(r.U8(&marker, "tuple marker"));
       if (marker == 'K' || marker == 'O') {
         m.old_kind = static_cast<char>(marker);
@@ -225,7 +225,7 @@ absl::StatusOr<PgOutputMessage> ParsePgOutputMessage(absl::string_view payload) 
     case 'D': {
       DeleteMessage m;
       RET(r.U32(&m.relation_id, "relation id"));
-      uint8_t marker;
+      uint8_t marker = 0;
       RET(r.U8(&marker, "old tuple marker"));
       if (marker != 'K' && marker != 'O') return r.Error("expected 'K' or 'O' old tuple marker");
       m.old_kind = static_cast<char>(marker);
@@ -235,8 +235,8 @@ absl::StatusOr<PgOutputMessage> ParsePgOutputMessage(absl::string_view payload) 
     }
     case 'T': {
       TruncateMessage m;
-      uint32_t n;
-      uint8_t options;
+      uint32_t n = 0;
+      uint8_t options = 0;
       RET(r.U32(&n, "relation count"));
       RET(r.U8(&options, "options"));
       m.cascade = (options & 1) != 0;
@@ -249,8 +249,8 @@ absl::StatusOr<PgOutputMessage> ParsePgOutputMessage(absl::string_view payload) 
     }
     case 'M': {
       LogicalMessage m;
-      uint8_t flags;
-      uint32_t len;
+      uint8_t flags = 0;
+      uint32_t len = 0;
       std::string content;
       RET(r.U8(&flags, "flags"));
       m.transactional = (flags & 1) != 0;

@@ -9,11 +9,13 @@
 #include <mutex>
 #include <thread>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "bus/jetstream_publisher.h"
+#include "cdc/kafka_change_sink.h"
 #include "cdc/pgoutput.h"
 #include "cdc/replication_client.h"
 #include "cdc_bridge/warehouse_sink.h"
@@ -43,6 +45,7 @@ cfg::CdcBridgeConfig DefaultConfig() {
   k->set_heartbeat_interval_s(10);
   k->set_status_interval_ms(1000);
   k->set_lag_refresh_interval_ms(2000);
+  k->mutable_kafka()->set_tombstones_on_delete(true);  // Debezium's tombstones.on.delete default
   auto* sink = c.mutable_sink();
   sink->mutable_consumer()->set_stream("CDC");
   sink->mutable_consumer()->set_durable("warehouse");
@@ -102,6 +105,11 @@ absl::Status ValidateConfig(const cfg::CdcBridgeConfig& c) {
         absl::StrCat("key 'connector.heartbeat_interval_s': ", k.heartbeat_interval_s(), " must be 0..3600"));
   if (k.lag_refresh_interval_ms() == 0)
     return absl::InvalidArgumentError("key 'connector.lag_refresh_interval_ms': must be > 0");
+  if (k.kafka().enabled() && k.kafka().bootstrap_servers().empty())
+    return absl::InvalidArgumentError("key 'connector.kafka.bootstrap_servers': required when connector.kafka.enabled");
+  for (int i = 0; i < k.kafka().properties_size(); ++i)
+    if (k.kafka().properties(i).name().empty())
+      return absl::InvalidArgumentError(absl::StrCat("key 'connector.kafka.properties[", i, "].name': required"));
   if (!c.sink().disabled()) {
     if (c.source().dsn() == c.warehouse().dsn())
       return absl::InvalidArgumentError(
@@ -120,6 +128,21 @@ absl::Status ValidateConfig(const cfg::CdcBridgeConfig& c) {
 namespace {
 
 constexpr char kDlqSubject[] = "dlq.cdc";
+
+// Who still has to store an event before its transaction may confirm.
+constexpr uint8_t kAckJetStream = 1;
+constexpr uint8_t kAckKafka = 2;
+constexpr uint8_t kAckAll = kAckJetStream | kAckKafka;
+
+cdc::KafkaChangeSinkOptions KafkaSinkOptions(const cfg::KafkaOutputConfig& kc) {
+  cdc::KafkaChangeSinkOptions o;
+  o.bootstrap_servers = kc.bootstrap_servers();
+  o.topic_prefix = kc.topic_prefix();  // empty: server_name, as Debezium's topic.prefix
+  o.tombstones_on_delete = kc.tombstones_on_delete();
+  for (const auto& p : kc.properties()) o.properties[p.name()] = p.value();
+  return o;
+}
+
 // Same header names as libs/marketdata/raw_wire.h (kHeaderDlq*), so every
 // dlq.* message reads the same.
 constexpr char kHeaderDlqReason[] = "Sa-Dlq-Reason";
@@ -253,7 +276,7 @@ class CdcBridgeApp final : public runtime::NatsServiceApp {
   struct Pending {
     uint64_t end_lsn = 0;
     size_t remaining = 0;
-    std::vector<bool> done;            // by SourcePosition.index
+    std::vector<uint8_t> waiting;      // by SourcePosition.index: kAck* bits not yet stored
     std::vector<std::string> subject;  // kept for the dead letter
     std::vector<std::string> payload;  // released once acked
   };
@@ -335,6 +358,23 @@ class CdcBridgeApp final : public runtime::NatsServiceApp {
       std::lock_guard lock(mu_);
       pending_.clear();
     }
+    // The previous session's sink is closed (its callbacks have run), so a
+    // failure it reported is covered by this replay.
+    resend_needed_ = false;
+    if (k.kafka().enabled()) {
+      // One producer per session: after a fatal (idempotence) error the
+      // session ends and the next one starts with a fresh producer.
+      auto sink = cdc::KafkaChangeSink::Create(KafkaSinkOptions(k.kafka()));
+      if (!sink.ok()) return sink.status();
+      kafka_ = std::move(*sink);
+    }
+    // Waits (bounded) for Kafka deliveries, cancels the rest, on every way out.
+    absl::Cleanup close_kafka = [this] {
+      if (kafka_) {
+        kafka_->Close(absl::Seconds(10));
+        kafka_.reset();
+      }
+    };
     if (auto st = c.Start(); !st.ok()) return st;
     const uint64_t start_lsn = slot->created ? slot->consistent_point : slot->confirmed_flush_lsn;
     confirmable_ = std::max(confirmable_.load(), start_lsn);
@@ -351,7 +391,8 @@ class CdcBridgeApp final : public runtime::NatsServiceApp {
     while (!stop_) {
       ConfirmAcked(c);
       if (resend_needed_.exchange(false))
-        return absl::UnavailableError("an event was not stored (NATS connection lost); replaying from the slot");
+        return absl::UnavailableError(
+            "an event was not stored (NATS connection lost or Kafka delivery failed); replaying from the slot");
       MaybePublishWatermark(false);
       auto txs = c.Poll(absl::Milliseconds(50));
       if (!txs.ok()) return txs.status();
@@ -370,9 +411,14 @@ class CdcBridgeApp final : public runtime::NatsServiceApp {
     }
     // Drain: what was published gets its acks, then the slot moves past it.
     const int64_t timeout_ns = drain_timeout_ns_.load();
-    if (absl::Status st = publisher_->Flush(timeout_ns > 0 ? absl::Nanoseconds(timeout_ns) : absl::Seconds(10));
-        !st.ok())
+    const absl::Duration drain = timeout_ns > 0 ? absl::Nanoseconds(timeout_ns) : absl::Seconds(10);
+    if (absl::Status st = publisher_->Flush(drain); !st.ok())
       spdlog::warn("drain: not every event was acknowledged ({}); the slot redelivers them", std::string(st.message()));
+    if (kafka_) {
+      if (absl::Status st = kafka_->Flush(drain); !st.ok())
+        spdlog::warn("drain: not every event was acknowledged by Kafka ({}); the slot redelivers them",
+                     std::string(st.message()));
+    }
     ConfirmAcked(c);
     MaybePublishWatermark(true);
     (void)publisher_->Flush(absl::Seconds(2));
@@ -450,7 +496,7 @@ class CdcBridgeApp final : public runtime::NatsServiceApp {
     Pending p;
     p.end_lsn = tx.end_lsn;
     p.remaining = n;
-    p.done.assign(n, false);
+    p.waiting.assign(n, kafka_ ? kAckAll : kAckJetStream);
     p.subject.resize(n);
     p.payload.resize(n);
     const int64_t now_ms = NowUnixNanos() / 1000000;
@@ -483,6 +529,19 @@ class CdcBridgeApp final : public runtime::NatsServiceApp {
         continue;
       }
       ++events_published_;
+      if (kafka_) {
+        // Blocks while the sink's in-flight limit is reached (back-pressure).
+        absl::Status ks = kafka_->Send(tx.events[i], [this, id = out[i].msg_id](absl::Status s) {
+          OnKafkaDelivered(id, s);
+        });
+        if (ks.code() == absl::StatusCode::kInvalidArgument) {
+          // This event can never go to Kafka (e.g. larger than message.max.bytes):
+          // park it; JetStream still has to store it before the slot moves.
+          DeadLetter(out[i].msg_id, "kafka_refused", std::string(ks.message()), kAckKafka);
+        } else if (!ks.ok()) {
+          return ks;  // fatal producer error or topic unavailable: new session, replay
+        }
+      }
     }
     return absl::OkStatus();
   }
@@ -492,7 +551,18 @@ class CdcBridgeApp final : public runtime::NatsServiceApp {
     if (absl::StrContains(msg_id, ":wm:")) return;  // a watermark, not an event
     ++events_acked_;
     acked_total_->Inc();
-    MarkDone(msg_id, nullptr, nullptr);
+    MarkDone(msg_id, kAckJetStream, nullptr, nullptr);
+  }
+
+  // Kafka sink's poll thread: quick, no Send.
+  void OnKafkaDelivered(const std::string& msg_id, const absl::Status& st) {
+    if (st.ok()) {
+      MarkDone(msg_id, kAckKafka, nullptr, nullptr);
+      return;
+    }
+    spdlog::warn("change event {} not stored in Kafka: {}; it will be replayed from the slot", msg_id,
+                 std::string(st.message()));
+    resend_needed_ = true;
   }
 
   // Ack/retry thread: the event can never be stored; park it on dlq.cdc
@@ -511,14 +581,16 @@ class CdcBridgeApp final : public runtime::NatsServiceApp {
     DeadLetter(msg_id, "publish_failed", std::string(error.message()));
   }
 
-  void DeadLetter(const std::string& msg_id, const std::string& reason, const std::string& error) {
+  // `acks`: which outputs the parked event counts as done for.
+  void DeadLetter(const std::string& msg_id, const std::string& reason, const std::string& error,
+                  uint8_t acks = kAckAll) {
     ++dead_letters_;
     obs::MetricsRegistry::Default()
         .GetCounter("streamadmin_cdc_dead_letters_total", "Change events parked on dlq.cdc, by reason",
                     {{"reason", reason}})
         .Inc();
     std::string subject, payload;
-    MarkDone(msg_id, &subject, &payload);
+    MarkDone(msg_id, acks, &subject, &payload);
     spdlog::error("change event {} on {} dead-lettered to {} ({}): {}", msg_id, subject, kDlqSubject, reason, error);
     bus::Headers headers = {{kHeaderDlqReason, reason},
                             {kHeaderDlqError, error.substr(0, 1024)},
@@ -544,19 +616,21 @@ class CdcBridgeApp final : public runtime::NatsServiceApp {
       spdlog::error("dead letter {} not published: {}", msg_id, std::string(st.message()));
   }
 
-  // Marks one event stored (or parked); hands back its subject and payload.
-  void MarkDone(const std::string& msg_id, std::string* subject, std::string* payload) {
+  // Marks one event stored (or parked) by the outputs in `acks`; hands back
+  // its subject and payload. The event is done when no output is waiting.
+  void MarkDone(const std::string& msg_id, uint8_t acks, std::string* subject, std::string* payload) {
     uint64_t lsn = 0;
     uint32_t index = 0;
     if (!ParseMsgId(msg_id, &lsn, &index)) return;
     std::lock_guard lock(mu_);
     auto it = pending_.find(lsn);
-    if (it == pending_.end() || index >= it->second.done.size()) return;  // an earlier session's
+    if (it == pending_.end() || index >= it->second.waiting.size()) return;  // an earlier session's
     Pending& p = it->second;
     if (subject) *subject = p.subject[index];
-    if (payload) *payload = std::move(p.payload[index]);
-    if (p.done[index]) return;
-    p.done[index] = true;
+    if (payload) *payload = p.payload[index];  // a copy: the other output may still need it
+    if (p.waiting[index] == 0) return;
+    p.waiting[index] &= static_cast<uint8_t>(~acks);
+    if (p.waiting[index] != 0) return;
     std::string().swap(p.payload[index]);
     --p.remaining;
     AdvanceLocked();
@@ -577,6 +651,7 @@ class CdcBridgeApp final : public runtime::NatsServiceApp {
   const std::string server_;
   std::unique_ptr<bus::JetStreamPublisher> publisher_;
   std::unique_ptr<WarehouseSink> sink_;
+  std::unique_ptr<cdc::KafkaChangeSink> kafka_;  // worker thread only; one per Stream() session
   uint64_t watermark_published_ = 0;  // worker thread
   absl::Time watermark_time_ = absl::InfinitePast();
   std::thread worker_;
