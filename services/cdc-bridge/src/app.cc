@@ -428,11 +428,15 @@ class CdcBridgeApp final : public runtime::NatsServiceApp {
     return absl::OkStatus();
   }
 
-  // cdc.<server>.watermark: every event up to `confirmable_` is stored, and
+  // cdc.<server>.watermark: every event below `confirmable_` is stored, and
   // this message is stored after them (the warehouse sink applies up to it).
   // At most every 20 ms; `force` at the end of a session.
   void MaybePublishWatermark(bool force) {
-    const uint64_t lsn = confirmable_.load();
+    // confirmable_ is an end LSN (or the slot's start): the next
+    // transaction's commit record may start exactly there, so the events
+    // covered are those with a commit LSN strictly below it.
+    if (confirmable_.load() == 0) return;
+    const uint64_t lsn = confirmable_.load() - 1;
     const absl::Time now = absl::Now();
     if (lsn <= watermark_published_ || (!force && now - watermark_time_ < absl::Milliseconds(20))) return;
     cdcpb::Watermark w;

@@ -102,7 +102,10 @@ void WarehouseSink::Run() {
     }
     auto msgs = sub->Fetch(static_cast<int>(config_.consumer().fetch_batch()), absl::Milliseconds(100));
     if (!msgs.ok()) {
+      // Bind again (after a server restart the old subscription may be gone);
+      // what was fetched and not acked is redelivered.
       spdlog::warn("warehouse sink: fetch: {}", std::string(msgs.status().message()));
+      sub.reset();
       continue;
     }
     for (auto& m : *msgs) Take(std::move(m));
