@@ -1,0 +1,118 @@
+// FeatureExtractor: turns canonical market data into one feature vector per
+// trade, per (venue, symbol), over sliding windows of event time.
+//
+// Features (names as in config; every one is scale-free, so one model can
+// serve every symbol):
+//   log_return        ln(price / previous trade price of the same venue+symbol), in bps
+//   size_ratio        ln(size / mean size of the trades in the last window_s)
+//   trade_rate        ln((trades/s over rate_window_s + 1e-3) / (trades/s over window_s + 1e-3))
+//   spread            (ask - bid) / mid of the latest book top or ticker, in bps
+//   book_imbalance    (bid size - ask size) / (bid size + ask size) over the top
+//                     imbalance_levels levels of the book (ticker top as fallback)
+//   vwap_distance     (price / VWAP of the last window_s - 1), in bps
+//   venue_divergence  (price / median of the other venues' latest prices for the
+//                     same symbol, seen within divergence_max_age_s - 1), in bps
+// A feature whose input is not known yet (no book, no other venue, first trade
+// of a window) is 0, its neutral value. The first trade of a venue+symbol
+// yields no vector (no return yet).
+//
+// Event time is the venue's time when given, else the receive time. Not
+// thread-safe: one thread feeds it.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "streamadmin/marketdata/v1/marketdata.pb.h"
+
+namespace sa::anomaly {
+
+enum class Feature { kLogReturn, kSizeRatio, kTradeRate, kSpread, kBookImbalance, kVwapDistance, kVenueDivergence };
+
+inline constexpr Feature kAllFeatures[] = {Feature::kLogReturn,     Feature::kSizeRatio,    Feature::kTradeRate,
+                                           Feature::kSpread,        Feature::kBookImbalance, Feature::kVwapDistance,
+                                           Feature::kVenueDivergence};
+
+const char* FeatureName(Feature f);
+absl::StatusOr<Feature> ParseFeature(const std::string& name);
+
+struct FeatureOptions {
+  std::vector<Feature> features{std::begin(kAllFeatures), std::end(kAllFeatures)};
+  double window_s = 60;             // sizes, VWAP, long trade rate
+  double rate_window_s = 5;         // short trade rate
+  int imbalance_levels = 5;
+  double divergence_max_age_s = 10;
+};
+
+struct FeatureVector {
+  std::string venue;
+  std::string symbol;
+  int64_t event_time_ns = 0;
+  std::vector<double> values;  // in FeatureOptions::features order
+};
+
+class FeatureExtractor {
+ public:
+  explicit FeatureExtractor(FeatureOptions options);
+
+  // Plain inputs (prices and sizes already parsed). OnTrade returns the
+  // trade's feature vector, computed against the windows before the trade.
+  std::optional<FeatureVector> OnTrade(const std::string& venue, const std::string& symbol, int64_t time_ns,
+                                       double price, double size);
+  void OnQuote(const std::string& venue, const std::string& symbol, int64_t time_ns, double bid, double bid_size,
+               double ask, double ask_size);
+  struct Level {
+    double price;
+    double size;  // 0 removes the level
+  };
+  void OnBook(const std::string& venue, const std::string& symbol, int64_t time_ns, bool snapshot,
+              const std::vector<Level>& bids, const std::vector<Level>& asks);
+  // Forgets a book (it is resyncing; its next update is a snapshot).
+  void ResetBook(const std::string& venue, const std::string& symbol);
+
+  // Canonical messages; decimals that do not parse are an InvalidArgument.
+  absl::StatusOr<std::optional<FeatureVector>> OnTrade(const streamadmin::marketdata::v1::Trade& t);
+  absl::Status OnTicker(const streamadmin::marketdata::v1::Ticker& t);
+  absl::Status OnBookUpdate(const streamadmin::marketdata::v1::BookUpdate& b);
+
+  const FeatureOptions& options() const { return options_; }
+  std::vector<std::string> FeatureNames() const;
+  size_t keys() const { return states_.size(); }
+
+ private:
+  struct TradePoint {
+    int64_t t;
+    double price, size;
+  };
+  struct State {
+    std::deque<TradePoint> window;  // last window_s of trades
+    double sum_size = 0, sum_pv = 0;
+    double last_price = 0;
+    int64_t first_time = 0;
+    std::map<double, double, std::greater<>> bids;
+    std::map<double, double> asks;
+    double q_bid = 0, q_bid_size = 0, q_ask = 0, q_ask_size = 0;  // ticker top
+  };
+  struct VenuePrice {
+    double price;
+    int64_t t;
+  };
+  State& StateFor(const std::string& venue, const std::string& symbol);
+  void Expire(State& s, int64_t now);
+
+  FeatureOptions options_;
+  absl::flat_hash_map<std::string, State> states_;  // "venue|symbol"
+  absl::flat_hash_map<std::string, std::map<std::string, VenuePrice>> prices_;  // symbol -> venue -> latest
+};
+
+// Why a feature vector is not scored; values from a bounded set for metrics.
+// Returns nullopt for a valid vector: every value finite and |value| <= max_abs.
+std::optional<std::string> RejectReason(const std::vector<double>& values, double max_abs);
+
+}  // namespace sa::anomaly

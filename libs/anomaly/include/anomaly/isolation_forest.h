@@ -1,0 +1,121 @@
+// IsolationForest: Liu, Ting & Zhou (2008), as scikit-learn implements it.
+//
+//  - Each tree is grown on `sample_size` rows drawn without replacement
+//    (min(sample_size, rows)); at each node a feature is drawn at random among
+//    those not constant in the node, and a split value uniformly between its
+//    min and max there (x <= split goes left). A node becomes a leaf when it
+//    holds one row, all its features are constant, or it is at depth
+//    ceil(log2(sample_size)) (scikit-learn's max_depth).
+//  - Path length h(x) = edges from the root to x's leaf + c(rows in the leaf);
+//    c(n) = 2H(n-1) - 2(n-1)/n, H(i) = ln(i) + 0.5772156649, c(1) = 0, c(2) = 1.
+//  - Score s(x) = 2^(-E[h(x)] / c(sample_size)), in (0, 1]; higher is more
+//    anomalous. scikit-learn's score_samples() is -s(x).
+//  - Values are compared as float (scikit-learn fits trees on float32 too).
+//
+// Layout: every tree is stored as a complete binary tree of depth D =
+// ceil(log2(sample_size)) (flat arrays, children of i at 2i+1 and 2i+2): a leaf
+// above depth D gets "always left" pseudo-splits below it, so scoring walks
+// exactly D levels with no branch, and a batch walks several points through
+// one tree in lock step.
+//
+// A model is immutable once built: Score* are const and thread-safe; share it
+// with std::shared_ptr<const IsolationForest> and swap the pointer to retrain.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace sa::anomaly {
+
+struct ForestParams {
+  int num_trees = 100;
+  int sample_size = 256;  // rows per tree; capped at the rows given, at most kMaxSampleSize
+  uint64_t seed = 1;
+};
+
+inline constexpr int kMaxSampleSize = 1 << 14;
+inline constexpr int kMaxTrees = 10000;
+
+// Average path length of an unsuccessful search in a binary search tree of n
+// nodes (the paper's c(n)); 0 for n <= 1, 1 for n == 2.
+double AveragePathLength(double n);
+
+// Row-major rows x cols matrix of doubles, not owned.
+struct MatrixView {
+  const double* data = nullptr;
+  size_t rows = 0;
+  size_t cols = 0;
+  const double* row(size_t i) const { return data + i * cols; }
+};
+
+class IsolationForest {
+ public:
+  // Every value must be finite; rows >= 2, cols >= 1. `feature_names` (empty or
+  // cols long) travel with the model. The training scores' quantiles are kept
+  // (TrainingQuantile) so a contamination threshold can be set at any time.
+  static absl::StatusOr<std::shared_ptr<const IsolationForest>> Train(
+      MatrixView data, const ForestParams& params, std::vector<std::string> feature_names = {});
+
+  // s(x) of one row of num_features() values.
+  double Score(const double* x) const;
+  // out[i] = s(row i); rows.cols must equal num_features().
+  void ScoreBatch(MatrixView rows, double* out) const;
+  // s(x), and contributions[f] (num_features() of them, summing to 1): the
+  // share of feature f in isolating x. Each split on x's path in each tree
+  // credits its feature with log2(training rows at the node / rows on x's
+  // side), the bits of isolation it gave; the credits over a path add up to
+  // log2(sample / rows in the leaf). A split that cuts x away from most rows
+  // counts much, one that halves the rows counts one bit.
+  double ScoreWithAttribution(const double* x, double* contributions) const;
+
+  // The q-quantile (0..1) of the training rows' scores, interpolated between
+  // 1001 stored quantiles.
+  double TrainingQuantile(double q) const;
+
+  // Binary format: magic "SAIF", version, sizes, params, names, quantiles,
+  // nodes, then a CRC32 of everything before it. Deserialize rejects a wrong
+  // magic, version, size or checksum (DataLoss / InvalidArgument).
+  std::string Serialize() const;
+  static absl::StatusOr<std::shared_ptr<const IsolationForest>> Deserialize(absl::string_view bytes);
+
+  size_t num_features() const { return num_features_; }
+  int num_trees() const { return num_trees_; }
+  int sample_size() const { return sample_size_; }  // as used (min of param and rows)
+  int depth() const { return depth_; }
+  uint64_t seed() const { return seed_; }
+  uint64_t training_rows() const { return training_rows_; }
+  const std::vector<std::string>& feature_names() const { return feature_names_; }
+
+  struct Node {
+    float split;       // x <= split goes left; +inf below a leaf (always left)
+    uint32_t feature;  // index of the feature tested
+  };
+
+ private:
+  IsolationForest() = default;
+  double Normalizer() const { return c_sample_; }
+  void ScoreBlock(const float* xs, size_t n, double* out) const;
+
+  size_t num_features_ = 0;
+  int num_trees_ = 0;
+  int sample_size_ = 0;
+  int depth_ = 0;
+  uint64_t seed_ = 0;
+  uint64_t training_rows_ = 0;
+  double c_sample_ = 1;
+  std::vector<std::string> feature_names_;
+  std::vector<double> quantiles_;  // 1001 training-score quantiles, ascending
+  // Per tree: (2^depth - 1) nodes, then 2^depth leaf values (path length).
+  std::vector<Node> nodes_;
+  std::vector<float> leaves_;
+  // Per tree: training rows at each of the 2^(depth+1) - 1 nodes (attribution only).
+  std::vector<uint32_t> counts_;
+};
+
+}  // namespace sa::anomaly
