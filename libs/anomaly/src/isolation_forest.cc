@@ -17,7 +17,7 @@ namespace {
 
 constexpr double kEulerGamma = 0.5772156649;
 constexpr char kMagic[4] = {'S', 'A', 'I', 'F'};
-constexpr uint32_t kFormatVersion = 1;
+constexpr uint32_t kFormatVersion = 2;
 constexpr int kQuantiles = 1001;
 constexpr size_t kBlock = 16;  // points walked through a tree in lock step
 
@@ -43,9 +43,9 @@ int DepthFor(int sample_size) {
 class TreeBuilder {
  public:
   TreeBuilder(const std::vector<float>& x, size_t cols, int depth, uint64_t seed, IsolationForest::Node* nodes,
-              float* leaves, uint32_t* counts)
+              float* leaves, uint32_t* counts, IsolationForest::Range* ranges)
       : x_(x), cols_(cols), depth_(depth), rng_(seed), nodes_(nodes), leaves_(leaves), counts_(counts),
-        features_(cols) {
+        ranges_(ranges), features_(cols) {
     std::iota(features_.begin(), features_.end(), 0u);
   }
 
@@ -88,6 +88,7 @@ class TreeBuilder {
     if (!(split < hi)) split = lo;  // as scikit-learn: a draw equal to max becomes min
     uint32_t* mid = std::partition(begin, end, [&](uint32_t r) { return At(r, feature) <= split; });
     nodes_[node] = {split, feature};
+    ranges_[node] = {lo, hi};
     Grow(2 * node + 1, level + 1, begin, mid);
     Grow(2 * node + 2, level + 1, mid, end);
   }
@@ -100,6 +101,7 @@ class TreeBuilder {
     for (int l = level; l < depth_; ++l) {
       for (size_t i = first; i < first + count; ++i) {
         nodes_[i] = {std::numeric_limits<float>::infinity(), 0};
+        ranges_[i] = {-std::numeric_limits<float>::infinity(), std::numeric_limits<float>::infinity()};
         counts_[i] = static_cast<uint32_t>(n);
       }
       first = 2 * first + 1;
@@ -118,6 +120,7 @@ class TreeBuilder {
   IsolationForest::Node* nodes_;
   float* leaves_;
   uint32_t* counts_;
+  IsolationForest::Range* ranges_;
   std::vector<uint32_t> features_;
 };
 
@@ -199,6 +202,9 @@ absl::StatusOr<std::shared_ptr<const IsolationForest>> IsolationForest::Train(Ma
   f->nodes_.resize(internal * f->num_trees_);
   f->leaves_.resize(leaves * f->num_trees_);
   f->counts_.resize((internal + leaves) * f->num_trees_);
+  f->ranges_.resize(internal * f->num_trees_);
+  f->boxes_.resize(data.cols * f->num_trees_);
+  f->isolate_out_of_range_ = params.isolate_out_of_range;
 
   // One permutation of the row ids, partially reshuffled per tree: its first
   // sample_size entries are a uniform draw without replacement each time.
@@ -211,8 +217,16 @@ absl::StatusOr<std::shared_ptr<const IsolationForest>> IsolationForest::Train(Ma
       std::swap(ids[i], ids[j]);
     }
     std::vector<uint32_t> sample(ids.begin(), ids.begin() + f->sample_size_);
+    Range* box = &f->boxes_[data.cols * t];
+    for (size_t c = 0; c < data.cols; ++c) box[c] = {std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity()};
+    for (uint32_t r : sample)
+      for (size_t c = 0; c < data.cols; ++c) {
+        box[c].lo = std::min(box[c].lo, x[r * data.cols + c]);
+        box[c].hi = std::max(box[c].hi, x[r * data.cols + c]);
+      }
     TreeBuilder b(x, data.cols, f->depth_, SplitMix64(params.seed ^ (0x5bd1e995ULL * (t + 1))),
-                  &f->nodes_[internal * t], &f->leaves_[leaves * t], &f->counts_[(internal + leaves) * t]);
+                  &f->nodes_[internal * t], &f->leaves_[leaves * t], &f->counts_[(internal + leaves) * t],
+                  &f->ranges_[internal * t]);
     b.Build(sample.data(), sample.data() + sample.size());
   }
 
@@ -233,17 +247,40 @@ void IsolationForest::ScoreBlock(const float* xs, size_t n, double* out) const {
   const size_t internal = (size_t{1} << depth_) - 1, leaves = size_t{1} << depth_;
   double sum[kBlock] = {};
   uint32_t idx[kBlock];
+  int isolated_at[kBlock];
   for (int t = 0; t < num_trees_; ++t) {
     const Node* nodes = &nodes_[internal * t];
     const float* leaf = &leaves_[leaves * t];
     for (size_t p = 0; p < n; ++p) idx[p] = 0;
+    if (!isolate_out_of_range_) {
+      for (int level = 0; level < depth_; ++level) {
+        for (size_t p = 0; p < n; ++p) {
+          const Node nd = nodes[idx[p]];
+          idx[p] = 2 * idx[p] + 1 + (xs[p * num_features_ + nd.feature] > nd.split ? 1u : 0u);
+        }
+      }
+      for (size_t p = 0; p < n; ++p) sum[p] += leaf[idx[p] - internal];
+      continue;
+    }
+    const Range* ranges = &ranges_[internal * t];
+    const Range* box = &boxes_[num_features_ * t];
+    for (size_t p = 0; p < n; ++p) {
+      isolated_at[p] = depth_;
+      const float* x = xs + p * num_features_;
+      for (size_t c = 0; c < num_features_; ++c)
+        if (x[c] < box[c].lo || x[c] > box[c].hi) isolated_at[p] = 0;
+    }
     for (int level = 0; level < depth_; ++level) {
       for (size_t p = 0; p < n; ++p) {
         const Node nd = nodes[idx[p]];
-        idx[p] = 2 * idx[p] + 1 + (xs[p * num_features_ + nd.feature] > nd.split ? 1u : 0u);
+        const Range r = ranges[idx[p]];
+        const float v = xs[p * num_features_ + nd.feature];
+        if ((v < r.lo || v > r.hi) && isolated_at[p] == depth_) isolated_at[p] = level;
+        idx[p] = 2 * idx[p] + 1 + (v > nd.split ? 1u : 0u);
       }
     }
-    for (size_t p = 0; p < n; ++p) sum[p] += leaf[idx[p] - internal];
+    for (size_t p = 0; p < n; ++p)
+      sum[p] += isolated_at[p] < depth_ ? isolated_at[p] + 1.0 : leaf[idx[p] - internal];
   }
   for (size_t p = 0; p < n; ++p) out[p] = std::exp2(-(sum[p] / num_trees_) / c_sample_);
 }
@@ -272,20 +309,47 @@ double IsolationForest::ScoreWithAttribution(const double* x, double* contributi
   double sum = 0, total = 0;
   for (int t = 0; t < num_trees_; ++t) {
     const Node* nodes = &nodes_[internal * t];
+    const Range* ranges = &ranges_[internal * t];
     const uint32_t* counts = &counts_[(internal + leaves) * t];
     uint32_t i = 0;
-    for (int level = 0; level < depth_; ++level) {
+    double h = -1;
+    if (isolate_out_of_range_) {
+      // Outside the sample's box: isolated at the root, by the features out.
+      const Range* box = &boxes_[num_features_ * t];
+      int out = 0;
+      for (size_t c = 0; c < num_features_; ++c) out += xs[c] < box[c].lo || xs[c] > box[c].hi;
+      if (out > 0) {
+        const double bits = std::log2(static_cast<double>(counts[0]) + 1) / out;
+        for (size_t c = 0; c < num_features_; ++c)
+          if (xs[c] < box[c].lo || xs[c] > box[c].hi) contributions[c] += bits;
+        total += bits * out;
+        h = 1;
+      }
+    }
+    for (int level = 0; level < depth_ && h < 0; ++level) {
       const Node nd = nodes[i];
-      const uint32_t next = 2 * i + 1 + (xs[nd.feature] > nd.split ? 1u : 0u);
-      if (std::isfinite(nd.split)) {
-        // Bits of isolation this split gives x: log2(rows here / rows on x's side).
-        double bits = std::log2(static_cast<double>(counts[i]) / std::max<uint32_t>(counts[next], 1));
+      const float v = xs[nd.feature];
+      if (!std::isfinite(nd.split)) break;  // a leaf: the rest are pseudo-splits
+      if (isolate_out_of_range_ && (v < ranges[i].lo || v > ranges[i].hi)) {
+        // Isolated here: all the remaining bits go to this feature.
+        double bits = std::log2(static_cast<double>(counts[i]) + 1);
         contributions[nd.feature] += bits;
         total += bits;
+        h = level + 1.0;
+        break;
       }
+      const uint32_t next = 2 * i + 1 + (v > nd.split ? 1u : 0u);
+      // Bits of isolation this split gives x: log2(rows here / rows on x's side).
+      double bits = std::log2(static_cast<double>(counts[i]) / std::max<uint32_t>(counts[next], 1));
+      contributions[nd.feature] += bits;
+      total += bits;
       i = next;
     }
-    sum += leaves_[leaves * t + (i - internal)];
+    if (h < 0) {
+      while (i < internal) i = 2 * i + 1;  // pseudo-splits go left
+      h = leaves_[leaves * t + (i - internal)];
+    }
+    sum += h;
   }
   if (total > 0)
     for (size_t f = 0; f < num_features_; ++f) contributions[f] /= total;
@@ -309,6 +373,7 @@ std::string IsolationForest::Serialize() const {
   w.Put(static_cast<int32_t>(sample_size_));
   w.Put(static_cast<int32_t>(depth_));
   w.Put(seed_);
+  w.Put(static_cast<uint8_t>(isolate_out_of_range_ ? 1 : 0));
   w.Put(training_rows_);
   w.Put(static_cast<uint32_t>(feature_names_.size()));
   for (const auto& n : feature_names_) {
@@ -320,6 +385,8 @@ std::string IsolationForest::Serialize() const {
   w.PutBytes(nodes_.data(), nodes_.size() * sizeof(Node));
   w.PutBytes(leaves_.data(), leaves_.size() * sizeof(float));
   w.PutBytes(counts_.data(), counts_.size() * sizeof(uint32_t));
+  w.PutBytes(ranges_.data(), ranges_.size() * sizeof(Range));
+  w.PutBytes(boxes_.data(), boxes_.size() * sizeof(Range));
   uint32_t crc = static_cast<uint32_t>(
       crc32(0L, reinterpret_cast<const Bytef*>(w.out.data()), static_cast<uInt>(w.out.size())));
   w.Put(crc);
@@ -345,9 +412,12 @@ absl::StatusOr<std::shared_ptr<const IsolationForest>> IsolationForest::Deserial
   if (version != kFormatVersion)
     return absl::InvalidArgumentError(
         absl::StrCat("isolation forest model: format version ", version, ", this build reads ", kFormatVersion));
+  uint8_t isolate = 0;
   if (!r.Get(&cols) || !r.Get(&trees) || !r.Get(&sample) || !r.Get(&depth) || !r.Get(&f->seed_) ||
-      !r.Get(&f->training_rows_))
+      !r.Get(&isolate) || !r.Get(&f->training_rows_))
     return truncated();
+  if (isolate > 1) return absl::InvalidArgumentError("isolation forest model: bad flags");
+  f->isolate_out_of_range_ = isolate == 1;
   if (cols < 1 || cols > (1u << 20) || trees < 1 || trees > kMaxTrees || sample < 2 || sample > kMaxSampleSize ||
       depth != DepthFor(sample))
     return absl::InvalidArgumentError("isolation forest model: sizes out of range");
@@ -369,9 +439,13 @@ absl::StatusOr<std::shared_ptr<const IsolationForest>> IsolationForest::Deserial
   f->nodes_.resize(internal * trees);
   f->leaves_.resize(leaves * trees);
   f->counts_.resize((internal + leaves) * trees);
+  f->ranges_.resize(internal * trees);
+  f->boxes_.resize(cols * trees);
   if (!r.GetBytes(f->nodes_.data(), f->nodes_.size() * sizeof(Node)) ||
       !r.GetBytes(f->leaves_.data(), f->leaves_.size() * sizeof(float)) ||
-      !r.GetBytes(f->counts_.data(), f->counts_.size() * sizeof(uint32_t)))
+      !r.GetBytes(f->counts_.data(), f->counts_.size() * sizeof(uint32_t)) ||
+      !r.GetBytes(f->ranges_.data(), f->ranges_.size() * sizeof(Range)) ||
+      !r.GetBytes(f->boxes_.data(), f->boxes_.size() * sizeof(Range)))
     return truncated();
   if (r.remaining() != 0) return absl::InvalidArgumentError("isolation forest model: trailing bytes");
   for (const Node& n : f->nodes_)

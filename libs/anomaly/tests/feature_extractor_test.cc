@@ -21,9 +21,12 @@ TEST(FeatureExtractor, FirstTradeGivesNoVectorThenReturnsSizeAndVwap) {
   EXPECT_FALSE(fx.OnTrade("kraken", "BTC-USD", 1 * kSec, 100, 1).has_value());
   auto v = fx.OnTrade("kraken", "BTC-USD", 2 * kSec, 101, 4);
   ASSERT_TRUE(v.has_value());
-  EXPECT_EQ(v->values.size(), 7u);
+  EXPECT_EQ(v->values.size(), 8u);
   EXPECT_NEAR(Get(*v, Feature::kLogReturn), std::log(101.0 / 100) * 1e4, 1e-9);
   EXPECT_NEAR(Get(*v, Feature::kSizeRatio), std::log(4.0), 1e-12);
+  fx.OnTrade("kraken", "BTC-USD", 3 * kSec, 101, 100);
+  auto w = fx.OnTrade("kraken", "BTC-USD", 4 * kSec, 101, 8);  // median of 1, 4, 100
+  EXPECT_NEAR(Get(*w, Feature::kSizeRatio), std::log(2.0), 1e-12);
   EXPECT_NEAR(Get(*v, Feature::kVwapDistance), (101.0 / 100 - 1) * 1e4, 1e-9);
   EXPECT_EQ(Get(*v, Feature::kSpread), 0);            // no book yet
   EXPECT_EQ(Get(*v, Feature::kVenueDivergence), 0);   // no other venue
@@ -112,6 +115,29 @@ TEST(FeatureExtractor, ParsesCanonicalMessages) {
   ASSERT_TRUE(v.ok() && v->has_value());
   t.mutable_price()->set_value("abc");
   EXPECT_FALSE(fx.OnTrade(t).ok());
+}
+
+}  // namespace
+}  // namespace sa::anomaly
+
+namespace sa::anomaly {
+namespace {
+
+TEST(FeatureExtractor, MovesOfTheMidAreQuoteEvents) {
+  FeatureExtractor fx({});
+  EXPECT_FALSE(fx.OnBook("v", "S", 0, true, {{99, 1}}, {{101, 1}}).has_value());  // first mid: no return yet
+  EXPECT_FALSE(fx.OnBook("v", "S", 1, false, {{98, 5}}, {}).has_value());          // mid unchanged
+  auto q = fx.OnBook("v", "S", 2, false, {{100, 1}}, {});                          // mid 100 -> 100.5
+  ASSERT_TRUE(q.has_value());
+  EXPECT_EQ(q->kind, EventKind::kQuote);
+  EXPECT_NEAR(q->values[0], std::log(100.5 / 100) * 1e4, 1e-9);
+  EXPECT_EQ(q->values[1], 0);  // no size for a quote
+  auto top = fx.TopOf("v", "S");
+  ASSERT_TRUE(top.has_value());
+  EXPECT_EQ(top->bid, 100);
+  EXPECT_EQ(top->ask, 101);
+  fx.ResetBook("v", "S");
+  EXPECT_FALSE(fx.TopOf("v", "S").has_value());
 }
 
 }  // namespace

@@ -128,3 +128,31 @@ TEST(IsolationForest, TrainingQuantilesAreOrdered) {
 
 }  // namespace
 }  // namespace sa::anomaly
+
+namespace sa::anomaly {
+namespace {
+
+TEST(IsolationForest, OutOfRangeIsolationScoresAOneFeatureOutlierAboveTheTrainingEdge) {
+  auto x = Gaussian(2000, 6, 6);
+  ForestParams standard, isolating;
+  isolating.isolate_out_of_range = true;
+  auto a = IsolationForest::Train({x.data(), 2000, 6}, standard);
+  auto b = IsolationForest::Train({x.data(), 2000, 6}, isolating);
+  ASSERT_TRUE(a.ok() && b.ok());
+  double far[6] = {0, 0, 0, 0, 0, 50};  // far beyond every training value of feature 5
+  // Standard IF scores it like the most extreme training rows; the
+  // out-of-range rule isolates it at the root of every tree: h = 1.
+  EXPECT_LT((*a)->Score(far), (*a)->TrainingQuantile(0.999) + 0.05);
+  EXPECT_NEAR((*b)->Score(far), std::exp2(-1 / AveragePathLength(256)), 1e-6);
+  EXPECT_GT((*b)->Score(far), (*b)->TrainingQuantile(0.999));
+  double contrib[6];
+  (*b)->ScoreWithAttribution(far, contrib);
+  EXPECT_NEAR(contrib[5], 1, 1e-9);
+  auto back = IsolationForest::Deserialize((*b)->Serialize());
+  ASSERT_TRUE(back.ok());
+  EXPECT_TRUE((*back)->isolate_out_of_range());
+  EXPECT_DOUBLE_EQ((*back)->Score(far), (*b)->Score(far));
+}
+
+}  // namespace
+}  // namespace sa::anomaly

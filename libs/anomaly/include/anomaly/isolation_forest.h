@@ -37,6 +37,16 @@ struct ForestParams {
   int num_trees = 100;
   int sample_size = 256;  // rows per tree; capped at the rows given, at most kMaxSampleSize
   uint64_t seed = 1;
+  // Departure from the paper (off: exactly scikit-learn's score). A point is
+  // isolated (path length = depth + 1) at the first node where it leaves the
+  // node's training rows: at the root, outside their bounding box in any
+  // feature; at a node splitting on feature f, outside the range of f among
+  // the node's rows. One cut would separate it from every row there.
+  // Standard IF instead sends such a point along with the rows nearest that
+  // edge, so a value far beyond the training range of one feature scores no
+  // higher than the most extreme training row, and anomalies in one feature
+  // among several are missed.
+  bool isolate_out_of_range = false;
 };
 
 inline constexpr int kMaxSampleSize = 1 << 14;
@@ -89,12 +99,16 @@ class IsolationForest {
   int sample_size() const { return sample_size_; }  // as used (min of param and rows)
   int depth() const { return depth_; }
   uint64_t seed() const { return seed_; }
+  bool isolate_out_of_range() const { return isolate_out_of_range_; }
   uint64_t training_rows() const { return training_rows_; }
   const std::vector<std::string>& feature_names() const { return feature_names_; }
 
   struct Node {
     float split;       // x <= split goes left; +inf below a leaf (always left)
     uint32_t feature;  // index of the feature tested
+  };
+  struct Range {
+    float lo, hi;
   };
 
  private:
@@ -107,6 +121,7 @@ class IsolationForest {
   int sample_size_ = 0;
   int depth_ = 0;
   uint64_t seed_ = 0;
+  bool isolate_out_of_range_ = false;
   uint64_t training_rows_ = 0;
   double c_sample_ = 1;
   std::vector<std::string> feature_names_;
@@ -114,6 +129,11 @@ class IsolationForest {
   // Per tree: (2^depth - 1) nodes, then 2^depth leaf values (path length).
   std::vector<Node> nodes_;
   std::vector<float> leaves_;
+  // Per tree, per internal node: range of the split feature among the node's
+  // training rows ([-inf, inf] below a leaf).
+  std::vector<Range> ranges_;
+  // Per tree: range of every feature among the tree's sample (root box).
+  std::vector<Range> boxes_;
   // Per tree: training rows at each of the 2^(depth+1) - 1 nodes (attribution only).
   std::vector<uint32_t> counts_;
 };
