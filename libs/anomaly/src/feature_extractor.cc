@@ -188,10 +188,19 @@ bool FeatureExtractor::TopOfBook(const State& s, double* bid, double* ask) {
 std::optional<FeatureVector> FeatureExtractor::OnTrade(const std::string& venue, const std::string& symbol,
                                                        int64_t time_ns, double price, double size) {
   State& s = StateFor(venue, symbol);
+  // Windows need a clock that does not go back: a trade older than the
+  // newest seen (Coinbase lists a snapshot of past trades newest first)
+  // counts at the newest time.
+  time_ns = std::max(time_ns, s.last_time);
+  s.last_time = time_ns;
   Expire(s, time_ns);
   const bool have_prev = s.last_price > 0;
   FeatureVector v{venue, symbol, time_ns, EventKind::kTrade, Compute(s, venue, symbol, time_ns, price, size, true)};
-  if (!(price > 0 && size >= 0 && std::isfinite(price) && std::isfinite(size))) return v;  // not remembered
+  // A trade whose features are rejected is not remembered either, so it
+  // cannot poison the windows of the next ones.
+  if (!(price > 0 && size >= 0 && std::isfinite(price) && std::isfinite(size)) ||
+      RejectReason(v.values, options_.max_abs_value))
+    return v;
   if (!s.first_time) s.first_time = time_ns;
   s.window.push_back({time_ns, price, size});
   s.sum_size += size;
@@ -208,10 +217,12 @@ std::optional<FeatureVector> FeatureExtractor::QuoteEvent(State& s, const std::s
   if (!TopOfBook(s, &bid, &ask)) return std::nullopt;
   const double mid = (bid + ask) / 2;
   if (mid == s.last_mid) return std::nullopt;  // only moves of the mid are events
+  time_ns = std::max(time_ns, s.last_time);
+  s.last_time = time_ns;
   Expire(s, time_ns);
   const bool have_prev = s.last_mid > 0;
   FeatureVector v{venue, symbol, time_ns, EventKind::kQuote, Compute(s, venue, symbol, time_ns, mid, 0, false)};
-  if (!(mid > 0 && std::isfinite(mid))) return v;
+  if (!(mid > 0 && std::isfinite(mid)) || RejectReason(v.values, options_.max_abs_value)) return v;
   s.last_mid = mid;
   prices_[symbol][venue] = {mid, time_ns};
   if (!have_prev) return std::nullopt;

@@ -42,14 +42,19 @@ int DepthFor(int sample_size) {
 // Grows one tree into its complete-tree slot (see the header).
 class TreeBuilder {
  public:
-  TreeBuilder(const std::vector<float>& x, size_t cols, int depth, uint64_t seed, IsolationForest::Node* nodes,
-              float* leaves, uint32_t* counts, IsolationForest::Range* ranges)
-      : x_(x), cols_(cols), depth_(depth), rng_(seed), nodes_(nodes), leaves_(leaves), counts_(counts),
-        ranges_(ranges), features_(cols) {
+  TreeBuilder(const std::vector<float>& x, size_t cols, int depth, uint64_t seed, double margin,
+              IsolationForest::Node* nodes, float* leaves, uint32_t* counts, IsolationForest::Range* ranges)
+      : x_(x), cols_(cols), depth_(depth), margin_(margin), rng_(seed), nodes_(nodes), leaves_(leaves),
+        counts_(counts), ranges_(ranges), features_(cols) {
     std::iota(features_.begin(), features_.end(), 0u);
   }
 
   void Build(uint32_t* begin, uint32_t* end) { Grow(0, 0, begin, end); }
+
+  IsolationForest::Range Widen(float lo, float hi) const {
+    const double w = (static_cast<double>(hi) - lo) * margin_;
+    return {static_cast<float>(lo - w), static_cast<float>(hi + w)};
+  }
 
  private:
   uint64_t Below(uint64_t n) { return Scale(rng_(), n); }
@@ -88,7 +93,7 @@ class TreeBuilder {
     if (!(split < hi)) split = lo;  // as scikit-learn: a draw equal to max becomes min
     uint32_t* mid = std::partition(begin, end, [&](uint32_t r) { return At(r, feature) <= split; });
     nodes_[node] = {split, feature};
-    ranges_[node] = {lo, hi};
+    ranges_[node] = Widen(lo, hi);
     Grow(2 * node + 1, level + 1, begin, mid);
     Grow(2 * node + 2, level + 1, mid, end);
   }
@@ -116,6 +121,7 @@ class TreeBuilder {
   const std::vector<float>& x_;
   size_t cols_;
   int depth_;
+  double margin_;
   std::mt19937_64 rng_;
   IsolationForest::Node* nodes_;
   float* leaves_;
@@ -175,6 +181,8 @@ absl::StatusOr<std::shared_ptr<const IsolationForest>> IsolationForest::Train(Ma
   if (params.sample_size < 2 || params.sample_size > kMaxSampleSize)
     return absl::InvalidArgumentError(
         absl::StrCat("isolation forest: sample_size ", params.sample_size, " not in 2..", kMaxSampleSize));
+  if (!(params.out_of_range_margin >= 0 && params.out_of_range_margin <= 1e6))
+    return absl::InvalidArgumentError("isolation forest: out_of_range_margin must be >= 0");
   if (!names.empty() && names.size() != data.cols)
     return absl::InvalidArgumentError(
         absl::StrCat("isolation forest: ", names.size(), " feature names for ", data.cols, " columns"));
@@ -224,7 +232,11 @@ absl::StatusOr<std::shared_ptr<const IsolationForest>> IsolationForest::Train(Ma
         box[c].lo = std::min(box[c].lo, x[r * data.cols + c]);
         box[c].hi = std::max(box[c].hi, x[r * data.cols + c]);
       }
-    TreeBuilder b(x, data.cols, f->depth_, SplitMix64(params.seed ^ (0x5bd1e995ULL * (t + 1))),
+    for (size_t c = 0; c < data.cols; ++c) {
+      const double w = (static_cast<double>(box[c].hi) - box[c].lo) * params.out_of_range_margin;
+      box[c] = {static_cast<float>(box[c].lo - w), static_cast<float>(box[c].hi + w)};
+    }
+    TreeBuilder b(x, data.cols, f->depth_, SplitMix64(params.seed ^ (0x5bd1e995ULL * (t + 1))), params.out_of_range_margin,
                   &f->nodes_[internal * t], &f->leaves_[leaves * t], &f->counts_[(internal + leaves) * t],
                   &f->ranges_[internal * t]);
     b.Build(sample.data(), sample.data() + sample.size());

@@ -96,6 +96,8 @@ TEST(FeatureExtractor, AbsurdInputsGiveVectorsThatAreRejected) {
   EXPECT_EQ(RejectReason(huge->values, 1e5), "out_of_range");
   auto ok = fx.OnTrade("v", "S", 3 * kSec, 100.5, 1);
   EXPECT_EQ(RejectReason(ok->values, 1e6), std::nullopt);
+  // The rejected trades were not remembered: the return is against 100.
+  EXPECT_NEAR(ok->values[0], std::log(100.5 / 100) * 1e4, 1e-9);
   EXPECT_EQ(ParseFeature("spread").value(), Feature::kSpread);
   EXPECT_FALSE(ParseFeature("colour").ok());
 }

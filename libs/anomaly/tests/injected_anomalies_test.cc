@@ -259,13 +259,14 @@ TEST(InjectedAnomalies, RecordingsWithInjectedAnomaliesAreFlaggedWithFewFalsePos
   EXPECT_GE(normals, 1000);
   // The target is recall >= 90 % overall with <= 1 % false positives.
   // Measured on these recordings (README "Injected anomalies"): price jumps
-  // and the drifting venue are caught, volume bursts mostly not, and the
-  // held-out false-positive rate is about 1.9 %, so the assertions below pin
-  // what holds today, not the target.
+  // and the drifting venue are all caught and the held-out false-positive
+  // rate is 0.8 %, but volume bursts are missed (a 100x trade is within the
+  // sizes these recordings hold), so overall recall is 82 %: the recall
+  // assertion pins what holds today, not the target.
   EXPECT_GE(by_kind["price_jump"].first, 0.9 * by_kind["price_jump"].second);
   EXPECT_GE(by_kind["venue_drift"].first, 0.9 * by_kind["venue_drift"].second);
   EXPECT_GE(recall, 0.80);
-  EXPECT_LE(fpr, 0.025);
+  EXPECT_LE(fpr, 0.01);
 }
 
 }  // namespace

@@ -123,6 +123,7 @@ FeatureOptions ToOptions(const cfg::AnomalyFeaturesConfig& c) {
   o.rate_window_s = c.rate_window_s();
   o.imbalance_levels = static_cast<int>(c.imbalance_levels());
   o.divergence_max_age_s = c.divergence_max_age_s();
+  o.max_abs_value = c.max_abs_value();
   return o;
 }
 

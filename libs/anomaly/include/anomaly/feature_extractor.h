@@ -23,12 +23,14 @@
 // in the window) is 0, its neutral value. The first event of each kind of a
 // venue+symbol yields no vector (no return yet).
 //
-// Event time is the venue's time when given, else the receive time. Not
-// thread-safe: one thread feeds it.
+// Event time is the venue's time when given, else the receive time; per
+// venue+symbol it never goes back (an older event counts at the newest time
+// seen). Not thread-safe: one thread feeds it.
 #pragma once
 
 #include <cstdint>
 #include <deque>
+#include <limits>
 #include <map>
 #include <optional>
 #include <string>
@@ -64,6 +66,10 @@ struct FeatureOptions {
   double rate_window_s = 1;         // short trade and volume rates
   int imbalance_levels = 5;
   double divergence_max_age_s = 10;
+  // An event whose features RejectReason turns away (beyond +-max_abs_value,
+  // NaN, inf) is returned but not remembered: the next event is measured
+  // against the last good one.
+  double max_abs_value = 1e5;
 };
 
 enum class EventKind { kTrade, kQuote };
@@ -122,6 +128,7 @@ class FeatureExtractor {
     double last_price = 0;  // last trade
     double last_mid = 0;    // last quote event
     int64_t first_time = 0;
+    int64_t last_time = std::numeric_limits<int64_t>::min();  // newest event time seen: the clock never goes back
     std::map<double, double, std::greater<>> bids;
     std::map<double, double> asks;
     double q_bid = 0, q_bid_size = 0, q_ask = 0, q_ask_size = 0;  // ticker top

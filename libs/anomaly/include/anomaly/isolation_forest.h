@@ -47,6 +47,10 @@ struct ForestParams {
   // higher than the most extreme training row, and anomalies in one feature
   // among several are missed.
   bool isolate_out_of_range = false;
+  // With isolate_out_of_range: "outside" means beyond the range by more than
+  // this share of its width, so a point just past the edge of what a sample
+  // happened to hold is not isolated at once.
+  double out_of_range_margin = 0.5;
 };
 
 inline constexpr int kMaxSampleSize = 1 << 14;
@@ -130,9 +134,9 @@ class IsolationForest {
   std::vector<Node> nodes_;
   std::vector<float> leaves_;
   // Per tree, per internal node: range of the split feature among the node's
-  // training rows ([-inf, inf] below a leaf).
+  // training rows, widened by out_of_range_margin ([-inf, inf] below a leaf).
   std::vector<Range> ranges_;
-  // Per tree: range of every feature among the tree's sample (root box).
+  // Per tree: range of every feature among the tree's sample (root box), widened.
   std::vector<Range> boxes_;
   // Per tree: training rows at each of the 2^(depth+1) - 1 nodes (attribution only).
   std::vector<uint32_t> counts_;
