@@ -19,6 +19,7 @@ constexpr double kEulerGamma = 0.5772156649;
 constexpr char kMagic[4] = {'S', 'A', 'I', 'F'};
 constexpr uint32_t kFormatVersion = 2;
 constexpr int kQuantiles = 1001;
+constexpr size_t kQuantileRows = 16384;
 constexpr size_t kBlock = 16;  // points walked through a tree in lock step
 
 __extension__ typedef unsigned __int128 Uint128;
@@ -242,8 +243,15 @@ absl::StatusOr<std::shared_ptr<const IsolationForest>> IsolationForest::Train(Ma
     b.Build(sample.data(), sample.data() + sample.size());
   }
 
-  std::vector<double> scores(data.rows);
-  f->ScoreBatch(data, scores.data());
+  // Quantiles of the training scores, over at most kQuantileRows rows taken
+  // at an even stride (enough for a 0.1 % tail; scoring every row of a large
+  // input would cost more than growing the trees).
+  const size_t stride = (data.rows + kQuantileRows - 1) / kQuantileRows;
+  std::vector<double> rows;
+  rows.reserve((data.rows / stride + 1) * data.cols);
+  for (size_t r = 0; r < data.rows; r += stride) rows.insert(rows.end(), data.row(r), data.row(r) + data.cols);
+  std::vector<double> scores(rows.size() / data.cols);
+  f->ScoreBatch({rows.data(), scores.size(), data.cols}, scores.data());
   std::sort(scores.begin(), scores.end());
   f->quantiles_.resize(kQuantiles);
   for (int q = 0; q < kQuantiles; ++q) {
@@ -276,18 +284,20 @@ void IsolationForest::ScoreBlock(const float* xs, size_t n, double* out) const {
     }
     const Range* ranges = &ranges_[internal * t];
     const Range* box = &boxes_[num_features_ * t];
+    // Branch-free: the first level at which a point leaves a range wins.
     for (size_t p = 0; p < n; ++p) {
-      isolated_at[p] = depth_;
       const float* x = xs + p * num_features_;
-      for (size_t c = 0; c < num_features_; ++c)
-        if (x[c] < box[c].lo || x[c] > box[c].hi) isolated_at[p] = 0;
+      bool out = false;
+      for (size_t c = 0; c < num_features_; ++c) out |= (x[c] < box[c].lo) | (x[c] > box[c].hi);
+      isolated_at[p] = out ? 0 : depth_;
     }
     for (int level = 0; level < depth_; ++level) {
       for (size_t p = 0; p < n; ++p) {
         const Node nd = nodes[idx[p]];
         const Range r = ranges[idx[p]];
         const float v = xs[p * num_features_ + nd.feature];
-        if ((v < r.lo || v > r.hi) && isolated_at[p] == depth_) isolated_at[p] = level;
+        const bool out = (v < r.lo) | (v > r.hi);
+        isolated_at[p] = std::min(isolated_at[p], out ? level : depth_);
         idx[p] = 2 * idx[p] + 1 + (v > nd.split ? 1u : 0u);
       }
     }

@@ -89,7 +89,8 @@ class IsolationForest {
   double ScoreWithAttribution(const double* x, double* contributions) const;
 
   // The q-quantile (0..1) of the training rows' scores, interpolated between
-  // 1001 stored quantiles.
+  // 1001 stored quantiles (computed over every row, or 16384 rows at an even
+  // stride when there are more).
   double TrainingQuantile(double q) const;
 
   // Binary format: magic "SAIF", version, sizes, params, names, quantiles,
