@@ -363,7 +363,12 @@ class AnomalyApp final : public runtime::NatsServiceApp, public pb::AnomalyServi
   }
 
   void StopThreads() {
-    stop_ = true;
+    {
+      // Under the trainer's mutex, so the trainer cannot miss the wake-up
+      // between testing its predicate and blocking.
+      std::lock_guard lock(train_mu_);
+      stop_ = true;
+    }
     train_cv_.notify_all();
     if (worker_.joinable()) worker_.join();
     if (trainer_.joinable()) trainer_.join();
