@@ -73,11 +73,16 @@ FeatureExtractor::State& FeatureExtractor::StateFor(const std::string& venue, co
 void FeatureExtractor::Expire(State& s, int64_t now) {
   const int64_t horizon = now - static_cast<int64_t>(options_.window_s * 1e9);
   while (!s.window.empty() && s.window.front().t < horizon) {
-    s.sum_size -= s.window.front().size;
-    s.sum_pv -= s.window.front().price * s.window.front().size;
+    const TradePoint& p = s.window.front();
+    s.sum_size -= p.size;
+    s.sum_pv -= p.price * p.size;
+    if (p.live) {
+      --s.live_count;
+      s.live_size -= p.size;
+    }
     s.window.pop_front();
   }
-  if (s.window.empty()) s.sum_size = s.sum_pv = 0;  // no drift carried over
+  if (s.window.empty()) s.sum_size = s.sum_pv = s.live_size = 0;  // no drift carried over
 }
 
 std::vector<double> FeatureExtractor::Compute(const State& s, const std::string& venue, const std::string& symbol,
@@ -110,22 +115,23 @@ std::vector<double> FeatureExtractor::Compute(const State& s, const std::string&
       case Feature::kTradeRate: {
         const int64_t short_from = time_ns - static_cast<int64_t>(options_.rate_window_s * 1e9);
         size_t recent = trade ? 1 : 0;
-        for (auto it = s.window.rbegin(); it != s.window.rend() && it->t >= short_from; ++it) ++recent;
+        for (auto it = s.window.rbegin(); it != s.window.rend() && it->t >= short_from; ++it) recent += it->live;
         // The long window covers at most the time since this key's first trade.
         double span = s.first_time ? static_cast<double>(time_ns - s.first_time) / 1e9 : 0;
         span = std::clamp(span, options_.rate_window_s, options_.window_s);
         double short_rate = static_cast<double>(recent) / options_.rate_window_s;
-        double long_rate = static_cast<double>(s.window.size() + (trade ? 1 : 0)) / span;
+        double long_rate = static_cast<double>(s.live_count + (trade ? 1 : 0)) / span;
         x = std::log((short_rate + 1e-3) / (long_rate + 1e-3));
         break;
       }
       case Feature::kVolumeRate: {
         const int64_t short_from = time_ns - static_cast<int64_t>(options_.rate_window_s * 1e9);
         double recent = trade ? size : 0;
-        for (auto it = s.window.rbegin(); it != s.window.rend() && it->t >= short_from; ++it) recent += it->size;
+        for (auto it = s.window.rbegin(); it != s.window.rend() && it->t >= short_from; ++it)
+          recent += it->live ? it->size : 0;
         double span = s.first_time ? static_cast<double>(time_ns - s.first_time) / 1e9 : 0;
         span = std::clamp(span, options_.rate_window_s, options_.window_s);
-        const double long_rate = (s.sum_size + (trade ? size : 0)) / span;
+        const double long_rate = (s.live_size + (trade ? size : 0)) / span;
         if (long_rate > 0) x = std::log((recent / options_.rate_window_s + 1e-3 * long_rate) / (long_rate * (1 + 1e-3)));
         break;
       }
@@ -188,9 +194,10 @@ bool FeatureExtractor::TopOfBook(const State& s, double* bid, double* ask) {
 std::optional<FeatureVector> FeatureExtractor::OnTrade(const std::string& venue, const std::string& symbol,
                                                        int64_t time_ns, double price, double size) {
   State& s = StateFor(venue, symbol);
-  // Windows need a clock that does not go back: a trade older than the
-  // newest seen (Coinbase lists a snapshot of past trades newest first)
-  // counts at the newest time.
+  // A trade older than the newest seen is late (Coinbase lists a snapshot of
+  // past trades newest first): it counts at the newest time, and not in the
+  // rates, which are about trades arriving now.
+  const bool live = time_ns >= s.last_time;
   time_ns = std::max(time_ns, s.last_time);
   s.last_time = time_ns;
   Expire(s, time_ns);
@@ -202,8 +209,12 @@ std::optional<FeatureVector> FeatureExtractor::OnTrade(const std::string& venue,
       RejectReason(v.values, options_.max_abs_value))
     return v;
   if (!s.first_time) s.first_time = time_ns;
-  s.window.push_back({time_ns, price, size});
+  s.window.push_back({time_ns, price, size, live});
   s.sum_size += size;
+  if (live) {
+    ++s.live_count;
+    s.live_size += size;
+  }
   s.sum_pv += price * size;
   s.last_price = price;
   prices_[symbol][venue] = {price, time_ns};

@@ -144,3 +144,27 @@ TEST(FeatureExtractor, MovesOfTheMidAreQuoteEvents) {
 
 }  // namespace
 }  // namespace sa::anomaly
+
+namespace sa::anomaly {
+namespace {
+
+TEST(FeatureExtractor, LateTradesCountAtTheNewestTimeAndNotInTheRates) {
+  FeatureOptions o;
+  o.features = {Feature::kTradeRate};
+  o.rate_window_s = 1;
+  FeatureExtractor fx(o);
+  fx.OnTrade("v", "S", 100 * kSec, 100, 1);
+  fx.OnTrade("v", "S", 110 * kSec, 100, 1);
+  // 20 late trades (a snapshot of the past listed newest first): no burst.
+  for (int i = 0; i < 20; ++i) {
+    auto late = fx.OnTrade("v", "S", (109 - i) * kSec, 100, 1);
+    ASSERT_TRUE(late.has_value());
+    EXPECT_EQ(late->event_time_ns, 110 * kSec);
+  }
+  // A live trade at 111.5 s: 1 trade in the last second against 3 live trades in 11.5 s.
+  auto v = fx.OnTrade("v", "S", 111'500'000'000, 100, 1);
+  EXPECT_NEAR(v->values[0], std::log((1 + 1e-3) / (3.0 / 11.5 + 1e-3)), 1e-9);
+}
+
+}  // namespace
+}  // namespace sa::anomaly

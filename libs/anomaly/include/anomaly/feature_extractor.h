@@ -10,7 +10,8 @@
 //   size_ratio        ln(size / median size of the trades in the last window_s,
 //                     at most the latest 256); 0 for quotes
 //   trade_rate        ln((trades/s over rate_window_s + 1e-3) / (trades/s over window_s + 1e-3));
-//                     the long window spans at most the time since the key's first trade
+//                     the long window spans at most the time since the key's first trade;
+//                     late trades (older than the newest seen) are not counted
 //   volume_rate       the same ratio for traded volume (size), ln((v_short + e) / (v_long + e)),
 //                     e = 1e-3 x the long rate (0 when there is no volume at all)
 //   spread            (ask - bid) / mid of the book top (ticker top as fallback), in bps
@@ -121,10 +122,13 @@ class FeatureExtractor {
   struct TradePoint {
     int64_t t;
     double price, size;
+    bool live;  // arrived in time order (late trades are left out of the rates)
   };
   struct State {
     std::deque<TradePoint> window;  // last window_s of trades
     double sum_size = 0, sum_pv = 0;
+    size_t live_count = 0;
+    double live_size = 0;
     double last_price = 0;  // last trade
     double last_mid = 0;    // last quote event
     int64_t first_time = 0;
