@@ -243,6 +243,8 @@ absl::StatusOr<std::shared_ptr<const IsolationForest>> IsolationForest::Train(Ma
     b.Build(sample.data(), sample.data() + sample.size());
   }
 
+  f->BuildInnerBox();
+
   // Quantiles of the training scores, over at most kQuantileRows rows taken
   // at an even stride (enough for a 0.1 % tail; scoring every row of a large
   // input would cost more than growing the trees).
@@ -268,6 +270,15 @@ void IsolationForest::ScoreBlock(const float* xs, size_t n, double* out) const {
   double sum[kBlock] = {};
   uint32_t idx[kBlock];
   int isolated_at[kBlock];
+  bool inside[kBlock];
+  if (isolate_out_of_range_) {
+    for (size_t p = 0; p < n; ++p) {
+      const float* x = xs + p * num_features_;
+      bool in = true;
+      for (size_t c = 0; c < num_features_; ++c) in &= (x[c] >= inner_box_[c].lo) & (x[c] <= inner_box_[c].hi);
+      inside[p] = in;
+    }
+  }
   for (int t = 0; t < num_trees_; ++t) {
     const Node* nodes = &nodes_[internal * t];
     const float* leaf = &leaves_[leaves * t];
@@ -286,6 +297,8 @@ void IsolationForest::ScoreBlock(const float* xs, size_t n, double* out) const {
     const Range* box = &boxes_[num_features_ * t];
     // Branch-free: the first level at which a point leaves a range wins.
     for (size_t p = 0; p < n; ++p) {
+      isolated_at[p] = depth_;
+      if (inside[p]) continue;
       const float* x = xs + p * num_features_;
       bool out = false;
       for (size_t c = 0; c < num_features_; ++c) out |= (x[c] < box[c].lo) | (x[c] > box[c].hi);
@@ -305,6 +318,15 @@ void IsolationForest::ScoreBlock(const float* xs, size_t n, double* out) const {
       sum[p] += isolated_at[p] < depth_ ? isolated_at[p] + 1.0 : leaf[idx[p] - internal];
   }
   for (size_t p = 0; p < n; ++p) out[p] = std::exp2(-(sum[p] / num_trees_) / c_sample_);
+}
+
+void IsolationForest::BuildInnerBox() {
+  inner_box_.assign(num_features_, {-std::numeric_limits<float>::infinity(), std::numeric_limits<float>::infinity()});
+  for (int t = 0; t < num_trees_; ++t)
+    for (size_t c = 0; c < num_features_; ++c) {
+      inner_box_[c].lo = std::max(inner_box_[c].lo, boxes_[num_features_ * t + c].lo);
+      inner_box_[c].hi = std::min(inner_box_[c].hi, boxes_[num_features_ * t + c].hi);
+    }
 }
 
 double IsolationForest::Score(const double* x) const {
@@ -477,6 +499,7 @@ absl::StatusOr<std::shared_ptr<const IsolationForest>> IsolationForest::Deserial
   f->sample_size_ = sample;
   f->depth_ = depth;
   f->c_sample_ = AveragePathLength(sample);
+  f->BuildInnerBox();
   return std::shared_ptr<const IsolationForest>(std::move(f));
 }
 

@@ -139,6 +139,10 @@ class IsolationForest {
   std::vector<Range> ranges_;
   // Per tree: range of every feature among the tree's sample (root box), widened.
   std::vector<Range> boxes_;
+  // Intersection of all trees' boxes: a point inside it is inside every box,
+  // so the per-tree box check is skipped (derived; not serialised).
+  std::vector<Range> inner_box_;
+  void BuildInnerBox();
   // Per tree: training rows at each of the 2^(depth+1) - 1 nodes (attribution only).
   std::vector<uint32_t> counts_;
 };
