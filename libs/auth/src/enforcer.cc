@@ -100,7 +100,7 @@ std::string PropertyOf(const grpc::AuthContext& ctx, const char* name) {
 
 }  // namespace
 
-Caller CallerOf(const grpc::ServerContext& context) {
+Caller CallerOf(const grpc::ServerContextBase& context) {
   Caller c;
   auto ctx = context.auth_context();
   if (!ctx) return c;

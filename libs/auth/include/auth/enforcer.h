@@ -58,7 +58,7 @@ struct Caller {
   std::string jti;
   std::string key_id;
 };
-Caller CallerOf(const grpc::ServerContext& context);
+Caller CallerOf(const grpc::ServerContextBase& context);
 
 inline constexpr char kDenialSubjectPrefix[] = "sa.audit.denied.";
 
