@@ -24,10 +24,6 @@ namespace {
 namespace cfg = streamadmin::config::v1;
 
 constexpr size_t kMaxCachedTokens = 10000;
-constexpr char kPropSub[] = "sa.sub";
-constexpr char kPropName[] = "sa.name";
-constexpr char kPropJti[] = "sa.jti";
-constexpr char kPropKey[] = "sa.key";
 
 absl::StatusOr<std::string> ReadFile(const std::string& path, const char* key) {
   std::ifstream in(path, std::ios::binary);
@@ -42,7 +38,8 @@ absl::string_view SliceView(const grpc_slice& s) {
 }
 
 // The processor callback: runs on a gRPC thread for every call, before dispatch.
-void Process(void* state, grpc_auth_context* context, const grpc_metadata* md, size_t num_md,
+// `context` is the connection's auth context (shared by its calls): nothing per call goes there.
+void Process(void* state, grpc_auth_context* /*context*/, const grpc_metadata* md, size_t num_md,
              grpc_process_auth_metadata_done_cb cb, void* user_data) {
   auto* self = static_cast<Enforcer*>(state);
   absl::string_view path, authorization, forwarded, agent;
@@ -56,13 +53,6 @@ void Process(void* state, grpc_auth_context* context, const grpc_metadata* md, s
   int64_t now = NowUnixMicros();
   Enforcer::Decision d = self->Check(path, authorization, now);
   if (d.code == grpc::StatusCode::OK) {
-    if (d.claims) {
-      grpc_auth_context_add_property(context, kPropSub, d.claims->sub.data(), d.claims->sub.size());
-      grpc_auth_context_add_property(context, kPropName, d.claims->name.data(), d.claims->name.size());
-      grpc_auth_context_add_property(context, kPropJti, d.claims->jti.data(), d.claims->jti.size());
-      if (!d.claims->key_id.empty())
-        grpc_auth_context_add_property(context, kPropKey, d.claims->key_id.data(), d.claims->key_id.size());
-    }
     cb(user_data, nullptr, 0, nullptr, 0, GRPC_STATUS_OK, nullptr);
     return;
   }
@@ -92,23 +82,26 @@ class ProcessingServerCredentials final : public grpc::ServerCredentials {
   grpc_server_credentials* creds_;
 };
 
-std::string PropertyOf(const grpc::AuthContext& ctx, const char* name) {
-  auto v = ctx.FindPropertyValues(name);
-  if (v.empty()) return "";
-  return std::string(v[0].data(), v[0].size());
-}
 
 }  // namespace
 
-Caller CallerOf(const grpc::ServerContextBase& context) {
+Caller Enforcer::CallerOf(const grpc::ServerContextBase& context) {
   Caller c;
-  auto ctx = context.auth_context();
-  if (!ctx) return c;
-  c.sub = PropertyOf(*ctx, kPropSub);
-  c.authenticated = !c.sub.empty();
-  c.name = PropertyOf(*ctx, kPropName);
-  c.jti = PropertyOf(*ctx, kPropJti);
-  c.key_id = PropertyOf(*ctx, kPropKey);
+  if (!enabled_) return c;
+  const auto& md = context.client_metadata();
+  auto it = md.find("authorization");
+  if (it == md.end()) return c;
+  absl::string_view value(it->second.data(), it->second.size());
+  if (!absl::StartsWithIgnoreCase(value, "bearer ")) return c;
+  absl::Status error;
+  int64_t now = NowUnixMicros();
+  auto claims = CachedVerify(absl::StripAsciiWhitespace(value.substr(7)), now, &error);
+  if (!claims || revocations_.IsRevoked(*claims, now)) return c;
+  c.authenticated = true;
+  c.sub = claims->sub;
+  c.name = claims->name;
+  c.jti = claims->jti;
+  c.key_id = claims->key_id;
   return c;
 }
 

@@ -61,8 +61,8 @@ grpc::Status Grpc(const absl::Status& st) { return ToGrpcStatus(st); }
 
 std::string Peer(grpc::ServerContext* ctx) { return ctx->peer(); }
 
-std::string ActorOf(grpc::ServerContextBase* ctx) {
-  auth::Caller c = auth::CallerOf(*ctx);
+std::string ActorOf(AdminCore* core, grpc::ServerContextBase* ctx) {
+  auth::Caller c = core->CallerOf(*ctx);
   return c.authenticated ? c.name : "anonymous";
 }
 
@@ -434,7 +434,7 @@ class ApiKeysService final : public adm::ApiKeys::Service {
  private:
   absl::StatusOr<UserRecord> Target(grpc::ServerContext* ctx, const std::string& username) {
     if (!username.empty()) return core_->store().FindUser(username);
-    auth::Caller c = auth::CallerOf(*ctx);
+    auth::Caller c = core_->CallerOf(*ctx);
     if (!c.authenticated) return absl::InvalidArgumentError("username: required when auth mode is none");
     return core_->store().FindUserById(c.sub);
   }
@@ -584,7 +584,7 @@ class NatsAccessService final : public adm::NatsAccess::Service {
   explicit NatsAccessService(AdminCore* core) : core_(core) {}
   grpc::Status GetMyCredentials(grpc::ServerContext* ctx, const adm::GetCredentialsRequest* req,
                                 adm::GetCredentialsResponse* resp) override {
-    auth::Caller c = auth::CallerOf(*ctx);
+    auth::Caller c = core_->CallerOf(*ctx);
     if (!c.authenticated)
       return Grpc(absl::FailedPreconditionError("GetMyCredentials needs auth mode token (who is 'me'?)"));
     return Reply(core_->store().FindUserById(c.sub), req->ttl_s(), resp);
@@ -651,7 +651,7 @@ class AuditInterceptor final : public grpc::experimental::Interceptor {
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
       grpc::Status st = methods->GetSendStatus();
       auto* ctx = info_->server_context();
-      core_->Audit(ActorOf(ctx), info_->method(), target_, ctx->peer(), obs::GrpcCodeName(st.error_code()),
+      core_->Audit(ActorOf(core_, ctx), info_->method(), target_, ctx->peer(), obs::GrpcCodeName(st.error_code()),
                    st.ok() ? "" : st.error_message().substr(0, 512));
     }
     methods->Proceed();

@@ -13,6 +13,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "auth/crypto.h"
+#include "auth/nkeys.h"
+#include "bus/connection.h"
 #include "auth/token.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "streamadmin/admin/v1/admin.grpc.pb.h"
@@ -64,7 +66,11 @@ class AdminTest : public ::testing::Test {
     setenv("STREAM_ADMIN_AUTH_BOOTSTRAP_PASSWORD", kAdminPassword, 1);
     admin_ = new Service(Start("admin", absl::StrCat("database:\n  dsn: \"", pg_->dsn(),
                                                      "\"\nauth:\n  signing_key: \"", auth::Base64(*seed_),
-                                                     "\"\n  lockout_s: 3\n  slowdown_step_ms: 5\n")));
+                                                     "\"\n  lockout_s: 3\n  slowdown_step_ms: 5\n",
+                                                     "nats_jwt:\n  operator_seed: ",
+                                                     auth::nkeys::Generate(auth::nkeys::Type::kOperator).seed,
+                                                     "\n  account_seed: ",
+                                                     auth::nkeys::Generate(auth::nkeys::Type::kAccount).seed, "\n")));
     unsetenv("STREAM_ADMIN_AUTH_BOOTSTRAP_PASSWORD");
     anomaly_ = new Service(Start("anomaly", ""));
   }
@@ -471,6 +477,45 @@ TEST_F(AdminTest, EveryServiceEnforcesTokensButHealthAndReflectionStayOpen) {
                Audited("/streamadmin.control.v1.ServiceControl/GetStatus", "anonymous", "UNAUTHENTICATED", t0);
       },
       absl::Seconds(10)));
+}
+
+TEST_F(AdminTest, NatsAccessGivesCredentialsThatTheNatsServerEnforces) {
+  std::string admin = AdminToken();
+  auto nats_access = adm::NatsAccess::NewStub(admin_->channel);
+  adm::GetServerConfigResponse server_cfg;
+  ASSERT_TRUE(nats_access->GetServerConfig(Ctx(admin).get(), adm::GetServerConfigRequest(), &server_cfg).ok());
+  testing::NatsServer::Options o;
+  o.config_text = server_cfg.server_config();
+  o.jetstream = false;
+  auto secured = testing::NatsServer::Start(o);
+  ASSERT_TRUE(secured.ok()) << secured.status();
+
+  ASSERT_TRUE(CreateUser(admin, "natsviewer", "", "natsviewer-password", {"viewer"}).ok());
+  auto v = Login("natsviewer", "natsviewer-password");
+  ASSERT_TRUE(v.ok());
+  adm::GetCredentialsResponse creds;
+  ASSERT_TRUE(nats_access->GetMyCredentials(Ctx(v->access_token()).get(), adm::GetCredentialsRequest(), &creds).ok());
+  EXPECT_THAT(creds.creds(), HasSubstr("-----BEGIN USER NKEY SEED-----"));
+  EXPECT_THAT(creds.permissions().subscribe_deny(), ::testing::Contains("cdc.>")) << creds.DebugString();
+  // A viewer may not mint credentials for others.
+  adm::GetCredentialsRequest other;
+  other.set_username("admin");
+  EXPECT_EQ(nats_access->GetCredentials(Ctx(v->access_token()).get(), other, &creds).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+
+  std::string path = absl::StrCat(dir_->path(), "/natsviewer.creds");
+  std::ofstream(path) << creds.creds();
+  streamadmin::config::v1::NatsConfig nc;
+  nc.add_servers(secured->get()->url());
+  nc.set_creds_file(path);
+  auto conn = bus::Connection::Connect(nc);
+  ASSERT_TRUE(conn.ok());
+  ASSERT_TRUE((*conn)->WaitConnected(absl::Seconds(10)));
+  auto md = (*conn)->Subscribe("md.>", [](const bus::InboundMessage&) {});
+  auto cdc = (*conn)->Subscribe("cdc.>", [](const bus::InboundMessage&) {});
+  ASSERT_TRUE(md.ok() && cdc.ok());
+  EXPECT_TRUE((*conn)->WaitForAsyncError("Permissions Violation for Subscription to \"cdc.>\"", absl::Seconds(5)));
+  for (const auto& e : (*conn)->AsyncErrors()) EXPECT_THAT(e, ::testing::Not(HasSubstr("\"md.>\"")));
 }
 
 }  // namespace

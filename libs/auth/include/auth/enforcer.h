@@ -50,7 +50,7 @@ struct Denial {
   int64_t time_us = 0;
 };
 
-// The authenticated caller of a call, as seen by a handler.
+// The authenticated caller of a call, as seen by a handler (Enforcer::CallerOf).
 struct Caller {
   bool authenticated = false;  // false when auth mode is none
   std::string sub;
@@ -58,8 +58,6 @@ struct Caller {
   std::string jti;
   std::string key_id;
 };
-Caller CallerOf(const grpc::ServerContextBase& context);
-
 inline constexpr char kDenialSubjectPrefix[] = "sa.audit.denied.";
 
 class Enforcer {
@@ -85,6 +83,12 @@ class Enforcer {
 
   // The decision for one call. authorization: the "authorization" metadata value.
   Decision Check(absl::string_view method, absl::string_view authorization, int64_t now_us);
+
+  // The caller of a call that passed Check(), from its "authorization"
+  // metadata (a cache hit). Not authenticated when auth is off or no valid
+  // token was sent. (Not kept in the gRPC auth context: that one is shared
+  // by every call of a connection.)
+  Caller CallerOf(const grpc::ServerContextBase& context);
 
   RevocationList& revocations() { return revocations_; }
   // Called for every refused call (from gRPC threads). Replaces the default

@@ -54,6 +54,10 @@ class AdminCore {
             std::function<absl::Status(const std::string&, const std::string&)> publish);
 
   void SetEnforcer(auth::Enforcer* enforcer) { enforcer_ = enforcer; }
+  // Who made the call (not authenticated when auth mode is none).
+  auth::Caller CallerOf(const grpc::ServerContextBase& context) {
+    return enforcer_ ? enforcer_->CallerOf(context) : auth::Caller{};
+  }
   Store& store() { return *store_; }
   const AdminOptions& options() const { return options_; }
 
