@@ -16,6 +16,8 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "admin/bootstrap.h"
+#include "admin/validation.h"
 #include "auth/builtin_roles.h"
 #include "auth/crypto.h"
 #include "auth/permissions.h"
@@ -66,12 +68,6 @@ std::string ActorOf(AdminCore* core, grpc::ServerContextBase* ctx) {
   return c.authenticated ? c.name : "anonymous";
 }
 
-absl::Status ValidatePassword(const std::string& p) {
-  if (p.size() < 12) return absl::InvalidArgumentError("password: at least 12 bytes");
-  if (p.size() > 1024) return absl::InvalidArgumentError("password: at most 1024 bytes");
-  return absl::OkStatus();
-}
-
 absl::Status ValidateRole(const adm::Role& r) {
   if (auto st = ValidateRoleName(r.name()); !st.ok()) return st;
   if (auto st = ValidateText("role.description", r.description(), 1024); !st.ok()) return st;
@@ -89,50 +85,6 @@ absl::Status ValidateRole(const adm::Role& r) {
 }
 
 }  // namespace
-
-// ------------------------------------------------------------------ rules ---
-
-absl::Status ValidateUsername(const std::string& name) {
-  if (name.empty() || name.size() > 64)
-    return absl::InvalidArgumentError("username: 1 to 64 characters of [A-Za-z0-9._@-]");
-  for (char c : name) {
-    if (!(absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '@' || c == '-'))
-      return absl::InvalidArgumentError("username: 1 to 64 characters of [A-Za-z0-9._@-]");
-  }
-  return absl::OkStatus();
-}
-
-absl::Status ValidateRoleName(const std::string& name) {
-  if (name.empty() || name.size() > 64)
-    return absl::InvalidArgumentError("role name: 1 to 64 characters of [a-z0-9_-]");
-  for (char c : name) {
-    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
-      return absl::InvalidArgumentError("role name: 1 to 64 characters of [a-z0-9_-]");
-  }
-  return absl::OkStatus();
-}
-
-absl::Status ValidateText(const char* field, const std::string& value, size_t max_bytes) {
-  if (value.size() > max_bytes)
-    return absl::InvalidArgumentError(absl::StrCat(field, ": at most ", max_bytes, " bytes"));
-  for (unsigned char c : value) {
-    if (c < 0x20 || c == 0x7f)
-      return absl::InvalidArgumentError(absl::StrCat(field, ": control characters are not allowed"));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status ValidateNatsSubject(const std::string& s) {
-  if (s.empty() || s.size() > 256) return absl::InvalidArgumentError("NATS subject: 1 to 256 bytes");
-  for (absl::string_view token : absl::StrSplit(s, '.')) {
-    if (token.empty()) return absl::InvalidArgumentError(absl::StrCat("NATS subject '", s, "': empty token"));
-  }
-  for (unsigned char c : s) {
-    if (c <= 0x20 || c == 0x7f)
-      return absl::InvalidArgumentError("NATS subject: no spaces or control characters");
-  }
-  return absl::OkStatus();
-}
 
 absl::StatusOr<AdminOptions> OptionsFromConfig(const cfg::AdminConfig& c) {
   AdminOptions o;
@@ -278,17 +230,7 @@ absl::StatusOr<adm::GetCredentialsResponse> AdminCore::NatsCredentials(const Use
 }
 
 absl::StatusOr<bool> AdminCore::Bootstrap(const std::string& username, const std::string& password) {
-  if (auto st = ValidateUsername(username); !st.ok()) return st;
-  if (auto st = ValidatePassword(password); !st.ok()) return st;
-  auto n = store_->CountUsers();
-  if (!n.ok()) return n.status();
-  if (*n > 0) return false;
-  auto hash = auth::HashPassword(password);
-  if (!hash.ok()) return hash.status();
-  auto u = store_->CreateUser(NewId("u_"), username, "first administrator", *hash, {"admin"}, NowUnixMicros());
-  if (!u.ok()) return u.status();
-  Audit("bootstrap", "admin.init", username, "local", "OK", "first administrator created");
-  return true;
+  return CreateFirstAdministrator(*store_, username, password);
 }
 
 // --------------------------------------------------------------- services ---

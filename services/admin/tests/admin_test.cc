@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <fstream>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "auth/crypto.h"
@@ -516,6 +517,40 @@ TEST_F(AdminTest, NatsAccessGivesCredentialsThatTheNatsServerEnforces) {
   ASSERT_TRUE(md.ok() && cdc.ok());
   EXPECT_TRUE((*conn)->WaitForAsyncError("Permissions Violation for Subscription to \"cdc.>\"", absl::Seconds(5)));
   for (const auto& e : (*conn)->AsyncErrors()) EXPECT_THAT(e, ::testing::Not(HasSubstr("\"md.>\"")));
+}
+
+TEST_F(AdminTest, CliInitCreatesTheFirstAdministratorOnceAndLoginGivesATokenOtherServicesAccept) {
+  ASSERT_TRUE(pg_->Exec("CREATE DATABASE admin_cli").ok());
+  std::string dsn = absl::StrCat("host=127.0.0.1 port=", pg_->port(), " user=postgres dbname=admin_cli");
+  setenv("STREAM_ADMIN_INIT_PASSWORD", "cli-admin-password-1", 1);
+  auto first = testing::RunProcess({BinDir() + "/stream-admin", "init", "--dsn", dsn, "--user", "root"});
+  auto second = testing::RunProcess({BinDir() + "/stream-admin", "init", "--dsn", dsn, "--user", "other"});
+  unsetenv("STREAM_ADMIN_INIT_PASSWORD");
+  ASSERT_TRUE(first.ok() && second.ok());
+  EXPECT_EQ(first->exit_code, 0) << first->output;
+  EXPECT_EQ(second->exit_code, 1) << second->output;
+  EXPECT_THAT(second->output, HasSubstr("already has users"));
+  auto users = pg_->Query("SELECT username FROM users", "admin_cli");
+  ASSERT_TRUE(users.ok());
+  EXPECT_EQ(*users, "root");
+  // Without a password from the environment or a terminal, init refuses.
+  auto none = testing::RunProcess({BinDir() + "/stream-admin", "init", "--dsn", dsn});
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(none->exit_code, 2) << none->output;
+
+  setenv("STREAM_ADMIN_PASSWORD", kAdminPassword, 1);
+  auto login = testing::RunProcess({BinDir() + "/stream-admin", "login", "--target", admin_->target, "--user", "admin"});
+  unsetenv("STREAM_ADMIN_PASSWORD");
+  ASSERT_TRUE(login.ok());
+  ASSERT_EQ(login->exit_code, 0) << login->output;
+  std::string token(absl::StripAsciiWhitespace(login->output.substr(login->output.rfind("sa1."))));
+  auto status = testing::RunProcess({BinDir() + "/stream-admin", "--token", token, "status", "--target", anomaly_->target});
+  ASSERT_TRUE(status.ok());
+  EXPECT_THAT(status->output, HasSubstr("anomaly")) << status->output;
+  EXPECT_THAT(status->output, ::testing::Not(HasSubstr("UNAUTHENTICATED")));
+  auto anonymous = testing::RunProcess({BinDir() + "/stream-admin", "status", "--target", anomaly_->target});
+  ASSERT_TRUE(anonymous.ok());
+  EXPECT_THAT(anonymous->output, HasSubstr("no access token"));
 }
 
 }  // namespace

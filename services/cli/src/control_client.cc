@@ -10,9 +10,10 @@ namespace sa::cli {
 
 namespace ctl = streamadmin::control::v1;
 
-ControlClient::ControlClient(const std::string& target, absl::Duration timeout)
+ControlClient::ControlClient(const std::string& target, absl::Duration timeout, std::string token)
     : target_(target),
       timeout_(timeout),
+      token_(std::move(token)),
       channel_(grpc::CreateChannel(target, grpc::InsecureChannelCredentials())),
       stub_(ctl::ServiceControl::NewStub(channel_)) {}
 
@@ -30,6 +31,7 @@ absl::Status ControlClient::Health(const std::string& service) {
   auto stub = grpc::health::v1::Health::NewStub(channel_);
   grpc::ClientContext ctx;
   SetDeadline(&ctx, timeout_);
+  if (!token_.empty()) ctx.AddMetadata("authorization", "Bearer " + token_);
   grpc::health::v1::HealthCheckRequest req;
   req.set_service(service);
   grpc::health::v1::HealthCheckResponse resp;
@@ -45,6 +47,7 @@ absl::Status ControlClient::Health(const std::string& service) {
 absl::StatusOr<ctl::GetStatusResponse> ControlClient::GetStatus() {
   grpc::ClientContext ctx;
   SetDeadline(&ctx, timeout_);
+  if (!token_.empty()) ctx.AddMetadata("authorization", "Bearer " + token_);
   ctl::GetStatusResponse resp;
   grpc::Status st = stub_->GetStatus(&ctx, ctl::GetStatusRequest(), &resp);
   if (!st.ok()) return Annotate(target_, "GetStatus", st);
@@ -54,6 +57,7 @@ absl::StatusOr<ctl::GetStatusResponse> ControlClient::GetStatus() {
 absl::StatusOr<std::string> ControlClient::GetConfig() {
   grpc::ClientContext ctx;
   SetDeadline(&ctx, timeout_);
+  if (!token_.empty()) ctx.AddMetadata("authorization", "Bearer " + token_);
   ctl::GetConfigResponse resp;
   grpc::Status st = stub_->GetConfig(&ctx, ctl::GetConfigRequest(), &resp);
   if (!st.ok()) return Annotate(target_, "GetConfig", st);
@@ -63,6 +67,7 @@ absl::StatusOr<std::string> ControlClient::GetConfig() {
 absl::StatusOr<ctl::ServingState> ControlClient::Pause() {
   grpc::ClientContext ctx;
   SetDeadline(&ctx, timeout_);
+  if (!token_.empty()) ctx.AddMetadata("authorization", "Bearer " + token_);
   ctl::PauseResponse resp;
   grpc::Status st = stub_->Pause(&ctx, ctl::PauseRequest(), &resp);
   if (!st.ok()) return Annotate(target_, "Pause", st);
@@ -72,6 +77,7 @@ absl::StatusOr<ctl::ServingState> ControlClient::Pause() {
 absl::StatusOr<ctl::ServingState> ControlClient::Resume() {
   grpc::ClientContext ctx;
   SetDeadline(&ctx, timeout_);
+  if (!token_.empty()) ctx.AddMetadata("authorization", "Bearer " + token_);
   ctl::ResumeResponse resp;
   grpc::Status st = stub_->Resume(&ctx, ctl::ResumeRequest(), &resp);
   if (!st.ok()) return Annotate(target_, "Resume", st);

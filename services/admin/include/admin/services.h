@@ -41,12 +41,6 @@ struct AdminOptions {
 // Resolves the admin config into options (decoding keys); errors name the key.
 absl::StatusOr<AdminOptions> OptionsFromConfig(const streamadmin::config::v1::AdminConfig& config);
 
-// Input rules shared by the handlers (and tested directly).
-absl::Status ValidateUsername(const std::string& name);
-absl::Status ValidateRoleName(const std::string& name);
-absl::Status ValidateText(const char* field, const std::string& value, size_t max_bytes);
-absl::Status ValidateNatsSubject(const std::string& subject);
-
 class AdminCore {
  public:
   // publish: sends a core NATS message (revocations); may fail while disconnected.

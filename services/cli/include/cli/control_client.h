@@ -14,8 +14,10 @@ namespace sa::cli {
 
 class ControlClient {
  public:
-  // target: host:port of a service's gRPC listener.
-  explicit ControlClient(const std::string& target, absl::Duration timeout = absl::Seconds(5));
+  // target: host:port of a service's gRPC listener. token: an access token
+  // (admin.v1.Auth/Login) sent as "authorization: Bearer" when not empty.
+  explicit ControlClient(const std::string& target, absl::Duration timeout = absl::Seconds(5),
+                         std::string token = "");
 
   // OK when grpc.health.v1.Check("") says SERVING.
   absl::Status Health(const std::string& service = "");
@@ -30,6 +32,7 @@ class ControlClient {
  private:
   std::string target_;
   absl::Duration timeout_;
+  std::string token_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<streamadmin::control::v1::ServiceControl::Stub> stub_;
 };
