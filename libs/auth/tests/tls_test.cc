@@ -14,6 +14,8 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "observability/grpc_server.h"
 #include "streamadmin/control/v1/control.grpc.pb.h"
+#include "bus/connection.h"
+#include "testing/nats_server.h"
 #include "testing/process.h"
 #include "testing/temp_dir.h"
 
@@ -137,6 +139,36 @@ TEST_F(GrpcTls, OptionalClientCertificateAndTokenAuthWorkTogether) {
   ctl::GetStatusResponse resp;
   EXPECT_EQ(ctl::ServiceControl::NewStub(ch)->GetStatus(&ctx, ctl::GetStatusRequest(), &resp).error_code(),
             grpc::StatusCode::UNAUTHENTICATED);
+}
+
+// NATS TLS from config (nats.tls): libs/bus verifies the server with the CA and
+// presents a client certificate when the server asks for one.
+TEST_F(GrpcTls, NatsConnectionUsesTlsFromConfig) {
+  std::string p = dir_->path();
+  testing::NatsServer::Options o;
+  o.jetstream = false;
+  o.config_text = absl::StrCat("tls {\n  cert_file: \"", p, "/server.crt\"\n  key_file: \"", p,
+                               "/server.key\"\n  ca_file: \"", p, "/ca.crt\"\n  verify: true\n}\n");
+  auto server = testing::NatsServer::Start(o);
+  ASSERT_TRUE(server.ok()) << server.status();
+  cfg::NatsConfig nc;
+  nc.add_servers(absl::StrCat("tls://127.0.0.1:", (*server)->port()));
+  nc.set_connect_timeout_ms(2000);
+  nc.mutable_tls()->set_enabled(true);
+  nc.mutable_tls()->set_ca_file(p + "/ca.crt");
+  nc.mutable_tls()->set_cert_file(p + "/client.crt");
+  nc.mutable_tls()->set_key_file(p + "/client.key");
+  auto ok = bus::Connection::Connect(nc);
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_TRUE((*ok)->WaitConnected(absl::Seconds(10)));
+
+  cfg::NatsConfig no_cert = nc;  // the server requires a client certificate
+  no_cert.mutable_tls()->clear_cert_file();
+  no_cert.mutable_tls()->clear_key_file();
+  auto refused = bus::Connection::Connect(no_cert);
+  if (refused.ok()) {
+    EXPECT_FALSE((*refused)->WaitConnected(absl::Seconds(2)));
+  }
 }
 
 }  // namespace
