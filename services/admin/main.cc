@@ -1,5 +1,6 @@
-#include "admin/app.h"
 #include "runtime/main.h"
+
+#include "admin/app.h"
 
 int main(int argc, char** argv) {
   return sa::runtime::RunServiceMain<streamadmin::config::v1::AdminConfig>(

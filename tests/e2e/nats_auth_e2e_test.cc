@@ -47,9 +47,8 @@ class NatsAuthPipeline : public ::testing::Test {
     testing::NatsServer::Options o;
     o.config_text = absl::StrCat("operator: ", nk::OperatorJwt(op_, "e2e", now), "\nsystem_account: ", sys.public_key,
                                  "\nresolver: MEMORY\nresolver_preload: {\n  ", account_.public_key, ": ",
-                                 nk::AccountJwt(op_, account_.public_key, "STREAM_ADMIN", now), "\n  ",
-                                 sys.public_key, ": ", nk::AccountJwt(op_, sys.public_key, "SYS", now, false),
-                                 "\n}\n");
+                                 nk::AccountJwt(op_, account_.public_key, "STREAM_ADMIN", now), "\n  ", sys.public_key,
+                                 ": ", nk::AccountJwt(op_, sys.public_key, "SYS", now, false), "\n}\n");
     auto s = testing::NatsServer::Start(o);
     ASSERT_TRUE(s.ok()) << s.status();
     nats_ = std::move(*s);
@@ -131,12 +130,13 @@ TEST_F(NatsAuthPipeline, IngestAndNormalizerRunOnTheirOwnRolesWithoutViolations)
   ASSERT_TRUE(viewer->Flush(absl::Seconds(5)).ok());
 
   Service normalizer = Start("normalizer", "");
-  Service ingest = Start(
-      "ingest", absl::StrCat("sources:\n  - {name: r-kraken, kind: replay, venue: kraken, replay: {path: \"",
-                             Fixture("kraken.jsonl.zst"), "\", speed: 0}}\n"));
+  Service ingest =
+      Start("ingest", absl::StrCat("sources:\n  - {name: r-kraken, kind: replay, venue: kraken, replay: {path: \"",
+                                   Fixture("kraken.jsonl.zst"), "\", speed: 0}}\n"));
   EXPECT_TRUE(testing::WaitFor([&] { return trades.load() > 0; }, absl::Seconds(60)))
-      << "no trade reached the viewer\n--- normalizer\n" << normalizer.process->Output().substr(0, 3000)
-      << "\n--- ingest\n" << ingest.process->Output().substr(0, 3000);
+      << "no trade reached the viewer\n--- normalizer\n"
+      << normalizer.process->Output().substr(0, 3000) << "\n--- ingest\n"
+      << ingest.process->Output().substr(0, 3000);
   EXPECT_THAT(normalizer.process->Output(), ::testing::Not(::testing::HasSubstr("Permissions Violation")));
   EXPECT_THAT(ingest.process->Output(), ::testing::Not(::testing::HasSubstr("Permissions Violation")));
   // The viewer reads market data but not the raw frames.

@@ -39,8 +39,8 @@ void AddUnique(std::vector<std::string>* v, const std::string& s) {
 std::vector<adm::Role> BuiltinRoles() {
   return {
       MakeRole("admin", "everything", {"*:*"}, {">"}, {}, {">"}, {}),
-      MakeRole("viewer", "read everything; subscribe to market data and anomalies", {"*:read"}, {},
-               {">"}, {"md.>", "anomaly.>", "_INBOX.>"}, {"cdc.>", "md.raw.>"}),
+      MakeRole("viewer", "read everything; subscribe to market data and anomalies", {"*:read"}, {}, {">"},
+               {"md.>", "anomaly.>", "_INBOX.>"}, {"cdc.>", "md.raw.>"}),
       MakeRole("svc-ingest", "the ingest service", {"control:read"},
                {"md.raw.>", "dlq.ingest", "$JS.API.>", "sa.audit.denied.ingest"}, {},
                {"_INBOX.>", "md.ctl.snapshot.>", "sa.auth.revoked"}, {}),
@@ -54,8 +54,8 @@ std::vector<adm::Role> BuiltinRoles() {
       MakeRole("svc-anomaly", "the anomaly service", {"control:read"},
                {"anomaly.>", "$JS.API.>", "$JS.ACK.>", "sa.audit.denied.anomaly"}, {},
                {"md.>", "_INBOX.>", "sa.auth.revoked"}, {}),
-      MakeRole("svc-admin", "the admin service", {"control:read"},
-               {"sa.auth.revoked", "$JS.API.>"}, {}, {"sa.audit.>", "_INBOX.>", "sa.auth.revoked"}, {}),
+      MakeRole("svc-admin", "the admin service", {"control:read"}, {"sa.auth.revoked", "$JS.API.>"}, {},
+               {"sa.audit.>", "_INBOX.>", "sa.auth.revoked"}, {}),
   };
 }
 

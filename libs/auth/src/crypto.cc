@@ -54,8 +54,7 @@ KeyPair GenerateKeyPair() {
 
 absl::StatusOr<KeyPair> KeyPairFromSeed(absl::string_view seed) {
   EnsureSodium();
-  if (seed.size() != crypto_sign_SEEDBYTES)
-    return absl::InvalidArgumentError("an Ed25519 seed is 32 bytes");
+  if (seed.size() != crypto_sign_SEEDBYTES) return absl::InvalidArgumentError("an Ed25519 seed is 32 bytes");
   KeyPair kp{std::string(crypto_sign_PUBLICKEYBYTES, '\0'), std::string(crypto_sign_SECRETKEYBYTES, '\0')};
   crypto_sign_seed_keypair(reinterpret_cast<unsigned char*>(kp.public_key.data()),
                            reinterpret_cast<unsigned char*>(kp.secret_key.data()), U(seed));

@@ -5,9 +5,8 @@
 
 #include <fstream>
 #include <mutex>
-#include <sstream>
-
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -45,10 +44,14 @@ void Process(void* state, grpc_auth_context* /*context*/, const grpc_metadata* m
   absl::string_view path, authorization, forwarded, agent;
   for (size_t i = 0; i < num_md; ++i) {
     absl::string_view k = SliceView(md[i].key);
-    if (k == ":path") path = SliceView(md[i].value);
-    else if (k == "authorization") authorization = SliceView(md[i].value);
-    else if (k == "x-forwarded-for") forwarded = SliceView(md[i].value);
-    else if (k == "user-agent") agent = SliceView(md[i].value);
+    if (k == ":path")
+      path = SliceView(md[i].value);
+    else if (k == "authorization")
+      authorization = SliceView(md[i].value);
+    else if (k == "x-forwarded-for")
+      forwarded = SliceView(md[i].value);
+    else if (k == "user-agent")
+      agent = SliceView(md[i].value);
   }
   int64_t now = NowUnixMicros();
   Enforcer::Decision d = self->Check(path, authorization, now);
@@ -56,8 +59,14 @@ void Process(void* state, grpc_auth_context* /*context*/, const grpc_metadata* m
     cb(user_data, nullptr, 0, nullptr, 0, GRPC_STATUS_OK, nullptr);
     return;
   }
-  Denial denial{self->service(), std::string(path), d.claims ? d.claims->sub : "", d.claims ? d.claims->name : "",
-                d.code, d.message, std::string(forwarded.empty() ? agent : forwarded), now};
+  Denial denial{self->service(),
+                std::string(path),
+                d.claims ? d.claims->sub : "",
+                d.claims ? d.claims->name : "",
+                d.code,
+                d.message,
+                std::string(forwarded.empty() ? agent : forwarded),
+                now};
   self->ReportDenial(std::move(denial));
   cb(user_data, nullptr, 0, nullptr, 0, static_cast<grpc_status_code>(d.code), d.message.c_str());
 }
@@ -82,7 +91,6 @@ class ProcessingServerCredentials final : public grpc::ServerCredentials {
   grpc_server_credentials* creds_;
 };
 
-
 }  // namespace
 
 Caller Enforcer::CallerOf(const grpc::ServerContextBase& context) {
@@ -105,8 +113,7 @@ Caller Enforcer::CallerOf(const grpc::ServerContextBase& context) {
   return c;
 }
 
-absl::StatusOr<std::unique_ptr<Enforcer>> Enforcer::Create(const cfg::ServerConfig& server,
-                                                           const cfg::NatsConfig* nats,
+absl::StatusOr<std::unique_ptr<Enforcer>> Enforcer::Create(const cfg::ServerConfig& server, const cfg::NatsConfig* nats,
                                                            const std::string& service) {
   std::unique_ptr<Enforcer> self(new Enforcer());
   self->service_ = service;
@@ -169,10 +176,10 @@ std::shared_ptr<grpc::ServerCredentials> Enforcer::Credentials() {
       ca = *c;
     }
     grpc_ssl_pem_key_cert_pair pair{key->c_str(), cert->c_str()};
-    grpc_ssl_client_certificate_request_type req =
-        ca.empty() ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
-        : tls_.require_client_cert() ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
-                                     : GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY;
+    grpc_ssl_client_certificate_request_type req = ca.empty() ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+                                                   : tls_.require_client_cert()
+                                                       ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+                                                       : GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY;
     core = grpc_ssl_server_credentials_create_ex(ca.empty() ? nullptr : ca.c_str(), &pair, 1, req, nullptr);
   } else if (enabled_) {
     core = grpc_insecure_server_credentials_create();
@@ -258,8 +265,13 @@ void Enforcer::ReportDenial(Denial d) {
     return;
   }
   if (nats_ && nats_->IsConnected()) {
-    nlohmann::json j = {{"service", d.service}, {"method", d.method}, {"sub", d.subject}, {"name", d.username},
-                        {"code", static_cast<int>(d.code)}, {"reason", d.reason}, {"peer", d.peer},
+    nlohmann::json j = {{"service", d.service},
+                        {"method", d.method},
+                        {"sub", d.subject},
+                        {"name", d.username},
+                        {"code", static_cast<int>(d.code)},
+                        {"reason", d.reason},
+                        {"peer", d.peer},
                         {"time_us", d.time_us}};
     (void)nats_->Publish(absl::StrCat(kDenialSubjectPrefix, service_), j.dump());
   }

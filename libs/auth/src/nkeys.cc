@@ -1,7 +1,6 @@
 #include "auth/nkeys.h"
 
 #include <cstring>
-
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
@@ -74,7 +73,8 @@ uint16_t Crc16(absl::string_view data) {
   uint16_t crc = 0;
   for (unsigned char b : data) {
     crc ^= static_cast<uint16_t>(b) << 8;
-    for (int i = 0; i < 8; ++i) crc = (crc & 0x8000) ? static_cast<uint16_t>((crc << 1) ^ 0x1021) : static_cast<uint16_t>(crc << 1);
+    for (int i = 0; i < 8; ++i)
+      crc = (crc & 0x8000) ? static_cast<uint16_t>((crc << 1) ^ 0x1021) : static_cast<uint16_t>(crc << 1);
   }
   return crc;
 }
@@ -132,32 +132,43 @@ absl::Status ValidatePublicKey(absl::string_view public_key, Type type) {
 }
 
 std::string OperatorJwt(const NKey& op, const std::string& name, int64_t now_s) {
-  nlohmann::json c = {{"iat", now_s}, {"iss", op.public_key}, {"sub", op.public_key}, {"name", name},
+  nlohmann::json c = {{"iat", now_s},
+                      {"iss", op.public_key},
+                      {"sub", op.public_key},
+                      {"name", name},
                       {"nats", {{"type", "operator"}, {"version", 2}}}};
   return SignJwt(op, c);
 }
 
-std::string AccountJwt(const NKey& op, const std::string& account_public_key, const std::string& name,
-                       int64_t now_s, bool jetstream) {
-  nlohmann::json limits = {{"subs", -1}, {"data", -1}, {"payload", -1}, {"imports", -1},
-                           {"exports", -1}, {"wildcards", true}, {"conn", -1}, {"leaf", -1}};
+std::string AccountJwt(const NKey& op, const std::string& account_public_key, const std::string& name, int64_t now_s,
+                       bool jetstream) {
+  nlohmann::json limits = {{"subs", -1},    {"data", -1},        {"payload", -1}, {"imports", -1},
+                           {"exports", -1}, {"wildcards", true}, {"conn", -1},    {"leaf", -1}};
   if (jetstream) {
     limits["mem_storage"] = -1;
     limits["disk_storage"] = -1;
     limits["streams"] = -1;
     limits["consumer"] = -1;
   }
-  nlohmann::json c = {{"iat", now_s}, {"iss", op.public_key}, {"sub", account_public_key}, {"name", name},
+  nlohmann::json c = {{"iat", now_s},
+                      {"iss", op.public_key},
+                      {"sub", account_public_key},
+                      {"name", name},
                       {"nats", {{"type", "account"}, {"version", 2}, {"limits", limits}}}};
   return SignJwt(op, c);
 }
 
 std::string UserJwt(const NKey& account, const std::string& user_public_key, const std::string& name,
                     const Permissions& p, int64_t now_s, int64_t expires_s) {
-  nlohmann::json nats = {{"type", "user"}, {"version", 2}, {"subs", -1}, {"data", -1}, {"payload", -1},
-                         {"pub", PermJson(p.pub_allow, p.pub_deny)}, {"sub", PermJson(p.sub_allow, p.sub_deny)}};
-  nlohmann::json c = {{"iat", now_s}, {"iss", account.public_key}, {"sub", user_public_key}, {"name", name},
-                      {"nats", nats}};
+  nlohmann::json nats = {{"type", "user"},
+                         {"version", 2},
+                         {"subs", -1},
+                         {"data", -1},
+                         {"payload", -1},
+                         {"pub", PermJson(p.pub_allow, p.pub_deny)},
+                         {"sub", PermJson(p.sub_allow, p.sub_deny)}};
+  nlohmann::json c = {
+      {"iat", now_s}, {"iss", account.public_key}, {"sub", user_public_key}, {"name", name}, {"nats", nats}};
   if (expires_s > 0) c["exp"] = expires_s;
   return SignJwt(account, c);
 }
@@ -166,8 +177,8 @@ std::string CredsFile(const std::string& user_jwt, const std::string& user_seed)
   return absl::StrCat("-----BEGIN NATS USER JWT-----\n", user_jwt, "\n------END NATS USER JWT------\n\n",
                       "************************* IMPORTANT *************************\n",
                       "NKEY Seed printed below can be used to sign and prove identity.\n",
-                      "NKEYs are sensitive and should be treated as secrets.\n\n",
-                      "-----BEGIN USER NKEY SEED-----\n", user_seed, "\n------END USER NKEY SEED------\n\n",
+                      "NKEYs are sensitive and should be treated as secrets.\n\n", "-----BEGIN USER NKEY SEED-----\n",
+                      user_seed, "\n------END USER NKEY SEED------\n\n",
                       "*************************************************************\n");
 }
 

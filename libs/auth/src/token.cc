@@ -12,8 +12,8 @@ constexpr absl::string_view kPrefix = "sa1.";
 }
 
 std::string IssueToken(const Claims& c, absl::string_view secret_key) {
-  nlohmann::json j = {{"sub", c.sub}, {"name", c.name}, {"jti", c.jti}, {"iat", c.iat_us},
-                      {"exp", c.exp_us}, {"perms", c.perms}};
+  nlohmann::json j = {{"sub", c.sub},    {"name", c.name},  {"jti", c.jti},
+                      {"iat", c.iat_us}, {"exp", c.exp_us}, {"perms", c.perms}};
   if (!c.key_id.empty()) j["key"] = c.key_id;
   std::string signed_part = absl::StrCat(kPrefix, Base64Url(j.dump()));
   return absl::StrCat(signed_part, ".", Base64Url(Sign(signed_part, secret_key)));

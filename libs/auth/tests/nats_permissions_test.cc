@@ -5,8 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
-#include <mutex>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
@@ -39,12 +39,11 @@ class NatsPermissions : public ::testing::Test {
     sys_ = nkeys::Generate(nkeys::Type::kAccount);
     int64_t now = absl::ToUnixSeconds(absl::Now());
     testing::NatsServer::Options o;
-    o.config_text = absl::StrCat("operator: ", nkeys::OperatorJwt(op_, "sa-test", now), "\n",
-                                 "system_account: ", sys_.public_key, "\n", "resolver: MEMORY\n",
-                                 "resolver_preload: {\n  ", account_.public_key, ": ",
-                                 nkeys::AccountJwt(op_, account_.public_key, "STREAM_ADMIN", now), "\n  ",
-                                 sys_.public_key, ": ", nkeys::AccountJwt(op_, sys_.public_key, "SYS", now, /*jetstream=*/false),
-                                 "\n}\n");
+    o.config_text =
+        absl::StrCat("operator: ", nkeys::OperatorJwt(op_, "sa-test", now), "\n", "system_account: ", sys_.public_key,
+                     "\n", "resolver: MEMORY\n", "resolver_preload: {\n  ", account_.public_key, ": ",
+                     nkeys::AccountJwt(op_, account_.public_key, "STREAM_ADMIN", now), "\n  ", sys_.public_key, ": ",
+                     nkeys::AccountJwt(op_, sys_.public_key, "SYS", now, /*jetstream=*/false), "\n}\n");
     auto s = testing::NatsServer::Start(o);
     ASSERT_TRUE(s.ok()) << s.status();
     server_ = std::move(*s);
@@ -139,8 +138,8 @@ TEST_F(NatsPermissions, ViewerSubscribesToMarketDataButNotCdcAndCannotPublish) {
       << testing::NatsServer::Options().config_text;
 
   EXPECT_FALSE(Delivered(*viewer, "md.trade.kraken.BTC-USD"));
-  EXPECT_TRUE(viewer->WaitForAsyncError("Permissions Violation for Publish to \"md.trade.kraken.BTC-USD\"",
-                                        absl::Seconds(5)));
+  EXPECT_TRUE(
+      viewer->WaitForAsyncError("Permissions Violation for Publish to \"md.trade.kraken.BTC-USD\"", absl::Seconds(5)));
 }
 
 TEST_F(NatsPermissions, ServiceUsersCanDoWhatTheirPipelineNeedsAndNothingElse) {

@@ -2,8 +2,8 @@
 // required client certificates, with and without token auth on top.
 // Certificates are made by the openssl CLI for each run.
 #include <gmock/gmock.h>
-#include <gtest/gtest.h>
 #include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
 
 #include <fstream>
 #include <sstream>
@@ -11,10 +11,10 @@
 #include "absl/strings/str_cat.h"
 #include "auth/crypto.h"
 #include "auth/enforcer.h"
+#include "bus/connection.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "observability/grpc_server.h"
 #include "streamadmin/control/v1/control.grpc.pb.h"
-#include "bus/connection.h"
 #include "testing/nats_server.h"
 #include "testing/process.h"
 #include "testing/temp_dir.h"
@@ -60,7 +60,8 @@ class GrpcTls : public ::testing::Test {
       head.insert(head.end(), tail.begin(), tail.end());
       return head;
     };
-    run(req({"openssl", "req", "-x509"}, {"-keyout", p + "/ca.key", "-out", p + "/ca.crt", "-subj", "/CN=sa-test-ca", "-days", "1"}));
+    run(req({"openssl", "req", "-x509"},
+            {"-keyout", p + "/ca.key", "-out", p + "/ca.crt", "-subj", "/CN=sa-test-ca", "-days", "1"}));
     for (const char* who : {"server", "client"}) {
       std::string w = p + "/" + who;
       run(req({"openssl", "req"}, {"-keyout", w + ".key", "-out", w + ".csr", "-subj", absl::StrCat("/CN=", who)}));

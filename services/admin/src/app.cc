@@ -5,9 +5,8 @@
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
-#include <thread>
-
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "admin/services.h"
@@ -97,8 +96,9 @@ class AdminApp final : public runtime::NatsServiceApp {
     const auto& a = config_.auth();
     if (!a.bootstrap_password().empty()) {
       auto created = core_.Bootstrap(a.bootstrap_user(), a.bootstrap_password());
-      if (!created.ok()) return absl::Status(created.status().code(),
-                                             absl::StrCat("bootstrap administrator: ", created.status().message()));
+      if (!created.ok())
+        return absl::Status(created.status().code(),
+                            absl::StrCat("bootstrap administrator: ", created.status().message()));
       if (*created) spdlog::info("first administrator '{}' created", a.bootstrap_user());
     }
     // Denials on the other services arrive here for the audit log.
@@ -121,8 +121,8 @@ class AdminApp final : public runtime::NatsServiceApp {
 
  private:
   void RecordDenial(const auth::Denial& d) {
-    core_.Audit(d.username.empty() ? "anonymous" : d.username, d.method, d.service, d.peer,
-                obs::GrpcCodeName(d.code), d.reason);
+    core_.Audit(d.username.empty() ? "anonymous" : d.username, d.method, d.service, d.peer, obs::GrpcCodeName(d.code),
+                d.reason);
   }
   void OnRemoteDenial(const std::string& data) {
     auto j = nlohmann::json::parse(data, nullptr, false);

@@ -8,8 +8,7 @@
 
 namespace sa::admin {
 
-absl::StatusOr<bool> CreateFirstAdministrator(Store& store, const std::string& username,
-                                              const std::string& password) {
+absl::StatusOr<bool> CreateFirstAdministrator(Store& store, const std::string& username, const std::string& password) {
   if (auto st = ValidateUsername(username); !st.ok()) return st;
   if (auto st = ValidatePassword(password); !st.ok()) return st;
   auto n = store.CountUsers();

@@ -75,8 +75,8 @@ CREATE TRIGGER audit_log_no_change BEFORE UPDATE OR DELETE OR TRUNCATE ON audit_
          for (const auto& role : auth::BuiltinRoles()) {
            std::string spec;
            (void)google::protobuf::util::MessageToJsonString(role, &spec);
-           w.exec_params("INSERT INTO roles (name, spec) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
-                         role.name(), spec);
+           w.exec_params("INSERT INTO roles (name, spec) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING", role.name(),
+                         spec);
          }
        }},
   };

@@ -214,8 +214,8 @@ absl::StatusOr<adm::GetCredentialsResponse> AdminCore::NatsCredentials(const Use
   auth::nkeys::NKey nkey = auth::nkeys::Generate(auth::nkeys::Type::kUser);
   int64_t now_s = absl::ToUnixSeconds(absl::Now());
   int64_t exp_s = now_s + (ttl_s > 0 ? ttl_s : options_.user_jwt_ttl_s);
-  std::string jwt = auth::nkeys::UserJwt(*options_.nats_account, nkey.public_key, user.user.username(), perms,
-                                         now_s, exp_s);
+  std::string jwt =
+      auth::nkeys::UserJwt(*options_.nats_account, nkey.public_key, user.user.username(), perms, now_s, exp_s);
   adm::GetCredentialsResponse resp;
   resp.set_user_jwt(jwt);
   resp.set_creds(auth::nkeys::CredsFile(jwt, nkey.seed));
@@ -251,8 +251,8 @@ class UsersService final : public adm::Users::Service {
     }
     auto hash = auth::HashPassword(req->password());
     if (!hash.ok()) return Grpc(hash.status());
-    auto u = core_->store().CreateUser(NewId("u_"), req->username(), req->display_name(), *hash, roles,
-                                       NowUnixMicros());
+    auto u =
+        core_->store().CreateUser(NewId("u_"), req->username(), req->display_name(), *hash, roles, NowUnixMicros());
     if (!u.ok()) return Grpc(u.status());
     *resp = u->user;
     return grpc::Status::OK;
@@ -423,7 +423,8 @@ class AuthService final : public adm::Auth::Service {
       }
       return fail(absl::StrCat("wrong password (", *n, " in a row)"));
     }
-    if (user->failed_logins > 0 || user->user.locked_until_us() > 0) (void)core_->store().ResetLoginFailures(user->user.id());
+    if (user->failed_logins > 0 || user->user.locked_until_us() > 0)
+      (void)core_->store().ResetLoginFailures(user->user.id());
     auto tokens = core_->IssueTokens(*user, "", /*with_refresh=*/true);
     if (!tokens.ok()) return Grpc(tokens.status());
     core_->Audit(who, "auth.login", who, peer, "OK", "password");
@@ -437,7 +438,8 @@ class AuthService final : public adm::Auth::Service {
     if (!SplitSecret(req->refresh_token(), kRefreshPrefix, &id, &secret)) return bad;
     auto r = core_->store().FindRefresh(id);
     if (!r.ok()) return absl::IsNotFound(r.status()) ? bad : Grpc(r.status());
-    if (r->revoked || r->expires_at_us <= NowUnixMicros() || !auth::ConstantTimeEquals(r->hash, auth::Sha256Hex(secret)))
+    if (r->revoked || r->expires_at_us <= NowUnixMicros() ||
+        !auth::ConstantTimeEquals(r->hash, auth::Sha256Hex(secret)))
       return bad;
     auto user = core_->store().FindUserById(r->user_id);
     if (!user.ok() || user->user.disabled()) return bad;
@@ -483,8 +485,8 @@ class AuthService final : public adm::Auth::Service {
     std::string id, secret;
     const std::string peer = Peer(ctx);
     auto fail = [&](const std::string& detail) {
-      core_->Audit(absl::StrCat("apikey:", id.substr(0, 16)), "auth.login", id.substr(0, 16), peer,
-                   "UNAUTHENTICATED", detail);
+      core_->Audit(absl::StrCat("apikey:", id.substr(0, 16)), "auth.login", id.substr(0, 16), peer, "UNAUTHENTICATED",
+                   detail);
       return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, absl::StrCat("API key ", detail));
     };
     if (!SplitSecret(key, kApiKeyPrefix, &id, &secret)) return fail("malformed");
@@ -497,8 +499,7 @@ class AuthService final : public adm::Auth::Service {
     if (!user.ok() || user->user.disabled()) return fail("owner removed or disabled");
     auto tokens = core_->IssueTokens(*user, id, /*with_refresh=*/false);
     if (!tokens.ok()) return Grpc(tokens.status());
-    core_->Audit(user->user.username(), "auth.login", user->user.username(), peer, "OK",
-                 absl::StrCat("api key ", id));
+    core_->Audit(user->user.username(), "auth.login", user->user.username(), peer, "OK", absl::StrCat("api key ", id));
     *resp = std::move(*tokens);
     return grpc::Status::OK;
   }
@@ -508,7 +509,8 @@ class AuthService final : public adm::Auth::Service {
 class AuditService final : public adm::Audit::Service {
  public:
   explicit AuditService(AdminCore* core) : core_(core) {}
-  grpc::Status ListAudit(grpc::ServerContext*, const adm::ListAuditRequest* req, adm::ListAuditResponse* resp) override {
+  grpc::Status ListAudit(grpc::ServerContext*, const adm::ListAuditRequest* req,
+                         adm::ListAuditResponse* resp) override {
     AuditFilter f{req->actor(), req->action(), req->since_us(),
                   static_cast<int>(req->limit() == 0 ? 100 : std::min<uint32_t>(req->limit(), 1000))};
     auto entries = core_->store().ListAudit(f);
@@ -544,8 +546,9 @@ class NatsAccessService final : public adm::NatsAccess::Service {
     resp->set_operator_jwt(auth::nkeys::OperatorJwt(*o.nats_operator, "stream-admin", now_s));
     resp->set_account_public_key(o.nats_account->public_key);
     resp->set_account_jwt(auth::nkeys::AccountJwt(*o.nats_operator, o.nats_account->public_key, "STREAM_ADMIN", now_s));
-    resp->set_server_config(absl::StrCat("operator: ", resp->operator_jwt(), "\nresolver: MEMORY\nresolver_preload: {\n  ",
-                                         resp->account_public_key(), ": ", resp->account_jwt(), "\n}\n"));
+    resp->set_server_config(absl::StrCat("operator: ", resp->operator_jwt(),
+                                         "\nresolver: MEMORY\nresolver_preload: {\n  ", resp->account_public_key(),
+                                         ": ", resp->account_jwt(), "\n}\n"));
     return grpc::Status::OK;
   }
 
@@ -568,8 +571,8 @@ std::string TargetOf(const google::protobuf::Message& m) {
   const auto* d = m.GetDescriptor();
   const auto* r = m.GetReflection();
   for (const char* name : {"username", "name", "id"}) {
-    if (const auto* f = d->FindFieldByName(name); f && f->type() == google::protobuf::FieldDescriptor::TYPE_STRING &&
-                                                  !f->is_repeated()) {
+    if (const auto* f = d->FindFieldByName(name);
+        f && f->type() == google::protobuf::FieldDescriptor::TYPE_STRING && !f->is_repeated()) {
       std::string v = r->GetString(m, f);
       if (!v.empty()) return v.substr(0, 256);
     }
@@ -587,8 +590,7 @@ class AuditInterceptor final : public grpc::experimental::Interceptor {
     using grpc::experimental::InterceptionHookPoints;
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_MESSAGE)) {
       // Sync unary handlers: the request is the generated message type.
-      if (void* msg = methods->GetRecvMessage())
-        target_ = TargetOf(*static_cast<google::protobuf::Message*>(msg));
+      if (void* msg = methods->GetRecvMessage()) target_ = TargetOf(*static_cast<google::protobuf::Message*>(msg));
     }
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
       grpc::Status st = methods->GetSendStatus();
@@ -620,8 +622,7 @@ class AuditInterceptorFactory final : public grpc::experimental::ServerIntercept
 }  // namespace
 
 struct AdminServices::Impl {
-  explicit Impl(AdminCore* core)
-      : users(core), roles(core), keys(core), auth(core), audit(core), nats(core) {}
+  explicit Impl(AdminCore* core) : users(core), roles(core), keys(core), auth(core), audit(core), nats(core) {}
   UsersService users;
   RolesService roles;
   ApiKeysService keys;

@@ -169,8 +169,8 @@ absl::StatusOr<UserRecord> Store::UpdateUser(const std::string& username, const 
 absl::StatusOr<UserRecord> Store::SetUserRoles(const std::string& username, const std::vector<std::string>& roles) {
   return Run("set roles", [&]() -> absl::StatusOr<UserRecord> {
     pqxx::work w(db_->conn);
-    auto r = w.exec_params(absl::StrCat("SELECT ", kUserColumns, " FROM users WHERE username = $1 FOR UPDATE"),
-                           username);
+    auto r =
+        w.exec_params(absl::StrCat("SELECT ", kUserColumns, " FROM users WHERE username = $1 FOR UPDATE"), username);
     if (r.empty()) return absl::NotFoundError(absl::StrCat("no user '", username, "'"));
     UserRecord u = UserFromRow(r[0]);
     BindRoles(w, u.user.id(), roles);
@@ -183,9 +183,9 @@ absl::StatusOr<UserRecord> Store::SetUserRoles(const std::string& username, cons
 absl::Status Store::SetPasswordHash(const std::string& username, const std::string& hash) {
   return Run("set password", [&]() -> absl::Status {
     pqxx::work w(db_->conn);
-    auto r = w.exec_params(
-        "UPDATE users SET password_hash = $2, failed_logins = 0, locked_until_us = 0 WHERE username = $1", username,
-        hash);
+    auto r =
+        w.exec_params("UPDATE users SET password_hash = $2, failed_logins = 0, locked_until_us = 0 WHERE username = $1",
+                      username, hash);
     if (r.affected_rows() == 0) return absl::NotFoundError(absl::StrCat("no user '", username, "'"));
     w.commit();
     return absl::OkStatus();
@@ -339,8 +339,7 @@ absl::StatusOr<RefreshRecord> Store::FindRefresh(const std::string& id) {
     pqxx::work w(db_->conn);
     auto r = w.exec_params("SELECT id, user_id, hash, expires_at_us, revoked FROM refresh_tokens WHERE id = $1", id);
     if (r.empty()) return absl::NotFoundError("no such refresh token");
-    return RefreshRecord{r[0][0].c_str(), r[0][1].c_str(), r[0][2].c_str(), r[0][3].as<int64_t>(),
-                         r[0][4].as<bool>()};
+    return RefreshRecord{r[0][0].c_str(), r[0][1].c_str(), r[0][2].c_str(), r[0][3].as<int64_t>(), r[0][4].as<bool>()};
   });
 }
 

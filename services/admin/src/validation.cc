@@ -48,8 +48,7 @@ absl::Status ValidateNatsSubject(const std::string& s) {
     if (token.empty()) return absl::InvalidArgumentError(absl::StrCat("NATS subject '", s, "': empty token"));
   }
   for (unsigned char c : s) {
-    if (c <= 0x20 || c == 0x7f)
-      return absl::InvalidArgumentError("NATS subject: no spaces or control characters");
+    if (c <= 0x20 || c == 0x7f) return absl::InvalidArgumentError("NATS subject: no spaces or control characters");
   }
   return absl::OkStatus();
 }

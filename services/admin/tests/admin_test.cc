@@ -4,8 +4,8 @@
 // and leaves an audit entry; the allowed path works; brute force locks;
 // hostile input is refused or stored verbatim.
 #include <gmock/gmock.h>
-#include <gtest/gtest.h>
 #include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
 
 #include <cstdlib>
 #include <fstream>
@@ -15,8 +15,8 @@
 #include "absl/time/clock.h"
 #include "auth/crypto.h"
 #include "auth/nkeys.h"
-#include "bus/connection.h"
 #include "auth/token.h"
+#include "bus/connection.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "streamadmin/admin/v1/admin.grpc.pb.h"
 #include "streamadmin/control/v1/control.grpc.pb.h"
@@ -65,13 +65,11 @@ class AdminTest : public ::testing::Test {
 
     // The first administrator's password comes from the environment only.
     setenv("STREAM_ADMIN_AUTH_BOOTSTRAP_PASSWORD", kAdminPassword, 1);
-    admin_ = new Service(Start("admin", absl::StrCat("database:\n  dsn: \"", pg_->dsn(),
-                                                     "\"\nauth:\n  signing_key: \"", auth::Base64(*seed_),
-                                                     "\"\n  lockout_s: 3\n  slowdown_step_ms: 5\n",
-                                                     "nats_jwt:\n  operator_seed: ",
-                                                     auth::nkeys::Generate(auth::nkeys::Type::kOperator).seed,
-                                                     "\n  account_seed: ",
-                                                     auth::nkeys::Generate(auth::nkeys::Type::kAccount).seed, "\n")));
+    admin_ = new Service(Start(
+        "admin", absl::StrCat("database:\n  dsn: \"", pg_->dsn(), "\"\nauth:\n  signing_key: \"", auth::Base64(*seed_),
+                              "\"\n  lockout_s: 3\n  slowdown_step_ms: 5\n",
+                              "nats_jwt:\n  operator_seed: ", auth::nkeys::Generate(auth::nkeys::Type::kOperator).seed,
+                              "\n  account_seed: ", auth::nkeys::Generate(auth::nkeys::Type::kAccount).seed, "\n")));
     unsetenv("STREAM_ADMIN_AUTH_BOOTSTRAP_PASSWORD");
     anomaly_ = new Service(Start("anomaly", ""));
   }
@@ -88,8 +86,9 @@ class AdminTest : public ::testing::Test {
   static Service Start(const std::string& name, const std::string& extra) {
     int grpc_port = *testing::PickFreePort(), http_port = *testing::PickFreePort();
     std::string cfg = absl::StrCat(dir_->path(), "/", name, ".yaml");
-    std::ofstream(cfg) << "server:\n  grpc_listen: 127.0.0.1:" << grpc_port << "\n  http_listen: 127.0.0.1:"
-                       << http_port << "\n  shutdown_grace_s: 2\n  auth:\n    mode: token\n    public_key: \""
+    std::ofstream(cfg) << "server:\n  grpc_listen: 127.0.0.1:" << grpc_port
+                       << "\n  http_listen: 127.0.0.1:" << http_port
+                       << "\n  shutdown_grace_s: 2\n  auth:\n    mode: token\n    public_key: \""
                        << auth::Base64(keys_->public_key) << "\"\nnats:\n  servers: [" << nats_->url() << "]\n"
                        << extra;
     auto p = testing::Process::Spawn({BinDir() + "/" + name, "--config", cfg},
@@ -142,9 +141,9 @@ class AdminTest : public ::testing::Test {
     return adm::Users::NewStub(admin_->channel)->ListUsers(Ctx(token).get(), adm::ListUsersRequest(), &resp);
   }
 
-  static grpc::Status CreateUser(const std::string& token, const std::string& username,
-                                 const std::string& display_name, const std::string& password,
-                                 std::vector<std::string> roles, adm::User* out = nullptr) {
+  static grpc::Status CreateUser(const std::string& token, const std::string& username, const std::string& display_name,
+                                 const std::string& password, std::vector<std::string> roles,
+                                 adm::User* out = nullptr) {
     adm::CreateUserRequest req;
     req.set_username(username);
     req.set_display_name(display_name);
@@ -376,11 +375,8 @@ TEST_F(AdminTest, TwentyWrongPasswordsLockTheAccountUntilTheLockEnds) {
 TEST_F(AdminTest, HostileNamesAreRefusedOrStoredVerbatimNeverInterpreted) {
   std::string admin = AdminToken();
   const std::string verbatim[] = {
-      "O'Brien \"the\" `admin`",
-      "Robert'); DROP TABLE users; --",
-      "' OR '1'='1",
-      "$1 $$ \\x00 %s %n {0}",
-      "日本語 ✓ <script>alert(1)</script>",
+      "O'Brien \"the\" `admin`", "Robert'); DROP TABLE users; --",     "' OR '1'='1",
+      "$1 $$ \\x00 %s %n {0}",   "日本語 ✓ <script>alert(1)</script>",
   };
   int n = 0;
   for (const auto& text : verbatim) {
@@ -545,12 +541,14 @@ TEST_F(AdminTest, CliInitCreatesTheFirstAdministratorOnceAndLoginGivesATokenOthe
   EXPECT_EQ(none->exit_code, 2) << none->output;
 
   setenv("STREAM_ADMIN_PASSWORD", kAdminPassword, 1);
-  auto login = testing::RunProcess({BinDir() + "/stream-admin", "login", "--target", admin_->target, "--user", "admin"});
+  auto login =
+      testing::RunProcess({BinDir() + "/stream-admin", "login", "--target", admin_->target, "--user", "admin"});
   unsetenv("STREAM_ADMIN_PASSWORD");
   ASSERT_TRUE(login.ok());
   ASSERT_EQ(login->exit_code, 0) << login->output;
   std::string token(absl::StripAsciiWhitespace(login->output.substr(login->output.rfind("sa1."))));
-  auto status = testing::RunProcess({BinDir() + "/stream-admin", "--token", token, "status", "--target", anomaly_->target});
+  auto status =
+      testing::RunProcess({BinDir() + "/stream-admin", "--token", token, "status", "--target", anomaly_->target});
   ASSERT_TRUE(status.ok());
   EXPECT_THAT(status->output, HasSubstr("anomaly")) << status->output;
   EXPECT_THAT(status->output, ::testing::Not(HasSubstr("UNAUTHENTICATED")));

@@ -42,11 +42,11 @@ namespace sa::auth {
 struct Denial {
   std::string service;
   std::string method;
-  std::string subject;     // user id when the token was valid
+  std::string subject;  // user id when the token was valid
   std::string username;
   grpc::StatusCode code;
   std::string reason;
-  std::string peer;        // x-forwarded-for, else user-agent (the address is not known before dispatch)
+  std::string peer;  // x-forwarded-for, else user-agent (the address is not known before dispatch)
   int64_t time_us = 0;
 };
 

@@ -42,8 +42,8 @@ struct Permissions {
 // JWTs signed by `issuer`.
 std::string OperatorJwt(const NKey& op, const std::string& name, int64_t now_s);
 // jetstream: unlimited JetStream for the account (never for the system account).
-std::string AccountJwt(const NKey& op, const std::string& account_public_key, const std::string& name,
-                       int64_t now_s, bool jetstream = true);
+std::string AccountJwt(const NKey& op, const std::string& account_public_key, const std::string& name, int64_t now_s,
+                       bool jetstream = true);
 std::string UserJwt(const NKey& account, const std::string& user_public_key, const std::string& name,
                     const Permissions& perms, int64_t now_s, int64_t expires_s);
 

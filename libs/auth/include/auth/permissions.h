@@ -11,7 +11,7 @@
 namespace sa::auth {
 
 // Special values of RequiredPermission().
-inline constexpr absl::string_view kOpen = "";                     // no token needed
+inline constexpr absl::string_view kOpen = "";                         // no token needed
 inline constexpr absl::string_view kAuthenticated = "@authenticated";  // any valid token
 
 // [a-z0-9_.-]{1,64} or "*", on both sides of one ':'.

@@ -12,7 +12,6 @@ namespace sa::admin {
 
 // Creates `username` with the built-in admin role when the database has no
 // user at all; returns false (and changes nothing) otherwise.
-absl::StatusOr<bool> CreateFirstAdministrator(Store& store, const std::string& username,
-                                              const std::string& password);
+absl::StatusOr<bool> CreateFirstAdministrator(Store& store, const std::string& username, const std::string& password);
 
 }  // namespace sa::admin

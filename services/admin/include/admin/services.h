@@ -58,14 +58,13 @@ class AdminCore {
   // Takes effect in this process at once and is published to every service.
   void Revoke(const auth::Revocation& r);
   void RepublishRevocations();
-  void Audit(const std::string& actor, const std::string& action, const std::string& resource,
-             const std::string& peer, const std::string& outcome, const std::string& detail);
+  void Audit(const std::string& actor, const std::string& action, const std::string& resource, const std::string& peer,
+             const std::string& outcome, const std::string& detail);
 
-  absl::StatusOr<streamadmin::admin::v1::TokenResponse> IssueTokens(const UserRecord& user,
-                                                                    const std::string& key_id, bool with_refresh);
+  absl::StatusOr<streamadmin::admin::v1::TokenResponse> IssueTokens(const UserRecord& user, const std::string& key_id,
+                                                                    bool with_refresh);
   absl::StatusOr<std::vector<std::string>> PermissionsOf(const std::string& user_id);
-  absl::StatusOr<streamadmin::admin::v1::GetCredentialsResponse> NatsCredentials(const UserRecord& user,
-                                                                                int64_t ttl_s);
+  absl::StatusOr<streamadmin::admin::v1::GetCredentialsResponse> NatsCredentials(const UserRecord& user, int64_t ttl_s);
   // Creates `username` with the admin role when the database has no user yet.
   absl::StatusOr<bool> Bootstrap(const std::string& username, const std::string& password);
 

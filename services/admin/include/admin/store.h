@@ -64,8 +64,7 @@ class Store {
   absl::StatusOr<UserRecord> FindUser(const std::string& username);
   absl::StatusOr<UserRecord> FindUserById(const std::string& id);
   absl::StatusOr<std::vector<streamadmin::admin::v1::User>> ListUsers();
-  absl::StatusOr<UserRecord> UpdateUser(const std::string& username, const std::string& display_name,
-                                        bool disabled);
+  absl::StatusOr<UserRecord> UpdateUser(const std::string& username, const std::string& display_name, bool disabled);
   absl::StatusOr<UserRecord> SetUserRoles(const std::string& username, const std::vector<std::string>& roles);
   absl::Status SetPasswordHash(const std::string& username, const std::string& hash);
   // Returns the deleted user's id.
@@ -104,7 +103,7 @@ class Store {
 
   std::string dsn_;
   std::mutex mu_;
-  struct Db;                 // the pqxx connection
+  struct Db;  // the pqxx connection
   std::unique_ptr<Db> db_;
 };
 

@@ -11,8 +11,8 @@
 
 namespace sa::admin {
 
-absl::Status ValidateUsername(const std::string& name);    // [A-Za-z0-9._@-]{1,64}
-absl::Status ValidateRoleName(const std::string& name);    // [a-z0-9_-]{1,64}
+absl::Status ValidateUsername(const std::string& name);      // [A-Za-z0-9._@-]{1,64}
+absl::Status ValidateRoleName(const std::string& name);      // [a-z0-9_-]{1,64}
 absl::Status ValidatePassword(const std::string& password);  // 12..1024 bytes
 absl::Status ValidateText(const char* field, const std::string& value, size_t max_bytes);
 absl::Status ValidateNatsSubject(const std::string& subject);

@@ -9,7 +9,7 @@
 namespace sa::cli {
 
 struct InitOptions {
-  std::string dsn;              // admin database (libpq)
+  std::string dsn;  // admin database (libpq)
   std::string username = "admin";
 };
 // Password: STREAM_ADMIN_INIT_PASSWORD, else asked twice on the terminal.
