@@ -2,6 +2,9 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <fstream>
+#include <sstream>
+
 #include "absl/strings/str_cat.h"
 #include "common/status.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -10,12 +13,35 @@ namespace sa::cli {
 
 namespace ctl = streamadmin::control::v1;
 
-ControlClient::ControlClient(const std::string& target, absl::Duration timeout, std::string token)
+ControlClient::ControlClient(const std::string& target, absl::Duration timeout, std::string token,
+                             std::shared_ptr<grpc::ChannelCredentials> credentials)
     : target_(target),
       timeout_(timeout),
       token_(std::move(token)),
-      channel_(grpc::CreateChannel(target, grpc::InsecureChannelCredentials())),
+      channel_(grpc::CreateChannel(target, credentials ? credentials : grpc::InsecureChannelCredentials())),
       stub_(ctl::ServiceControl::NewStub(channel_)) {}
+
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ClientCredentials(const std::string& ca_file,
+                                                                             const std::string& cert_file,
+                                                                             const std::string& key_file) {
+  if (ca_file.empty() && cert_file.empty() && key_file.empty()) return nullptr;
+  auto read = [](const std::string& path, std::string* out) {
+    std::ifstream in(path);
+    if (!in) return false;
+    std::stringstream ss;
+    ss << in.rdbuf();
+    *out = ss.str();
+    return true;
+  };
+  grpc::SslCredentialsOptions o;
+  if (!ca_file.empty() && !read(ca_file, &o.pem_root_certs))
+    return absl::InvalidArgumentError(absl::StrCat("cannot read CA file '", ca_file, "'"));
+  if (!cert_file.empty() && !read(cert_file, &o.pem_cert_chain))
+    return absl::InvalidArgumentError(absl::StrCat("cannot read certificate file '", cert_file, "'"));
+  if (!key_file.empty() && !read(key_file, &o.pem_private_key))
+    return absl::InvalidArgumentError(absl::StrCat("cannot read key file '", key_file, "'"));
+  return grpc::SslCredentials(o);
+}
 
 namespace {
 void SetDeadline(grpc::ClientContext* ctx, absl::Duration timeout) {

@@ -29,12 +29,13 @@ const std::vector<std::string> kDefaultTargets = {"127.0.0.1:7101", "127.0.0.1:7
                                                   "127.0.0.1:7104", "127.0.0.1:7105"};
 
 std::string g_token;  // --token / STREAM_ADMIN_TOKEN
+std::shared_ptr<grpc::ChannelCredentials> g_creds;  // --ca-file etc.; null: plaintext
 
 int Status(const std::vector<std::string>& targets) {
   int rc = 0;
   std::printf("%-11s %-21s %-9s %-8s %s\n", "SERVICE", "TARGET", "STATE", "UPTIME", "DEPENDENCIES");
   for (const auto& t : targets) {
-    auto st = ControlClient(t, absl::Seconds(5), g_token).GetStatus();
+    auto st = ControlClient(t, absl::Seconds(5), g_token, g_creds).GetStatus();
     if (!st.ok()) {
       std::printf("%-11s %-21s %-9s %-8s %s\n", "?", t.c_str(), "DOWN", "-",
                   std::string(st.status().message()).c_str());
@@ -55,7 +56,7 @@ int Status(const std::vector<std::string>& targets) {
 
 template <typename F>
 int Report(const std::string& target, F&& call) {
-  auto st = call(ControlClient(target, absl::Seconds(5), g_token));
+  auto st = call(ControlClient(target, absl::Seconds(5), g_token, g_creds));
   if (!st.ok()) {
     std::fprintf(stderr, "stream-admin: %s\n", std::string(st.status().message()).c_str());
     return 1;
@@ -72,6 +73,10 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string(sa::kVersion));
 
   app.add_option("--token", g_token, "access token (stream-admin login)")->envname("STREAM_ADMIN_TOKEN");
+  std::string ca_file, cert_file, key_file;
+  app.add_option("--ca-file", ca_file, "TLS: CA that signed the services' certificates")->envname("STREAM_ADMIN_CA_FILE");
+  app.add_option("--cert-file", cert_file, "TLS: client certificate")->envname("STREAM_ADMIN_CERT_FILE");
+  app.add_option("--key-file", key_file, "TLS: client key")->envname("STREAM_ADMIN_KEY_FILE");
   std::vector<std::string> targets;
   std::string target;
   int drain_timeout_s = 0;
@@ -122,17 +127,24 @@ int main(int argc, char** argv) {
   auto* keygen = app.add_subcommand("keygen", "new token signing key and NATS operator/account seeds (config YAML)");
 
   CLI11_PARSE(app, argc, argv);
+  if (auto c = sa::cli::ClientCredentials(ca_file, cert_file, key_file); c.ok()) {
+    g_creds = *c;
+    login_opts.credentials = *c;
+  } else {
+    std::fprintf(stderr, "stream-admin: %s\n", std::string(c.status().message()).c_str());
+    return 2;
+  }
   // Library connection chatter is for service logs; the CLI prints what matters.
   spdlog::set_level(spdlog::level::warn);
 
   if (*status) return Status(targets.empty() ? kDefaultTargets : targets);
   if (*health) {
-    auto st = ControlClient(target, absl::Seconds(5), g_token).Health();
+    auto st = ControlClient(target, absl::Seconds(5), g_token, g_creds).Health();
     std::printf("%s: %s\n", target.c_str(), st.ok() ? "SERVING" : std::string(st.message()).c_str());
     return st.ok() ? 0 : 1;
   }
   if (*config) {
-    auto json = ControlClient(target, absl::Seconds(5), g_token).GetConfig();
+    auto json = ControlClient(target, absl::Seconds(5), g_token, g_creds).GetConfig();
     if (!json.ok()) {
       std::fprintf(stderr, "stream-admin: %s\n", std::string(json.status().message()).c_str());
       return 1;

@@ -4,6 +4,9 @@
 //   keygen  new signing key and NATS operator/account seeds, as admin config YAML
 #pragma once
 
+#include <grpcpp/security/credentials.h>
+
+#include <memory>
 #include <string>
 
 namespace sa::cli {
@@ -18,6 +21,7 @@ int RunInit(const InitOptions& options);
 struct LoginOptions {
   std::string target = "127.0.0.1:7105";  // the admin service
   std::string username;
+  std::shared_ptr<grpc::ChannelCredentials> credentials;  // TLS; null: plaintext
 };
 // Password: STREAM_ADMIN_PASSWORD, else asked on the terminal. Prints the token.
 int RunLogin(const LoginOptions& options);
