@@ -76,8 +76,11 @@ TEST_F(TlsService, CliReachesATlsServiceOnlyWithTheCaAndAClientCertificate) {
   ASSERT_TRUE(svc.ok()) << svc.status();
   std::string target = absl::StrCat("localhost:", grpc_port);
 
-  ASSERT_TRUE(testing::WaitFor([&] { return Cli({"health", "--target", target}).exit_code == 0; },
-                               absl::Seconds(30)))
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        return Cli({"health", "--target", target}).exit_code == 0;
+      },
+      absl::Seconds(30)))
       << (*svc)->Output();
   EXPECT_NE(Cli({"health", "--target", target}, /*client_cert=*/false).exit_code, 0);
   EXPECT_NE(Cli({"health", "--target", target}, false, /*tls=*/false).exit_code, 0);

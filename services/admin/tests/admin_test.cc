@@ -316,6 +316,35 @@ TEST_F(AdminTest, RevokedApiKeyIsUnauthenticatedAtOnceAndAudited) {
       absl::Seconds(10)));
 }
 
+TEST_F(AdminTest, ApiKeysExpire) {
+  std::string admin = AdminToken();
+  ASSERT_TRUE(CreateUser(admin, "shortlived", "", "shortlived-password", {"viewer"}).ok());
+  adm::CreateApiKeyRequest kreq;
+  kreq.set_username("shortlived");
+  kreq.set_name("one second");
+  kreq.set_ttl_s(1);
+  adm::CreateApiKeyResponse key;
+  ASSERT_TRUE(adm::ApiKeys::NewStub(admin_->channel)->CreateApiKey(Ctx(admin).get(), kreq, &key).ok());
+  adm::LoginRequest lreq;
+  lreq.set_api_key(key.secret());
+  EXPECT_TRUE(testing::WaitFor(
+      [&] {
+        adm::TokenResponse tok;
+        grpc::Status st = adm::Auth::NewStub(admin_->channel)->Login(Ctx("").get(), lreq, &tok);
+        return st.error_code() == grpc::StatusCode::UNAUTHENTICATED &&
+               st.error_message().find("expired") != std::string::npos;
+      },
+      absl::Seconds(10)));
+  // Listed without its secret.
+  adm::ListApiKeysRequest list;
+  list.set_username("shortlived");
+  adm::ListApiKeysResponse keys;
+  ASSERT_TRUE(adm::ApiKeys::NewStub(admin_->channel)->ListApiKeys(Ctx(admin).get(), list, &keys).ok());
+  ASSERT_EQ(keys.keys_size(), 1);
+  EXPECT_EQ(keys.keys(0).prefix(), key.secret().substr(0, 12));
+  EXPECT_EQ(keys.keys(0).DebugString().find(key.secret()), std::string::npos);
+}
+
 TEST_F(AdminTest, RemovedUserIsUnauthenticatedAtOnceAndAudited) {
   std::string admin = AdminToken();
   ASSERT_TRUE(CreateUser(admin, "leaver", "", "leaver-password-123", {"viewer"}).ok());
