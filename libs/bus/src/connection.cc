@@ -64,10 +64,19 @@ void OnAsyncError(natsConnection* nc, natsSubscription* sub, natsStatus err, voi
   ConnRegistry::Scope scope(closure);
   BusMetrics::Get().errors.Inc();
   const char* subject = sub != nullptr ? natsSubscription_GetSubject(sub) : nullptr;
+  const char* text = nullptr;
+  natsConnection_GetLastError(nc, &text);
+  if (scope.get() != nullptr) {
+    auto* state = scope.get();
+    std::lock_guard lock(state->mu);
+    if (state->async_errors.size() >= 100) state->async_errors.erase(state->async_errors.begin());
+    state->async_errors.push_back(text != nullptr && *text ? std::string(text) : natsStatus_GetText(err));
+    state->cv.notify_all();
+  }
   spdlog::error("nats: async error on {}{}: {}",
                 scope.get() != nullptr ? scope.get()->config.name() : std::string("connection"),
                 subject != nullptr ? absl::StrCat(" (subscription ", subject, ")") : std::string(),
-                natsStatus_GetText(err));
+                text != nullptr && *text ? text : natsStatus_GetText(err));
 }
 
 int64_t ReconnectDelay(natsConnection* nc, int attempts, void* closure) {
@@ -369,6 +378,21 @@ absl::Status Connection::Drain(absl::Duration timeout) {
 }
 
 void Connection::Close() { state_->Close(); }
+
+std::vector<std::string> Connection::AsyncErrors() const {
+  std::lock_guard lock(state_->mu);
+  return state_->async_errors;
+}
+
+bool Connection::WaitForAsyncError(const std::string& needle, absl::Duration timeout) const {
+  std::unique_lock lock(state_->mu);
+  return state_->cv.wait_for(lock, absl::ToChronoNanoseconds(timeout), [&] {
+    for (const auto& e : state_->async_errors) {
+      if (e.find(needle) != std::string::npos) return true;
+    }
+    return false;
+  });
+}
 
 Connection::Stats Connection::stats() const {
   std::lock_guard<std::mutex> lock(state_->mu);

@@ -11,6 +11,7 @@
 #include <mutex>
 
 #include "absl/strings/str_cat.h"
+#include "auth/enforcer.h"
 #include "common/clock.h"
 #include "common/version.h"
 #include "config/loader.h"
@@ -57,6 +58,16 @@ absl::Status ValidateCommon(const cfg::ServerConfig& server, const cfg::NatsConf
     if (nats->max_pending_acks() == 0)
       return absl::InvalidArgumentError("key 'nats.max_pending_acks': must be at least 1");
   }
+  const auto& a = server.auth();
+  if (!a.mode().empty() && a.mode() != "none" && a.mode() != "token")
+    return absl::InvalidArgumentError(absl::StrCat("key 'server.auth.mode': '", a.mode(), "' is not none or token"));
+  if (a.mode() == "token" && a.public_key().empty() && a.public_key_file().empty())
+    return absl::InvalidArgumentError("key 'server.auth.public_key': required when server.auth.mode is token");
+  const auto& t = server.tls();
+  if (t.enabled() && (t.cert_file().empty() || t.key_file().empty()))
+    return absl::InvalidArgumentError("key 'server.tls': enabled needs cert_file and key_file");
+  if (t.require_client_cert() && t.client_ca_file().empty())
+    return absl::InvalidArgumentError("key 'server.tls.client_ca_file': required by require_client_cert");
   return absl::OkStatus();
 }
 
@@ -84,11 +95,19 @@ class ServiceHost final : public obs::ControlHandler {
   absl::Status Run(const sigset_t& signals) {
     auto http = obs::HttpServer::Start(def_.server().http_listen(), [this] { return Readiness(); });
     if (!http.ok()) return http.status();
+    auto enforcer = auth::Enforcer::Create(def_.server(), def_.nats(), def_.name);
+    if (!enforcer.ok()) return enforcer.status();
+    app_->AttachEnforcer(enforcer->get());
     obs::GrpcServer::Options opts;
     opts.listen = def_.server().grpc_listen();
     opts.service_name = def_.name;
     opts.control = this;
     opts.services = app_->GrpcServices();
+    opts.interceptors = app_->GrpcInterceptors();
+    opts.credentials = (*enforcer)->Credentials();
+    if (def_.server().tls().enabled() && !opts.credentials)
+      return absl::InvalidArgumentError("server.tls: cannot load the certificate or key");
+    if ((*enforcer)->enabled()) spdlog::info("gRPC auth: token (health and reflection open)");
     auto grpc = obs::GrpcServer::Start(std::move(opts));
     if (!grpc.ok()) return grpc.status();
     grpc_ = grpc->get();
@@ -228,6 +247,7 @@ int RunMain(int argc, char** argv, ErasedDefinition def) {
   if (auto st = config::ApplyEnvironment(config::ProcessEnvironment(), def.config, {"STREAM_ADMIN_CONFIG"});
       !st.ok())
     return fail(st);
+  if (auto st = def.finalize(); !st.ok()) return fail(st);
   if (auto st = def.validate(); !st.ok()) {
     return fail(absl::InvalidArgumentError(
         absl::StrCat("config ", config_path.empty() ? "<defaults+environment>" : config_path, ": ", st.message())));

@@ -1,5 +1,20 @@
 #include "admin/app.h"
 
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "admin/services.h"
+#include "admin/store.h"
+#include "auth/crypto.h"
+#include "auth/enforcer.h"
+#include "common/clock.h"
+#include "observability/grpc_server.h"
 #include "runtime/main.h"
 #include "runtime/nats_service_app.h"
 
@@ -12,25 +27,144 @@ cfg::AdminConfig DefaultConfig() {
   runtime::SetCommonDefaults(7105, 9105, c.mutable_server(), c.mutable_log(), c.mutable_nats());
   c.mutable_nats()->set_name("admin");
   c.mutable_database()->set_dsn("host=127.0.0.1 port=5432 dbname=postgres user=postgres");
+  c.mutable_auth()->set_access_token_ttl_s(300);
+  c.mutable_auth()->set_refresh_token_ttl_s(86400);
+  c.mutable_auth()->set_lockout_threshold(20);
+  c.mutable_auth()->set_lockout_s(900);
+  c.mutable_auth()->set_slowdown_after(5);
+  c.mutable_auth()->set_slowdown_step_ms(50);
+  c.mutable_auth()->set_bootstrap_user("admin");
+  c.mutable_nats_jwt()->set_user_jwt_ttl_s(86400);
   return c;
+}
+
+absl::Status FinalizeConfig(cfg::AdminConfig* c) {
+  // The admin verifies its own tokens: its public key follows from its signing key.
+  if (c->server().auth().mode() == "token" && c->server().auth().public_key().empty() &&
+      c->server().auth().public_key_file().empty()) {
+    auto o = OptionsFromConfig(*c);
+    if (!o.ok()) return o.status();
+    if (!o->signing_secret_key.empty())
+      c->mutable_server()->mutable_auth()->set_public_key(auth::Base64(o->signing_secret_key.substr(32)));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status ValidateConfig(const cfg::AdminConfig& c) {
   if (auto st = runtime::ValidateCommon(c.server(), &c.nats()); !st.ok()) return st;
   if (c.database().dsn().empty()) return absl::InvalidArgumentError("key 'database.dsn': required");
+  auto o = OptionsFromConfig(c);
+  if (!o.ok()) return o.status();
+  if (c.server().auth().mode() == "token" && o->signing_secret_key.empty())
+    return absl::InvalidArgumentError("key 'auth.signing_key': required when server.auth.mode is token");
+  if (c.auth().lockout_threshold() == 0) return absl::InvalidArgumentError("key 'auth.lockout_threshold': at least 1");
   return absl::OkStatus();
 }
 
 namespace {
-// Issue [4] adds users, roles, API keys, tokens, audit and NATS credentials.
+
 class AdminApp final : public runtime::NatsServiceApp {
  public:
-  explicit AdminApp(const cfg::AdminConfig& c) : NatsServiceApp(c.nats(), {}, {{"database", c.database().dsn()}}) {}
+  AdminApp(const cfg::AdminConfig& c, AdminOptions options)
+      : NatsServiceApp(c.nats(), {}, {{"database", c.database().dsn()}}),
+        config_(c),
+        store_(c.database().dsn()),
+        core_(&store_, std::move(options),
+              [this](const std::string& subject, const std::string& data) {
+                return started_ ? nats().connection().Publish(subject, data)
+                                : absl::UnavailableError("NATS not started");
+              }),
+        services_(&core_) {}
+
+  std::vector<grpc::Service*> GrpcServices() override { return services_.services(); }
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> GrpcInterceptors() override {
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> v;
+    v.push_back(MakeAuditInterceptorFactory(&core_));
+    return v;
+  }
+  void AttachEnforcer(auth::Enforcer* enforcer) override {
+    core_.SetEnforcer(enforcer);
+    enforcer->SetDenialListener([this](const auth::Denial& d) { RecordDenial(d); });
+  }
+
+ protected:
+  absl::Status OnStart() override {
+    started_ = true;
+    if (auto st = store_.Connect(); !st.ok())
+      spdlog::warn("admin database not reachable yet (calls fail with UNAVAILABLE until it is): {}",
+                   std::string(st.message()));
+    const auto& a = config_.auth();
+    if (!a.bootstrap_password().empty()) {
+      auto created = core_.Bootstrap(a.bootstrap_user(), a.bootstrap_password());
+      if (!created.ok())
+        return absl::Status(created.status().code(),
+                            absl::StrCat("bootstrap administrator: ", created.status().message()));
+      if (*created) spdlog::info("first administrator '{}' created", a.bootstrap_user());
+    }
+    // Denials on the other services arrive here for the audit log.
+    auto sub = nats().connection().Subscribe(absl::StrCat(auth::kDenialSubjectPrefix, ">"),
+                                             [this](const bus::InboundMessage& m) { OnRemoteDenial(m.data); });
+    if (!sub.ok()) return sub.status();
+    denial_sub_ = std::move(*sub);
+    republisher_ = std::thread([this] { RepublishLoop(); });
+    return absl::OkStatus();
+  }
+  void OnStop() override {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    if (republisher_.joinable()) republisher_.join();
+    denial_sub_.reset();
+  }
+
+ private:
+  void RecordDenial(const auth::Denial& d) {
+    core_.Audit(d.username.empty() ? "anonymous" : d.username, d.method, d.service, d.peer, obs::GrpcCodeName(d.code),
+                d.reason);
+  }
+  void OnRemoteDenial(const std::string& data) {
+    auto j = nlohmann::json::parse(data, nullptr, false);
+    if (!j.is_object()) return;
+    auth::Denial d;
+    d.service = j.value("service", "?");
+    d.method = j.value("method", "");
+    d.username = j.value("name", "");
+    d.code = static_cast<grpc::StatusCode>(j.value("code", 2));
+    d.reason = j.value("reason", "");
+    d.peer = j.value("peer", "");
+    RecordDenial(d);
+  }
+  // Services that were disconnected when a revocation was published get it
+  // within this period (tokens live access_token_ttl_s at most anyway).
+  void RepublishLoop() {
+    std::unique_lock lock(mu_);
+    while (!cv_.wait_for(lock, std::chrono::seconds(10), [this] { return stopping_; })) {
+      lock.unlock();
+      core_.RepublishRevocations();
+      lock.lock();
+    }
+  }
+
+  cfg::AdminConfig config_;
+  std::atomic<bool> started_{false};
+  Store store_;
+  AdminCore core_;
+  AdminServices services_;
+  std::unique_ptr<bus::Subscription> denial_sub_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  std::thread republisher_;
 };
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<runtime::Application>> CreateApp(const cfg::AdminConfig& c) {
-  return std::make_unique<AdminApp>(c);
+  auto o = OptionsFromConfig(c);
+  if (!o.ok()) return o.status();
+  return std::make_unique<AdminApp>(c, std::move(*o));
 }
 
 }  // namespace sa::admin

@@ -2,6 +2,9 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <fstream>
+#include <sstream>
+
 #include "absl/strings/str_cat.h"
 #include "common/status.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -10,11 +13,35 @@ namespace sa::cli {
 
 namespace ctl = streamadmin::control::v1;
 
-ControlClient::ControlClient(const std::string& target, absl::Duration timeout)
+ControlClient::ControlClient(const std::string& target, absl::Duration timeout, std::string token,
+                             std::shared_ptr<grpc::ChannelCredentials> credentials)
     : target_(target),
       timeout_(timeout),
-      channel_(grpc::CreateChannel(target, grpc::InsecureChannelCredentials())),
+      token_(std::move(token)),
+      channel_(grpc::CreateChannel(target, credentials ? credentials : grpc::InsecureChannelCredentials())),
       stub_(ctl::ServiceControl::NewStub(channel_)) {}
+
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ClientCredentials(const std::string& ca_file,
+                                                                             const std::string& cert_file,
+                                                                             const std::string& key_file) {
+  if (ca_file.empty() && cert_file.empty() && key_file.empty()) return nullptr;
+  auto read = [](const std::string& path, std::string* out) {
+    std::ifstream in(path);
+    if (!in) return false;
+    std::stringstream ss;
+    ss << in.rdbuf();
+    *out = ss.str();
+    return true;
+  };
+  grpc::SslCredentialsOptions o;
+  if (!ca_file.empty() && !read(ca_file, &o.pem_root_certs))
+    return absl::InvalidArgumentError(absl::StrCat("cannot read CA file '", ca_file, "'"));
+  if (!cert_file.empty() && !read(cert_file, &o.pem_cert_chain))
+    return absl::InvalidArgumentError(absl::StrCat("cannot read certificate file '", cert_file, "'"));
+  if (!key_file.empty() && !read(key_file, &o.pem_private_key))
+    return absl::InvalidArgumentError(absl::StrCat("cannot read key file '", key_file, "'"));
+  return grpc::SslCredentials(o);
+}
 
 namespace {
 void SetDeadline(grpc::ClientContext* ctx, absl::Duration timeout) {
@@ -30,6 +57,7 @@ absl::Status ControlClient::Health(const std::string& service) {
   auto stub = grpc::health::v1::Health::NewStub(channel_);
   grpc::ClientContext ctx;
   SetDeadline(&ctx, timeout_);
+  if (!token_.empty()) ctx.AddMetadata("authorization", "Bearer " + token_);
   grpc::health::v1::HealthCheckRequest req;
   req.set_service(service);
   grpc::health::v1::HealthCheckResponse resp;
@@ -45,6 +73,7 @@ absl::Status ControlClient::Health(const std::string& service) {
 absl::StatusOr<ctl::GetStatusResponse> ControlClient::GetStatus() {
   grpc::ClientContext ctx;
   SetDeadline(&ctx, timeout_);
+  if (!token_.empty()) ctx.AddMetadata("authorization", "Bearer " + token_);
   ctl::GetStatusResponse resp;
   grpc::Status st = stub_->GetStatus(&ctx, ctl::GetStatusRequest(), &resp);
   if (!st.ok()) return Annotate(target_, "GetStatus", st);
@@ -54,6 +83,7 @@ absl::StatusOr<ctl::GetStatusResponse> ControlClient::GetStatus() {
 absl::StatusOr<std::string> ControlClient::GetConfig() {
   grpc::ClientContext ctx;
   SetDeadline(&ctx, timeout_);
+  if (!token_.empty()) ctx.AddMetadata("authorization", "Bearer " + token_);
   ctl::GetConfigResponse resp;
   grpc::Status st = stub_->GetConfig(&ctx, ctl::GetConfigRequest(), &resp);
   if (!st.ok()) return Annotate(target_, "GetConfig", st);
@@ -63,6 +93,7 @@ absl::StatusOr<std::string> ControlClient::GetConfig() {
 absl::StatusOr<ctl::ServingState> ControlClient::Pause() {
   grpc::ClientContext ctx;
   SetDeadline(&ctx, timeout_);
+  if (!token_.empty()) ctx.AddMetadata("authorization", "Bearer " + token_);
   ctl::PauseResponse resp;
   grpc::Status st = stub_->Pause(&ctx, ctl::PauseRequest(), &resp);
   if (!st.ok()) return Annotate(target_, "Pause", st);
@@ -72,6 +103,7 @@ absl::StatusOr<ctl::ServingState> ControlClient::Pause() {
 absl::StatusOr<ctl::ServingState> ControlClient::Resume() {
   grpc::ClientContext ctx;
   SetDeadline(&ctx, timeout_);
+  if (!token_.empty()) ctx.AddMetadata("authorization", "Bearer " + token_);
   ctl::ResumeResponse resp;
   grpc::Status st = stub_->Resume(&ctx, ctl::ResumeRequest(), &resp);
   if (!st.ok()) return Annotate(target_, "Resume", st);

@@ -5,12 +5,17 @@
 //   stream-admin pause|resume|drain --target host:port
 //   stream-admin local   [--once] [--live]           run the whole stack on this machine
 //   stream-admin tail    [SUBJECT] [--summary]       watch canonical messages on NATS
+//   stream-admin init    --dsn DSN [--user NAME]     create the first administrator
+//   stream-admin login   --target host:port --user NAME   print an access token
+//   stream-admin keygen                              signing key + NATS seeds as config YAML
+// With token auth on, pass --token or STREAM_ADMIN_TOKEN (from `login`).
 #include <CLI/CLI.hpp>
 
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
 
+#include "cli/admin_commands.h"
 #include "cli/control_client.h"
 #include "cli/local_stack.h"
 #include "cli/tail.h"
@@ -23,11 +28,14 @@ using sa::cli::ControlClient;
 const std::vector<std::string> kDefaultTargets = {"127.0.0.1:7101", "127.0.0.1:7102", "127.0.0.1:7103",
                                                   "127.0.0.1:7104", "127.0.0.1:7105"};
 
+std::string g_token;  // --token / STREAM_ADMIN_TOKEN
+std::shared_ptr<grpc::ChannelCredentials> g_creds;  // --ca-file etc.; null: plaintext
+
 int Status(const std::vector<std::string>& targets) {
   int rc = 0;
   std::printf("%-11s %-21s %-9s %-8s %s\n", "SERVICE", "TARGET", "STATE", "UPTIME", "DEPENDENCIES");
   for (const auto& t : targets) {
-    auto st = ControlClient(t).GetStatus();
+    auto st = ControlClient(t, absl::Seconds(5), g_token, g_creds).GetStatus();
     if (!st.ok()) {
       std::printf("%-11s %-21s %-9s %-8s %s\n", "?", t.c_str(), "DOWN", "-",
                   std::string(st.status().message()).c_str());
@@ -48,7 +56,7 @@ int Status(const std::vector<std::string>& targets) {
 
 template <typename F>
 int Report(const std::string& target, F&& call) {
-  auto st = call(ControlClient(target));
+  auto st = call(ControlClient(target, absl::Seconds(5), g_token, g_creds));
   if (!st.ok()) {
     std::fprintf(stderr, "stream-admin: %s\n", std::string(st.status().message()).c_str());
     return 1;
@@ -64,6 +72,11 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string(sa::kVersion));
 
+  app.add_option("--token", g_token, "access token (stream-admin login)")->envname("STREAM_ADMIN_TOKEN");
+  std::string ca_file, cert_file, key_file;
+  app.add_option("--ca-file", ca_file, "TLS: CA that signed the services' certificates")->envname("STREAM_ADMIN_CA_FILE");
+  app.add_option("--cert-file", cert_file, "TLS: client certificate")->envname("STREAM_ADMIN_CERT_FILE");
+  app.add_option("--key-file", key_file, "TLS: client key")->envname("STREAM_ADMIN_KEY_FILE");
   std::vector<std::string> targets;
   std::string target;
   int drain_timeout_s = 0;
@@ -103,18 +116,35 @@ int main(int argc, char** argv) {
   tail->add_option("-n,--limit", tail_opts.limit, "exit after N messages");
   tail->add_flag("--summary", tail_opts.summary, "one readable line per message instead of JSON");
 
+  sa::cli::InitOptions init_opts;
+  auto* init = app.add_subcommand("init", "create the first administrator (password: STREAM_ADMIN_INIT_PASSWORD or prompt)");
+  init->add_option("--dsn", init_opts.dsn, "admin database (libpq connection string)")->required();
+  init->add_option("--user", init_opts.username, "administrator name (default admin)");
+  sa::cli::LoginOptions login_opts;
+  auto* login = app.add_subcommand("login", "print an access token (password: STREAM_ADMIN_PASSWORD or prompt)");
+  login->add_option("-t,--target", login_opts.target, "the admin service (default 127.0.0.1:7105)");
+  login->add_option("-u,--user", login_opts.username, "username")->required();
+  auto* keygen = app.add_subcommand("keygen", "new token signing key and NATS operator/account seeds (config YAML)");
+
   CLI11_PARSE(app, argc, argv);
+  if (auto c = sa::cli::ClientCredentials(ca_file, cert_file, key_file); c.ok()) {
+    g_creds = *c;
+    login_opts.credentials = *c;
+  } else {
+    std::fprintf(stderr, "stream-admin: %s\n", std::string(c.status().message()).c_str());
+    return 2;
+  }
   // Library connection chatter is for service logs; the CLI prints what matters.
   spdlog::set_level(spdlog::level::warn);
 
   if (*status) return Status(targets.empty() ? kDefaultTargets : targets);
   if (*health) {
-    auto st = ControlClient(target).Health();
+    auto st = ControlClient(target, absl::Seconds(5), g_token, g_creds).Health();
     std::printf("%s: %s\n", target.c_str(), st.ok() ? "SERVING" : std::string(st.message()).c_str());
     return st.ok() ? 0 : 1;
   }
   if (*config) {
-    auto json = ControlClient(target).GetConfig();
+    auto json = ControlClient(target, absl::Seconds(5), g_token, g_creds).GetConfig();
     if (!json.ok()) {
       std::fprintf(stderr, "stream-admin: %s\n", std::string(json.status().message()).c_str());
       return 1;
@@ -127,5 +157,8 @@ int main(int argc, char** argv) {
   if (*drain) return Report(target, [&](ControlClient c) { return c.Drain(absl::Seconds(drain_timeout_s)); });
   if (*local) return sa::cli::RunLocalStack(local_opts);
   if (*tail) return sa::cli::RunTail(tail_opts);
+  if (*init) return sa::cli::RunInit(init_opts);
+  if (*login) return sa::cli::RunLogin(login_opts);
+  if (*keygen) return sa::cli::RunKeygen();
   return 0;
 }

@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -88,6 +89,11 @@ class Connection {
   void Close();
 
   Stats stats() const;
+  // Asynchronous errors the server reported (e.g. "Permissions Violation for
+  // Subscription to \"cdc.>\""), oldest first, the last 100 kept.
+  std::vector<std::string> AsyncErrors() const;
+  // Blocks until an async error containing `needle` was reported, or `timeout`.
+  bool WaitForAsyncError(const std::string& needle, absl::Duration timeout) const;
   const Config& config() const;
   // Effective values after defaults (for logs and tests).
   int64_t reconnect_buffer_bytes() const;

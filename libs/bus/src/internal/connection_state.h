@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "absl/time/time.h"
 #include "bus/connection.h"
@@ -52,6 +53,7 @@ struct ConnectionState : CallbackTarget {
   bool draining = false;
   bool closed = false;
   Connection::Stats stats;
+  std::vector<std::string> async_errors;  // guarded by mu; cv notified on append
 };
 
 }  // namespace sa::bus::internal

@@ -9,14 +9,20 @@
 #pragma once
 
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/support/server_interceptor.h>
 
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "streamadmin/control/v1/control.pb.h"
+
+namespace sa::auth {
+class Enforcer;
+}
 
 namespace sa::runtime {
 
@@ -27,6 +33,15 @@ class Application {
   // Services served beside health, reflection and ServiceControl. Called once
   // before Start(); the application keeps ownership.
   virtual std::vector<grpc::Service*> GrpcServices() { return {}; }
+  // Extra interceptors for the service's gRPC server (after the metrics one).
+  virtual std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+  GrpcInterceptors() {
+    return {};
+  }
+  // The runtime's call enforcer (libs/auth), valid for the application's
+  // lifetime; called once before Start(). The admin service feeds it
+  // revocations directly and records its denials.
+  virtual void AttachEnforcer(auth::Enforcer* enforcer) {}
 
   // Connects to dependencies and starts workers. Must not block on a
   // dependency that is down: connect in the background and report it through

@@ -31,6 +31,9 @@ struct ServiceDefinition {
   std::function<ConfigT()> defaults;
   std::function<absl::Status(const ConfigT&)> validate;
   std::function<absl::StatusOr<std::unique_ptr<Application>>(const ConfigT&)> create;
+  // Optional: fills derived values after file + environment, before validation
+  // (e.g. the admin derives server.auth.public_key from its signing key).
+  std::function<absl::Status(ConfigT*)> finalize = nullptr;
 };
 
 namespace internal {
@@ -39,6 +42,8 @@ struct ErasedDefinition {
   google::protobuf::Message* config;  // holds defaults on entry
   std::function<const streamadmin::config::v1::ServerConfig&()> server;
   std::function<const streamadmin::config::v1::LogConfig&()> log;
+  std::function<const streamadmin::config::v1::NatsConfig*()> nats;  // for auth revocations; may be null
+  std::function<absl::Status()> finalize;
   std::function<absl::Status()> validate;
   std::function<absl::StatusOr<std::unique_ptr<Application>>()> create;
 };
@@ -53,6 +58,11 @@ int RunServiceMain(int argc, char** argv, const ServiceDefinition<ConfigT>& def)
       &config,
       [&config]() -> const auto& { return config.server(); },
       [&config]() -> const auto& { return config.log(); },
+      [&config]() -> const streamadmin::config::v1::NatsConfig* {
+        if constexpr (requires { config.nats(); }) return &config.nats();
+        return nullptr;
+      },
+      [&]() { return def.finalize ? def.finalize(&config) : absl::OkStatus(); },
       [&]() { return def.validate ? def.validate(config) : absl::OkStatus(); },
       [&]() { return def.create(config); },
   };

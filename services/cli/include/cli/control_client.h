@@ -3,6 +3,8 @@
 // local stack launcher and the end-to-end tests.
 #pragma once
 
+#include <grpcpp/security/credentials.h>
+
 #include <memory>
 #include <string>
 
@@ -14,8 +16,11 @@ namespace sa::cli {
 
 class ControlClient {
  public:
-  // target: host:port of a service's gRPC listener.
-  explicit ControlClient(const std::string& target, absl::Duration timeout = absl::Seconds(5));
+  // target: host:port of a service's gRPC listener. token: an access token
+  // (admin.v1.Auth/Login) sent as "authorization: Bearer" when not empty.
+  // credentials: TLS (ClientCredentials below); null: plaintext.
+  explicit ControlClient(const std::string& target, absl::Duration timeout = absl::Seconds(5),
+                         std::string token = "", std::shared_ptr<grpc::ChannelCredentials> credentials = nullptr);
 
   // OK when grpc.health.v1.Check("") says SERVING.
   absl::Status Health(const std::string& service = "");
@@ -30,9 +35,16 @@ class ControlClient {
  private:
   std::string target_;
   absl::Duration timeout_;
+  std::string token_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<streamadmin::control::v1::ServiceControl::Stub> stub_;
 };
+
+// TLS channel credentials from PEM files (CA to verify the server; optional
+// client certificate and key). All empty: null (plaintext).
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ClientCredentials(const std::string& ca_file,
+                                                                             const std::string& cert_file,
+                                                                             const std::string& key_file);
 
 // "RUNNING" for SERVING_STATE_RUNNING.
 std::string StateLabel(streamadmin::control::v1::ServingState state);

@@ -1,0 +1,48 @@
+// Revocations that must take effect before an access token expires: a token
+// (jti), every token of a user (sub: logout everywhere, user removed), every
+// token obtained with an API key (key). The admin service publishes them on
+// NATS (EncodeRevocation) and republishes the active set periodically; each
+// service's Enforcer keeps them here until they can no longer matter
+// (until_us = the latest expiry of a token they cover).
+#pragma once
+
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "auth/token.h"
+
+namespace sa::auth {
+
+inline constexpr char kDefaultRevocationSubject[] = "sa.auth.revoked";
+
+struct Revocation {
+  std::string kind;  // "jti", "sub" or "key"
+  std::string id;
+  int64_t until_us = 0;
+};
+
+std::string EncodeRevocation(const Revocation& r);
+std::optional<Revocation> DecodeRevocation(absl::string_view json);
+
+// Thread-safe.
+class RevocationList {
+ public:
+  void Add(const Revocation& r);
+  // Revoked when its jti, its user or its API key is.
+  bool IsRevoked(const Claims& claims, int64_t now_us) const;
+  std::vector<Revocation> Active(int64_t now_us) const;
+  // Bumped by every Add; lets caches know their verdicts may be stale.
+  uint64_t generation() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::unordered_map<std::string, int64_t> entries_;  // "kind:id" -> until_us
+  uint64_t generation_ = 0;
+};
+
+}  // namespace sa::auth

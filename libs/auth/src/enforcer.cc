@@ -1,0 +1,280 @@
+#include "auth/enforcer.h"
+
+#include <grpc/grpc_security.h>
+#include <spdlog/spdlog.h>
+
+#include <fstream>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "auth/crypto.h"
+#include "auth/permissions.h"
+#include "bus/connection.h"
+#include "common/clock.h"
+#include "observability/grpc_server.h"
+
+namespace sa::auth {
+namespace {
+
+namespace cfg = streamadmin::config::v1;
+
+constexpr size_t kMaxCachedTokens = 10000;
+
+absl::StatusOr<std::string> ReadFile(const std::string& path, const char* key) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::InvalidArgumentError(absl::StrCat("key '", key, "': cannot read '", path, "'"));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+absl::string_view SliceView(const grpc_slice& s) {
+  return absl::string_view(reinterpret_cast<const char*>(GRPC_SLICE_START_PTR(s)), GRPC_SLICE_LENGTH(s));
+}
+
+// The processor callback: runs on a gRPC thread for every call, before dispatch.
+// `context` is the connection's auth context (shared by its calls): nothing per call goes there.
+void Process(void* state, grpc_auth_context* /*context*/, const grpc_metadata* md, size_t num_md,
+             grpc_process_auth_metadata_done_cb cb, void* user_data) {
+  auto* self = static_cast<Enforcer*>(state);
+  absl::string_view path, authorization, forwarded, agent;
+  for (size_t i = 0; i < num_md; ++i) {
+    absl::string_view k = SliceView(md[i].key);
+    if (k == ":path")
+      path = SliceView(md[i].value);
+    else if (k == "authorization")
+      authorization = SliceView(md[i].value);
+    else if (k == "x-forwarded-for")
+      forwarded = SliceView(md[i].value);
+    else if (k == "user-agent")
+      agent = SliceView(md[i].value);
+  }
+  int64_t now = NowUnixMicros();
+  Enforcer::Decision d = self->Check(path, authorization, now);
+  if (d.code == grpc::StatusCode::OK) {
+    cb(user_data, nullptr, 0, nullptr, 0, GRPC_STATUS_OK, nullptr);
+    return;
+  }
+  Denial denial{self->service(),
+                std::string(path),
+                d.claims ? d.claims->sub : "",
+                d.claims ? d.claims->name : "",
+                d.code,
+                d.message,
+                std::string(forwarded.empty() ? agent : forwarded),
+                now};
+  self->ReportDenial(std::move(denial));
+  cb(user_data, nullptr, 0, nullptr, 0, static_cast<grpc_status_code>(d.code), d.message.c_str());
+}
+
+// ServerCredentials around a core grpc_server_credentials (insecure or TLS)
+// carrying our processor. (grpc++'s InsecureServerCredentials() refuses a
+// processor; the core credentials accept one.)
+class ProcessingServerCredentials final : public grpc::ServerCredentials {
+ public:
+  ProcessingServerCredentials(grpc_server_credentials* creds, Enforcer* enforcer) : creds_(creds) {
+    if (enforcer) grpc_server_credentials_set_auth_metadata_processor(creds_, {Process, nullptr, enforcer});
+  }
+  ~ProcessingServerCredentials() override { grpc_server_credentials_release(creds_); }
+  void SetAuthMetadataProcessor(const std::shared_ptr<grpc::AuthMetadataProcessor>&) override {
+    std::abort();  // the processor is the Enforcer; a second one would bypass it
+  }
+
+ private:
+  int AddPortToServer(const std::string& addr, grpc_server* server) override {
+    return grpc_server_add_http2_port(server, addr.c_str(), creds_);
+  }
+  grpc_server_credentials* creds_;
+};
+
+}  // namespace
+
+Caller Enforcer::CallerOf(const grpc::ServerContextBase& context) {
+  Caller c;
+  if (!enabled_) return c;
+  const auto& md = context.client_metadata();
+  auto it = md.find("authorization");
+  if (it == md.end()) return c;
+  absl::string_view value(it->second.data(), it->second.size());
+  if (!absl::StartsWithIgnoreCase(value, "bearer ")) return c;
+  absl::Status error;
+  int64_t now = NowUnixMicros();
+  auto claims = CachedVerify(absl::StripAsciiWhitespace(value.substr(7)), now, &error);
+  if (!claims || revocations_.IsRevoked(*claims, now)) return c;
+  c.authenticated = true;
+  c.sub = claims->sub;
+  c.name = claims->name;
+  c.jti = claims->jti;
+  c.key_id = claims->key_id;
+  return c;
+}
+
+absl::StatusOr<std::unique_ptr<Enforcer>> Enforcer::Create(const cfg::ServerConfig& server, const cfg::NatsConfig* nats,
+                                                           const std::string& service) {
+  std::unique_ptr<Enforcer> self(new Enforcer());
+  self->service_ = service;
+  self->tls_ = server.tls();
+  const auto& a = server.auth();
+  if (a.mode().empty() || a.mode() == "none") return self;
+  if (a.mode() != "token")
+    return absl::InvalidArgumentError(absl::StrCat("key 'server.auth.mode': '", a.mode(), "' is not none or token"));
+  std::string key_text = a.public_key();
+  if (key_text.empty() && !a.public_key_file().empty()) {
+    auto f = ReadFile(a.public_key_file(), "server.auth.public_key_file");
+    if (!f.ok()) return f.status();
+    key_text = std::string(absl::StripAsciiWhitespace(*f));
+  }
+  auto key = FromBase64(key_text);
+  if (!key.ok() || key->size() != 32)
+    return absl::InvalidArgumentError(
+        "key 'server.auth.public_key': mode token needs the admin's base64 Ed25519 public key (32 bytes)");
+  self->enabled_ = true;
+  self->verifier_ = std::make_unique<TokenVerifier>(*key);
+
+  if (nats && !nats->servers().empty()) {
+    cfg::NatsConfig nc = *nats;
+    nc.set_name(absl::StrCat(nats->name().empty() ? service : nats->name(), "-auth"));
+    auto conn = bus::Connection::Connect(nc);
+    if (!conn.ok()) return conn.status();
+    self->nats_ = std::move(*conn);
+    std::string subject = a.revocation_subject().empty() ? kDefaultRevocationSubject : a.revocation_subject();
+    Enforcer* raw = self.get();
+    auto sub = self->nats_->Subscribe(subject, [raw](const bus::InboundMessage& m) {
+      if (auto r = DecodeRevocation(m.data)) raw->revocations_.Add(*r);
+    });
+    if (!sub.ok()) return sub.status();
+    self->revocation_sub_ = std::move(*sub);
+  }
+  return self;
+}
+
+Enforcer::~Enforcer() {
+  revocation_sub_.reset();
+  if (nats_) nats_->Close();
+}
+
+std::shared_ptr<grpc::ServerCredentials> Enforcer::Credentials() {
+  grpc_server_credentials* core = nullptr;
+  if (tls_.enabled()) {
+    auto cert = ReadFile(tls_.cert_file(), "server.tls.cert_file");
+    auto key = ReadFile(tls_.key_file(), "server.tls.key_file");
+    if (!cert.ok() || !key.ok()) {
+      spdlog::critical("gRPC TLS: {}", std::string((cert.ok() ? key.status() : cert.status()).message()));
+      return nullptr;
+    }
+    std::string ca;
+    if (!tls_.client_ca_file().empty()) {
+      auto c = ReadFile(tls_.client_ca_file(), "server.tls.client_ca_file");
+      if (!c.ok()) {
+        spdlog::critical("gRPC TLS: {}", std::string(c.status().message()));
+        return nullptr;
+      }
+      ca = *c;
+    }
+    grpc_ssl_pem_key_cert_pair pair{key->c_str(), cert->c_str()};
+    grpc_ssl_client_certificate_request_type req = ca.empty() ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+                                                   : tls_.require_client_cert()
+                                                       ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+                                                       : GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY;
+    core = grpc_ssl_server_credentials_create_ex(ca.empty() ? nullptr : ca.c_str(), &pair, 1, req, nullptr);
+  } else if (enabled_) {
+    core = grpc_insecure_server_credentials_create();
+  } else {
+    return nullptr;
+  }
+  return std::make_shared<ProcessingServerCredentials>(core, enabled_ ? this : nullptr);
+}
+
+std::shared_ptr<const Claims> Enforcer::CachedVerify(absl::string_view token, int64_t now_us, absl::Status* error) {
+  std::string key(token);
+  {
+    std::shared_lock lock(cache_mu_);
+    auto it = cache_.find(key);
+    if (it != cache_.end()) {
+      if (it->second->exp_us <= now_us) {
+        *error = absl::UnauthenticatedError("access token expired");
+        return nullptr;
+      }
+      return it->second;
+    }
+  }
+  auto c = verifier_->Verify(token, now_us);
+  if (!c.ok()) {
+    *error = c.status();
+    return nullptr;
+  }
+  auto claims = std::make_shared<const Claims>(std::move(*c));
+  std::unique_lock lock(cache_mu_);
+  if (cache_.size() >= kMaxCachedTokens) cache_.clear();
+  cache_.emplace(std::move(key), claims);
+  return claims;
+}
+
+Enforcer::Decision Enforcer::Check(absl::string_view method, absl::string_view authorization, int64_t now_us) {
+  Decision d;
+  absl::string_view need = RequiredPermission(method);
+  if (!enabled_ || need == kOpen) return d;
+  if (authorization.empty()) {
+    d.code = grpc::StatusCode::UNAUTHENTICATED;
+    d.message = "no access token (send 'authorization: Bearer <token>'; get one from admin.v1.Auth/Login)";
+    return d;
+  }
+  if (!absl::StartsWithIgnoreCase(authorization, "bearer ")) {
+    d.code = grpc::StatusCode::UNAUTHENTICATED;
+    d.message = "authorization is not 'Bearer <token>'";
+    return d;
+  }
+  absl::Status error;
+  auto claims = CachedVerify(absl::StripAsciiWhitespace(authorization.substr(7)), now_us, &error);
+  if (!claims) {
+    d.code = grpc::StatusCode::UNAUTHENTICATED;
+    d.message = std::string(error.message());
+    return d;
+  }
+  d.claims = claims;
+  if (revocations_.IsRevoked(*claims, now_us)) {
+    d.code = grpc::StatusCode::UNAUTHENTICATED;
+    d.message = "access token revoked (logged out, user removed or API key revoked)";
+    return d;
+  }
+  if (need != kAuthenticated && !Allows(claims->perms, need)) {
+    d.code = grpc::StatusCode::PERMISSION_DENIED;
+    d.message = absl::StrCat("permission '", need, "' needed for ", method, " (user '", claims->name, "')");
+  }
+  return d;
+}
+
+void Enforcer::SetDenialListener(std::function<void(const Denial&)> listener) {
+  std::lock_guard lock(listener_mu_);
+  listener_ = std::move(listener);
+}
+
+void Enforcer::ReportDenial(Denial d) {
+  spdlog::warn("gRPC call refused: {} {} user '{}': {}", d.method, obs::GrpcCodeName(d.code), d.username, d.reason);
+  std::function<void(const Denial&)> listener;
+  {
+    std::lock_guard lock(listener_mu_);
+    listener = listener_;
+  }
+  if (listener) {
+    listener(d);
+    return;
+  }
+  if (nats_ && nats_->IsConnected()) {
+    nlohmann::json j = {{"service", d.service},
+                        {"method", d.method},
+                        {"sub", d.subject},
+                        {"name", d.username},
+                        {"code", static_cast<int>(d.code)},
+                        {"reason", d.reason},
+                        {"peer", d.peer},
+                        {"time_us", d.time_us}};
+    (void)nats_->Publish(absl::StrCat(kDenialSubjectPrefix, service_), j.dump());
+  }
+}
+
+}  // namespace sa::auth

@@ -1,0 +1,108 @@
+#include "auth/permissions.h"
+
+#include <string_view>
+#include <unordered_map>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+
+namespace sa::auth {
+namespace {
+
+bool ValidPart(absl::string_view p) {
+  if (p == "*") return true;
+  if (p.empty() || p.size() > 64) return false;
+  for (char c : p) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.')) return false;
+  }
+  return true;
+}
+
+// The one table: gRPC method -> permission. Keep in step with the protos.
+const std::unordered_map<std::string_view, std::string_view>& MethodTable() {
+  static const auto* table = new std::unordered_map<std::string_view, std::string_view>{
+      // control.v1 on every service
+      {"/streamadmin.control.v1.ServiceControl/GetStatus", "control:read"},
+      {"/streamadmin.control.v1.ServiceControl/GetConfig", "control:read"},
+      {"/streamadmin.control.v1.ServiceControl/Pause", "control:write"},
+      {"/streamadmin.control.v1.ServiceControl/Resume", "control:write"},
+      {"/streamadmin.control.v1.ServiceControl/Drain", "control:write"},
+      // ingest.v1
+      {"/streamadmin.ingest.v1.Ingest/ListSources", "ingest:read"},
+      {"/streamadmin.ingest.v1.Ingest/AddSource", "ingest:write"},
+      {"/streamadmin.ingest.v1.Ingest/RemoveSource", "ingest:write"},
+      {"/streamadmin.ingest.v1.Ingest/StartReplay", "ingest:write"},
+      // normalizer.v1
+      {"/streamadmin.normalizer.v1.Normalizer/GetBook", "normalizer:read"},
+      {"/streamadmin.normalizer.v1.Normalizer/ListGaps", "normalizer:read"},
+      {"/streamadmin.normalizer.v1.Normalizer/ListVenues", "normalizer:read"},
+      // admin.v1
+      {"/streamadmin.admin.v1.Users/CreateUser", "users:write"},
+      {"/streamadmin.admin.v1.Users/GetUser", "users:read"},
+      {"/streamadmin.admin.v1.Users/ListUsers", "users:read"},
+      {"/streamadmin.admin.v1.Users/UpdateUser", "users:write"},
+      {"/streamadmin.admin.v1.Users/SetUserRoles", "users:write"},
+      {"/streamadmin.admin.v1.Users/SetPassword", "users:write"},
+      {"/streamadmin.admin.v1.Users/DeleteUser", "users:write"},
+      {"/streamadmin.admin.v1.Roles/PutRole", "roles:write"},
+      {"/streamadmin.admin.v1.Roles/ListRoles", "roles:read"},
+      {"/streamadmin.admin.v1.Roles/DeleteRole", "roles:write"},
+      {"/streamadmin.admin.v1.ApiKeys/CreateApiKey", "apikeys:write"},
+      {"/streamadmin.admin.v1.ApiKeys/ListApiKeys", "apikeys:read"},
+      {"/streamadmin.admin.v1.ApiKeys/RevokeApiKey", "apikeys:write"},
+      {"/streamadmin.admin.v1.Auth/Login", std::string_view()},
+      {"/streamadmin.admin.v1.Auth/Refresh", std::string_view()},
+      {"/streamadmin.admin.v1.Auth/Logout", std::string_view()},
+      {"/streamadmin.admin.v1.Auth/GetPublicKey", std::string_view()},
+      {"/streamadmin.admin.v1.Audit/ListAudit", "audit:read"},
+      {"/streamadmin.admin.v1.NatsAccess/GetMyCredentials", "@authenticated"},
+      {"/streamadmin.admin.v1.NatsAccess/GetCredentials", "nats:admin"},
+      {"/streamadmin.admin.v1.NatsAccess/GetServerConfig", "nats:admin"},
+  };
+  return *table;
+}
+
+}  // namespace
+
+absl::Status ValidatePermission(absl::string_view permission) {
+  size_t colon = permission.find(':');
+  if (colon == absl::string_view::npos || !ValidPart(permission.substr(0, colon)) ||
+      !ValidPart(permission.substr(colon + 1)))
+    return absl::InvalidArgumentError(
+        absl::StrCat("permission '", permission.substr(0, 80), "' is not resource:action ([a-z0-9_.-] or *)"));
+  return absl::OkStatus();
+}
+
+bool PermissionCovers(absl::string_view granted, absl::string_view required) {
+  size_t g = granted.find(':'), r = required.find(':');
+  if (g == absl::string_view::npos || r == absl::string_view::npos) return false;
+  absl::string_view gr = granted.substr(0, g), ga = granted.substr(g + 1);
+  absl::string_view rr = required.substr(0, r), ra = required.substr(r + 1);
+  return (gr == "*" || gr == rr) && (ga == "*" || ga == ra);
+}
+
+bool Allows(const std::vector<std::string>& granted, absl::string_view required) {
+  for (const auto& g : granted) {
+    if (PermissionCovers(g, required)) return true;
+  }
+  return false;
+}
+
+absl::string_view RequiredPermission(absl::string_view method) {
+  if (absl::StartsWith(method, "/grpc.health.v1.Health/") ||
+      absl::StartsWith(method, "/grpc.reflection.v1alpha.ServerReflection/") ||
+      absl::StartsWith(method, "/grpc.reflection.v1.ServerReflection/"))
+    return kOpen;
+  const auto& t = MethodTable();
+  auto it = t.find(std::string_view(method.data(), method.size()));
+  if (it == t.end()) return "*:*";
+  return absl::string_view(it->second.data(), it->second.size());
+}
+
+bool IsMutating(absl::string_view method) {
+  absl::string_view p = RequiredPermission(method);
+  if (p == kOpen || p == kAuthenticated) return false;
+  return !absl::EndsWith(p, ":read");
+}
+
+}  // namespace sa::auth

@@ -1,0 +1,56 @@
+#include "auth/revocations.h"
+
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/str_cat.h"
+
+namespace sa::auth {
+
+std::string EncodeRevocation(const Revocation& r) {
+  return nlohmann::json{{"kind", r.kind}, {"id", r.id}, {"until_us", r.until_us}}.dump();
+}
+
+std::optional<Revocation> DecodeRevocation(absl::string_view json) {
+  auto j = nlohmann::json::parse(std::string_view(json.data(), json.size()), nullptr, false);
+  if (!j.is_object() || !j["kind"].is_string() || !j["id"].is_string() || !j["until_us"].is_number_integer())
+    return std::nullopt;
+  Revocation r{j["kind"].get<std::string>(), j["id"].get<std::string>(), j["until_us"].get<int64_t>()};
+  if (r.kind != "jti" && r.kind != "sub" && r.kind != "key") return std::nullopt;
+  return r;
+}
+
+void RevocationList::Add(const Revocation& r) {
+  std::lock_guard lock(mu_);
+  auto& until = entries_[absl::StrCat(r.kind, ":", r.id)];
+  if (r.until_us > until) until = r.until_us;
+  ++generation_;
+}
+
+bool RevocationList::IsRevoked(const Claims& c, int64_t now_us) const {
+  std::lock_guard lock(mu_);
+  if (entries_.empty()) return false;
+  auto hit = [&](const char* kind, const std::string& id) {
+    if (id.empty()) return false;
+    auto it = entries_.find(absl::StrCat(kind, ":", id));
+    return it != entries_.end() && it->second > now_us;
+  };
+  return hit("jti", c.jti) || hit("sub", c.sub) || hit("key", c.key_id);
+}
+
+std::vector<Revocation> RevocationList::Active(int64_t now_us) const {
+  std::lock_guard lock(mu_);
+  std::vector<Revocation> out;
+  for (const auto& [k, until] : entries_) {
+    if (until <= now_us) continue;
+    size_t colon = k.find(':');
+    out.push_back({k.substr(0, colon), k.substr(colon + 1), until});
+  }
+  return out;
+}
+
+uint64_t RevocationList::generation() const {
+  std::lock_guard lock(mu_);
+  return generation_;
+}
+
+}  // namespace sa::auth

@@ -1,0 +1,97 @@
+#include "auth/enforcer.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "auth/crypto.h"
+
+namespace sa::auth {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr int64_t kNow = 1'800'000'000'000'000;
+
+class EnforcerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    streamadmin::config::v1::ServerConfig s;
+    s.mutable_auth()->set_mode("token");
+    s.mutable_auth()->set_public_key(Base64(keys_.public_key));
+    auto e = Enforcer::Create(s, nullptr, "test");
+    ASSERT_TRUE(e.ok()) << e.status();
+    enforcer_ = std::move(*e);
+  }
+  std::string Bearer(std::vector<std::string> perms, const std::string& jti = "t1", const std::string& key = "") {
+    Claims c;
+    c.sub = "u1";
+    c.name = "alice";
+    c.jti = jti;
+    c.key_id = key;
+    c.exp_us = kNow + 1000;
+    c.perms = std::move(perms);
+    return "Bearer " + IssueToken(c, keys_.secret_key);
+  }
+  KeyPair keys_ = GenerateKeyPair();
+  std::unique_ptr<Enforcer> enforcer_;
+};
+
+constexpr char kGetStatus[] = "/streamadmin.control.v1.ServiceControl/GetStatus";
+constexpr char kPause[] = "/streamadmin.control.v1.ServiceControl/Pause";
+
+TEST_F(EnforcerTest, OpenMethodsNeedNoTokenOthersDo) {
+  EXPECT_EQ(enforcer_->Check("/grpc.health.v1.Health/Check", "", kNow).code, grpc::StatusCode::OK);
+  EXPECT_EQ(enforcer_->Check("/streamadmin.admin.v1.Auth/Login", "", kNow).code, grpc::StatusCode::OK);
+  EXPECT_EQ(enforcer_->Check(kGetStatus, "", kNow).code, grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(enforcer_->Check(kGetStatus, "Basic abc", kNow).code, grpc::StatusCode::UNAUTHENTICATED);
+}
+
+TEST_F(EnforcerTest, PermissionDecidesAndTheDenialNamesIt) {
+  std::string t = Bearer({"control:read"});
+  EXPECT_EQ(enforcer_->Check(kGetStatus, t, kNow).code, grpc::StatusCode::OK);
+  auto d = enforcer_->Check(kPause, t, kNow);
+  EXPECT_EQ(d.code, grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_THAT(d.message, HasSubstr("'control:write'"));
+  EXPECT_EQ(enforcer_->Check("/some.New/Method", Bearer({"*:read", "control:*"}, "t2"), kNow).code,
+            grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(enforcer_->Check("/some.New/Method", Bearer({"*:*"}, "t3"), kNow).code, grpc::StatusCode::OK);
+}
+
+TEST_F(EnforcerTest, CachedTokensStillExpireAndGetRevoked) {
+  std::string t = Bearer({"*:*"}, "t1", "k1");
+  ASSERT_EQ(enforcer_->Check(kPause, t, kNow).code, grpc::StatusCode::OK);  // now cached
+  EXPECT_EQ(enforcer_->Check(kPause, t, kNow + 1000).code, grpc::StatusCode::UNAUTHENTICATED);
+  enforcer_->revocations().Add({"key", "k1", kNow + 1000});
+  auto d = enforcer_->Check(kPause, t, kNow);
+  EXPECT_EQ(d.code, grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_THAT(d.message, HasSubstr("revoked"));
+  std::string other = Bearer({"*:*"}, "t9");
+  EXPECT_EQ(enforcer_->Check(kPause, other, kNow).code, grpc::StatusCode::OK);
+  enforcer_->revocations().Add({"sub", "u1", kNow + 1000});
+  EXPECT_EQ(enforcer_->Check(kPause, other, kNow).code, grpc::StatusCode::UNAUTHENTICATED);
+}
+
+TEST(EnforcerConfig, ModeNoneAllowsEverythingAndBadKeysAreRefused) {
+  streamadmin::config::v1::ServerConfig s;
+  auto none = Enforcer::Create(s, nullptr, "x");
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE((*none)->enabled());
+  EXPECT_EQ((*none)->Check(kPause, "", kNow).code, grpc::StatusCode::OK);
+  s.mutable_auth()->set_mode("token");
+  s.mutable_auth()->set_public_key("not-a-key");
+  EXPECT_FALSE(Enforcer::Create(s, nullptr, "x").ok());
+  s.mutable_auth()->set_mode("tokens");
+  EXPECT_FALSE(Enforcer::Create(s, nullptr, "x").ok());
+}
+
+TEST(Revocations, RoundTripOnTheWireAndRejectUnknownKinds) {
+  auto r = DecodeRevocation(EncodeRevocation({"jti", "t1", 42}));
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->id, "t1");
+  EXPECT_EQ(r->until_us, 42);
+  EXPECT_FALSE(DecodeRevocation(R"({"kind":"all","id":"x","until_us":1})").has_value());
+  EXPECT_FALSE(DecodeRevocation("not json").has_value());
+}
+
+}  // namespace
+}  // namespace sa::auth

@@ -1,0 +1,20 @@
+// Input rules of the admin service: identifiers are checked against a strict
+// alphabet; free text is stored verbatim but has a size limit and no control
+// characters (PostgreSQL text cannot hold NUL; logs and terminals must not be
+// steered by what a user typed).
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+#include "absl/status/status.h"
+
+namespace sa::admin {
+
+absl::Status ValidateUsername(const std::string& name);      // [A-Za-z0-9._@-]{1,64}
+absl::Status ValidateRoleName(const std::string& name);      // [a-z0-9_-]{1,64}
+absl::Status ValidatePassword(const std::string& password);  // 12..1024 bytes
+absl::Status ValidateText(const char* field, const std::string& value, size_t max_bytes);
+absl::Status ValidateNatsSubject(const std::string& subject);
+
+}  // namespace sa::admin

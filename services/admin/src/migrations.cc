@@ -1,0 +1,108 @@
+#include "migrations.h"
+
+#include <google/protobuf/util/json_util.h>
+
+#include <functional>
+#include <vector>
+
+#include "auth/builtin_roles.h"
+
+namespace sa::admin {
+namespace {
+
+struct Migration {
+  int version;
+  const char* description;
+  std::function<void(pqxx::work&)> apply;
+};
+
+void Sql(pqxx::work& w, const char* sql) { w.exec(sql); }
+
+const std::vector<Migration>& Migrations() {
+  static const auto* m = new std::vector<Migration>{
+      {1, "users, roles, bindings, api keys, refresh tokens, append-only audit log",
+       [](pqxx::work& w) {
+         Sql(w, R"sql(
+CREATE TABLE users (
+  id text PRIMARY KEY,
+  username text NOT NULL UNIQUE,
+  display_name text NOT NULL DEFAULT '',
+  password_hash text NOT NULL,
+  disabled boolean NOT NULL DEFAULT false,
+  created_at_us bigint NOT NULL,
+  failed_logins integer NOT NULL DEFAULT 0,
+  locked_until_us bigint NOT NULL DEFAULT 0);
+CREATE TABLE roles (
+  name text PRIMARY KEY,
+  spec text NOT NULL);
+CREATE TABLE user_roles (
+  user_id text NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  role text NOT NULL REFERENCES roles(name) ON DELETE CASCADE,
+  PRIMARY KEY (user_id, role));
+CREATE TABLE api_keys (
+  id text PRIMARY KEY,
+  user_id text NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  name text NOT NULL,
+  prefix text NOT NULL,
+  hash text NOT NULL,
+  created_at_us bigint NOT NULL,
+  expires_at_us bigint NOT NULL,
+  revoked boolean NOT NULL DEFAULT false);
+CREATE TABLE refresh_tokens (
+  id text PRIMARY KEY,
+  user_id text NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  hash text NOT NULL,
+  expires_at_us bigint NOT NULL,
+  revoked boolean NOT NULL DEFAULT false);
+CREATE TABLE audit_log (
+  id bigserial PRIMARY KEY,
+  time_us bigint NOT NULL,
+  actor text NOT NULL,
+  action text NOT NULL,
+  resource text NOT NULL,
+  peer text NOT NULL,
+  outcome text NOT NULL,
+  detail text NOT NULL);
+CREATE INDEX audit_log_time ON audit_log (time_us DESC);
+CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS
+  $$ BEGIN RAISE EXCEPTION 'audit_log is append-only'; END $$;
+CREATE TRIGGER audit_log_no_change BEFORE UPDATE OR DELETE OR TRUNCATE ON audit_log
+  FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only();
+)sql");
+       }},
+      {2, "built-in roles (admin, viewer, one per service)",
+       [](pqxx::work& w) {
+         for (const auto& role : auth::BuiltinRoles()) {
+           std::string spec;
+           (void)google::protobuf::util::MessageToJsonString(role, &spec);
+           w.exec_params("INSERT INTO roles (name, spec) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING", role.name(),
+                         spec);
+         }
+       }},
+  };
+  return *m;
+}
+
+}  // namespace
+
+int LatestSchemaVersion() { return Migrations().back().version; }
+
+int Migrate(pqxx::connection& conn) {
+  pqxx::work w(conn);
+  w.exec("SELECT pg_advisory_xact_lock(7105001)");
+  w.exec(
+      "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, description text NOT NULL, "
+      "applied_at timestamptz NOT NULL DEFAULT now())");
+  int current = w.exec("SELECT coalesce(max(version), 0) FROM schema_migrations")[0][0].as<int>();
+  for (const auto& m : Migrations()) {
+    if (m.version <= current) continue;
+    m.apply(w);
+    w.exec_params("INSERT INTO schema_migrations (version, description) VALUES ($1, $2)", m.version,
+                  std::string(m.description));
+    current = m.version;
+  }
+  w.commit();
+  return current;
+}
+
+}  // namespace sa::admin

@@ -1,0 +1,102 @@
+#include "cli/admin_commands.h"
+
+#include <grpcpp/grpcpp.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+
+#include "admin/bootstrap.h"
+#include "admin/store.h"
+#include "auth/crypto.h"
+#include "auth/nkeys.h"
+#include "streamadmin/admin/v1/admin.grpc.pb.h"
+
+namespace sa::cli {
+namespace {
+
+// Reads a line from the terminal without echo; empty when there is no terminal.
+std::string Prompt(const char* question) {
+  if (!isatty(STDIN_FILENO)) return "";
+  std::fprintf(stderr, "%s", question);
+  termios old{};
+  tcgetattr(STDIN_FILENO, &old);
+  termios quiet = old;
+  quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+  tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
+  std::string line;
+  std::getline(std::cin, line);
+  tcsetattr(STDIN_FILENO, TCSANOW, &old);
+  std::fprintf(stderr, "\n");
+  return line;
+}
+
+std::string Env(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+
+}  // namespace
+
+int RunInit(const InitOptions& o) {
+  std::string password = Env("STREAM_ADMIN_INIT_PASSWORD");
+  if (password.empty()) {
+    password = Prompt("password for the first administrator: ");
+    if (password.empty() || Prompt("again: ") != password) {
+      std::fprintf(stderr, "stream-admin init: no password (set STREAM_ADMIN_INIT_PASSWORD or type it twice)\n");
+      return 2;
+    }
+  }
+  admin::Store store(o.dsn);
+  if (auto st = store.Connect(); !st.ok()) {
+    std::fprintf(stderr, "stream-admin init: %s\n", std::string(st.message()).c_str());
+    return 1;
+  }
+  auto created = admin::CreateFirstAdministrator(store, o.username, password);
+  if (!created.ok()) {
+    std::fprintf(stderr, "stream-admin init: %s\n", std::string(created.status().message()).c_str());
+    return 1;
+  }
+  if (!*created) {
+    std::fprintf(stderr, "stream-admin init: the database already has users; nothing changed\n");
+    return 1;
+  }
+  std::printf("created administrator '%s'\n", o.username.c_str());
+  return 0;
+}
+
+int RunLogin(const LoginOptions& o) {
+  std::string password = Env("STREAM_ADMIN_PASSWORD");
+  if (password.empty()) password = Prompt("password: ");
+  auto stub = streamadmin::admin::v1::Auth::NewStub(grpc::CreateChannel(o.target, o.credentials ? o.credentials : grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  streamadmin::admin::v1::LoginRequest req;
+  req.set_username(o.username);
+  req.set_password(password);
+  streamadmin::admin::v1::TokenResponse resp;
+  grpc::Status st = stub->Login(&ctx, req, &resp);
+  if (!st.ok()) {
+    std::fprintf(stderr, "stream-admin login: %s\n", st.error_message().c_str());
+    return 1;
+  }
+  std::printf("%s\n", resp.access_token().c_str());
+  return 0;
+}
+
+int RunKeygen() {
+  std::string seed = auth::RandomBytes(32);
+  auto kp = auth::KeyPairFromSeed(seed);
+  auto op = auth::nkeys::Generate(auth::nkeys::Type::kOperator);
+  auto acc = auth::nkeys::Generate(auth::nkeys::Type::kAccount);
+  std::printf(
+      "# admin service (keep secret; prefer STREAM_ADMIN_AUTH_SIGNING_KEY etc. or a mounted secret)\n"
+      "auth:\n  signing_key: \"%s\"\nnats_jwt:\n  operator_seed: \"%s\"\n  account_seed: \"%s\"\n"
+      "# every other service\nserver:\n  auth:\n    mode: token\n    public_key: \"%s\"\n",
+      auth::Base64(seed).c_str(), op.seed.c_str(), acc.seed.c_str(), auth::Base64(kp->public_key).c_str());
+  return 0;
+}
+
+}  // namespace sa::cli
