@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "internal/connection_state.h"
 #include "internal/jetstream_state.h"
@@ -181,15 +182,20 @@ void TakeMessages(natsMsgList* list, const std::shared_ptr<internal::PullState>&
   if (list->Msgs != nullptr) natsMsgList_Destroy(list);
 }
 
-// Bound on the second, "take what is already there" request of Fetch.
-constexpr absl::Duration kTopUpWait = absl::Milliseconds(200);
+// Bound on the second, "take what is already there" request of Fetch. It is
+// no_wait, so the server answers at once with what it has (then a 404 when
+// that is fewer than asked); the bound only has to outlast the delivery of
+// the batch. It must: messages of a request the client stopped waiting for
+// arrive later and sit in the subscription, and nats.c 3.4.1 copies such
+// leftovers into the next Fetch's array without checking its size (a heap
+// overflow seen with 1000-message batches under load).
+constexpr absl::Duration kTopUpWait = absl::Seconds(10);
 
 }  // namespace
 
 absl::StatusOr<std::vector<ReceivedMessage>> PullSubscription::Fetch(int batch,
                                                                      absl::Duration timeout) {
   if (batch <= 0) return absl::InvalidArgumentError("Fetch: batch must be positive");
-  const absl::Time deadline = absl::Now() + timeout;
   std::vector<std::unique_ptr<internal::ReceivedMessageImpl>> got;
 
   // nats.c's natsSubscription_Fetch(batch > 1) waits for the whole timeout
@@ -210,8 +216,7 @@ absl::StatusOr<std::vector<ReceivedMessage>> PullSubscription::Fetch(int batch,
     jsFetchRequest_Init(&req);
     req.Batch = static_cast<int>(std::min<uint64_t>(static_cast<uint64_t>(batch - 1), available));
     req.NoWait = true;
-    const absl::Duration wait = std::clamp(deadline - absl::Now(), absl::Milliseconds(1), kTopUpWait);
-    req.Expires = absl::ToInt64Nanoseconds(wait);
+    req.Expires = absl::ToInt64Nanoseconds(kTopUpWait);
     natsMsgList more{nullptr, 0};
     (void)natsSubscription_FetchRequest(&more, state_->sub, &req);  // what arrives is kept
     TakeMessages(&more, state_, &got);
@@ -269,6 +274,23 @@ absl::Status JetStream::EnsurePullConsumer(const ConsumerConfig& config) {
     jerr = static_cast<jsErrCode>(0);
     s = js_UpdateConsumer(&ci, state_->js, config.stream().c_str(), &cfg, nullptr, &jerr);
   }
+  jsConsumerInfo_Destroy(ci);
+  return NatsToStatus(s, op, jerr);
+}
+
+absl::Status JetStream::RecreatePullConsumerAt(const ConsumerConfig& config, uint64_t start_seq) {
+  jsConsumerConfig cfg;
+  if (auto st = internal::FillConsumerConfig(config, &cfg); !st.ok()) return st;
+  cfg.DeliverPolicy = js_DeliverByStartSequence;
+  cfg.OptStartSeq = std::max<uint64_t>(1, start_seq);
+  const std::string op = absl::StrCat("RecreatePullConsumerAt ", config.stream(), "/", config.durable(), " seq ",
+                                      cfg.OptStartSeq);
+  if (absl::Status st = DeleteConsumer(config.stream(), config.durable());
+      !st.ok() && st.code() != absl::StatusCode::kNotFound && !absl::StrContains(st.message(), "not found"))
+    return st;
+  jsConsumerInfo* ci = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus s = js_AddConsumer(&ci, state_->js, config.stream().c_str(), &cfg, nullptr, &jerr);
   jsConsumerInfo_Destroy(ci);
   return NatsToStatus(s, op, jerr);
 }

@@ -67,22 +67,38 @@ std::map<std::string, std::string> WarehouseSink::Details() const {
   d["sink_dead_letters"] = std::to_string(dead_letters_.load());
   d["sink_transactions"] = std::to_string(batches_.load());
   d["sink_errors"] = std::to_string(errors_.load());
+  d["sink_rewinds"] = std::to_string(rewinds_.load());
   return d;
+}
+
+absl::StatusOr<std::unique_ptr<bus::PullSubscription>> WarehouseSink::Subscribe(bool force_rewind) {
+  bus::JetStream& js = nats_.jetstream();
+  const auto& c = config_.consumer();
+  auto info = js.GetConsumerInfo(c.stream(), c.durable());
+  if (!info.ok()) {
+    if (absl::Status st = js.EnsurePullConsumer(c); !st.ok()) return st;
+  } else if (force_rewind || info->num_ack_pending > 0) {
+    spdlog::info("warehouse sink: {} deliveries of {}/{} unacknowledged; redelivering from stream sequence {}",
+                 info->num_ack_pending, c.stream(), c.durable(), info->ack_floor_stream_seq + 1);
+    if (absl::Status st = js.RecreatePullConsumerAt(c, info->ack_floor_stream_seq + 1); !st.ok()) return st;
+    ++rewinds_;
+  }
+  servers_.clear();  // everything held comes again
+  next_seq_ = 0;
+  return js.PullSubscribe(c);
 }
 
 void WarehouseSink::Run() {
   std::unique_ptr<bus::PullSubscription> sub;
   absl::Duration backoff = absl::Milliseconds(100);
   absl::Time retry_apply = absl::InfinitePast();
+  bool force_rewind = false;
   while (!stop_) {
     if (!sub) {
       if (!nats_.WaitReady(absl::Milliseconds(200))) continue;
-      absl::Status st = nats_.jetstream().EnsurePullConsumer(config_.consumer());
-      if (st.ok()) {
-        auto s = nats_.jetstream().PullSubscribe(config_.consumer());
-        if (s.ok()) sub = std::move(*s);
-        st = s.status();
-      }
+      auto s = Subscribe(force_rewind);
+      absl::Status st = s.status();
+      if (st.ok()) sub = std::move(*s);
       if (st.ok() && !dlq_) {
         auto p = bus::JetStreamPublisher::Create(nats_.connection(), {});
         if (p.ok()) dlq_ = std::move(*p);
@@ -97,6 +113,8 @@ void WarehouseSink::Run() {
         backoff = std::min(backoff * 2, absl::Seconds(5));
         continue;
       }
+      force_rewind = false;
+      backoff = absl::Milliseconds(100);
       spdlog::info("warehouse sink: consuming {} through durable {}", config_.consumer().stream(),
                    config_.consumer().durable());
     }
@@ -108,7 +126,14 @@ void WarehouseSink::Run() {
       sub.reset();
       continue;
     }
-    for (auto& m : *msgs) Take(std::move(m));
+    for (auto& m : *msgs) {
+      if (!Take(std::move(m))) {
+        force_rewind = true;
+        sub.reset();
+        break;
+      }
+    }
+    if (!sub) continue;
     size_t buffered = 0;
     for (const auto& [name, s] : servers_) buffered += s.events.size();
     buffered_gauge_.Set(static_cast<double>(buffered));
@@ -116,14 +141,21 @@ void WarehouseSink::Run() {
   }
 }
 
-void WarehouseSink::Take(bus::ReceivedMessage m) {
+bool WarehouseSink::Take(bus::ReceivedMessage m) {
+  const uint64_t seq = m.stream_sequence();
+  if (next_seq_ != 0 && seq > next_seq_) {
+    spdlog::warn("warehouse sink: delivery gap on {} (expected stream sequence {}, got {}); rewinding",
+                 config_.consumer().stream(), next_seq_, seq);
+    return false;
+  }
+  if (seq >= next_seq_) next_seq_ = seq + 1;
   std::vector<std::string> tokens = absl::StrSplit(m.subject(), '.');
   if (tokens.size() == 3 && tokens[2] == "watermark") {
     cdcpb::Watermark w;
     if (!w.ParseFromString(m.data()) || w.server().empty()) {
       DeadLetter(m.subject(), m.msg_id(), m.data(), "undecodable", "not a cdc.v1.Watermark");
       (void)m.Ack();
-      return;
+      return true;
     }
     Server& s = servers_[w.server()];
     if (w.lsn() > s.watermark) {
@@ -131,11 +163,11 @@ void WarehouseSink::Take(bus::ReceivedMessage m) {
       s.watermark_ts_ms = w.ts_ms();
     }
     s.watermark_messages.emplace_back(w.lsn(), std::move(m));
-    return;
+    return true;
   }
   if (tokens.size() != 4) {  // heartbeats and anything else that is not a table's event
     (void)m.Ack();
-    return;
+    return true;
   }
   cdcpb::ChangeEvent e;
   if (!e.ParseFromString(m.data()) || e.table().server().empty()) {
@@ -144,12 +176,13 @@ void WarehouseSink::Take(bus::ReceivedMessage m) {
     DeadLetter(m.subject(), m.msg_id(), m.data(), "undecodable", "payload is not a cdc.v1.ChangeEvent");
     if (dlq_) (void)dlq_->Flush(absl::Seconds(5));
     (void)m.Ack();
-    return;
+    return true;
   }
   Server& s = servers_[e.table().server()];
   auto& b = s.events[{e.source().lsn(), e.source().index()}];
   if (b.messages.empty()) b.event = std::move(e);
   b.messages.push_back(std::move(m));
+  return true;
 }
 
 bool WarehouseSink::ApplyReady() {

@@ -142,6 +142,11 @@ class JetStream {
   // Idempotent: a durable pull consumer with explicit ack, delivering from
   // the start of the stream; updated when it exists with another config.
   absl::Status EnsurePullConsumer(const ConsumerConfig& config);
+  // Deletes the durable consumer (if any) and creates it again delivering
+  // from stream sequence `start_seq`: every message from there on is
+  // delivered again, in stream order, at once (no waiting for ack waits of
+  // deliveries a dead process never acked).
+  absl::Status RecreatePullConsumerAt(const ConsumerConfig& config, uint64_t start_seq);
   // Binds to the durable consumer `config` names (EnsurePullConsumer first).
   absl::StatusOr<std::unique_ptr<PullSubscription>> PullSubscribe(const ConsumerConfig& config);
 

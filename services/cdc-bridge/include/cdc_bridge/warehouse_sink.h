@@ -65,7 +65,14 @@ class WarehouseSink {
   };
 
   void Run();
-  void Take(bus::ReceivedMessage m);
+  // Binds to the durable consumer. If deliveries are outstanding (a previous
+  // process died holding them, or a reconnect lost some in flight), the
+  // consumer is recreated from its ack floor so they come again now and in
+  // stream order, and the local buffer is dropped: applying in commit order
+  // up to a watermark relies on having seen every message before it.
+  absl::StatusOr<std::unique_ptr<bus::PullSubscription>> Subscribe(bool force_rewind);
+  // False on a gap in stream sequences (a delivery was lost): rewind.
+  bool Take(bus::ReceivedMessage m);
   // Applies what every server's watermark allows; false on an error (retry later).
   bool ApplyReady();
   bool ApplyServer(const std::string& name, Server& s);
@@ -81,12 +88,13 @@ class WarehouseSink {
   std::unique_ptr<bus::JetStreamPublisher> dlq_;
   std::unique_ptr<warehouse::ChangeApplier> applier_;
   std::map<std::string, Server> servers_;  // worker thread only
+  uint64_t next_seq_ = 0;                   // next stream sequence expected; 0: take the next as baseline
 
   mutable std::mutex status_mu_;
   std::string last_error_;
   std::map<std::string, uint64_t> positions_;  // copy for Details()
   std::atomic<bool> connected_{false};
-  std::atomic<uint64_t> applied_{0}, skipped_{0}, dead_letters_{0}, batches_{0}, errors_{0};
+  std::atomic<uint64_t> applied_{0}, skipped_{0}, dead_letters_{0}, batches_{0}, errors_{0}, rewinds_{0};
 
   obs::Counter& applied_total_;
   obs::Counter& skipped_total_;
