@@ -4,9 +4,17 @@
 // on dlq.cdc while the rest flows.
 #include <gtest/gtest.h>
 
+#include <grpcpp/grpcpp.h>
+#include <libpq-fe.h>
+
+#include <atomic>
+#include <random>
+#include <thread>
+
 #include "absl/strings/str_cat.h"
 #include "bus/jetstream_publisher.h"
 #include "cdc_e2e_fixture.h"
+#include "streamadmin/cdc/v1/cdc.grpc.pb.h"
 
 namespace sa {
 namespace {
@@ -149,6 +157,129 @@ TEST_F(CdcBridgeE2E, EventsTheWarehouseCannotTakeAreDeadLetteredAndTheRestFlows)
   }
   auto metrics = bridge.process->Output();  // the errors are logged with the table named
   EXPECT_NE(metrics.find("public.nokey has no primary key"), std::string::npos);
+}
+
+// Random updates, deletes and inserts on `big` until stopped.
+class Churn {
+ public:
+  explicit Churn(std::string dsn) : dsn_(std::move(dsn)) {
+    thread_ = std::thread([this] {
+      PGconn* c = PQconnectdb(dsn_.c_str());
+      std::mt19937 rng(11);
+      while (!stop_ && PQstatus(c) == CONNECTION_OK) {
+        const int id = static_cast<int>(rng() % 30000) + 1;
+        std::string sql;
+        switch (rng() % 3) {
+          case 0: sql = absl::StrCat("UPDATE big SET v = v + 1, note = note || 'u' WHERE id = ", id); break;
+          case 1: sql = absl::StrCat("DELETE FROM big WHERE id = ", id); break;
+          default:
+            sql = absl::StrCat("INSERT INTO big VALUES (", id, ", 0, 'new') ON CONFLICT (id) DO UPDATE SET v = 0");
+        }
+        PQclear(PQexec(c, sql.c_str()));
+        ++writes_;
+      }
+      PQfinish(c);
+    });
+  }
+  ~Churn() { Stop(); }
+  void Stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+  int64_t writes() const { return writes_.load(); }
+
+ private:
+  std::string dsn_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int64_t> writes_{0};
+  std::thread thread_;
+};
+
+std::vector<cdcpb::SnapshotState> Snapshots(cdcpb::Cdc::Stub& stub) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  cdcpb::ListSnapshotsResponse r;
+  if (!stub.ListSnapshots(&ctx, {}, &r).ok()) return {};
+  return {r.snapshots().begin(), r.snapshots().end()};
+}
+
+TEST_F(CdcBridgeE2E, InitialSnapshotInChunksUnderConcurrentWritesEqualsSource) {
+  ASSERT_TRUE(pg_->Exec("CREATE TABLE big (id int PRIMARY KEY, v int, note text);"
+                        "INSERT INTO big SELECT g, g % 97, 'row ' || g FROM generate_series(1, 25000) g")
+                  .ok());
+  Churn churn(pg_->dsn());
+  Bridge bridge = StartBridge("  snapshot_mode: initial\n  snapshot_chunk_size: 1000\n");
+  auto stub = cdcpb::Cdc::NewStub(grpc::CreateChannel(bridge.target, grpc::InsecureChannelCredentials()));
+  EXPECT_TRUE(testing::WaitFor(
+      [&] {
+        auto s = Snapshots(*stub);
+        return s.size() == 1 && s[0].state() == "done";
+      },
+      absl::Seconds(120)))
+      << bridge.process->Output();
+  churn.Stop();
+  ASSERT_GT(churn.writes(), 100);
+  auto s = Snapshots(*stub);
+  ASSERT_EQ(s.size(), 1u);
+  EXPECT_EQ(s[0].table(), "big");
+  EXPECT_GE(s[0].rows(), 20000u);
+  const std::string want = TableDigest(*pg_, "big", "postgres");
+  EXPECT_TRUE(testing::WaitFor([&] { return TableDigest(*pg_, "cdc_pg_public.big", "warehouse") == want; },
+                               absl::Seconds(60)))
+      << TableDigest(*pg_, "cdc_pg_public.big", "warehouse") << " != " << want;
+}
+
+TEST_F(CdcBridgeE2E, OnDemandSnapshotOfOneTableWhileStreamingEqualsSource) {
+  ASSERT_TRUE(pg_->Exec("CREATE TABLE big (id int PRIMARY KEY, v int, note text);"
+                        "INSERT INTO big SELECT g, g % 97, 'row ' || g FROM generate_series(1, 20000) g")
+                  .ok());
+  Bridge bridge = StartBridge("  snapshot_mode: never\n  snapshot_chunk_size: 2000\n");
+  auto stub = cdcpb::Cdc::NewStub(grpc::CreateChannel(bridge.target, grpc::InsecureChannelCredentials()));
+  Churn churn(pg_->dsn());
+  // Streaming only: the warehouse sees the rows changed since the slot, not the others.
+  EXPECT_TRUE(testing::WaitFor(
+      [&] {
+        auto r = pg_->Query("SELECT count(*) > 0 FROM cdc_pg_public.big", "warehouse");
+        return r.ok() && *r == "t";
+      },
+      absl::Seconds(30)));
+  EXPECT_LT(std::stoi(*pg_->Query("SELECT count(*) FROM cdc_pg_public.big", "warehouse")), 20000);
+
+  grpc::ClientContext ctx;
+  cdcpb::SnapshotTableRequest req;
+  req.set_table("big");
+  cdcpb::SnapshotTableResponse resp;
+  ASSERT_TRUE(stub->SnapshotTable(&ctx, req, &resp).ok());
+  EXPECT_EQ(resp.snapshot().schema(), "public");
+  grpc::ClientContext bad_ctx;
+  req.set_table("");
+  EXPECT_EQ(stub->SnapshotTable(&bad_ctx, req, &resp).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+
+  EXPECT_TRUE(testing::WaitFor(
+      [&] {
+        auto s = Snapshots(*stub);
+        return s.size() == 1 && s[0].state() == "done";
+      },
+      absl::Seconds(120)))
+      << bridge.process->Output();
+  churn.Stop();
+  const std::string want = TableDigest(*pg_, "big", "postgres");
+  EXPECT_TRUE(testing::WaitFor([&] { return TableDigest(*pg_, "cdc_pg_public.big", "warehouse") == want; },
+                               absl::Seconds(60)))
+      << TableDigest(*pg_, "cdc_pg_public.big", "warehouse") << " != " << want;
+
+  grpc::ClientContext sctx;
+  cdcpb::SinkStatus sink;
+  ASSERT_TRUE(stub->GetSinkStatus(&sctx, {}, &sink).ok());
+  EXPECT_TRUE(sink.enabled());
+  ASSERT_EQ(sink.positions_size(), 1);
+  EXPECT_EQ(sink.positions(0).server(), "pg");
+  grpc::ClientContext cctx;
+  cdcpb::ListConnectorsResponse conns;
+  ASSERT_TRUE(stub->ListConnectors(&cctx, {}, &conns).ok());
+  ASSERT_EQ(conns.connectors_size(), 1);
+  EXPECT_EQ(conns.connectors(0).snapshot_mode(), "never");
+  EXPECT_TRUE(conns.connectors(0).streaming());
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <deque>
 #include <atomic>
 #include <condition_variable>
 #include <map>
@@ -18,7 +19,10 @@
 #include "cdc/kafka_change_sink.h"
 #include "cdc/pgoutput.h"
 #include "cdc/replication_client.h"
+#include "bus/kv.h"
+#include "cdc_bridge/table_snapshot.h"
 #include "cdc_bridge/warehouse_sink.h"
+#include "streamadmin/cdc/v1/cdc.grpc.pb.h"
 #include "common/clock.h"
 #include "observability/metrics.h"
 #include "runtime/main.h"
@@ -45,7 +49,9 @@ cfg::CdcBridgeConfig DefaultConfig() {
   k->set_heartbeat_interval_s(10);
   k->set_status_interval_ms(1000);
   k->set_lag_refresh_interval_ms(2000);
-  k->mutable_kafka()->set_tombstones_on_delete(true);  // Debezium's tombstones.on.delete default
+  k->mutable_kafka()->set_tombstones_on_delete(true);
+  k->set_snapshot_mode("initial");
+  k->set_snapshot_chunk_size(10000);  // Debezium's tombstones.on.delete default
   auto* sink = c.mutable_sink();
   sink->mutable_consumer()->set_stream("CDC");
   sink->mutable_consumer()->set_durable("warehouse");
@@ -105,6 +111,13 @@ absl::Status ValidateConfig(const cfg::CdcBridgeConfig& c) {
         absl::StrCat("key 'connector.heartbeat_interval_s': ", k.heartbeat_interval_s(), " must be 0..3600"));
   if (k.lag_refresh_interval_ms() == 0)
     return absl::InvalidArgumentError("key 'connector.lag_refresh_interval_ms': must be > 0");
+  if (k.snapshot_mode() != "initial" && k.snapshot_mode() != "never" && k.snapshot_mode() != "when_needed" &&
+      k.snapshot_mode() != "initial_only")
+    return absl::InvalidArgumentError(absl::StrCat("key 'connector.snapshot_mode': '", k.snapshot_mode(),
+                                                   "' must be initial, never, when_needed or initial_only"));
+  if (k.snapshot_chunk_size() == 0 || k.snapshot_chunk_size() > 1000000)
+    return absl::InvalidArgumentError(
+        absl::StrCat("key 'connector.snapshot_chunk_size': ", k.snapshot_chunk_size(), " must be 1..1000000"));
   if (k.kafka().enabled() && k.kafka().bootstrap_servers().empty())
     return absl::InvalidArgumentError("key 'connector.kafka.bootstrap_servers': required when connector.kafka.enabled");
   for (int i = 0; i < k.kafka().properties_size(); ++i)
@@ -182,7 +195,7 @@ std::string SubjectToken(const std::string& s) {
 // and raise `confirmable_`; the worker passes that to Confirm() before each
 // Poll, so the client is never touched from two threads nor after it is
 // replaced by a reconnect.
-class CdcBridgeApp final : public runtime::NatsServiceApp {
+class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Service {
  public:
   explicit CdcBridgeApp(const cfg::CdcBridgeConfig& c)
       : NatsServiceApp(c.nats(), {c.streams().begin(), c.streams().end()},
@@ -234,6 +247,81 @@ class CdcBridgeApp final : public runtime::NatsServiceApp {
     publisher_.reset();
   }
 
+  std::vector<grpc::Service*> GrpcServices() override { return {this}; }
+
+  grpc::Status ListConnectors(grpc::ServerContext*, const cdcpb::ListConnectorsRequest*,
+                              cdcpb::ListConnectorsResponse* out) override {
+    auto* c = out->add_connectors();
+    c->set_server(server_);
+    c->set_slot(config_.connector().slot_name());
+    c->set_publication(config_.connector().publication_name());
+    c->set_streaming(streaming_.load());
+    c->set_confirmed_lsn(cdc::FormatLsn(confirmed_.load()));
+    c->set_lag_bytes(lag_known_ ? static_cast<int64_t>(lag_bytes_.load()) : -1);
+    c->set_events_published(events_published_.load());
+    c->set_events_acked(events_acked_.load());
+    c->set_transactions(transactions_.load());
+    c->set_dead_letters(dead_letters_.load());
+    c->set_reconnects(reconnects_.load());
+    c->set_kafka_enabled(config_.connector().kafka().enabled());
+    c->set_snapshot_mode(config_.connector().snapshot_mode());
+    std::lock_guard lock(status_mu_);
+    c->set_last_error(last_error_);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status GetSinkStatus(grpc::ServerContext*, const cdcpb::GetSinkStatusRequest*,
+                             cdcpb::SinkStatus* out) override {
+    out->set_enabled(sink_ != nullptr);
+    if (!sink_) return grpc::Status::OK;
+    for (const auto& [k, v] : sink_->Details()) {
+      uint64_t n = 0;
+      if (absl::StartsWith(k, "sink_position.")) {
+        auto* p = out->add_positions();
+        p->set_server(k.substr(strlen("sink_position.")));
+        p->set_lsn(v);
+      } else if (k == "sink_last_error") {
+        out->set_last_error(v);
+      } else if (absl::SimpleAtoi(v, &n)) {
+        if (k == "sink_applied") out->set_applied(n);
+        if (k == "sink_skipped") out->set_skipped(n);
+        if (k == "sink_dead_letters") out->set_dead_letters(n);
+        if (k == "sink_transactions") out->set_transactions(n);
+        if (k == "sink_errors") out->set_errors(n);
+        if (k == "sink_rewinds") out->set_rewinds(n);
+      }
+    }
+    return grpc::Status::OK;
+  }
+
+  grpc::Status SnapshotTable(grpc::ServerContext*, const cdcpb::SnapshotTableRequest* req,
+                             cdcpb::SnapshotTableResponse* out) override {
+    if (req->table().empty()) return {grpc::StatusCode::INVALID_ARGUMENT, "table: required"};
+    if (req->chunk_size() > 1000000) return {grpc::StatusCode::INVALID_ARGUMENT, "chunk_size: at most 1000000"};
+    SnapshotJob job;
+    job.schema = req->schema().empty() ? "public" : req->schema();
+    job.table = req->table();
+    job.chunk_size = static_cast<int>(req->chunk_size() ? req->chunk_size() : config_.connector().snapshot_chunk_size());
+    std::lock_guard lock(jobs_mu_);
+    for (const auto& j : jobs_)
+      if (j.schema == job.schema && j.table == job.table) {
+        Fill(j, out->mutable_snapshot());
+        return {grpc::StatusCode::ALREADY_EXISTS,
+                absl::StrCat("a snapshot of ", job.schema, ".", job.table, " is already ", j.state)};
+      }
+    jobs_.push_back(job);
+    Fill(job, out->mutable_snapshot());
+    return grpc::Status::OK;
+  }
+
+  grpc::Status ListSnapshots(grpc::ServerContext*, const cdcpb::ListSnapshotsRequest*,
+                             cdcpb::ListSnapshotsResponse* out) override {
+    std::lock_guard lock(jobs_mu_);
+    for (const auto& j : finished_jobs_) Fill(j, out->add_snapshots());
+    for (const auto& j : jobs_) Fill(j, out->add_snapshots());
+    return grpc::Status::OK;
+  }
+
   std::vector<streamadmin::control::v1::Dependency> Dependencies() override {
     auto deps = NatsServiceApp::Dependencies();
     streamadmin::control::v1::Dependency d;
@@ -275,6 +363,7 @@ class CdcBridgeApp final : public runtime::NatsServiceApp {
   // One received transaction waiting for its events' acks.
   struct Pending {
     uint64_t end_lsn = 0;
+    uint64_t gate = 0;  // a snapshot chunk: complete only once the stream passed this LSN
     size_t remaining = 0;
     std::vector<uint8_t> waiting;      // by SourcePosition.index: kAck* bits not yet stored
     std::vector<std::string> subject;  // kept for the dead letter
@@ -323,6 +412,10 @@ class CdcBridgeApp final : public runtime::NatsServiceApp {
       streaming_ = false;
       streaming_gauge_->Set(0);
       if (stop_) break;
+      if (initial_only_done_ && st.ok()) {
+        DropSlotAfterInitialOnly();
+        break;
+      }
       errors_total_->Inc();
       {
         std::lock_guard lock(status_mu_);
@@ -330,6 +423,7 @@ class CdcBridgeApp final : public runtime::NatsServiceApp {
       }
       spdlog::error("replication slot {}: {}; reconnecting in {}", config_.connector().slot_name(),
                     std::string(st.message()), absl::FormatDuration(backoff));
+      if (initial_only_done_) break;
       if (!SleepUnlessStopping(backoff)) break;
       backoff = std::min(backoff * 2, absl::Seconds(30));
       if (streamed_ok_.exchange(false)) backoff = absl::Milliseconds(200);
@@ -375,6 +469,7 @@ class CdcBridgeApp final : public runtime::NatsServiceApp {
         kafka_.reset();
       }
     };
+    if (auto st = PrepareSnapshots(slot->created); !st.ok()) return st;
     if (auto st = c.Start(); !st.ok()) return st;
     const uint64_t start_lsn = slot->created ? slot->consistent_point : slot->confirmed_flush_lsn;
     confirmable_ = std::max(confirmable_.load(), start_lsn);
@@ -399,6 +494,19 @@ class CdcBridgeApp final : public runtime::NatsServiceApp {
       streamed_ok_ = true;
       for (auto& tx : *txs)
         if (absl::Status st = PublishTransaction(tx); !st.ok()) return st;
+      if (c.server_wal_end() > received_wal_.load()) {
+        received_wal_ = c.server_wal_end();
+        std::lock_guard lock(mu_);
+        AdvanceLocked();
+      }
+      if (absl::Status st = SnapshotStep(); !st.ok()) return st;
+      if (snapshot_finished_for_initial_only_) {
+        ConfirmAcked(c);
+        spdlog::info("snapshot_mode initial_only: snapshot complete; streaming stops and slot {} is dropped",
+                     k.slot_name());
+        initial_only_done_ = true;
+        break;
+      }
       const absl::Time now = absl::Now();
       if (now >= next_lag) {
         RefreshLag(c);
@@ -453,6 +561,192 @@ class CdcBridgeApp final : public runtime::NatsServiceApp {
     }
   }
 
+  struct SnapshotJob {
+    std::string schema, table;
+    int chunk_size = 10000;
+    std::string resume;  // encoded last key stored after the last complete chunk
+    std::string state = "queued";
+    uint64_t rows = 0;
+    std::string error;
+  };
+  static void Fill(const SnapshotJob& j, cdcpb::SnapshotState* out) {
+    out->set_schema(j.schema);
+    out->set_table(j.table);
+    out->set_state(j.state);
+    out->set_rows(j.rows);
+    out->set_error(j.error);
+  }
+  std::string SnapshotKey(const SnapshotJob& j) const {
+    return absl::StrCat(server_, ".", SubjectToken(j.schema), ".", SubjectToken(j.table));
+  }
+  // "<state>|<rows>|<schema>|<table>|<encoded last key>" in KV CDC_SNAPSHOTS.
+  void SaveSnapshotState(const SnapshotJob& j) {
+    if (!snapshot_kv_) return;
+    auto r = snapshot_kv_->Put(SnapshotKey(j), absl::StrCat(j.state, "|", j.rows, "|", j.schema, "|", j.table, "|",
+                                                             j.resume));
+    if (!r.ok()) spdlog::warn("snapshot state of {}.{} not stored: {}", j.schema, j.table, std::string(r.status().message()));
+  }
+
+  // Session start (worker): open the state bucket, resume unfinished
+  // snapshots from their last stored chunk, queue what snapshot_mode asks.
+  absl::Status PrepareSnapshots(bool slot_created) {
+    const auto& k = config_.connector();
+    reader_.reset();  // a chunk in flight is read again from the stored position
+    chunk_lsn_ = 0;
+    if (!snapshot_kv_) {
+      bus::KeyValue::Options o;
+      auto kv = bus::KeyValue::Create(nats().jetstream(), "CDC_SNAPSHOTS", o);
+      if (!kv.ok()) return kv.status();
+      snapshot_kv_ = std::move(*kv);
+    }
+    std::vector<std::pair<std::string, std::string>> tables;
+    if (k.snapshot_mode() != "never") {
+      auto conn = warehouse::PgConnection::Connect(config_.source().dsn());
+      if (!conn.ok()) return conn.status();
+      auto r = (*conn)->Exec("SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = $1 ORDER BY 1, 2",
+                             {k.publication_name()});
+      if (!r.ok()) return r.status();
+      for (int i = 0; i < PQntuples(r->get()); ++i) {
+        std::string schema = PQgetvalue(r->get(), i, 0), table = PQgetvalue(r->get(), i, 1);
+        const std::string full = absl::StrCat(schema, ".", table);
+        if (std::find(k.exclude_tables().begin(), k.exclude_tables().end(), full) != k.exclude_tables().end()) continue;
+        tables.emplace_back(schema, table);
+      }
+    }
+    std::lock_guard lock(jobs_mu_);
+    for (auto& j : jobs_) {  // queued or interrupted in this process: resume from the stored key
+      auto v = snapshot_kv_->Get(SnapshotKey(j));
+      if (v.ok() && *v) {
+        std::vector<std::string> parts = absl::StrSplit(**v, absl::MaxSplits('|', 4));
+        if (parts.size() == 5 && parts[0] == "running") j.resume = parts[4];
+      }
+      if (j.state == "running") j.state = "queued";
+    }
+    for (const auto& [schema, table] : tables) {
+      SnapshotJob j;
+      j.schema = schema;
+      j.table = table;
+      j.chunk_size = static_cast<int>(k.snapshot_chunk_size());
+      if (std::any_of(jobs_.begin(), jobs_.end(),
+                      [&](const SnapshotJob& q) { return q.schema == schema && q.table == table; }))
+        continue;
+      auto v = snapshot_kv_->Get(SnapshotKey(j));
+      std::string state;
+      if (v.ok() && *v) {
+        std::vector<std::string> parts = absl::StrSplit(**v, absl::MaxSplits('|', 4));
+        if (parts.size() == 5) {
+          state = parts[0];
+          (void)absl::SimpleAtoi(parts[1], &j.rows);
+          j.resume = parts[4];
+        }
+      }
+      const bool unfinished = state == "running" || state == "queued";
+      const bool wanted = (slot_created && k.snapshot_mode() != "never") ||
+                          (k.snapshot_mode() == "when_needed" && state != "done") || unfinished;
+      if (!wanted) continue;
+      if (slot_created && !unfinished) {
+        j.resume.clear();
+        j.rows = 0;
+      }
+      spdlog::info("snapshot of {}.{} queued ({}{})", schema, table, slot_created ? "slot created" : k.snapshot_mode(),
+                   j.resume.empty() ? "" : ", resuming after the last stored chunk");
+      j.state = "queued";
+      SaveSnapshotState(j);
+      jobs_.push_back(std::move(j));
+    }
+    initial_only_pending_ = k.snapshot_mode() == "initial_only" && !jobs_.empty();
+    return absl::OkStatus();
+  }
+
+  // Worker, between polls: one chunk at a time, the next only once the
+  // previous one is stored and the stream has passed its gate.
+  absl::Status SnapshotStep() {
+    if (chunk_lsn_ != 0) {
+      {
+        std::lock_guard lock(mu_);
+        if (pending_.count(chunk_lsn_)) return absl::OkStatus();  // still in flight
+      }
+      chunk_lsn_ = 0;
+      std::lock_guard lock(jobs_mu_);
+      if (!jobs_.empty() && reader_) {
+        SnapshotJob& j = jobs_.front();
+        j.resume = reader_->EncodedLastKey();
+        j.rows += chunk_rows_;
+        if (chunk_last_) {
+          j.state = "done";
+          SaveSnapshotState(j);
+          spdlog::info("snapshot of {}.{} done: {} rows", j.schema, j.table, j.rows);
+          finished_jobs_.push_back(j);
+          jobs_.pop_front();
+          reader_.reset();
+        } else {
+          SaveSnapshotState(j);
+        }
+      }
+    }
+    SnapshotJob job;
+    {
+      std::lock_guard lock(jobs_mu_);
+      if (jobs_.empty()) {
+        if (initial_only_pending_) snapshot_finished_for_initial_only_ = true;
+        return absl::OkStatus();
+      }
+      jobs_.front().state = "running";
+      job = jobs_.front();
+    }
+    if (!reader_) {
+      auto r = TableSnapshotReader::Open(config_.source().dsn(), server_, job.schema, job.table, job.chunk_size,
+                                         job.resume);
+      if (!r.ok()) {
+        if (r.status().code() == absl::StatusCode::kUnavailable) return r.status();
+        spdlog::error("snapshot of {}.{} failed: {}", job.schema, job.table, std::string(r.status().message()));
+        std::lock_guard lock(jobs_mu_);
+        jobs_.front().state = "failed";
+        jobs_.front().error = std::string(r.status().message());
+        SaveSnapshotState(jobs_.front());
+        finished_jobs_.push_back(jobs_.front());
+        jobs_.pop_front();
+        return absl::OkStatus();
+      }
+      reader_ = std::move(*r);
+    }
+    auto chunk = reader_->Next();
+    if (!chunk.ok()) return chunk.status();  // the session restarts and resumes from the stored key
+    chunk_rows_ = chunk->events.size();
+    chunk_last_ = chunk->last;
+    if (chunk->events.empty()) {
+      // Nothing to publish: complete at once on the next step.
+      std::lock_guard lock(jobs_mu_);
+      SnapshotJob& j = jobs_.front();
+      j.state = "done";
+      SaveSnapshotState(j);
+      spdlog::info("snapshot of {}.{} done: {} rows", j.schema, j.table, j.rows);
+      finished_jobs_.push_back(j);
+      jobs_.pop_front();
+      reader_.reset();
+      return absl::OkStatus();
+    }
+    cdc::Transaction tx;
+    tx.commit_lsn = chunk->commit_lsn;
+    tx.end_lsn = chunk->gate_lsn;
+    tx.events = std::move(chunk->events);
+    chunk_lsn_ = tx.commit_lsn;
+    return PublishTransaction(tx, chunk->gate_lsn);
+  }
+
+  void DropSlotAfterInitialOnly() {
+    cdc::ReplicationOptions o;
+    o.conninfo = config_.source().dsn();
+    o.slot_name = config_.connector().slot_name();
+    o.publication_name = config_.connector().publication_name();
+    o.server_name = server_;
+    auto client = cdc::ReplicationClient::Connect(o);
+    absl::Status st = client.ok() ? (*client)->DropSlot() : client.status();
+    if (!st.ok()) spdlog::warn("initial_only: slot {} not dropped: {}", o.slot_name, std::string(st.message()));
+    std::lock_guard lock(status_mu_);
+    last_error_ = "snapshot_mode initial_only: snapshot complete, not streaming";
+  }
+
   void ConfirmAcked(cdc::ReplicationClient& c) {
     const uint64_t lsn = confirmable_.load();
     if (lsn > c.confirmed_lsn()) c.Confirm(lsn);
@@ -492,13 +786,14 @@ class CdcBridgeApp final : public runtime::NatsServiceApp {
   }
 
   // OK, or a transport failure after which the session must replay.
-  absl::Status PublishTransaction(cdc::Transaction& tx) {
+  absl::Status PublishTransaction(cdc::Transaction& tx, uint64_t gate = 0) {
     ++transactions_;
     transactions_total_->Inc();
     const size_t n = tx.events.size();
     std::vector<bus::Message> out(n);
     Pending p;
     p.end_lsn = tx.end_lsn;
+    p.gate = gate;
     p.remaining = n;
     p.waiting.assign(n, kafka_ ? kAckAll : kAckJetStream);
     p.subject.resize(n);
@@ -642,11 +937,17 @@ class CdcBridgeApp final : public runtime::NatsServiceApp {
 
   // Transactions confirm in commit order: the head, once all its events are
   // stored, and every following one that is complete too.
+  // confirmable_ never passes the key (commit LSN) of an entry still
+  // pending, so a watermark (confirmable_ - 1) never covers one: a snapshot
+  // chunk keyed just below its gate may be inserted after a transaction that
+  // ends past that key completed.
   void AdvanceLocked() {
     uint64_t lsn = 0;
-    while (!pending_.empty() && pending_.begin()->second.remaining == 0) {
+    const uint64_t received = received_wal_.load();
+    while (!pending_.empty() && pending_.begin()->second.remaining == 0 && pending_.begin()->second.gate <= received) {
       lsn = pending_.begin()->second.end_lsn;
       pending_.erase(pending_.begin());
+      if (!pending_.empty()) lsn = std::min(lsn, pending_.begin()->first);
     }
     if (lsn > confirmable_.load()) confirmable_ = lsn;
   }
@@ -655,6 +956,19 @@ class CdcBridgeApp final : public runtime::NatsServiceApp {
   const std::string server_;
   std::unique_ptr<bus::JetStreamPublisher> publisher_;
   std::unique_ptr<WarehouseSink> sink_;
+  // Snapshots. jobs_/finished_jobs_ under jobs_mu_ (gRPC and worker); the rest worker only.
+  std::mutex jobs_mu_;
+  std::deque<SnapshotJob> jobs_;
+  std::vector<SnapshotJob> finished_jobs_;
+  std::unique_ptr<bus::KeyValue> snapshot_kv_;
+  std::unique_ptr<TableSnapshotReader> reader_;
+  uint64_t chunk_lsn_ = 0;  // pending_ key of the chunk in flight
+  size_t chunk_rows_ = 0;
+  bool chunk_last_ = false;
+  bool initial_only_pending_ = false;
+  bool snapshot_finished_for_initial_only_ = false;
+  std::atomic<bool> initial_only_done_{false};
+  std::atomic<uint64_t> received_wal_{0};  // highest WAL end the stream reported (snapshot chunk gates)
   std::unique_ptr<cdc::KafkaChangeSink> kafka_;  // worker thread only; one per Stream() session
   uint64_t watermark_published_ = 0;  // worker thread
   absl::Time watermark_time_ = absl::InfinitePast();
