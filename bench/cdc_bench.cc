@@ -5,7 +5,7 @@
 //   build/bench/cdc_bench [--rows=500000] [--txn_rows=1000]
 //                         [--lag_rate=10000] [--lag_txn_rows=100] [--lag_s=20] [--warmup_s=2]
 //                         [--sink_rows=200000] [--sink_batch=20000]
-//                         [--phases=source,lag,bridge_lag,sink] [--keep]
+//                         [--phases=source,lag,bridge_lag,sink] [--source_steps=abcde] [--keep]
 //
 // The harness starts its own PostgreSQL (sa::testing::PostgresServer: initdb,
 // wal_level=logical, fsync=off, loopback, free port) and nats-server
@@ -15,7 +15,7 @@
 //               timestamptz). Two logical slots are created BEFORE the writes:
 //               bench_pgoutput (pgoutput, ReplicationClient::EnsureSlot, the
 //               publication covers bench_src only) and bench_td (test_decoding,
-//               SQL). Then --rows rows are written in transactions of
+//               SQL) (and bench_bridge_src for (e)). Then --rows rows are written in transactions of
 //               --txn_rows (INSERT ... SELECT generate_series), so both slots
 //               hold the same WAL. Timed, each from process/client start to
 //               the last event:
@@ -34,6 +34,11 @@
 //                 (d) the raw limit: the same number of messages, same subject,
 //                     same payload sizes (random bytes), msg ids of the same
 //                     length, through a bare JetStreamPublisher into a fresh CDC.
+//                 (e) the real build/bin/cdc-bridge (sink disabled) on a third
+//                     slot, bench_bridge_src (pgoutput, also created before the
+//                     writes), from spawn until its
+//                     streamadmin_cdc_events_acked_total reaches --rows.
+//               --source_steps=ce runs only some of them (for a profile).
 //   lag         A writer commits --lag_txn_rows rows per transaction every
 //               lag_txn_rows/lag_rate seconds (clock_nanosleep, absolute
 //               deadlines) for --lag_s. A reduced copy of cdc-bridge's loop
@@ -60,8 +65,11 @@
 // (pg_recvlogical, cdc-bridge) and everything else, plus the load average.
 // Bounded: every wait has a deadline; a watchdog ends the process after 290 s
 // (children die with it: PR_SET_PDEATHSIG).
+#include <arpa/inet.h>
 #include <libpq-fe.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -129,6 +137,7 @@ struct Args {
   int64_t sink_rows = 200000;
   int64_t sink_batch = 20000;
   std::set<std::string> phases = {"source", "lag", "bridge_lag", "sink"};
+  std::string source_steps = "abcde";  // which of source's (a)..(e) run; (d) needs (c) (to profile one step)
   bool keep = false;
 };
 
@@ -289,6 +298,8 @@ class CpuSampler {
         continue;
       }
       if (!first_.count(pid)) first_[pid] = initial ? st.cpu : 0;
+      // A backend shows "walsender" in its title only once authenticated: keep the class once seen.
+      if (auto it = last_.find(pid); it != last_.end() && it->second.first == "walsender") cls = "walsender";
       last_[pid] = {cls, st.cpu};
     }
   }
@@ -418,16 +429,75 @@ sa::cdc::ReplicationOptions ReplOptions(const sa::testing::PostgresServer& pg, c
   return o;
 }
 
+// The real cdc-bridge (sink disabled) on `slot`/`publication` (both are
+// created if missing, reused if they exist). Its HTTP port is returned in
+// `http_port` for /metrics.
+struct Bridge {
+  std::unique_ptr<sa::testing::Process> process;
+  int http_port = 0;
+};
+Bridge StartBridge(const std::string& bin, const sa::testing::PostgresServer& pg, const std::string& nats_url,
+                   const std::string& dir, const std::string& slot, const std::string& publication,
+                   const std::string& table) {
+  Bridge b;
+  const int grpc_port = CheckOr(sa::testing::PickFreePort(), "port");
+  b.http_port = CheckOr(sa::testing::PickFreePort(), "port");
+  const std::string cfg_path = absl::StrCat(dir, "/cdc-bridge-", slot, ".yaml");
+  std::ofstream(cfg_path) << "server:\n  grpc_listen: 127.0.0.1:" << grpc_port << "\n  http_listen: 127.0.0.1:"
+                          << b.http_port << "\n  shutdown_grace_s: 5\nnats:\n  servers: [" << nats_url
+                          << "]\nsource:\n  dsn: \"" << pg.dsn() << "\"\nwarehouse:\n  dsn: \"" << pg.dsn()
+                          << "\"\nconnector:\n  server_name: " << kServer << "\n  slot_name: " << slot
+                          << "\n  publication_name: " << publication << "\n  include_tables: [" << table
+                          << "]\n  heartbeat_interval_s: 10\n  status_interval_ms: 1000\n  lag_refresh_interval_ms: 2000\n"
+                          << "sink:\n  disabled: true\n";
+  sa::testing::Process::Options popts;
+  popts.log_file = absl::StrCat(dir, "/cdc-bridge-", slot, ".log");
+  b.process = CheckOr(sa::testing::Process::Spawn({bin, "--config", cfg_path}, popts), "spawn cdc-bridge");
+  return b;
+}
+
+// GET http://127.0.0.1:port/metrics and sum the series of `name` (0 when unreachable).
+double ScrapeMetric(int port, const std::string& name) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return 0;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  timeval tv{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  std::string body;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+    const std::string req = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    if (::write(fd, req.data(), req.size()) == static_cast<ssize_t>(req.size())) {
+      char buf[65536];
+      ssize_t n;
+      while ((n = ::read(fd, buf, sizeof(buf))) > 0) body.append(buf, static_cast<size_t>(n));
+    }
+  }
+  ::close(fd);
+  double sum = 0;
+  for (absl::string_view line : absl::StrSplit(body, '\n')) {
+    if (!absl::StartsWith(line, name) || line.size() <= name.size() || (line[name.size()] != ' ' && line[name.size()] != '{'))
+      continue;
+    const size_t sp = line.rfind(' ');
+    double v;
+    if (sp != absl::string_view::npos && absl::SimpleAtod(line.substr(sp + 1), &v)) sum += v;
+  }
+  return sum;
+}
+
 // --- source ----------------------------------------------------------------------------
 
 struct SourceResult {
   Rate write, recvlogical, decode, publish, raw;
+  Rate bridge, bridge_streaming;  // (e): from spawn; from its first ack
   uint64_t wal_bytes = 0;
   double avg_payload = 0;
 };
 
-SourceResult RunSource(sa::testing::PostgresServer& pg, const std::string& nats_url, CpuSampler& cpu,
-                       const Args& args) {
+SourceResult RunSource(sa::testing::PostgresServer& pg, const std::string& nats_url, const std::string& dir,
+                       CpuSampler& cpu, const Args& args) {
   SourceResult r;
   std::printf("\n== source: %" PRId64 " rows in transactions of %" PRId64 "\n", args.rows, args.txn_rows);
   Check(pg.Exec("CREATE TABLE bench_src (id bigint PRIMARY KEY, v numeric, t text, ts timestamptz);"
@@ -442,6 +512,10 @@ SourceResult RunSource(sa::testing::PostgresServer& pg, const std::string& nats_
   }
   WaitSlotInactive(pg, "bench_pgoutput");
   Check(pg.Exec("SELECT pg_create_logical_replication_slot('bench_td', 'test_decoding')"), "create bench_td");
+  const std::string bridge_bin = BinPath("cdc-bridge");
+  const bool run_bridge = absl::StrContains(args.source_steps, "e") && ::access(bridge_bin.c_str(), X_OK) == 0;
+  if (run_bridge)  // (e)'s slot; cdc-bridge finds it and reuses it (and publication bench_pub)
+    Check(pg.Exec("SELECT pg_create_logical_replication_slot('bench_bridge_src', 'pgoutput')"), "create bench_bridge_src");
 
   // Writes (not a benchmark figure, printed for reference).
   auto w = CheckOr(sa::warehouse::PgConnection::Connect(pg.dsn()), "connect writer");
@@ -464,7 +538,7 @@ SourceResult RunSource(sa::testing::PostgresServer& pg, const std::string& nats_
               static_cast<double>(r.wal_bytes) / 1e6);
 
   // (a) pg_recvlogical + test_decoding.
-  {
+  if (absl::StrContains(args.source_steps, "a")) {
     cpu.Start();
     const auto t0 = Clock::now();
     auto res = CheckOr(sa::testing::RunProcess({kRecvLogical, "-d", pg.dsn(), "--slot", "bench_td", "--start", "-f",
@@ -482,7 +556,7 @@ SourceResult RunSource(sa::testing::PostgresServer& pg, const std::string& nats_
   }
 
   // (b) ReplicationClient, decode only; the slot is not confirmed.
-  {
+  if (absl::StrContains(args.source_steps, "b")) {
     cpu.Start();
     const auto t0 = Clock::now();
     auto c = CheckOr(sa::cdc::ReplicationClient::Connect(opts), "replication connect");
@@ -505,7 +579,7 @@ SourceResult RunSource(sa::testing::PostgresServer& pg, const std::string& nats_
   std::vector<uint32_t> sizes;
   sizes.reserve(static_cast<size_t>(args.rows));
   // (c) decode + publish to JetStream, every ack in.
-  {
+  if (absl::StrContains(args.source_steps, "c")) {
     RecreateCdcStream(*js);
     auto publisher = CheckOr(sa::bus::JetStreamPublisher::Create(*conn), "JetStreamPublisher");
     cpu.Start();
@@ -547,7 +621,7 @@ SourceResult RunSource(sa::testing::PostgresServer& pg, const std::string& nats_
   }
 
   // (d) raw limit: bare publish of the same number of same-size messages.
-  {
+  if (absl::StrContains(args.source_steps, "d") && !sizes.empty()) {
     RecreateCdcStream(*js);
     std::mt19937_64 rng(42);
     std::vector<sa::bus::Message> msgs(sizes.size());
@@ -569,6 +643,37 @@ SourceResult RunSource(sa::testing::PostgresServer& pg, const std::string& nats_
     if (publisher->stats().acked != msgs.size()) Die("raw publish: not every message acked");
     PrintRate("(d) bare JetStream publish, same sizes (limit)", r.raw, s);
     (void)js->DeleteStream("CDC");
+  }
+
+  // (e) the real cdc-bridge on its own slot (same WAL), sink disabled: from
+  // spawn until streamadmin_cdc_events_acked_total (JetStream acks) reaches
+  // --rows; polled every 20 ms.
+  if (run_bridge) {
+    cpu.Start();
+    const auto t0 = Clock::now();
+    auto bridge = StartBridge(bridge_bin, pg, nats_url, dir, "bench_bridge_src", "bench_pub", "public.bench_src");
+    Clock::time_point first;
+    double acked = 0, acked_first = 0;
+    const auto deadline = Clock::now() + std::chrono::seconds(120);
+    while (acked < static_cast<double>(args.rows) && Clock::now() < deadline && !bridge.process->Exited()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the bridge cannot notify us
+      acked = ScrapeMetric(bridge.http_port, "streamadmin_cdc_events_acked_total");
+      if (acked > 0 && acked_first == 0) {
+        first = Clock::now();
+        acked_first = acked;
+      }
+    }
+    const auto end = Clock::now();
+    const std::string s = cpu.Stop();
+    (void)bridge.process->Signal(SIGTERM);
+    (void)bridge.process->Wait(absl::Seconds(20));
+    if (acked < static_cast<double>(args.rows))
+      Die(absl::StrCat("cdc-bridge acked ", acked, " of ", args.rows, " events; its output:\n", bridge.process->Output()));
+    r.bridge = {static_cast<uint64_t>(args.rows), Seconds(t0, end)};
+    r.bridge_streaming = {static_cast<uint64_t>(args.rows - static_cast<int64_t>(acked_first)), Seconds(first, end)};
+    PrintRate("(e) real cdc-bridge, spawn -> last ack", r.bridge, s);
+    std::printf("      from its first ack: %.0f /s (%.0f acked at the first scrape, %.2f s after spawn)\n",
+                r.bridge_streaming.per_s(), acked_first, Seconds(t0, first));
   }
   return r;
 }
@@ -753,24 +858,12 @@ LagResult RunBridgeLag(sa::testing::PostgresServer& pg, const std::string& nats_
                      "subscribe");
   Check(conn->Flush(absl::Seconds(5)), "flush subscription");
 
-  const int grpc_port = CheckOr(sa::testing::PickFreePort(), "port");
-  const int http_port = CheckOr(sa::testing::PickFreePort(), "port");
-  const std::string cfg_path = absl::StrCat(dir, "/cdc-bridge.yaml");
-  std::ofstream(cfg_path) << "server:\n  grpc_listen: 127.0.0.1:" << grpc_port << "\n  http_listen: 127.0.0.1:"
-                          << http_port << "\n  shutdown_grace_s: 5\nnats:\n  servers: [" << nats_url
-                          << "]\nsource:\n  dsn: \"" << pg.dsn() << "\"\nwarehouse:\n  dsn: \"" << pg.dsn()
-                          << "\"\nconnector:\n  server_name: " << kServer
-                          << "\n  slot_name: bench_bridge\n  publication_name: bench_bridge_pub\n"
-                          << "  include_tables: [public.bench_bridge]\n  heartbeat_interval_s: 10\n"
-                          << "  status_interval_ms: 1000\n  lag_refresh_interval_ms: 2000\nsink:\n  disabled: true\n";
-  sa::testing::Process::Options popts;
-  popts.log_file = absl::StrCat(dir, "/cdc-bridge.log");
-  auto bridge = CheckOr(sa::testing::Process::Spawn({bin, "--config", cfg_path}, popts), "spawn cdc-bridge");
+  auto bridge = StartBridge(bin, pg, nats_url, dir, "bench_bridge", "bench_bridge_pub", "public.bench_bridge");
   const std::string active_sql = "SELECT coalesce((SELECT active::text FROM pg_replication_slots WHERE slot_name = "
                                  "'bench_bridge'), 'none')";
   if (!sa::testing::WaitFor([&] { return Q(pg, active_sql) == "true" || Q(pg, active_sql) == "t"; },
                             absl::Seconds(30)))
-    Die(absl::StrCat("cdc-bridge never streamed; its output:\n", bridge->Output()));
+    Die(absl::StrCat("cdc-bridge never streamed; its output:\n", bridge.process->Output()));
 
   from_us = RealtimeUs() + static_cast<int64_t>(args.warmup_s * 1e6);
   cpu.Start();
@@ -782,8 +875,8 @@ LagResult RunBridgeLag(sa::testing::PostgresServer& pg, const std::string& nats_
     std::lock_guard lock(mu);
     r.lat = Summarize(lat_us);
   }
-  (void)bridge->Signal(SIGTERM);
-  auto code = bridge->Wait(absl::Seconds(20));
+  (void)bridge.process->Signal(SIGTERM);
+  auto code = bridge.process->Wait(absl::Seconds(20));
   std::printf("  %s\n  received %" PRIu64 " (cdc-bridge exit %s)\n  commit -> core NATS arrival: %s\n  cpu: %s\n",
               WriterLine(r.writer).c_str(), r.received,
               code.ok() ? std::to_string(*code).c_str() : code.status().ToString().c_str(), Format(r.lat).c_str(),
@@ -931,13 +1024,15 @@ Args ParseArgs(int argc, char** argv) {
     else if (key == "--phases") {
       a.phases.clear();
       for (absl::string_view p : absl::StrSplit(value, ',', absl::SkipEmpty())) a.phases.insert(std::string(p));
+    } else if (key == "--source_steps") {
+      a.source_steps = value;
     } else if (key == "--keep") a.keep = true;
     else ok = false;
     if (!ok)
       Die(absl::StrCat("bad argument '", arg,
                        "'\nusage: cdc_bench [--rows=N] [--txn_rows=N] [--lag_rate=N] [--lag_txn_rows=N] [--lag_s=S] "
                        "[--warmup_s=S] [--sink_rows=N] [--sink_batch=N (multiple of 1000)] "
-                       "[--phases=source,lag,bridge_lag,sink] [--keep]"));
+                       "[--phases=source,lag,bridge_lag,sink] [--source_steps=abcde] [--keep]"));
   }
   if (a.warmup_s >= a.lag_s) Die("--warmup_s must be shorter than --lag_s");
   return a;
@@ -968,7 +1063,7 @@ int main(int argc, char** argv) {
   SourceResult source;
   LagResult lag, bridge_lag;
   SinkResult sink;
-  if (args.phases.count("source")) source = RunSource(*pg, nats->url(), cpu, args);
+  if (args.phases.count("source")) source = RunSource(*pg, nats->url(), dir.path(), cpu, args);
   if (args.phases.count("lag")) lag = RunLag(*pg, nats->url(), cpu, args);
   if (args.phases.count("bridge_lag")) bridge_lag = RunBridgeLag(*pg, nats->url(), dir.path(), cpu, args);
   if (args.phases.count("sink")) sink = RunSink(*pg, cpu, args);
@@ -986,6 +1081,11 @@ int main(int argc, char** argv) {
                 source.publish.per_s() >= 50000 ? "met" : "MISSED");
     std::printf("| (d) bare JetStream publish, %.0f B avg | %.0f msg/s | (the limit) | |\n", source.avg_payload,
                 source.raw.per_s());
+    if (source.bridge.events > 0)
+      std::printf("| (e) real cdc-bridge into JetStream (spawn -> last ack; from first ack) | **%.0f events/s**; %.0f "
+                  "events/s | %.0f (a), %.0f (d) | >= 50k: %s |\n",
+                  source.bridge.per_s(), source.bridge_streaming.per_s(), source.recvlogical.per_s(), source.raw.per_s(),
+                  source.bridge.per_s() >= 50000 ? "met" : "MISSED");
   }
   auto lag_row = [&](const char* name, const LagResult& l) {
     if (l.lat.n == 0) return;
