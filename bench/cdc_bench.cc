@@ -5,7 +5,8 @@
 //   build/bench/cdc_bench [--rows=500000] [--txn_rows=1000]
 //                         [--lag_rate=10000] [--lag_txn_rows=100] [--lag_s=20] [--warmup_s=2]
 //                         [--sink_rows=200000] [--sink_batch=20000]
-//                         [--phases=source,lag,bridge_lag,sink] [--source_steps=abcde] [--keep]
+//                         [--phases=source,lag,bridge_lag,sink] [--source_steps=abcde]
+//                         [--bridge_env=K=V] [--keep]
 //
 // The harness starts its own PostgreSQL (sa::testing::PostgresServer: initdb,
 // wal_level=logical, fsync=off, loopback, free port) and nats-server
@@ -137,6 +138,7 @@ struct Args {
   int64_t sink_rows = 200000;
   int64_t sink_batch = 20000;
   std::set<std::string> phases = {"source", "lag", "bridge_lag", "sink"};
+  std::string bridge_env;  // e.g. GLIBC_TUNABLES=glibc.malloc.mxfast=0: set for cdc-bridge only (experiments)
   std::string source_steps = "abcde";  // which of source's (a)..(e) run; (d) needs (c) (to profile one step)
   bool keep = false;
 };
@@ -438,7 +440,7 @@ struct Bridge {
 };
 Bridge StartBridge(const std::string& bin, const sa::testing::PostgresServer& pg, const std::string& nats_url,
                    const std::string& dir, const std::string& slot, const std::string& publication,
-                   const std::string& table) {
+                   const std::string& table, const std::string& env) {
   Bridge b;
   const int grpc_port = CheckOr(sa::testing::PickFreePort(), "port");
   b.http_port = CheckOr(sa::testing::PickFreePort(), "port");
@@ -452,7 +454,9 @@ Bridge StartBridge(const std::string& bin, const sa::testing::PostgresServer& pg
                           << "sink:\n  disabled: true\n";
   sa::testing::Process::Options popts;
   popts.log_file = absl::StrCat(dir, "/cdc-bridge-", slot, ".log");
-  b.process = CheckOr(sa::testing::Process::Spawn({bin, "--config", cfg_path}, popts), "spawn cdc-bridge");
+  std::vector<std::string> argv = {bin, "--config", cfg_path};
+  if (!env.empty()) argv.insert(argv.begin(), {"/usr/bin/env", env});  // env execs the bridge: same pid
+  b.process = CheckOr(sa::testing::Process::Spawn(argv, popts), "spawn cdc-bridge");
   return b;
 }
 
@@ -651,7 +655,8 @@ SourceResult RunSource(sa::testing::PostgresServer& pg, const std::string& nats_
   if (run_bridge) {
     cpu.Start();
     const auto t0 = Clock::now();
-    auto bridge = StartBridge(bridge_bin, pg, nats_url, dir, "bench_bridge_src", "bench_pub", "public.bench_src");
+    auto bridge = StartBridge(bridge_bin, pg, nats_url, dir, "bench_bridge_src", "bench_pub", "public.bench_src",
+                              args.bridge_env);
     Clock::time_point first;
     double acked = 0, acked_first = 0;
     const auto deadline = Clock::now() + std::chrono::seconds(120);
@@ -858,7 +863,8 @@ LagResult RunBridgeLag(sa::testing::PostgresServer& pg, const std::string& nats_
                      "subscribe");
   Check(conn->Flush(absl::Seconds(5)), "flush subscription");
 
-  auto bridge = StartBridge(bin, pg, nats_url, dir, "bench_bridge", "bench_bridge_pub", "public.bench_bridge");
+  auto bridge = StartBridge(bin, pg, nats_url, dir, "bench_bridge", "bench_bridge_pub", "public.bench_bridge",
+                            args.bridge_env);
   const std::string active_sql = "SELECT coalesce((SELECT active::text FROM pg_replication_slots WHERE slot_name = "
                                  "'bench_bridge'), 'none')";
   if (!sa::testing::WaitFor([&] { return Q(pg, active_sql) == "true" || Q(pg, active_sql) == "t"; },
@@ -1024,6 +1030,9 @@ Args ParseArgs(int argc, char** argv) {
     else if (key == "--phases") {
       a.phases.clear();
       for (absl::string_view p : absl::StrSplit(value, ',', absl::SkipEmpty())) a.phases.insert(std::string(p));
+    } else if (key == "--bridge_env") {
+      a.bridge_env = value;
+      ok = absl::StrContains(value, "=");
     } else if (key == "--source_steps") {
       a.source_steps = value;
     } else if (key == "--keep") a.keep = true;
@@ -1032,7 +1041,7 @@ Args ParseArgs(int argc, char** argv) {
       Die(absl::StrCat("bad argument '", arg,
                        "'\nusage: cdc_bench [--rows=N] [--txn_rows=N] [--lag_rate=N] [--lag_txn_rows=N] [--lag_s=S] "
                        "[--warmup_s=S] [--sink_rows=N] [--sink_batch=N (multiple of 1000)] "
-                       "[--phases=source,lag,bridge_lag,sink] [--source_steps=abcde] [--keep]"));
+                       "[--phases=source,lag,bridge_lag,sink] [--source_steps=abcde] [--bridge_env=K=V] [--keep]"));
   }
   if (a.warmup_s >= a.lag_s) Die("--warmup_s must be shorter than --lag_s");
   return a;
