@@ -15,6 +15,7 @@
 #include "bus/jetstream_publisher.h"
 #include "cdc_e2e_fixture.h"
 #include "streamadmin/cdc/v1/cdc.grpc.pb.h"
+#include "streamadmin/marketdata/v1/marketdata.pb.h"
 
 namespace sa {
 namespace {
@@ -280,6 +281,70 @@ TEST_F(CdcBridgeE2E, OnDemandSnapshotOfOneTableWhileStreamingEqualsSource) {
   ASSERT_EQ(conns.connectors_size(), 1);
   EXPECT_EQ(conns.connectors(0).snapshot_mode(), "never");
   EXPECT_TRUE(conns.connectors(0).streaming());
+}
+
+TEST_F(CdcBridgeE2E, TradesAndCandlesAreCopiedIntoDayPartitionsOnceAndBadOnesDeadLettered) {
+  auto js = bus::JetStream::Create(*conn_);
+  ASSERT_TRUE(js.ok());
+  streamadmin::config::v1::StreamConfig md;
+  md.set_name("MD");
+  for (const char* subj : {"md.trade.>", "md.ticker.>", "md.book.>", "md.candle.>", "md.status.>"}) md.add_subjects(subj);
+  md.set_duplicate_window_s(120);
+  ASSERT_TRUE((*js)->EnsureStream(md).ok());
+  Bridge bridge = StartBridge();
+  auto publisher = bus::JetStreamPublisher::Create(*conn_, {});
+  ASSERT_TRUE(publisher.ok());
+  namespace mdpb = streamadmin::marketdata::v1;
+  constexpr int64_t kDay = 86400LL * 1000000000LL;
+  const int64_t t0 = 1763683200LL * 1000000000LL + kDay - 1000LL * 1000000LL;  // 1 s before a UTC midnight
+  for (int i = 0; i < 2000; ++i) {
+    mdpb::Trade t;
+    t.mutable_origin()->set_venue("coinbase");
+    t.mutable_origin()->set_symbol(i % 2 ? "BTC-USD" : "ETH-USD");
+    t.mutable_origin()->set_exchange_time_ns(t0 + i * 1000000LL);  // 2 s over midnight
+    t.set_trade_id(std::to_string(i));
+    t.mutable_price()->set_value(absl::StrCat("100.", i));
+    t.mutable_size()->set_value("0.5");
+    t.set_side(mdpb::SIDE_SELL);
+    const std::string subject = absl::StrCat("md.trade.coinbase.", t.origin().symbol());
+    ASSERT_TRUE((*publisher)->Publish({subject, t.SerializeAsString(), absl::StrCat("trade:", i), {}}).ok());
+    if (i == 7) {  // the same trade under another id: stored once
+      ASSERT_TRUE((*publisher)->Publish({subject, t.SerializeAsString(), "trade:dup", {}}).ok());
+    }
+  }
+  mdpb::Trade bad;
+  bad.mutable_origin()->set_venue("coinbase");
+  bad.mutable_origin()->set_symbol("BTC-USD");
+  bad.mutable_origin()->set_exchange_time_ns(t0);
+  bad.set_trade_id("bad");
+  bad.mutable_price()->set_value("NaN or worse");
+  bad.mutable_size()->set_value("1");
+  ASSERT_TRUE((*publisher)->Publish({"md.trade.coinbase.BTC-USD", bad.SerializeAsString(), "trade:bad", {}}).ok());
+  mdpb::Candle c;
+  c.mutable_origin()->set_venue("coinbase");
+  c.mutable_origin()->set_symbol("BTC-USD");
+  c.set_open_time_ns(t0 - 59LL * 1000000000LL);
+  for (auto* d : {c.mutable_open(), c.mutable_high(), c.mutable_low(), c.mutable_close(), c.mutable_volume()})
+    d->set_value("100.5");
+  c.set_closed(true);
+  ASSERT_TRUE((*publisher)->Publish({"md.candle.1m.coinbase.BTC-USD", c.SerializeAsString(), "candle:1", {}}).ok());
+  ASSERT_TRUE((*publisher)->Flush(absl::Seconds(10)).ok());
+
+  auto q = [&](const std::string& sql) {
+    auto r = pg_->Query(sql, "warehouse");
+    return r.ok() ? *r : std::string("error");
+  };
+  EXPECT_TRUE(testing::WaitFor([&] { return q("SELECT count(*) FROM md.trades") == "2000"; }, absl::Seconds(30)))
+      << q("SELECT count(*) FROM md.trades") << "\n" << bridge.process->Output();
+  EXPECT_EQ(q("SELECT string_agg(c, ',') FROM (SELECT tableoid::regclass::text || ':' || count(*) AS c FROM md.trades "
+              "GROUP BY tableoid ORDER BY 1) x"),
+            "md.trades_20251121:1000,md.trades_20251122:1000");
+  EXPECT_EQ(q("SELECT price FROM md.trades WHERE trade_id = '1999'"), "100.1999");
+  EXPECT_TRUE(testing::WaitFor([&] { return q("SELECT count(*) FROM md.candles") == "1"; }, absl::Seconds(30)));
+  std::vector<Stored> dlq;
+  ASSERT_TRUE(testing::WaitFor([&] { return !(dlq = Read("dlq.warehouse")).empty(); }, absl::Seconds(30)));
+  EXPECT_EQ(dlq[0].headers["Sa-Dlq-Reason"], "invalid");
+  EXPECT_NE(dlq[0].headers["Sa-Dlq-Error"].find("is not a decimal"), std::string::npos);
 }
 
 }  // namespace

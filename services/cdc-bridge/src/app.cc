@@ -20,6 +20,7 @@
 #include "cdc/pgoutput.h"
 #include "cdc/replication_client.h"
 #include "bus/kv.h"
+#include "cdc_bridge/market_data_sink.h"
 #include "cdc_bridge/table_snapshot.h"
 #include "cdc_bridge/warehouse_sink.h"
 #include "streamadmin/cdc/v1/cdc.grpc.pb.h"
@@ -61,6 +62,9 @@ cfg::CdcBridgeConfig DefaultConfig() {
   sink->mutable_consumer()->set_fetch_batch(1000);
   sink->set_schema_template("cdc_{server}_{schema}");
   sink->set_max_batch_events(20000);
+  sink->set_market_data_stream("MD");
+  sink->set_market_data_schema("md");
+  sink->set_market_data_batch(5000);
   return c;
 }
 
@@ -229,6 +233,10 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
     if (!config_.sink().disabled()) {
       sink_ = std::make_unique<WarehouseSink>(nats(), config_.warehouse().dsn(), config_.sink());
       sink_->Start();
+      if (!config_.sink().market_data_disabled()) {
+        md_sink_ = std::make_unique<MarketDataSink>(nats(), config_.warehouse().dsn(), config_.sink());
+        md_sink_->Start();
+      }
     }
     return absl::OkStatus();
   }
@@ -238,11 +246,14 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
     drain_timeout_ns_ = absl::ToInt64Nanoseconds(timeout);
     StopWorker();
     if (sink_) sink_->Stop();
+    if (md_sink_) md_sink_->Stop();
     return absl::OkStatus();
   }
   void OnStop() override {
     StopWorker();
     if (sink_) sink_->Stop();
+    if (md_sink_) md_sink_->Stop();
+    md_sink_.reset();
     sink_.reset();
     publisher_.reset();
   }
@@ -356,6 +367,11 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
     d["reconnects"] = std::to_string(reconnects_.load());
     d["streaming"] = streaming_ ? "true" : "false";
     if (sink_) d.merge(sink_->Details());
+    if (md_sink_) {
+      d["warehouse_md_trades"] = std::to_string(md_sink_->trades());
+      d["warehouse_md_candles"] = std::to_string(md_sink_->candles());
+      d["warehouse_md_dead_letters"] = std::to_string(md_sink_->dead_letters());
+    }
     return d;
   }
 
@@ -956,6 +972,7 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
   const std::string server_;
   std::unique_ptr<bus::JetStreamPublisher> publisher_;
   std::unique_ptr<WarehouseSink> sink_;
+  std::unique_ptr<MarketDataSink> md_sink_;
   // Snapshots. jobs_/finished_jobs_ under jobs_mu_ (gRPC and worker); the rest worker only.
   std::mutex jobs_mu_;
   std::deque<SnapshotJob> jobs_;

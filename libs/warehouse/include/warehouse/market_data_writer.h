@@ -1,0 +1,71 @@
+// MarketDataWriter: md.trade and md.candle messages into warehouse tables,
+// in batches, with COPY.
+//
+// Tables (schema `md` by default), partitioned by day (RANGE on the event
+// time, a partition md.trades_YYYYMMDD created when a batch first needs it):
+//   trades  (venue, symbol, trade_id, ts, price, size, side, received)  PK (symbol, venue, trade_id, ts)
+//   candles (venue, symbol, interval, open_time, close_time, open, high, low, close, volume,
+//            trade_count, closed)                                    PK (symbol, venue, interval, open_time)
+// ts is the venue's time, or the receive time when the venue gives none.
+// Prices and sizes are exact numerics (the messages' decimal text).
+// When the citus extension is installed, both tables are distributed by
+// symbol (create_distributed_table); on plain PostgreSQL the same schema works.
+//
+// A batch is one transaction: COPY into a temporary staging table, then
+// INSERT ... SELECT ... ON CONFLICT: a replayed trade is ignored; a candle
+// re-published while its interval is open replaces the stored one, except
+// that a closed candle is only replaced by a closed one. Replays are harmless.
+//
+// Threading: one thread at a time.
+#pragma once
+
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "streamadmin/marketdata/v1/marketdata.pb.h"
+#include "warehouse/pg.h"
+
+namespace sa::warehouse {
+
+struct MarketDataWriterOptions {
+  std::string conninfo;
+  std::string schema = "md";
+};
+
+struct CandleRow {
+  std::string interval;  // from the subject: "1s", "1m", "native-1m", ...
+  streamadmin::marketdata::v1::Candle candle;
+};
+
+class MarketDataWriter {
+ public:
+  static absl::StatusOr<std::unique_ptr<MarketDataWriter>> Connect(MarketDataWriterOptions options);
+
+  // Why a message cannot be stored ("" = it can): missing fields, decimals
+  // that are not exact decimal text, times out of range.
+  static std::string Check(const streamadmin::marketdata::v1::Trade& t);
+  static std::string Check(const CandleRow& c);
+
+  // Rows newly stored (replays are not counted). Messages must pass Check().
+  absl::StatusOr<size_t> WriteTrades(const std::vector<const streamadmin::marketdata::v1::Trade*>& trades);
+  absl::StatusOr<size_t> WriteCandles(const std::vector<const CandleRow*>& candles);
+
+  bool distributed() const { return distributed_; }
+
+ private:
+  explicit MarketDataWriter(MarketDataWriterOptions o) : options_(std::move(o)) {}
+  absl::Status Setup();
+  absl::Status EnsurePartitions(const std::string& table, const std::set<std::string>& days);
+  absl::Status Copy(const std::string& table, const std::string& rows);
+
+  MarketDataWriterOptions options_;
+  std::unique_ptr<PgConnection> conn_;
+  std::string schema_;  // quoted
+  std::set<std::string> partitions_;  // "trades_20261121", known to exist
+  bool distributed_ = false;
+};
+
+}  // namespace sa::warehouse

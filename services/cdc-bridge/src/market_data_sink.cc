@@ -1,0 +1,174 @@
+#include "cdc_bridge/market_data_sink.h"
+
+#include <spdlog/spdlog.h>
+
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+
+namespace sa::cdc_bridge {
+
+namespace mdpb = streamadmin::marketdata::v1;
+namespace cfg = streamadmin::config::v1;
+
+MarketDataSink::MarketDataSink(runtime::NatsClient& nats, std::string warehouse_dsn, cfg::CdcSinkConfig config)
+    : nats_(nats),
+      dsn_(std::move(warehouse_dsn)),
+      config_(std::move(config)),
+      rows_trades_(obs::MetricsRegistry::Default().GetCounter(
+          "streamadmin_warehouse_md_rows_total", "Market data rows stored in the warehouse", {{"table", "trades"}})),
+      rows_candles_(obs::MetricsRegistry::Default().GetCounter(
+          "streamadmin_warehouse_md_rows_total", "Market data rows stored in the warehouse", {{"table", "candles"}})),
+      errors_(obs::MetricsRegistry::Default().GetCounter(
+          "streamadmin_warehouse_md_errors_total", "Market data batches the warehouse refused; retried")) {}
+
+MarketDataSink::~MarketDataSink() { Stop(); }
+
+void MarketDataSink::Start() {
+  worker_ = std::thread([this] { Run(); });
+}
+
+void MarketDataSink::Stop() {
+  stop_ = true;
+  if (worker_.joinable()) worker_.join();
+  dlq_.reset();
+}
+
+void MarketDataSink::DeadLetter(const bus::ReceivedMessage& m, const std::string& reason, const std::string& error) {
+  ++dead_letters_;
+  obs::MetricsRegistry::Default()
+      .GetCounter("streamadmin_warehouse_md_dead_letters_total", "Market data messages the warehouse cannot store",
+                  {{"reason", reason}})
+      .Inc();
+  spdlog::error("warehouse: {} (msg id {}) dead-lettered to dlq.warehouse ({}): {}", m.subject(), m.msg_id(), reason,
+                error);
+  if (!dlq_) return;
+  bus::Message out{"dlq.warehouse", m.data(), absl::StrCat("md:", m.subject(), ":", m.stream_sequence()),
+                   {{"Sa-Dlq-Reason", reason},
+                    {"Sa-Dlq-Error", error.substr(0, 1024)},
+                    {"Sa-Dlq-Subject", m.subject()},
+                    {"Sa-Dlq-Stage", "warehouse"},
+                    {"Sa-Msg-Id", m.msg_id()}}};
+  if (absl::Status st = dlq_->Publish(out); !st.ok())
+    spdlog::error("dead letter of {} not published: {}", m.subject(), std::string(st.message()));
+}
+
+bool MarketDataSink::Drain(bus::PullSubscription& sub, bool trades) {
+  const int batch = static_cast<int>(config_.market_data_batch() ? config_.market_data_batch() : 5000);
+  auto msgs = sub.Fetch(batch, absl::Milliseconds(50));
+  if (!msgs.ok()) {
+    resubscribe_ = true;
+    return false;
+  }
+  if (msgs->empty()) return true;
+  std::vector<mdpb::Trade> t;
+  std::vector<warehouse::CandleRow> c;
+  std::vector<bool> ok(msgs->size(), false);
+  if (trades) t.resize(msgs->size()); else c.resize(msgs->size());
+  size_t parked = 0;
+  for (size_t i = 0; i < msgs->size(); ++i) {
+    const auto& m = (*msgs)[i];
+    std::string why;
+    if (trades) {
+      why = !t[i].ParseFromString(m.data()) ? "payload is not a marketdata.v1.Trade" : warehouse::MarketDataWriter::Check(t[i]);
+    } else {
+      std::vector<std::string> tok = absl::StrSplit(m.subject(), '.');  // md.candle.<interval>.<venue>.<SYMBOL>
+      c[i].interval = tok.size() >= 3 ? tok[2] : "";
+      why = !c[i].candle.ParseFromString(m.data()) ? "payload is not a marketdata.v1.Candle"
+                                                   : warehouse::MarketDataWriter::Check(c[i]);
+    }
+    if (!why.empty()) {
+      DeadLetter(m, absl::StartsWith(why, "payload") ? "undecodable" : "invalid", why);
+      ++parked;
+      continue;
+    }
+    ok[i] = true;
+  }
+  if (!writer_) {
+    auto w = warehouse::MarketDataWriter::Connect(
+        {.conninfo = dsn_, .schema = config_.market_data_schema().empty() ? "md" : config_.market_data_schema()});
+    if (!w.ok()) {
+      errors_.Inc();
+      spdlog::warn("warehouse (market data): {}", std::string(w.status().message()));
+      for (auto& m : *msgs) (void)m.NakWithDelay(absl::Seconds(1));
+      return false;
+    }
+    writer_ = std::move(*w);
+  }
+  absl::StatusOr<size_t> n;
+  if (trades) {
+    std::vector<const mdpb::Trade*> p;
+    for (size_t i = 0; i < t.size(); ++i)
+      if (ok[i]) p.push_back(&t[i]);
+    n = writer_->WriteTrades(p);
+  } else {
+    std::vector<const warehouse::CandleRow*> p;
+    for (size_t i = 0; i < c.size(); ++i)
+      if (ok[i]) p.push_back(&c[i]);
+    n = writer_->WriteCandles(p);
+  }
+  if (!n.ok()) {
+    errors_.Inc();
+    spdlog::warn("warehouse (market data): batch of {} not stored: {}", msgs->size(), std::string(n.status().message()));
+    writer_.reset();
+    for (auto& m : *msgs) (void)m.NakWithDelay(absl::Seconds(1));
+    return false;
+  }
+  if (parked > 0 && dlq_) (void)dlq_->Flush(absl::Seconds(10));
+  for (auto& m : *msgs) (void)m.Ack();
+  (trades ? trades_ : candles_) += *n;
+  (trades ? rows_trades_ : rows_candles_).Inc(static_cast<double>(*n));
+  return true;
+}
+
+void MarketDataSink::Run() {
+  std::unique_ptr<bus::PullSubscription> trades, candles;
+  const std::string stream = config_.market_data_stream().empty() ? "MD" : config_.market_data_stream();
+  bool told = false;
+  while (!stop_) {
+    if (!trades || !candles) {
+      if (!nats_.WaitReady(absl::Milliseconds(200))) continue;
+      auto make = [&](const std::string& durable, const std::string& filter) -> std::unique_ptr<bus::PullSubscription> {
+        cfg::ConsumerConfig c;
+        c.set_stream(stream);
+        c.set_durable(durable);
+        c.set_filter_subject(filter);
+        c.set_ack_wait_s(60);
+        c.set_max_ack_pending(50000);
+        if (!nats_.jetstream().EnsurePullConsumer(c).ok()) return nullptr;
+        auto s = nats_.jetstream().PullSubscribe(c);
+        return s.ok() ? std::move(*s) : nullptr;
+      };
+      trades = make("warehouse-trades", "md.trade.>");
+      candles = make("warehouse-candles", "md.candle.>");
+      if (!dlq_) {
+        auto p = bus::JetStreamPublisher::Create(nats_.connection(), {});
+        if (p.ok()) dlq_ = std::move(*p);
+      }
+      if (!trades || !candles) {
+        if (!told) spdlog::info("warehouse (market data): stream {} not available yet; waiting for it", stream);
+        told = true;
+        trades.reset();
+        candles.reset();
+        for (int i = 0; i < 20 && !stop_; ++i) absl::SleepFor(absl::Milliseconds(100));  // NOLINT: retry pacing
+        continue;
+      }
+      spdlog::info("warehouse (market data): consuming md.trade.> and md.candle.> of {}", stream);
+    }
+    const bool a = Drain(*trades, true);
+    const bool b = Drain(*candles, false);
+    if (resubscribe_) {
+      resubscribe_ = false;
+      trades.reset();
+      candles.reset();
+      continue;
+    }
+    if (!a || !b) {
+      for (int i = 0; i < 5 && !stop_; ++i) absl::SleepFor(absl::Milliseconds(100));  // NOLINT: retry pacing
+    }
+  }
+}
+
+}  // namespace sa::cdc_bridge
