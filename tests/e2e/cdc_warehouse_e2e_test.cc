@@ -347,5 +347,27 @@ TEST_F(CdcBridgeE2E, TradesAndCandlesAreCopiedIntoDayPartitionsOnceAndBadOnesDea
   EXPECT_NE(dlq[0].headers["Sa-Dlq-Error"].find("is not a decimal"), std::string::npos);
 }
 
+TEST_F(CdcBridgeE2E, InitialOnlySnapshotsThenStopsAndDropsTheSlot) {
+  ASSERT_TRUE(pg_->Exec("CREATE TABLE big (id int PRIMARY KEY, v int, note text);"
+                        "INSERT INTO big SELECT g, g % 97, 'row ' || g FROM generate_series(1, 30000) g")
+                  .ok());
+  Bridge bridge = StartBridge("  snapshot_mode: initial_only\n  snapshot_chunk_size: 500\n", /*wait_streaming=*/false);
+  const std::string want = TableDigest(*pg_, "big", "postgres");
+  EXPECT_TRUE(testing::WaitFor([&] { return TableDigest(*pg_, "cdc_pg_public.big", "warehouse") == want; },
+                               absl::Seconds(120)))
+      << bridge.process->Output();
+  EXPECT_TRUE(testing::WaitFor(
+      [&] { return Sql("SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'e2e_slot'") == "0"; },
+      absl::Seconds(30)))
+      << "initial_only drops its slot so no WAL is held\n" << bridge.process->Output();
+  auto stub = cdcpb::Cdc::NewStub(grpc::CreateChannel(bridge.target, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  cdcpb::ListConnectorsResponse conns;
+  ASSERT_TRUE(stub->ListConnectors(&ctx, {}, &conns).ok());
+  ASSERT_EQ(conns.connectors_size(), 1);
+  EXPECT_FALSE(conns.connectors(0).streaming());
+  EXPECT_NE(conns.connectors(0).last_error().find("snapshot complete"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace sa
