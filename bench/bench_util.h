@@ -3,9 +3,13 @@
 
 #include <unistd.h>
 
+#include <errno.h>
+
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 
 namespace sa::bench {
@@ -24,6 +28,22 @@ inline std::string FixturePath(const std::string& name) {
   std::string here = __FILE__;  // .../main/bench/bench_util.h
   for (int i = 0; i < 3; ++i) here = here.substr(0, here.rfind('/'));
   return absl::StrCat(here, "/shared/fixtures/exchanges/", name);
+}
+
+// A harness benchmark's fatal error: the message on stderr, exit 1 (no
+// destructors: servers it started are killed by their own watchdogs).
+[[noreturn]] inline void Die(const std::string& what) {
+  std::fprintf(stderr, "%s: %s\n", program_invocation_short_name, what.c_str());
+  std::fflush(stderr);
+  std::_Exit(1);
+}
+inline void Check(const absl::Status& st, const std::string& what) {
+  if (!st.ok()) Die(absl::StrCat(what, ": ", st.ToString()));
+}
+template <typename T>
+T CheckOr(absl::StatusOr<T> v, const std::string& what) {
+  if (!v.ok()) Die(absl::StrCat(what, ": ", v.status().ToString()));
+  return std::move(*v);
 }
 
 }  // namespace sa::bench

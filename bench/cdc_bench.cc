@@ -99,6 +99,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "bench_util.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
@@ -144,19 +145,9 @@ struct Args {
   bool keep = false;
 };
 
-[[noreturn]] void Die(const std::string& what) {
-  std::fprintf(stderr, "cdc_bench: %s\n", what.c_str());
-  std::fflush(stderr);
-  std::_Exit(1);
-}
-void Check(const absl::Status& st, const std::string& what) {
-  if (!st.ok()) Die(absl::StrCat(what, ": ", st.ToString()));
-}
-template <typename T>
-T CheckOr(absl::StatusOr<T> v, const std::string& what) {
-  if (!v.ok()) Die(absl::StrCat(what, ": ", v.status().ToString()));
-  return std::move(*v);
-}
+using sa::bench::Check;
+using sa::bench::CheckOr;
+using sa::bench::Die;
 
 double Seconds(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
 int64_t RealtimeUs() {

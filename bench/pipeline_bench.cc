@@ -120,19 +120,9 @@ struct Args {
   bool keep = false;  // keep the temp dir (normalizer log, nats-server log)
 };
 
-[[noreturn]] void Die(const std::string& what) {
-  std::fprintf(stderr, "pipeline_bench: %s\n", what.c_str());
-  std::fflush(stderr);
-  std::_Exit(1);
-}
-void Check(const absl::Status& st, const std::string& what) {
-  if (!st.ok()) Die(absl::StrCat(what, ": ", st.ToString()));
-}
-template <typename T>
-T CheckOr(absl::StatusOr<T> v, const std::string& what) {
-  if (!v.ok()) Die(absl::StrCat(what, ": ", v.status().ToString()));
-  return std::move(*v);
-}
+using sa::bench::Check;
+using sa::bench::CheckOr;
+using sa::bench::Die;
 
 double Seconds(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
 int64_t RealtimeNs() {

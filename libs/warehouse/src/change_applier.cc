@@ -90,9 +90,11 @@ absl::Status ChangeApplier::EnsureStateTable() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<uint64_t> ChangeApplier::AppliedLsn(const std::string& server) {
+absl::StatusOr<uint64_t> ChangeApplier::AppliedLsn(const std::string& server) { return ReadPosition(server, false); }
+
+absl::StatusOr<uint64_t> ChangeApplier::ReadPosition(const std::string& server, bool for_update) {
   auto r = conn_->Exec(absl::StrCat("SELECT lsn::text FROM ", conn_->QuoteIdent(options_.state_schema),
-                                    ".cdc_positions WHERE server = $1"),
+                                    ".cdc_positions WHERE server = $1", for_update ? " FOR UPDATE" : ""),
                        {server});
   if (!r.ok()) return r.status();
   uint64_t lsn = 0;
@@ -412,13 +414,7 @@ absl::StatusOr<ApplyResult> ChangeApplier::Apply(const std::string& server,
   auto begin = [&]() -> absl::StatusOr<uint64_t> {
     auto r = conn_->Exec(kBegin);
     if (!r.ok()) return r.status();
-    auto pos = conn_->Exec(absl::StrCat("SELECT lsn::text FROM ", conn_->QuoteIdent(options_.state_schema),
-                                        ".cdc_positions WHERE server = $1 FOR UPDATE"),
-                           {server});
-    if (!pos.ok()) return pos.status();
-    uint64_t lsn = 0;
-    if (PQntuples(pos->get()) > 0) (void)absl::SimpleAtoi(PQgetvalue(pos->get(), 0, 0), &lsn);
-    return lsn;
+    return ReadPosition(server, /*for_update=*/true);
   };
   auto stored = begin();
   if (!stored.ok()) return fail(stored.status());

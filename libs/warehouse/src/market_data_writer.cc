@@ -192,20 +192,8 @@ absl::StatusOr<size_t> MarketDataWriter::WriteTrades(const std::vector<const mdp
   }
   // \N must reach COPY unescaped: Field() escaped it; restore the marker.
   absl::StrReplaceAll({{"\t\\\\N\n", "\t\\N\n"}}, &rows);
-  if (auto r = conn_->Exec("BEGIN"); !r.ok()) return r.status();
-  auto fail = [this](absl::Status st) {
-    (void)conn_->Exec("ROLLBACK");
-    return st;
-  };
-  if (auto st = EnsurePartitions("trades", days); !st.ok()) return fail(st);
-  if (auto st = Copy("md_stage_trades", rows); !st.ok()) return fail(st);
-  auto ins = conn_->Exec(absl::StrCat("INSERT INTO ", schema_,
-                                      ".trades SELECT * FROM md_stage_trades ON CONFLICT DO NOTHING"));
-  if (!ins.ok()) return fail(ins.status());
-  size_t n = 0;
-  (void)absl::SimpleAtoi(PQcmdTuples(ins->get()), &n);
-  if (auto r = conn_->Exec("COMMIT"); !r.ok()) return fail(r.status());
-  return n;
+  return CopyBatch("trades", days, rows,
+                   absl::StrCat("INSERT INTO ", schema_, ".trades SELECT * FROM md_stage_trades ON CONFLICT DO NOTHING"));
 }
 
 absl::StatusOr<size_t> MarketDataWriter::WriteCandles(const std::vector<const CandleRow*>& candles) {
@@ -225,18 +213,25 @@ absl::StatusOr<size_t> MarketDataWriter::WriteCandles(const std::vector<const Ca
         &rows);
   }
   absl::StrReplaceAll({{"\t\\\\N\t", "\t\\N\t"}}, &rows);
+  return CopyBatch(
+      "candles", days, rows,
+      absl::StrCat("INSERT INTO ", schema_,
+                   ".candles AS c SELECT * FROM md_stage_candles ON CONFLICT (symbol, venue, interval, "
+                   "open_time) DO UPDATE SET close_time = EXCLUDED.close_time, open = EXCLUDED.open, "
+                   "high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close, volume = EXCLUDED.volume, "
+                   "trade_count = EXCLUDED.trade_count, closed = EXCLUDED.closed WHERE NOT c.closed OR EXCLUDED.closed"));
+}
+
+absl::StatusOr<size_t> MarketDataWriter::CopyBatch(const std::string& table, const std::set<std::string>& days,
+                                                   const std::string& rows, const std::string& insert) {
   if (auto r = conn_->Exec("BEGIN"); !r.ok()) return r.status();
   auto fail = [this](absl::Status st) {
     (void)conn_->Exec("ROLLBACK");
     return st;
   };
-  if (auto st = EnsurePartitions("candles", days); !st.ok()) return fail(st);
-  if (auto st = Copy("md_stage_candles", rows); !st.ok()) return fail(st);
-  auto ins = conn_->Exec(absl::StrCat(
-      "INSERT INTO ", schema_, ".candles AS c SELECT * FROM md_stage_candles ON CONFLICT (symbol, venue, interval, "
-      "open_time) DO UPDATE SET close_time = EXCLUDED.close_time, open = EXCLUDED.open, high = EXCLUDED.high, "
-      "low = EXCLUDED.low, close = EXCLUDED.close, volume = EXCLUDED.volume, trade_count = EXCLUDED.trade_count, "
-      "closed = EXCLUDED.closed WHERE NOT c.closed OR EXCLUDED.closed"));
+  if (auto st = EnsurePartitions(table, days); !st.ok()) return fail(st);
+  if (auto st = Copy(absl::StrCat("md_stage_", table), rows); !st.ok()) return fail(st);
+  auto ins = conn_->Exec(insert);
   if (!ins.ok()) return fail(ins.status());
   size_t n = 0;
   (void)absl::SimpleAtoi(PQcmdTuples(ins->get()), &n);

@@ -674,6 +674,17 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
     return absl::OkStatus();
   }
 
+  // jobs_mu_ held: the front job completed (its last chunk stored).
+  void FinishFrontJobLocked() {
+    SnapshotJob& j = jobs_.front();
+    j.state = "done";
+    SaveSnapshotState(j);
+    spdlog::info("snapshot of {}.{} done: {} rows", j.schema, j.table, j.rows);
+    finished_jobs_.push_back(j);
+    jobs_.pop_front();
+    reader_.reset();
+  }
+
   // Worker, between polls: one chunk at a time, the next only once the
   // previous one is stored and the stream has passed its gate.
   absl::Status SnapshotStep() {
@@ -689,12 +700,7 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
         j.resume = reader_->EncodedLastKey();
         j.rows += chunk_rows_;
         if (chunk_last_) {
-          j.state = "done";
-          SaveSnapshotState(j);
-          spdlog::info("snapshot of {}.{} done: {} rows", j.schema, j.table, j.rows);
-          finished_jobs_.push_back(j);
-          jobs_.pop_front();
-          reader_.reset();
+          FinishFrontJobLocked();
         } else {
           SaveSnapshotState(j);
         }
@@ -731,15 +737,8 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
     chunk_rows_ = chunk->events.size();
     chunk_last_ = chunk->last;
     if (chunk->events.empty()) {
-      // Nothing to publish: complete at once on the next step.
-      std::lock_guard lock(jobs_mu_);
-      SnapshotJob& j = jobs_.front();
-      j.state = "done";
-      SaveSnapshotState(j);
-      spdlog::info("snapshot of {}.{} done: {} rows", j.schema, j.table, j.rows);
-      finished_jobs_.push_back(j);
-      jobs_.pop_front();
-      reader_.reset();
+      std::lock_guard lock(jobs_mu_);  // nothing to publish: the table is done
+      FinishFrontJobLocked();
       return absl::OkStatus();
     }
     cdc::Transaction tx;

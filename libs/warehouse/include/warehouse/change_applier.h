@@ -94,6 +94,7 @@ class ChangeApplier {
   absl::Status ApplyBatch(const std::vector<const streamadmin::cdc::v1::ChangeEvent*>& events);
   absl::Status FlushTable(Table& t, struct NetChanges& net);
   absl::Status SetPosition(const std::string& server, uint64_t lsn);
+  absl::StatusOr<uint64_t> ReadPosition(const std::string& server, bool for_update);
   std::string SqlType(const std::string& pg_type_name);
 
   ApplierOptions options_;

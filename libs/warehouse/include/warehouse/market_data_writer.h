@@ -60,6 +60,9 @@ class MarketDataWriter {
   absl::Status Setup();
   absl::Status EnsurePartitions(const std::string& table, const std::set<std::string>& days);
   absl::Status Copy(const std::string& table, const std::string& rows);
+  // One transaction: partitions for `days`, COPY `rows` into md_stage_<table>, `insert`; rows inserted.
+  absl::StatusOr<size_t> CopyBatch(const std::string& table, const std::set<std::string>& days,
+                                   const std::string& rows, const std::string& insert);
 
   MarketDataWriterOptions options_;
   std::unique_ptr<PgConnection> conn_;
