@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "cdc/pgoutput.h"
@@ -75,6 +76,9 @@ absl::StatusOr<std::unique_ptr<bus::PullSubscription>> WarehouseSink::Subscribe(
   bus::JetStream& js = nats_.jetstream();
   const auto& c = config_.consumer();
   auto info = js.GetConsumerInfo(c.stream(), c.durable());
+  if (!info.ok() && info.status().code() != absl::StatusCode::kNotFound &&
+      !absl::StrContains(info.status().message(), "not found"))
+    return info.status();  // a timeout, say: retry (an update could not change a rewound consumer's policy)
   if (!info.ok()) {
     if (absl::Status st = js.EnsurePullConsumer(c); !st.ok()) return st;
   } else if (force_rewind || info->num_ack_pending > 0) {
