@@ -199,20 +199,26 @@ int RunLocalStack(const LocalStackOptions& o) {
     std::fprintf(stderr, "stream-admin local: postgres: %s\n", std::string(pg.status().message()).c_str());
     return 1;
   }
-  if (auto st = (*pg)->Exec("CREATE DATABASE warehouse"); !st.ok()) {
-    std::fprintf(stderr, "stream-admin local: %s\n", std::string(st.message()).c_str());
-    return 1;
+  // The CDC source (postgres), the warehouse, and the admin's own database: the
+  // admin's tables (password and key hashes) must not be captured by CDC.
+  for (const char* db : {"warehouse", "admin"}) {
+    if (auto st = (*pg)->Exec(absl::StrCat("CREATE DATABASE ", db)); !st.ok()) {
+      std::fprintf(stderr, "stream-admin local: %s\n", std::string(st.message()).c_str());
+      return 1;
+    }
   }
   const std::string pg_dsn = (*pg)->dsn();
   const std::string wh_dsn = absl::StrCat("host=127.0.0.1 port=", (*pg)->port(), " user=postgres dbname=warehouse");
-  std::printf("  nats:     %s\n  postgres: %s\n\n", (*nats)->url().c_str(), pg_dsn.c_str());
+  const std::string admin_dsn = absl::StrCat("host=127.0.0.1 port=", (*pg)->port(), " user=postgres dbname=admin");
+  std::printf("  nats:     %s\n  postgres: %s (CDC source; warehouse: dbname=warehouse)\n\n", (*nats)->url().c_str(),
+              pg_dsn.c_str());
 
   std::vector<ServiceSpec> specs = {
       {"ingest", 1, IngestSources(o)},
       {"normalizer", 2, ""},
       {"cdc-bridge", 3, absl::StrCat("source:\n  dsn: \"", pg_dsn, "\"\nwarehouse:\n  dsn: \"", wh_dsn, "\"\n")},
       {"anomaly", 4, ""},
-      {"admin", 5, absl::StrCat("database:\n  dsn: \"", pg_dsn, "\"\n")},
+      {"admin", 5, absl::StrCat("database:\n  dsn: \"", admin_dsn, "\"\n")},
   };
   std::vector<RunningService> services;
   for (const auto& spec : specs) {
