@@ -369,5 +369,38 @@ TEST_F(CdcBridgeE2E, InitialOnlySnapshotsThenStopsAndDropsTheSlot) {
   EXPECT_NE(conns.connectors(0).last_error().find("snapshot complete"), std::string::npos);
 }
 
+TEST_F(CdcBridgeE2E, InterruptedSnapshotResumesAfterTheLastStoredChunk) {
+  ASSERT_TRUE(pg_->Exec("CREATE TABLE big (id int PRIMARY KEY, v int, note text);"
+                        "INSERT INTO big SELECT g, g % 97, 'row ' || g FROM generate_series(1, 60000) g")
+                  .ok());
+  const std::string config = "  snapshot_mode: initial\n  snapshot_chunk_size: 200\n";
+  Bridge bridge = StartBridge(config);
+  auto stub = cdcpb::Cdc::NewStub(grpc::CreateChannel(bridge.target, grpc::InsecureChannelCredentials()));
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        auto s = Snapshots(*stub);
+        return s.size() == 1 && s[0].rows() >= 2000;
+      },
+      absl::Seconds(60)));
+  auto before = Snapshots(*stub);
+  ASSERT_EQ(before.size(), 1u);
+  ASSERT_NE(before[0].state(), "done") << "the snapshot finished before the kill; make the table bigger";
+  ASSERT_TRUE(bridge.process->Kill().ok());
+  bridge = StartBridge(config);
+  EXPECT_NE(bridge.process->Output().find("resuming after the last stored chunk"), std::string::npos)
+      << bridge.process->Output();
+  stub = cdcpb::Cdc::NewStub(grpc::CreateChannel(bridge.target, grpc::InsecureChannelCredentials()));
+  EXPECT_TRUE(testing::WaitFor(
+      [&] {
+        auto s = Snapshots(*stub);
+        return s.size() == 1 && s[0].state() == "done";
+      },
+      absl::Seconds(120)));
+  const std::string want = TableDigest(*pg_, "big", "postgres");
+  EXPECT_TRUE(testing::WaitFor([&] { return TableDigest(*pg_, "cdc_pg_public.big", "warehouse") == want; },
+                               absl::Seconds(60)))
+      << TableDigest(*pg_, "cdc_pg_public.big", "warehouse") << " != " << want;
+}
+
 }  // namespace
 }  // namespace sa

@@ -612,9 +612,18 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
     if (!snapshot_kv_) {
       bus::KeyValue::Options o;
       auto kv = bus::KeyValue::Create(nats().jetstream(), "CDC_SNAPSHOTS", o);
-      if (!kv.ok()) return kv.status();
-      snapshot_kv_ = std::move(*kv);
+      if (kv.ok()) {
+        snapshot_kv_ = std::move(*kv);
+      } else {  // streaming does not depend on it; snapshots just cannot resume after a crash
+        spdlog::warn("snapshot state bucket CDC_SNAPSHOTS unavailable ({}); snapshots will not be resumable",
+                     std::string(kv.status().message()));
+      }
     }
+    auto stored = [this](const SnapshotJob& j) -> std::optional<std::string> {
+      if (!snapshot_kv_) return std::nullopt;
+      auto v = snapshot_kv_->Get(SnapshotKey(j));
+      return v.ok() ? *v : std::nullopt;
+    };
     std::vector<std::pair<std::string, std::string>> tables;
     if (k.snapshot_mode() != "never") {
       auto conn = warehouse::PgConnection::Connect(config_.source().dsn());
@@ -631,9 +640,8 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
     }
     std::lock_guard lock(jobs_mu_);
     for (auto& j : jobs_) {  // queued or interrupted in this process: resume from the stored key
-      auto v = snapshot_kv_->Get(SnapshotKey(j));
-      if (v.ok() && *v) {
-        std::vector<std::string> parts = absl::StrSplit(**v, absl::MaxSplits('|', 4));
+      if (auto v = stored(j)) {
+        std::vector<std::string> parts = absl::StrSplit(*v, absl::MaxSplits('|', 4));
         if (parts.size() == 5 && parts[0] == "running") j.resume = parts[4];
       }
       if (j.state == "running") j.state = "queued";
@@ -646,10 +654,9 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
       if (std::any_of(jobs_.begin(), jobs_.end(),
                       [&](const SnapshotJob& q) { return q.schema == schema && q.table == table; }))
         continue;
-      auto v = snapshot_kv_->Get(SnapshotKey(j));
       std::string state;
-      if (v.ok() && *v) {
-        std::vector<std::string> parts = absl::StrSplit(**v, absl::MaxSplits('|', 4));
+      if (auto v = stored(j)) {
+        std::vector<std::string> parts = absl::StrSplit(*v, absl::MaxSplits('|', 4));
         if (parts.size() == 5) {
           state = parts[0];
           (void)absl::SimpleAtoi(parts[1], &j.rows);
