@@ -123,6 +123,19 @@ TEST_F(CdcBridgeE2E, EventsTheWarehouseCannotTakeAreDeadLetteredAndTheRestFlows)
     p->mutable_value()->set_numeric_value(price);
     ASSERT_TRUE((*publisher)->Publish({"cdc.other.public.prices", e.SerializeAsString(), absl::StrCat("o:", id), {}}).ok());
   }
+  cdcpb::ChangeEvent odd = bad;  // a type the source could not name
+  odd.mutable_table()->set_table("odd");
+  odd.mutable_source()->set_index(9);
+  auto* ok = odd.add_after();
+  ok->set_name("id");
+  ok->set_type_name("int4");
+  ok->set_primary_key(true);
+  ok->mutable_value()->set_int_value(1);
+  auto* strange = odd.add_after();
+  strange->set_name("shape");
+  strange->set_type_name("oid:99999");
+  strange->mutable_value()->set_text_value("(1,2)");
+  ASSERT_TRUE((*publisher)->Publish({"cdc.other.public.odd", odd.SerializeAsString(), "o:odd", {}}).ok());
   cdcpb::Watermark w;
   w.set_server("other");
   w.set_lsn(100);
@@ -145,12 +158,13 @@ TEST_F(CdcBridgeE2E, EventsTheWarehouseCannotTakeAreDeadLetteredAndTheRestFlows)
       absl::Seconds(30)))
       << bridge.process->Output();
   std::vector<Stored> dlq;
-  ASSERT_TRUE(testing::WaitFor([&] { return (dlq = Read("dlq.cdc")).size() >= 3; }, absl::Seconds(30)));
+  ASSERT_TRUE(testing::WaitFor([&] { return (dlq = Read("dlq.cdc")).size() >= 4; }, absl::Seconds(30)));
   std::map<std::string, std::string> reasons;  // subject -> reason
   for (const auto& d : dlq) reasons[d.headers.at("Sa-Dlq-Subject")] = d.headers.at("Sa-Dlq-Reason");
   EXPECT_EQ(reasons["cdc.pg.public.nokey"], "no_primary_key");
   EXPECT_EQ(reasons["cdc.other.public.junk"], "undecodable");
   EXPECT_EQ(reasons["cdc.other.public.prices"], "apply_failed");
+  EXPECT_EQ(reasons["cdc.other.public.odd"], "unknown_type");
   for (const auto& d : dlq) {
     if (d.headers.at("Sa-Dlq-Subject") != "cdc.other.public.prices") continue;
     EXPECT_NE(d.headers.at("Sa-Dlq-Error").find("invalid input syntax for type numeric"), std::string::npos)
