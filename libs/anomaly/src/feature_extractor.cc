@@ -241,7 +241,7 @@ std::optional<FeatureVector> FeatureExtractor::OnTrade(const std::string& venue,
     return v;
   if (!s.first_time) s.first_time = time_ns;
   if (!s.first_own_time || own_time < s.first_own_time) s.first_own_time = own_time;
-  s.window.push_back({time_ns, price, size, live, own_time});
+  s.window.push_back({time_ns, price, size, live});
   s.sum_size += size;
   if (live) {
     ++s.live_count;

@@ -135,7 +135,6 @@ class FeatureExtractor {
     int64_t t;
     double price, size;
     bool live;  // arrived in time order (late trades are left out of the rates)
-    int64_t own_t;  // the trade's own event time (t is at least the newest seen before it)
   };
   struct State {
     std::deque<TradePoint> window;  // last window_s of trades
