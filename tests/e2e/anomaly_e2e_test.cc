@@ -171,7 +171,7 @@ TEST_F(AnomalyService, FlagsPriceJumpsRejectsBadFeaturesStaysQuietWhileResyncing
   const auto before = TradeModel();
   EXPECT_FALSE(before.loaded_from_disk());
   EXPECT_GE(before.training_rows(), 400u);
-  EXPECT_EQ(before.feature_names_size(), 8);
+  EXPECT_EQ(before.feature_names_size(), 9);  // the default: all nine features
 
   // Three price jumps of 3 % on venue sim, each between normal trades.
   for (int j = 0; j < 3; ++j) {
@@ -200,7 +200,7 @@ TEST_F(AnomalyService, FlagsPriceJumpsRejectsBadFeaturesStaysQuietWhileResyncing
   int jumps = 0;
   for (const auto& a : stored) {
     EXPECT_GE(a.score(), a.threshold());
-    ASSERT_EQ(a.features_size(), 8);
+    ASSERT_EQ(a.features_size(), 9);
     if (a.venue() == "sim" && a.features(0).value() > 250) {  // log_return of the +3 % jumps, in bps
       ++jumps;
       double top = 0;
@@ -241,7 +241,7 @@ TEST_F(AnomalyService, FlagsPriceJumpsRejectsBadFeaturesStaysQuietWhileResyncing
   req.set_attribution(true);
   auto* calm = req.add_vectors();
   auto* jump = req.add_vectors();
-  for (int f = 0; f < 8; ++f) {
+  for (int f = 0; f < 9; ++f) {
     calm->add_values(0);
     jump->add_values(f == 0 ? 300 : 0);
   }

@@ -35,6 +35,7 @@ const char* FeatureName(Feature f) {
     case Feature::kBookImbalance: return "book_imbalance";
     case Feature::kVwapDistance: return "vwap_distance";
     case Feature::kVenueDivergence: return "venue_divergence";
+    case Feature::kBurstVolume: return "burst_volume";
   }
   std::abort();
 }
@@ -45,7 +46,7 @@ absl::StatusOr<Feature> ParseFeature(const std::string& name) {
   return absl::InvalidArgumentError(absl::StrCat(
       "unknown feature '", name,
       "' (log_return, size_ratio, trade_rate, volume_rate, spread, book_imbalance, vwap_distance, "
-      "venue_divergence)"));
+      "venue_divergence, burst_volume)"));
 }
 
 std::optional<std::string> RejectReason(const std::vector<double>& values, double max_abs) {
@@ -86,7 +87,8 @@ void FeatureExtractor::Expire(State& s, int64_t now) {
 }
 
 std::vector<double> FeatureExtractor::Compute(const State& s, const std::string& venue, const std::string& symbol,
-                                             int64_t time_ns, double price, double size, bool trade) const {
+                                             int64_t time_ns, double price, double size, bool trade,
+                                             bool live) const {
   std::vector<double> values;
   values.reserve(options_.features.size());
   // Inputs that make no sense (zero or negative price) give NaN, which
@@ -157,6 +159,34 @@ std::vector<double> FeatureExtractor::Compute(const State& s, const std::string&
       case Feature::kVwapDistance:
         if (s.sum_size > 0 && s.sum_pv > 0) x = (price / (s.sum_pv / s.sum_size) - 1) * kBps;
         break;
+      case Feature::kBurstVolume: {
+        // "Now" (the last burst_window_s: live trades, this one included, but
+        // the largest) against the key's volume rate before it (every trade,
+        // late ones too: a snapshot of past trades tells the usual rate, but
+        // is not a burst).
+        if (!s.first_time) break;
+        const int64_t short_from = time_ns - static_cast<int64_t>(options_.burst_window_s * 1e9);
+        const double span = std::min(static_cast<double>(short_from - s.first_own_time) / 1e9,
+                                     options_.window_s - options_.burst_window_s);
+        if (!(span > 0)) break;  // no history before the window yet
+        const bool now = trade && live;
+        double v = now ? size : 0, largest = v, v_base = 0;
+        std::vector<double> sizes;
+        for (auto it = s.window.rbegin(); it != s.window.rend(); ++it) {
+          if (it->live && it->t >= short_from) {
+            v += it->size;
+            largest = std::max(largest, it->size);
+          } else {
+            v_base += it->size;
+          }
+          if (sizes.size() < kMedianTrades) sizes.push_back(it->size);
+        }
+        if (sizes.empty()) break;
+        std::nth_element(sizes.begin(), sizes.begin() + sizes.size() / 2, sizes.end());
+        const double m = sizes[sizes.size() / 2];
+        if (m > 0) x = std::log((v - largest + m) / (v_base * options_.burst_window_s / span + m));
+        break;
+      }
       case Feature::kVenueDivergence: {
         auto pit = prices_.find(symbol);
         if (pit == prices_.end()) break;
@@ -198,17 +228,19 @@ std::optional<FeatureVector> FeatureExtractor::OnTrade(const std::string& venue,
   // past trades newest first): it counts at the newest time, and not in the
   // rates, which are about trades arriving now.
   const bool live = time_ns >= s.last_time;
+  const int64_t own_time = time_ns;
   time_ns = std::max(time_ns, s.last_time);
   s.last_time = time_ns;
   Expire(s, time_ns);
   const bool have_prev = s.last_price > 0;
-  FeatureVector v{venue, symbol, time_ns, EventKind::kTrade, Compute(s, venue, symbol, time_ns, price, size, true)};
+  FeatureVector v{venue, symbol, time_ns, EventKind::kTrade, Compute(s, venue, symbol, time_ns, price, size, true, live)};
   // A trade whose features are rejected is not remembered either, so it
   // cannot poison the windows of the next ones.
   if (!(price > 0 && size >= 0 && std::isfinite(price) && std::isfinite(size)) ||
       RejectReason(v.values, options_.max_abs_value))
     return v;
   if (!s.first_time) s.first_time = time_ns;
+  if (!s.first_own_time || own_time < s.first_own_time) s.first_own_time = own_time;
   s.window.push_back({time_ns, price, size, live});
   s.sum_size += size;
   if (live) {
@@ -232,7 +264,7 @@ std::optional<FeatureVector> FeatureExtractor::QuoteEvent(State& s, const std::s
   s.last_time = time_ns;
   Expire(s, time_ns);
   const bool have_prev = s.last_mid > 0;
-  FeatureVector v{venue, symbol, time_ns, EventKind::kQuote, Compute(s, venue, symbol, time_ns, mid, 0, false)};
+  FeatureVector v{venue, symbol, time_ns, EventKind::kQuote, Compute(s, venue, symbol, time_ns, mid, 0, false, false)};
   if (!(mid > 0 && std::isfinite(mid)) || RejectReason(v.values, options_.max_abs_value)) return v;
   s.last_mid = mid;
   prices_[symbol][venue] = {mid, time_ns};

@@ -21,7 +21,7 @@ TEST(FeatureExtractor, FirstTradeGivesNoVectorThenReturnsSizeAndVwap) {
   EXPECT_FALSE(fx.OnTrade("kraken", "BTC-USD", 1 * kSec, 100, 1).has_value());
   auto v = fx.OnTrade("kraken", "BTC-USD", 2 * kSec, 101, 4);
   ASSERT_TRUE(v.has_value());
-  EXPECT_EQ(v->values.size(), 8u);
+  EXPECT_EQ(v->values.size(), std::size(kAllFeatures));
   EXPECT_NEAR(Get(*v, Feature::kLogReturn), std::log(101.0 / 100) * 1e4, 1e-9);
   EXPECT_NEAR(Get(*v, Feature::kSizeRatio), std::log(4.0), 1e-12);
   fx.OnTrade("kraken", "BTC-USD", 3 * kSec, 101, 100);
@@ -164,6 +164,36 @@ TEST(FeatureExtractor, LateTradesCountAtTheNewestTimeAndNotInTheRates) {
   // A live trade at 111.5 s: 1 trade in the last second against 3 live trades in 11.5 s.
   auto v = fx.OnTrade("v", "S", 111'500'000'000, 100, 1);
   EXPECT_NEAR(v->values[0], std::log((1 + 1e-3) / (3.0 / 11.5 + 1e-3)), 1e-9);
+}
+
+TEST(FeatureExtractor, BurstVolumeIsAClusterAgainstTheUsualVolumeRate) {
+  FeatureOptions o;
+  o.features = {Feature::kBurstVolume};
+  o.burst_window_s = 0.1;
+  FeatureExtractor fx(o);
+  // One trade of size 1 per second for 10 s.
+  for (int i = 0; i <= 10; ++i) fx.OnTrade("v", "S", (100 + i) * kSec, 100, 1);
+  // Base: the trades before the 100 ms window, over the span from the oldest
+  // trade to the window's start, scaled to 100 ms; median size 1.
+  const int64_t t = 111 * kSec;
+  auto expected = [](double base, int64_t now) { return base * 0.1 / ((now - 100'000'000 - 100 * kSec) / 1e9); };
+  // One big trade is not a burst (the largest is left out): ln((0 + 1) / (e + 1)).
+  auto one = fx.OnTrade("v", "S", t, 100, 50);
+  ASSERT_TRUE(one.has_value());
+  EXPECT_NEAR(one->values[0], std::log(1 / (expected(11, t) + 1)), 1e-9);
+  // A second one 1 ms later: 50 beyond the largest.
+  auto two = fx.OnTrade("v", "S", t + 1'000'000, 100, 50);
+  ASSERT_TRUE(two.has_value());
+  EXPECT_NEAR(two->values[0], std::log((50 + 1) / (expected(11, t + 1'000'000) + 1)), 1e-9);
+  // A late trade (from a snapshot of past trades) adds nothing to the burst...
+  auto late = fx.OnTrade("v", "S", 105 * kSec, 100, 50);
+  ASSERT_TRUE(late.has_value());
+  EXPECT_EQ(late->event_time_ns, t + 1'000'000);
+  EXPECT_NEAR(late->values[0], two->values[0], 1e-9);
+  // ...but counts in the base of the next trade, a live one (median of 14 sizes: 1).
+  auto three = fx.OnTrade("v", "S", t + 2'000'000, 100, 50);
+  ASSERT_TRUE(three.has_value());
+  EXPECT_NEAR(three->values[0], std::log((100 + 1) / (expected(61, t + 2'000'000) + 1)), 1e-9);
 }
 
 }  // namespace

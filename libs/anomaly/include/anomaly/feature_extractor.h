@@ -20,6 +20,15 @@
 //   vwap_distance     (p / VWAP of the trades of the last window_s - 1), in bps
 //   venue_divergence  (p / median of the other venues' latest p for the same
 //                     symbol, seen within divergence_max_age_s - 1), in bps
+//   burst_volume      ln((v + m) / (v_expected + m)): v = size of the live trades of the
+//                     last burst_window_s (this one included) but their largest (one big
+//                     trade is size_ratio's business; a burst is a cluster of trades
+//                     carrying much volume); v_expected = the key's traded size before that
+//                     window (live trades older than it, and late ones: a snapshot of past
+//                     trades tells the usual rate but is no burst) per second, over at most
+//                     window_s - burst_window_s back to the oldest own event time of the
+//                     key's trades, times burst_window_s; m = median size of the window's
+//                     trades (the latest 256, as size_ratio). 0 until that span is > 0.
 // A feature whose input is not known yet (no book, no other venue, no trade
 // in the window) is 0, its neutral value. The first event of each kind of a
 // venue+symbol yields no vector (no return yet).
@@ -51,12 +60,14 @@ enum class Feature {
   kSpread,
   kBookImbalance,
   kVwapDistance,
-  kVenueDivergence
+  kVenueDivergence,
+  kBurstVolume
 };
 
 inline constexpr Feature kAllFeatures[] = {Feature::kLogReturn,    Feature::kSizeRatio,     Feature::kTradeRate,
                                            Feature::kVolumeRate,   Feature::kSpread,        Feature::kBookImbalance,
-                                           Feature::kVwapDistance, Feature::kVenueDivergence};
+                                           Feature::kVwapDistance, Feature::kVenueDivergence,
+                                           Feature::kBurstVolume};
 
 const char* FeatureName(Feature f);
 absl::StatusOr<Feature> ParseFeature(const std::string& name);
@@ -65,6 +76,7 @@ struct FeatureOptions {
   std::vector<Feature> features{std::begin(kAllFeatures), std::end(kAllFeatures)};
   double window_s = 60;             // sizes, VWAP, long trade rate
   double rate_window_s = 1;         // short trade and volume rates
+  double burst_window_s = 0.1;      // burst_volume: the "now" window
   int imbalance_levels = 5;
   double divergence_max_age_s = 10;
   // An event whose features RejectReason turns away (beyond +-max_abs_value,
@@ -132,6 +144,7 @@ class FeatureExtractor {
     double last_price = 0;  // last trade
     double last_mid = 0;    // last quote event
     int64_t first_time = 0;
+    int64_t first_own_time = 0;  // oldest own event time of a trade (burst baseline)
     int64_t last_time = std::numeric_limits<int64_t>::min();  // newest event time seen: the clock never goes back
     std::map<double, double, std::greater<>> bids;
     std::map<double, double> asks;
@@ -145,7 +158,7 @@ class FeatureExtractor {
   void Expire(State& s, int64_t now);
   static bool TopOfBook(const State& s, double* bid, double* ask);
   std::vector<double> Compute(const State& s, const std::string& venue, const std::string& symbol, int64_t time_ns,
-                              double price, double size, bool trade) const;
+                              double price, double size, bool trade, bool live) const;
   std::optional<FeatureVector> QuoteEvent(State& s, const std::string& venue, const std::string& symbol,
                                           int64_t time_ns);
 

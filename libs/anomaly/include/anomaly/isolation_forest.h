@@ -142,6 +142,10 @@ class IsolationForest {
   // Intersection of all trees' boxes: a point inside it is inside every box,
   // so the per-tree box check is skipped (derived; not serialised).
   std::vector<Range> inner_box_;
+  // Per tree, per node but the root (2^(depth+1) - 1 slots): the range bound a
+  // point arriving there from its parent is checked against (parent's lo for a
+  // left child, hi for a right one); derived, not serialised.
+  std::vector<float> child_bounds_;
   void BuildInnerBox();
   // Per tree: training rows at each of the 2^(depth+1) - 1 nodes (attribution only).
   std::vector<uint32_t> counts_;
