@@ -47,7 +47,7 @@ cfg::NormalizerConfig DefaultConfig() {
   consumer->set_filter_subject("md.raw.>");
   consumer->set_ack_wait_s(30);
   consumer->set_max_ack_pending(20000);
-  consumer->set_fetch_batch(512);
+  consumer->set_fetch_batch(1024);
   c.add_candle_intervals("1s");
   c.add_candle_intervals("1m");
   c.set_max_frame_bytes(32 << 20);
