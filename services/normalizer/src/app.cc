@@ -70,10 +70,13 @@ namespace {
 
 constexpr char kDlqSubject[] = "dlq.normalizer";
 constexpr size_t kRecentStatusLimit = 1000;
-// Fetched batches whose outputs may be awaiting their JetStream acks at once.
-// The raw frames of all of them stay unacked meanwhile, so this times
-// fetch_batch must stay well under the consumer's max_ack_pending.
+// Fetched batches waiting to be decoded or for their outputs' JetStream acks,
+// at once (plus the one being decoded). Their raw frames stay unacked
+// meanwhile, so (this + 1) times fetch_batch must stay well under the
+// consumer's max_ack_pending.
 constexpr size_t kMaxBatchesInFlight = 4;
+// Of those, how many may be fetched ahead of the decoder.
+constexpr size_t kMaxFetchedAhead = 2;
 // How long a stopping worker waits for the outputs of its in-flight batches.
 constexpr absl::Duration kDrainTimeout = absl::Seconds(30);
 
@@ -204,8 +207,9 @@ class NormalizerApp final : public runtime::NatsServiceApp, public pb::Normalize
     paused_ = false;
     return absl::OkStatus();
   }
-  // The worker stops fetching, waits (up to 30 s) until the outputs of its
-  // in-flight batches are acknowledged, acks their raw frames and stops.
+  // The worker stops fetching, decodes what it has fetched, waits (up to 30 s)
+  // until the outputs of its in-flight batches are acknowledged, acks their
+  // raw frames and stops.
   absl::Status Drain(absl::Duration timeout) override {
     stop_ = true;
     if (worker_.joinable()) worker_.join();
@@ -302,9 +306,30 @@ class NormalizerApp final : public runtime::NatsServiceApp, public pb::Normalize
     int64_t start_ns = 0;
   };
 
+  // Three stages, each on its own thread, so none waits for another's round
+  // trips: the fetcher pulls batches ahead (FetchBatches), this thread
+  // decodes them in order and publishes the outputs, the completer acks the
+  // raw frames once their outputs are acknowledged (CompleteBatches).
   void Run() {
     std::thread completer([this] { CompleteBatches(); });
-    Consume();
+    std::thread fetcher([this] { FetchBatches(); });
+    while (true) {
+      std::vector<bus::ReceivedMessage> msgs;
+      {
+        std::unique_lock lock(win_mu_);
+        win_cv_.wait_for(lock, std::chrono::milliseconds(200), [&] { return !fetched_.empty() || fetcher_done_; });
+        if (!fetched_.empty()) {
+          msgs = std::move(fetched_.front());
+          fetched_.pop_front();
+        } else if (fetcher_done_) {
+          break;  // stopping, and every fetched batch is processed
+        }
+      }
+      win_cv_.notify_all();  // room for the fetcher
+      TickCandles();
+      if (!msgs.empty()) ProcessBatch(msgs);
+    }
+    fetcher.join();
     // Drain: the outputs already published get their acks, then their raw
     // frames are acked; what is still unacked after the timeout is redelivered.
     {
@@ -318,7 +343,17 @@ class NormalizerApp final : public runtime::NatsServiceApp, public pb::Normalize
     completer.join();
   }
 
-  void Consume() {
+  // Fetcher thread: binds the durable and fetches ahead of the decoder.
+  void FetchBatches() {
+    FetchLoop();
+    {
+      std::lock_guard lock(win_mu_);
+      fetcher_done_ = true;
+    }
+    win_cv_.notify_all();
+  }
+
+  void FetchLoop() {
     std::unique_ptr<bus::PullSubscription> sub;
     absl::Duration backoff = absl::Milliseconds(100);
     while (!stop_) {
@@ -346,10 +381,13 @@ class NormalizerApp final : public runtime::NatsServiceApp, public pb::Normalize
         continue;
       }
       {
-        // Bounded pipeline: wait while kMaxBatchesInFlight batches await their output acks.
+        // Bounded pipeline: at most kMaxFetchedAhead batches wait for the
+        // decoder, and at most kMaxBatchesInFlight wait in all (fetched or
+        // awaiting their output acks).
         std::unique_lock lock(win_mu_);
-        if (!win_cv_.wait_for(lock, std::chrono::milliseconds(200),
-                              [&] { return window_.size() < kMaxBatchesInFlight; }))
+        if (!win_cv_.wait_for(lock, std::chrono::milliseconds(200), [&] {
+              return fetched_.size() < kMaxFetchedAhead && fetched_.size() + window_.size() < kMaxBatchesInFlight;
+            }))
           continue;
       }
       int batch = static_cast<int>(config_.consumer().fetch_batch() ? config_.consumer().fetch_batch() : 256);
@@ -358,9 +396,12 @@ class NormalizerApp final : public runtime::NatsServiceApp, public pb::Normalize
         spdlog::warn("fetch: {}", std::string(msgs.status().message()));
         continue;
       }
-      TickCandles();
       if (msgs->empty()) continue;
-      ProcessBatch(*msgs);
+      {
+        std::lock_guard lock(win_mu_);
+        fetched_.push_back(std::move(*msgs));
+      }
+      win_cv_.notify_all();
     }
   }
 
@@ -612,12 +653,14 @@ class NormalizerApp final : public runtime::NatsServiceApp, public pb::Normalize
   std::mutex mu_;  // guards venues_ and recent_status_ (decoders are single-threaded)
   std::map<std::string, VenuePipeline> venues_;
   std::deque<mdpb::VenueStatus> recent_status_;
-  // The in-flight window (worker, completer and the publisher's ack thread).
+  // The pipeline's queues (fetcher, worker, completer and the publisher's ack thread).
   std::mutex win_mu_;
   std::condition_variable win_cv_;
   std::deque<std::unique_ptr<InFlightBatch>> window_;  // by seq, oldest first
   std::unordered_map<std::string, std::deque<uint64_t>> awaiting_;  // output msg id -> batch seqs
+  std::deque<std::vector<bus::ReceivedMessage>> fetched_;  // fetched, not decoded yet
   uint64_t next_batch_seq_ = 1;
+  bool fetcher_done_ = false;
   bool completer_stop_ = false;
   obs::Counter* frames_total_;
   obs::Counter* published_total_;
