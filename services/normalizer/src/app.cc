@@ -4,11 +4,13 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <cstring>
 #include <deque>
 #include <map>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -45,7 +47,7 @@ cfg::NormalizerConfig DefaultConfig() {
   consumer->set_filter_subject("md.raw.>");
   consumer->set_ack_wait_s(30);
   consumer->set_max_ack_pending(20000);
-  consumer->set_fetch_batch(512);
+  consumer->set_fetch_batch(1024);
   c.add_candle_intervals("1s");
   c.add_candle_intervals("1m");
   c.set_max_frame_bytes(32 << 20);
@@ -68,6 +70,15 @@ namespace {
 
 constexpr char kDlqSubject[] = "dlq.normalizer";
 constexpr size_t kRecentStatusLimit = 1000;
+// Fetched batches waiting to be decoded or for their outputs' JetStream acks,
+// at once (plus the one being decoded). Their raw frames stay unacked
+// meanwhile, so (this + 1) times fetch_batch must stay well under the
+// consumer's max_ack_pending.
+constexpr size_t kMaxBatchesInFlight = 4;
+// Of those, how many may be fetched ahead of the decoder.
+constexpr size_t kMaxFetchedAhead = 2;
+// How long a stopping worker waits for the outputs of its in-flight batches.
+constexpr absl::Duration kDrainTimeout = absl::Seconds(30);
 
 std::vector<md::CandleBuilder::Interval> Intervals(const cfg::NormalizerConfig& c) {
   std::vector<md::CandleBuilder::Interval> out;
@@ -172,13 +183,16 @@ class NormalizerApp final : public runtime::NatsServiceApp, public pb::Normalize
     frames_total_ = &r.GetCounter("streamadmin_normalizer_frames_total", "Raw frames processed");
     published_total_ = &r.GetCounter("streamadmin_normalizer_published_total", "Canonical messages published");
     batch_seconds_ = &r.GetHistogram("streamadmin_normalizer_batch_seconds",
-                                     "Time to decode, publish and ack one fetched batch");
+                                     "Time from decoding a fetched batch to acking its raw frames (outputs acknowledged)");
   }
 
   std::vector<grpc::Service*> GrpcServices() override { return {this}; }
 
   absl::Status OnStart() override {
-    auto publisher = bus::JetStreamPublisher::Create(nats().connection());
+    bus::JetStreamPublisher::Options po;
+    po.on_ack = [this](const std::string& msg_id) { OnOutputDone(msg_id, absl::OkStatus()); };
+    po.on_failure = [this](const std::string& msg_id, const absl::Status& st) { OnOutputDone(msg_id, st); };
+    auto publisher = bus::JetStreamPublisher::Create(nats().connection(), std::move(po));
     if (!publisher.ok()) return publisher.status();
     publisher_ = std::move(*publisher);
     worker_ = std::thread([this] { Run(); });
@@ -193,7 +207,9 @@ class NormalizerApp final : public runtime::NatsServiceApp, public pb::Normalize
     paused_ = false;
     return absl::OkStatus();
   }
-  // The worker finishes its batch (publishes flushed, raw frames acked) and stops.
+  // The worker stops fetching, decodes what it has fetched, waits (up to 30 s)
+  // until the outputs of its in-flight batches are acknowledged, acks their
+  // raw frames and stops.
   absl::Status Drain(absl::Duration timeout) override {
     stop_ = true;
     if (worker_.joinable()) worker_.join();
@@ -278,7 +294,66 @@ class NormalizerApp final : public runtime::NatsServiceApp, public pb::Normalize
   }
 
  private:
+  // In-flight batch: raw frames wait for their acks until every output
+  // decoded from them (and from every earlier batch) is acknowledged.
+  struct InFlightBatch {
+    uint64_t seq = 0;
+    std::vector<bus::ReceivedMessage> raw;
+    std::vector<md::ResyncRequest> resyncs;
+    size_t outputs = 0;
+    size_t outstanding = 0;  // outputs neither acknowledged nor failed yet
+    bool failed = false;     // an output failed permanently: nak the raw frames
+    int64_t start_ns = 0;
+  };
+
+  // Three stages, each on its own thread, so none waits for another's round
+  // trips: the fetcher pulls batches ahead (FetchBatches), this thread
+  // decodes them in order and publishes the outputs, the completer acks the
+  // raw frames once their outputs are acknowledged (CompleteBatches).
   void Run() {
+    std::thread completer([this] { CompleteBatches(); });
+    std::thread fetcher([this] { FetchBatches(); });
+    while (true) {
+      std::vector<bus::ReceivedMessage> msgs;
+      {
+        std::unique_lock lock(win_mu_);
+        win_cv_.wait_for(lock, std::chrono::milliseconds(200), [&] { return !fetched_.empty() || fetcher_done_; });
+        if (!fetched_.empty()) {
+          msgs = std::move(fetched_.front());
+          fetched_.pop_front();
+        } else if (fetcher_done_) {
+          break;  // stopping, and every fetched batch is processed
+        }
+      }
+      win_cv_.notify_all();  // room for the fetcher
+      TickCandles();
+      if (!msgs.empty()) ProcessBatch(msgs);
+    }
+    fetcher.join();
+    // Drain: the outputs already published get their acks, then their raw
+    // frames are acked; what is still unacked after the timeout is redelivered.
+    {
+      std::unique_lock lock(win_mu_);
+      if (!win_cv_.wait_for(lock, absl::ToChronoNanoseconds(kDrainTimeout), [&] { return window_.empty(); }))
+        spdlog::error("stopping with {} batches whose outputs are not acknowledged; their raw frames will be redelivered",
+                      window_.size());
+      completer_stop_ = true;
+    }
+    win_cv_.notify_all();
+    completer.join();
+  }
+
+  // Fetcher thread: binds the durable and fetches ahead of the decoder.
+  void FetchBatches() {
+    FetchLoop();
+    {
+      std::lock_guard lock(win_mu_);
+      fetcher_done_ = true;
+    }
+    win_cv_.notify_all();
+  }
+
+  void FetchLoop() {
     std::unique_ptr<bus::PullSubscription> sub;
     absl::Duration backoff = absl::Milliseconds(100);
     while (!stop_) {
@@ -305,21 +380,36 @@ class NormalizerApp final : public runtime::NatsServiceApp, public pb::Normalize
         absl::SleepFor(absl::Milliseconds(50));  // NOLINT: paused; polls the flag
         continue;
       }
+      {
+        // Bounded pipeline: at most kMaxFetchedAhead batches wait for the
+        // decoder, and at most kMaxBatchesInFlight wait in all (fetched or
+        // awaiting their output acks).
+        std::unique_lock lock(win_mu_);
+        if (!win_cv_.wait_for(lock, std::chrono::milliseconds(200), [&] {
+              return fetched_.size() < kMaxFetchedAhead && fetched_.size() + window_.size() < kMaxBatchesInFlight;
+            }))
+          continue;
+      }
       int batch = static_cast<int>(config_.consumer().fetch_batch() ? config_.consumer().fetch_batch() : 256);
       auto msgs = sub->Fetch(batch, absl::Milliseconds(200));
       if (!msgs.ok()) {
         spdlog::warn("fetch: {}", std::string(msgs.status().message()));
         continue;
       }
-      TickCandles();
       if (msgs->empty()) continue;
-      ProcessBatch(*msgs);
+      {
+        std::lock_guard lock(win_mu_);
+        fetched_.push_back(std::move(*msgs));
+      }
+      win_cv_.notify_all();
     }
   }
 
-  // Decode every frame, publish the outputs, wait for their acks, then ack the
-  // raw frames. A crash anywhere before the raw acks replays the batch; the
-  // outputs' ids make the replay harmless.
+  // Decodes every frame in order and publishes the outputs without waiting
+  // for their acks: the batch joins the in-flight window, and
+  // CompleteBatches acks its raw frames once all its outputs, and those of
+  // every earlier batch, are acknowledged. A crash before that replays the
+  // raw frames; the outputs' deterministic ids make the replay harmless.
   void ProcessBatch(std::vector<bus::ReceivedMessage>& msgs) {
     const int64_t t0 = MonotonicNanos();
     std::vector<bus::Message> out;
@@ -328,21 +418,104 @@ class NormalizerApp final : public runtime::NatsServiceApp, public pb::Normalize
       std::lock_guard lock(mu_);
       for (auto& m : msgs) DecodeOne(m, &out, &resyncs);
     }
+    auto b = std::make_unique<InFlightBatch>();
+    b->raw = std::move(msgs);
+    b->resyncs = std::move(resyncs);
+    b->start_ns = t0;
+    PublishTracked(std::move(b), out);
+  }
+
+  // Registers `b` in the window with one expected ack per output (before
+  // publishing, so no ack can come first), then publishes the outputs.
+  void PublishTracked(std::unique_ptr<InFlightBatch> b, const std::vector<bus::Message>& out) {
+    uint64_t seq;
+    {
+      std::lock_guard lock(win_mu_);
+      seq = b->seq = next_batch_seq_++;
+      b->outputs = b->outstanding = out.size();
+      for (const auto& o : out) awaiting_[o.msg_id].push_back(seq);
+      window_.push_back(std::move(b));
+    }
+    if (out.empty()) win_cv_.notify_all();
     for (const auto& o : out) {
-      if (absl::Status st = publisher_->Publish(o); !st.ok())
-        spdlog::error("publish {}: {}", o.subject, std::string(st.message()));
+      absl::Status st = publisher_->Publish(o);
+      if (st.ok()) continue;
+      // Refused outright (no callback will come): counts as done, as before
+      // the pipeline (logged, the raw frame is still acked).
+      spdlog::error("publish {}: {}", o.subject, std::string(st.message()));
+      std::lock_guard lock(win_mu_);
+      auto it = awaiting_.find(o.msg_id);
+      if (it != awaiting_.end()) {
+        auto& q = it->second;
+        for (auto r = q.rbegin(); r != q.rend(); ++r) {
+          if (*r == seq) {
+            q.erase(std::next(r).base());
+            break;
+          }
+        }
+        if (q.empty()) awaiting_.erase(it);
+      }
+      if (InFlightBatch* w = FindBatchLocked(seq); w && --w->outstanding == 0) win_cv_.notify_all();
     }
-    if (absl::Status st = publisher_->Flush(absl::Seconds(30)); !st.ok()) {
-      // Not acked: the raw frames come again after ack_wait; outputs are deduplicated.
-      spdlog::error("outputs not acknowledged, batch will be redelivered: {}", std::string(st.message()));
-      for (auto& m : msgs) (void)m.Nak();
-      return;
+  }
+
+  InFlightBatch* FindBatchLocked(uint64_t seq) {
+    if (window_.empty() || seq < window_.front()->seq) return nullptr;
+    size_t i = static_cast<size_t>(seq - window_.front()->seq);
+    return i < window_.size() ? window_[i].get() : nullptr;
+  }
+
+  // The publisher's on_ack / on_failure (nats.c's ack thread: quick, no
+  // publishing). An id that repeats across batches (an open candle) is
+  // attributed to the oldest batch waiting for it: any ack means a message
+  // with that id is stored.
+  void OnOutputDone(const std::string& msg_id, const absl::Status& st) {
+    bool notify = false;
+    {
+      std::lock_guard lock(win_mu_);
+      auto it = awaiting_.find(msg_id);
+      if (it == awaiting_.end()) return;
+      const uint64_t seq = it->second.front();
+      it->second.pop_front();
+      if (it->second.empty()) awaiting_.erase(it);
+      if (InFlightBatch* b = FindBatchLocked(seq)) {
+        if (!st.ok()) b->failed = true;
+        notify = --b->outstanding == 0;
+      }
     }
-    for (auto& m : msgs) (void)m.Ack();
-    published_total_->Inc(static_cast<double>(out.size()));
-    frames_total_->Inc(static_cast<double>(msgs.size()));
-    for (const auto& r : resyncs) RequestResync(r);
-    batch_seconds_->Observe(static_cast<double>(MonotonicNanos() - t0) / 1e9);
+    if (notify) win_cv_.notify_all();
+  }
+
+  // Completer thread: acks (or, after a permanent output failure, naks) the
+  // raw frames of finished batches, in batch order.
+  void CompleteBatches() {
+    while (true) {
+      std::vector<std::unique_ptr<InFlightBatch>> done;
+      {
+        std::unique_lock lock(win_mu_);
+        win_cv_.wait(lock, [&] { return completer_stop_ || (!window_.empty() && window_.front()->outstanding == 0); });
+        while (!window_.empty() && window_.front()->outstanding == 0) {
+          done.push_back(std::move(window_.front()));
+          window_.pop_front();
+        }
+        if (done.empty() && completer_stop_) return;
+      }
+      win_cv_.notify_all();  // room in the window (and Run's drain)
+      for (auto& b : done) {
+        if (b->failed) {
+          // Not stored: the raw frames come again; outputs are deduplicated.
+          spdlog::error("outputs of {} raw frames failed, they will be redelivered", b->raw.size());
+          for (auto& m : b->raw) (void)m.Nak();
+          continue;
+        }
+        for (auto& m : b->raw) (void)m.Ack();
+        published_total_->Inc(static_cast<double>(b->outputs));
+        if (b->raw.empty()) continue;
+        frames_total_->Inc(static_cast<double>(b->raw.size()));
+        for (const auto& r : b->resyncs) RequestResync(r);
+        batch_seconds_->Observe(static_cast<double>(MonotonicNanos() - b->start_ns) / 1e9);
+      }
+    }
   }
 
   VenuePipeline* PipelineFor(const std::string& venue, std::string* error) {
@@ -465,7 +638,10 @@ class NormalizerApp final : public runtime::NatsServiceApp, public pb::Normalize
         for (auto& o : sink.messages()) out.push_back(std::move(o));
       }
     }
-    for (const auto& o : out) (void)publisher_->Publish(o);
+    if (out.empty()) return;
+    auto b = std::make_unique<InFlightBatch>();  // no raw frames: only tracks the acks
+    b->start_ns = MonotonicNanos();
+    PublishTracked(std::move(b), out);
   }
 
   cfg::NormalizerConfig config_;
@@ -477,6 +653,15 @@ class NormalizerApp final : public runtime::NatsServiceApp, public pb::Normalize
   std::mutex mu_;  // guards venues_ and recent_status_ (decoders are single-threaded)
   std::map<std::string, VenuePipeline> venues_;
   std::deque<mdpb::VenueStatus> recent_status_;
+  // The pipeline's queues (fetcher, worker, completer and the publisher's ack thread).
+  std::mutex win_mu_;
+  std::condition_variable win_cv_;
+  std::deque<std::unique_ptr<InFlightBatch>> window_;  // by seq, oldest first
+  std::unordered_map<std::string, std::deque<uint64_t>> awaiting_;  // output msg id -> batch seqs
+  std::deque<std::vector<bus::ReceivedMessage>> fetched_;  // fetched, not decoded yet
+  uint64_t next_batch_seq_ = 1;
+  bool fetcher_done_ = false;
+  bool completer_stop_ = false;
   obs::Counter* frames_total_;
   obs::Counter* published_total_;
   obs::Histogram* batch_seconds_;

@@ -25,6 +25,7 @@ Headers ReadHeaders(natsMsg* msg) {
   const char** keys = nullptr;
   int nkeys = 0;
   if (natsMsgHeader_Keys(msg, &keys, &nkeys) != NATS_OK) return out;
+  out.reserve(static_cast<size_t>(nkeys));  // one value per key is the usual case
   for (int i = 0; i < nkeys; ++i) {
     const char** values = nullptr;
     int nvalues = 0;
