@@ -1,6 +1,10 @@
 // Shared by the benchmark binaries.
 #pragma once
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <errno.h>
@@ -44,6 +48,30 @@ template <typename T>
 T CheckOr(absl::StatusOr<T> v, const std::string& what) {
   if (!v.ok()) Die(absl::StrCat(what, ": ", v.status().ToString()));
   return std::move(*v);
+}
+
+
+// The raw HTTP response of GET http://127.0.0.1:port/metrics ("" when unreachable).
+inline std::string FetchMetricsText(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return {};
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  timeval tv{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  std::string body;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+    const std::string req = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    if (::write(fd, req.data(), req.size()) == static_cast<ssize_t>(req.size())) {
+      char buf[65536];
+      ssize_t n;
+      while ((n = ::read(fd, buf, sizeof(buf))) > 0) body.append(buf, static_cast<size_t>(n));
+    }
+  }
+  ::close(fd);
+  return body;
 }
 
 }  // namespace sa::bench

@@ -454,24 +454,7 @@ Bridge StartBridge(const std::string& bin, const sa::testing::PostgresServer& pg
 
 // GET http://127.0.0.1:port/metrics and sum the series of `name` (0 when unreachable).
 double ScrapeMetric(int port, const std::string& name) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return 0;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  timeval tv{5, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  std::string body;
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
-    const std::string req = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
-    if (::write(fd, req.data(), req.size()) == static_cast<ssize_t>(req.size())) {
-      char buf[65536];
-      ssize_t n;
-      while ((n = ::read(fd, buf, sizeof(buf))) > 0) body.append(buf, static_cast<size_t>(n));
-    }
-  }
-  ::close(fd);
+  const std::string body = sa::bench::FetchMetricsText(port);
   double sum = 0;
   for (absl::string_view line : absl::StrSplit(body, '\n')) {
     if (!absl::StartsWith(line, name) || line.size() <= name.size() || (line[name.size()] != ' ' && line[name.size()] != '{'))
