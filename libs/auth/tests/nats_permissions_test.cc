@@ -158,6 +158,8 @@ TEST_F(NatsPermissions, ServiceUsersCanDoWhatTheirPipelineNeedsAndNothingElse) {
   EXPECT_FALSE(Delivered(*normalizer, "cdc.pg.public.orders"));
   EXPECT_TRUE(Delivered(*cdc, "cdc.pg.public.orders"));
   EXPECT_FALSE(Delivered(*cdc, "md.trade.kraken.BTC-USD"));
+  EXPECT_TRUE(Delivered(*cdc, "dlq.cdc"));        // change events the warehouse cannot take
+  EXPECT_TRUE(Delivered(*cdc, "dlq.warehouse"));  // market data the warehouse cannot take
   EXPECT_TRUE(Delivered(*anomaly, "anomaly.kraken.BTC-USD"));
   EXPECT_FALSE(Delivered(*anomaly, "md.trade.kraken.BTC-USD"));
 
