@@ -2,6 +2,10 @@
 
 #include "runtime/postgres_probe.h"
 
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
 namespace sa::runtime {
 
 absl::Status NatsServiceApp::Start() {
@@ -21,6 +25,24 @@ std::vector<streamadmin::control::v1::Dependency> NatsServiceApp::Dependencies()
   if (nats_) deps.push_back(nats_->Health());
   for (const auto& pg : postgres_) deps.push_back(ProbePostgres(pg.name, pg.dsn));
   return deps;
+}
+
+std::unique_ptr<bus::PullSubscription> NatsServiceApp::BindPullConsumer(
+    const streamadmin::config::v1::ConsumerConfig& consumer, absl::Duration* backoff) {
+  auto js = bus::JetStream::Create(nats().connection());
+  absl::Status st = js.ok() ? (*js)->EnsurePullConsumer(consumer) : js.status();
+  if (st.ok()) {
+    auto sub = (*js)->PullSubscribe(consumer);
+    if (sub.ok()) {
+      spdlog::info("consuming {} through durable {}", consumer.stream(), consumer.durable());
+      return std::move(*sub);
+    }
+    st = sub.status();
+  }
+  spdlog::warn("consumer {}/{} not ready: {}", consumer.stream(), consumer.durable(), std::string(st.message()));
+  absl::SleepFor(*backoff);  // NOLINT: retry pacing of a background loop, not test synchronisation
+  *backoff = std::min(*backoff * 2, absl::Seconds(5));
+  return nullptr;
 }
 
 }  // namespace sa::runtime

@@ -487,22 +487,9 @@ class AnomalyApp final : public runtime::NatsServiceApp, public pb::AnomalyServi
     while (!stop_) {
       if (!sub) {
         if (!nats().WaitReady(absl::Milliseconds(200))) continue;
-        auto js = bus::JetStream::Create(nats().connection());
-        absl::Status st = js.ok() ? (*js)->EnsurePullConsumer(config_.consumer()) : js.status();
-        if (st.ok()) {
-          auto s = (*js)->PullSubscribe(config_.consumer());
-          if (s.ok()) sub = std::move(*s);
-          st = s.status();
-        }
-        if (!sub) {
-          spdlog::warn("consumer {}/{} not ready: {}", config_.consumer().stream(), config_.consumer().durable(),
-                       std::string(st.message()));
-          absl::SleepFor(backoff);  // NOLINT: retry pacing of a background loop
-          backoff = std::min(backoff * 2, absl::Seconds(5));
-          continue;
-        }
+        sub = BindPullConsumer(config_.consumer(), &backoff);
+        if (!sub) continue;
         consumer_ready_ = true;
-        spdlog::info("consuming {} through durable {}", config_.consumer().stream(), config_.consumer().durable());
       }
       if (paused_) {
         absl::SleepFor(absl::Milliseconds(50));  // NOLINT: paused; polls the flag

@@ -8,6 +8,8 @@
 #include <utility>
 #include <vector>
 
+#include "absl/time/time.h"
+#include "bus/jetstream.h"
 #include "runtime/application.h"
 #include "runtime/nats_client.h"
 
@@ -33,6 +35,11 @@ class NatsServiceApp : public Application {
   virtual absl::Status OnStart() { return absl::OkStatus(); }
   virtual void OnStop() {}
   NatsClient& nats() { return *nats_; }
+  // Ensures the durable pull consumer `consumer` and binds to it. On failure:
+  // logs why, waits `*backoff` (then doubles it, up to 5 s) and returns
+  // nullptr — call again from the worker's loop.
+  std::unique_ptr<bus::PullSubscription> BindPullConsumer(const streamadmin::config::v1::ConsumerConfig& consumer,
+                                                          absl::Duration* backoff);
 
  private:
   streamadmin::config::v1::NatsConfig nats_config_;
