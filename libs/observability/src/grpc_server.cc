@@ -148,7 +148,7 @@ void GrpcServer::SetServing(bool serving) {
 }
 
 void GrpcServer::Shutdown(absl::Duration grace) {
-  if (shut_down_) return;
+  if (shut_down_ || !server_) return;  // never started (the listen failed)
   shut_down_ = true;
   if (auto* health = server_->GetHealthCheckService()) health->Shutdown();
   server_->Shutdown(std::chrono::system_clock::now() + absl::ToChronoNanoseconds(grace));
