@@ -12,6 +12,7 @@
 #include <memory>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
@@ -220,10 +221,9 @@ int RunLocalStack(const LocalStackOptions& o) {
       {"anomaly", 4, ""},
       {"admin", 5, absl::StrCat("database:\n  dsn: \"", admin_dsn, "\"\n")},
   };
-  std::vector<RunningService> services;
-  for (const auto& spec : specs) {
-    RunningService rs{spec, absl::StrCat("127.0.0.1:", o.grpc_base_port + spec.index),
-                      o.http_base_port + spec.index, nullptr};
+  // Writes the service's config and starts it on `rs.target` / `rs.http_port`.
+  auto spawn = [&](RunningService& rs) -> bool {
+    const ServiceSpec& spec = rs.spec;
     std::string cfg_path = absl::StrCat(run_dir, "/", spec.name, ".yaml");
     std::ofstream(cfg_path) << "server:\n  grpc_listen: \"" << rs.target << "\"\n  http_listen: \"127.0.0.1:"
                             << rs.http_port << "\"\n  shutdown_grace_s: 5\nnats:\n  servers: [\"" << (*nats)->url()
@@ -234,17 +234,41 @@ int RunLocalStack(const LocalStackOptions& o) {
     auto proc = testing::Process::Spawn({absl::StrCat(bin_dir, "/", spec.name), "--config", cfg_path}, popts);
     if (!proc.ok()) {
       std::fprintf(stderr, "stream-admin local: %s: %s\n", spec.name, std::string(proc.status().message()).c_str());
-      return 1;
+      return false;
     }
     rs.process = std::move(*proc);
+    return true;
+  };
+  std::vector<RunningService> services;
+  for (const auto& spec : specs) {
+    RunningService rs{spec, absl::StrCat("127.0.0.1:", o.grpc_base_port + spec.index),
+                      o.http_base_port + spec.index, nullptr};
+    if (!spawn(rs)) return 1;
     services.push_back(std::move(rs));
   }
 
   bool all_healthy = true;
   for (auto& s : services) {
     std::string why;
-    bool ok = testing::WaitFor(
-        [&] { return !s.process->Exited() && Healthy(s.target, &why); }, absl::Seconds(o.timeout_s));
+    bool ok = false;
+    // A port taken by someone else between choosing it and binding it: the
+    // service exits saying it cannot listen; start it again on free ports.
+    for (int attempt = 0; attempt < 3 && !ok; ++attempt) {
+      ok = testing::WaitFor([&] { return s.process->Exited() || Healthy(s.target, &why); },
+                            absl::Seconds(o.timeout_s)) &&
+           !s.process->Exited();
+      if (ok || !s.process->Exited()) break;
+      (void)s.process->WaitForOutputEnd(absl::Seconds(2));  // its last words
+      if (!absl::StrContains(s.process->Output(), "cannot listen")) break;
+      auto grpc_port = testing::PickFreePort();
+      auto http_port = testing::PickFreePort();
+      if (!grpc_port.ok() || !http_port.ok()) break;
+      std::fprintf(stderr, "%s could not listen on %s / %d; starting it on free ports %d / %d\n", s.spec.name,
+                   s.target.c_str(), s.http_port, *grpc_port, *http_port);
+      s.target = absl::StrCat("127.0.0.1:", *grpc_port);
+      s.http_port = *http_port;
+      if (!spawn(s)) break;
+    }
     if (!ok) {
       all_healthy = false;
       std::fprintf(stderr, "%s is not healthy: %s%s (log: %s/%s.log)\n", s.spec.name, why.c_str(),
