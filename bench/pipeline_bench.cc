@@ -45,6 +45,8 @@
 //              each are not counted.
 //
 // --fetch_batch: the normalizer's consumer.fetch_batch (0: its default, 1024)
+// --prefetch: consumer.prefetch of the normalizer and of the bare consumers
+//   (default 2048, the normalizer's; 0: a pull request per Fetch)
 // and the bare consumers' batch (0: 1024, the same). Each phase also prints the
 // CPU used by the normalizer, nats-server, this harness and everything else
 // on the machine, so a run on a shared machine says how shared it was.
@@ -111,6 +113,10 @@ constexpr size_t kCompressOverBytes = 64 << 10;  // ingest's threshold (services
 constexpr int kWatchdogSeconds = 115;
 // The normalizer's consumer.fetch_batch default (services/normalizer/src/app.cc).
 constexpr int kDefaultFetchBatch = 1024;
+// And its consumer.prefetch default; the bare consumers use the same value
+// (--prefetch sets both; 0 turns standing requests off).
+constexpr int kDefaultPrefetch = 2048;
+int g_prefetch = kDefaultPrefetch;
 
 struct Args {
   int64_t messages = 200000;
@@ -428,6 +434,7 @@ cfg::ConsumerConfig BareConsumer(const std::string& stream, const std::string& d
   c.set_ack_wait_s(30);
   c.set_max_ack_pending(20000);
   c.set_fetch_batch(static_cast<uint32_t>(fetch_batch));
+  c.set_prefetch(static_cast<uint32_t>(g_prefetch));
   return c;
 }
 
@@ -580,7 +587,8 @@ Normalizer StartNormalizer(const std::string& url, const std::string& dir, int f
   const std::string config = absl::StrCat(dir, "/normalizer.yaml");
   std::ofstream(config) << "server:\n  grpc_listen: 127.0.0.1:" << grpc_port << "\n  http_listen: 127.0.0.1:"
                         << n.http_port << "\n  shutdown_grace_s: 5\nnats:\n  servers: [" << url << "]\n"
-                        << (fetch_batch > 0 ? absl::StrCat("consumer: {fetch_batch: ", fetch_batch, "}\n") : "");
+                        << "consumer: {prefetch: " << g_prefetch
+                        << (fetch_batch > 0 ? absl::StrCat(", fetch_batch: ", fetch_batch) : "") << "}\n";
   sa::testing::Process::Options opts;
   n.log_path = absl::StrCat(dir, "/normalizer.log");
   opts.log_file = n.log_path;
@@ -1048,6 +1056,8 @@ Args ParseArgs(int argc, char** argv) {
       ok = absl::SimpleAtoi(value, &a.messages) && a.messages > 0;
     } else if (key == "--fetch_batch") {
       ok = absl::SimpleAtoi(value, &a.fetch_batch) && a.fetch_batch >= 0;
+    } else if (key == "--prefetch") {
+      ok = absl::SimpleAtoi(value, &g_prefetch) && g_prefetch >= 0;
     } else if (key == "--rate") {
       ok = absl::SimpleAtoi(value, &a.rate) && a.rate > 0 && a.rate <= 1'000'000;
     } else if (key == "--latency_s") {
@@ -1064,7 +1074,7 @@ Args ParseArgs(int argc, char** argv) {
     }
     if (!ok) {
       Die(absl::StrCat("bad argument '", arg,
-                       "'\nusage: pipeline_bench [--messages=N] [--fetch_batch=N] [--rate=N] [--latency_s=S] "
+                       "'\nusage: pipeline_bench [--messages=N] [--fetch_batch=N] [--prefetch=N] [--rate=N] [--latency_s=S] "
                        "[--warmup_s=S] [--phases=rtt,transport,e2e,latency] [--keep]"));
     }
   }
@@ -1121,8 +1131,9 @@ int main(int argc, char** argv) {
     if (!code.ok() || *code != 0) std::fprintf(stderr, "normalizer exit: %s\n", code.ok() ? std::to_string(*code).c_str() : code.status().ToString().c_str());
   }
 
-  std::printf("\n== summary (fetch_batch %s, send-ASAP preload %s, %zu frames, %.1f s total)\n",
-              args.fetch_batch > 0 ? std::to_string(args.fetch_batch).c_str() : "default", send_asap ? "ON" : "off",
+  std::printf("\n== summary (fetch_batch %s, prefetch %d, send-ASAP preload %s, %zu frames, %.1f s total)\n",
+              args.fetch_batch > 0 ? std::to_string(args.fetch_batch).c_str() : "default", g_prefetch,
+              send_asap ? "ON" : "off",
               w.messages.size(),
               Seconds(bench_start, Clock::now()));
   if (args.phases.count("rtt")) {

@@ -5,7 +5,9 @@
 #include <algorithm>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "internal/connection_state.h"
 #include "internal/jetstream_state.h"
 #include "internal/msg_util.h"
@@ -22,7 +24,18 @@ struct PullState {
     }
   }
   std::shared_ptr<JetStreamState> js;
-  natsSubscription* sub = nullptr;
+  natsSubscription* sub = nullptr;  // nats.c's pull subscription, or (prefetch) a core one on `inbox`
+
+  // Prefetch mode (ConsumerConfig.prefetch > 0): `sub` is a plain
+  // subscription on `inbox`, pull requests are published to `next_subject`
+  // by Fetch, and messages are acked by publishing to their reply subject.
+  bool prefetch = false;
+  std::string inbox;
+  std::string next_subject;
+  int64_t target = 0;       // messages to keep requested
+  int64_t outstanding = 0;  // requested and not yet delivered or expired
+  absl::Time last_heard;    // last message, heartbeat or status from the server
+  uint64_t reconnects_seen = 0;
 };
 
 struct ReceivedMessageImpl {
@@ -117,24 +130,56 @@ uint64_t ReceivedMessage::delivery_count() const { return impl_->delivered; }
 uint64_t ReceivedMessage::num_pending() const { return impl_->pending; }
 absl::Time ReceivedMessage::timestamp() const { return absl::FromUnixNanos(impl_->timestamp_ns); }
 
+namespace {
+
+// Prefetch mode: an acknowledgement is a publish of `body` to the message's
+// reply subject (what nats.c's natsMsg_Ack does for its own subscriptions).
+bool RawAcks(const internal::ReceivedMessageImpl& m) { return m.pull != nullptr && m.pull->prefetch; }
+
+absl::Status PublishAck(const internal::ReceivedMessageImpl& m, const std::string& body, const char* what) {
+  const char* reply = natsMsg_GetReply(m.msg);
+  if (reply == nullptr || *reply == '\0')
+    return absl::FailedPreconditionError(absl::StrCat(what, " ", m.subject, ": message has no reply subject"));
+  return NatsToStatus(natsConnection_Publish(m.pull->js->conn->nc, reply, body.data(), static_cast<int>(body.size())),
+                      absl::StrCat(what, " ", m.subject));
+}
+
+}  // namespace
+
 absl::Status ReceivedMessage::Ack() {
+  if (RawAcks(*impl_)) return PublishAck(*impl_, "+ACK", "Ack");
   return NatsToStatus(natsMsg_Ack(impl_->msg, nullptr), absl::StrCat("Ack ", impl_->subject));
 }
 absl::Status ReceivedMessage::Nak() {
+  if (RawAcks(*impl_)) return PublishAck(*impl_, "-NAK", "Nak");
   return NatsToStatus(natsMsg_Nak(impl_->msg, nullptr), absl::StrCat("Nak ", impl_->subject));
 }
 absl::Status ReceivedMessage::NakWithDelay(absl::Duration delay) {
+  if (RawAcks(*impl_))
+    return PublishAck(*impl_, absl::StrCat("-NAK {\"delay\":", absl::ToInt64Nanoseconds(delay), "}"), "Nak");
   return NatsToStatus(natsMsg_NakWithDelay(impl_->msg, absl::ToInt64Milliseconds(delay), nullptr),
                       absl::StrCat("Nak ", impl_->subject));
 }
 absl::Status ReceivedMessage::Term() {
+  if (RawAcks(*impl_)) return PublishAck(*impl_, "+TERM", "Term");
   return NatsToStatus(natsMsg_Term(impl_->msg, nullptr), absl::StrCat("Term ", impl_->subject));
 }
 absl::Status ReceivedMessage::InProgress() {
+  if (RawAcks(*impl_)) return PublishAck(*impl_, "+WPI", "InProgress");
   return NatsToStatus(natsMsg_InProgress(impl_->msg, nullptr),
                       absl::StrCat("InProgress ", impl_->subject));
 }
 absl::Status ReceivedMessage::AckSync(absl::Duration timeout) {
+  if (RawAcks(*impl_)) {
+    const char* reply = natsMsg_GetReply(impl_->msg);
+    if (reply == nullptr || *reply == '\0')
+      return absl::FailedPreconditionError(absl::StrCat("AckSync ", impl_->subject, ": message has no reply subject"));
+    natsMsg* resp = nullptr;
+    natsStatus s = natsConnection_Request(&resp, impl_->pull->js->conn->nc, reply, "+ACK", 4,
+                                          std::max<int64_t>(1, absl::ToInt64Milliseconds(timeout)));
+    natsMsg_Destroy(resp);
+    return NatsToStatus(s, absl::StrCat("AckSync ", impl_->subject));
+  }
   jsOptions o;
   jsOptions_Init(&o);
   o.Wait = absl::ToInt64Milliseconds(timeout);
@@ -156,18 +201,24 @@ PullSubscription::~PullSubscription() = default;
 
 namespace {
 
+// Wraps one natsMsg (ours now) into a ReceivedMessageImpl.
+std::unique_ptr<internal::ReceivedMessageImpl> Wrap(natsMsg* msg, const std::shared_ptr<internal::PullState>& pull) {
+  auto impl = std::make_unique<internal::ReceivedMessageImpl>();
+  impl->pull = pull;
+  impl->msg = msg;
+  impl->subject = internal::CStr(natsMsg_GetSubject(msg));
+  impl->data = internal::MsgData(msg);
+  impl->headers = internal::ReadHeaders(msg);
+  return impl;
+}
+
 // Wraps every natsMsg of `list` (emptied) into ReceivedMessages.
 void TakeMessages(natsMsgList* list, const std::shared_ptr<internal::PullState>& pull,
                   std::vector<std::unique_ptr<internal::ReceivedMessageImpl>>* out) {
   for (int i = 0; i < list->Count; ++i) {
-    auto impl = std::make_unique<internal::ReceivedMessageImpl>();
     natsMsg* msg = list->Msgs[i];
     list->Msgs[i] = nullptr;  // ours now
-    impl->pull = pull;
-    impl->msg = msg;
-    impl->subject = internal::CStr(natsMsg_GetSubject(msg));
-    impl->data = internal::MsgData(msg);
-    impl->headers = internal::ReadHeaders(msg);
+    auto impl = Wrap(msg, pull);
     jsMsgMetaData* meta = nullptr;
     if (natsMsg_GetMetaData(&meta, msg) == NATS_OK) {
       impl->stream_seq = meta->Sequence.Stream;
@@ -182,6 +233,32 @@ void TakeMessages(natsMsgList* list, const std::shared_ptr<internal::PullState>&
   if (list->Msgs != nullptr) natsMsgList_Destroy(list);
 }
 
+// Fills the sequence fields from a JetStream ack subject:
+//   $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ns>.<pending>
+//   $JS.ACK.<domain>.<account>.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ns>.<pending>[.<token>]
+// False when `reply` is not one.
+bool ParseAckSubject(absl::string_view reply, internal::ReceivedMessageImpl* m) {
+  std::vector<absl::string_view> t = absl::StrSplit(reply, '.');
+  if (t.size() < 9 || t[0] != "$JS" || t[1] != "ACK") return false;
+  const size_t o = t.size() == 9 ? 4 : 6;  // index of <delivered>
+  if (t.size() != 9 && t.size() < 11) return false;
+  int64_t ns = 0;
+  if (!absl::SimpleAtoi(t[o], &m->delivered) || !absl::SimpleAtoi(t[o + 1], &m->stream_seq) ||
+      !absl::SimpleAtoi(t[o + 2], &m->consumer_seq) || !absl::SimpleAtoi(t[o + 3], &ns) ||
+      !absl::SimpleAtoi(t[o + 4], &m->pending))
+    return false;
+  m->timestamp_ns = ns;
+  return true;
+}
+
+// Prefetch mode: how long one standing pull request lives, and the idle
+// heartbeat the server sends while it waits with nothing to deliver. Silence
+// for kPrefetchSilence with requests outstanding means they were lost (a
+// server restart): they are forgotten and asked again.
+constexpr absl::Duration kPrefetchExpires = absl::Seconds(30);
+constexpr absl::Duration kPrefetchHeartbeat = absl::Seconds(5);
+constexpr absl::Duration kPrefetchSilence = absl::Seconds(12);
+
 // Bound on the second, "take what is already there" request of Fetch. It is
 // no_wait, so the server answers at once with what it has (then a 404 when
 // that is fewer than asked); the bound only has to outlast the delivery of
@@ -191,11 +268,58 @@ void TakeMessages(natsMsgList* list, const std::shared_ptr<internal::PullState>&
 // overflow seen with 1000-message batches under load).
 constexpr absl::Duration kTopUpWait = absl::Seconds(10);
 
+// Tops the standing pull requests up to `target` once half of it is used.
+absl::Status RequestMore(internal::PullState& p) {
+  if (p.outstanding > p.target / 2) return absl::OkStatus();
+  const int64_t batch = p.target - p.outstanding;
+  const std::string req = absl::StrCat("{\"batch\":", batch, ",\"expires\":", absl::ToInt64Nanoseconds(kPrefetchExpires),
+                                       ",\"idle_heartbeat\":", absl::ToInt64Nanoseconds(kPrefetchHeartbeat), "}");
+  natsStatus s = natsConnection_PublishRequestString(p.js->conn->nc, p.next_subject.c_str(), p.inbox.c_str(), req.c_str());
+  if (s != NATS_OK) return NatsToStatus(s, absl::StrCat("pull request ", p.next_subject));
+  p.outstanding += batch;
+  return absl::OkStatus();
+}
+
+// What a status message (no payload, "Status" header) from the consumer
+// means: heartbeats and expired requests are bookkeeping; a deleted
+// consumer or a refused request is an error for the caller.
+absl::Status HandleStatus(internal::PullState& p, natsMsg* m, const char* code) {
+  const std::string c(code);
+  if (c == "100" || c == "404") return absl::OkStatus();  // idle heartbeat; nothing (only for no_wait)
+  const std::string desc = internal::HeaderValue(m, "Description");
+  if (c == "408" || c == "409") {
+    int64_t left = 0;
+    const std::string pending = internal::HeaderValue(m, "Nats-Pending-Messages");
+    if (!pending.empty() && absl::SimpleAtoi(pending, &left)) {
+      p.outstanding = std::max<int64_t>(0, p.outstanding - left);
+    } else {
+      p.outstanding = 0;  // cannot tell how much of it was left: ask again in full
+    }
+    // Expired, or ended by a server going away: ask again (the reconnect
+    // logic renews the rest).
+    if (c == "408" || absl::StrContains(desc, "Leadership Change") || absl::StrContains(desc, "Server Shutdown"))
+      return absl::OkStatus();
+  }
+  return absl::FailedPreconditionError(absl::StrCat("pull consumer ", p.next_subject, ": ", c, " ", desc));
+}
+
+using ImplList = std::vector<std::unique_ptr<internal::ReceivedMessageImpl>>;
+absl::StatusOr<ImplList> FetchPrefetched(const std::shared_ptr<internal::PullState>& state, int batch,
+                                         absl::Duration timeout);
+
 }  // namespace
 
 absl::StatusOr<std::vector<ReceivedMessage>> PullSubscription::Fetch(int batch,
                                                                      absl::Duration timeout) {
   if (batch <= 0) return absl::InvalidArgumentError("Fetch: batch must be positive");
+  if (state_->prefetch) {
+    auto impls = FetchPrefetched(state_, batch, timeout);
+    if (!impls.ok()) return impls.status();
+    std::vector<ReceivedMessage> out;
+    out.reserve(impls->size());
+    for (auto& impl : *impls) out.push_back(ReceivedMessage(std::move(impl)));
+    return out;
+  }
   std::vector<std::unique_ptr<internal::ReceivedMessageImpl>> got;
   got.reserve(static_cast<size_t>(std::min(batch, 4096)));  // no regrowth (large reallocations consolidate malloc's fastbins)
 
@@ -227,6 +351,75 @@ absl::StatusOr<std::vector<ReceivedMessage>> PullSubscription::Fetch(int batch,
   for (auto& impl : got) out.push_back(ReceivedMessage(std::move(impl)));
   return out;
 }
+
+namespace {
+
+// Prefetch mode: takes what the standing requests have delivered, up to
+// `batch`, waiting at most `timeout` for the first message.
+absl::StatusOr<ImplList> FetchPrefetched(const std::shared_ptr<internal::PullState>& state, int batch,
+                                         absl::Duration timeout) {
+  internal::PullState& p = *state;
+  {
+    std::lock_guard lock(p.js->conn->mu);
+    if (p.js->conn->stats.reconnects != p.reconnects_seen) {
+      // Requests may not have survived (a restarted server forgets them).
+      p.reconnects_seen = p.js->conn->stats.reconnects;
+      p.outstanding = 0;
+    }
+  }
+  const absl::Time start = absl::Now();
+  if (p.outstanding > 0 && start - p.last_heard > kPrefetchSilence) p.outstanding = 0;
+  if (p.outstanding == 0) p.last_heard = start;
+  if (absl::Status st = RequestMore(p); !st.ok()) return st;
+
+  ImplList out;
+  out.reserve(static_cast<size_t>(std::min(batch, 4096)));
+  const absl::Time deadline = start + timeout;
+  while (static_cast<int>(out.size()) < batch) {
+    int64_t wait_ms = 0;
+    if (out.empty()) {
+      const absl::Duration left = deadline - absl::Now();
+      if (left <= absl::ZeroDuration()) break;
+      wait_ms = std::max<int64_t>(1, absl::ToInt64Milliseconds(std::min(left, kPrefetchHeartbeat)));
+    }
+    natsMsg* m = nullptr;
+    natsStatus s = natsSubscription_NextMsg(&m, p.sub, wait_ms);
+    if (s == NATS_TIMEOUT) {
+      if (!out.empty()) break;
+      if (p.outstanding > 0 && absl::Now() - p.last_heard > kPrefetchSilence) p.outstanding = 0;
+      if (absl::Status st = RequestMore(p); !st.ok()) return st;
+      continue;
+    }
+    if (s != NATS_OK) {
+      if (!out.empty()) break;
+      return NatsToStatus(s, absl::StrCat("Fetch ", p.next_subject));
+    }
+    p.last_heard = absl::Now();
+    const char* code = nullptr;
+    if (natsMsg_GetDataLength(m) == 0 && natsMsgHeader_Get(m, "Status", &code) == NATS_OK && code != nullptr) {
+      absl::Status st = HandleStatus(p, m, code);
+      natsMsg_Destroy(m);
+      if (!st.ok()) {
+        if (!out.empty()) break;  // the caller gets these first, the error on its next Fetch
+        return st;
+      }
+      if (absl::Status rq = RequestMore(p); !rq.ok() && out.empty()) return rq;
+      continue;
+    }
+    if (p.outstanding > 0) --p.outstanding;
+    auto impl = Wrap(m, state);
+    const char* reply = natsMsg_GetReply(m);
+    if (reply == nullptr || !ParseAckSubject(reply, impl.get())) {
+      // Not from the consumer (nothing else publishes to this inbox): drop it.
+      continue;
+    }
+    out.push_back(std::move(impl));
+    if (absl::Status rq = RequestMore(p); !rq.ok()) break;  // retried on the next Fetch
+  }
+  return out;
+}
+
+}  // namespace
 
 // --- JetStream --------------------------------------------------------------
 
@@ -303,6 +496,36 @@ absl::StatusOr<std::unique_ptr<PullSubscription>> JetStream::PullSubscribe(
   }
   auto pull = std::make_shared<internal::PullState>();
   pull->js = state_;
+  const int fetch_batch =
+      config.fetch_batch() > 0 ? static_cast<int>(config.fetch_batch()) : kDefaultFetchBatch;
+  if (config.prefetch() > 0) {
+    // A plain subscription on a fresh inbox; Fetch keeps pull requests for
+    // `prefetch` messages standing on it. Binding checks the consumer exists.
+    jsConsumerInfo* ci = nullptr;
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    natsStatus s = js_GetConsumerInfo(&ci, state_->js, config.stream().c_str(), config.durable().c_str(), nullptr, &jerr);
+    const bool push = s == NATS_OK && ci->Config != nullptr && ci->Config->DeliverSubject != nullptr;
+    jsConsumerInfo_Destroy(ci);
+    const std::string op = absl::StrCat("PullSubscribe ", config.stream(), "/", config.durable());
+    if (s != NATS_OK) return NatsToStatus(s, op, jerr);
+    if (push) return absl::FailedPreconditionError(absl::StrCat(op, ": the consumer is push based"));
+    natsInbox* inbox = nullptr;
+    if (natsInbox_Create(&inbox) != NATS_OK) return absl::ResourceExhaustedError(absl::StrCat(op, ": inbox"));
+    pull->inbox = inbox;
+    natsInbox_Destroy(inbox);
+    pull->next_subject = absl::StrCat("$JS.API.CONSUMER.MSG.NEXT.", config.stream(), ".", config.durable());
+    pull->target = std::max<int64_t>(config.prefetch(), 1);
+    s = natsConnection_SubscribeSync(&pull->sub, state_->conn->nc, pull->inbox.c_str());
+    if (s == NATS_OK) s = natsSubscription_SetPendingLimits(pull->sub, -1, -1);  // bounded by `prefetch`
+    if (s != NATS_OK) return NatsToStatus(s, op);
+    pull->prefetch = true;
+    {
+      std::lock_guard lock(state_->conn->mu);
+      pull->reconnects_seen = state_->conn->stats.reconnects;
+    }
+    return std::unique_ptr<PullSubscription>(
+        new PullSubscription(std::move(pull), config.stream(), config.durable(), fetch_batch));
+  }
   jsSubOptions so;
   jsSubOptions_Init(&so);
   so.Stream = config.stream().c_str();
@@ -314,9 +537,7 @@ absl::StatusOr<std::unique_ptr<PullSubscription>> JetStream::PullSubscribe(
     return NatsToStatus(s, absl::StrCat("PullSubscribe ", config.stream(), "/", config.durable()), jerr);
   }
   return std::unique_ptr<PullSubscription>(
-      new PullSubscription(std::move(pull), config.stream(), config.durable(),
-                           config.fetch_batch() > 0 ? static_cast<int>(config.fetch_batch())
-                                                    : kDefaultFetchBatch));
+      new PullSubscription(std::move(pull), config.stream(), config.durable(), fetch_batch));
 }
 
 absl::StatusOr<StreamInfo> JetStream::GetStreamInfo(const std::string& stream) {

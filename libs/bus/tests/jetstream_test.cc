@@ -36,11 +36,18 @@ class JetStreamTest : public test::NatsFixture {
   }
 };
 
-TEST_F(JetStreamTest, PublishesThousandMessagesAndConsumesThemWithAcks) {
+// Both ways of pulling: a request per Fetch (prefetch 0), and standing
+// requests that Fetch keeps topped up (prefetch > 0).
+class ConsumeTest : public JetStreamTest, public ::testing::WithParamInterface<int> {};
+INSTANTIATE_TEST_SUITE_P(Prefetch, ConsumeTest, ::testing::Values(0, 1, 150),
+                         [](const auto& info) { return absl::StrCat("prefetch", info.param); });
+
+TEST_P(ConsumeTest, PublishesThousandMessagesAndConsumesThemWithAcks) {
   ASSERT_TRUE(js_->EnsureStream(Stream("ORDERS", "orders.>")).ok());
   auto consumer = Consumer("ORDERS", "worker");
   consumer.set_filter_subject("orders.>");
   consumer.set_fetch_batch(100);
+  consumer.set_prefetch(GetParam());
   ASSERT_TRUE(js_->EnsurePullConsumer(consumer).ok());
 
   std::mutex mu;
@@ -71,7 +78,10 @@ TEST_F(JetStreamTest, PublishesThousandMessagesAndConsumesThemWithAcks) {
   EXPECT_EQ((*sub)->fetch_batch(), 100);
   auto first = (*sub)->Fetch(absl::Seconds(5));  // fetch_batch from the config
   ASSERT_TRUE(first.ok()) << first.status();
-  EXPECT_EQ(first->size(), 100u);
+  // Prefetching hands over what has arrived so far: at most a batch.
+  if (GetParam() == 0) EXPECT_EQ(first->size(), 100u);
+  EXPECT_GE(first->size(), 1u);
+  EXPECT_LE(first->size(), 100u);
   std::vector<ReceivedMessage> all = std::move(*first);
   for (auto& m : FetchAll(**sub, kCount - all.size())) all.push_back(std::move(m));
   ASSERT_EQ(all.size(), static_cast<size_t>(kCount));
@@ -194,9 +204,10 @@ TEST_F(JetStreamTest, EnsurePullConsumerIsIdempotentAndUpdates) {
   EXPECT_TRUE(absl::IsNotFound(missing.status())) << missing.status();
 }
 
-TEST_F(JetStreamTest, NakRedeliversAndTermStopsRedelivery) {
+TEST_P(ConsumeTest, NakRedeliversAndTermStopsRedelivery) {
   ASSERT_TRUE(js_->EnsureStream(Stream("WORK", "work")).ok());
   auto c = Consumer("WORK", "w");
+  c.set_prefetch(GetParam());
   ASSERT_TRUE(js_->EnsurePullConsumer(c).ok());
   auto pub = JetStreamPublisher::Create(*conn_);
   ASSERT_TRUE(pub.ok());
@@ -220,6 +231,83 @@ TEST_F(JetStreamTest, NakRedeliversAndTermStopsRedelivery) {
   auto third = (*sub)->Fetch(1, absl::Milliseconds(300));
   ASSERT_TRUE(third.ok());
   EXPECT_TRUE(third->empty());
+}
+
+TEST_P(ConsumeTest, NakWithDelayRedeliversLaterAndAckSyncIsConfirmed) {
+  ASSERT_TRUE(js_->EnsureStream(Stream("JOBS", "jobs")).ok());
+  auto c = Consumer("JOBS", "j");
+  c.set_prefetch(GetParam());
+  ASSERT_TRUE(js_->EnsurePullConsumer(c).ok());
+  auto pub = JetStreamPublisher::Create(*conn_);
+  ASSERT_TRUE(pub.ok());
+  ASSERT_TRUE((*pub)->Publish(Message{"jobs", "a", "a", {}}).ok());
+  ASSERT_TRUE((*pub)->Flush(absl::Seconds(10)).ok());
+  auto sub = js_->PullSubscribe(c);
+  ASSERT_TRUE(sub.ok()) << sub.status();
+  auto first = (*sub)->Fetch(1, absl::Seconds(5));
+  ASSERT_TRUE(first.ok() && first->size() == 1u);
+  const absl::Time naked = absl::Now();
+  ASSERT_TRUE((*first)[0].NakWithDelay(absl::Milliseconds(400)).ok());
+  auto again = (*sub)->Fetch(1, absl::Seconds(5));
+  ASSERT_TRUE(again.ok() && again->size() == 1u);
+  EXPECT_GE(absl::Now() - naked, absl::Milliseconds(350));
+  EXPECT_EQ((*again)[0].delivery_count(), 2u);
+  ASSERT_TRUE((*again)[0].AckSync(absl::Seconds(5)).ok());
+  auto info = js_->GetConsumerInfo("JOBS", "j");
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->num_ack_pending, 0);
+  EXPECT_EQ(info->ack_floor_stream_seq, 1u);
+}
+
+// Standing requests: a message stored while Fetch waits is handed over
+// without another request, and a consumer deleted under the subscription is
+// an error, not an endless wait.
+TEST_F(JetStreamTest, PrefetchDeliversWhatIsStoredWhileWaitingAndReportsADeletedConsumer) {
+  ASSERT_TRUE(js_->EnsureStream(Stream("LIVE", "live")).ok());
+  auto c = Consumer("LIVE", "l");
+  c.set_prefetch(100);
+  ASSERT_TRUE(js_->EnsurePullConsumer(c).ok());
+  auto sub = js_->PullSubscribe(c);
+  ASSERT_TRUE(sub.ok()) << sub.status();
+  auto none = (*sub)->Fetch(10, absl::Milliseconds(100));  // places the standing request
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_TRUE(none->empty());
+  auto info = js_->GetConsumerInfo("LIVE", "l");
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->num_waiting, 1);
+  // The request is standing: the message is sent to us as it is stored.
+  auto pub = JetStreamPublisher::Create(*conn_);
+  ASSERT_TRUE(pub.ok());
+  ASSERT_TRUE((*pub)->Publish(Message{"live", "x", "x-1", {}}).ok());
+  ASSERT_TRUE((*pub)->Flush(absl::Seconds(10)).ok());
+  EXPECT_TRUE(sa::testing::WaitFor(
+      [&] {
+        auto i = js_->GetConsumerInfo("LIVE", "l");
+        return i.ok() && i->num_ack_pending == 1 && i->num_pending == 0;
+      },
+      absl::Seconds(5)));
+  auto got = (*sub)->Fetch(10, absl::Seconds(5));
+  ASSERT_TRUE(got.ok()) << got.status();
+  ASSERT_EQ(got->size(), 1u);
+  EXPECT_EQ((*got)[0].data(), "x");
+  EXPECT_EQ((*got)[0].stream_sequence(), 1u);
+  EXPECT_EQ((*got)[0].consumer_sequence(), 1u);
+  EXPECT_EQ((*got)[0].num_pending(), 0u);
+  EXPECT_GT((*got)[0].timestamp(), absl::Now() - absl::Minutes(1));
+  ASSERT_TRUE((*got)[0].Ack().ok());
+
+  ASSERT_TRUE(js_->DeleteConsumer("LIVE", "l").ok());
+  absl::Status err;
+  EXPECT_TRUE(sa::testing::WaitFor(
+      [&] {
+        auto r = (*sub)->Fetch(10, absl::Milliseconds(100));
+        if (!r.ok()) err = r.status();
+        return !r.ok();
+      },
+      absl::Seconds(10)));
+  EXPECT_THAT(std::string(err.message()), HasSubstr("409"));
+  // Binding to a consumer that does not exist fails at once.
+  EXPECT_FALSE(js_->PullSubscribe(c).ok());
 }
 
 }  // namespace

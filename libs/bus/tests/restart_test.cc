@@ -147,6 +147,39 @@ INSTANTIATE_TEST_SUITE_P(Outages, RestartTest, ::testing::Values(Outage::kRestar
                                                               : std::string("SigTerm");
                          });
 
+// Standing pull requests do not survive a server restart (the server forgets
+// them): the subscription notices the reconnect and asks again, so messages
+// stored after the restart still arrive.
+class PrefetchRestartTest : public test::NatsFixture {};
+
+TEST_F(PrefetchRestartTest, StandingRequestsAreRenewedAfterARestart) {
+  ASSERT_TRUE(js_->EnsureStream(Stream("TICKS", "ticks")).ok());
+  auto c = Consumer("TICKS", "t");
+  c.set_prefetch(50);
+  ASSERT_TRUE(js_->EnsurePullConsumer(c).ok());
+  auto sub = js_->PullSubscribe(c);
+  ASSERT_TRUE(sub.ok()) << sub.status();
+  auto pub = JetStreamPublisher::Create(*conn_);
+  ASSERT_TRUE(pub.ok()) << pub.status();
+  auto receive = [&](const std::string& id) {
+    ASSERT_TRUE((*pub)->Publish(Message{"ticks", id, id, {}}).ok());
+    ASSERT_TRUE((*pub)->Flush(absl::Seconds(30)).ok());
+    auto got = (*sub)->Fetch(10, absl::Seconds(8));  // well under the 12-s silence rule
+    ASSERT_TRUE(got.ok()) << got.status();
+    ASSERT_EQ(got->size(), 1u) << id;
+    EXPECT_EQ((*got)[0].data(), id);
+    ASSERT_TRUE((*got)[0].AckSync(absl::Seconds(5)).ok());
+  };
+  receive("before");
+  ASSERT_TRUE(server_->Restart().ok());
+  ASSERT_TRUE(sa::testing::WaitFor([&] { return conn_->stats().reconnects >= 1 && conn_->IsConnected(); },
+                                   absl::Seconds(10)));
+  receive("after");
+  auto info = js_->GetConsumerInfo("TICKS", "t");
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(info->ack_floor_stream_seq, 2u);
+}
+
 class BackPressureTest : public test::NatsFixture {};
 
 TEST_F(BackPressureTest, PublishBlocksAtMaxPendingAcksAndEverythingArrives) {

@@ -48,6 +48,9 @@ cfg::NormalizerConfig DefaultConfig() {
   consumer->set_ack_wait_s(30);
   consumer->set_max_ack_pending(20000);
   consumer->set_fetch_batch(1024);
+  // Standing pull requests: frames come as they are stored, not a round trip
+  // after the previous batch (latency), and within max_ack_pending.
+  consumer->set_prefetch(2048);
   c.add_candle_intervals("1s");
   c.add_candle_intervals("1m");
   c.set_max_frame_bytes(32 << 20);
