@@ -13,6 +13,7 @@ PACKAGES=(
   # libraries
   libspdlog-dev libfmt-dev libsimdjson-dev libboost-dev libboost-system-dev libssl-dev
   libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libsodium-dev libzstd-dev zstd libcpp-httplib-dev
+  libjemalloc-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # independent oracles used by tests (Debian's python, not the pyenv one on PATH)

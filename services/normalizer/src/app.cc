@@ -73,10 +73,12 @@ namespace {
 
 constexpr char kDlqSubject[] = "dlq.normalizer";
 constexpr size_t kRecentStatusLimit = 1000;
-// Fetched batches waiting to be decoded or for their outputs' JetStream acks,
-// at once (plus the one being decoded). Their raw frames stay unacked
-// meanwhile, so (this + 1) times fetch_batch must stay well under the
-// consumer's max_ack_pending.
+// Raw frames fetched and waiting to be decoded or for their outputs'
+// JetStream acks, at once, in fetch_batches (plus the batch being decoded).
+// Their raw frames stay unacked meanwhile, so (this + 1) times fetch_batch
+// must stay well under the consumer's max_ack_pending. Counted in frames, not
+// batches: with standing pull requests a batch is what arrived since the last
+// Fetch, often a handful of frames.
 constexpr size_t kMaxBatchesInFlight = 4;
 // Of those, how many may be fetched ahead of the decoder.
 constexpr size_t kMaxFetchedAhead = 2;
@@ -322,8 +324,15 @@ class NormalizerApp final : public runtime::NatsServiceApp, public pb::Normalize
         std::unique_lock lock(win_mu_);
         win_cv_.wait_for(lock, std::chrono::milliseconds(200), [&] { return !fetched_.empty() || fetcher_done_; });
         if (!fetched_.empty()) {
+          // Everything fetched so far becomes one batch: one window entry
+          // and one publish loop instead of several small ones.
           msgs = std::move(fetched_.front());
           fetched_.pop_front();
+          while (!fetched_.empty()) {
+            for (auto& m : fetched_.front()) msgs.push_back(std::move(m));
+            fetched_.pop_front();
+          }
+          fetched_frames_ = 0;
         } else if (fetcher_done_) {
           break;  // stopping, and every fetched batch is processed
         }
@@ -371,12 +380,15 @@ class NormalizerApp final : public runtime::NatsServiceApp, public pb::Normalize
         continue;
       }
       {
-        // Bounded pipeline: at most kMaxFetchedAhead batches wait for the
-        // decoder, and at most kMaxBatchesInFlight wait in all (fetched or
-        // awaiting their output acks).
+        // Bounded pipeline: at most kMaxFetchedAhead batches' worth of
+        // frames wait for the decoder, and at most kMaxBatchesInFlight in all
+        // (fetched or awaiting their output acks).
+        const size_t batch_frames = static_cast<size_t>(
+            config_.consumer().fetch_batch() ? config_.consumer().fetch_batch() : 256);
         std::unique_lock lock(win_mu_);
         if (!win_cv_.wait_for(lock, std::chrono::milliseconds(200), [&] {
-              return fetched_.size() < kMaxFetchedAhead && fetched_.size() + window_.size() < kMaxBatchesInFlight;
+              return fetched_frames_ < kMaxFetchedAhead * batch_frames &&
+                     fetched_frames_ + window_frames_ < kMaxBatchesInFlight * batch_frames;
             }))
           continue;
       }
@@ -389,6 +401,7 @@ class NormalizerApp final : public runtime::NatsServiceApp, public pb::Normalize
       if (msgs->empty()) continue;
       {
         std::lock_guard lock(win_mu_);
+        fetched_frames_ += msgs->size();
         fetched_.push_back(std::move(*msgs));
       }
       win_cv_.notify_all();
@@ -424,6 +437,7 @@ class NormalizerApp final : public runtime::NatsServiceApp, public pb::Normalize
       seq = b->seq = next_batch_seq_++;
       b->outputs = b->outstanding = out.size();
       for (const auto& o : out) awaiting_[o.msg_id].push_back(seq);
+      window_frames_ += b->raw.size();
       window_.push_back(std::move(b));
     }
     if (out.empty()) win_cv_.notify_all();
@@ -485,6 +499,7 @@ class NormalizerApp final : public runtime::NatsServiceApp, public pb::Normalize
         std::unique_lock lock(win_mu_);
         win_cv_.wait(lock, [&] { return completer_stop_ || (!window_.empty() && window_.front()->outstanding == 0); });
         while (!window_.empty() && window_.front()->outstanding == 0) {
+          window_frames_ -= window_.front()->raw.size();
           done.push_back(std::move(window_.front()));
           window_.pop_front();
         }
@@ -649,6 +664,8 @@ class NormalizerApp final : public runtime::NatsServiceApp, public pb::Normalize
   std::deque<std::unique_ptr<InFlightBatch>> window_;  // by seq, oldest first
   std::unordered_map<std::string, std::deque<uint64_t>> awaiting_;  // output msg id -> batch seqs
   std::deque<std::vector<bus::ReceivedMessage>> fetched_;  // fetched, not decoded yet
+  size_t fetched_frames_ = 0;  // in fetched_ (guarded by win_mu_)
+  size_t window_frames_ = 0;   // raw frames of window_ (guarded by win_mu_)
   uint64_t next_batch_seq_ = 1;
   bool fetcher_done_ = false;
   bool completer_stop_ = false;
