@@ -47,6 +47,8 @@
 // --fetch_batch: the normalizer's consumer.fetch_batch (0: its default, 1024)
 // --prefetch: consumer.prefetch of the normalizer and of the bare consumers
 //   (default 2048, the normalizer's; 0: a pull request per Fetch)
+// --send_asap=none|normalizer|all: nats.send_asap on the normalizer, or on
+//   it and every harness connection (default none, as shipped)
 // and the bare consumers' batch (0: 1024, the same). Each phase also prints the
 // CPU used by the normalizer, nats-server, this harness and everything else
 // on the machine, so a run on a shared machine says how shared it was.
@@ -117,6 +119,9 @@ constexpr int kDefaultFetchBatch = 1024;
 // (--prefetch sets both; 0 turns standing requests off).
 constexpr int kDefaultPrefetch = 2048;
 int g_prefetch = kDefaultPrefetch;
+// --send_asap: nats.send_asap for "none", the "normalizer" only, or "all"
+// (the normalizer and every harness connection).
+std::string g_send_asap = "none";
 
 struct Args {
   int64_t messages = 200000;
@@ -420,6 +425,7 @@ std::unique_ptr<sa::bus::Connection> Connect(const std::string& url, const std::
   nats.clear_servers();
   nats.add_servers(url);
   nats.set_name(name);
+  nats.set_send_asap(g_send_asap == "all");
   auto conn = CheckOr(sa::bus::Connection::Connect(nats), "connect");
   if (!conn->WaitConnected(absl::Seconds(10))) Die("not connected to nats-server");
   return conn;
@@ -587,6 +593,7 @@ Normalizer StartNormalizer(const std::string& url, const std::string& dir, int f
   const std::string config = absl::StrCat(dir, "/normalizer.yaml");
   std::ofstream(config) << "server:\n  grpc_listen: 127.0.0.1:" << grpc_port << "\n  http_listen: 127.0.0.1:"
                         << n.http_port << "\n  shutdown_grace_s: 5\nnats:\n  servers: [" << url << "]\n"
+                        << (g_send_asap != "none" ? "  send_asap: true\n" : "")
                         << "consumer: {prefetch: " << g_prefetch
                         << (fetch_batch > 0 ? absl::StrCat(", fetch_batch: ", fetch_batch) : "") << "}\n";
   sa::testing::Process::Options opts;
@@ -1056,6 +1063,9 @@ Args ParseArgs(int argc, char** argv) {
       ok = absl::SimpleAtoi(value, &a.messages) && a.messages > 0;
     } else if (key == "--fetch_batch") {
       ok = absl::SimpleAtoi(value, &a.fetch_batch) && a.fetch_batch >= 0;
+    } else if (key == "--send_asap") {
+      g_send_asap = value;
+      ok = value == "none" || value == "normalizer" || value == "all";
     } else if (key == "--prefetch") {
       ok = absl::SimpleAtoi(value, &g_prefetch) && g_prefetch >= 0;
     } else if (key == "--rate") {
@@ -1074,7 +1084,7 @@ Args ParseArgs(int argc, char** argv) {
     }
     if (!ok) {
       Die(absl::StrCat("bad argument '", arg,
-                       "'\nusage: pipeline_bench [--messages=N] [--fetch_batch=N] [--prefetch=N] [--rate=N] [--latency_s=S] "
+                       "'\nusage: pipeline_bench [--messages=N] [--fetch_batch=N] [--prefetch=N] [--send_asap=none|normalizer|all] [--rate=N] [--latency_s=S] "
                        "[--warmup_s=S] [--phases=rtt,transport,e2e,latency] [--keep]"));
     }
   }
@@ -1131,8 +1141,8 @@ int main(int argc, char** argv) {
     if (!code.ok() || *code != 0) std::fprintf(stderr, "normalizer exit: %s\n", code.ok() ? std::to_string(*code).c_str() : code.status().ToString().c_str());
   }
 
-  std::printf("\n== summary (fetch_batch %s, prefetch %d, send-ASAP preload %s, %zu frames, %.1f s total)\n",
-              args.fetch_batch > 0 ? std::to_string(args.fetch_batch).c_str() : "default", g_prefetch,
+  std::printf("\n== summary (fetch_batch %s, prefetch %d, nats.send_asap %s, send-ASAP preload %s, %zu frames, %.1f s total)\n",
+              args.fetch_batch > 0 ? std::to_string(args.fetch_batch).c_str() : "default", g_prefetch, g_send_asap.c_str(),
               send_asap ? "ON" : "off",
               w.messages.size(),
               Seconds(bench_start, Clock::now()));

@@ -271,6 +271,7 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Connect(const Config& co
   if (s == NATS_OK) s = natsOptions_SetMaxReconnect(opts, -1);
   if (s == NATS_OK) s = natsOptions_SetCustomReconnectDelay(opts, internal::ReconnectDelay, closure);
   if (s == NATS_OK) s = natsOptions_SetReconnectBufSize(opts, static_cast<int>(eff.reconnect_buffer_bytes));
+  if (s == NATS_OK && config.send_asap()) s = natsOptions_SetSendAsap(opts, true);
   if (s == NATS_OK) s = natsOptions_SetRetryOnFailedConnect(opts, true, internal::OnConnected, closure);
   if (s == NATS_OK) s = natsOptions_SetDisconnectedCB(opts, internal::OnDisconnected, closure);
   if (s == NATS_OK) s = natsOptions_SetReconnectedCB(opts, internal::OnReconnected, closure);
