@@ -148,6 +148,10 @@ struct ModelSlot {
 };
 
 std::string ModelPath(const std::string& dir, const std::string& id) { return absl::StrCat(dir, "/", id, ".saif"); }
+// A threshold set over gRPC, kept beside the model (Threshold::Encode).
+std::string ThresholdPath(const std::string& dir, const std::string& id) {
+  return absl::StrCat(dir, "/", id, ".threshold");
+}
 
 absl::Status WriteFileAtomically(const std::string& path, const std::string& bytes) {
   std::string tmp = absl::StrCat(path, ".tmp");
@@ -263,6 +267,20 @@ class AnomalyApp final : public runtime::NatsServiceApp, public pb::AnomalyServi
       only = Slot(req->model_id());
       if (!only) return grpc::Status(grpc::StatusCode::NOT_FOUND, absl::StrCat("no model '", req->model_id(), "'"));
     }
+    // Kept in model_dir before it applies, so what is answered here is what a
+    // restart comes back with; one setter at a time, so file and memory agree.
+    std::lock_guard set_lock(set_threshold_mu_);
+    if (const std::string& dir = config_.model().model_dir(); !dir.empty()) {
+      std::error_code ec;
+      std::filesystem::create_directories(dir, ec);
+      for (EventKind k : kKinds) {
+        ModelSlot& s = *slots_[k];
+        if (only && only != &s) continue;
+        if (auto st = WriteFileAtomically(ThresholdPath(dir, s.id), t->Encode() + "\n"); !st.ok())
+          return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                              absl::StrCat("threshold not set, it could not be kept: ", st.message()));
+      }
+    }
     for (EventKind k : kKinds) {
       ModelSlot& s = *slots_[k];
       if (only && only != &s) continue;
@@ -374,7 +392,9 @@ class AnomalyApp final : public runtime::NatsServiceApp, public pb::AnomalyServi
     if (trainer_.joinable()) trainer_.join();
   }
 
-  // Restores each model saved in model_dir whose features match the config.
+  // Restores each model saved in model_dir whose features match the config,
+  // and each threshold set over gRPC (it overrides the configured one until
+  // set again).
   void LoadModels() {
     const std::string& dir = config_.model().model_dir();
     if (dir.empty()) return;
@@ -382,6 +402,20 @@ class AnomalyApp final : public runtime::NatsServiceApp, public pb::AnomalyServi
     std::filesystem::create_directories(dir, ec);
     for (EventKind k : kKinds) {
       ModelSlot& s = *slots_[k];
+      const std::string tpath = ThresholdPath(dir, s.id);
+      if (std::ifstream tin(tpath); tin) {
+        std::stringstream text;
+        text << tin.rdbuf();
+        auto t = Threshold::Parse(text.str());
+        if (!t.ok()) {
+          spdlog::warn("model {}: {} not used: {}", s.id, tpath, std::string(t.status().message()));
+        } else {
+          std::lock_guard lock(s.mu);
+          spdlog::info("model {}: threshold {} from {} (set over gRPC; the config says {})", s.id, t->ToString(),
+                       tpath, s.threshold.ToString());
+          s.threshold = *t;
+        }
+      }
       const std::string path = ModelPath(dir, s.id);
       std::ifstream in(path, std::ios::binary);
       if (!in) continue;
@@ -646,6 +680,7 @@ class AnomalyApp final : public runtime::NatsServiceApp, public pb::AnomalyServi
   std::mutex train_mu_;
   std::condition_variable train_cv_;
   std::deque<TrainJob> jobs_;
+  std::mutex set_threshold_mu_;
   std::mutex recent_mu_;
   std::deque<pb::Anomaly> recent_;
   obs::Counter* messages_total_;
