@@ -53,6 +53,7 @@ cfg::AnomalyConfig DefaultConfig() {
   auto* f = c.mutable_features();
   f->set_window_s(60);
   f->set_rate_window_s(1);
+  f->set_burst_window_s(0.1);
   f->set_imbalance_levels(5);
   f->set_divergence_max_age_s(10);
   f->set_max_abs_value(1e5);
@@ -86,6 +87,8 @@ absl::Status ValidateConfig(const cfg::AnomalyConfig& c) {
   if (!(f.window_s() > 0)) return absl::InvalidArgumentError("key 'features.window_s': must be > 0");
   if (!(f.rate_window_s() > 0 && f.rate_window_s() <= f.window_s()))
     return absl::InvalidArgumentError("key 'features.rate_window_s': must be > 0 and <= features.window_s");
+  if (!(f.burst_window_s() > 0 && f.burst_window_s() < f.window_s()))
+    return absl::InvalidArgumentError("key 'features.burst_window_s': must be > 0 and < features.window_s");
   if (f.imbalance_levels() < 1) return absl::InvalidArgumentError("key 'features.imbalance_levels': must be >= 1");
   if (!(f.divergence_max_age_s() > 0))
     return absl::InvalidArgumentError("key 'features.divergence_max_age_s': must be > 0");
@@ -121,6 +124,7 @@ FeatureOptions ToOptions(const cfg::AnomalyFeaturesConfig& c) {
   }
   o.window_s = c.window_s();
   o.rate_window_s = c.rate_window_s();
+  o.burst_window_s = c.burst_window_s();
   o.imbalance_levels = static_cast<int>(c.imbalance_levels());
   o.divergence_max_age_s = c.divergence_max_age_s();
   o.max_abs_value = c.max_abs_value();
