@@ -1,7 +1,7 @@
 // The anomaly service end to end through a real nats-server: canonical trades
 // published to stream MD -> the anomaly binary -> anomaly.<venue>.<SYMBOL> in
 // stream ANOMALY; invalid features counted and not scored; books resyncing
-// kept quiet; a restart keeps the model (model_dir).
+// kept quiet; a restart keeps the model and a threshold set over gRPC (model_dir).
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
@@ -224,14 +224,40 @@ TEST_F(AnomalyService, FlagsPriceJumpsRejectsBadFeaturesStaysQuietWhileResyncing
     EXPECT_GE(resp.anomalies_size(), 3);
   }
 
-  // Restart: the model comes back from model_dir, ready without a warm-up.
+  // A threshold set over gRPC for the trade model only.
+  {
+    grpc::ClientContext ctx;
+    apb::SetThresholdRequest req;
+    apb::SetThresholdResponse resp;
+    req.set_model_id("trade");
+    req.set_score(0.7123456789);
+    ASSERT_TRUE(stub_->SetThreshold(&ctx, req, &resp).ok());
+    ASSERT_EQ(resp.models_size(), 1);
+    EXPECT_DOUBLE_EQ(resp.models(0).threshold(), 0.7123456789);
+  }
+  const auto set = TradeModel();
+  EXPECT_EQ(set.threshold_mode(), "score=0.712346");
+  EXPECT_NE(set.threshold(), before.threshold());
+
+  // Restart: the model comes back from model_dir, ready without a warm-up,
+  // with the threshold set over gRPC (every digit), the quote model's as configured.
   ASSERT_TRUE(process_->Terminate(absl::Seconds(10)).ok());
   ASSERT_NO_FATAL_FAILURE(StartService());
   const auto after = TradeModel();
   EXPECT_EQ(after.state(), apb::ModelInfo::STATE_READY);
   EXPECT_TRUE(after.loaded_from_disk());
   EXPECT_EQ(after.training_rows(), before.training_rows());
-  EXPECT_DOUBLE_EQ(after.threshold(), before.threshold());
+  EXPECT_EQ(after.threshold_mode(), "score=0.712346");
+  EXPECT_EQ(after.threshold(), 0.7123456789);
+  {
+    grpc::ClientContext ctx;
+    apb::ListModelsResponse resp;
+    ASSERT_TRUE(stub_->ListModels(&ctx, apb::ListModelsRequest(), &resp).ok());
+    for (const auto& m : resp.models())
+      if (m.model_id() == "quote") {
+        EXPECT_EQ(m.threshold_mode(), "contamination=0.005");
+      }
+  }
 
   // ScoreBatch with the restored model: a jump vector scores above a calm one.
   grpc::ClientContext ctx;

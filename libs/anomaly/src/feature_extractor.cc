@@ -163,7 +163,9 @@ std::vector<double> FeatureExtractor::Compute(const State& s, const std::string&
         // "Now" (the last burst_window_s: live trades, this one included, but
         // the largest) against the key's volume rate before it (every trade,
         // late ones too: a snapshot of past trades tells the usual rate, but
-        // is not a burst).
+        // is not a burst). One-sided: less volume than usual (a quiet 100 ms,
+        // the rule on a sparse key) is 0, so the quiet side does not stretch
+        // the feature's training range, against which a burst is measured.
         if (!s.first_time) break;
         const int64_t short_from = time_ns - static_cast<int64_t>(options_.burst_window_s * 1e9);
         const double span = std::min(static_cast<double>(short_from - s.first_own_time) / 1e9,
@@ -184,7 +186,7 @@ std::vector<double> FeatureExtractor::Compute(const State& s, const std::string&
         if (sizes.empty()) break;
         std::nth_element(sizes.begin(), sizes.begin() + sizes.size() / 2, sizes.end());
         const double m = sizes[sizes.size() / 2];
-        if (m > 0) x = std::log((v - largest + m) / (v_base * options_.burst_window_s / span + m));
+        if (m > 0) x = std::max(0.0, std::log((v - largest + m) / (v_base * options_.burst_window_s / span + m)));
         break;
       }
       case Feature::kVenueDivergence: {

@@ -4,6 +4,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -14,6 +15,11 @@
 
 namespace sa::anomaly {
 
+namespace internal {
+std::atomic<VectorWalk> max_vector_walk{VectorWalk::kAvx512};
+void SetMaxVectorWalkForTesting(VectorWalk w) { max_vector_walk = w; }
+}  // namespace internal
+
 namespace {
 
 constexpr double kEulerGamma = 0.5772156649;
@@ -22,6 +28,7 @@ constexpr uint32_t kFormatVersion = 2;
 constexpr int kQuantiles = 1001;
 constexpr size_t kQuantileRows = 16384;
 constexpr size_t kBlock = 16;  // points walked through a tree in lock step
+constexpr int kPermuteTables = 8;  // see kMaxPermuteEntries
 
 __extension__ typedef unsigned __int128 Uint128;
 
@@ -334,8 +341,150 @@ __attribute__((target("avx2"))) void WalkIsolatingAvx2(const IsolationForest::No
 
 bool HaveAvx2() {
   static const bool have = __builtin_cpu_supports("avx2");
-  return have;
+  return have && internal::max_vector_walk.load(std::memory_order_relaxed) >= internal::VectorWalk::kAvx2;
 }
+
+bool HaveAvx512() {
+  static const bool have = __builtin_cpu_supports("avx512f");
+  return have && internal::max_vector_walk.load(std::memory_order_relaxed) >= internal::VectorWalk::kAvx512;
+}
+
+// GCC 12 warns of the _mm512_undefined_* operands inside its own AVX-512
+// intrinsics (GCC bug 105593, fixed in 13).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+// Levels whose entries (nodes, or child bounds) number at most this are read
+// with in-register permutes of 32-entry tables instead of gathers.
+constexpr int kMaxPermuteEntries = 32 * kPermuteTables;
+
+// entries[rel] for 16 lanes, rel < 32 * tables, from `tables` 32-entry tables at base.
+__attribute__((target("avx512f"))) inline __m512 PermuteLookup(const float* base, __m512i rel, int tables) {
+  __m512 r = _mm512_permutex2var_ps(_mm512_loadu_ps(base), rel, _mm512_loadu_ps(base + 16));
+  if (tables > 1) {
+    const __m512i j = _mm512_srli_epi32(rel, 5);
+    for (int t = 1; t < tables; ++t) {
+      const __mmask16 m = _mm512_cmpeq_epi32_mask(j, _mm512_set1_epi32(t));
+      r = _mm512_mask_mov_ps(r, m, _mm512_permutex2var_ps(_mm512_loadu_ps(base + 32 * t), rel,
+                                                          _mm512_loadu_ps(base + 32 * t + 16)));
+    }
+  }
+  return r;
+}
+
+// A full block of 16 points through every tree with the out-of-range rule,
+// one point per lane: the walk of WalkIsolating (same float compares, same
+// first level of isolation), the upper levels' node data and bounds read by
+// permutes from registers, the rest gathered. Adds each tree's path length to
+// sum[] in tree order, in double, as the scalar loop does.
+struct IsolatingForestView {
+  const float* split;      // per tree `internal` splits (SoA), padded
+  const int32_t* feature;  // per tree `internal` features (SoA), padded
+  const float* bounds;     // per tree 2 * internal + 1 child bounds, padded
+  const float* leaves;     // per tree internal + 1 leaf values
+  const IsolationForest::Range* boxes;  // per tree cols ranges
+  size_t internal, cols;
+  int depth, trees;
+};
+
+// kStride 8 or 16 (cols <= kStride): the block's values are held in registers,
+// each row padded to kStride, 32 / kStride rows per 32-entry table, and a
+// point's value is read with permutes; 0: gathered from xs.
+template <int kStride>
+__attribute__((target("avx512f"))) void ScoreBlockIsolatingAvx512(const IsolatingForestView& f, const float* xs,
+                                                                   const bool* inside, double* sum) {
+  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  constexpr int kTables = kStride > 0 ? 16 * kStride / 32 : 1, kRowsPerTable = kStride > 0 ? 32 / kStride : 1;
+  __m512 xt[2 * kTables];
+  __m512i row;
+  if constexpr (kStride > 0) {
+    alignas(64) float padded[16 * (kStride > 0 ? kStride : 1)] = {};
+    for (int p = 0; p < 16; ++p)
+      for (size_t c = 0; c < f.cols; ++c) padded[p * kStride + c] = xs[p * f.cols + c];
+    for (int i = 0; i < 2 * kTables; ++i) xt[i] = _mm512_load_ps(padded + 16 * i);
+    // Lane p reads entry (p % rows per table) * kStride + feature of table p / rows per table.
+    row = _mm512_mullo_epi32(_mm512_and_si512(lane, _mm512_set1_epi32(kRowsPerTable - 1)), _mm512_set1_epi32(kStride));
+  } else {
+    row = _mm512_mullo_epi32(lane, _mm512_set1_epi32(static_cast<int>(f.cols)));
+  }
+  const __m512i one = _mm512_set1_epi32(1);
+  const __m512i depth = _mm512_set1_epi32(f.depth);
+  __mmask16 outside_inner = 0;
+  for (int p = 0; p < 16; ++p) outside_inner |= static_cast<__mmask16>(inside[p] ? 0 : 1u << p);
+  __m512d sum_lo = _mm512_loadu_pd(sum), sum_hi = _mm512_loadu_pd(sum + 8);
+  const size_t leaves = f.internal + 1, bounds_stride = 2 * f.internal + 1;
+  for (int t = 0; t < f.trees; ++t) {
+    const float* split = f.split + f.internal * t;
+    const int32_t* feature = f.feature + f.internal * t;
+    const float* bounds = f.bounds + bounds_stride * t;
+    // Outside this tree's box: isolated at the root (level 0).
+    __mmask16 at_root = 0;
+    if (outside_inner) {
+      const IsolationForest::Range* box = f.boxes + f.cols * t;
+      for (int p = 0; p < 16; ++p) {
+        if (!(outside_inner >> p & 1)) continue;
+        const float* x = xs + p * f.cols;
+        bool out = false;
+        for (size_t c = 0; c < f.cols; ++c) out |= (x[c] < box[c].lo) | (x[c] > box[c].hi);
+        at_root |= static_cast<__mmask16>(out ? 1u << p : 0);
+      }
+    }
+    __m512i iso = _mm512_mask_mov_epi32(depth, at_root, _mm512_setzero_si512());
+    __m512i idx = _mm512_setzero_si512();
+    for (int level = 0; level < f.depth; ++level) {
+      const int first = (1 << level) - 1, entries = 1 << level;
+      __m512 s;
+      __m512i fe;
+      if (entries <= kMaxPermuteEntries) {
+        const __m512i rel = _mm512_sub_epi32(idx, _mm512_set1_epi32(first));
+        const int tables = (entries + 31) / 32;
+        s = PermuteLookup(split + first, rel, tables);
+        fe = _mm512_castps_si512(PermuteLookup(reinterpret_cast<const float*>(feature) + first, rel, tables));
+      } else {
+        s = _mm512_i32gather_ps(idx, split, 4);
+        fe = _mm512_i32gather_epi32(idx, feature, 4);
+      }
+      __m512 v;
+      if constexpr (kStride > 0) {
+        const __m512i at = _mm512_add_epi32(row, fe);
+        v = _mm512_permutex2var_ps(xt[0], at, xt[1]);
+        for (int j = 1; j < kTables; ++j)
+          v = _mm512_mask_mov_ps(v, static_cast<__mmask16>(((1u << kRowsPerTable) - 1) << (kRowsPerTable * j)),
+                                 _mm512_permutex2var_ps(xt[2 * j], at, xt[2 * j + 1]));
+      } else {
+        v = _mm512_i32gather_ps(_mm512_add_epi32(row, fe), xs, 4);
+      }
+      const __mmask16 right = _mm512_cmp_ps_mask(v, s, _CMP_GT_OQ);
+      const __m512i child = _mm512_mask_add_epi32(_mm512_add_epi32(_mm512_add_epi32(idx, idx), one), right,
+                                                  _mm512_add_epi32(_mm512_add_epi32(idx, idx), one), one);
+      const int cfirst = 2 * first + 1, centries = 2 * entries;
+      __m512 b;
+      if (centries <= kMaxPermuteEntries)
+        b = PermuteLookup(bounds + cfirst, _mm512_sub_epi32(child, _mm512_set1_epi32(cfirst)), (centries + 31) / 32);
+      else
+        b = _mm512_i32gather_ps(child, bounds, 4);
+      // Left: out below lo; right: out above hi.
+      const __mmask16 out = static_cast<__mmask16>((_mm512_cmp_ps_mask(v, b, _CMP_LT_OQ) & ~right) |
+                                                   (_mm512_cmp_ps_mask(v, b, _CMP_GT_OQ) & right));
+      iso = _mm512_mask_min_epi32(iso, out, iso, _mm512_set1_epi32(level));
+      idx = child;
+    }
+    // Path length: level + 1 where isolated, else the leaf's value.
+    const __mmask16 isolated = _mm512_cmplt_epi32_mask(iso, depth);
+    const __m512i leaf_at = _mm512_sub_epi32(idx, _mm512_set1_epi32(static_cast<int>(f.internal)));
+    // leaves_ is not padded: permutes only when whole tables fit (depth >= 5).
+    const __m512 leaf = leaves >= 32 && leaves <= static_cast<size_t>(kMaxPermuteEntries)
+                            ? PermuteLookup(f.leaves + leaves * t, leaf_at, static_cast<int>((leaves + 31) / 32))
+                            : _mm512_i32gather_ps(leaf_at, f.leaves + leaves * t, 4);
+    const __m512 h = _mm512_mask_mov_ps(leaf, isolated, _mm512_cvtepi32_ps(_mm512_add_epi32(iso, one)));
+    sum_lo = _mm512_add_pd(sum_lo, _mm512_cvtps_pd(_mm512_castps512_ps256(h)));
+    sum_hi = _mm512_add_pd(sum_hi,
+                           _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(h), 1))));
+  }
+  _mm512_storeu_pd(sum, sum_lo);
+  _mm512_storeu_pd(sum + 8, sum_hi);
+}
+#pragma GCC diagnostic pop
 #endif
 
 }  // namespace
@@ -349,6 +498,7 @@ void IsolationForest::ScoreBlock(const float* xs, size_t n, double* out) const {
 #if defined(__x86_64__)
   // Gather offsets are int32: row * cols + feature must fit.
   const bool avx2 = HaveAvx2() && num_features_ * kBlock < (size_t{1} << 31);
+  const bool avx512 = HaveAvx512() && num_features_ * kBlock < (size_t{1} << 31);
 #endif
   if (isolate_out_of_range_) {
     for (size_t p = 0; p < n; ++p) {
@@ -357,6 +507,21 @@ void IsolationForest::ScoreBlock(const float* xs, size_t n, double* out) const {
       for (size_t c = 0; c < num_features_; ++c) in &= (x[c] >= inner_box_[c].lo) & (x[c] <= inner_box_[c].hi);
       inside[p] = in;
     }
+#if defined(__x86_64__)
+    if (n == kBlock && avx512) {
+      const IsolatingForestView view{split_.data(),  feature_.data(), child_bounds_.data(), leaves_.data(),
+                                     boxes_.data(),  internal,        num_features_,       depth_,
+                                     num_trees_};
+      if (num_features_ <= 8)
+        ScoreBlockIsolatingAvx512<8>(view, xs, inside, sum);
+      else if (num_features_ <= 16)
+        ScoreBlockIsolatingAvx512<16>(view, xs, inside, sum);
+      else
+        ScoreBlockIsolatingAvx512<0>(view, xs, inside, sum);
+      for (size_t p = 0; p < n; ++p) out[p] = std::exp2(-(sum[p] / num_trees_) / c_sample_);
+      return;
+    }
+#endif
   }
   for (int t = 0; t < num_trees_; ++t) {
     const Node* nodes = &nodes_[internal * t];
@@ -403,7 +568,15 @@ void IsolationForest::BuildInnerBox() {
   // (x <= split) can only leave the range below lo, one going right only
   // above hi (lo <= split <= hi), so child 2i+1 keeps lo and 2i+2 keeps hi.
   const size_t internal = (size_t{1} << depth_) - 1;
-  child_bounds_.assign((2 * internal + 1) * num_trees_, 0.0f);
+  // Padded: the vector walk loads 32-entry tables that may run past the last tree.
+  constexpr size_t kPad = 64;
+  child_bounds_.assign((2 * internal + 1) * num_trees_ + kPad, 0.0f);
+  split_.assign(internal * num_trees_ + kPad, 0.0f);
+  feature_.assign(internal * num_trees_ + kPad, 0);
+  for (size_t i = 0; i < internal * num_trees_; ++i) {
+    split_[i] = nodes_[i].split;
+    feature_[i] = static_cast<int32_t>(nodes_[i].feature);
+  }
   for (int t = 0; t < num_trees_; ++t)
     for (size_t i = 0; i < internal; ++i) {
       child_bounds_[(2 * internal + 1) * t + 2 * i + 1] = ranges_[internal * t + i].lo;

@@ -14,16 +14,19 @@
 //    after the key's newest event (so they arrive live, "now"), each 100x the
 //    median size of the key's trades so far (after every 40th trade): within
 //    5 ms the cluster carries ~400x the median size beyond its largest trade,
-//    far above the key's usual volume rate (feature burst_volume). The first
-//    trade of a cluster is just one large trade (100x is an ordinary size in
-//    these recordings; size_ratio reaches e^7.8): it is excluded, trades 2..5
-//    are the positives;
+//    far above the key's usual volume rate (feature burst_volume). All 5 are
+//    positives, though the first is, when it arrives, one large trade and
+//    nothing more (100x is an ordinary size in these recordings: size_ratio
+//    reaches e^7.8), so a causal detector can hardly flag it; the figures are
+//    printed per position in the cluster;
 //  - a drifting venue: the recordings share no symbol between venues at the
 //    same time, so a second venue "mirror" is derived from Coinbase
 //    Exchange's SKL-USD book (it quotes the previous top of that book: a venue
 //    one update behind). In one stretch of 400 of its quotes its prices drift
-//    up to +2 % (ramp over 200, then held); quotes drifted by >= 0.5 % are the
-//    positives, smaller drifts are neither positive nor normal.
+//    up to +2 % (ramp over 200, then held). Every drifted quote is a positive;
+//    those drifted by < 0.5 % (the first 49 of the ramp, down to 0.01 %, much
+//    like ordinary spreads between venues) are also printed on their own.
+// Recall counts every injected point.
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -100,13 +103,14 @@ std::vector<Event> DecodeRecordings() {
   return events;
 }
 
-enum class Label { kNormal, kAnomaly, kExcluded };
+enum class Label { kNormal, kAnomaly };
 
 struct Point {
   std::vector<double> x;
   EventKind kind;
   Label label;
   std::string what;
+  int burst_trade = 0;  // 1..kBurstTrades: position in an injected burst
 };
 
 constexpr double kContamination = 0.005;
@@ -143,10 +147,12 @@ std::vector<Point> Replay(const std::vector<Event>& events, Injection inj, int* 
   };
   std::optional<FeatureExtractor::Top> mirror_prev;
   int trade_no = 0, mirror_no = 0;
-  auto add = [&](const absl::StatusOr<std::optional<FeatureVector>>& v, Label label, const std::string& what) {
+  auto add = [&](const absl::StatusOr<std::optional<FeatureVector>>& v, Label label, const std::string& what,
+                 int burst_trade = 0) {
     EXPECT_TRUE(v.ok()) << v.status();
     if (!v.ok() || !v->has_value()) return;
-    points.push_back({(*v)->values, (*v)->kind, label, label == Label::kNormal ? EventKindName((*v)->kind) : what});
+    points.push_back(
+        {(*v)->values, (*v)->kind, label, label == Label::kNormal ? EventKindName((*v)->kind) : what, burst_trade});
   };
   for (const Event& e : events) {
     switch (e.kind) {
@@ -165,10 +171,10 @@ std::vector<Point> Replay(const std::vector<Event>& events, Injection inj, int* 
           double drift = 0;
           if (inj.kind == Injection::kDrift && mirror_no >= 1000 && mirror_no < 1400)
             drift = 0.02 * std::min(1.0, (mirror_no - 1000) / 200.0);
-          Label label = drift >= 0.005 ? Label::kAnomaly : drift > 0 ? Label::kExcluded : Label::kNormal;
+          Label label = drift > 0 ? Label::kAnomaly : Label::kNormal;
           auto v = fx.OnQuote("mirror", kMirrorOf.second, EventTime(e.book.origin()), mirror_prev->bid * (1 + drift),
                               mirror_prev->bid_size, mirror_prev->ask * (1 + drift), mirror_prev->ask_size);
-          add(v, label, "venue_drift");
+          add(v, label, drift >= 0.005 ? "venue_drift" : "venue_drift_below_0.5%");
         }
         mirror_prev = top;
         break;
@@ -199,9 +205,7 @@ std::vector<Point> Replay(const std::vector<Event>& events, Injection inj, int* 
             mdpb::Trade j = t;
             j.mutable_origin()->set_exchange_time_ns(newest[key] + (b + 1) * 1'000'000);
             j.mutable_size()->set_value(absl::StrCat(sorted[sorted.size() / 2] * 100));
-            // The first trade of the cluster is one large trade, not yet a
-            // burst (and 100x is an ordinary size here): neither positive nor normal.
-            add(fx.OnTrade(j), b == 0 ? Label::kExcluded : Label::kAnomaly, "volume_burst");
+            add(fx.OnTrade(j), Label::kAnomaly, "volume_burst", b + 1);
           }
         }
         sizes_by_key[absl::StrCat(t.origin().venue(), "|", t.origin().symbol())].push_back(Size(t));
@@ -248,6 +252,7 @@ TEST(InjectedAnomalies, RecordingsWithInjectedAnomaliesAreFlaggedWithFewFalsePos
   auto flagged = [&](const Point& p) { return models[p.kind]->Score(p.x.data()) >= cuts[p.kind]; };
 
   std::map<std::string, std::pair<int, int>> by_kind;  // what -> (flagged, total)
+  std::pair<int, int> burst_at[kBurstTrades + 1] = {};  // by position in the cluster
   int normals = 0, false_pos = 0, positives = 0, caught = 0;
   for (const Point* p : held_out) {
     auto& k = by_kind[p->what];
@@ -267,6 +272,10 @@ TEST(InjectedAnomalies, RecordingsWithInjectedAnomaliesAreFlaggedWithFewFalsePos
       bool f = flagged(p);
       k.first += f;
       ++k.second;
+      if (p.burst_trade > 0) {
+        burst_at[p.burst_trade].first += f;
+        ++burst_at[p.burst_trade].second;
+      }
       ++positives;
       caught += f;
     }
@@ -274,15 +283,27 @@ TEST(InjectedAnomalies, RecordingsWithInjectedAnomaliesAreFlaggedWithFewFalsePos
   const double recall = static_cast<double>(caught) / positives;
   const double fpr = static_cast<double>(false_pos) / normals;
   for (auto& [what, k] : by_kind) std::cout << what << ": " << k.first << " of " << k.second << " flagged\n";
+  for (int b = 1; b <= kBurstTrades; ++b)
+    std::cout << "  volume_burst trade " << b << " of the cluster: " << burst_at[b].first << " of " << burst_at[b].second
+              << " flagged\n";
   std::cout << "recall " << recall << " (" << caught << "/" << positives << "), false-positive rate " << fpr << " ("
             << false_pos << "/" << normals << " held-out normal points)\n";
   for (const char* kind : {"price_jump", "volume_burst", "venue_drift"}) EXPECT_GT(by_kind[kind].second, 10) << kind;
   EXPECT_GE(normals, 1000);
-  // The target: recall >= 90 % overall with <= 1 % false positives
-  // (README "Injected anomalies" has the figures of the last run).
+  // The target: recall >= 90 % overall with <= 1 % false positives,
+  // every injected point counted (README "Injected anomalies" has the figures
+  // of the last run).
   EXPECT_GE(by_kind["price_jump"].first, 0.9 * by_kind["price_jump"].second);
   EXPECT_GE(by_kind["venue_drift"].first, 0.9 * by_kind["venue_drift"].second);
-  EXPECT_GE(by_kind["volume_burst"].first, 0.5 * by_kind["volume_burst"].second);
+  // Bursts: all 5 trades of a cluster count; once the cluster is a burst
+  // (its 2nd trade on) most must be flagged.
+  EXPECT_GE(by_kind["volume_burst"].first, 0.65 * by_kind["volume_burst"].second);
+  int burst_later = 0, burst_later_total = 0;
+  for (int b = 2; b <= kBurstTrades; ++b) {
+    burst_later += burst_at[b].first;
+    burst_later_total += burst_at[b].second;
+  }
+  EXPECT_GE(burst_later, 0.8 * burst_later_total);
   EXPECT_GE(recall, 0.90);
   EXPECT_LE(fpr, 0.01);
 }

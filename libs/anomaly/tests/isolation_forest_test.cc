@@ -176,5 +176,47 @@ TEST(IsolationForest, OutOfRangeBatchAgreesWithSingleScores) {
   }
 }
 
+TEST(IsolationForest, EveryScoringWalkGivesExactlyTheSameScores) {
+  // The scalar walk is the reference (Score() of one point always takes it);
+  // ScoreBatch's full blocks take the AVX2 or AVX-512 walk where the CPU has
+  // them. Shapes cover every variant of the AVX-512 walk: values in registers
+  // (<= 8 and <= 16 columns) or gathered (more), all levels read by permutes
+  // (depth <= 8) or the deeper ones gathered (sample 1024: depth 10), and
+  // depths below one 32-entry table (sample 2, 16). Half the points are at 3x
+  // the training spread, so they leave node ranges at every level.
+  using internal::VectorWalk;
+  struct Shape {
+    size_t cols;
+    int sample;
+  };
+  for (Shape shape : {Shape{1, 256}, Shape{5, 2}, Shape{8, 16}, Shape{9, 256}, Shape{16, 64}, Shape{17, 256},
+                      Shape{8, 1024}, Shape{3, 100}}) {
+    SCOPED_TRACE(testing::Message() << shape.cols << " columns, sample " << shape.sample);
+    const size_t rows = 1500, points = 16 * 40 + 7;  // and a partial block
+    auto x = Gaussian(rows, shape.cols, 11 + static_cast<uint32_t>(shape.cols));
+    auto y = Gaussian(points, shape.cols, 12);
+    for (size_t i = 0; i < points / 2 * shape.cols; ++i) y[i] *= 3;
+    for (bool isolate : {true, false}) {
+      ForestParams p;
+      p.num_trees = 37;
+      p.sample_size = shape.sample;
+      p.seed = 5;
+      p.isolate_out_of_range = isolate;
+      auto m = IsolationForest::Train({x.data(), rows, shape.cols}, p);
+      ASSERT_TRUE(m.ok()) << m.status();
+      std::vector<double> reference(points);
+      for (size_t i = 0; i < points; ++i) reference[i] = (*m)->Score(&y[i * shape.cols]);
+      for (VectorWalk w : {VectorWalk::kScalar, VectorWalk::kAvx2, VectorWalk::kAvx512}) {
+        internal::SetMaxVectorWalkForTesting(w);
+        std::vector<double> batch(points);
+        (*m)->ScoreBatch({y.data(), points, shape.cols}, batch.data());
+        for (size_t i = 0; i < points; ++i)
+          ASSERT_EQ(batch[i], reference[i]) << "walk " << static_cast<int>(w) << " isolate " << isolate << " point " << i;
+      }
+      internal::SetMaxVectorWalkForTesting(VectorWalk::kAvx512);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace sa::anomaly

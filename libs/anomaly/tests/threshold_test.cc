@@ -31,5 +31,18 @@ TEST(Threshold, RejectsValuesOutsideTheirRange) {
   EXPECT_FALSE(Threshold::Fixed(-0.1).ok());
 }
 
+TEST(Threshold, EncodeAndParseRoundTripEveryDigit) {
+  for (auto t : {*Threshold::Contamination(0.0123456789012345), *Threshold::Fixed(0.6180339887498949)}) {
+    auto back = Threshold::Parse(t.Encode());
+    ASSERT_TRUE(back.ok()) << back.status();
+    EXPECT_EQ(back->mode(), t.mode());
+    EXPECT_EQ(back->value(), t.value());
+  }
+  EXPECT_EQ(Threshold::Parse("score=0.7\n")->value(), 0.7);
+  EXPECT_FALSE(Threshold::Parse("score=1.5").ok());          // out of range
+  EXPECT_FALSE(Threshold::Parse("contamination=abc").ok());  // not a number
+  EXPECT_FALSE(Threshold::Parse("0.7").ok());                // no mode
+}
+
 }  // namespace
 }  // namespace sa::anomaly

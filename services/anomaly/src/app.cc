@@ -53,6 +53,7 @@ cfg::AnomalyConfig DefaultConfig() {
   auto* f = c.mutable_features();
   f->set_window_s(60);
   f->set_rate_window_s(1);
+  f->set_burst_window_s(0.1);
   f->set_imbalance_levels(5);
   f->set_divergence_max_age_s(10);
   f->set_max_abs_value(1e5);
@@ -86,6 +87,8 @@ absl::Status ValidateConfig(const cfg::AnomalyConfig& c) {
   if (!(f.window_s() > 0)) return absl::InvalidArgumentError("key 'features.window_s': must be > 0");
   if (!(f.rate_window_s() > 0 && f.rate_window_s() <= f.window_s()))
     return absl::InvalidArgumentError("key 'features.rate_window_s': must be > 0 and <= features.window_s");
+  if (!(f.burst_window_s() > 0 && f.burst_window_s() < f.window_s()))
+    return absl::InvalidArgumentError("key 'features.burst_window_s': must be > 0 and < features.window_s");
   if (f.imbalance_levels() < 1) return absl::InvalidArgumentError("key 'features.imbalance_levels': must be >= 1");
   if (!(f.divergence_max_age_s() > 0))
     return absl::InvalidArgumentError("key 'features.divergence_max_age_s': must be > 0");
@@ -121,6 +124,7 @@ FeatureOptions ToOptions(const cfg::AnomalyFeaturesConfig& c) {
   }
   o.window_s = c.window_s();
   o.rate_window_s = c.rate_window_s();
+  o.burst_window_s = c.burst_window_s();
   o.imbalance_levels = static_cast<int>(c.imbalance_levels());
   o.divergence_max_age_s = c.divergence_max_age_s();
   o.max_abs_value = c.max_abs_value();
@@ -148,6 +152,10 @@ struct ModelSlot {
 };
 
 std::string ModelPath(const std::string& dir, const std::string& id) { return absl::StrCat(dir, "/", id, ".saif"); }
+// A threshold set over gRPC, kept beside the model (Threshold::Encode).
+std::string ThresholdPath(const std::string& dir, const std::string& id) {
+  return absl::StrCat(dir, "/", id, ".threshold");
+}
 
 absl::Status WriteFileAtomically(const std::string& path, const std::string& bytes) {
   std::string tmp = absl::StrCat(path, ".tmp");
@@ -263,6 +271,20 @@ class AnomalyApp final : public runtime::NatsServiceApp, public pb::AnomalyServi
       only = Slot(req->model_id());
       if (!only) return grpc::Status(grpc::StatusCode::NOT_FOUND, absl::StrCat("no model '", req->model_id(), "'"));
     }
+    // Kept in model_dir before it applies, so what is answered here is what a
+    // restart comes back with; one setter at a time, so file and memory agree.
+    std::lock_guard set_lock(set_threshold_mu_);
+    if (const std::string& dir = config_.model().model_dir(); !dir.empty()) {
+      std::error_code ec;
+      std::filesystem::create_directories(dir, ec);
+      for (EventKind k : kKinds) {
+        ModelSlot& s = *slots_[k];
+        if (only && only != &s) continue;
+        if (auto st = WriteFileAtomically(ThresholdPath(dir, s.id), t->Encode() + "\n"); !st.ok())
+          return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                              absl::StrCat("threshold not set, it could not be kept: ", st.message()));
+      }
+    }
     for (EventKind k : kKinds) {
       ModelSlot& s = *slots_[k];
       if (only && only != &s) continue;
@@ -374,7 +396,9 @@ class AnomalyApp final : public runtime::NatsServiceApp, public pb::AnomalyServi
     if (trainer_.joinable()) trainer_.join();
   }
 
-  // Restores each model saved in model_dir whose features match the config.
+  // Restores each model saved in model_dir whose features match the config,
+  // and each threshold set over gRPC (it overrides the configured one until
+  // set again).
   void LoadModels() {
     const std::string& dir = config_.model().model_dir();
     if (dir.empty()) return;
@@ -382,6 +406,20 @@ class AnomalyApp final : public runtime::NatsServiceApp, public pb::AnomalyServi
     std::filesystem::create_directories(dir, ec);
     for (EventKind k : kKinds) {
       ModelSlot& s = *slots_[k];
+      const std::string tpath = ThresholdPath(dir, s.id);
+      if (std::ifstream tin(tpath); tin) {
+        std::stringstream text;
+        text << tin.rdbuf();
+        auto t = Threshold::Parse(text.str());
+        if (!t.ok()) {
+          spdlog::warn("model {}: {} not used: {}", s.id, tpath, std::string(t.status().message()));
+        } else {
+          std::lock_guard lock(s.mu);
+          spdlog::info("model {}: threshold {} from {} (set over gRPC; the config says {})", s.id, t->ToString(),
+                       tpath, s.threshold.ToString());
+          s.threshold = *t;
+        }
+      }
       const std::string path = ModelPath(dir, s.id);
       std::ifstream in(path, std::ios::binary);
       if (!in) continue;
@@ -646,6 +684,7 @@ class AnomalyApp final : public runtime::NatsServiceApp, public pb::AnomalyServi
   std::mutex train_mu_;
   std::condition_variable train_cv_;
   std::deque<TrainJob> jobs_;
+  std::mutex set_threshold_mu_;
   std::mutex recent_mu_;
   std::deque<pb::Anomaly> recent_;
   obs::Counter* messages_total_;

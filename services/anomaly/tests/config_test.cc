@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "anomaly/app.h"
+#include "anomaly/feature_extractor.h"
 
 namespace sa::anomaly {
 namespace {
@@ -13,6 +14,8 @@ TEST(AnomalyConfig, DefaultsAreValidAndDescribeTheService) {
   EXPECT_EQ(c.model().num_trees(), 100u);
   EXPECT_EQ(c.model().sample_size(), 256u);
   EXPECT_TRUE(c.model().isolate_out_of_range());
+  EXPECT_EQ(c.features().burst_window_s(), 0.1);
+  EXPECT_EQ(c.features().burst_window_s(), FeatureOptions().burst_window_s);  // the library's default
 }
 
 TEST(AnomalyConfig, ErrorsNameTheKey) {
@@ -27,6 +30,8 @@ TEST(AnomalyConfig, ErrorsNameTheKey) {
   check([](auto& c) { c.mutable_features()->add_features("spread"); c.mutable_features()->add_features("spread"); },
         "features.features[1]");
   check([](auto& c) { c.mutable_features()->set_rate_window_s(120); }, "features.rate_window_s");
+  check([](auto& c) { c.mutable_features()->set_burst_window_s(0); }, "features.burst_window_s");
+  check([](auto& c) { c.mutable_features()->set_burst_window_s(60); }, "features.burst_window_s");
   check([](auto& c) { c.mutable_model()->set_num_trees(0); }, "model.num_trees");
   check([](auto& c) { c.mutable_model()->set_sample_size(1); }, "model.sample_size");
   check([](auto& c) { c.mutable_model()->set_training_window(10); }, "model.training_window");

@@ -28,7 +28,8 @@
 //                     trades tells the usual rate but is no burst) per second, over at most
 //                     window_s - burst_window_s back to the oldest own event time of the
 //                     key's trades, times burst_window_s; m = median size of the window's
-//                     trades (the latest 256, as size_ratio). 0 until that span is > 0.
+//                     trades (the latest 256, as size_ratio); at least 0 (less volume
+//                     than usual is no burst). 0 until that span is > 0.
 // A feature whose input is not known yet (no book, no other venue, no trade
 // in the window) is 0, its neutral value. The first event of each kind of a
 // venue+symbol yields no vector (no return yet).

@@ -146,9 +146,19 @@ class IsolationForest {
   // point arriving there from its parent is checked against (parent's lo for a
   // left child, hi for a right one); derived, not serialised.
   std::vector<float> child_bounds_;
+  // nodes_ as two arrays (split, feature) for the vector walk; derived.
+  std::vector<float> split_;
+  std::vector<int32_t> feature_;
   void BuildInnerBox();
   // Per tree: training rows at each of the 2^(depth+1) - 1 nodes (attribution only).
   std::vector<uint32_t> counts_;
 };
+
+namespace internal {
+// The widest walk ScoreBatch may use (the CPU permitting); tests compare the
+// walks with each other. Not for production use.
+enum class VectorWalk { kScalar, kAvx2, kAvx512 };
+void SetMaxVectorWalkForTesting(VectorWalk w);
+}  // namespace internal
 
 }  // namespace sa::anomaly

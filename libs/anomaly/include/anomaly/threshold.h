@@ -7,6 +7,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "anomaly/isolation_forest.h"
 
 namespace sa::anomaly {
@@ -25,6 +26,10 @@ class Threshold {
   Mode mode() const { return mode_; }
   double value() const { return value_; }
   std::string ToString() const;  // "contamination=0.01" or "score=0.62"
+  // ToString's form with every digit of the value (to keep it in a file), and
+  // its inverse; Parse accepts either form and checks the range as above.
+  std::string Encode() const;
+  static absl::StatusOr<Threshold> Parse(absl::string_view text);
 
  private:
   Threshold(Mode m, double v) : mode_(m), value_(v) {}
