@@ -46,6 +46,18 @@ inline streamadmin::config::v1::ConsumerConfig Consumer(const std::string& strea
   return c;
 }
 
+// Stream `name` on `subject`, a durable `durable` with standing pull requests
+// for `prefetch` messages, and a subscription bound to it.
+inline absl::StatusOr<std::unique_ptr<PullSubscription>> PrefetchingSubscription(
+    JetStream& js, const std::string& name, const std::string& subject, const std::string& durable,
+    uint32_t prefetch) {
+  if (absl::Status st = js.EnsureStream(Stream(name, subject)); !st.ok()) return st;
+  auto c = Consumer(name, durable);
+  c.set_prefetch(prefetch);
+  if (absl::Status st = js.EnsurePullConsumer(c); !st.ok()) return st;
+  return js.PullSubscribe(c);
+}
+
 // A nats-server, a connection to it and a JetStream context.
 class NatsFixture : public ::testing::Test {
  protected:

@@ -263,11 +263,7 @@ TEST_P(ConsumeTest, NakWithDelayRedeliversLaterAndAckSyncIsConfirmed) {
 // without another request, and a consumer deleted under the subscription is
 // an error, not an endless wait.
 TEST_F(JetStreamTest, PrefetchDeliversWhatIsStoredWhileWaitingAndReportsADeletedConsumer) {
-  ASSERT_TRUE(js_->EnsureStream(Stream("LIVE", "live")).ok());
-  auto c = Consumer("LIVE", "l");
-  c.set_prefetch(100);
-  ASSERT_TRUE(js_->EnsurePullConsumer(c).ok());
-  auto sub = js_->PullSubscribe(c);
+  auto sub = test::PrefetchingSubscription(*js_, "LIVE", "live", "l", 100);
   ASSERT_TRUE(sub.ok()) << sub.status();
   auto none = (*sub)->Fetch(10, absl::Milliseconds(100));  // places the standing request
   ASSERT_TRUE(none.ok()) << none.status();
@@ -307,7 +303,7 @@ TEST_F(JetStreamTest, PrefetchDeliversWhatIsStoredWhileWaitingAndReportsADeleted
       absl::Seconds(10)));
   EXPECT_THAT(std::string(err.message()), HasSubstr("409"));
   // Binding to a consumer that does not exist fails at once.
-  EXPECT_FALSE(js_->PullSubscribe(c).ok());
+  EXPECT_FALSE(js_->PullSubscribe(Consumer("LIVE", "l")).ok());
 }
 
 }  // namespace

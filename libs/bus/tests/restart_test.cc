@@ -153,11 +153,7 @@ INSTANTIATE_TEST_SUITE_P(Outages, RestartTest, ::testing::Values(Outage::kRestar
 class PrefetchRestartTest : public test::NatsFixture {};
 
 TEST_F(PrefetchRestartTest, StandingRequestsAreRenewedAfterARestart) {
-  ASSERT_TRUE(js_->EnsureStream(Stream("TICKS", "ticks")).ok());
-  auto c = Consumer("TICKS", "t");
-  c.set_prefetch(50);
-  ASSERT_TRUE(js_->EnsurePullConsumer(c).ok());
-  auto sub = js_->PullSubscribe(c);
+  auto sub = test::PrefetchingSubscription(*js_, "TICKS", "ticks", "t", 50);
   ASSERT_TRUE(sub.ok()) << sub.status();
   auto pub = JetStreamPublisher::Create(*conn_);
   ASSERT_TRUE(pub.ok()) << pub.status();
