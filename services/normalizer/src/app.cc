@@ -379,12 +379,12 @@ class NormalizerApp final : public runtime::NatsServiceApp, public pb::Normalize
         absl::SleepFor(absl::Milliseconds(50));  // NOLINT: paused; polls the flag
         continue;
       }
+      const int batch = static_cast<int>(config_.consumer().fetch_batch() ? config_.consumer().fetch_batch() : 256);
       {
         // Bounded pipeline: at most kMaxFetchedAhead batches' worth of
         // frames wait for the decoder, and at most kMaxBatchesInFlight in all
         // (fetched or awaiting their output acks).
-        const size_t batch_frames = static_cast<size_t>(
-            config_.consumer().fetch_batch() ? config_.consumer().fetch_batch() : 256);
+        const size_t batch_frames = static_cast<size_t>(batch);
         std::unique_lock lock(win_mu_);
         if (!win_cv_.wait_for(lock, std::chrono::milliseconds(200), [&] {
               return fetched_frames_ < kMaxFetchedAhead * batch_frames &&
@@ -392,7 +392,6 @@ class NormalizerApp final : public runtime::NatsServiceApp, public pb::Normalize
             }))
           continue;
       }
-      int batch = static_cast<int>(config_.consumer().fetch_batch() ? config_.consumer().fetch_batch() : 256);
       auto msgs = sub->Fetch(batch, absl::Milliseconds(200));
       if (!msgs.ok()) {
         spdlog::warn("fetch: {}", std::string(msgs.status().message()));
