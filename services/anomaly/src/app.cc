@@ -50,6 +50,7 @@ cfg::AnomalyConfig DefaultConfig() {
   consumer->set_ack_wait_s(30);
   consumer->set_max_ack_pending(20000);
   consumer->set_fetch_batch(512);
+  consumer->set_prefetch(1024);  // standing pull requests: events come as MD stores them
   auto* f = c.mutable_features();
   f->set_window_s(60);
   f->set_rate_window_s(1);
