@@ -562,7 +562,14 @@ TransportResult RunTransport(const std::string& url, const Workload& w, int fetc
                       Clock::now() + std::chrono::seconds(40));
   });
   while (!ready) std::this_thread::yield();
-  absl::SleepFor(absl::Milliseconds(200));  // NOLINT: let the consumer bind and park its first pull request
+  // Publish once the consumer has bound and its pull request is waiting.
+  const auto bound_deadline = Clock::now() + std::chrono::seconds(10);
+  while (true) {
+    auto ci = js->GetConsumerInfo("MD_RAW", "bench-transport2");
+    if (ci.ok() && ci->num_waiting > 0) break;
+    if (Clock::now() > bound_deadline) Die("bare consumer bench-transport2 did not bind within 10 s");
+    absl::SleepFor(absl::Milliseconds(5));  // NOLINT: polling the server for the consumer's state
+  }
   CpuWatch cpu({{"nats-server", nats_pid}, {"harness", ::getpid()}});
   cpu.Start();
   auto [q0, q1] = PublishAll(*pub_conn, w.messages);
@@ -665,7 +672,7 @@ E2eResult RunE2e(const std::string& url, const Workload& w, Normalizer& normaliz
   const auto reader_deadline = Clock::now() + std::chrono::seconds(20);
   while (Clock::now() < reader_deadline) {
     if (read_so_far.load() >= md.messages) break;
-    absl::SleepFor(absl::Milliseconds(10));  // NOLINT
+    absl::SleepFor(absl::Milliseconds(10));  // NOLINT: polling the reader's count, bounded by reader_deadline
   }
   stop_reader = true;
   reader.join();

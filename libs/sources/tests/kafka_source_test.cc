@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "test_sink.h"
+#include "testing/wait.h"
 
 namespace sa::sources {
 namespace {
@@ -189,10 +190,7 @@ TEST(KafkaSource, CommitsOnlyWhatTheSinkHasAccepted) {
   // commit must not pass 5 while the sink holds offset 5. There is no
   // notification for a broker-side commit, so poll it with a deadline.
   int64_t committed = -1;
-  const auto deadline = absl::Now() + kWait;
-  while (absl::Now() < deadline && (committed = kafka.Committed("g-commit", "md-commit", 0)) != 5) {
-    absl::SleepFor(absl::Milliseconds(50));
-  }
+  sa::testing::WaitFor([&] { return (committed = kafka.Committed("g-commit", "md-commit", 0)) == 5; }, kWait);
   EXPECT_EQ(committed, 5);
   EXPECT_EQ(kafka.Committed("g-commit", "md-commit", 0), 5);
 
