@@ -11,7 +11,9 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <chrono>
 #include <string>
+#include <thread>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
@@ -72,6 +74,16 @@ inline std::string FetchMetricsText(int port) {
   }
   ::close(fd);
   return body;
+}
+
+// Ends the process with exit code 3 if it still runs after `seconds`; the
+// children it spawned (nats-server, services) die with it (PR_SET_PDEATHSIG).
+inline void StartWatchdog(const char* name, int seconds) {
+  std::thread([name, seconds] {
+    std::this_thread::sleep_for(std::chrono::seconds(seconds));
+    std::fprintf(stderr, "%s: watchdog: still running after %d s, exiting\n", name, seconds);
+    std::_Exit(3);
+  }).detach();
 }
 
 }  // namespace sa::bench

@@ -1030,11 +1030,7 @@ Args ParseArgs(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   const Args args = ParseArgs(argc, argv);
-  std::thread([] {
-    std::this_thread::sleep_for(std::chrono::seconds(kWatchdogSeconds));
-    std::fprintf(stderr, "cdc_bench: watchdog: still running after %d s, exiting\n", kWatchdogSeconds);
-    std::_Exit(3);  // nats-server and cdc-bridge die with us (PR_SET_PDEATHSIG)
-  }).detach();
+  sa::bench::StartWatchdog("cdc_bench", kWatchdogSeconds);
   const auto bench_start = Clock::now();
   std::printf("cdc_bench %s UTC, load average %s\n",
               absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::Now(), absl::UTCTimeZone()).c_str(), LoadAvg().c_str());

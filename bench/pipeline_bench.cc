@@ -1103,11 +1103,7 @@ Args ParseArgs(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   const Args args = ParseArgs(argc, argv);
-  std::thread([] {
-    std::this_thread::sleep_for(std::chrono::seconds(kWatchdogSeconds));
-    std::fprintf(stderr, "pipeline_bench: watchdog: still running after %d s, exiting\n", kWatchdogSeconds);
-    std::_Exit(3);  // children (nats-server, normalizer) die with us: PR_SET_PDEATHSIG
-  }).detach();
+  sa::bench::StartWatchdog("pipeline_bench", kWatchdogSeconds);
   const auto bench_start = Clock::now();
   const int consumer_batch = args.fetch_batch > 0 ? args.fetch_batch : kDefaultFetchBatch;
 
