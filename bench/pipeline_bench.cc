@@ -3,11 +3,15 @@
 //
 //   build/bench/pipeline_bench [--messages=200000] [--fetch_batch=0]
 //                              [--rate=20000] [--latency_s=12] [--warmup_s=2]
-//                              [--phases=rtt,transport,e2e,latency] [--keep]
+//                              [--phases=rtt,transport,e2e,latency] [--rounds=1]
+//                              [--reader=core|pull] [--pace_us=250] [--keep]
 //
 // The harness starts its own nats-server (sa::testing::NatsServer: loopback,
 // free port, fresh store directory, JetStream file storage as the streams of
 // production say) and, for the pipeline phases, the real `normalizer` binary.
+// --rounds=N runs every selected phase N times, each round on a fresh
+// nats-server and normalizer, and adds the medians (runs on this shared
+// machine differ by +-15 %; each round's ratio is taken within the round).
 //
 // Workload: every recv and http frame of the four recordings in
 // shared/fixtures/exchanges, repeated in passes until --messages frames. Each
@@ -30,12 +34,17 @@
 //                               first publish -> last message consumed.
 //   e2e        The same frames published to md.raw.<venue> (by this harness,
 //              with ingest's headers and msg ids, not by the ingest binary)
-//              while the normalizer consumes them; a pull consumer reads the
-//              canonical outputs from stream MD. Raw frames/s = frames / (first
+//              while the normalizer consumes them; a subscriber reads the
+//              canonical outputs: --reader=core (default) core NATS
+//              subscriptions on md.{trade,book,ticker,candle,status}.>, as a
+//              user subscribes to the subjects; --reader=pull a durable pull
+//              consumer on stream MD, an ack per message. Raw frames/s = frames / (first
 //              raw publish -> the normalizer's durable has acked the last frame;
 //              it acks only after the frame's outputs are stored in MD).
 //   latency    Trade frames (Kraken `trade`, Binance `aggTrade`) paced at
-//              --rate msg/s on two new conns, Sa-Recv-Ns = publish time, their
+//              --rate msg/s on two new conns (what is due is published on one
+//              wake-up every --pace_us; 0: a sleep per frame), Sa-Recv-Ns =
+//              publish time, their
 //              exchange times rewritten to now and Binance aggregate trade ids
 //              renumbered (as a live feed would look). First the transport
 //              alone: the same paced frames into a stream configured like
@@ -122,11 +131,18 @@ int g_prefetch = kDefaultPrefetch;
 // --send_asap: nats.send_asap for "none", the "normalizer" only, or "all"
 // (the normalizer and every harness connection).
 std::string g_send_asap = "none";
+// --reader: how e2e's subscriber reads the canonical messages. "core": a core
+// NATS subscription on md.{trade,book,ticker,candle,status}.> (what a user
+// subscribing to the subjects does); "pull": a durable pull consumer on MD
+// with prefetch and an ack per message.
+std::string g_reader = "core";
 
 struct Args {
   int64_t messages = 200000;
   int fetch_batch = 0;  // 0: the normalizer's default (and kDefaultFetchBatch for the bare consumer, the same value)
   int rate = 20000;
+  int64_t pace_us = 250;  // latency phase: publish what is due every pace_us (0: a sleep per frame)
+  int rounds = 1;         // each on a fresh nats-server and normalizer; the summary adds medians
   double latency_s = 12;
   double warmup_s = 2;
   std::set<std::string> phases = {"rtt", "transport", "e2e", "latency"};
@@ -639,10 +655,31 @@ E2eResult RunE2e(const std::string& url, const Workload& w, Normalizer& normaliz
   std::atomic<bool> stop_reader{false};
   std::atomic<uint64_t> read_so_far{0};
   ConsumeResult outputs;
-  std::thread reader([&] {
-    outputs = ConsumeAll(*read_conn, BareConsumer("MD", "bench-reader", "", 1000), UINT64_MAX,
-                         Clock::now() + std::chrono::seconds(90), &stop_reader, /*by_kind=*/true, &read_so_far);
-  });
+  std::thread reader;
+  std::vector<std::unique_ptr<sa::bus::Subscription>> core_subs;
+  std::mutex core_mu;  // guards `outputs` while core subscriptions deliver
+  if (g_reader == "pull") {
+    reader = std::thread([&] {
+      outputs = ConsumeAll(*read_conn, BareConsumer("MD", "bench-reader", "", 1000), UINT64_MAX,
+                           Clock::now() + std::chrono::seconds(90), &stop_reader, /*by_kind=*/true, &read_so_far);
+    });
+  } else {
+    for (const char* kind : {"trade", "book", "ticker", "candle", "status"}) {
+      core_subs.push_back(CheckOr(read_conn->Subscribe(absl::StrCat("md.", kind, ".>"),
+                                                       [&, kind](const sa::bus::InboundMessage& m) {
+                                                         std::lock_guard<std::mutex> lock(core_mu);
+                                                         const auto now = Clock::now();
+                                                         if (outputs.messages == 0) outputs.first = now;
+                                                         outputs.last = now;
+                                                         outputs.bytes += m.data.size();
+                                                         ++outputs.by_kind[kind];
+                                                         ++outputs.messages;
+                                                         read_so_far.store(outputs.messages, std::memory_order_relaxed);
+                                                       }),
+                                  "Subscribe md.*"));
+    }
+    Check(read_conn->Flush(absl::Seconds(5)), "flush subscriptions");
+  }
 
   CpuWatch cpu({{"normalizer", normalizer.process->pid()}, {"nats-server", nats_pid}, {"harness", ::getpid()}});
   cpu.Start();
@@ -667,16 +704,25 @@ E2eResult RunE2e(const std::string& url, const Workload& w, Normalizer& normaliz
   watcher.join();
   if (!done) Die("normalizer did not ack every raw frame within 80 s; see " + normalizer.log_path);
   const std::string cpu_report = cpu.Report();
-  // Let the reader catch up with what MD holds, then stop it.
+  // Let the reader catch up with what MD holds, then stop it. (A core
+  // subscriber also sees the publishes MD drops as duplicates, so it gets a
+  // few more.)
   auto md = CheckOr(js.GetStreamInfo("MD"), "MD info");
+  const uint64_t want = md.messages;
   const auto reader_deadline = Clock::now() + std::chrono::seconds(20);
   while (Clock::now() < reader_deadline) {
-    if (read_so_far.load() >= md.messages) break;
+    if (read_so_far.load() >= want) break;
     absl::SleepFor(absl::Milliseconds(10));  // NOLINT: polling the reader's count, bounded by reader_deadline
   }
   stop_reader = true;
-  reader.join();
-  (void)js.DeleteConsumer("MD", "bench-reader");
+  if (reader.joinable()) reader.join();
+  core_subs.clear();  // no handler runs after this
+  if (g_reader == "pull") (void)js.DeleteConsumer("MD", "bench-reader");
+  if (read_so_far.load() < want) {
+    std::printf("  WARNING: the %s reader got %" PRIu64 " of %" PRIu64 " canonical messages\n", g_reader.c_str(),
+                read_so_far.load(), want);
+    for (const auto& e : read_conn->AsyncErrors()) std::printf("    reader connection error: %s\n", e.c_str());
+  }
 
   const double elapsed = Seconds(p0, done_at);
   r.first_to_done_s = elapsed;
@@ -694,7 +740,7 @@ E2eResult RunE2e(const std::string& url, const Workload& w, Normalizer& normaliz
               static_cast<double>(n) / Seconds(p0, p1));
   PrintRate("raw frames through the normalizer", r.raw);
   PrintRate("canonical messages stored in MD", r.canonical);
-  PrintRate("canonical read by MD consumer", r.reader);
+  PrintRate(g_reader == "pull" ? "canonical read by an MD pull consumer" : "canonical received by core subscribers", r.reader);
   std::printf("  cpu during the run: %s\n", cpu_report.c_str());
   std::printf("  outputs by kind:");
   for (const auto& [k, v] : outputs.by_kind) std::printf(" %s=%" PRIu64, k.c_str(), v);
@@ -828,10 +874,18 @@ PacedResult PublishPaced(sa::bus::Connection& conn, const std::vector<TradeTempl
   lag.reserve(total);
   PacedResult r;
   const int64_t interval_ns = 1'000'000'000 / args.rate;
+  // Sleeps at most once per --pace_us: every frame due by then is published
+  // on that wake-up (as ingest publishes what one socket read brought). A
+  // sleep per frame cost the harness about 0.4 cores at 20k/s on this VM.
+  const int64_t pace_ns = std::max<int64_t>(interval_ns, args.pace_us * 1000);
+  int64_t awake_until = 0;
   for (uint64_t i = 0; i < total; ++i) {
     const int64_t due = start_ns + static_cast<int64_t>(i) * interval_ns;
-    timespec ts{static_cast<time_t>(due / 1'000'000'000), static_cast<long>(due % 1'000'000'000)};
-    while (clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
+    if (due > awake_until) {
+      timespec ts{static_cast<time_t>(due / 1'000'000'000), static_cast<long>(due % 1'000'000'000)};
+      while (clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
+      }
+      awake_until = due + pace_ns - 1;
     }
     const TradeTemplate& t = templates[i % templates.size()];
     const int64_t now = RealtimeNs();
@@ -1073,8 +1127,15 @@ Args ParseArgs(int argc, char** argv) {
     } else if (key == "--send_asap") {
       g_send_asap = value;
       ok = value == "none" || value == "normalizer" || value == "all";
+    } else if (key == "--reader") {
+      g_reader = value;
+      ok = value == "core" || value == "pull";
     } else if (key == "--prefetch") {
       ok = absl::SimpleAtoi(value, &g_prefetch) && g_prefetch >= 0;
+    } else if (key == "--rounds") {
+      ok = absl::SimpleAtoi(value, &a.rounds) && a.rounds >= 1 && a.rounds <= 9;
+    } else if (key == "--pace_us") {
+      ok = absl::SimpleAtoi(value, &a.pace_us) && a.pace_us >= 0 && a.pace_us <= 100000;
     } else if (key == "--rate") {
       ok = absl::SimpleAtoi(value, &a.rate) && a.rate > 0 && a.rate <= 1'000'000;
     } else if (key == "--latency_s") {
@@ -1091,7 +1152,7 @@ Args ParseArgs(int argc, char** argv) {
     }
     if (!ok) {
       Die(absl::StrCat("bad argument '", arg,
-                       "'\nusage: pipeline_bench [--messages=N] [--fetch_batch=N] [--prefetch=N] [--send_asap=none|normalizer|all] [--rate=N] [--latency_s=S] "
+                       "'\nusage: pipeline_bench [--messages=N] [--fetch_batch=N] [--prefetch=N] [--send_asap=none|normalizer|all] [--reader=core|pull] [--rate=N] [--pace_us=N] [--rounds=N] [--latency_s=S] "
                        "[--warmup_s=S] [--phases=rtt,transport,e2e,latency] [--keep]"));
     }
   }
@@ -1099,80 +1160,132 @@ Args ParseArgs(int argc, char** argv) {
   return a;
 }
 
+
+// One round: a fresh nats-server (and normalizer), every selected phase.
+struct Round {
+  RttResult rtt;
+  TransportResult transport;
+  E2eResult e2e;
+  LatencyResult latency;
+  double ratio() const {
+    return transport.combined.per_s() > 0 ? e2e.raw.per_s() / transport.combined.per_s() : 0;
+  }
+};
+
+Round RunRound(const Args& args, const Workload& w, const std::string& dir, int round) {
+  Round out;
+  const int consumer_batch = args.fetch_batch > 0 ? args.fetch_batch : kDefaultFetchBatch;
+  sa::testing::NatsServer::Options nopts;
+  nopts.store_dir = absl::StrCat(dir, "/jetstream-", round);
+  auto nats = CheckOr(sa::testing::NatsServer::Start(nopts), "start nats-server");
+  std::printf("\n==== round %d of %d: nats-server %s, store %s (file storage)\n", round + 1, args.rounds,
+              nats->url().c_str(), nats->store_dir().c_str());
+  const pid_t nats_pid = FindNatsServerPid(nats->port());
+  if (args.phases.count("rtt")) out.rtt = RunRtt(nats->url());
+  if (args.phases.count("transport")) out.transport = RunTransport(nats->url(), w, consumer_batch, nats_pid);
+  if (args.phases.count("e2e") || args.phases.count("latency")) {
+    auto conn = Connect(nats->url(), "bench-admin");
+    auto js = CheckOr(sa::bus::JetStream::Create(*conn), "JetStream");
+    RecreateStream(*js, sa::runtime::MdRawStream());
+    const std::string ndir = absl::StrCat(dir, "/normalizer-", round);
+    std::filesystem::create_directories(ndir);
+    Normalizer normalizer = StartNormalizer(nats->url(), ndir, args.fetch_batch, *js);
+    if (args.phases.count("e2e")) out.e2e = RunE2e(nats->url(), w, normalizer, *js, args.fetch_batch, nats_pid);
+    if (args.phases.count("latency"))
+      out.latency = RunLatency(nats->url(), args, args.fetch_batch, normalizer.process->pid(), nats_pid);
+    (void)normalizer.process->Signal(SIGTERM);
+    auto code = normalizer.process->Wait(absl::Seconds(15));
+    if (!code.ok() || *code != 0)
+      std::fprintf(stderr, "normalizer exit: %s\n",
+                   code.ok() ? std::to_string(*code).c_str() : code.status().ToString().c_str());
+  }
+  if (args.keep) std::printf("kept nats-server log %s\n", nats->log_path().c_str());
+  return out;
+}
+
+double Median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+}
+
+void PrintRound(const Args& args, const Round& r, const char* label) {
+  std::printf("-- %s\n", label);
+  if (args.phases.count("rtt")) {
+    std::printf("core rtt, buffered publish  p50 %6.0f us p99 %6.0f us;  flushed publish p50 %6.0f us p99 %6.0f us\n",
+                r.rtt.buffered_p50 / 1e3, r.rtt.buffered_p99 / 1e3, r.rtt.flushed_p50 / 1e3, r.rtt.flushed_p99 / 1e3);
+  }
+  if (args.phases.count("transport")) {
+    std::printf("transport publish-only   %10.0f msg/s %7.1f MB/s\n", r.transport.publish.per_s(),
+                r.transport.publish.mb_per_s());
+    std::printf("transport consume-only   %10.0f msg/s %7.1f MB/s\n", r.transport.consume.per_s(),
+                r.transport.consume.mb_per_s());
+    std::printf("transport combined       %10.0f msg/s %7.1f MB/s  (the limit)\n", r.transport.combined.per_s(),
+                r.transport.combined.mb_per_s());
+  }
+  if (args.phases.count("e2e")) {
+    std::printf("e2e raw through normalizer %8.0f msg/s %7.1f MB/s", r.e2e.raw.per_s(), r.e2e.raw.mb_per_s());
+    if (r.ratio() > 0) std::printf("  = %.0f%% of the transport limit (target >= 50%%)", 100 * r.ratio());
+    std::printf("\ne2e canonical stored     %10.0f msg/s\n", r.e2e.canonical.per_s());
+  }
+  if (args.phases.count("latency")) {
+    const auto& t = r.latency.transport;
+    const auto& p = r.latency.pipeline;
+    std::printf("latency @ %.0f msg/s, transport only  p50 %.0f us p90 %.0f us p99 %.0f us p99.9 %.0f us max %.0f us\n",
+                r.latency.paced.rate, t.p50 / 1e3, t.p90 / 1e3, t.p99 / 1e3, t.p999 / 1e3, t.max / 1e3);
+    std::printf("latency @ %.0f msg/s, via normalizer  p50 %.0f us p90 %.0f us p99 %.0f us p99.9 %.0f us max %.0f us "
+                "(target p99 < 1000 us); normalizer kept %.0f frames/s\n",
+                r.latency.paced.rate, p.p50 / 1e3, p.p90 / 1e3, p.p99 / 1e3, p.p999 / 1e3, p.max / 1e3,
+                r.latency.drain_rate);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   const Args args = ParseArgs(argc, argv);
-  sa::bench::StartWatchdog("pipeline_bench", kWatchdogSeconds);
+  sa::bench::StartWatchdog("pipeline_bench", kWatchdogSeconds * args.rounds);
   const auto bench_start = Clock::now();
-  const int consumer_batch = args.fetch_batch > 0 ? args.fetch_batch : kDefaultFetchBatch;
 
   auto dir = CheckOr(sa::testing::TempDir::Create("pipeline-bench"), "TempDir");
-  sa::testing::NatsServer::Options nopts;
-  nopts.store_dir = dir.path() + "/jetstream";
-  auto nats = CheckOr(sa::testing::NatsServer::Start(nopts), "start nats-server");
-  std::printf("nats-server %s, store %s (file storage), fixtures %s\n", nats->url().c_str(), nats->store_dir().c_str(),
-              FixturePath("").c_str());
+  std::printf("fixtures %s; nats-server GOGC=%s\n", FixturePath("").c_str(),
+              std::getenv("GOGC") ? std::getenv("GOGC") : "(unset: 100)");
   const char* preload = std::getenv("LD_PRELOAD");
   const bool send_asap = preload != nullptr && std::string(preload).find("nats_send_asap") != std::string::npos;
   std::printf("nats.c send-ASAP preload (bench/nats_send_asap_preload.cc): %s\n",
               send_asap ? "ON (experiment: harness and normalizer write every publish at once)" : "off (as shipped)");
 
-  const pid_t nats_pid = FindNatsServerPid(nats->port());
   Workload w = BuildWorkload(args.messages);
   std::printf("workload: %zu frames (%d passes of %zu), %.1f MB frame text, %.1f MB on the wire (frames > 64 KiB zstd)\n",
               w.messages.size(), w.passes, w.frames_per_pass, static_cast<double>(w.frame_bytes) / 1e6,
               static_cast<double>(w.wire_bytes) / 1e6);
   std::fflush(stdout);
 
-  RttResult rtt;
-  if (args.phases.count("rtt")) rtt = RunRtt(nats->url());
-  TransportResult transport;
-  if (args.phases.count("transport")) transport = RunTransport(nats->url(), w, consumer_batch, nats_pid);
+  std::vector<Round> rounds;
+  for (int i = 0; i < args.rounds; ++i) rounds.push_back(RunRound(args, w, dir.path(), i));
 
-  E2eResult e2e;
-  LatencyResult latency;
-  if (args.phases.count("e2e") || args.phases.count("latency")) {
-    auto conn = Connect(nats->url(), "bench-admin");
-    auto js = CheckOr(sa::bus::JetStream::Create(*conn), "JetStream");
-    RecreateStream(*js, sa::runtime::MdRawStream());
-    Normalizer normalizer = StartNormalizer(nats->url(), dir.path(), args.fetch_batch, *js);
-    if (args.phases.count("e2e")) e2e = RunE2e(nats->url(), w, normalizer, *js, args.fetch_batch, nats_pid);
-    if (args.phases.count("latency")) latency = RunLatency(nats->url(), args, args.fetch_batch, normalizer.process->pid(), nats_pid);
-    (void)normalizer.process->Signal(SIGTERM);
-    auto code = normalizer.process->Wait(absl::Seconds(15));
-    if (!code.ok() || *code != 0) std::fprintf(stderr, "normalizer exit: %s\n", code.ok() ? std::to_string(*code).c_str() : code.status().ToString().c_str());
-  }
-
-  std::printf("\n== summary (fetch_batch %s, prefetch %d, nats.send_asap %s, send-ASAP preload %s, %zu frames, %.1f s total)\n",
-              args.fetch_batch > 0 ? std::to_string(args.fetch_batch).c_str() : "default", g_prefetch, g_send_asap.c_str(),
-              send_asap ? "ON" : "off",
-              w.messages.size(),
-              Seconds(bench_start, Clock::now()));
-  if (args.phases.count("rtt")) {
-    std::printf("core rtt, buffered publish  p50 %6.0f us p99 %6.0f us;  flushed publish p50 %6.0f us p99 %6.0f us\n",
-                rtt.buffered_p50 / 1e3, rtt.buffered_p99 / 1e3, rtt.flushed_p50 / 1e3, rtt.flushed_p99 / 1e3);
-  }
-  if (args.phases.count("transport")) {
-    std::printf("transport publish-only   %10.0f msg/s %7.1f MB/s\n", transport.publish.per_s(), transport.publish.mb_per_s());
-    std::printf("transport consume-only   %10.0f msg/s %7.1f MB/s\n", transport.consume.per_s(), transport.consume.mb_per_s());
-    std::printf("transport combined       %10.0f msg/s %7.1f MB/s  (the limit)\n", transport.combined.per_s(),
-                transport.combined.mb_per_s());
-  }
-  if (args.phases.count("e2e")) {
-    std::printf("e2e raw through normalizer %8.0f msg/s %7.1f MB/s", e2e.raw.per_s(), e2e.raw.mb_per_s());
-    if (transport.combined.per_s() > 0)
-      std::printf("  = %.0f%% of the transport limit (target >= 50%%)", 100 * e2e.raw.per_s() / transport.combined.per_s());
-    std::printf("\ne2e canonical stored     %10.0f msg/s\n", e2e.canonical.per_s());
-  }
-  if (args.phases.count("latency")) {
-    const auto& t = latency.transport;
-    const auto& p = latency.pipeline;
-    std::printf("latency @ %.0f msg/s, transport only  p50 %.0f us p90 %.0f us p99 %.0f us p99.9 %.0f us max %.0f us\n",
-                latency.paced.rate, t.p50 / 1e3, t.p90 / 1e3, t.p99 / 1e3, t.p999 / 1e3, t.max / 1e3);
-    std::printf("latency @ %.0f msg/s, via normalizer  p50 %.0f us p90 %.0f us p99 %.0f us p99.9 %.0f us max %.0f us "
-                "(target p99 < 1000 us); normalizer kept %.0f frames/s\n",
-                latency.paced.rate, p.p50 / 1e3, p.p90 / 1e3, p.p99 / 1e3, p.p999 / 1e3, p.max / 1e3, latency.drain_rate);
+  std::printf("\n== summary (fetch_batch %s, prefetch %d, nats.send_asap %s, e2e reader %s, pace %" PRId64
+              " us, send-ASAP preload %s, %zu frames, %d round(s), %.1f s total)\n",
+              args.fetch_batch > 0 ? std::to_string(args.fetch_batch).c_str() : "default", g_prefetch,
+              g_send_asap.c_str(), g_reader.c_str(), args.pace_us, send_asap ? "ON" : "off", w.messages.size(),
+              args.rounds, Seconds(bench_start, Clock::now()));
+  for (size_t i = 0; i < rounds.size(); ++i) PrintRound(args, rounds[i], absl::StrCat("round ", i + 1).c_str());
+  if (rounds.size() > 1) {
+    std::vector<double> limit, e2e, ratio, p99, tp99;
+    for (const auto& r : rounds) {
+      limit.push_back(r.transport.combined.per_s());
+      e2e.push_back(r.e2e.raw.per_s());
+      ratio.push_back(r.ratio());
+      p99.push_back(r.latency.pipeline.p99);
+      tp99.push_back(r.latency.transport.p99);
+    }
+    std::printf("-- median of %zu rounds\n", rounds.size());
+    if (args.phases.count("transport") && args.phases.count("e2e"))
+      std::printf("transport limit %.0f msg/s, e2e %.0f frames/s, ratio %.0f%% (each round's own ratio; target >= 50%%)\n",
+                  Median(limit), Median(e2e), 100 * Median(ratio));
+    if (args.phases.count("latency"))
+      std::printf("latency p99: transport only %.0f us, via normalizer %.0f us (target < 1000 us)\n", Median(tp99) / 1e3,
+                  Median(p99) / 1e3);
   }
   if (args.keep) {
     std::printf("kept %s\n", dir.path().c_str());
