@@ -41,7 +41,8 @@ struct PullState {
 struct ReceivedMessageImpl {
   ~ReceivedMessageImpl() { natsMsg_Destroy(msg); }
   std::shared_ptr<PullState> pull;  // natsMsg acks go through its subscription
-  natsMsg* msg = nullptr;
+  natsMsg* msg = nullptr;  // null in prefetch mode: freed once copied (then `reply` acks)
+  std::string reply;       // prefetch mode: the $JS.ACK subject
   std::string subject;
   std::string data;
   Headers headers;
@@ -136,46 +137,49 @@ namespace {
 // reply subject (what nats.c's natsMsg_Ack does for its own subscriptions).
 bool RawAcks(const internal::ReceivedMessageImpl& m) { return m.pull != nullptr && m.pull->prefetch; }
 
+// The error names the operation and subject; built only on failure (acks are
+// per message on hot paths).
+absl::Status AckStatus(natsStatus s, const char* what, const internal::ReceivedMessageImpl& m) {
+  if (s == NATS_OK) return absl::OkStatus();
+  return NatsToStatus(s, absl::StrCat(what, " ", m.subject));
+}
+
 absl::Status PublishAck(const internal::ReceivedMessageImpl& m, const std::string& body, const char* what) {
-  const char* reply = natsMsg_GetReply(m.msg);
-  if (reply == nullptr || *reply == '\0')
+  if (m.reply.empty())
     return absl::FailedPreconditionError(absl::StrCat(what, " ", m.subject, ": message has no reply subject"));
-  return NatsToStatus(natsConnection_Publish(m.pull->js->conn->nc, reply, body.data(), static_cast<int>(body.size())),
-                      absl::StrCat(what, " ", m.subject));
+  return AckStatus(
+      natsConnection_Publish(m.pull->js->conn->nc, m.reply.c_str(), body.data(), static_cast<int>(body.size())), what, m);
 }
 
 }  // namespace
 
 absl::Status ReceivedMessage::Ack() {
   if (RawAcks(*impl_)) return PublishAck(*impl_, "+ACK", "Ack");
-  return NatsToStatus(natsMsg_Ack(impl_->msg, nullptr), absl::StrCat("Ack ", impl_->subject));
+  return AckStatus(natsMsg_Ack(impl_->msg, nullptr), "Ack", *impl_);
 }
 absl::Status ReceivedMessage::Nak() {
   if (RawAcks(*impl_)) return PublishAck(*impl_, "-NAK", "Nak");
-  return NatsToStatus(natsMsg_Nak(impl_->msg, nullptr), absl::StrCat("Nak ", impl_->subject));
+  return AckStatus(natsMsg_Nak(impl_->msg, nullptr), "Nak", *impl_);
 }
 absl::Status ReceivedMessage::NakWithDelay(absl::Duration delay) {
   if (RawAcks(*impl_))
     return PublishAck(*impl_, absl::StrCat("-NAK {\"delay\":", absl::ToInt64Nanoseconds(delay), "}"), "Nak");
-  return NatsToStatus(natsMsg_NakWithDelay(impl_->msg, absl::ToInt64Milliseconds(delay), nullptr),
-                      absl::StrCat("Nak ", impl_->subject));
+  return AckStatus(natsMsg_NakWithDelay(impl_->msg, absl::ToInt64Milliseconds(delay), nullptr), "Nak", *impl_);
 }
 absl::Status ReceivedMessage::Term() {
   if (RawAcks(*impl_)) return PublishAck(*impl_, "+TERM", "Term");
-  return NatsToStatus(natsMsg_Term(impl_->msg, nullptr), absl::StrCat("Term ", impl_->subject));
+  return AckStatus(natsMsg_Term(impl_->msg, nullptr), "Term", *impl_);
 }
 absl::Status ReceivedMessage::InProgress() {
   if (RawAcks(*impl_)) return PublishAck(*impl_, "+WPI", "InProgress");
-  return NatsToStatus(natsMsg_InProgress(impl_->msg, nullptr),
-                      absl::StrCat("InProgress ", impl_->subject));
+  return AckStatus(natsMsg_InProgress(impl_->msg, nullptr), "InProgress", *impl_);
 }
 absl::Status ReceivedMessage::AckSync(absl::Duration timeout) {
   if (RawAcks(*impl_)) {
-    const char* reply = natsMsg_GetReply(impl_->msg);
-    if (reply == nullptr || *reply == '\0')
+    if (impl_->reply.empty())
       return absl::FailedPreconditionError(absl::StrCat("AckSync ", impl_->subject, ": message has no reply subject"));
     natsMsg* resp = nullptr;
-    natsStatus s = natsConnection_Request(&resp, impl_->pull->js->conn->nc, reply, "+ACK", 4,
+    natsStatus s = natsConnection_Request(&resp, impl_->pull->js->conn->nc, impl_->reply.c_str(), "+ACK", 4,
                                           std::max<int64_t>(1, absl::ToInt64Milliseconds(timeout)));
     natsMsg_Destroy(resp);
     return NatsToStatus(s, absl::StrCat("AckSync ", impl_->subject));
@@ -413,6 +417,11 @@ absl::StatusOr<ImplList> FetchPrefetched(const std::shared_ptr<internal::PullSta
       // Not from the consumer (nothing else publishes to this inbox): drop it.
       continue;
     }
+    // Everything is copied out: free nats.c's copy now rather than when the
+    // caller acks (a frame waiting for its ack would otherwise be held twice).
+    impl->reply = reply;
+    impl->msg = nullptr;
+    natsMsg_Destroy(m);
     out.push_back(std::move(impl));
     if (absl::Status rq = RequestMore(p); !rq.ok()) break;  // retried on the next Fetch
   }

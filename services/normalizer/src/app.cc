@@ -12,6 +12,10 @@
 #include <thread>
 #include <unordered_map>
 
+#include <pthread.h>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "bus/jetstream.h"
@@ -316,8 +320,15 @@ class NormalizerApp final : public runtime::NatsServiceApp, public pb::Normalize
   // decodes them in order and publishes the outputs, the completer acks the
   // raw frames once their outputs are acknowledged (CompleteBatches).
   void Run() {
-    std::thread completer([this] { CompleteBatches(); });
-    std::thread fetcher([this] { FetchBatches(); });
+    pthread_setname_np(pthread_self(), "norm-decode");  // names show in top -H and perf
+    std::thread completer([this] {
+      pthread_setname_np(pthread_self(), "norm-complete");
+      CompleteBatches();
+    });
+    std::thread fetcher([this] {
+      pthread_setname_np(pthread_self(), "norm-fetch");
+      FetchBatches();
+    });
     while (true) {
       std::vector<bus::ReceivedMessage> msgs;
       {
@@ -479,7 +490,7 @@ class NormalizerApp final : public runtime::NatsServiceApp, public pb::Normalize
       auto it = awaiting_.find(msg_id);
       if (it == awaiting_.end()) return;
       const uint64_t seq = it->second.front();
-      it->second.pop_front();
+      it->second.erase(it->second.begin());
       if (it->second.empty()) awaiting_.erase(it);
       if (InFlightBatch* b = FindBatchLocked(seq)) {
         if (!st.ok()) b->failed = true;
@@ -661,7 +672,9 @@ class NormalizerApp final : public runtime::NatsServiceApp, public pb::Normalize
   std::mutex win_mu_;
   std::condition_variable win_cv_;
   std::deque<std::unique_ptr<InFlightBatch>> window_;  // by seq, oldest first
-  std::unordered_map<std::string, std::deque<uint64_t>> awaiting_;  // output msg id -> batch seqs
+  // Output msg id -> batch seqs, oldest first (an id repeats across batches
+  // only when a candle is re-emitted; one inline slot, no deque per output).
+  absl::flat_hash_map<std::string, absl::InlinedVector<uint64_t, 1>> awaiting_;
   std::deque<std::vector<bus::ReceivedMessage>> fetched_;  // fetched, not decoded yet
   size_t fetched_frames_ = 0;  // in fetched_ (guarded by win_mu_)
   size_t window_frames_ = 0;   // raw frames of window_ (guarded by win_mu_)
