@@ -10,10 +10,13 @@
 #include <errno.h>
 
 #include <cstdio>
+#include <cstdint>
 #include <cstdlib>
+#include <fstream>
 #include <chrono>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
@@ -34,6 +37,20 @@ inline std::string FixturePath(const std::string& name) {
   std::string here = __FILE__;  // .../main/bench/bench_util.h
   for (int i = 0; i < 3; ++i) here = here.substr(0, here.rfind('/'));
   return absl::StrCat(here, "/shared/fixtures/exchanges/", name);
+}
+
+// Busy and total jiffies of the whole machine (the "cpu" line of /proc/stat;
+// busy = total minus idle and iowait).
+inline std::pair<uint64_t, uint64_t> MachineJiffies() {
+  std::ifstream in("/proc/stat");
+  std::string cpu;
+  uint64_t v[8] = {}, total = 0;
+  in >> cpu;
+  for (auto& x : v) {
+    in >> x;
+    total += x;
+  }
+  return {total - v[3] - v[4], total};
 }
 
 // A harness benchmark's fatal error: the message on stderr, exit 1 (no

@@ -147,6 +147,7 @@ struct Args {
 
 using sa::bench::Check;
 using sa::bench::CheckOr;
+using sa::bench::MachineJiffies;
 using sa::bench::Die;
 
 double Seconds(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
@@ -196,18 +197,6 @@ bool ReadProcStat(const std::string& path, ProcStat* out) {
     return false;
   out->cpu = static_cast<double>(ut + st) / static_cast<double>(::sysconf(_SC_CLK_TCK));
   return true;
-}
-
-std::pair<uint64_t, uint64_t> MachineJiffies() {
-  std::ifstream in("/proc/stat");
-  std::string cpu;
-  uint64_t v[8] = {}, total = 0;
-  in >> cpu;
-  for (auto& x : v) {
-    in >> x;
-    total += x;
-  }
-  return {total - v[3] - v[4], total};  // minus idle, iowait
 }
 
 // Samples /proc every 100 ms between Start() and Stop() and attributes CPU to

@@ -162,6 +162,7 @@ int64_t RealtimeNs() {
 }
 
 using sa::bench::FixturePath;
+using sa::bench::MachineJiffies;
 
 // $SA_BUILD_DIR/bin/normalizer, else ../bin/normalizer next to this binary.
 std::string NormalizerPath() {
@@ -232,19 +233,6 @@ std::map<pid_t, std::pair<std::string, double>> AllProcessCpu() {
     out[pid] = {comm, s};
   }
   return out;
-}
-
-// Busy and total jiffies of the whole machine (/proc/stat "cpu" line).
-std::pair<uint64_t, uint64_t> MachineJiffies() {
-  std::ifstream in("/proc/stat");
-  std::string cpu;
-  uint64_t v[8] = {}, total = 0;
-  in >> cpu;
-  for (auto& x : v) {
-    in >> x;
-    total += x;
-  }
-  return {total - v[3] - v[4], total};  // idle, iowait
 }
 
 // What some processes and the machine did between Start() and Report().
