@@ -356,19 +356,6 @@ void RecreateCdcStream(sa::bus::JetStream& js) {
   Check(js.EnsureStream(sa::runtime::CdcStream()), "EnsureStream CDC");
 }
 
-// The pid of the nats-server listening on `port`.
-pid_t FindNatsServerPid(int port) {
-  const std::string want = absl::StrCat("-p", std::string(1, '\0'), port, std::string(1, '\0'));
-  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
-    pid_t pid;
-    if (!absl::SimpleAtoi(entry.path().filename().string(), &pid)) continue;
-    std::ifstream in(entry.path() / "cmdline");
-    std::string cmd((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (cmd.find("nats-server") != std::string::npos && cmd.find(want) != std::string::npos) return pid;
-  }
-  Die(absl::StrCat("no nats-server process for port ", port));
-}
-
 pid_t PostmasterPid(const sa::testing::PostgresServer& pg) {
   std::ifstream in(pg.data_dir() + "/postmaster.pid");
   std::string first;
@@ -1031,7 +1018,7 @@ int main(int argc, char** argv) {
   auto pg = CheckOr(sa::testing::PostgresServer::Start(), "start PostgreSQL");
   std::printf("nats-server %s (file storage in %s); PostgreSQL %s\n", nats->url().c_str(), nats->store_dir().c_str(),
               pg->dsn().c_str());
-  CpuSampler cpu(PostmasterPid(*pg), FindNatsServerPid(nats->port()));
+  CpuSampler cpu(PostmasterPid(*pg), nats->pid());
 
   SourceResult source;
   LagResult lag, bridge_lag;

@@ -310,19 +310,6 @@ class CpuWatch {
   Clock::time_point t0_;
 };
 
-// The pid of the nats-server listening on `port` (the fixture does not say).
-pid_t FindNatsServerPid(int port) {
-  const std::string want = absl::StrCat("-p", std::string(1, '\0'), port, std::string(1, '\0'));
-  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
-    pid_t pid;
-    if (!absl::SimpleAtoi(entry.path().filename().string(), &pid)) continue;
-    std::ifstream in(entry.path() / "cmdline");
-    std::string cmd((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (cmd.find("nats-server") != std::string::npos && cmd.find(want) != std::string::npos) return pid;
-  }
-  Die(absl::StrCat("no nats-server process for port ", port));
-}
-
 // --- workload -------------------------------------------------------------------
 
 struct Workload {
@@ -1176,7 +1163,7 @@ Round RunRound(const Args& args, const Workload& w, const std::string& dir, int 
   auto nats = CheckOr(sa::testing::NatsServer::Start(nopts), "start nats-server");
   std::printf("\n==== round %d of %d: nats-server %s, store %s (file storage)\n", round + 1, args.rounds,
               nats->url().c_str(), nats->store_dir().c_str());
-  const pid_t nats_pid = FindNatsServerPid(nats->port());
+  const pid_t nats_pid = nats->pid();
   if (args.phases.count("rtt")) out.rtt = RunRtt(nats->url());
   if (args.phases.count("transport")) out.transport = RunTransport(nats->url(), w, consumer_batch, nats_pid);
   if (args.phases.count("e2e") || args.phases.count("latency")) {

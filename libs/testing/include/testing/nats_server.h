@@ -46,6 +46,8 @@ class NatsServer {
   const std::string& store_dir() const { return store_dir_; }
   std::string log_path() const;
   bool running() const { return process_ != nullptr; }
+  // The running nats-server's pid (0 when stopped): for CPU accounting.
+  pid_t pid() const { return process_ != nullptr ? process_->pid() : 0; }
 
   // SIGTERM and wait (graceful), or SIGKILL when `kill`.
   absl::Status Stop(bool kill = false);
