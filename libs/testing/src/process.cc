@@ -84,6 +84,21 @@ absl::StatusOr<std::unique_ptr<Process>> Process::Spawn(const std::vector<std::s
   for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
   cargv.push_back(nullptr);
 
+  // The environment: the parent's, with options.env set over it.
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string entry(*e);
+    const std::string key = entry.substr(0, entry.find('='));
+    bool overridden = false;
+    for (const auto& [k, v] : options.env) overridden = overridden || k == key;
+    if (!overridden) env_strings.push_back(entry);
+  }
+  for (const auto& [k, v] : options.env) env_strings.push_back(absl::StrCat(k, "=", v));
+  std::vector<char*> cenv;
+  cenv.reserve(env_strings.size() + 1);
+  for (auto& e : env_strings) cenv.push_back(e.data());
+  cenv.push_back(nullptr);
+
   if (!options.log_file.empty()) {
     p->log_fd_ = open(options.log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (p->log_fd_ < 0) return ErrnoStatus(absl::StrCat("open ", options.log_file), errno);
@@ -132,7 +147,7 @@ absl::StatusOr<std::unique_ptr<Process>> Process::Spawn(const std::vector<std::s
     const int keep = exec_err[1];
     if (keep > 3) syscall(SYS_close_range, 3u, static_cast<unsigned>(keep - 1), 0u);
     syscall(SYS_close_range, static_cast<unsigned>(keep + 1), ~0u, 0u);
-    execv(exe, cargv.data());
+    execve(exe, cargv.data(), cenv.data());
     int err = errno;
     ssize_t ignored = write(keep, &err, sizeof(err));
     (void)ignored;

@@ -5,7 +5,7 @@
 
 namespace sa::testing {
 
-bool WaitFor(const std::function<bool()>& cond, absl::Duration timeout) {
+bool WaitFor(const std::function<bool()>& cond, absl::Duration timeout, absl::Duration max_interval) {
   const absl::Time deadline = absl::Now() + timeout;
   absl::Duration backoff = absl::Milliseconds(1);
   while (true) {
@@ -13,7 +13,7 @@ bool WaitFor(const std::function<bool()>& cond, absl::Duration timeout) {
     const absl::Duration left = deadline - absl::Now();
     if (left <= absl::ZeroDuration()) return cond();
     std::this_thread::sleep_for(absl::ToChronoNanoseconds(std::min(backoff, left)));
-    backoff = std::min(backoff * 2, absl::Milliseconds(50));
+    backoff = std::min(backoff * 2, max_interval);
   }
 }
 

@@ -12,6 +12,7 @@
 #include <string>
 
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -48,6 +49,8 @@ class Process {
     // so a crashed test leaves no server behind. Spawn from a long-lived
     // thread (e.g. the test's main thread) when this is on.
     bool kill_on_parent_death = true;
+    // Set (or overridden) in the child's environment, which is otherwise the parent's.
+    std::vector<std::pair<std::string, std::string>> env;
   };
 
   static absl::StatusOr<std::unique_ptr<Process>> Spawn(const std::vector<std::string>& argv,

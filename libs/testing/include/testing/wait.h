@@ -12,8 +12,10 @@
 namespace sa::testing {
 
 // Calls `cond` until it returns true or `timeout` passes, backing off from
-// 1 ms to 50 ms between checks. Returns the last result of `cond` (it is
+// 1 ms to `max_interval` between checks (1 ms: to act within a millisecond of
+// a change, e.g. to kill a process at a given point of its progress). Returns the last result of `cond` (it is
 // always evaluated once more at the deadline). Runs on the calling thread.
-bool WaitFor(const std::function<bool()>& cond, absl::Duration timeout);
+bool WaitFor(const std::function<bool()>& cond, absl::Duration timeout,
+             absl::Duration max_interval = absl::Milliseconds(50));
 
 }  // namespace sa::testing
