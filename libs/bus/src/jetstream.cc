@@ -469,8 +469,21 @@ absl::Status JetStream::EnsurePullConsumer(const ConsumerConfig& config) {
   jsConsumerConfig cfg;
   if (auto st = internal::FillConsumerConfig(config, &cfg); !st.ok()) return st;
   const std::string op = absl::StrCat("EnsurePullConsumer ", config.stream(), "/", config.durable());
-  jsConsumerInfo* ci = nullptr;
   jsErrCode jerr = static_cast<jsErrCode>(0);
+  // The server refuses to change where a consumer starts: an existing one
+  // (RecreatePullConsumerAt may have rewound it) keeps its start.
+  jsConsumerInfo* existing = nullptr;
+  if (js_GetConsumerInfo(&existing, state_->js, config.stream().c_str(), config.durable().c_str(), nullptr, &jerr) ==
+          NATS_OK &&
+      existing->Config != nullptr) {
+    cfg.DeliverPolicy = existing->Config->DeliverPolicy;
+    cfg.OptStartSeq = existing->Config->OptStartSeq;
+    cfg.OptStartTime = existing->Config->OptStartTime;
+  }
+  jsConsumerInfo* ci = nullptr;
+  jerr = static_cast<jsErrCode>(0);
+  // The server treats an identical re-add as success; a different one is an
+  // update (or refused as "already exists" by older servers: then update).
   natsStatus s = js_AddConsumer(&ci, state_->js, config.stream().c_str(), &cfg, nullptr, &jerr);
   if (s == NATS_ERR &&
       (jerr == JSConsumerNameExistErr || jerr == JSConsumerExistingActiveErr || jerr == 10148)) {
@@ -478,6 +491,7 @@ absl::Status JetStream::EnsurePullConsumer(const ConsumerConfig& config) {
     s = js_UpdateConsumer(&ci, state_->js, config.stream().c_str(), &cfg, nullptr, &jerr);
   }
   jsConsumerInfo_Destroy(ci);
+  jsConsumerInfo_Destroy(existing);
   return NatsToStatus(s, op, jerr);
 }
 
