@@ -20,7 +20,9 @@
 #include "bus/jetstream.h"
 #include "bus/jetstream_publisher.h"
 #include "common/clock.h"
+#include "common/crash_point.h"
 #include "common/status.h"
+#include "marketdata/book_parts.h"
 #include "marketdata/candle_builder.h"
 #include "marketdata/decode_error.h"
 #include "marketdata/decoder_registry.h"
@@ -57,6 +59,7 @@ cfg::NormalizerConfig DefaultConfig() {
   c.add_candle_intervals("1s");
   c.add_candle_intervals("1m");
   c.set_max_frame_bytes(32 << 20);
+  c.set_max_message_bytes(512 << 10);
   return c;
 }
 
@@ -64,6 +67,9 @@ absl::Status ValidateConfig(const cfg::NormalizerConfig& c) {
   if (auto st = runtime::ValidateCommon(c.server(), &c.nats()); !st.ok()) return st;
   if (auto st = runtime::ValidateStreams(c.streams()); !st.ok()) return st;
   if (auto st = runtime::ValidateConsumer(c.consumer()); !st.ok()) return st;
+  if (c.max_message_bytes() != 0 && (c.max_message_bytes() < 4096 || c.max_message_bytes() > (64u << 20)))
+    return absl::InvalidArgumentError(
+        absl::StrCat("key 'max_message_bytes': ", c.max_message_bytes(), " must be 4096..67108864 (0: default)"));
   for (int i = 0; i < c.candle_intervals_size(); ++i) {
     const auto& iv = c.candle_intervals(i);
     if (iv != "1s" && iv != "1m")
@@ -102,8 +108,8 @@ std::vector<md::CandleBuilder::Interval> Intervals(const cfg::NormalizerConfig& 
 class FrameOutputs final : public md::Sink {
  public:
   FrameOutputs(const std::string& venue, md::CandleBuilder* candles, std::vector<md::ResyncRequest>* resyncs,
-               std::deque<mdpb::VenueStatus>* recent)
-      : venue_(venue), candles_(candles), resyncs_(resyncs), recent_(recent) {}
+               std::deque<mdpb::VenueStatus>* recent, size_t max_message_bytes)
+      : venue_(venue), candles_(candles), resyncs_(resyncs), recent_(recent), max_message_bytes_(max_message_bytes) {}
 
   void Reset(const std::string& raw_msg_id) {
     raw_msg_id_ = raw_msg_id;
@@ -128,8 +134,14 @@ class FrameOutputs final : public md::Sink {
     Add(absl::StrCat("md.ticker.", venue_, ".", t.origin().symbol()), NextId("ticker"), t);
   }
   void OnBookUpdate(const mdpb::BookUpdate& b) override {
-    Add(absl::StrCat("md.book.", venue_, ".", b.origin().symbol()), NextId("book"), b);
     ++book_updates;
+    const std::string subject = absl::StrCat("md.book.", venue_, ".", b.origin().symbol());
+    if (b.ByteSizeLong() <= max_message_bytes_) {
+      Add(subject, NextId("book"), b);
+      return;
+    }
+    // Over NATS's max_payload: parts a subscriber reassembles (see BookUpdate).
+    for (const auto& part : md::SplitBookSnapshot(b, max_message_bytes_)) Add(subject, NextId("book"), part);
   }
   // Candles the venue itself sends (Coinbase candles, Binance kline) keep the
   // venue's interval, marked native, apart from the ones built from trades.
@@ -167,6 +179,7 @@ class FrameOutputs final : public md::Sink {
   md::CandleBuilder* candles_;
   std::vector<md::ResyncRequest>* resyncs_;
   std::deque<mdpb::VenueStatus>* recent_;
+  size_t max_message_bytes_;
   std::string raw_msg_id_;
   int index_ = 0;
   int64_t max_event_time_ns_ = 0;
@@ -430,11 +443,13 @@ class NormalizerApp final : public runtime::NatsServiceApp, public pb::Normalize
       std::lock_guard lock(mu_);
       for (auto& m : msgs) DecodeOne(m, &out, &resyncs);
     }
+    SA_CRASH_POINT("normalizer.batch_decoded");  // decoded, nothing published
     auto b = std::make_unique<InFlightBatch>();
     b->raw = std::move(msgs);
     b->resyncs = std::move(resyncs);
     b->start_ns = t0;
     PublishTracked(std::move(b), out);
+    SA_CRASH_POINT("normalizer.batch_published");  // outputs published, raw frames not acked
   }
 
   // Registers `b` in the window with one expected ack per output (before
@@ -522,7 +537,10 @@ class NormalizerApp final : public runtime::NatsServiceApp, public pb::Normalize
           for (auto& m : b->raw) (void)m.Nak();
           continue;
         }
-        for (auto& m : b->raw) (void)m.Ack();
+        for (auto& m : b->raw) {
+          (void)m.Ack();
+          SA_CRASH_POINT("normalizer.frame_acked");  // part of a batch's raw frames acked
+        }
         published_total_->Inc(static_cast<double>(b->outputs));
         if (b->raw.empty()) continue;
         frames_total_->Inc(static_cast<double>(b->raw.size()));
@@ -582,7 +600,8 @@ class NormalizerApp final : public runtime::NatsServiceApp, public pb::Normalize
       return;
     }
     ++p->frames;
-    FrameOutputs sink(venue, p->candles.get(), resyncs, &recent_status_);
+    SA_CRASH_POINT("normalizer.frame_decoding");  // the k-th frame of this process, before its decode
+    FrameOutputs sink(venue, p->candles.get(), resyncs, &recent_status_, MaxMessageBytes());
     sink.Reset(m.msg_id().empty() ? absl::StrCat(subject, ":", m.stream_sequence()) : m.msg_id());
     absl::Status st = p->decoder->Decode(frame, sink);
     p->trades += sink.trades;
@@ -638,6 +657,8 @@ class NormalizerApp final : public runtime::NatsServiceApp, public pb::Normalize
                                        {"Sa-Reason", r.reason}});
   }
 
+  size_t MaxMessageBytes() const { return config_.max_message_bytes() ? config_.max_message_bytes() : (512u << 10); }
+
   // Closes candles whose interval has passed on each venue's candle clock.
   void TickCandles() {
     std::vector<bus::Message> out;
@@ -646,7 +667,7 @@ class NormalizerApp final : public runtime::NatsServiceApp, public pb::Normalize
       const int64_t now = NowUnixNanos();
       for (auto& [venue, p] : venues_) {
         if (!p.candles || p.watermark_event_ns == 0) continue;
-        FrameOutputs sink(venue, nullptr, nullptr, &recent_status_);
+        FrameOutputs sink(venue, nullptr, nullptr, &recent_status_, MaxMessageBytes());
         p.candles->CloseDue(p.watermark_event_ns + (now - p.watermark_wall_ns),
                             [&](const mdpb::Candle& c) { sink.OnBuiltCandle(c); });
         for (auto& o : sink.messages()) out.push_back(std::move(o));
