@@ -83,7 +83,7 @@ const char* SideName(mdpb::Side s) {
 
 std::string MarketDataWriter::Check(const mdpb::Trade& t) {
   if (t.origin().venue().empty() || t.origin().symbol().empty()) return "trade without venue or symbol";
-  if (t.trade_id().empty()) return "trade without trade_id";
+  if (t.trade_id().empty()) return "trade without trade_id (and without Nats-Msg-Id)";
   if (!IsDecimal(t.price().value())) return absl::StrCat("price '", t.price().value().substr(0, 64), "' is not a decimal");
   if (!IsDecimal(t.size().value())) return absl::StrCat("size '", t.size().value().substr(0, 64), "' is not a decimal");
   if (!SaneTime(TradeTime(t.origin()))) return absl::StrCat("trade time ", TradeTime(t.origin()), " ns is out of range");

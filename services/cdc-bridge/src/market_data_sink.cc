@@ -7,6 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/crash_point.h"
 
 namespace sa::cdc_bridge {
 
@@ -72,7 +73,14 @@ bool MarketDataSink::Drain(bus::PullSubscription& sub, bool trades) {
     const auto& m = (*msgs)[i];
     std::string why;
     if (trades) {
-      why = !t[i].ParseFromString(m.data()) ? "payload is not a marketdata.v1.Trade" : warehouse::MarketDataWriter::Check(t[i]);
+      if (!t[i].ParseFromString(m.data())) {
+        why = "payload is not a marketdata.v1.Trade";
+      } else {
+        // Kraken v1 trades carry no venue id: the key is then what MD keeps
+        // unique, the message's Nats-Msg-Id (deterministic per raw frame).
+        if (t[i].trade_id().empty()) t[i].set_trade_id(m.msg_id());
+        why = warehouse::MarketDataWriter::Check(t[i]);
+      }
     } else {
       std::vector<std::string> tok = absl::StrSplit(m.subject(), '.');  // md.candle.<interval>.<venue>.<SYMBOL>
       c[i].interval = tok.size() >= 3 ? tok[2] : "";
@@ -117,7 +125,11 @@ bool MarketDataSink::Drain(bus::PullSubscription& sub, bool trades) {
     return false;
   }
   if (parked > 0 && dlq_) (void)dlq_->Flush(absl::Seconds(10));
-  for (auto& m : *msgs) (void)m.Ack();
+  SA_CRASH_POINT("md_sink.batch_committed");  // in the warehouse, nothing acked
+  for (auto& m : *msgs) {
+    (void)m.Ack();
+    SA_CRASH_POINT("md_sink.message_acked");
+  }
   (trades ? trades_ : candles_) += *n;
   (trades ? rows_trades_ : rows_candles_).Inc(static_cast<double>(*n));
   return true;

@@ -7,6 +7,8 @@
 //   candles (venue, symbol, interval, open_time, close_time, open, high, low, close, volume,
 //            trade_count, closed)                                    PK (symbol, venue, interval, open_time)
 // ts is the venue's time, or the receive time when the venue gives none.
+// trade_id is the venue's trade id; for venues that give none (Kraken v1) the
+// caller stores the MD message's Nats-Msg-Id there, which MD keeps unique.
 // Prices and sizes are exact numerics (the messages' decimal text).
 // When the citus extension is installed, both tables are distributed by
 // symbol (create_distributed_table); on plain PostgreSQL the same schema works.
