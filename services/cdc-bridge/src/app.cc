@@ -25,6 +25,7 @@
 #include "cdc_bridge/warehouse_sink.h"
 #include "streamadmin/cdc/v1/cdc.grpc.pb.h"
 #include "common/clock.h"
+#include "common/crash_point.h"
 #include "observability/metrics.h"
 #include "runtime/main.h"
 #include "runtime/nats_service_app.h"
@@ -313,6 +314,7 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
     job.schema = req->schema().empty() ? "public" : req->schema();
     job.table = req->table();
     job.chunk_size = static_cast<int>(req->chunk_size() ? req->chunk_size() : config_.connector().snapshot_chunk_size());
+    OpenSnapshotStates();
     std::lock_guard lock(jobs_mu_);
     for (const auto& j : jobs_)
       if (j.schema == job.schema && j.table == job.table) {
@@ -320,6 +322,9 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
         return {grpc::StatusCode::ALREADY_EXISTS,
                 absl::StrCat("a snapshot of ", job.schema, ".", job.table, " is already ", j.state)};
       }
+    // Stored before it is acknowledged: a crash before the first chunk
+    // resumes it (PrepareSnapshots picks up queued states).
+    SaveSnapshotState(job);
     jobs_.push_back(job);
     Fill(job, out->mutable_snapshot());
     return grpc::Status::OK;
@@ -457,10 +462,17 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
     o.exclude_tables = {k.exclude_tables().begin(), k.exclude_tables().end()};
     o.server_name = server_;
     o.status_interval = absl::Milliseconds(k.status_interval_ms());
+    if (k.snapshot_mode() == "initial_only" && InitialOnlyFinishedBefore()) {
+      spdlog::info("snapshot_mode initial_only: the snapshot finished in an earlier run; not streaming");
+      initial_only_done_ = true;
+      slot_dropped_ = true;
+      return absl::OkStatus();
+    }
     auto client = cdc::ReplicationClient::Connect(o);
     if (!client.ok()) return client.status();
     cdc::ReplicationClient& c = **client;
     if (auto st = c.EnsurePublication(); !st.ok()) return st;
+    if (absl::Status st = MarkInitialSnapshotBeforeTheSlot(); !st.ok()) return st;
     auto slot = c.EnsureSlot();
     if (!slot.ok()) return slot.status();
     // Whatever an earlier session left unacknowledged comes again from the slot.
@@ -485,7 +497,7 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
         kafka_.reset();
       }
     };
-    if (auto st = PrepareSnapshots(slot->created); !st.ok()) return st;
+    if (auto st = PrepareSnapshots(slot->created || InitialSnapshotPending()); !st.ok()) return st;
     if (auto st = c.Start(); !st.ok()) return st;
     const uint64_t start_lsn = slot->created ? slot->consistent_point : slot->confirmed_flush_lsn;
     confirmable_ = std::max(confirmable_.load(), start_lsn);
@@ -508,8 +520,10 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
       auto txs = c.Poll(absl::Milliseconds(50));
       if (!txs.ok()) return txs.status();
       streamed_ok_ = true;
-      for (auto& tx : *txs)
+      for (auto& tx : *txs) {
         if (absl::Status st = PublishTransaction(tx); !st.ok()) return st;
+        SA_CRASH_POINT("cdc.transaction_published");  // published, neither acked nor confirmed yet
+      }
       if (c.server_wal_end() > received_wal_.load()) {
         received_wal_ = c.server_wal_end();
         std::lock_guard lock(mu_);
@@ -572,6 +586,7 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
     m.msg_id = absl::StrCat(server_, ":wm:", cdc::FormatLsn(lsn));
     m.data = w.SerializeAsString();
     if (publisher_->Publish(m).ok()) {
+      SA_CRASH_POINT("cdc.watermark_published");
       watermark_published_ = lsn;
       watermark_time_ = now;
     }
@@ -600,7 +615,60 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
     if (!snapshot_kv_) return;
     auto r = snapshot_kv_->Put(SnapshotKey(j), absl::StrCat(j.state, "|", j.rows, "|", j.schema, "|", j.table, "|",
                                                              j.resume));
+    SA_CRASH_POINT("cdc.snapshot_state_saved");
     if (!r.ok()) spdlog::warn("snapshot state of {}.{} not stored: {}", j.schema, j.table, std::string(r.status().message()));
+  }
+
+  // The state bucket, once; jobs_mu_ guards the pointer (gRPC saves states too).
+  void OpenSnapshotStates() {
+    std::lock_guard lock(jobs_mu_);
+    if (snapshot_kv_) return;
+    bus::KeyValue::Options o;
+    auto kv = bus::KeyValue::Create(nats().jetstream(), "CDC_SNAPSHOTS", o);
+    if (kv.ok()) {
+      snapshot_kv_ = std::move(*kv);
+    } else {  // streaming does not depend on it; snapshots just cannot resume after a crash
+      spdlog::warn("snapshot state bucket CDC_SNAPSHOTS unavailable ({}); snapshots will not be resumable",
+                   std::string(kv.status().message()));
+    }
+  }
+  std::optional<std::string> StoredSnapshotState(const SnapshotJob& j) {
+    if (!snapshot_kv_) return std::nullopt;
+    auto v = snapshot_kv_->Get(SnapshotKey(j));
+    return v.ok() ? *v : std::nullopt;
+  }
+  // The publication's tables (schema, table) but the excluded ones.
+  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> PublicationTables() {
+    const auto& k = config_.connector();
+    auto conn = warehouse::PgConnection::Connect(config_.source().dsn());
+    if (!conn.ok()) return conn.status();
+    auto r = (*conn)->Exec("SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = $1 ORDER BY 1, 2",
+                           {k.publication_name()});
+    if (!r.ok()) return r.status();
+    std::vector<std::pair<std::string, std::string>> tables;
+    for (int i = 0; i < PQntuples(r->get()); ++i) {
+      std::string schema = PQgetvalue(r->get(), i, 0), table = PQgetvalue(r->get(), i, 1);
+      const std::string full = absl::StrCat(schema, ".", table);
+      if (std::find(k.exclude_tables().begin(), k.exclude_tables().end(), full) != k.exclude_tables().end()) continue;
+      tables.emplace_back(schema, table);
+    }
+    return tables;
+  }
+  // initial_only after a finished snapshot (every table "done"): nothing
+  // left to do, and the slot it dropped must not be created again.
+  bool InitialOnlyFinishedBefore() {
+    OpenSnapshotStates();
+    auto tables = PublicationTables();
+    if (!tables.ok() || tables->empty()) return false;
+    std::lock_guard lock(jobs_mu_);
+    for (const auto& [schema, table] : *tables) {
+      SnapshotJob j;
+      j.schema = schema;
+      j.table = table;
+      auto v = StoredSnapshotState(j);
+      if (!v || !absl::StartsWith(*v, "done|")) return false;
+    }
+    return true;
   }
 
   // Session start (worker): open the state bucket, resume unfinished
@@ -609,44 +677,20 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
     const auto& k = config_.connector();
     reader_.reset();  // a chunk in flight is read again from the stored position
     chunk_lsn_ = 0;
-    if (!snapshot_kv_) {
-      bus::KeyValue::Options o;
-      auto kv = bus::KeyValue::Create(nats().jetstream(), "CDC_SNAPSHOTS", o);
-      if (kv.ok()) {
-        snapshot_kv_ = std::move(*kv);
-      } else {  // streaming does not depend on it; snapshots just cannot resume after a crash
-        spdlog::warn("snapshot state bucket CDC_SNAPSHOTS unavailable ({}); snapshots will not be resumable",
-                     std::string(kv.status().message()));
-      }
-    }
-    auto stored = [this](const SnapshotJob& j) -> std::optional<std::string> {
-      if (!snapshot_kv_) return std::nullopt;
-      auto v = snapshot_kv_->Get(SnapshotKey(j));
-      return v.ok() ? *v : std::nullopt;
-    };
-    std::vector<std::pair<std::string, std::string>> tables;
-    if (k.snapshot_mode() != "never") {
-      auto conn = warehouse::PgConnection::Connect(config_.source().dsn());
-      if (!conn.ok()) return conn.status();
-      auto r = (*conn)->Exec("SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = $1 ORDER BY 1, 2",
-                             {k.publication_name()});
-      if (!r.ok()) return r.status();
-      for (int i = 0; i < PQntuples(r->get()); ++i) {
-        std::string schema = PQgetvalue(r->get(), i, 0), table = PQgetvalue(r->get(), i, 1);
-        const std::string full = absl::StrCat(schema, ".", table);
-        if (std::find(k.exclude_tables().begin(), k.exclude_tables().end(), full) != k.exclude_tables().end()) continue;
-        tables.emplace_back(schema, table);
-      }
-    }
+    OpenSnapshotStates();
+    // Every mode: with "never", snapshots asked for over gRPC and not
+    // finished before a crash resume too.
+    auto tables = PublicationTables();
+    if (!tables.ok()) return tables.status();
     std::lock_guard lock(jobs_mu_);
     for (auto& j : jobs_) {  // queued or interrupted in this process: resume from the stored key
-      if (auto v = stored(j)) {
+      if (auto v = StoredSnapshotState(j)) {
         std::vector<std::string> parts = absl::StrSplit(*v, absl::MaxSplits('|', 4));
         if (parts.size() == 5 && parts[0] == "running") j.resume = parts[4];
       }
       if (j.state == "running") j.state = "queued";
     }
-    for (const auto& [schema, table] : tables) {
+    for (const auto& [schema, table] : *tables) {
       SnapshotJob j;
       j.schema = schema;
       j.table = table;
@@ -655,7 +699,7 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
                       [&](const SnapshotJob& q) { return q.schema == schema && q.table == table; }))
         continue;
       std::string state;
-      if (auto v = stored(j)) {
+      if (auto v = StoredSnapshotState(j)) {
         std::vector<std::string> parts = absl::StrSplit(*v, absl::MaxSplits('|', 4));
         if (parts.size() == 5) {
           state = parts[0];
@@ -678,7 +722,40 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
       jobs_.push_back(std::move(j));
     }
     initial_only_pending_ = k.snapshot_mode() == "initial_only" && !jobs_.empty();
+    if (slot_created && snapshot_kv_) {
+      // Every table's "queued" state is stored: the marker has done its job.
+      if (auto r = snapshot_kv_->Put(InitialMarkerKey(), "queued"); !r.ok())
+        return absl::UnavailableError(absl::StrCat("snapshot state: ", r.status().message()));
+    }
     return absl::OkStatus();
+  }
+
+  // "<server>._initial" in CDC_SNAPSHOTS: "pending" from just before the
+  // slot is created until every table's snapshot is queued (stored). A crash
+  // in between leaves a slot that exists and tables without a state; the
+  // next session sees "pending" and queues them, instead of taking the
+  // existing slot for one whose snapshot was already planned.
+  std::string InitialMarkerKey() const { return absl::StrCat(server_, "._initial"); }
+  absl::Status MarkInitialSnapshotBeforeTheSlot() {
+    const auto& mode = config_.connector().snapshot_mode();
+    if (mode == "never") return absl::OkStatus();
+    OpenSnapshotStates();
+    if (!snapshot_kv_) return absl::OkStatus();  // warned: snapshots are not resumable
+    auto conn = warehouse::PgConnection::Connect(config_.source().dsn());
+    if (!conn.ok()) return conn.status();
+    auto r = (*conn)->Exec("SELECT 1 FROM pg_replication_slots WHERE slot_name = $1", {config_.connector().slot_name()});
+    if (!r.ok()) return r.status();
+    if (PQntuples(r->get()) > 0) return absl::OkStatus();  // the slot exists: its snapshots are planned
+    auto put = snapshot_kv_->Put(InitialMarkerKey(), "pending");
+    if (!put.ok()) return absl::UnavailableError(absl::StrCat("snapshot state: ", put.status().message()));
+    return absl::OkStatus();
+  }
+  bool InitialSnapshotPending() {
+    if (!snapshot_kv_ || config_.connector().snapshot_mode() == "never") return false;
+    auto v = snapshot_kv_->Get(InitialMarkerKey());
+    const bool pending = v.ok() && v->has_value() && **v == "pending";
+    if (pending) spdlog::info("the initial snapshot was planned before a crash; queuing it");
+    return pending;
   }
 
   // jobs_mu_ held: the front job completed (its last chunk stored).
@@ -748,15 +825,30 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
       FinishFrontJobLocked();
       return absl::OkStatus();
     }
+    if (chunk->commit_lsn <= watermark_published_) {
+      // The sink would skip these rows as already applied. The reader keys
+      // chunks above every received commit, so this is a broken invariant;
+      // a new session reads the chunk again, at a later LSN.
+      return absl::InternalError(absl::StrCat("snapshot chunk of ", job.schema, ".", job.table, " keyed at ",
+                                              cdc::FormatLsn(chunk->commit_lsn), ", not above the published watermark ",
+                                              cdc::FormatLsn(watermark_published_), "; reading it again"));
+    }
     cdc::Transaction tx;
     tx.commit_lsn = chunk->commit_lsn;
     tx.end_lsn = chunk->gate_lsn;
     tx.events = std::move(chunk->events);
     chunk_lsn_ = tx.commit_lsn;
-    return PublishTransaction(tx, chunk->gate_lsn);
+    absl::Status st = PublishTransaction(tx, chunk->gate_lsn);
+    SA_CRASH_POINT("cdc.chunk_published");  // the chunk's rows published, its position not stored
+    return st;
   }
 
   void DropSlotAfterInitialOnly() {
+    if (slot_dropped_) {
+      std::lock_guard lock(status_mu_);
+      last_error_ = "snapshot_mode initial_only: snapshot complete, not streaming";
+      return;
+    }
     cdc::ReplicationOptions o;
     o.conninfo = config_.source().dsn();
     o.slot_name = config_.connector().slot_name();
@@ -771,7 +863,10 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
 
   void ConfirmAcked(cdc::ReplicationClient& c) {
     const uint64_t lsn = confirmable_.load();
-    if (lsn > c.confirmed_lsn()) c.Confirm(lsn);
+    if (lsn > c.confirmed_lsn()) {
+      c.Confirm(lsn);
+      SA_CRASH_POINT("cdc.slot_confirmed");
+    }
     const uint64_t now = c.confirmed_lsn();
     if (now != confirmed_.load()) {
       confirmed_ = now;
@@ -991,6 +1086,7 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
   bool initial_only_pending_ = false;
   bool snapshot_finished_for_initial_only_ = false;
   std::atomic<bool> initial_only_done_{false};
+  bool slot_dropped_ = false;  // initial_only, finished in an earlier run (worker thread)
   std::atomic<uint64_t> received_wal_{0};  // highest WAL end the stream reported (snapshot chunk gates)
   std::unique_ptr<cdc::KafkaChangeSink> kafka_;  // worker thread only; one per Stream() session
   uint64_t watermark_published_ = 0;  // worker thread

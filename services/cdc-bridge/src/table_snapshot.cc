@@ -126,7 +126,14 @@ absl::StatusOr<TableSnapshotReader::Chunk> TableSnapshotReader::Next() {
   if (auto r = conn_->Exec("BEGIN ISOLATION LEVEL READ COMMITTED"); !r.ok()) return r.status();
   auto rows = conn_->Exec(sql, params);
   if (!rows.ok()) return fail(rows.status());
-  auto lsn = conn_->Exec("SELECT pg_current_wal_lsn()::text");
+  // The insert position, not pg_current_wal_lsn() (the write position): the
+  // chunk's FOR SHARE lock records are inserted but need not be written yet,
+  // so on a quiet source the write position can equal the end of the last
+  // streamed transaction, and the chunk would be keyed at an LSN a watermark
+  // already covered (the sink then skips it as a replay). The insert
+  // position is past this transaction's lock records, so it is strictly
+  // above every commit the bridge has received.
+  auto lsn = conn_->Exec("SELECT pg_current_wal_insert_lsn()::text");
   if (!lsn.ok()) return fail(lsn.status());
   if (auto r = conn_->Exec("COMMIT"); !r.ok()) return fail(r.status());
   auto gate = cdc::ParseLsn(PQgetvalue(lsn->get(), 0, 0));

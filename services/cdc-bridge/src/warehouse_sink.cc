@@ -7,6 +7,7 @@
 #include "absl/strings/str_split.h"
 #include "cdc/pgoutput.h"
 #include "common/clock.h"
+#include "common/crash_point.h"
 
 namespace sa::cdc_bridge {
 
@@ -258,8 +259,12 @@ bool WarehouseSink::ApplyServer(const std::string& name, Server& s) {
       if (absl::Status st = dlq_->Flush(absl::Seconds(10)); !st.ok())
         spdlog::error("warehouse sink: dead letters not confirmed: {}", std::string(st.message()));
     }
+    SA_CRASH_POINT("sink.batch_committed");  // in the warehouse, nothing acked
     for (auto it = s.events.begin(); it != end;) {
-      for (auto& m : it->second.messages) (void)m.Ack();
+      for (auto& m : it->second.messages) {
+        (void)m.Ack();
+        SA_CRASH_POINT("sink.event_acked");
+      }
       it = s.events.erase(it);
     }
     s.applied = std::max(s.applied, up_to);

@@ -4,7 +4,7 @@
 //
 // Consistency with the stream (no stale read overwrites a newer change):
 // each chunk is read in its own transaction with SELECT ... FOR SHARE, then
-// pg_current_wal_lsn() is read in the same transaction. A transaction that
+// pg_current_wal_insert_lsn() is read in the same transaction. A transaction that
 // changed one of the chunk's rows committed before the lock was granted
 // (so before that LSN: the chunk shows its effect); one that changes them
 // later waits for the lock (so it commits after that LSN). The chunk's
@@ -33,7 +33,7 @@ class TableSnapshotReader {
   struct Chunk {
     std::vector<streamadmin::cdc::v1::ChangeEvent> events;
     uint64_t commit_lsn = 0;  // of every event: gate_lsn - 1
-    uint64_t gate_lsn = 0;    // pg_current_wal_lsn() in the chunk's transaction
+    uint64_t gate_lsn = 0;    // pg_current_wal_insert_lsn() in the chunk's transaction, after its row locks
     bool last = false;        // the table is done
   };
 
