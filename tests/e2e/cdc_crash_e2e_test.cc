@@ -14,90 +14,12 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "cdc_e2e_fixture.h"
+#include "pg_workload.h"
 
 namespace sa {
 namespace {
 
 using e2e::CdcBridgeE2E;
-
-constexpr const char* kTables[] = {"accounts", "ledger", "pairs"};
-
-std::string Digest(testing::PostgresServer& pg, const std::string& table, const std::string& db) {
-  auto r = pg.Query(absl::StrCat("SELECT count(*) || ':' || coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), '')"
-                                 " FROM ", table, " t"),
-                    db);
-  return r.ok() ? *r : absl::StrCat("error: ", r.status().message());
-}
-
-// Writes random transactions until stopped; survives server restarts by
-// reconnecting. Counts committed transactions.
-class Load {
- public:
-  explicit Load(std::string dsn) : dsn_(std::move(dsn)) {
-    thread_ = std::thread([this] { Run(); });
-  }
-  ~Load() { Stop(); }
-  void Stop() {
-    stop_ = true;
-    if (thread_.joinable()) thread_.join();
-  }
-  int64_t committed() const { return committed_.load(); }
-
- private:
-  void Run() {
-    std::mt19937 rng(20261121);
-    PGconn* conn = nullptr;
-    while (!stop_) {
-      if (!conn || PQstatus(conn) != CONNECTION_OK) {
-        if (conn) PQfinish(conn);
-        conn = PQconnectdb(dsn_.c_str());
-        if (PQstatus(conn) != CONNECTION_OK) {
-          absl::SleepFor(absl::Milliseconds(50));  // NOLINT: reconnect pacing while PostgreSQL restarts
-          continue;
-        }
-      }
-      const int id = static_cast<int>(rng() % 2000);
-      std::string sql;
-      switch (rng() % 6) {
-        case 0:  // multi-row insert transaction
-          sql = absl::StrCat("BEGIN; INSERT INTO accounts SELECT g, (random() * 1000)::numeric(12,2), 'acct ' || g, now()"
-                             " FROM generate_series(", id, ", ", id + static_cast<int>(rng() % 20),
-                             ") g ON CONFLICT (id) DO UPDATE SET balance = accounts.balance + 1;"
-                             " INSERT INTO ledger (account, amount, tags) VALUES (", id, ", ", rng() % 500,
-                             ".25, ARRAY['t", rng() % 5, "', NULL]); COMMIT;");
-          break;
-        case 1:
-          sql = absl::StrCat("UPDATE accounts SET balance = balance - 3.5, note = note || '.' WHERE id BETWEEN ", id,
-                             " AND ", id + 50);
-          break;
-        case 2:
-          sql = absl::StrCat("DELETE FROM accounts WHERE id BETWEEN ", id, " AND ", id + static_cast<int>(rng() % 10));
-          break;
-        case 3:
-          sql = absl::StrCat("BEGIN; DELETE FROM ledger WHERE id IN (SELECT id FROM ledger ORDER BY random() LIMIT 3);"
-                             " UPDATE ledger SET amount = amount * 2 WHERE account = ", id, "; COMMIT;");
-          break;
-        case 4:
-          sql = absl::StrCat("INSERT INTO pairs VALUES (", id % 50, ", 'k", id, "', ", rng() % 100,
-                             ") ON CONFLICT (a, b) DO UPDATE SET v = pairs.v + 1");
-          break;
-        default:
-          sql = absl::StrCat("BEGIN; UPDATE pairs SET b = b || 'x' WHERE a = ", id % 50,
-                             " AND length(b) < 12; DELETE FROM pairs WHERE v > 95; COMMIT;");
-      }
-      PGresult* r = PQexec(conn, sql.c_str());
-      if (PQresultStatus(r) == PGRES_COMMAND_OK) ++committed_;
-      PQclear(r);
-      if (PQtransactionStatus(conn) == PQTRANS_INERROR) PQclear(PQexec(conn, "ROLLBACK"));
-    }
-    if (conn) PQfinish(conn);
-  }
-
-  std::string dsn_;
-  std::atomic<bool> stop_{false};
-  std::atomic<int64_t> committed_{0};
-  std::thread thread_;
-};
 
 int64_t Detail(cli::ControlClient& c, const std::string& key) {
   auto st = c.GetStatus();
@@ -107,13 +29,9 @@ int64_t Detail(cli::ControlClient& c, const std::string& key) {
 }
 
 TEST_F(CdcBridgeE2E, TwelveSigkillsAndServerRestartsUnderLoadLoseAndDoubleNothing) {
-  ASSERT_TRUE(pg_->Exec("CREATE TABLE accounts (id int PRIMARY KEY, balance numeric(12,2), note text,"
-                        " updated timestamptz);"
-                        "CREATE TABLE ledger (id bigserial PRIMARY KEY, account int, amount numeric, tags text[]);"
-                        "CREATE TABLE pairs (a int, b text, v int, PRIMARY KEY (a, b));")
-                  .ok());
+  ASSERT_TRUE(pg_->Exec(e2e::WorkloadSchemaSql()).ok());
   Bridge bridge = StartBridge();
-  Load load(pg_->dsn());
+  e2e::PgWorkload load(pg_->dsn(), {});
   std::mt19937 rng(7);
   constexpr int kKills = 12;
   for (int k = 0; k < kKills; ++k) {
@@ -142,11 +60,11 @@ TEST_F(CdcBridgeE2E, TwelveSigkillsAndServerRestartsUnderLoadLoseAndDoubleNothin
   }
   load.Stop();
   ASSERT_GT(load.committed(), 500) << "the load did not run";
-  for (const char* t : kTables) {
-    const std::string want = Digest(*pg_, t, "postgres");
-    EXPECT_TRUE(testing::WaitFor([&] { return Digest(*pg_, absl::StrCat("cdc_pg_public.", t), "warehouse") == want; },
+  for (const char* t : e2e::kWorkloadTables) {
+    const std::string want = e2e::TableDigest(*pg_, t, "postgres");
+    EXPECT_TRUE(testing::WaitFor([&] { return e2e::TableDigest(*pg_, absl::StrCat("cdc_pg_public.", t), "warehouse") == want; },
                                  absl::Seconds(180)))
-        << t << ": warehouse " << Digest(*pg_, absl::StrCat("cdc_pg_public.", t), "warehouse") << " != source "
+        << t << ": warehouse " << e2e::TableDigest(*pg_, absl::StrCat("cdc_pg_public.", t), "warehouse") << " != source "
         << want;
     std::printf("%s: %s\n", t, want.c_str());
   }

@@ -8,12 +8,18 @@
 #include <libpq-fe.h>
 
 #include <atomic>
+#include <fstream>
+#include <set>
 #include <random>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "bus/jetstream_publisher.h"
+#include "absl/strings/str_split.h"
 #include "cdc_e2e_fixture.h"
+#include "service_runner.h"
+#include "stream_reader.h"
+#include "trade_oracle.h"
 #include "streamadmin/cdc/v1/cdc.grpc.pb.h"
 #include "streamadmin/marketdata/v1/marketdata.pb.h"
 
@@ -359,6 +365,108 @@ TEST_F(CdcBridgeE2E, TradesAndCandlesAreCopiedIntoDayPartitionsOnceAndBadOnesDea
   ASSERT_TRUE(testing::WaitFor([&] { return !(dlq = Read("dlq.warehouse")).empty(); }, absl::Seconds(30)));
   EXPECT_EQ(dlq[0].headers["Sa-Dlq-Reason"], "invalid");
   EXPECT_NE(dlq[0].headers["Sa-Dlq-Error"].find("is not a decimal"), std::string::npos);
+}
+
+// Issue [6] item 1: a snapshot chunk was keyed at pg_current_wal_lsn() - 1.
+// On a quiet source that is the end of the last streamed transaction - 1,
+// exactly the watermark the bridge had already published for it, so the
+// sink skipped every row of the chunk as a replay (51 of 950 rows reached
+// the warehouse). The warehouse lives in a cluster of its own here, as in
+// production: its writes would otherwise move the source's WAL on.
+TEST_F(CdcBridgeE2E, SnapshotOfAQuietSourceAfterAStreamedTransactionReachesTheWarehouseWhole) {
+  auto warehouse = testing::PostgresServer::Start();
+  ASSERT_TRUE(warehouse.ok()) << warehouse.status();
+  ASSERT_TRUE(pg_->Exec("CREATE TABLE quiet (id int PRIMARY KEY, v text);"
+                        "INSERT INTO quiet SELECT g, 'row ' || g FROM generate_series(1, 1000) g;"
+                        "CREATE TABLE marker (id int PRIMARY KEY)")
+                  .ok());
+  int grpc_port = *testing::PickFreePort();
+  std::string cfg = absl::StrCat(dir_->path(), "/quiet.yaml");
+  std::ofstream(cfg) << "server:\n  grpc_listen: 127.0.0.1:" << grpc_port << "\n  http_listen: 127.0.0.1:0\n"
+                     << "nats:\n  servers: [" << nats_->url() << "]\nsource:\n  dsn: \"" << pg_->dsn()
+                     << "\"\nwarehouse:\n  dsn: \"" << (*warehouse)->dsn() << "\"\nconnector:\n  server_name: pg\n"
+                     << "  slot_name: quiet_slot\n  publication_name: quiet_pub\n  snapshot_mode: never\n"
+                     << "  snapshot_chunk_size: 300\n  heartbeat_interval_s: 0\n";
+  auto bridge = testing::Process::Spawn({e2e::BinDir() + "/cdc-bridge", "--config", cfg});
+  ASSERT_TRUE(bridge.ok()) << bridge.status();
+  const std::string target = absl::StrCat("127.0.0.1:", grpc_port);
+  cli::ControlClient client(target, absl::Seconds(2));
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        auto st = client.GetStatus();
+        return st.ok() && st->details().count("streaming") && st->details().at("streaming") == "true";
+      },
+      absl::Seconds(30)))
+      << (*bridge)->Output();
+  // One streamed transaction, applied (so its watermark is out); then quiet.
+  ASSERT_TRUE(pg_->Exec("INSERT INTO marker VALUES (1)").ok());
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        auto r = (*warehouse)->Query("SELECT count(*) FROM cdc_pg_public.marker");
+        return r.ok() && *r == "1";
+      },
+      absl::Seconds(30)));
+  auto stub = cdcpb::Cdc::NewStub(grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  cdcpb::SnapshotTableRequest req;
+  req.set_table("quiet");
+  cdcpb::SnapshotTableResponse resp;
+  ASSERT_TRUE(stub->SnapshotTable(&ctx, req, &resp).ok());
+  const std::string want = TableDigest(*pg_, "quiet", "postgres");
+  auto got = [&] { return TableDigest(**warehouse, "cdc_pg_public.quiet", "postgres"); };
+  EXPECT_TRUE(testing::WaitFor([&] { return got() == want; }, absl::Seconds(60)))
+      << got() << " != " << want << "\n" << (*bridge)->Output();
+  auto status = client.GetStatus();
+  ASSERT_TRUE(status.ok());
+  EXPECT_EQ(status->details().at("sink_skipped"), "0") << "no snapshot row may be taken for a replay";
+}
+
+// Issue [6] item 3: Kraken v1 trades carry no venue trade id; the warehouse
+// dead-lettered them. The key is now MD's message id. The real pipeline
+// (ingest replaying the Kraken recording, the normalizer, the sink) stores
+// exactly the trades MD holds, compared trade by trade.
+TEST_F(CdcBridgeE2E, KrakenTradesWithoutVenueIdsReachTheWarehouseOnce) {
+  e2e::ServiceRunner runner(dir_->path(), {nats_->url()});
+  auto normalizer = runner.Start({.binary = "normalizer"});
+  ASSERT_TRUE(normalizer.ok()) << normalizer.status();
+  auto ingest = runner.Start({.binary = "ingest",
+                              .yaml = absl::StrCat("sources:\n  - {name: kraken, kind: replay, replay: {path: \"",
+                                                   e2e::Fixture("kraken.jsonl.zst"), "\", speed: 0}}\n")});
+  ASSERT_TRUE(ingest.ok()) << ingest.status();
+  auto want = e2e::TradesInRecording(e2e::Fixture("kraken.jsonl.zst"), "kraken");
+  ASSERT_TRUE(want.ok()) << want.status();
+  size_t want_n = 0;
+  for (const auto& [k, n] : *want) want_n += static_cast<size_t>(n);
+  // MD first: the oracle of what the warehouse must hold.
+  std::set<std::string> md_rows;
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        md_rows.clear();
+        for (const auto& m : e2e::ReadAll(*conn_, "MD", "md.trade.kraken.>")) {
+          streamadmin::marketdata::v1::Trade t;
+          if (!t.ParseFromString(m.data)) continue;
+          EXPECT_TRUE(t.trade_id().empty());
+          md_rows.insert(absl::StrCat(t.origin().symbol(), "|", m.msg_id, "|", t.price().value(), "|", t.size().value()));
+        }
+        return md_rows.size() >= want_n;
+      },
+      absl::Seconds(60)));
+  ASSERT_EQ(md_rows.size(), want_n);
+  Bridge bridge = StartBridge();
+  auto rows = [&]() -> std::set<std::string> {
+    auto r = pg_->Query("SELECT symbol || '|' || trade_id || '|' || price || '|' || size FROM md.trades "
+                        "WHERE venue = 'kraken'",
+                        "warehouse");
+    if (!r.ok() || r->empty()) return {};
+    std::vector<std::string> lines = absl::StrSplit(*r, '\n');
+    return {lines.begin(), lines.end()};
+  };
+  EXPECT_TRUE(testing::WaitFor([&] { return rows().size() >= md_rows.size(); }, absl::Seconds(60)))
+      << rows().size() << " of " << md_rows.size() << "\n" << bridge.process->Output().substr(0, 4000);
+  EXPECT_TRUE(rows() == md_rows);
+  EXPECT_EQ(*pg_->Query("SELECT count(*) FROM md.trades WHERE venue = 'kraken'", "warehouse"),
+            std::to_string(want_n));
+  EXPECT_TRUE(Read("dlq.warehouse").empty()) << "no Kraken trade dead-lettered";
 }
 
 TEST_F(CdcBridgeE2E, InitialOnlySnapshotsThenStopsAndDropsTheSlot) {

@@ -23,6 +23,9 @@
 #include "bus/jetstream_publisher.h"
 #include "cli/control_client.h"
 #include "e2e_util.h"
+#include "service_runner.h"
+#include "stream_reader.h"
+#include "trade_oracle.h"
 #include "marketdata/decoder_registry.h"
 #include "marketdata/raw_wire.h"
 #include "marketdata/recording.h"
@@ -227,6 +230,117 @@ TEST_F(MarketDataPipeline, KillingAndRestartingTheNormalizerLosesAndDuplicatesNo
   }
   EXPECT_EQ(stored.size(), want.trades);
   EXPECT_EQ(keys, want.trade_keys);
+}
+
+// Issue [6] item 2: frames a killed normalizer held unacked used to come
+// again only after their ack wait, behind newer frames; the decoder then
+// took them for out-of-order repeats and their trades were lost. Here every
+// frame is stored before the normalizer starts, and it dies right after
+// publishing its first batch's outputs, before acking any raw frame.
+TEST_F(MarketDataPipeline, FramesInFlightAtAKillAreDecodedAgainInOrderAndNoTradeIsLost) {
+  const std::string file = "coinbase-advanced-trade.jsonl.zst";
+  auto want = e2e::TradesInRecording(Fixture(file), "coinbase");
+  ASSERT_TRUE(want.ok()) << want.status();
+  Service ingest = Start("ingest", absl::StrCat("sources:\n", ReplaySource("cbat", file)));
+  const size_t frames = 242;  // the recording's frames (recv records)
+  auto js = bus::JetStream::Create(*conn_);
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        auto info = (*js)->GetStreamInfo("MD_RAW");
+        return info.ok() && info->messages >= frames;
+      },
+      absl::Seconds(60)));
+  e2e::ServiceRunner runner(dir_->path(), {nats_->url()});
+  const std::string yaml = "consumer: {fetch_batch: 16, prefetch: 32}\n";
+  auto first = runner.Start({.binary = "normalizer", .yaml = yaml,
+                             .env = {e2e::CrashAt("normalizer.batch_published", 1)}});
+  ASSERT_TRUE(first.ok()) << first.status();
+  auto code = first->process->Wait(absl::Seconds(30));
+  ASSERT_TRUE(code.ok() && *code == 128 + 9) << first->process->Output();
+  auto second = runner.Start({.binary = "normalizer", .yaml = yaml});
+  ASSERT_TRUE(second.ok()) << second.status();
+  e2e::TradeMultiset got;
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        got.clear();
+        for (const auto& m : e2e::ReadAll(*conn_, "MD", "md.trade.>")) {
+          mdpb::Trade t;
+          if (t.ParseFromString(m.data)) ++got[e2e::TradeKeyOf(t)];
+        }
+        return got.size() >= want->size();
+      },
+      absl::Seconds(20)))
+      << e2e::DiffTrades(*want, got) << second->process->Output().substr(0, 4000);
+  EXPECT_EQ(e2e::DiffTrades(*want, got), "");
+  EXPECT_TRUE(e2e::ReadAll(*conn_, "DLQ", "dlq.normalizer").empty()) << "no frame taken for an out-of-order repeat";
+}
+
+// Issue [6] item 4: Coinbase's BTC-USD snapshot encodes to about 1.2 MB, over
+// NATS's 1 MB max_payload, and was never published. It now arrives in parts
+// that a subscriber knowing nothing of parts reassembles into the book the
+// venue sent (compared with the snapshot decoded in-process, level by level).
+TEST_F(MarketDataPipeline, ABookSnapshotOverMaxPayloadReachesSubscribersInParts) {
+  const std::string file = "coinbase-advanced-trade.jsonl.zst";
+  // The oracle: the first BTC-USD snapshot, decoded in-process.
+  mdpb::BookUpdate whole;
+  {
+    auto frames = md::ReadRawFrames(Fixture(file), "coinbase");
+    ASSERT_TRUE(frames.ok()) << frames.status();
+    auto decoder = md::DecoderRegistry::Global().Create("coinbase");
+    ASSERT_TRUE(decoder.ok());
+    struct FirstSnapshot : md::Sink {
+      mdpb::BookUpdate* out;
+      void OnTrade(const mdpb::Trade&) override {}
+      void OnTicker(const mdpb::Ticker&) override {}
+      void OnBookUpdate(const mdpb::BookUpdate& b) override {
+        if (b.snapshot() && b.origin().symbol() == "BTC-USD" && !out->snapshot()) *out = b;
+      }
+      void OnCandle(const mdpb::Candle&) override {}
+      void OnVenueStatus(const mdpb::VenueStatus&) override {}
+      void OnResyncRequest(const md::ResyncRequest&) override {}
+    } sink;
+    sink.out = &whole;
+    for (auto& f : *frames) (void)(*decoder)->Decode(f, sink);
+  }
+  ASSERT_TRUE(whole.snapshot());
+  ASSERT_GT(whole.ByteSizeLong(), 1u << 20) << "the recording's snapshot no longer exceeds max_payload";
+
+  Service normalizer = Start("normalizer", "");
+  Service ingest = Start("ingest", absl::StrCat("sources:\n", ReplaySource("cbat", file)));
+  std::map<std::string, std::string> bids, asks;
+  uint32_t parts = 0;
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        bids.clear();
+        asks.clear();
+        parts = 0;
+        bool in_snapshot = false;
+        for (const auto& m : e2e::ReadAll(*conn_, "MD", "md.book.coinbase.BTC-USD")) {
+          mdpb::BookUpdate b;
+          if (!b.ParseFromString(m.data)) return false;
+          EXPECT_LE(m.data.size(), 512u * 1024u);
+          if (b.snapshot()) {  // what any subscriber does: replace, then apply deltas
+            if (in_snapshot) break;  // only the first snapshot
+            in_snapshot = true;
+            bids.clear();
+            asks.clear();
+          }
+          if (!in_snapshot) continue;
+          if (b.snapshot_parts() == 0 || b.snapshot_part() > b.snapshot_parts()) break;  // past the split snapshot
+          for (const auto& l : b.bids()) bids[l.price().value()] = l.size().value();
+          for (const auto& l : b.asks()) asks[l.price().value()] = l.size().value();
+          parts = b.snapshot_part();
+          if (b.snapshot_part() == b.snapshot_parts()) break;
+        }
+        return parts > 1 && bids.size() == static_cast<size_t>(whole.bids_size()) &&
+               asks.size() == static_cast<size_t>(whole.asks_size());
+      },
+      absl::Seconds(60)))
+      << parts << " parts; " << bids.size() << " of " << whole.bids_size() << " bids\n"
+      << normalizer.process->Output().substr(0, 4000);
+  for (const auto& l : whole.bids()) EXPECT_EQ(bids[l.price().value()], l.size().value());
+  for (const auto& l : whole.asks()) EXPECT_EQ(asks[l.price().value()], l.size().value());
+  EXPECT_EQ(normalizer.process->Output().find("Maximum Payload"), std::string::npos) << normalizer.process->Output();
 }
 
 TEST_F(MarketDataPipeline, UndecodableFramesGoToTheDeadLetterStreamWithTheReason) {

@@ -1,0 +1,33 @@
+// The trades a recording holds, read straight from its JSON with a parser and
+// rules written apart from the decoders under test (nlohmann::json here,
+// simdjson on-demand there), so a test can compare what MD stored with what
+// the venue sent, trade by trade.
+//
+// Identity: (venue, venue symbol, venue trade id). Kraken v1 trades carry no
+// id, so theirs is (venue symbol, price text, volume text, time, side); two
+// such trades can be equal, so the oracle is a multiset.
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "streamadmin/marketdata/v1/marketdata.pb.h"
+
+namespace sa::e2e {
+
+// key -> how many times the venue sent that trade (1 for every venue with ids).
+using TradeMultiset = std::map<std::string, int>;
+
+// Every trade of the recording `path` (.jsonl.zst) for `venue` (coinbase,
+// coinbase-exchange, binance, kraken). Trades with ids that the venue sent
+// twice (a snapshot overlapping an update) count once: MD keeps one per id.
+absl::StatusOr<TradeMultiset> TradesInRecording(const std::string& path, const std::string& venue);
+
+// The same key for a canonical trade from MD.
+std::string TradeKeyOf(const streamadmin::marketdata::v1::Trade& t);
+
+// "a != b" listing the first differences ("missing k (want 1, got 0)"), or "".
+std::string DiffTrades(const TradeMultiset& want, const TradeMultiset& got, size_t max_lines = 20);
+
+}  // namespace sa::e2e
