@@ -1,0 +1,80 @@
+#include "dsl/error.h"
+
+#include <vector>
+
+#include "absl/strings/cord.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+
+namespace sa::dsl {
+namespace {
+
+constexpr absl::string_view kPayloadUrl = "type.streamadmin.dev/sa.dsl.ErrorDetail";
+constexpr char kSep = '\x1f';
+
+bool IsContinuation(unsigned char c) { return (c & 0xC0) == 0x80; }
+
+}  // namespace
+
+std::string FormatError(const ErrorDetail& d, std::string_view source) {
+  // The offending line, tabs shown as one space so the caret lines up.
+  std::string line_text;
+  int line = 1;
+  size_t i = 0;
+  while (i < source.size() && line < d.line) {
+    if (source[i] == '\n') ++line;
+    ++i;
+  }
+  for (; i < source.size() && source[i] != '\n' && source[i] != '\r'; ++i)
+    line_text.push_back(source[i] == '\t' ? ' ' : source[i]);
+  // Long lines: show at most 100 code points around the column.
+  int first_col = 1;
+  std::string shown = line_text;
+  {
+    std::vector<size_t> starts;  // byte offset of each code point
+    for (size_t k = 0; k < line_text.size(); ++k)
+      if (!IsContinuation(static_cast<unsigned char>(line_text[k]))) starts.push_back(k);
+    const int n = static_cast<int>(starts.size());
+    if (n > 100) {
+      first_col = std::max(1, d.column - 50);
+      const int last_col = std::min(n, first_col + 99);
+      const size_t b = starts[first_col - 1];
+      const size_t e = last_col < n ? starts[last_col] : line_text.size();
+      shown = absl::StrCat(first_col > 1 ? "..." : "", line_text.substr(b, e - b), last_col < n ? "..." : "");
+      if (first_col > 1) first_col -= 3;  // the "..." takes three columns
+    }
+  }
+  const std::string num = absl::StrCat(d.line);
+  std::string caret(std::max(0, d.column - first_col), ' ');
+  caret += '^';
+  if (d.length > 1) caret += std::string(std::min(d.length, 100) - 1, '~');
+  std::string out = absl::StrCat(d.line, ":", d.column, ": ", d.message, "\n  ", num, " | ", shown, "\n  ",
+                                 std::string(num.size(), ' '), " | ", caret);
+  if (!d.hint.empty()) absl::StrAppend(&out, "\nhint: ", d.hint);
+  return out;
+}
+
+absl::Status MakeError(const ErrorDetail& d, std::string_view source) {
+  absl::Status st = absl::InvalidArgumentError(FormatError(d, source));
+  st.SetPayload(kPayloadUrl, absl::Cord(absl::StrCat(d.line, std::string(1, kSep), d.column, std::string(1, kSep),
+                                                     d.length, std::string(1, kSep), d.message,
+                                                     std::string(1, kSep), d.hint)));
+  return st;
+}
+
+std::optional<ErrorDetail> GetErrorDetail(const absl::Status& status) {
+  auto payload = status.GetPayload(kPayloadUrl);
+  if (!payload.has_value()) return std::nullopt;
+  std::vector<std::string> parts = absl::StrSplit(std::string(*payload), kSep);
+  if (parts.size() != 5) return std::nullopt;
+  ErrorDetail d;
+  if (!absl::SimpleAtoi(parts[0], &d.line) || !absl::SimpleAtoi(parts[1], &d.column) ||
+      !absl::SimpleAtoi(parts[2], &d.length))
+    return std::nullopt;
+  d.message = parts[3];
+  d.hint = parts[4];
+  return d;
+}
+
+}  // namespace sa::dsl
