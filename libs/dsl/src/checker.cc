@@ -939,7 +939,7 @@ std::string NearestName(std::string_view name, const std::vector<std::string>& c
     }
   }
   // Likely a misspelling: at most a third of the name wrong (at least 1, at most 3).
-  const size_t allowed = std::clamp<size_t>(name.size() / 3, 1, 3);
+  const size_t allowed = name.size() < 3 ? 1 : std::clamp<size_t>(name.size() / 3, 2, 3);
   return best_d <= allowed ? best : "";
 }
 

@@ -179,6 +179,11 @@ class Parser {
       if (IsWord(Peek(), "by"))
         return FailB(Peek().span, "expected an aggregate before 'by'", "summarize n = count() by venue");
       if (!ParseNamedList(&stage->items)) return false;
+      if (Peek().kind == Tok::kQuotedIdent ||
+          (Peek().kind == Tok::kIdent && !IsReserved(Peek().text) && !IsStageName(Peek().text))) {
+        return FailB(Peek().span, absl::StrCat("expected 'by', ',' or '|' after the aggregates, found ", Describe(Peek())),
+                     absl::StrCat("group with 'by': summarize ... by ", Peek().text));
+      }
       if (IsWord(Peek(), "by")) {
         stage->by_span = Next().span;
         return ParseNamedList(&stage->by);

@@ -72,7 +72,7 @@ class Generator {
         if (!s.ok()) return s.status();
         std::string t = *s;
         if (item.expr->type.stringy()) t = absl::StrCat(t, " COLLATE \"C\"");
-        o.push_back(absl::StrCat(t, item.desc ? " DESC" : " ASC"));
+        o.push_back(absl::StrCat(t, item.desc ? " DESC NULLS LAST" : " ASC NULLS LAST"));
       }
       absl::StrAppend(&sql, " ORDER BY ", absl::StrJoin(o, ", "));
     }
