@@ -200,6 +200,8 @@ absl::Status Lex(std::string_view text, const Limits& limits, std::vector<Token>
                              "strings know the escapes \\\" \\\\ \\n \\t");
           }
           i += 2;
+        } else if (ch == '\0') {
+          return ErrorAt(text, span(i, i + 1), "NUL character in a string");
         } else {
           t.text.push_back(ch);
           ++i;

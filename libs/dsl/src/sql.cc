@@ -40,7 +40,8 @@ class Generator {
       auto s = Expr(*c.expr);
       if (!s.ok()) return s.status();
       if (c.type.kind == TypeKind::kOpaque) *s = absl::StrCat("(", *s, ")::text");
-      select.push_back(absl::StrCat(*s, " AS ", QuoteIdentifier(c.name)));
+      // Output names are the user's: they stay out of the SQL (columns[i].name).
+      select.push_back(absl::StrCat(*s, " AS c", select.size() + 1));
       out_->columns.push_back(SqlColumn{c.name, c.type});
     }
     std::string sql = absl::StrCat("SELECT ", absl::StrJoin(select, ", "), " FROM ",

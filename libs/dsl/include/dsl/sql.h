@@ -2,6 +2,7 @@
 //
 // Contract (what phase 2's query service runs, and what its tests check):
 // - Identifiers come only from the catalog and are always double-quoted
+//   (output columns are aliased c1, c2, ...: their names are in `columns`)
 //   (embedded quotes doubled); every value a statement carries (literals,
 //   now(), the row limit, bin widths) is a parameter $n with an explicit
 //   cast, so nothing typed by a user is ever part of the SQL text. The text
@@ -42,7 +43,7 @@ struct SqlColumn {
 struct SqlQuery {
   std::string sql;
   std::vector<std::optional<std::string>> params;  // $1.. in text format (types: the casts in `sql`)
-  std::vector<SqlColumn> columns;
+  std::vector<SqlColumn> columns;  // output names and types, in SELECT order (c1, c2, ...)
   int64_t row_limit = 0;    // rows to return at most
   int64_t fetch_limit = 0;  // the LIMIT in `sql`: row_limit + 1 when truncatable
   bool truncatable = false;
