@@ -128,9 +128,10 @@ class Checker {
     const Stage* window_stage = nullptr;
     for (size_t i = 0; i < st.stages.size(); ++i) {
       const Stage& s = st.stages[i];
-      if ((ordered || limited) && s.kind != StageKind::kLimit)
+      // After sort/top/limit only a projection (which keeps the rows) or a limit.
+      if ((ordered || limited) && s.kind != StageKind::kLimit && s.kind != StageKind::kProject)
         return Fail(s.span, absl::StrCat("'", StageName(s.kind), "' after '", ordered ? "sort/top" : "limit",
-                                         "': sort, top and limit come last"),
+                                         "': only project and limit may follow them"),
                     "move the stage before the sort");
       if (window_stage != nullptr && s.kind != StageKind::kSummarize)
         return Fail(s.span, absl::StrCat("expected 'summarize' after 'window', found '", StageName(s.kind), "'"),
