@@ -85,11 +85,12 @@ Value OpValue(cdcpb::Op op) {
   }
 }
 
-FieldDef F(std::string name, Type type, FieldDef::Getter get, std::string doc) {
+FieldDef F(std::string name, Type type, FieldDef::Getter get, std::string doc, FieldDef::TextGetter text = nullptr) {
   FieldDef f;
   f.name = std::move(name);
   f.type = type;
   f.get = get;
+  f.text = text;
   f.doc = std::move(doc);
   return f;
 }
@@ -112,10 +113,10 @@ const Type kFloat = Type::Of(TypeKind::kFloat);
 // The origin fields every market data stream has.
 template <typename M>
 void AddOrigin(std::vector<FieldDef>* f) {
-  f->push_back(F("venue", kStr, [](const void* m) { return Str(As<M>(m).origin().venue()); }, "coinbase, kraken, ..."));
-  f->push_back(F("symbol", kStr, [](const void* m) { return Str(As<M>(m).origin().symbol()); }, "BASE-QUOTE"));
+  f->push_back(F("venue", kStr, [](const void* m) { return Str(As<M>(m).origin().venue()); }, "coinbase, kraken, ...", [](const void* m) { return &As<M>(m).origin().venue(); }));
+  f->push_back(F("symbol", kStr, [](const void* m) { return Str(As<M>(m).origin().symbol()); }, "BASE-QUOTE", [](const void* m) { return &As<M>(m).origin().symbol(); }));
   f->push_back(F("venue_symbol", kStr, [](const void* m) { return Str(As<M>(m).origin().venue_symbol()); },
-                 "what the venue calls the symbol"));
+                 "what the venue calls the symbol", [](const void* m) { return &As<M>(m).origin().venue_symbol(); }));
   f->push_back(F("received", kTs, [](const void* m) { return Ts(As<M>(m).origin().receive_time_ns()); },
                  "local receive time (null when unknown)"));
 }
@@ -142,9 +143,9 @@ StaticCatalog MakeBuiltin() {
     s.fields.push_back(F("exchange_time", kTs,
                          [](const void* m) { return Ts(As<mdpb::Trade>(m).origin().exchange_time_ns()); },
                          "the venue's time (null when the venue gives none)"));
-    s.fields.push_back(F("trade_id", kStr, [](const void* m) { return Str(As<mdpb::Trade>(m).trade_id()); }, ""));
-    s.fields.push_back(F("price", kDec, [](const void* m) { return DecOf(As<mdpb::Trade>(m).price()); }, ""));
-    s.fields.push_back(F("size", kDec, [](const void* m) { return DecOf(As<mdpb::Trade>(m).size()); }, ""));
+    s.fields.push_back(F("trade_id", kStr, [](const void* m) { return Str(As<mdpb::Trade>(m).trade_id()); }, "", [](const void* m) { return &As<mdpb::Trade>(m).trade_id(); }));
+    s.fields.push_back(F("price", kDec, [](const void* m) { return DecOf(As<mdpb::Trade>(m).price()); }, "", [](const void* m) { return &As<mdpb::Trade>(m).price().value(); }));
+    s.fields.push_back(F("size", kDec, [](const void* m) { return DecOf(As<mdpb::Trade>(m).size()); }, "", [](const void* m) { return &As<mdpb::Trade>(m).size().value(); }));
     s.fields.push_back(F("side", Type::Enum(&SideEnum()),
                          [](const void* m) { return SideValue(As<mdpb::Trade>(m).side()); }, "aggressor side"));
     c.Add(std::move(s));
@@ -153,12 +154,12 @@ StaticCatalog MakeBuiltin() {
     SourceDef s = Stream("md.ticker", MessageKind::kTicker, "md.ticker.>", "ts", "best bid/ask and last price (live)");
     AddOrigin<mdpb::Ticker>(&s.fields);
     s.fields.push_back(F("ts", kTs, [](const void* m) { return EventTs(As<mdpb::Ticker>(m).origin()); }, "event time"));
-    s.fields.push_back(F("bid_price", kDec, [](const void* m) { return DecOf(As<mdpb::Ticker>(m).bid_price()); }, ""));
-    s.fields.push_back(F("bid_size", kDec, [](const void* m) { return DecOf(As<mdpb::Ticker>(m).bid_size()); }, ""));
-    s.fields.push_back(F("ask_price", kDec, [](const void* m) { return DecOf(As<mdpb::Ticker>(m).ask_price()); }, ""));
-    s.fields.push_back(F("ask_size", kDec, [](const void* m) { return DecOf(As<mdpb::Ticker>(m).ask_size()); }, ""));
-    s.fields.push_back(F("last_price", kDec, [](const void* m) { return DecOf(As<mdpb::Ticker>(m).last_price()); }, ""));
-    s.fields.push_back(F("volume_24h", kDec, [](const void* m) { return DecOf(As<mdpb::Ticker>(m).volume_24h()); }, ""));
+    s.fields.push_back(F("bid_price", kDec, [](const void* m) { return DecOf(As<mdpb::Ticker>(m).bid_price()); }, "", [](const void* m) { return &As<mdpb::Ticker>(m).bid_price().value(); }));
+    s.fields.push_back(F("bid_size", kDec, [](const void* m) { return DecOf(As<mdpb::Ticker>(m).bid_size()); }, "", [](const void* m) { return &As<mdpb::Ticker>(m).bid_size().value(); }));
+    s.fields.push_back(F("ask_price", kDec, [](const void* m) { return DecOf(As<mdpb::Ticker>(m).ask_price()); }, "", [](const void* m) { return &As<mdpb::Ticker>(m).ask_price().value(); }));
+    s.fields.push_back(F("ask_size", kDec, [](const void* m) { return DecOf(As<mdpb::Ticker>(m).ask_size()); }, "", [](const void* m) { return &As<mdpb::Ticker>(m).ask_size().value(); }));
+    s.fields.push_back(F("last_price", kDec, [](const void* m) { return DecOf(As<mdpb::Ticker>(m).last_price()); }, "", [](const void* m) { return &As<mdpb::Ticker>(m).last_price().value(); }));
+    s.fields.push_back(F("volume_24h", kDec, [](const void* m) { return DecOf(As<mdpb::Ticker>(m).volume_24h()); }, "", [](const void* m) { return &As<mdpb::Ticker>(m).volume_24h().value(); }));
     c.Add(std::move(s));
   }
   {
@@ -196,14 +197,14 @@ StaticCatalog MakeBuiltin() {
   {
     SourceDef s = Stream("md.candle", MessageKind::kCandle, "md.candle.>", "open_time", "OHLCV candles (live)");
     AddOrigin<mdpb::Candle>(&s.fields);
-    s.fields.push_back(F("interval", kStr, [](const void* m) { return Str(As<mdpb::Candle>(m).interval()); }, "1s, 1m"));
+    s.fields.push_back(F("interval", kStr, [](const void* m) { return Str(As<mdpb::Candle>(m).interval()); }, "1s, 1m", [](const void* m) { return &As<mdpb::Candle>(m).interval(); }));
     s.fields.push_back(F("open_time", kTs, [](const void* m) { return Ts(As<mdpb::Candle>(m).open_time_ns()); }, ""));
     s.fields.push_back(F("close_time", kTs, [](const void* m) { return Ts(As<mdpb::Candle>(m).close_time_ns()); }, ""));
-    s.fields.push_back(F("open", kDec, [](const void* m) { return DecOf(As<mdpb::Candle>(m).open()); }, ""));
-    s.fields.push_back(F("high", kDec, [](const void* m) { return DecOf(As<mdpb::Candle>(m).high()); }, ""));
-    s.fields.push_back(F("low", kDec, [](const void* m) { return DecOf(As<mdpb::Candle>(m).low()); }, ""));
-    s.fields.push_back(F("close", kDec, [](const void* m) { return DecOf(As<mdpb::Candle>(m).close()); }, ""));
-    s.fields.push_back(F("volume", kDec, [](const void* m) { return DecOf(As<mdpb::Candle>(m).volume()); }, ""));
+    s.fields.push_back(F("open", kDec, [](const void* m) { return DecOf(As<mdpb::Candle>(m).open()); }, "", [](const void* m) { return &As<mdpb::Candle>(m).open().value(); }));
+    s.fields.push_back(F("high", kDec, [](const void* m) { return DecOf(As<mdpb::Candle>(m).high()); }, "", [](const void* m) { return &As<mdpb::Candle>(m).high().value(); }));
+    s.fields.push_back(F("low", kDec, [](const void* m) { return DecOf(As<mdpb::Candle>(m).low()); }, "", [](const void* m) { return &As<mdpb::Candle>(m).low().value(); }));
+    s.fields.push_back(F("close", kDec, [](const void* m) { return DecOf(As<mdpb::Candle>(m).close()); }, "", [](const void* m) { return &As<mdpb::Candle>(m).close().value(); }));
+    s.fields.push_back(F("volume", kDec, [](const void* m) { return DecOf(As<mdpb::Candle>(m).volume()); }, "", [](const void* m) { return &As<mdpb::Candle>(m).volume().value(); }));
     s.fields.push_back(F("trade_count", kInt, [](const void* m) { return U64(As<mdpb::Candle>(m).trade_count()); }, ""));
     s.fields.push_back(F("closed", kBool, [](const void* m) { return Value::Bool(As<mdpb::Candle>(m).closed()); },
                          "false while the interval is open"));
@@ -215,7 +216,7 @@ StaticCatalog MakeBuiltin() {
     s.fields.push_back(F("ts", kTs, [](const void* m) { return EventTs(As<mdpb::VenueStatus>(m).origin()); }, ""));
     s.fields.push_back(F("kind", Type::Enum(&StatusKindEnum()),
                          [](const void* m) { return StatusKindValue(As<mdpb::VenueStatus>(m).kind()); }, ""));
-    s.fields.push_back(F("detail", kStr, [](const void* m) { return Str(As<mdpb::VenueStatus>(m).detail()); }, ""));
+    s.fields.push_back(F("detail", kStr, [](const void* m) { return Str(As<mdpb::VenueStatus>(m).detail()); }, "", [](const void* m) { return &As<mdpb::VenueStatus>(m).detail(); }));
     s.fields.push_back(F("expected_sequence", kInt,
                          [](const void* m) { return U64(As<mdpb::VenueStatus>(m).expected_sequence()); }, ""));
     s.fields.push_back(F("received_sequence", kInt,
@@ -224,16 +225,16 @@ StaticCatalog MakeBuiltin() {
   }
   {
     SourceDef s = Stream("anomaly", MessageKind::kAnomaly, "anomaly.>", "ts", "anomalies scored by the anomaly service");
-    s.fields.push_back(F("venue", kStr, [](const void* m) { return Str(As<anpb::Anomaly>(m).venue()); }, ""));
-    s.fields.push_back(F("symbol", kStr, [](const void* m) { return Str(As<anpb::Anomaly>(m).symbol()); }, ""));
+    s.fields.push_back(F("venue", kStr, [](const void* m) { return Str(As<anpb::Anomaly>(m).venue()); }, "", [](const void* m) { return &As<anpb::Anomaly>(m).venue(); }));
+    s.fields.push_back(F("symbol", kStr, [](const void* m) { return Str(As<anpb::Anomaly>(m).symbol()); }, "", [](const void* m) { return &As<anpb::Anomaly>(m).symbol(); }));
     s.fields.push_back(F("ts", kTs, [](const void* m) { return Ts(As<anpb::Anomaly>(m).event_time_ns()); }, ""));
     s.fields.push_back(F("score", kFloat, [](const void* m) { return Value::Float(As<anpb::Anomaly>(m).score()); },
                          "Isolation Forest score, 0..1"));
     s.fields.push_back(F("threshold", kFloat,
                          [](const void* m) { return Value::Float(As<anpb::Anomaly>(m).threshold()); }, ""));
-    s.fields.push_back(F("model_id", kStr, [](const void* m) { return Str(As<anpb::Anomaly>(m).model_id()); }, ""));
+    s.fields.push_back(F("model_id", kStr, [](const void* m) { return Str(As<anpb::Anomaly>(m).model_id()); }, "", [](const void* m) { return &As<anpb::Anomaly>(m).model_id(); }));
     s.fields.push_back(F("event_kind", kStr, [](const void* m) { return Str(As<anpb::Anomaly>(m).event_kind()); },
-                         "trade or quote"));
+                         "trade or quote", [](const void* m) { return &As<anpb::Anomaly>(m).event_kind(); }));
     s.fields.push_back(F("source_msg_id", kStr,
                          [](const void* m) { return NonEmpty(As<anpb::Anomaly>(m).source_msg_id()); }, ""));
     c.Add(std::move(s));

@@ -1,6 +1,7 @@
 #include "dsl/filter.h"
 
 #include <cstdlib>
+#include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "internal/eval.h"
@@ -21,6 +22,7 @@ struct Filter::Node {
   Kind kind = Kind::kGeneric;
   Op op = Op::kEq;
   bool negated = false;
+  FieldDef::TextGetter text = nullptr;  // the field's, cached here (hot path)
   std::vector<int> children;
   const FieldDef* field = nullptr;
   std::string_view str;
@@ -55,6 +57,37 @@ inline int8_t Cmp(Op op, int c) {
   }
 }
 
+// Equality of short strings without a call to memcmp: two overlapping loads
+// cover 4..16 bytes, never reading outside either string.
+inline bool FastEqual(std::string_view a, std::string_view b) {
+  const size_t n = a.size();
+  if (n != b.size()) return false;
+  const char* x = a.data();
+  const char* y = b.data();
+  if (n >= 8 && n <= 16) {
+    uint64_t a0, b0, a1, b1;
+    std::memcpy(&a0, x, 8);
+    std::memcpy(&b0, y, 8);
+    std::memcpy(&a1, x + n - 8, 8);
+    std::memcpy(&b1, y + n - 8, 8);
+    return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+  }
+  if (n >= 4 && n < 8) {
+    uint32_t a0, b0, a1, b1;
+    std::memcpy(&a0, x, 4);
+    std::memcpy(&b0, y, 4);
+    std::memcpy(&a1, x + n - 4, 4);
+    std::memcpy(&b1, y + n - 4, 4);
+    return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+  }
+  if (n < 4) {
+    for (size_t i = 0; i < n; ++i)
+      if (x[i] != y[i]) return false;
+    return true;
+  }
+  return std::memcmp(x, y, n) == 0;
+}
+
 inline Value Load(const FieldDef& f, const void* m) { return f.get != nullptr ? f.get(m) : internal::LoadField(f, m); }
 
 class Compiler {
@@ -62,6 +95,7 @@ class Compiler {
   explicit Compiler(std::vector<Filter::Node>* out) : out_(out) {}
 
   int Add(Filter::Node n) {
+    if (n.field != nullptr) n.text = n.field->text;
     out_->push_back(std::move(n));
     return static_cast<int>(out_->size()) - 1;
   }
@@ -149,40 +183,33 @@ class Compiler {
   std::vector<Filter::Node>* out_;
 };
 
-int8_t EvalNode(const std::vector<Filter::Node>& nodes, int idx, const void* m, const internal::EvalContext& ctx) {
+int8_t EvalNode(const std::vector<Filter::Node>& nodes, int idx, const void* m, const internal::EvalContext& ctx);
+
+// Leaves are evaluated inline in their parent's loop (no recursion, no
+// Value built when the field has a text getter).
+__attribute__((always_inline)) inline int8_t EvalLeaf(const std::vector<Filter::Node>& nodes, const Filter::Node& n,
+                                                     const void* m, const internal::EvalContext& ctx) {
   using K = Filter::Node::Kind;
-  const Filter::Node& n = nodes[idx];
   switch (n.kind) {
-    case K::kAnd: {
-      int8_t r = kT;
-      for (int c : n.children) {
-        const int8_t v = EvalNode(nodes, c, m, ctx);
-        if (v == kF) return kF;
-        if (v == kN) r = kN;
-      }
-      return r;
-    }
-    case K::kOr: {
-      int8_t r = kF;
-      for (int c : n.children) {
-        const int8_t v = EvalNode(nodes, c, m, ctx);
-        if (v == kT) return kT;
-        if (v == kN) r = kN;
-      }
-      return r;
-    }
-    case K::kNot: {
-      const int8_t v = EvalNode(nodes, n.children[0], m, ctx);
-      return v == kN ? kN : v == kT ? kF : kT;
-    }
     case K::kCmpString: {
-      const Value v = Load(*n.field, m);
-      if (v.is_null()) return kN;
-      if (n.op == Op::kEq) return v.s == n.str;
-      if (n.op == Op::kNe) return v.s != n.str;
-      return Cmp(n.op, v.s.compare(n.str));
+      std::string_view v;
+      if (n.text != nullptr) {
+        v = *n.text(m);
+      } else {
+        const Value x = Load(*n.field, m);
+        if (x.is_null()) return kN;
+        v = x.s;
+      }
+      if (n.op == Op::kEq) return FastEqual(v, n.str);
+      if (n.op == Op::kNe) return !FastEqual(v, n.str);
+      return Cmp(n.op, v.compare(n.str));
     }
     case K::kCmpDecimal: {
+      if (n.text != nullptr) {
+        const auto d = Decimal::Parse(*n.text(m));
+        if (!d.has_value()) return kN;
+        return Cmp(n.op, Decimal::Compare(*d, n.dec));
+      }
       const Value v = Load(*n.field, m);
       if (v.is_null()) return kN;
       return Cmp(n.op, Decimal::Compare(v.d, n.dec));
@@ -193,18 +220,54 @@ int8_t EvalNode(const std::vector<Filter::Node>& nodes, int idx, const void* m, 
       return Cmp(n.op, v.i < n.i ? -1 : v.i > n.i ? 1 : 0);
     }
     case K::kInStrings: {
-      const Value v = Load(*n.field, m);
-      if (v.is_null()) return kN;
+      std::string_view text;
+      if (n.text != nullptr) {
+        text = *n.text(m);
+      } else {
+        const Value v = Load(*n.field, m);
+        if (v.is_null()) return kN;
+        text = v.s;
+      }
       for (const auto& s : n.strs)
-        if (v.s == s) return n.negated ? kF : kT;
+        if (FastEqual(text, s)) return n.negated ? kF : kT;
       return n.negated ? kT : kF;
     }
     case K::kGeneric: {
       const Value v = internal::Eval(*n.expr, ctx);
       return v.is_null() ? kN : v.b ? kT : kF;
     }
+    default: return EvalNode(nodes, static_cast<int>(&n - nodes.data()), m, ctx);
   }
-  return kN;
+}
+
+int8_t EvalNode(const std::vector<Filter::Node>& nodes, int idx, const void* m, const internal::EvalContext& ctx) {
+  using K = Filter::Node::Kind;
+  const Filter::Node& n = nodes[idx];
+  switch (n.kind) {
+    case K::kAnd: {
+      int8_t r = kT;
+      for (int c : n.children) {
+        const int8_t v = EvalLeaf(nodes, nodes[c], m, ctx);
+        if (v == kF) return kF;
+        if (v == kN) r = kN;
+      }
+      return r;
+    }
+    case K::kOr: {
+      int8_t r = kF;
+      for (int c : n.children) {
+        const int8_t v = EvalLeaf(nodes, nodes[c], m, ctx);
+        if (v == kT) return kT;
+        if (v == kN) r = kN;
+      }
+      return r;
+    }
+    case K::kNot: {
+      const int8_t v = EvalLeaf(nodes, nodes[n.children[0]], m, ctx);
+      return v == kN ? kN : v == kT ? kF : kT;
+    }
+    default: return EvalLeaf(nodes, n, m, ctx);
+  }
 }
 
 }  // namespace

@@ -71,6 +71,23 @@ TEST(Filter, UsesThreeValuedLogicForNulls) {
                   .Matches(MakeTrade("kraken", "BTC-USD", "1", "1", kNow)));
 }
 
+TEST(Filter, ComparesStringsOfEveryLengthExactly) {
+  for (size_t len = 0; len <= 24; ++len) {
+    const std::string want(len, 'a');
+    const Filter eq = Compile("md.trade | where venue = \"" + want + "\"");
+    const Filter in = Compile("md.trade | where venue in (\"x\", \"" + want + "\")");
+    EXPECT_TRUE(eq.Matches(MakeTrade(want, "BTC-USD", "1", "1", kNow))) << len;
+    EXPECT_TRUE(in.Matches(MakeTrade(want, "BTC-USD", "1", "1", kNow))) << len;
+    for (size_t pos = 0; pos < len; ++pos) {
+      std::string other = want;
+      other[pos] = 'b';
+      EXPECT_FALSE(eq.Matches(MakeTrade(other, "BTC-USD", "1", "1", kNow))) << len << " " << pos;
+      EXPECT_FALSE(in.Matches(MakeTrade(other, "BTC-USD", "1", "1", kNow))) << len << " " << pos;
+    }
+    EXPECT_FALSE(eq.Matches(MakeTrade(want + "a", "BTC-USD", "1", "1", kNow))) << len;
+  }
+}
+
 TEST(Filter, EvaluatesNowAgainstTheClock) {
   const Filter f = Compile("md.trade | where ts > now() - 1m");
   EXPECT_TRUE(f.Matches(MakeTrade("kraken", "BTC-USD", "1", "1", kNow - 30000000000)));

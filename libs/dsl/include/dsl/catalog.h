@@ -47,11 +47,15 @@ enum class CdcImage : uint8_t {
 
 struct FieldDef {
   using Getter = Value (*)(const void* message);
+  // The protobuf string behind a string or decimal field (decimals: the
+  // exact text): lets the filter compare without building a Value.
+  using TextGetter = const std::string* (*)(const void* message);
 
   std::string name;    // as written in the DSL: "price", "before.status", "event.op"
   Type type;
   std::string column;  // tables: the SQL column; CDC streams: the source column
   Getter get = nullptr;  // built-in streams and CDC event metadata
+  TextGetter text = nullptr;  // optional, string and decimal fields of built-in streams
   CdcImage image = CdcImage::kNone;
   std::string doc;
 };
