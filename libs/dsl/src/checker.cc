@@ -513,7 +513,7 @@ class Checker {
     for (const auto& n : def.values)
       if (n == v) return true;
     std::string near = NearestName(v, def.values);
-    return FailB(other_span, absl::StrCat("\"", v, "\" is not a ", def.name, ": expected one of ", JoinValues(def)),
+    return FailB(other_span, absl::StrCat("\"", v, "\" is not a value of ", def.name, ": expected one of ", JoinValues(def)),
                  near.empty() ? "" : absl::StrCat("did you mean \"", near, "\"?"));
   }
 

@@ -58,7 +58,7 @@ const Mistake kMistakes[] = {
      "    | ^~~~~~~~\n"
      "hint: did you mean 'md.trades'?"},
     {"value outside an enum", "md.trade | where side = \"bye\"",
-     "1:25: \"bye\" is not a side: expected one of buy, sell, unknown\n"
+     "1:25: \"bye\" is not a value of side: expected one of buy, sell, unknown\n"
      "  1 | md.trade | where side = \"bye\"\n"
      "    |                         ^~~~~\n"
      "hint: did you mean \"buy\"?"},
