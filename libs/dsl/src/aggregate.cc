@@ -9,10 +9,9 @@
 namespace sa::dsl {
 namespace {
 
-Decimal ToDec(const Value& v) { return v.kind == TypeKind::kDecimal ? v.d : Decimal::FromInt(v.i); }
-double ToDbl(const Value& v) {
-  return v.kind == TypeKind::kFloat ? v.f : v.kind == TypeKind::kDecimal ? v.d.ToDouble() : static_cast<double>(v.i);
-}
+using internal::ToDecimal;
+using internal::ToDouble;
+
 
 class CountAcc : public Accumulator {
  public:
@@ -36,8 +35,8 @@ class SumAcc : public Accumulator {
     if (a[0].is_null()) return;
     ++n_;
     if (float_) {
-      f_ += ToDbl(a[0]);
-    } else if (!over_ && !Decimal::Add(d_, ToDec(a[0]), &d_)) {
+      f_ += ToDouble(a[0]);
+    } else if (!over_ && !Decimal::Add(d_, ToDecimal(a[0]), &d_)) {
       over_ = true;
     }
   }
@@ -65,8 +64,8 @@ class VwapAcc : public Accumulator {
   void Add(const Value* a, int64_t) override {
     if (a[0].is_null() || a[1].is_null() || over_) return;
     Decimal ps;
-    if (!Decimal::Mul(ToDec(a[0]), ToDec(a[1]), &ps) || !Decimal::Add(notional_, ps, &notional_) ||
-        !Decimal::Add(volume_, ToDec(a[1]), &volume_))
+    if (!Decimal::Mul(ToDecimal(a[0]), ToDecimal(a[1]), &ps) || !Decimal::Add(notional_, ps, &notional_) ||
+        !Decimal::Add(volume_, ToDecimal(a[1]), &volume_))
       over_ = true;
     any_ = true;
   }
@@ -131,12 +130,12 @@ class StddevAcc : public Accumulator {
       exact_ = false;
     }
     // Welford in double for floats (and as the fallback when exact sums overflow).
-    const double x = ToDbl(a[0]);
+    const double x = ToDouble(a[0]);
     const double delta = x - mean_;
     mean_ += delta / static_cast<double>(n_);
     m2_ += delta * (x - mean_);
     if (exact_) {
-      const Decimal d = ToDec(a[0]);
+      const Decimal d = ToDecimal(a[0]);
       Decimal sq;
       if (!Decimal::Mul(d, d, &sq) || !Decimal::Add(sum_, d, &sum_) || !Decimal::Add(sum_sq_, sq, &sum_sq_))
         exact_ = false;

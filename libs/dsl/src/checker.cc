@@ -113,6 +113,7 @@ class Checker {
   }
 
   absl::StatusOr<Plan> Run(const Statement& st) {
+    plan_.text = std::string(text_);
     if (!ResolveSource(st)) return error_;
     if (!DecideUse(st)) return error_;
     Scope scope;

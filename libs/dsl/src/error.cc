@@ -11,7 +11,6 @@ namespace sa::dsl {
 namespace {
 
 constexpr absl::string_view kPayloadUrl = "type.streamadmin.dev/sa.dsl.ErrorDetail";
-constexpr char kSep = '\x1f';
 
 bool IsContinuation(unsigned char c) { return (c & 0xC0) == 0x80; }
 
@@ -57,23 +56,28 @@ std::string FormatError(const ErrorDetail& d, std::string_view source) {
 
 absl::Status MakeError(const ErrorDetail& d, std::string_view source) {
   absl::Status st = absl::InvalidArgumentError(FormatError(d, source));
-  st.SetPayload(kPayloadUrl, absl::Cord(absl::StrCat(d.line, std::string(1, kSep), d.column, std::string(1, kSep),
-                                                     d.length, std::string(1, kSep), d.message,
-                                                     std::string(1, kSep), d.hint)));
+  // "line,column,length,message_size:" then message and hint: sizes, not
+  // separators, so any byte may appear in the texts.
+  st.SetPayload(kPayloadUrl, absl::Cord(absl::StrCat(d.line, ",", d.column, ",", d.length, ",", d.message.size(), ":",
+                                                     d.message, d.hint)));
   return st;
 }
 
 std::optional<ErrorDetail> GetErrorDetail(const absl::Status& status) {
   auto payload = status.GetPayload(kPayloadUrl);
   if (!payload.has_value()) return std::nullopt;
-  std::vector<std::string> parts = absl::StrSplit(std::string(*payload), kSep);
-  if (parts.size() != 5) return std::nullopt;
+  const std::string text(*payload);
+  const size_t colon = text.find(':');
+  if (colon == std::string::npos) return std::nullopt;
+  std::vector<std::string> nums = absl::StrSplit(text.substr(0, colon), ',');
   ErrorDetail d;
-  if (!absl::SimpleAtoi(parts[0], &d.line) || !absl::SimpleAtoi(parts[1], &d.column) ||
-      !absl::SimpleAtoi(parts[2], &d.length))
+  size_t message_size = 0;
+  if (nums.size() != 4 || !absl::SimpleAtoi(nums[0], &d.line) || !absl::SimpleAtoi(nums[1], &d.column) ||
+      !absl::SimpleAtoi(nums[2], &d.length) || !absl::SimpleAtoi(nums[3], &message_size) ||
+      message_size > text.size() - colon - 1)
     return std::nullopt;
-  d.message = parts[3];
-  d.hint = parts[4];
+  d.message = text.substr(colon + 1, message_size);
+  d.hint = text.substr(colon + 1 + message_size);
   return d;
 }
 

@@ -13,14 +13,6 @@ namespace {
 
 namespace cdcpb = streamadmin::cdc::v1;
 
-Decimal ToDec(const Value& v) { return v.kind == TypeKind::kDecimal ? v.d : Decimal::FromInt(v.i); }
-double ToDbl(const Value& v) {
-  switch (v.kind) {
-    case TypeKind::kFloat: return v.f;
-    case TypeKind::kDecimal: return v.d.ToDouble();
-    default: return static_cast<double>(v.i);
-  }
-}
 bool IsNumeric(TypeKind k) { return k == TypeKind::kInt || k == TypeKind::kDecimal || k == TypeKind::kFloat; }
 bool IsStr(TypeKind k) { return k == TypeKind::kString || k == TypeKind::kEnum; }
 
@@ -71,7 +63,7 @@ Value Arith(Op op, TypeKind result, const Value& a, const Value& b) {
     }
     case TypeKind::kDecimal: {
       Decimal r;
-      const Decimal x = ToDec(a), y = ToDec(b);
+      const Decimal x = ToDecimal(a), y = ToDecimal(b);
       bool ok = false;
       switch (op) {
         case Op::kAdd: ok = Decimal::Add(x, y, &r); break;
@@ -83,7 +75,7 @@ Value Arith(Op op, TypeKind result, const Value& a, const Value& b) {
       return ok ? Value::Dec(r) : Value::Null();
     }
     case TypeKind::kFloat: {
-      const double x = ToDbl(a), y = ToDbl(b);
+      const double x = ToDouble(a), y = ToDouble(b);
       switch (op) {
         case Op::kAdd: return Value::Float(x + y);
         case Op::kSub: return Value::Float(x - y);
@@ -129,11 +121,11 @@ int64_t WallClockNs() {
 int CompareValues(const Value& a, const Value& b) {
   if (IsNumeric(a.kind) && IsNumeric(b.kind)) {
     if (a.kind == TypeKind::kFloat || b.kind == TypeKind::kFloat) {
-      const double x = ToDbl(a), y = ToDbl(b);
+      const double x = ToDouble(a), y = ToDouble(b);
       return x < y ? -1 : x > y ? 1 : 0;
     }
     if (a.kind == TypeKind::kInt && b.kind == TypeKind::kInt) return a.i < b.i ? -1 : a.i > b.i ? 1 : 0;
-    return Decimal::Compare(ToDec(a), ToDec(b));
+    return Decimal::Compare(ToDecimal(a), ToDecimal(b));
   }
   if (IsStr(a.kind)) {
     const int c = a.s.compare(b.s);
@@ -226,7 +218,7 @@ Value Eval(const TExpr& e, const EvalContext& ctx) {
       Value v = Eval(*a, ctx);
       if (!v.is_null()) {
         if (e.type.kind == TypeKind::kDecimal && v.kind == TypeKind::kInt) return Value::Dec(Decimal::FromInt(v.i));
-        if (e.type.kind == TypeKind::kFloat && v.kind != TypeKind::kFloat) return Value::Float(ToDbl(v));
+        if (e.type.kind == TypeKind::kFloat && v.kind != TypeKind::kFloat) return Value::Float(ToDouble(v));
         return v;
       }
     }
@@ -259,7 +251,7 @@ Value Eval(const TExpr& e, const EvalContext& ctx) {
     }
     case Func::kRound: {
       Decimal out;
-      return Decimal::Round(ToDec(x), static_cast<int>(y.i), &out) ? Value::Dec(out) : Value::Null();
+      return Decimal::Round(ToDecimal(x), static_cast<int>(y.i), &out) ? Value::Dec(out) : Value::Null();
     }
     case Func::kContains: return Bool3(x.s.find(y.s) != std::string_view::npos);
     case Func::kStartsWith: return Bool3(x.s.substr(0, y.s.size()) == y.s);

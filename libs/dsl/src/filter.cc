@@ -36,15 +36,6 @@ namespace {
 
 constexpr int8_t kF = 0, kT = 1, kN = 2;
 
-Op Flip(Op op) {
-  switch (op) {
-    case Op::kLt: return Op::kGt;
-    case Op::kLe: return Op::kGe;
-    case Op::kGt: return Op::kLt;
-    case Op::kGe: return Op::kLe;
-    default: return op;
-  }
-}
 
 inline int8_t Cmp(Op op, int c) {
   switch (op) {
@@ -136,7 +127,7 @@ class Compiler {
         } else if (e->args[1]->kind == TExprKind::kField && e->args[0]->kind == TExprKind::kConst) {
           field = &e->args[1];
           constant = &e->args[0];
-          fop = Flip(op);
+          fop = FlipComparison(op);
         }
         if (field != nullptr && !(*constant)->constant.is_null()) {
           const Type& ft = (*field)->type;

@@ -76,7 +76,17 @@ std::string Describe(const Token& t) {
     case Tok::kInt:
     case Tok::kDecimal: return absl::StrCat("number ", t.text);
     case Tok::kDuration: return absl::StrCat("duration ", t.text);
-    case Tok::kString: return t.text.size() > 40 ? "a string" : absl::StrCat("string \"", t.text, "\"");
+    case Tok::kString: {
+      if (t.text.size() > 40) return "a string";
+      std::string shown;  // control characters escaped, so a message stays one line
+      for (char c : t.text) {
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+          absl::StrAppend(&shown, absl::StrFormat("\\x%02x", static_cast<unsigned char>(c)));
+        else
+          shown.push_back(c);
+      }
+      return absl::StrCat("string \"", shown, "\"");
+    }
     default: return absl::StrCat("'", t.text, "'");
   }
 }

@@ -26,6 +26,16 @@ const char* OpText(Op op) {
   return "?";
 }
 
+Op FlipComparison(Op op) {
+  switch (op) {
+    case Op::kLt: return Op::kGt;
+    case Op::kLe: return Op::kGe;
+    case Op::kGt: return Op::kLt;
+    case Op::kGe: return Op::kLe;
+    default: return op;
+  }
+}
+
 const char* StageName(StageKind k) {
   switch (k) {
     case StageKind::kWhere: return "where";

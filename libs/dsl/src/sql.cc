@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
+#include "internal/lexer.h"
 
 namespace sa::dsl {
 namespace {
@@ -126,10 +127,11 @@ class Generator {
     }
   }
 
-  absl::Status Unaligned(const TExpr&, const char* what) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("the warehouse stores microseconds: a ", what,
-                     " with nanoseconds can only be compared (<, <=, >, >=, =, !=) in a warehouse query"));
+  absl::Status Unaligned(const TExpr& e, const char* what) {
+    return internal::ErrorAt(plan_.text, e.span,
+                             absl::StrCat("the warehouse stores microseconds: a ", what,
+                                          " with nanoseconds can only be compared (<, <=, >, >=, =, !=) with a column"),
+                             "round it to whole microseconds");
   }
 
   // The type a constant should be sent as next to `other`.
@@ -171,15 +173,6 @@ class Generator {
     }
   }
 
-  static Op Flip(Op op) {
-    switch (op) {
-      case Op::kLt: return Op::kGt;
-      case Op::kLe: return Op::kGe;
-      case Op::kGt: return Op::kLt;
-      case Op::kGe: return Op::kLe;
-      default: return op;
-    }
-  }
 
   absl::StatusOr<std::string> Expr(const TExpr& e) {
     switch (e.kind) {
@@ -224,7 +217,7 @@ class Generator {
       if (time_a && b.kind == TExprKind::kConst && a.kind != TExprKind::kConst && !b.constant.is_null())
         return TimeCompare(a, e.op, b);
       if (time_a && a.kind == TExprKind::kConst && b.kind != TExprKind::kConst && !a.constant.is_null())
-        return TimeCompare(b, Flip(e.op), a);
+        return TimeCompare(b, FlipComparison(e.op), a);
     }
     auto x = Operand(a, b);
     if (!x.ok()) return x;
@@ -293,7 +286,9 @@ class Generator {
                             " IS NULL THEN NULL ELSE (", a[1], ")::numeric END), 0))");
       case AggFunc::kFirst: return absl::StrCat("(array_agg(", a[0], " ORDER BY ", time, " ASC))[1]");
       case AggFunc::kLast: return absl::StrCat("(array_agg(", a[0], " ORDER BY ", time, " DESC))[1]");
-      case AggFunc::kStddev: return absl::StrCat("(stddev_samp(", a[0], "))::float8");
+      case AggFunc::kStddev:
+        // stddev_samp(float8) is one of the aggregates Citus splits across shards.
+        return absl::StrCat("stddev_samp((", a[0], ")::float8)");
       case AggFunc::kPercentile: {
         char buf[40];
         snprintf(buf, sizeof(buf), "%.17g", c.fraction);

@@ -143,3 +143,27 @@ TEST(ErrorFormat, ShowsTheLineWithACaretUnderTheFault) {
 
 }  // namespace
 }  // namespace sa::dsl
+
+namespace sa::dsl {
+namespace {
+
+// Found by the fuzzer: a string literal holding the payload's separator byte
+// (0x1f) made the ErrorDetail payload unreadable, so the error lost its position.
+TEST(ErrorPayload, SurvivesAnyBytesInTheMessage) {
+  const std::string text = "md.m\"\x1fuy\"d.mdt";
+  auto st = Parse(text);
+  ASSERT_FALSE(st.ok());
+  auto d = GetErrorDetail(st.status());
+  ASSERT_TRUE(d.has_value()) << st.status();
+  EXPECT_EQ(d->line, 1);
+  EXPECT_EQ(d->column, 5);
+  ErrorDetail odd{2, 3, 4, "message with \x1f and \n inside", "hint \x1f too"};
+  auto back = GetErrorDetail(MakeError(odd, "a\nbcdefgh"));
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(back->message, odd.message);
+  EXPECT_EQ(back->hint, odd.hint);
+  EXPECT_EQ(back->length, 4);
+}
+
+}  // namespace
+}  // namespace sa::dsl

@@ -233,7 +233,7 @@ const Pair kPairs[] = {
     {"md.trades | where symbol = \"SOL-USD\" | summarize n = count() by r = round(price, -0 + 0)",
      "SELECT round(price, 0), count(*) FROM md.trades WHERE symbol = 'SOL-USD' GROUP BY 1", false},
     {"md.trades | where side != \"buy\" and venue = \"coinbase\" | summarize n = count(), sd = stddev(price) by symbol",
-     "SELECT symbol, count(*), stddev_samp(price)::float8 FROM md.trades WHERE side <> 'buy' AND venue = 'coinbase' "
+     "SELECT symbol, count(*), stddev_samp(price::float8) FROM md.trades WHERE side <> 'buy' AND venue = 'coinbase' "
      "GROUP BY symbol",
      false},
     {"md.candles | where interval = \"1m\" and closed | project venue, symbol, open_time, close",

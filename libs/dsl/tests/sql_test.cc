@@ -57,6 +57,15 @@ TEST(Sql, ComparesNanosecondTimesWithMicrosecondColumnsExactly) {
   EXPECT_EQ(Params(*eq)[1], "2024-05-01 11:00:00.123456+00");
 }
 
+TEST(Sql, RefusesNanosecondConstantsItCannotCompareExactlyWithAPosition) {
+  auto q = Sql("md.trades | project ts, later = ts + 1500ns");
+  ASSERT_FALSE(q.ok());
+  auto d = GetErrorDetail(q.status());
+  ASSERT_TRUE(d.has_value()) << q.status();
+  EXPECT_EQ(d->column, 38);  // the 1500ns
+  EXPECT_TRUE(Sql("md.trades | project ts, later = ts + 1500us").ok());
+}
+
 TEST(Sql, OrdersWithCollateCAndNullsLastAndCapsRows) {
   auto q = Sql("cdc_pg_public.orders | where status = \"paid\" | top 10 by customer, amount desc", {.max_rows = 100});
   ASSERT_TRUE(q.ok()) << q.status();

@@ -41,6 +41,8 @@ enum class Op : uint8_t {
 };
 
 const char* OpText(Op op);
+// The comparison with its operands swapped (< becomes >); other ops unchanged.
+Op FlipComparison(Op op);
 
 struct Expr;
 using ExprPtr = std::shared_ptr<const Expr>;

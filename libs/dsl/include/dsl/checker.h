@@ -120,6 +120,7 @@ struct Plan {
   std::vector<PlanOrder> order;
   std::optional<int64_t> limit;
   bool uses_now = false;
+  std::string text;  // the statement, for back ends' errors (positions are spans into it)
 };
 
 struct CheckOptions {

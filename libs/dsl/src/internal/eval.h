@@ -18,6 +18,12 @@ struct EvalContext {
   int64_t window_start = 0, window_end = 0;
 };
 
+// A number as a decimal (ints promoted exactly) or a double.
+inline Decimal ToDecimal(const Value& v) { return v.kind == TypeKind::kDecimal ? v.d : Decimal::FromInt(v.i); }
+inline double ToDouble(const Value& v) {
+  return v.kind == TypeKind::kFloat ? v.f : v.kind == TypeKind::kDecimal ? v.d.ToDouble() : static_cast<double>(v.i);
+}
+
 // Three-way comparison of two non-null values of comparable types.
 int CompareValues(const Value& a, const Value& b);
 // Equality with the same typing rules (1.50 = 1.5, 1 = 1.0).
