@@ -818,6 +818,10 @@ class Checker {
         !absl::ParseTime("%Y-%m-%d%ET%H:%M%Ez", s, &t, &err) && !absl::ParseTime("%Y-%m-%d", s, absl::UTCTimeZone(), &t, &err))
       return FailE(x.args[0]->span, absl::StrCat("not a time: \"", s, "\""),
                    "RFC 3339 with a zone: \"2024-05-01T12:00:00Z\", \"2024-05-01T14:00:00.5+02:00\", or a date \"2024-05-01\"");
+    if (t < absl::FromUnixNanos(INT64_MIN) || t > absl::FromUnixNanos(INT64_MAX))
+      return FailE(x.args[0]->span,
+                   "time out of range: timestamps run from 1677-09-21T00:12:43.145224192Z to "
+                   "2262-04-11T23:47:16.854775807Z");
     const int64_t ns = absl::ToUnixNanos(t);
     return Const(Value::Int(ns, TypeKind::kTimestamp), Type::Of(TypeKind::kTimestamp), x.span);
   }

@@ -66,6 +66,20 @@ TEST(Sql, RefusesNanosecondConstantsItCannotCompareExactlyWithAPosition) {
   EXPECT_TRUE(Sql("md.trades | project ts, later = ts + 1500us").ok());
 }
 
+// Found by the fuzzer: a year before 1677 saturated to INT64_MIN ns, and
+// rounding it to microseconds overflowed (UBSan: negation of INT64_MIN).
+TEST(Sql, RefusesTimesOutsideTheNanosecondRangeAndRoundsItsEdgesSafely) {
+  auto old = Sql("md.trades | where ts >= timestamp(\"1012-05-01T00:00:00Z\")");
+  ASSERT_FALSE(old.ok());
+  auto d = GetErrorDetail(old.status());
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ(d->message, "time out of range: timestamps run from 1677-09-21T00:12:43.145224192Z to 2262-04-11T23:47:16.854775807Z");
+  auto first = Sql("md.trades | where ts >= timestamp(\"1677-09-21T00:12:43.145224192Z\") and ts <= timestamp(\"2262-04-11T23:47:16.854775807Z\")");
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(Params(*first)[0], "1677-09-21 00:12:43.145225+00");  // rounded up: >=
+  EXPECT_EQ(Params(*first)[1], "2262-04-11 23:47:16.854775+00");  // rounded down: <=
+}
+
 TEST(Sql, OrdersWithCollateCAndNullsLastAndCapsRows) {
   auto q = Sql("cdc_pg_public.orders | where status = \"paid\" | top 10 by customer, amount desc", {.max_rows = 100});
   ASSERT_TRUE(q.ok()) << q.status();
