@@ -1,5 +1,6 @@
 #include "dsl/error.h"
 
+#include <algorithm>
 #include <vector>
 
 #include "absl/strings/cord.h"
@@ -17,7 +18,8 @@ bool IsContinuation(unsigned char c) { return (c & 0xC0) == 0x80; }
 }  // namespace
 
 std::string FormatError(const ErrorDetail& d, std::string_view source) {
-  // The offending line, tabs shown as one space so the caret lines up.
+  // The offending line; tabs and carriage returns shown as one space so the
+  // caret lines up (columns count every code point but '\n').
   std::string line_text;
   int line = 1;
   size_t i = 0;
@@ -25,8 +27,8 @@ std::string FormatError(const ErrorDetail& d, std::string_view source) {
     if (source[i] == '\n') ++line;
     ++i;
   }
-  for (; i < source.size() && source[i] != '\n' && source[i] != '\r'; ++i)
-    line_text.push_back(source[i] == '\t' ? ' ' : source[i]);
+  for (; i < source.size() && source[i] != '\n'; ++i)
+    line_text.push_back(source[i] == '\t' || source[i] == '\r' ? ' ' : source[i]);
   // Long lines: show at most 100 code points around the column.
   int first_col = 1;
   std::string shown = line_text;
@@ -36,8 +38,8 @@ std::string FormatError(const ErrorDetail& d, std::string_view source) {
       if (!IsContinuation(static_cast<unsigned char>(line_text[k]))) starts.push_back(k);
     const int n = static_cast<int>(starts.size());
     if (n > 100) {
-      first_col = std::max(1, d.column - 50);
-      const int last_col = std::min(n, first_col + 99);
+      first_col = std::clamp(d.column - 50, 1, n - 99);
+      const int last_col = first_col + 99;  // <= n
       const size_t b = starts[first_col - 1];
       const size_t e = last_col < n ? starts[last_col] : line_text.size();
       shown = absl::StrCat(first_col > 1 ? "..." : "", line_text.substr(b, e - b), last_col < n ? "..." : "");

@@ -167,3 +167,26 @@ TEST(ErrorPayload, SurvivesAnyBytesInTheMessage) {
 
 }  // namespace
 }  // namespace sa::dsl
+
+namespace sa::dsl {
+namespace {
+
+// Found by the fuzzer (ASan heap-buffer-overflow in FormatError): a line
+// longer than 100 characters with carriage returns in it; the caret column
+// was counted past the shown text.
+TEST(ErrorFormat, ShowsLongLinesWithCarriageReturnsAroundTheFault) {
+  const std::string text = "md.trade | where " + std::string(120, 'a') + "\r\r 1x";
+  auto st = Parse(text);
+  ASSERT_FALSE(st.ok());
+  auto d = GetErrorDetail(st.status());
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ(d->column, 142);
+  const std::string msg(st.status().message());
+  EXPECT_NE(msg.find("^"), std::string::npos) << msg;
+  // A column past the end of a long line still formats.
+  ErrorDetail far{1, 500, 3, "past the end", ""};
+  EXPECT_NE(FormatError(far, std::string(150, 'x')).find("past the end"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace sa::dsl
