@@ -299,14 +299,19 @@ int Decimal::Compare(const Decimal& a, const Decimal& b) {
   return a.sign() >= 0 ? mag : -mag;
 }
 
-std::string Decimal::ToString() const {
-  char buf[96];
+// The decimal digits of m, least significant first; returns their count.
+static int ReverseDigits(u128 m, char* buf) {
   int n = 0;
-  u128 m = AbsU(mantissa_);
   do {
     buf[n++] = static_cast<char>('0' + static_cast<int>(m % 10));
     m /= 10;
   } while (m != 0);
+  return n;
+}
+
+std::string Decimal::ToString() const {
+  char buf[96];
+  int n = ReverseDigits(AbsU(mantissa_), buf);
   while (n <= scale_) buf[n++] = '0';
   std::string out;
   out.reserve(n + 2);
@@ -321,12 +326,7 @@ std::string Decimal::ToString() const {
 double Decimal::ToDouble() const {
   // Through text on the stack (no allocation): strtod rounds correctly.
   char buf[96];
-  int n = 0;
-  u128 m = AbsU(mantissa_);
-  do {
-    buf[n++] = static_cast<char>('0' + static_cast<int>(m % 10));
-    m /= 10;
-  } while (m != 0);
+  const int n = ReverseDigits(AbsU(mantissa_), buf);
   char text[100];
   int k = 0;
   if (mantissa_ < 0) text[k++] = '-';

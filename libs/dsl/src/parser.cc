@@ -350,20 +350,22 @@ class Parser {
     }
     return left;
   }
+  // `op operand` where the operand is parsed by `operand` (recursion bounded).
+  ExprPtr ParsePrefix(Op op, ExprPtr (Parser::*operand)()) {
+    DepthGuard g(this);
+    if (!g.ok) return nullptr;
+    const Span s = Next().span;
+    ExprPtr x = (this->*operand)();
+    if (!x) return nullptr;
+    Expr e;
+    e.kind = ExprKind::kUnary;
+    e.op = op;
+    e.span = Span{s.begin, x->span.end};
+    e.args = {x};
+    return Make(std::move(e));
+  }
   ExprPtr ParseNot() {
-    if (IsWord(Peek(), "not")) {
-      DepthGuard g(this);
-      if (!g.ok) return nullptr;
-      const Span s = Next().span;
-      ExprPtr x = ParseNot();
-      if (!x) return nullptr;
-      Expr e;
-      e.kind = ExprKind::kUnary;
-      e.op = Op::kNot;
-      e.span = Span{s.begin, x->span.end};
-      e.args = {x};
-      return Make(std::move(e));
-    }
+    if (IsWord(Peek(), "not")) return ParsePrefix(Op::kNot, &Parser::ParseNot);
     return ParseComparison();
   }
   ExprPtr ParseComparison() {
@@ -459,48 +461,26 @@ class Parser {
     return left;
   }
   ExprPtr ParseUnary() {
-    if (Peek().kind == Tok::kMinus) {
-      DepthGuard g(this);
-      if (!g.ok) return nullptr;
-      const Span s = Next().span;
-      ExprPtr x = ParseUnary();
-      if (!x) return nullptr;
-      Expr e;
-      e.kind = ExprKind::kUnary;
-      e.op = Op::kNeg;
-      e.span = Span{s.begin, x->span.end};
-      e.args = {x};
-      return Make(std::move(e));
-    }
+    if (Peek().kind == Tok::kMinus) return ParsePrefix(Op::kNeg, &Parser::ParseUnary);
     return ParsePrimary();
   }
   ExprPtr ParsePrimary() {
     const Token& t = Peek();
     Expr e;
     e.span = t.span;
+    // Number, duration and string literals: the token's text and value.
+    auto literal = [&](ExprKind kind) {
+      e.kind = kind;
+      e.int_value = t.int_value;
+      e.text = t.text;
+      Next();
+      return Make(std::move(e));
+    };
     switch (t.kind) {
-      case Tok::kInt:
-        e.kind = ExprKind::kLiteralInt;
-        e.int_value = t.int_value;
-        e.text = t.text;
-        Next();
-        return Make(std::move(e));
-      case Tok::kDecimal:
-        e.kind = ExprKind::kLiteralDecimal;
-        e.text = t.text;
-        Next();
-        return Make(std::move(e));
-      case Tok::kDuration:
-        e.kind = ExprKind::kLiteralDuration;
-        e.int_value = t.int_value;
-        e.text = t.text;
-        Next();
-        return Make(std::move(e));
-      case Tok::kString:
-        e.kind = ExprKind::kLiteralString;
-        e.text = t.text;
-        Next();
-        return Make(std::move(e));
+      case Tok::kInt: return literal(ExprKind::kLiteralInt);
+      case Tok::kDecimal: return literal(ExprKind::kLiteralDecimal);
+      case Tok::kDuration: return literal(ExprKind::kLiteralDuration);
+      case Tok::kString: return literal(ExprKind::kLiteralString);
       case Tok::kLParen: {
         DepthGuard g(this);
         if (!g.ok) return nullptr;

@@ -50,23 +50,15 @@ class Generator {
                                    QuoteIdentifier(plan_.source->sql_schema), ".",
                                    QuoteIdentifier(plan_.source->sql_table));
     if (!plan_.filters.empty()) {
-      std::vector<std::string> w;
-      for (const auto& f : plan_.filters) {
-        auto s = Expr(*f);
-        if (!s.ok()) return s.status();
-        w.push_back(*s);
-      }
-      absl::StrAppend(&sql, " WHERE ", absl::StrJoin(w, " AND "));
+      auto w = Conjunction(plan_.filters);
+      if (!w.ok()) return w.status();
+      absl::StrAppend(&sql, " WHERE ", *w);
     }
     if (plan_.aggregated && !keys_.empty()) absl::StrAppend(&sql, " GROUP BY ", absl::StrJoin(keys_, ", "));
     if (!plan_.having.empty()) {
-      std::vector<std::string> h;
-      for (const auto& f : plan_.having) {
-        auto s = Expr(*f);
-        if (!s.ok()) return s.status();
-        h.push_back(*s);
-      }
-      absl::StrAppend(&sql, " HAVING ", absl::StrJoin(h, " AND "));
+      auto h = Conjunction(plan_.having);
+      if (!h.ok()) return h.status();
+      absl::StrAppend(&sql, " HAVING ", *h);
     }
     if (!plan_.order.empty()) {
       std::vector<std::string> o;
@@ -94,6 +86,17 @@ class Generator {
   }
 
  private:
+  // c1 AND c2 AND ...
+  absl::StatusOr<std::string> Conjunction(const std::vector<TExprPtr>& conditions) {
+    std::vector<std::string> parts;
+    for (const auto& c : conditions) {
+      auto s = Expr(*c);
+      if (!s.ok()) return s.status();
+      parts.push_back(*s);
+    }
+    return absl::StrJoin(parts, " AND ");
+  }
+
   std::string Param(std::string text, const char* type) {
     out_->params.emplace_back(std::move(text));
     return absl::StrCat("$", out_->params.size(), "::", type);
