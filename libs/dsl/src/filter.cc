@@ -1,6 +1,8 @@
 #include "dsl/filter.h"
 
+#include <algorithm>
 #include <cstdlib>
+#include <optional>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -261,6 +263,92 @@ int8_t EvalNode(const std::vector<Filter::Node>& nodes, int idx, const void* m, 
   }
 }
 
+// The constant strings a top-level conjunct pins `field` to (`field = "x"` or
+// `field in ("x", "y")`), or nullopt.
+std::optional<std::vector<std::string>> PinnedValues(const TExprPtr& e, const std::string& field) {
+  auto is_field = [&](const TExprPtr& x) {
+    return x->kind == TExprKind::kField && x->field->name == field && x->field->get != nullptr;
+  };
+  auto is_const = [](const TExprPtr& x) {
+    return x->kind == TExprKind::kConst && !x->constant.is_null() && x->type.stringy();
+  };
+  if (e->kind == TExprKind::kBinary && e->op == Op::kEq) {
+    if (is_field(e->args[0]) && is_const(e->args[1])) return std::vector<std::string>{std::string(e->args[1]->constant.s)};
+    if (is_field(e->args[1]) && is_const(e->args[0])) return std::vector<std::string>{std::string(e->args[0]->constant.s)};
+  }
+  if (e->kind == TExprKind::kIn && !e->negated && is_field(e->args[0])) {
+    std::vector<std::string> out;
+    for (size_t i = 1; i < e->args.size(); ++i) {
+      if (!is_const(e->args[i])) return std::nullopt;
+      out.emplace_back(e->args[i]->constant.s);
+    }
+    return out;
+  }
+  return std::nullopt;
+}
+
+// A value usable as one subject token: no '.', wildcards or blanks.
+bool SubjectToken(const std::string& v) {
+  if (v.empty()) return false;
+  for (char c : v)
+    if (c == '.' || c == '*' || c == '>' || static_cast<unsigned char>(c) <= ' ') return false;
+  return true;
+}
+
+std::vector<std::string> NarrowSubjects(const Plan& plan) {
+  const std::string& wide = plan.source->subject;
+  // Token layout after the prefix, per stream.
+  std::vector<std::string> layout;
+  std::string prefix;
+  switch (plan.source->message) {
+    case MessageKind::kTrade: prefix = "md.trade"; layout = {"venue", "symbol"}; break;
+    case MessageKind::kTicker: prefix = "md.ticker"; layout = {"venue", "symbol"}; break;
+    case MessageKind::kBook: prefix = "md.book"; layout = {"venue", "symbol"}; break;
+    case MessageKind::kCandle: prefix = "md.candle"; layout = {"interval", "venue", "symbol"}; break;
+    case MessageKind::kStatus: prefix = "md.status"; layout = {"venue"}; break;
+    case MessageKind::kAnomaly: prefix = "anomaly"; layout = {"venue", "symbol"}; break;
+    default: return {wide};
+  }
+  std::vector<std::vector<std::string>> tokens;
+  for (const auto& name : layout) {
+    std::optional<std::vector<std::string>> pinned;
+    for (const auto& f : plan.filters) {
+      std::vector<TExprPtr> parts{f};
+      // Conjuncts of a top-level and.
+      for (size_t i = 0; i < parts.size(); ++i) {
+        const TExprPtr p = parts[i];
+        if (p->kind == TExprKind::kBinary && p->op == Op::kAnd) {
+          parts.push_back(p->args[0]);
+          parts.push_back(p->args[1]);
+          continue;
+        }
+        if (pinned.has_value()) continue;
+        pinned = PinnedValues(p, name);
+      }
+    }
+    if (pinned.has_value())
+      for (const auto& v : *pinned)
+        if (!SubjectToken(v)) pinned.reset();
+    tokens.push_back(pinned.value_or(std::vector<std::string>{"*"}));
+  }
+  // Trailing wildcards become '>' (md.trade.kraken.>), all wildcards the wide subject.
+  while (!tokens.empty() && tokens.back() == std::vector<std::string>{"*"}) tokens.pop_back();
+  if (tokens.empty()) return {wide};
+  std::vector<std::string> out{prefix};
+  for (const auto& options : tokens) {
+    std::vector<std::string> next;
+    for (const auto& base : out)
+      for (const auto& v : options) next.push_back(absl::StrCat(base, ".", v));
+    if (next.size() > 64) return {wide};
+    out = std::move(next);
+  }
+  if (tokens.size() < layout.size())
+    for (auto& s : out) s += ".>";
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
 }  // namespace
 
 absl::StatusOr<Filter> Filter::Compile(const Plan& plan, FilterOptions options) {
@@ -270,6 +358,7 @@ absl::StatusOr<Filter> Filter::Compile(const Plan& plan, FilterOptions options) 
   Filter f;
   f.message_ = plan.source->message;
   f.subject_ = plan.source->subject;
+  f.subjects_ = NarrowSubjects(plan);
   f.columns_ = plan.columns;
   f.whole_message_ = plan.all_fields;
   f.now_ns_ = options.now_ns;

@@ -82,8 +82,9 @@ TEST(DocsExamples, EveryErrorBlockFailsWithTheDocumentedMessage) {
     auto plan = Check(blocks[i].text, ExampleCatalog(), o);
     ASSERT_FALSE(plan.ok()) << "docs/DSL.md:" << blocks[i].line << " should fail:\n" << blocks[i].text;
     EXPECT_TRUE(GetErrorDetail(plan.status()).has_value());
-    if (i + 1 < blocks.size() && blocks[i + 1].lang == "error")
+    if (i + 1 < blocks.size() && blocks[i + 1].lang == "error") {
       EXPECT_EQ(std::string(plan.status().message()), blocks[i + 1].text) << "docs/DSL.md:" << blocks[i].line;
+    }
   }
   EXPECT_GE(n, 5);
 }

@@ -173,6 +173,25 @@ TEST(Filter, ReadsChangeEventColumnsBeforeImagesAndMetadata) {
   EXPECT_FALSE(changed.Matches(Event(cdcpb::OP_CREATE, "paid", "1", "new")));
 }
 
+TEST(Filter, NarrowsTheSubjectByEqualityOnVenueSymbolAndInterval) {
+  using V = std::vector<std::string>;
+  EXPECT_EQ(Compile("md.trade | where price > 1").subjects(), V{"md.trade.>"});
+  EXPECT_EQ(Compile("md.trade | where venue in (\"kraken\", \"coinbase\") and symbol = \"BTC-USD\" and price > 1")
+                .subjects(),
+            (V{"md.trade.coinbase.BTC-USD", "md.trade.kraken.BTC-USD"}));
+  EXPECT_EQ(Compile("md.trade | where venue = \"kraken\"").subjects(), V{"md.trade.kraken.>"});
+  EXPECT_EQ(Compile("md.trade | where symbol = \"ETH-USD\"").subjects(), V{"md.trade.*.ETH-USD"});
+  EXPECT_EQ(Compile("md.candle | where interval = \"1m\" and venue = \"kraken\"").subjects(),
+            V{"md.candle.1m.kraken.>"});
+  EXPECT_EQ(Compile("md.status | where venue = \"kraken\"").subjects(), V{"md.status.kraken"});
+  // Not narrowed: an 'or', a negation, or a value that cannot be a subject token.
+  EXPECT_EQ(Compile("md.trade | where venue = \"kraken\" or price > 1").subjects(), V{"md.trade.>"});
+  EXPECT_EQ(Compile("md.trade | where not (venue = \"kraken\")").subjects(), V{"md.trade.>"});
+  EXPECT_EQ(Compile("md.trade | where venue = \"a.b\"").subjects(), V{"md.trade.>"});
+  EXPECT_EQ(Compile("md.trade | where venue = \"*\"").subjects(), V{"md.trade.>"});
+  EXPECT_EQ(Compile("cdc.pg.public.orders | where status = \"paid\"").subjects(), V{"cdc.pg.public.orders"});
+}
+
 TEST(Filter, RefusesPlansForOtherUses) {
   CheckOptions o;
   auto plan = Check("md.trades | limit 1", ExampleCatalog(), o);

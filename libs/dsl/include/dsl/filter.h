@@ -52,6 +52,13 @@ class Filter {
   MessageKind message() const { return message_; }
   // The NATS subject filter of the source ("md.trade.>").
   const std::string& subject() const { return subject_; }
+  // Narrower subject filters implied by the statement's equality predicates
+  // on venue / symbol / interval (pushdown for [9]): `where venue in ("kraken",
+  // "coinbase") and symbol = "BTC-USD"` gives md.trade.kraken.BTC-USD and
+  // md.trade.coinbase.BTC-USD. Subscribing to these instead of subject()
+  // drops only messages the filter would drop; Matches() must still run.
+  // Equals {subject()} when nothing narrows it (or more than 64 subjects would).
+  const std::vector<std::string>& subjects() const { return subjects_; }
   const std::vector<OutputColumn>& columns() const { return columns_; }
   // True when there is no project stage: the whole message is the output.
   bool whole_message() const { return whole_message_; }
@@ -78,6 +85,7 @@ class Filter {
   Filter() = default;
   MessageKind message_ = MessageKind::kNone;
   std::string subject_;
+  std::vector<std::string> subjects_;
   std::vector<OutputColumn> columns_;
   bool whole_message_ = false;
   int64_t now_ns_ = 0;
