@@ -73,6 +73,17 @@ TEST(Aggregation, ComputesOhlcvAndVwapPerWindowAndKey) {
   EXPECT_EQ(Text(*a), want);
 }
 
+TEST(Aggregation, CountsAnEventInEveryHoppingWindowThatHoldsIt) {
+  auto a = Make("md.trade | window hopping 2m every 1m grace 0s | summarize n = count(), total = sum(size)");
+  Feed(*a, T("kraken", "1", "1", kT0 + 30 * 1000000000LL));
+  Feed(*a, T("kraken", "1", "2", kT0 + 90 * 1000000000LL));
+  EXPECT_EQ(Text(*a), (std::vector<std::vector<std::string>>{
+                          {"2024-05-01T11:59:00Z", "2024-05-01T12:01:00Z", "1", "1"},
+                          {"2024-05-01T12:00:00Z", "2024-05-01T12:02:00Z", "2", "3"},
+                          {"2024-05-01T12:01:00Z", "2024-05-01T12:03:00Z", "1", "2"},
+                      }));
+}
+
 TEST(Aggregation, FiltersGroupsAfterSummarizeAndComputesOutputExpressions) {
   auto a = Make(
       "md.trade | window tumbling 1m grace 0s | summarize n = count(), total = sum(size) by venue"
