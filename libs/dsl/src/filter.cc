@@ -326,9 +326,7 @@ std::vector<std::string> NarrowSubjects(const Plan& plan) {
         pinned = PinnedValues(p, name);
       }
     }
-    if (pinned.has_value())
-      for (const auto& v : *pinned)
-        if (!SubjectToken(v)) pinned.reset();
+    if (pinned.has_value() && !std::all_of(pinned->begin(), pinned->end(), SubjectToken)) pinned.reset();
     tokens.push_back(pinned.value_or(std::vector<std::string>{"*"}));
   }
   // Trailing wildcards become '>' (md.trade.kraken.>), all wildcards the wide subject.

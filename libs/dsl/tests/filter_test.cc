@@ -189,6 +189,11 @@ TEST(Filter, NarrowsTheSubjectByEqualityOnVenueSymbolAndInterval) {
   EXPECT_EQ(Compile("md.trade | where not (venue = \"kraken\")").subjects(), V{"md.trade.>"});
   EXPECT_EQ(Compile("md.trade | where venue = \"a.b\"").subjects(), V{"md.trade.>"});
   EXPECT_EQ(Compile("md.trade | where venue = \"*\"").subjects(), V{"md.trade.>"});
+  // Found by the fuzzer (ASan heap-use-after-free): an unusable value before
+  // others in an 'in' list freed the list while it was being checked.
+  EXPECT_EQ(Compile("md.trade | where venue in (\"a b\", \"kraken\", \"coinbase\") and symbol = \"B*C-USD\"")
+                .subjects(),
+            V{"md.trade.>"});
   EXPECT_EQ(Compile("cdc.pg.public.orders | where status = \"paid\"").subjects(), V{"cdc.pg.public.orders"});
 }
 
