@@ -14,6 +14,8 @@
 // - now() is the wall clock (CLOCK_REALTIME) read when evaluated, unless
 //   FilterOptions::now_ns pins it (tests).
 // - Thread safety: const methods may be called from many threads at once.
+// - Lifetime: a Filter refers to the catalog's field definitions; the catalog
+//   (a StaticCatalog and its copies share them) must outlive it.
 #pragma once
 
 #include <memory>
