@@ -439,7 +439,16 @@ class Checker {
         return Const(Value::Dec(*d), Type::Of(TypeKind::kDecimal), x.span);
       }
       case ExprKind::kLiteralString: return StringConst(x.text, Type::Of(TypeKind::kString), x.span);
-      case ExprKind::kName: return ResolveName(x, scope);
+      case ExprKind::kName: {
+        TExprPtr e = ResolveName(x, scope);
+        if (e && ctx == Ctx::kAggregateItem && e->kind != TExprKind::kConst)
+          return FailE(x.span,
+                       absl::StrCat("'", absl::StrJoin(x.path, "."),
+                                    "' outside an aggregate: a summarize item is computed from aggregates only"),
+                       absl::StrCat("aggregate it (first(", absl::StrJoin(x.path, "."), "), max(...)), or group by it and "
+                                    "use it after summarize: | project ..."));
+        return e;
+      }
       case ExprKind::kCall: return ResolveCall(x, scope, ctx);
       case ExprKind::kUnary: return ResolveUnary(x, scope, ctx);
       case ExprKind::kBinary: return ResolveBinary(x, scope, ctx);

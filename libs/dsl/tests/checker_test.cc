@@ -115,6 +115,20 @@ TEST(Checker, CompilesRegularExpressionsOnceAndRefusesBadOnes) {
             "this regular expression is not portable to PostgreSQL: '\\b' means different things in RE2 and PostgreSQL");
 }
 
+// Found by the fuzzer (UBSan: a field read from no message): a field used
+// outside the aggregates of a summarize item, which has no row to read it from.
+TEST(Checker, RefusesFieldsOutsideAggregatesInSummarize) {
+  for (const char* text : {"md.trade | window tumbling 1m grace 1s | summarize x = price - stddev(size) by symbol",
+                           "md.trades | summarize x = sum(size) + venue by venue"}) {
+    auto p = CheckIt(text);
+    ASSERT_FALSE(p.ok()) << text;
+    auto d = GetErrorDetail(p.status());
+    ASSERT_TRUE(d.has_value());
+    EXPECT_NE(d->message.find("outside an aggregate"), std::string::npos) << d->message;
+  }
+  EXPECT_TRUE(CheckIt("md.trades | summarize x = sum(size) * 2, y = max(price) - min(price) by venue").ok());
+}
+
 TEST(Checker, WindowsAreCheckedAndExposeTheirBounds) {
   auto p = CheckIt("md.trade | window hopping 5m every 1m grace 10s | summarize n = count() by symbol");
   ASSERT_TRUE(p.ok()) << p.status();
