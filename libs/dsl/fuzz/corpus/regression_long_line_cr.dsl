@@ -1,0 +1,1 @@
+md.trademd.trade | where md.cdc.pg.************************************************************************Publi.pg.Publ001377s | where rounascdcount(ow hopping 0m everwheregrace 1种种种种謗i9=

@@ -1,0 +1,1 @@
+md.m"uy"d.mdt

@@ -1,0 +1,1 @@
+md.trade | where venue in ("coi round(pricenbase", "kraken") and symbol = "B*C-USD" and price > 60000

@@ -1,0 +1,1 @@
+md.trade | where venue in ("coinbase", "kraken") and symbol = "BTC-USD" and price > 60000

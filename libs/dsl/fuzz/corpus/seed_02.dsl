@@ -1,0 +1,1 @@
+cdc_pg_public.orders | where status = "paid" | top 10 by amount desc

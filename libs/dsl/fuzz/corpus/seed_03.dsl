@@ -1,0 +1,1 @@
+md.trade | window hopping 5m every 1m grace 10s | summarize n = count(), p = percentile(price, 0.9), sd = stddev(size) by symbol | where n > 2

@@ -1,0 +1,1 @@
+md.trade | where matches(symbol, "^(BTC|ETH)-USD$") | project venue, notional = price * size, ts

@@ -1,0 +1,1 @@
+cdc.pg.public.orders | where event.op = "update" and before.status != status | project id, before.status, status

@@ -1,0 +1,1 @@
+md.book | where snapshot | project symbol, spread = ask_price - bid_price

@@ -1,0 +1,1 @@
+anomaly | where score >= 0.7 or threshold < 0.5

@@ -1,0 +1,1 @@
+md.status | where kind = "gap"

@@ -1,0 +1,1 @@
+md.candles | where close_time - open_time = 1m | summarize n = count() by venue | sort by n desc | limit 3

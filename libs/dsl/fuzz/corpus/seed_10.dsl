@@ -1,0 +1,1 @@
+md.trades | project `x"y` = venue | limit 1

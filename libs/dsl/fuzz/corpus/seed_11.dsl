@@ -1,0 +1,1 @@
+md.trade | where ts is not null and not (price not in (1, 2.5, 3))

@@ -1,0 +1,1 @@
+md.trades | summarize f = first(price), l = last(price), mn = min(venue), mx = max(ts) by s = symbol

@@ -1,0 +1,1 @@
+md.trades | where round(price, 2) > 10 and abs(size) < 1 and len(venue) = 6 and contains(symbol, "BTC") and startswith(symbol, "B") and endswith(symbol, "D")

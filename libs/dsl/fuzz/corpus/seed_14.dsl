@@ -1,0 +1,1 @@
+md.trades | where ts >= timestamp("2024-05-01T00:00:00Z") and ts < timestamp("2024-05-02")

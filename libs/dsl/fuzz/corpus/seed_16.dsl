@@ -1,0 +1,1 @@
+md.trade | where symbol = "BTC

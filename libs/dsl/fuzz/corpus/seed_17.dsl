@@ -1,0 +1,1 @@
+md.trades | summarize n = count() venue

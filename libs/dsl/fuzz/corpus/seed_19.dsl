@@ -1,0 +1,1 @@
+md.trade | where -(-(-price)) > 0 // comment

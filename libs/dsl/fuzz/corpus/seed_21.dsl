@@ -1,0 +1,1 @@
+md.trade | window tumbling 1m | summarize n = count()

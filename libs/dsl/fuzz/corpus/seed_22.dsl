@@ -1,0 +1,1 @@
+md.trades | where 7 / 2 = 3.5 and 7 % 2 = 1 and coalesce(null, 1) = 1

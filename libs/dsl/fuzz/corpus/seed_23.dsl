@@ -1,0 +1,1 @@
+md.candle | window tumbling 1h grace 0s | summarize v = vwap(close, volume) by venue

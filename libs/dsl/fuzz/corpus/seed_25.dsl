@@ -1,0 +1,1 @@
+md.trade | where ts > now() - 1.5s and ts < now() + 250us

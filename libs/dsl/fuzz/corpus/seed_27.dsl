@@ -1,0 +1,1 @@
+md.trades | sort by venue, price desc | project venue

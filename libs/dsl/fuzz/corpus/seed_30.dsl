@@ -1,0 +1,1 @@
+md.trades | where venue in (
