@@ -189,8 +189,11 @@ TEST_F(CdcBridgeE2E, SigkillMidStreamLosesAndDuplicatesNothingAndTheSlotAdvances
   std::set<std::string> ids;
   for (const auto& s : stored) {
     ASSERT_EQ(s.event.op(), cdcpb::OP_CREATE);
-    keys.insert(Find(s.event.after(), "id")->value().int_value());
+    const int64_t id = Find(s.event.after(), "id")->value().int_value();
+    keys.insert(id);
     ids.insert(s.msg_id);
+    // Every row's content, not only its key.
+    EXPECT_EQ(Find(s.event.after(), "note")->value().text_value(), absl::StrCat("row ", id));
   }
   EXPECT_EQ(stored.size(), static_cast<size_t>(kRows)) << "no duplicate across the SIGKILL";
   EXPECT_EQ(keys.size(), static_cast<size_t>(kRows));
