@@ -287,10 +287,10 @@ absl::StatusOr<LoginFailures> Store::RecordLoginFailure(const std::string& usern
     pqxx::work w(c);
     auto r = ExecParams(w,
                         "INSERT INTO login_failures AS f (username, failures, locked_until_us, last_failure_us) "
-                        "VALUES ($1, 1, CASE WHEN 1 >= $2 THEN $4 ELSE 0 END, $3) "
-                        "ON CONFLICT (username) DO UPDATE SET failures = f.failures + 1, last_failure_us = $3, "
-                        "locked_until_us = CASE WHEN f.locked_until_us > $3 THEN f.locked_until_us "
-                        "WHEN f.failures + 1 >= $2 THEN $4 ELSE f.locked_until_us END "
+                        "VALUES ($1, 1, CASE WHEN 1 >= $2::integer THEN $4::bigint ELSE 0 END, $3::bigint) "
+                        "ON CONFLICT (username) DO UPDATE SET failures = f.failures + 1, last_failure_us = $3::bigint, "
+                        "locked_until_us = CASE WHEN f.locked_until_us > $3::bigint THEN f.locked_until_us "
+                        "WHEN f.failures + 1 >= $2::integer THEN $4::bigint ELSE f.locked_until_us END "
                         "RETURNING failures, locked_until_us",
                         username, threshold, now_us, lock_until_us);
     w.commit();
@@ -464,10 +464,11 @@ absl::Status Store::SaveRevocation(const auth::Revocation& r) {
     pqxx::work w(c);
     // Merged as RevocationList::Add merges: later expiry, later bound (0 covers every token).
     ExecParams(w,
-               "INSERT INTO revocations AS v (kind, id, until_us, issued_before_us) VALUES ($1, $2, $3, $4) "
-               "ON CONFLICT (kind, id) DO UPDATE SET until_us = greatest(v.until_us, $3), "
-               "issued_before_us = CASE WHEN v.issued_before_us = 0 OR $4 = 0 THEN 0 "
-               "ELSE greatest(v.issued_before_us, $4) END",
+               "INSERT INTO revocations AS v (kind, id, until_us, issued_before_us) "
+               "VALUES ($1, $2, $3::bigint, $4::bigint) "
+               "ON CONFLICT (kind, id) DO UPDATE SET until_us = greatest(v.until_us, $3::bigint), "
+               "issued_before_us = CASE WHEN v.issued_before_us = 0 OR $4::bigint = 0 THEN 0 "
+               "ELSE greatest(v.issued_before_us, $4::bigint) END",
                r.kind, r.id, r.until_us, r.issued_before_us);
     w.commit();
     return absl::OkStatus();

@@ -67,7 +67,7 @@ std::string AuditSafe(const std::string& text, size_t max_bytes) {
   for (unsigned char c : cut) {
     if (c < 0x20 || c == 0x7f || c == '\\') plain = false;
   }
-  std::string out = plain ? cut : absl::CHexEscape(cut);
+  std::string out = plain ? cut : absl::CEscape(cut);
   if (text.size() > max_bytes) absl::StrAppend(&out, "...(", text.size(), " bytes)");
   return out;
 }
