@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
@@ -127,6 +128,9 @@ absl::StatusOr<AdminOptions> OptionsFromConfig(const cfg::AdminConfig& c) {
   }
   if (n.user_jwt_ttl_s()) o.user_jwt_ttl_s = n.user_jwt_ttl_s();
   if (n.max_user_jwt_ttl_s()) o.max_user_jwt_ttl_s = n.max_user_jwt_ttl_s();
+  o.password_hash_concurrency =
+      a.password_hash_concurrency() ? static_cast<int>(std::min<uint32_t>(a.password_hash_concurrency(), 1024))
+                                    : std::max(1, static_cast<int>(std::thread::hardware_concurrency() / 2));
   if (o.user_jwt_ttl_s > o.max_user_jwt_ttl_s)
     return absl::InvalidArgumentError(absl::StrCat("key 'nats_jwt.user_jwt_ttl_s': ", o.user_jwt_ttl_s,
                                                    " is above nats_jwt.max_user_jwt_ttl_s (", o.max_user_jwt_ttl_s,
@@ -138,8 +142,25 @@ absl::StatusOr<AdminOptions> OptionsFromConfig(const cfg::AdminConfig& c) {
 
 AdminCore::AdminCore(Store* store, AdminOptions options,
                      std::function<absl::Status(const std::string&, const std::string&)> publish)
-    : store_(store), options_(std::move(options)), publish_(std::move(publish)) {
+    : store_(store),
+      options_(std::move(options)),
+      publish_(std::move(publish)),
+      hashing_(std::clamp(options_.password_hash_concurrency, 1, 1024)) {
   dummy_hash_ = *auth::HashPassword(absl::BytesToHexString(auth::RandomBytes(16)));
+}
+
+absl::StatusOr<std::string> AdminCore::HashPassword(const std::string& password) {
+  hashing_.acquire();
+  auto h = auth::HashPassword(password);
+  hashing_.release();
+  return h;
+}
+
+bool AdminCore::VerifyPassword(const std::string& hash, const std::string& password) {
+  hashing_.acquire();
+  bool ok = auth::VerifyPassword(hash, password);
+  hashing_.release();
+  return ok;
 }
 
 absl::Status AdminCore::Revoke(const auth::Revocation& r) {
@@ -291,7 +312,7 @@ class UsersService final : public adm::Users::Service {
     for (const auto& r : roles) {
       if (auto st = ValidateRoleName(r); !st.ok()) return Grpc(st);
     }
-    auto hash = auth::HashPassword(req->password());
+    auto hash = core_->HashPassword(req->password());
     if (!hash.ok()) return Grpc(hash.status());
     auto u =
         core_->store().CreateUser(NewId("u_"), req->username(), req->display_name(), *hash, roles, NowUnixMicros());
@@ -339,7 +360,7 @@ class UsersService final : public adm::Users::Service {
                            adm::SetPasswordResponse*) override {
     if (auto st = ValidateUsername(req->username()); !st.ok()) return Grpc(st);
     if (auto st = ValidatePassword(req->password()); !st.ok()) return Grpc(st);
-    auto hash = auth::HashPassword(req->password());  // no database connection held meanwhile
+    auto hash = core_->HashPassword(req->password());  // no database connection held meanwhile
     if (!hash.ok()) return Grpc(hash.status());
     auto id = core_->store().SetPasswordHash(req->username(), *hash);
     if (!id.ok()) return Grpc(id.status());
@@ -500,7 +521,7 @@ class AuthService final : public adm::Auth::Service {
       before = *f;
     }
     const bool password_ok =
-        auth::VerifyPassword(user.ok() ? user->password_hash : core_->dummy_hash(), req->password());
+        core_->VerifyPassword(user.ok() ? user->password_hash : core_->dummy_hash(), req->password());
     int64_t now = NowUnixMicros();
     const bool locked = before.locked_until_us > now;
     if (user.ok() && password_ok && !locked && !user->user.disabled()) {

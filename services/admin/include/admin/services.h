@@ -16,6 +16,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <semaphore>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,7 @@ struct AdminOptions {
   std::optional<auth::nkeys::NKey> nats_account;
   int64_t user_jwt_ttl_s = 86400;
   int64_t max_user_jwt_ttl_s = 86400;  // larger requests: INVALID_ARGUMENT
+  int password_hash_concurrency = 1;
 };
 
 // Resolves the admin config into options (decoding keys); errors name the key.
@@ -88,6 +90,10 @@ class AdminCore {
   absl::StatusOr<bool> Bootstrap(const std::string& username, const std::string& password);
 
   const std::string& dummy_hash() const { return dummy_hash_; }
+  // Argon2id, at most options().password_hash_concurrency at once (the rest
+  // wait); never called with a database connection held.
+  absl::StatusOr<std::string> HashPassword(const std::string& password);
+  bool VerifyPassword(const std::string& hash, const std::string& password);
 
  private:
   Store* store_;
@@ -96,6 +102,7 @@ class AdminCore {
   auth::Enforcer* enforcer_ = nullptr;
   auth::RevocationList local_;  // when no enforcer (auth mode none)
   std::string dummy_hash_;      // verified against for unknown users (same cost as a real check)
+  std::counting_semaphore<1024> hashing_;
 };
 
 // All six services; register services() with the gRPC server.
