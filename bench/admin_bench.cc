@@ -24,7 +24,7 @@
 #include "absl/time/clock.h"
 #include "auth/crypto.h"
 #include "bench_util.h"
-#include "grpc/health/v1/health.grpc.pb.h"
+#include "cli/control_client.h"
 #include "streamadmin/admin/v1/admin.grpc.pb.h"
 #include "testing/postgres_server.h"
 #include "testing/process.h"
@@ -159,16 +159,8 @@ int main(int argc, char** argv) {
                                                    {.log_file = absl::StrCat(dir.path(), "/admin.log")}),
                        "spawn admin");
   std::string target = absl::StrCat("127.0.0.1:", grpc_port);
-  auto health = grpc::health::v1::Health::NewStub(Channel(target));
-  if (!sa::testing::WaitFor(
-          [&] {
-            grpc::ClientContext ctx;
-            ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(1));
-            grpc::health::v1::HealthCheckResponse resp;
-            return health->Check(&ctx, grpc::health::v1::HealthCheckRequest(), &resp).ok() &&
-                   resp.status() == grpc::health::v1::HealthCheckResponse::SERVING;
-          },
-          absl::Seconds(30)))
+  sa::cli::ControlClient control(target, absl::Seconds(1));
+  if (!sa::testing::WaitFor([&] { return control.Health().ok(); }, absl::Seconds(30)))
     Die("admin did not become SERVING:\n" + admin->Output());
   auto auth = adm::Auth::NewStub(Channel(target));
   std::string token = Login(*auth);

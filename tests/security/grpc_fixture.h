@@ -23,7 +23,7 @@
 #include "absl/time/clock.h"
 #include "auth/crypto.h"
 #include "auth/nkeys.h"
-#include "grpc/health/v1/health.grpc.pb.h"
+#include "cli/control_client.h"
 #include "streamadmin/admin/v1/admin.grpc.pb.h"
 #include "streamadmin/control/v1/control.grpc.pb.h"
 #include "testing/nats_server.h"
@@ -109,17 +109,8 @@ class GrpcAttack : public ::testing::Test {
     EXPECT_TRUE(p.ok()) << p.status();
     Service s{std::move(*p), absl::StrCat("127.0.0.1:", grpc_port), nullptr};
     s.channel = grpc::CreateChannel(s.target, grpc::InsecureChannelCredentials());
-    auto health = grpc::health::v1::Health::NewStub(s.channel);
-    bool up = testing::WaitFor(
-        [&] {
-          grpc::ClientContext ctx;
-          ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(1));
-          grpc::health::v1::HealthCheckRequest req;
-          grpc::health::v1::HealthCheckResponse resp;
-          return health->Check(&ctx, req, &resp).ok() &&
-                 resp.status() == grpc::health::v1::HealthCheckResponse::SERVING;
-        },
-        absl::Seconds(30));
+    cli::ControlClient control(s.target, absl::Seconds(1));
+    bool up = testing::WaitFor([&] { return control.Health().ok(); }, absl::Seconds(30));
     EXPECT_TRUE(up) << name << " did not become SERVING:\n" << s.process->Output();
     return s;
   }
