@@ -593,6 +593,41 @@ TEST_F(GrpcAttack, TheBuiltInViewerCannotReadTheAuditLog) {
   EXPECT_TRUE(StatusOnNormalizer(v->access_token()).ok());
 }
 
+TEST_F(GrpcAttack, AnUpgradedDeploymentsViewerLosesTheAuditLog) {
+  // The database as schema 2 left it: the built-in viewer with "*:read".
+  {
+    pqxx::connection conn(pg_->dsn());
+    pqxx::work w(conn);
+    w.exec(R"(UPDATE roles SET spec = '{"name":"viewer","permissions":[{"resource":"*","action":"read"}],)"
+           R"("nats":{"subscribeAllow":["md.>"]}}' WHERE name = 'viewer')");
+    w.exec("DELETE FROM schema_migrations WHERE version >= 3");
+    w.commit();
+  }
+  RestartAdmin();
+  adm::ListRolesResponse roles;
+  ASSERT_TRUE(
+      adm::Roles::NewStub(admin_->channel)->ListRoles(Ctx(AdminToken()).get(), adm::ListRolesRequest(), &roles).ok());
+  for (const auto& r : roles.roles()) {
+    if (r.name() != "viewer") continue;
+    std::vector<std::string> perms;
+    for (const auto& p : r.permissions()) perms.push_back(p.resource() + ":" + p.action());
+    EXPECT_THAT(perms, Not(::testing::Contains("*:read")));
+    EXPECT_THAT(perms, ::testing::Contains("users:read"));
+    EXPECT_THAT(std::vector<std::string>(r.nats().subscribe_allow().begin(), r.nats().subscribe_allow().end()),
+                ::testing::ElementsAre("md.>"))
+        << "the stored NATS part is kept";
+  }
+  std::string viewer = Fresh("upgraded");
+  ASSERT_TRUE(CreateUser(viewer, kUserPassword, {"viewer"}).ok());
+  auto v = Login(viewer, kUserPassword);
+  ASSERT_TRUE(v.ok());
+  adm::ListAuditResponse resp;
+  EXPECT_EQ(adm::Audit::NewStub(admin_->channel)
+                ->ListAudit(Ctx(v->access_token()).get(), adm::ListAuditRequest(), &resp)
+                .error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+}
+
 // ----------------------------------------------------------------- [6].15 ---
 
 TEST_F(GrpcAttack, NatsCredentialLifetimesAreCappedAndDisabledUsersGetNone) {

@@ -81,19 +81,19 @@ CREATE TRIGGER audit_log_no_change BEFORE UPDATE OR DELETE OR TRUNCATE ON audit_
        }},
       {3,
        "durable revocations, API key permission sets, refresh token use, per-name login failures, viewer "
-       "without audit:read",
+       "without audit:read (idempotent)",
        [](pqxx::work& w) {
          Sql(w, R"sql(
-CREATE TABLE revocations (
+CREATE TABLE IF NOT EXISTS revocations (
   kind text NOT NULL,
   id text NOT NULL,
   until_us bigint NOT NULL,
   issued_before_us bigint NOT NULL DEFAULT 0,
   PRIMARY KEY (kind, id));
-ALTER TABLE api_keys ADD COLUMN permissions text;
-ALTER TABLE refresh_tokens ADD COLUMN used_at_us bigint;
-CREATE INDEX refresh_tokens_user ON refresh_tokens (user_id);
-CREATE TABLE login_failures (
+ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS permissions text;
+ALTER TABLE refresh_tokens ADD COLUMN IF NOT EXISTS used_at_us bigint;
+CREATE INDEX IF NOT EXISTS refresh_tokens_user ON refresh_tokens (user_id);
+CREATE TABLE IF NOT EXISTS login_failures (
   username text PRIMARY KEY,
   failures integer NOT NULL,
   locked_until_us bigint NOT NULL DEFAULT 0,
