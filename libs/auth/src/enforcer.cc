@@ -176,7 +176,74 @@ std::string AddressOf(const std::string& peer) {
   return peer;
 }
 
+// JSON that never throws on text a client sent (invalid UTF-8 is replaced).
+std::string Dump(const nlohmann::json& j) { return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace); }
+
+// The fields Denial and CallRecord share, read from a wire message.
+template <typename T>
+void DecodeCommon(const nlohmann::json& j, T* out) {
+  out->service = j.value("service", "");
+  out->method = j.value("method", "");
+  out->subject = j.value("sub", "");
+  out->username = j.value("name", "");
+  out->code = static_cast<grpc::StatusCode>(j.value("code", static_cast<int>(grpc::StatusCode::UNKNOWN)));
+  out->peer = j.value("peer", "");
+  out->time_us = j.value("time_us", int64_t{0});
+}
+
 }  // namespace
+
+std::string EncodeDenial(const Denial& d) {
+  return Dump({{"service", d.service},
+               {"method", d.method},
+               {"sub", d.subject},
+               {"name", d.username},
+               {"code", static_cast<int>(d.code)},
+               {"reason", d.reason},
+               {"peer", d.peer},
+               {"forwarded", d.forwarded},
+               {"time_us", d.time_us}});
+}
+
+std::optional<Denial> DecodeDenial(absl::string_view json) {
+  auto j = nlohmann::json::parse(std::string_view(json.data(), json.size()), nullptr, false);
+  if (!j.is_object()) return std::nullopt;
+  try {
+    Denial d;
+    DecodeCommon(j, &d);
+    d.reason = j.value("reason", "");
+    d.forwarded = j.value("forwarded", "");
+    return d;
+  } catch (const nlohmann::json::exception&) {  // a field of the wrong type
+    return std::nullopt;
+  }
+}
+
+std::string EncodeCallRecord(const CallRecord& r) {
+  return Dump({{"service", r.service},
+               {"method", r.method},
+               {"target", r.target},
+               {"sub", r.subject},
+               {"name", r.username},
+               {"code", static_cast<int>(r.code)},
+               {"message", r.message},
+               {"peer", r.peer},
+               {"time_us", r.time_us}});
+}
+
+std::optional<CallRecord> DecodeCallRecord(absl::string_view json) {
+  auto j = nlohmann::json::parse(std::string_view(json.data(), json.size()), nullptr, false);
+  if (!j.is_object()) return std::nullopt;
+  try {
+    CallRecord r;
+    DecodeCommon(j, &r);
+    r.target = j.value("target", "");
+    r.message = j.value("message", "");
+    return r;
+  } catch (const nlohmann::json::exception&) {
+    return std::nullopt;
+  }
+}
 
 std::string Enforcer::PeerOf(const grpc::ServerContextBase& context) const {
   std::string peer = context.peer();
@@ -211,10 +278,7 @@ void Enforcer::ReportCall(const CallRecord& r) {
   spdlog::info("audit: {} {} target '{}' by '{}' from {}: {}", r.service, r.method, r.target, r.username, r.peer,
                obs::GrpcCodeName(r.code));
   if (nats_ && nats_->IsConnected()) {
-    nlohmann::json j = {{"service", r.service}, {"method", r.method}, {"target", r.target},
-                        {"sub", r.subject},     {"name", r.username}, {"code", static_cast<int>(r.code)},
-                        {"message", r.message}, {"peer", r.peer},     {"time_us", r.time_us}};
-    (void)nats_->Publish(absl::StrCat(kCallSubjectPrefix, service_), j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    (void)nats_->Publish(absl::StrCat(kCallSubjectPrefix, service_), EncodeCallRecord(r));
   }
 }
 
@@ -392,17 +456,7 @@ void Enforcer::ReportDenial(Denial d) {
     return;
   }
   if (nats_ && nats_->IsConnected()) {
-    nlohmann::json j = {{"service", d.service},
-                        {"method", d.method},
-                        {"sub", d.subject},
-                        {"name", d.username},
-                        {"code", static_cast<int>(d.code)},
-                        {"reason", d.reason},
-                        {"peer", d.peer},
-                        {"forwarded", d.forwarded},
-                        {"time_us", d.time_us}};
-    (void)nats_->Publish(absl::StrCat(kDenialSubjectPrefix, service_),
-                         j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    (void)nats_->Publish(absl::StrCat(kDenialSubjectPrefix, service_), EncodeDenial(d));
   }
 }
 

@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <tuple>
+
 #include "auth/crypto.h"
 
 namespace sa::auth {
@@ -82,6 +84,26 @@ TEST(EnforcerConfig, ModeNoneAllowsEverythingAndBadKeysAreRefused) {
   EXPECT_FALSE(Enforcer::Create(s, nullptr, "x").ok());
   s.mutable_auth()->set_mode("tokens");
   EXPECT_FALSE(Enforcer::Create(s, nullptr, "x").ok());
+}
+
+TEST(AuditWire, DenialsAndCallRecordsRoundTripAndMalformedOnesAreDropped) {
+  Denial d{"normalizer", "/m", "u1", "ann", grpc::StatusCode::PERMISSION_DENIED, "no", "unknown", "203.0.113.9", 7};
+  auto back = DecodeDenial(EncodeDenial(d));
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(std::tie(back->service, back->method, back->subject, back->username, back->code, back->reason, back->peer,
+                     back->forwarded, back->time_us),
+            std::tie(d.service, d.method, d.subject, d.username, d.code, d.reason, d.peer, d.forwarded, d.time_us));
+  CallRecord r{"ingest", "/p", "src", "u2", "bob", grpc::StatusCode::OK, "", "ipv4:127.0.0.1:1", 9};
+  auto rb = DecodeCallRecord(EncodeCallRecord(r));
+  ASSERT_TRUE(rb.has_value());
+  EXPECT_EQ(std::tie(rb->service, rb->method, rb->target, rb->subject, rb->username, rb->code, rb->peer, rb->time_us),
+            std::tie(r.service, r.method, r.target, r.subject, r.username, r.code, r.peer, r.time_us));
+  // Invalid UTF-8 from a client does not throw when encoded.
+  d.forwarded = "\xff\xfe";
+  EXPECT_TRUE(DecodeDenial(EncodeDenial(d)).has_value());
+  EXPECT_FALSE(DecodeDenial(R"({"code":"not a number"})").has_value());
+  EXPECT_FALSE(DecodeCallRecord(R"({"name":42})").has_value());
+  EXPECT_FALSE(DecodeCallRecord("[]").has_value());
 }
 
 TEST(Revocations, AnIssuedBeforeBoundSparesTokensIssuedLater) {

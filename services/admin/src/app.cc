@@ -5,7 +5,6 @@
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
-#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -138,18 +137,11 @@ class AdminApp final : public runtime::NatsServiceApp {
   // The service is the one the subject names (each service's NATS user may
   // publish on its own subject only), not what the message claims.
   void OnRemoteCall(const std::string& subject, const std::string& data) {
-    auto j = nlohmann::json::parse(data, nullptr, false);
-    if (!j.is_object()) return;
-    auth::CallRecord r;
-    r.service = subject.substr(std::string(auth::kCallSubjectPrefix).size());
-    if (r.service == "admin") return;  // the admin records its own calls directly
-    r.method = j.value("method", "");
-    r.target = j.value("target", "");
-    r.username = j.value("name", "");
-    r.code = static_cast<grpc::StatusCode>(j.value("code", 2));
-    r.message = j.value("message", "");
-    r.peer = j.value("peer", "");
-    core_.RecordCall(r);
+    auto r = auth::DecodeCallRecord(data);
+    if (!r) return;
+    r->service = subject.substr(std::string(auth::kCallSubjectPrefix).size());
+    if (r->service == "admin") return;  // the admin records its own calls directly
+    core_.RecordCall(*r);
   }
   void LoadRevocations() {
     auto st = core_.LoadRevocations();
@@ -158,17 +150,10 @@ class AdminApp final : public runtime::NatsServiceApp {
       spdlog::error("stored revocations not loaded yet (retried every 10 s): {}", std::string(st.message()));
   }
   void OnRemoteDenial(const std::string& data) {
-    auto j = nlohmann::json::parse(data, nullptr, false);
-    if (!j.is_object()) return;
-    auth::Denial d;
-    d.service = j.value("service", "?");
-    d.method = j.value("method", "");
-    d.username = j.value("name", "");
-    d.code = static_cast<grpc::StatusCode>(j.value("code", 2));
-    d.reason = j.value("reason", "");
-    d.peer = j.value("peer", "");
-    d.forwarded = j.value("forwarded", "");
-    RecordDenial(d);
+    auto d = auth::DecodeDenial(data);
+    if (!d) return;
+    if (d->service.empty()) d->service = "?";
+    RecordDenial(*d);
   }
   // Services that were disconnected when a revocation was published get it
   // within this period (tokens live access_token_ttl_s at most anyway).

@@ -23,6 +23,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <shared_mutex>
 #include <string>
 #include <unordered_map>
@@ -81,6 +82,14 @@ struct Caller {
 };
 inline constexpr char kDenialSubjectPrefix[] = "sa.audit.denied.";
 inline constexpr char kCallSubjectPrefix[] = "sa.audit.call.";
+
+// The JSON of a Denial on sa.audit.denied.<service> and of a CallRecord on
+// sa.audit.call.<service>. Decoding: nullopt when not an object or a field has
+// the wrong type; missing fields stay empty.
+std::string EncodeDenial(const Denial& d);
+std::optional<Denial> DecodeDenial(absl::string_view json);
+std::string EncodeCallRecord(const CallRecord& r);
+std::optional<CallRecord> DecodeCallRecord(absl::string_view json);
 
 class Enforcer {
  public:
