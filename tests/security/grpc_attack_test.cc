@@ -8,11 +8,11 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
-#include <mutex>
 #include <iostream>
 #include <latch>
-#include <map>
 #include <limits>
+#include <map>
+#include <mutex>
 #include <thread>
 
 #include "absl/strings/escaping.h"
@@ -31,7 +31,6 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::UnorderedElementsAre;
-
 
 int64_t NowUs() { return absl::ToUnixMicros(absl::Now()); }
 
@@ -55,9 +54,9 @@ std::vector<std::string> HostileNames(const std::string& real) {
           real + " ",
           " " + real,
           std::string(100000, 'a'),
-          "\xc3\xa4" + real,           // ä
-          real + "\xe2\x80\x8b",       // zero-width space
-          "\xef\xbc\xa1" + real,       // fullwidth A
+          "\xc3\xa4" + real,      // ä
+          real + "\xe2\x80\x8b",  // zero-width space
+          "\xef\xbc\xa1" + real,  // fullwidth A
           real + "%",
           real + "'--"};
 }
@@ -145,7 +144,8 @@ TEST_F(GrpcAttack, EveryCallNamingAUserRefusesHostileNamesAndLeavesTheRealUserAl
   EXPECT_FALSE(adm::Roles::NewStub(admin_->channel)->DeleteRole(Ctx(admin).get(), dr, &dresp).ok());
   adm::ListRolesResponse roles;
   ASSERT_TRUE(adm::Roles::NewStub(admin_->channel)->ListRoles(Ctx(admin).get(), adm::ListRolesRequest(), &roles).ok());
-  EXPECT_TRUE(std::any_of(roles.roles().begin(), roles.roles().end(), [](const auto& r) { return r.name() == "viewer"; }));
+  EXPECT_TRUE(
+      std::any_of(roles.roles().begin(), roles.roles().end(), [](const auto& r) { return r.name() == "viewer"; }));
 }
 
 TEST_F(GrpcAttack, FailedLoginsUnderANulNameDoNotLockTheRealAccount) {
@@ -305,16 +305,16 @@ TEST_F(GrpcAttack, RevokedTokensStayRevokedAcrossAnAdminRestart) {
   }
   // The restarted normalizer learns them from the admin's republication.
   for (size_t i = 0; i < tokens.size(); ++i) {
-    EXPECT_TRUE(testing::WaitFor([&] { return absl::IsUnauthenticated(StatusOnNormalizer(tokens[i])); },
-                                 absl::Seconds(30)))
+    EXPECT_TRUE(
+        testing::WaitFor([&] { return absl::IsUnauthenticated(StatusOnNormalizer(tokens[i])); }, absl::Seconds(30)))
         << "token " << i << " still accepted by the normalizer";
   }
 }
 
 TEST_F(GrpcAttack, RevocationsWhoseTokensHaveAllExpiredAreDroppedAtStart) {
   ASSERT_TRUE(pg().Exec(absl::StrCat("INSERT INTO revocations (kind, id, until_us) VALUES ('jti', 'long-expired', 1), "
-                                      "('jti', 'still-needed', ",
-                                      NowUs() + int64_t{3600} * 1000000, ")"))
+                                     "('jti', 'still-needed', ",
+                                     NowUs() + int64_t{3600} * 1000000, ")"))
                   .ok());
   RestartAdmin();
   auto left = pg().Query("SELECT id FROM revocations WHERE id IN ('long-expired', 'still-needed') ORDER BY id");
@@ -405,7 +405,6 @@ struct Attempt {
   absl::Status status;
 };
 
-
 double MedianMs(std::vector<absl::Duration> v) {
   std::sort(v.begin(), v.end());
   return absl::ToDoubleMilliseconds(v[v.size() / 2]);
@@ -469,9 +468,10 @@ TEST_F(LoginTiming, ARefusedLoginTakesAsLongWhetherTheUserExistsIsLockedOrIsDisa
   // more than half (the defect: 4x, and 30x faster when locked).
   const double g = MedianMs(took[ghost]), r = MedianMs(took[real]), d = MedianMs(took[disabled]);
   const double l = MedianMs(took[locked]), g2 = MedianMs(took[ghost2]);
-  std::cout << "median refused login (ms): unknown " << g << ", real " << r << ", disabled " << d
-            << "; locked " << l << " vs unknown " << g2 << "\n";
-  for (auto [what, ratio] : {std::pair{"real/unknown", r / g}, {"disabled/unknown", d / g}, {"locked/unknown", l / g2}}) {
+  std::cout << "median refused login (ms): unknown " << g << ", real " << r << ", disabled " << d << "; locked " << l
+            << " vs unknown " << g2 << "\n";
+  for (auto [what, ratio] :
+       {std::pair{"real/unknown", r / g}, {"disabled/unknown", d / g}, {"locked/unknown", l / g2}}) {
     EXPECT_GT(ratio, 1 / 1.5) << what;
     EXPECT_LT(ratio, 1.5) << what;
   }
@@ -513,7 +513,8 @@ TEST_F(GrpcAttack, ASuccessfulPauseAndResumeOnAnotherServiceAreAudited) {
   ASSERT_TRUE(control->Pause(Ctx(admin).get(), ctl::PauseRequest(), &p).ok());
   ctl::ResumeResponse r;
   ASSERT_TRUE(control->Resume(Ctx(admin).get(), ctl::ResumeRequest(), &r).ok());
-  for (const char* method : {"/streamadmin.control.v1.ServiceControl/Pause", "/streamadmin.control.v1.ServiceControl/Resume"}) {
+  for (const char* method :
+       {"/streamadmin.control.v1.ServiceControl/Pause", "/streamadmin.control.v1.ServiceControl/Resume"}) {
     EXPECT_TRUE(testing::WaitFor(
         [&] {
           for (const auto& e : Audit(method)) {

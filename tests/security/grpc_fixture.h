@@ -17,10 +17,10 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "admin_stack.h"
 #include "auth/nkeys.h"
 #include "streamadmin/admin/v1/admin.grpc.pb.h"
 #include "streamadmin/control/v1/control.grpc.pb.h"
-#include "admin_stack.h"
 
 namespace sa::security_test {
 
@@ -40,11 +40,11 @@ class GrpcAttack : public ::testing::Test {
     auto stack = testing::AdminStack::Create("security");
     ASSERT_TRUE(stack.ok()) << stack.status();
     stack_ = stack->release();
-    admin_yaml_ = new std::string(absl::StrCat(
-        stack_->AdminYaml(), "  lockout_threshold: ", kLockoutThreshold,
-        "\n  lockout_s: 60\n  slowdown_after: 1\n  slowdown_step_ms: 60\nnats_jwt:\n  operator_seed: ",
-        auth::nkeys::Generate(auth::nkeys::Type::kOperator).seed,
-        "\n  account_seed: ", auth::nkeys::Generate(auth::nkeys::Type::kAccount).seed, "\n"));
+    admin_yaml_ = new std::string(
+        absl::StrCat(stack_->AdminYaml(), "  lockout_threshold: ", kLockoutThreshold,
+                     "\n  lockout_s: 60\n  slowdown_after: 1\n  slowdown_step_ms: 60\nnats_jwt:\n  operator_seed: ",
+                     auth::nkeys::Generate(auth::nkeys::Type::kOperator).seed,
+                     "\n  account_seed: ", auth::nkeys::Generate(auth::nkeys::Type::kAccount).seed, "\n"));
     setenv("STREAM_ADMIN_AUTH_BOOTSTRAP_PASSWORD", kAdminPassword, 1);
     admin_ = new Service(stack_->Start("admin", *admin_yaml_));
     unsetenv("STREAM_ADMIN_AUTH_BOOTSTRAP_PASSWORD");

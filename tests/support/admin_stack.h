@@ -52,8 +52,9 @@ inline std::unique_ptr<grpc::ClientContext> Ctx(const std::string& token,
 }
 
 // Auth.Login with a password on `admin`.
-inline absl::StatusOr<streamadmin::admin::v1::TokenResponse> PasswordLogin(
-    const std::shared_ptr<grpc::Channel>& admin, const std::string& user, const std::string& password) {
+inline absl::StatusOr<streamadmin::admin::v1::TokenResponse> PasswordLogin(const std::shared_ptr<grpc::Channel>& admin,
+                                                                           const std::string& user,
+                                                                           const std::string& password) {
   streamadmin::admin::v1::LoginRequest req;
   req.set_username(user);
   req.set_password(password);
@@ -94,8 +95,9 @@ class AdminStack {
   Service Start(const std::string& name, const std::string& extra, const std::string& auth_extra = "") {
     int grpc_port = *PickFreePort(), http_port = *PickFreePort();
     std::string cfg = absl::StrCat(dir_->path(), "/", name, ".yaml");
-    std::ofstream(cfg) << "server:\n  grpc_listen: 127.0.0.1:" << grpc_port << "\n  http_listen: 127.0.0.1:"
-                       << http_port << "\n  shutdown_grace_s: 2\n  auth:\n    mode: token\n    public_key: \""
+    std::ofstream(cfg) << "server:\n  grpc_listen: 127.0.0.1:" << grpc_port
+                       << "\n  http_listen: 127.0.0.1:" << http_port
+                       << "\n  shutdown_grace_s: 2\n  auth:\n    mode: token\n    public_key: \""
                        << auth::Base64(keys_.public_key) << "\"\n"
                        << auth_extra << "nats:\n  servers: [" << nats_->url() << "]\n"
                        << extra;

@@ -39,11 +39,10 @@ void AddUnique(std::vector<std::string>* v, const std::string& s) {
 std::vector<adm::Role> BuiltinRoles() {
   return {
       MakeRole("admin", "everything", {"*:*"}, {">"}, {}, {">"}, {}),
-      MakeRole("viewer", "read everything but the audit log; subscribe to market data and anomalies",
-               {"control:read", "ingest:read", "normalizer:read", "cdc:read", "users:read",
-                "roles:read", "apikeys:read"},
-               {}, {">"},
-               {"md.>", "anomaly.>", "_INBOX.>"}, {"cdc.>", "md.raw.>"}),
+      MakeRole(
+          "viewer", "read everything but the audit log; subscribe to market data and anomalies",
+          {"control:read", "ingest:read", "normalizer:read", "cdc:read", "users:read", "roles:read", "apikeys:read"},
+          {}, {">"}, {"md.>", "anomaly.>", "_INBOX.>"}, {"cdc.>", "md.raw.>"}),
       MakeRole("svc-ingest", "the ingest service", {"control:read"},
                {"md.raw.>", "dlq.ingest", "$JS.API.>", "sa.audit.denied.ingest", "sa.audit.call.ingest"}, {},
                {"_INBOX.>", "md.ctl.snapshot.>", "sa.auth.revoked"}, {}),
@@ -54,8 +53,7 @@ std::vector<adm::Role> BuiltinRoles() {
       MakeRole("svc-cdc-bridge", "the cdc-bridge service", {"control:read"},
                {"cdc.>", "dlq.cdc", "dlq.warehouse", "$JS.API.>", "$JS.ACK.>", "$KV.CDC_SNAPSHOTS.>",
                 "sa.audit.denied.cdc-bridge", "sa.audit.call.cdc-bridge"},
-               {},
-               {"_INBOX.>", "sa.auth.revoked"}, {}),
+               {}, {"_INBOX.>", "sa.auth.revoked"}, {}),
       MakeRole("svc-anomaly", "the anomaly service", {"control:read"},
                {"anomaly.>", "$JS.API.>", "$JS.ACK.>", "sa.audit.denied.anomaly", "sa.audit.call.anomaly"}, {},
                {"md.>", "_INBOX.>", "sa.auth.revoked"}, {}),

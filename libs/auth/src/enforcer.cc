@@ -1,10 +1,9 @@
 #include "auth/enforcer.h"
 
-#include <grpc/grpc_security.h>
-#include <spdlog/spdlog.h>
-
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/message.h>
+#include <grpc/grpc_security.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <fstream>

@@ -109,8 +109,9 @@ class AdminApp final : public runtime::NatsServiceApp {
     if (!sub.ok()) return sub.status();
     denial_sub_ = std::move(*sub);
     // So do the mutating calls of the other services.
-    auto calls = nats().connection().Subscribe(absl::StrCat(auth::kCallSubjectPrefix, ">"),
-                                               [this](const bus::InboundMessage& m) { OnRemoteCall(m.subject, m.data); });
+    auto calls =
+        nats().connection().Subscribe(absl::StrCat(auth::kCallSubjectPrefix, ">"),
+                                      [this](const bus::InboundMessage& m) { OnRemoteCall(m.subject, m.data); });
     if (!calls.ok()) return calls.status();
     call_sub_ = std::move(*calls);
     republisher_ = std::thread([this] { RepublishLoop(); });

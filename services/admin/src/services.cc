@@ -75,7 +75,6 @@ absl::Status EndSessions(AdminCore* core, const std::string& user_id) {
   return st.ok() ? revoked : st;
 }
 
-
 absl::Status ValidateRole(const adm::Role& r) {
   if (auto st = ValidateRoleName(r.name()); !st.ok()) return st;
   if (auto st = ValidateText("role.description", r.description(), 1024); !st.ok()) return st;
@@ -128,8 +127,8 @@ absl::StatusOr<AdminOptions> OptionsFromConfig(const cfg::AdminConfig& c) {
   }
   if (n.user_jwt_ttl_s()) o.user_jwt_ttl_s = n.user_jwt_ttl_s();
   if (n.max_user_jwt_ttl_s()) o.max_user_jwt_ttl_s = n.max_user_jwt_ttl_s();
-  o.password_hash_concurrency =
-      a.password_hash_concurrency() ? static_cast<int>(std::min<uint32_t>(a.password_hash_concurrency(), 1024))
+  o.password_hash_concurrency = a.password_hash_concurrency()
+                                    ? static_cast<int>(std::min<uint32_t>(a.password_hash_concurrency(), 1024))
                                     : std::max(1, static_cast<int>(std::thread::hardware_concurrency() / 2));
   if (o.user_jwt_ttl_s > o.max_user_jwt_ttl_s)
     return absl::InvalidArgumentError(absl::StrCat("key 'nats_jwt.user_jwt_ttl_s': ", o.user_jwt_ttl_s,
@@ -266,9 +265,9 @@ absl::StatusOr<adm::GetCredentialsResponse> AdminCore::NatsCredentials(const Use
   if (!options_.nats_account)
     return absl::FailedPreconditionError("NATS JWT auth is not configured (nats_jwt.operator_seed/account_seed)");
   if (ttl_s < 0 || ttl_s > options_.max_user_jwt_ttl_s)
-    return absl::InvalidArgumentError(
-        absl::StrCat("ttl_s: 0 (default ", options_.user_jwt_ttl_s, ") to ", options_.max_user_jwt_ttl_s,
-                     " (nats_jwt.max_user_jwt_ttl_s); got ", ttl_s));
+    return absl::InvalidArgumentError(absl::StrCat("ttl_s: 0 (default ", options_.user_jwt_ttl_s, ") to ",
+                                                   options_.max_user_jwt_ttl_s, " (nats_jwt.max_user_jwt_ttl_s); got ",
+                                                   ttl_s));
   if (user.user.disabled())
     return absl::FailedPreconditionError(absl::StrCat("user '", user.user.username(), "' is disabled"));
   auto roles = store_->RolesOf(user.user.id());
@@ -434,8 +433,8 @@ class ApiKeysService final : public adm::ApiKeys::Service {
     std::vector<std::string> perms = asked.empty() ? creator : auth::IntersectPermissions(asked, creator);
     for (const auto& p : asked) {
       if (auth::IntersectPermissions({p}, creator) != std::vector<std::string>{p})
-        return Grpc(absl::PermissionDeniedError(
-            absl::StrCat("permissions: '", p, "' is beyond what the caller may grant")));
+        return Grpc(
+            absl::PermissionDeniedError(absl::StrCat("permissions: '", p, "' is beyond what the caller may grant")));
     }
     ApiKeyRecord k;
     std::string id = absl::BytesToHexString(auth::RandomBytes(8));
@@ -566,7 +565,8 @@ class AuthService final : public adm::Auth::Service {
   grpc::Status Refresh(grpc::ServerContext* ctx, const adm::RefreshRequest* req, adm::TokenResponse* resp) override {
     std::string id, secret;
     auto bad = grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "refresh token invalid, expired or revoked");
-    if (!SplitSecret(req->refresh_token(), kRefreshPrefix, &id, &secret) || !ValidateHexId("refresh token id", id).ok()) return bad;
+    if (!SplitSecret(req->refresh_token(), kRefreshPrefix, &id, &secret) || !ValidateHexId("refresh token id", id).ok())
+      return bad;
     auto user_id = core_->store().ConsumeRefresh(id, auth::Sha256Hex(secret), NowUnixMicros());
     if (!user_id.ok()) return absl::IsNotFound(user_id.status()) ? bad : Grpc(user_id.status());
     auto user = core_->store().FindUserById(*user_id);
@@ -616,7 +616,8 @@ class AuthService final : public adm::Auth::Service {
                    detail);
       return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, absl::StrCat("API key ", detail));
     };
-    if (!SplitSecret(key, kApiKeyPrefix, &id, &secret) || !ValidateHexId("API key id", id).ok()) return fail("malformed");
+    if (!SplitSecret(key, kApiKeyPrefix, &id, &secret) || !ValidateHexId("API key id", id).ok())
+      return fail("malformed");
     auto k = core_->store().FindApiKey(id);
     if (!k.ok()) return absl::IsNotFound(k.status()) ? fail("unknown") : Grpc(k.status());
     if (!auth::ConstantTimeEquals(k->hash, auth::Sha256Hex(secret))) return fail("unknown");
@@ -629,8 +630,8 @@ class AuthService final : public adm::Auth::Service {
     if (!owner.ok()) return Grpc(owner.status());
     std::vector<std::string> perms =
         k->has_permissions
-            ? auth::IntersectPermissions(std::vector<std::string>(k->key.permissions().begin(), k->key.permissions().end()),
-                                         *owner)
+            ? auth::IntersectPermissions(
+                  std::vector<std::string>(k->key.permissions().begin(), k->key.permissions().end()), *owner)
             : *owner;
     auto tokens = core_->IssueTokens(*user, id, /*with_refresh=*/false, &perms);
     if (!tokens.ok()) return Grpc(tokens.status());

@@ -3,10 +3,9 @@
 #include <google/protobuf/util/json_util.h>
 #include <spdlog/spdlog.h>
 
-#include <pqxx/pqxx>
-
 #include <algorithm>
 #include <optional>
+#include <pqxx/pqxx>
 #include <type_traits>
 
 #include "absl/strings/str_cat.h"
@@ -176,10 +175,11 @@ absl::StatusOr<UserRecord> Store::CreateUser(const std::string& id, const std::s
                                              const std::vector<std::string>& roles, int64_t now_us) {
   return Run("create user", [&](pqxx::connection& c) -> absl::StatusOr<UserRecord> {
     pqxx::work w(c);
-    auto r = ExecParams(w, absl::StrCat("INSERT INTO users (id, username, display_name, password_hash, "
-                                        "created_at_us) VALUES ($1, $2, $3, $4, $5) RETURNING ",
-                                        kUserColumns),
-                           id, username, display_name, password_hash, now_us);
+    auto r = ExecParams(w,
+                        absl::StrCat("INSERT INTO users (id, username, display_name, password_hash, "
+                                     "created_at_us) VALUES ($1, $2, $3, $4, $5) RETURNING ",
+                                     kUserColumns),
+                        id, username, display_name, password_hash, now_us);
     UserRecord u = UserFromRow(r[0]);
     BindRoles(w, id, roles);
     LoadRoles(w, &u.user);
@@ -218,10 +218,11 @@ absl::StatusOr<UserRecord> Store::UpdateUser(const std::string& username, const 
                                              bool disabled) {
   return Run("update user", [&](pqxx::connection& c) -> absl::StatusOr<UserRecord> {
     pqxx::work w(c);
-    auto r = ExecParams(w, absl::StrCat("UPDATE users SET display_name = $2, disabled = $3 WHERE username = $1 "
-                                        "RETURNING ",
-                                        kUserColumns),
-                           username, display_name, disabled);
+    auto r = ExecParams(w,
+                        absl::StrCat("UPDATE users SET display_name = $2, disabled = $3 WHERE username = $1 "
+                                     "RETURNING ",
+                                     kUserColumns),
+                        username, display_name, disabled);
     if (r.empty()) return absl::NotFoundError(absl::StrCat("no user '", username, "'"));
     UserRecord u = UserFromRow(r[0]);
     LoadRoles(w, &u.user);
@@ -310,8 +311,7 @@ absl::Status Store::ResetLoginFailures(const std::string& username) {
 absl::Status Store::PruneLoginFailures(int64_t before_us, int64_t now_us) {
   return Run("prune login failures", [&](pqxx::connection& c) -> absl::Status {
     pqxx::work w(c);
-    ExecParams(w, "DELETE FROM login_failures WHERE last_failure_us < $1 AND locked_until_us <= $2", before_us,
-               now_us);
+    ExecParams(w, "DELETE FROM login_failures WHERE last_failure_us < $1 AND locked_until_us <= $2", before_us, now_us);
     w.commit();
     return absl::OkStatus();
   });
@@ -323,7 +323,7 @@ absl::Status Store::PutRole(const adm::Role& role) {
     (void)google::protobuf::util::MessageToJsonString(role, &spec);
     pqxx::work w(c);
     ExecParams(w, "INSERT INTO roles (name, spec) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET spec = $2",
-                  role.name(), spec);
+               role.name(), spec);
     w.commit();
     return absl::OkStatus();
   });
@@ -346,7 +346,8 @@ absl::StatusOr<std::vector<adm::Role>> Store::RolesOf(const std::string& user_id
   return Run("roles of user", [&](pqxx::connection& c) -> absl::StatusOr<std::vector<adm::Role>> {
     pqxx::work w(c);
     std::vector<adm::Role> out;
-    for (const auto& row : ExecParams(w, 
+    for (const auto& row : ExecParams(
+             w,
              "SELECT r.spec FROM roles r JOIN user_roles ur ON ur.role = r.name WHERE ur.user_id = $1 ORDER BY r.name",
              user_id)) {
       auto r = RoleFromSpec(row[0].c_str());
@@ -370,11 +371,11 @@ absl::Status Store::DeleteRole(const std::string& name) {
 absl::Status Store::CreateApiKey(const ApiKeyRecord& k) {
   return Run("create api key", [&](pqxx::connection& c) -> absl::Status {
     pqxx::work w(c);
-    ExecParams(w, 
-        "INSERT INTO api_keys (id, user_id, name, prefix, hash, created_at_us, expires_at_us, permissions) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        k.key.id(), k.key.user_id(), k.key.name(), k.key.prefix(), k.hash, k.key.created_at_us(),
-        k.key.expires_at_us(), absl::StrJoin(k.key.permissions(), " "));
+    ExecParams(w,
+               "INSERT INTO api_keys (id, user_id, name, prefix, hash, created_at_us, expires_at_us, permissions) "
+               "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+               k.key.id(), k.key.user_id(), k.key.name(), k.key.prefix(), k.hash, k.key.created_at_us(),
+               k.key.expires_at_us(), absl::StrJoin(k.key.permissions(), " "));
     w.commit();
     return absl::OkStatus();
   });
@@ -413,7 +414,7 @@ absl::Status Store::CreateRefresh(const RefreshRecord& t) {
   return Run("create refresh token", [&](pqxx::connection& c) -> absl::Status {
     pqxx::work w(c);
     ExecParams(w, "INSERT INTO refresh_tokens (id, user_id, hash, expires_at_us) VALUES ($1, $2, $3, $4)", t.id,
-                  t.user_id, t.hash, t.expires_at_us);
+               t.user_id, t.hash, t.expires_at_us);
     w.commit();
     return absl::OkStatus();
   });
@@ -490,10 +491,10 @@ absl::StatusOr<std::vector<auth::Revocation>> Store::LoadRevocations(int64_t now
 absl::Status Store::AppendAudit(const adm::AuditEntry& e) {
   return Run("append audit", [&](pqxx::connection& c) -> absl::Status {
     pqxx::work w(c);
-    ExecParams(w, 
-        "INSERT INTO audit_log (time_us, actor, action, resource, peer, outcome, detail) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        e.time_us(), e.actor(), e.action(), e.resource(), e.peer(), e.outcome(), e.detail());
+    ExecParams(w,
+               "INSERT INTO audit_log (time_us, actor, action, resource, peer, outcome, detail) "
+               "VALUES ($1, $2, $3, $4, $5, $6, $7)",
+               e.time_us(), e.actor(), e.action(), e.resource(), e.peer(), e.outcome(), e.detail());
     w.commit();
     return absl::OkStatus();
   });
@@ -503,11 +504,11 @@ absl::StatusOr<std::vector<adm::AuditEntry>> Store::ListAudit(const AuditFilter&
   return Run("list audit", [&](pqxx::connection& c) -> absl::StatusOr<std::vector<adm::AuditEntry>> {
     pqxx::work w(c);
     std::vector<adm::AuditEntry> out;
-    auto rows = ExecParams(w, 
-        "SELECT id, time_us, actor, action, resource, peer, outcome, detail FROM audit_log "
-        "WHERE ($1 = '' OR actor = $1) AND ($2 = '' OR action = $2) AND time_us >= $3 "
-        "ORDER BY id DESC LIMIT $4",
-        f.actor, f.action, f.since_us, f.limit);
+    auto rows = ExecParams(w,
+                           "SELECT id, time_us, actor, action, resource, peer, outcome, detail FROM audit_log "
+                           "WHERE ($1 = '' OR actor = $1) AND ($2 = '' OR action = $2) AND time_us >= $3 "
+                           "ORDER BY id DESC LIMIT $4",
+                           f.actor, f.action, f.since_us, f.limit);
     for (const auto& r : rows) {
       adm::AuditEntry e;
       e.set_id(r[0].as<uint64_t>());

@@ -62,8 +62,8 @@ struct Denial {
 struct CallRecord {
   std::string service;
   std::string method;
-  std::string target;  // what the request names ("username", "name", "id", "source"...), may be empty
-  std::string subject;  // user id ("" when auth is off)
+  std::string target;    // what the request names ("username", "name", "id", "source"...), may be empty
+  std::string subject;   // user id ("" when auth is off)
   std::string username;  // "anonymous" when auth is off or no token
   grpc::StatusCode code = grpc::StatusCode::OK;
   std::string message;  // the status message when not OK (first 512 bytes)

@@ -12,14 +12,13 @@
 // others. A lost connection is dropped and a new one opened on a later call.
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <condition_variable>
 
 #include "absl/status/statusor.h"
 #include "auth/revocations.h"
