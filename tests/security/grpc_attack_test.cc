@@ -356,7 +356,7 @@ TEST_F(GrpcAttack, OfSimultaneousRefreshesWithOneTokenExactlyOneSucceeds) {
   std::string user = Fresh("racer");
   ASSERT_TRUE(CreateUser(user, kUserPassword, {"viewer"}).ok());
   constexpr int kCalls = 16;
-  constexpr int kRounds = 10;
+  constexpr int kRounds = 30;
   // One connection per call, connected beforehand, so the calls reach the
   // server together; all are started at once from one thread (callback API).
   std::vector<std::unique_ptr<adm::Auth::Stub>> stubs;
