@@ -1,8 +1,11 @@
 #include "auth/enforcer.h"
 
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/message.h>
 #include <grpc/grpc_security.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -11,6 +14,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "auth/crypto.h"
 #include "auth/permissions.h"
 #include "bus/connection.h"
@@ -41,7 +45,7 @@ absl::string_view SliceView(const grpc_slice& s) {
 void Process(void* state, grpc_auth_context* /*context*/, const grpc_metadata* md, size_t num_md,
              grpc_process_auth_metadata_done_cb cb, void* user_data) {
   auto* self = static_cast<Enforcer*>(state);
-  absl::string_view path, authorization, forwarded, agent;
+  absl::string_view path, authorization, forwarded, agent;  // agent: kept for debugging only
   for (size_t i = 0; i < num_md; ++i) {
     absl::string_view k = SliceView(md[i].key);
     if (k == ":path")
@@ -59,13 +63,15 @@ void Process(void* state, grpc_auth_context* /*context*/, const grpc_metadata* m
     cb(user_data, nullptr, 0, nullptr, 0, GRPC_STATUS_OK, nullptr);
     return;
   }
+  (void)agent;
   Denial denial{self->service(),
                 std::string(path),
                 d.claims ? d.claims->sub : "",
                 d.claims ? d.claims->name : "",
                 d.code,
                 d.message,
-                std::string(forwarded.empty() ? agent : forwarded),
+                "unknown",
+                std::string(forwarded.substr(0, 256)),
                 now};
   self->ReportDenial(std::move(denial));
   cb(user_data, nullptr, 0, nullptr, 0, static_cast<grpc_status_code>(d.code), d.message.c_str());
@@ -91,7 +97,189 @@ class ProcessingServerCredentials final : public grpc::ServerCredentials {
   grpc_server_credentials* creds_;
 };
 
+// The target a request names, for the audit log: its first non-empty field
+// among these names, looking into these sub-messages.
+std::string TargetOf(const google::protobuf::Message& m) {
+  const auto* d = m.GetDescriptor();
+  const auto* r = m.GetReflection();
+  for (const char* name : {"username", "name", "id", "table", "model_id"}) {
+    if (const auto* f = d->FindFieldByName(name);
+        f && f->type() == google::protobuf::FieldDescriptor::TYPE_STRING && !f->is_repeated()) {
+      std::string v = r->GetString(m, f);
+      if (!v.empty()) return v.substr(0, 256);
+    }
+  }
+  for (const char* name : {"role", "source"}) {
+    if (const auto* f = d->FindFieldByName(name);
+        f && f->type() == google::protobuf::FieldDescriptor::TYPE_MESSAGE && !f->is_repeated() && r->HasField(m, f))
+      return TargetOf(r->GetMessage(m, f));
+  }
+  return "";
+}
+
+class CallAuditInterceptor final : public grpc::experimental::Interceptor {
+ public:
+  CallAuditInterceptor(Enforcer* enforcer, grpc::experimental::ServerRpcInfo* info)
+      : enforcer_(enforcer), info_(info) {}
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    using grpc::experimental::InterceptionHookPoints;
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_MESSAGE)) {
+      // Sync and callback unary handlers: the request is the generated message type.
+      if (void* msg = methods->GetRecvMessage()) target_ = TargetOf(*static_cast<google::protobuf::Message*>(msg));
+    }
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
+      grpc::Status st = methods->GetSendStatus();
+      auto* ctx = info_->server_context();
+      Caller c = enforcer_->CallerOf(*ctx);
+      CallRecord rec;
+      rec.service = enforcer_->service();
+      rec.method = info_->method();
+      rec.target = target_;
+      rec.subject = c.sub;
+      rec.username = c.authenticated ? c.name : "anonymous";
+      rec.code = st.error_code();
+      if (!st.ok()) rec.message = st.error_message().substr(0, 512);
+      rec.peer = enforcer_->PeerOf(*ctx);
+      rec.time_us = NowUnixMicros();
+      enforcer_->ReportCall(rec);
+    }
+    methods->Proceed();
+  }
+
+ private:
+  Enforcer* enforcer_;
+  grpc::experimental::ServerRpcInfo* info_;
+  std::string target_;
+};
+
+class CallAuditInterceptorFactory final : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  explicit CallAuditInterceptorFactory(Enforcer* enforcer) : enforcer_(enforcer) {}
+  grpc::experimental::Interceptor* CreateServerInterceptor(grpc::experimental::ServerRpcInfo* info) override {
+    if (!IsMutating(info->method())) return nullptr;
+    return new CallAuditInterceptor(enforcer_, info);
+  }
+
+ private:
+  Enforcer* enforcer_;
+};
+
+// "ipv4:127.0.0.1:5000" -> "127.0.0.1"; "ipv6:[::1]:5000" -> "::1"; else as is.
+std::string AddressOf(const std::string& peer) {
+  absl::string_view p = peer;
+  if (absl::ConsumePrefix(&p, "ipv4:")) return std::string(p.substr(0, p.rfind(':')));
+  if (absl::ConsumePrefix(&p, "ipv6:")) {
+    if (absl::ConsumePrefix(&p, "[")) return std::string(p.substr(0, p.find(']')));
+    return std::string(p);
+  }
+  return peer;
+}
+
+// JSON that never throws on text a client sent (invalid UTF-8 is replaced).
+std::string Dump(const nlohmann::json& j) { return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace); }
+
+// The fields Denial and CallRecord share, read from a wire message.
+template <typename T>
+void DecodeCommon(const nlohmann::json& j, T* out) {
+  out->service = j.value("service", "");
+  out->method = j.value("method", "");
+  out->subject = j.value("sub", "");
+  out->username = j.value("name", "");
+  out->code = static_cast<grpc::StatusCode>(j.value("code", static_cast<int>(grpc::StatusCode::UNKNOWN)));
+  out->peer = j.value("peer", "");
+  out->time_us = j.value("time_us", int64_t{0});
+}
+
 }  // namespace
+
+std::string EncodeDenial(const Denial& d) {
+  return Dump({{"service", d.service},
+               {"method", d.method},
+               {"sub", d.subject},
+               {"name", d.username},
+               {"code", static_cast<int>(d.code)},
+               {"reason", d.reason},
+               {"peer", d.peer},
+               {"forwarded", d.forwarded},
+               {"time_us", d.time_us}});
+}
+
+std::optional<Denial> DecodeDenial(absl::string_view json) {
+  auto j = nlohmann::json::parse(std::string_view(json.data(), json.size()), nullptr, false);
+  if (!j.is_object()) return std::nullopt;
+  try {
+    Denial d;
+    DecodeCommon(j, &d);
+    d.reason = j.value("reason", "");
+    d.forwarded = j.value("forwarded", "");
+    return d;
+  } catch (const nlohmann::json::exception&) {  // a field of the wrong type
+    return std::nullopt;
+  }
+}
+
+std::string EncodeCallRecord(const CallRecord& r) {
+  return Dump({{"service", r.service},
+               {"method", r.method},
+               {"target", r.target},
+               {"sub", r.subject},
+               {"name", r.username},
+               {"code", static_cast<int>(r.code)},
+               {"message", r.message},
+               {"peer", r.peer},
+               {"time_us", r.time_us}});
+}
+
+std::optional<CallRecord> DecodeCallRecord(absl::string_view json) {
+  auto j = nlohmann::json::parse(std::string_view(json.data(), json.size()), nullptr, false);
+  if (!j.is_object()) return std::nullopt;
+  try {
+    CallRecord r;
+    DecodeCommon(j, &r);
+    r.target = j.value("target", "");
+    r.message = j.value("message", "");
+    return r;
+  } catch (const nlohmann::json::exception&) {
+    return std::nullopt;
+  }
+}
+
+std::string Enforcer::PeerOf(const grpc::ServerContextBase& context) const {
+  std::string peer = context.peer();
+  if (trusted_proxies_.empty()) return peer;
+  std::string address = AddressOf(peer);
+  if (std::find(trusted_proxies_.begin(), trusted_proxies_.end(), address) == trusted_proxies_.end()) return peer;
+  const auto& md = context.client_metadata();
+  auto it = md.find("x-forwarded-for");
+  if (it == md.end()) return peer;
+  return absl::StrCat(absl::string_view(it->second.data(), std::min<size_t>(it->second.size(), 256)), " via ", peer);
+}
+
+std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> Enforcer::MakeCallAuditInterceptorFactory() {
+  return std::make_unique<CallAuditInterceptorFactory>(this);
+}
+
+void Enforcer::SetCallListener(std::function<void(const CallRecord&)> listener) {
+  std::lock_guard lock(listener_mu_);
+  call_listener_ = std::move(listener);
+}
+
+void Enforcer::ReportCall(const CallRecord& r) {
+  std::function<void(const CallRecord&)> listener;
+  {
+    std::lock_guard lock(listener_mu_);
+    listener = call_listener_;
+  }
+  if (listener) {
+    listener(r);
+    return;
+  }
+  spdlog::info("audit: {} {} target '{}' by '{}' from {}: {}", r.service, r.method, r.target, r.username, r.peer,
+               obs::GrpcCodeName(r.code));
+  if (nats_ && nats_->IsConnected()) {
+    (void)nats_->Publish(absl::StrCat(kCallSubjectPrefix, service_), EncodeCallRecord(r));
+  }
+}
 
 Caller Enforcer::CallerOf(const grpc::ServerContextBase& context) {
   Caller c;
@@ -110,6 +298,7 @@ Caller Enforcer::CallerOf(const grpc::ServerContextBase& context) {
   c.name = claims->name;
   c.jti = claims->jti;
   c.key_id = claims->key_id;
+  c.perms = claims->perms;
   return c;
 }
 
@@ -119,6 +308,7 @@ absl::StatusOr<std::unique_ptr<Enforcer>> Enforcer::Create(const cfg::ServerConf
   self->service_ = service;
   self->tls_ = server.tls();
   const auto& a = server.auth();
+  self->trusted_proxies_.assign(a.trusted_proxies().begin(), a.trusted_proxies().end());
   if (a.mode().empty() || a.mode() == "none") return self;
   if (a.mode() != "token")
     return absl::InvalidArgumentError(absl::StrCat("key 'server.auth.mode': '", a.mode(), "' is not none or token"));
@@ -265,15 +455,7 @@ void Enforcer::ReportDenial(Denial d) {
     return;
   }
   if (nats_ && nats_->IsConnected()) {
-    nlohmann::json j = {{"service", d.service},
-                        {"method", d.method},
-                        {"sub", d.subject},
-                        {"name", d.username},
-                        {"code", static_cast<int>(d.code)},
-                        {"reason", d.reason},
-                        {"peer", d.peer},
-                        {"time_us", d.time_us}};
-    (void)nats_->Publish(absl::StrCat(kDenialSubjectPrefix, service_), j.dump());
+    (void)nats_->Publish(absl::StrCat(kDenialSubjectPrefix, service_), EncodeDenial(d));
   }
 }
 

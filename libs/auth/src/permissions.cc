@@ -1,5 +1,6 @@
 #include "auth/permissions.h"
 
+#include <set>
 #include <string_view>
 #include <unordered_map>
 
@@ -91,6 +92,32 @@ bool Allows(const std::vector<std::string>& granted, absl::string_view required)
     if (PermissionCovers(g, required)) return true;
   }
   return false;
+}
+
+namespace {
+// The meet of two parts ("*" is the top); empty when they are disjoint.
+absl::string_view Meet(absl::string_view a, absl::string_view b) {
+  if (a == "*") return b;
+  if (b == "*" || a == b) return a;
+  return {};
+}
+}  // namespace
+
+std::vector<std::string> IntersectPermissions(const std::vector<std::string>& a, const std::vector<std::string>& b) {
+  std::set<std::string> out;
+  for (const auto& x : a) {
+    size_t xc = x.find(':');
+    if (xc == std::string::npos) continue;
+    for (const auto& y : b) {
+      size_t yc = y.find(':');
+      if (yc == std::string::npos) continue;
+      absl::string_view xv(x), yv(y);
+      absl::string_view r = Meet(xv.substr(0, xc), yv.substr(0, yc));
+      absl::string_view act = Meet(xv.substr(xc + 1), yv.substr(yc + 1));
+      if (!r.empty() && !act.empty()) out.insert(absl::StrCat(r, ":", act));
+    }
+  }
+  return {out.begin(), out.end()};
 }
 
 absl::string_view RequiredPermission(absl::string_view method) {

@@ -1,5 +1,6 @@
 #include "auth/revocations.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
@@ -7,7 +8,9 @@
 namespace sa::auth {
 
 std::string EncodeRevocation(const Revocation& r) {
-  return nlohmann::json{{"kind", r.kind}, {"id", r.id}, {"until_us", r.until_us}}.dump();
+  nlohmann::json j{{"kind", r.kind}, {"id", r.id}, {"until_us", r.until_us}};
+  if (r.issued_before_us != 0) j["issued_before_us"] = r.issued_before_us;
+  return j.dump();
 }
 
 std::optional<Revocation> DecodeRevocation(absl::string_view json) {
@@ -15,14 +18,23 @@ std::optional<Revocation> DecodeRevocation(absl::string_view json) {
   if (!j.is_object() || !j["kind"].is_string() || !j["id"].is_string() || !j["until_us"].is_number_integer())
     return std::nullopt;
   Revocation r{j["kind"].get<std::string>(), j["id"].get<std::string>(), j["until_us"].get<int64_t>()};
+  if (j.contains("issued_before_us")) {
+    if (!j["issued_before_us"].is_number_integer()) return std::nullopt;
+    r.issued_before_us = j["issued_before_us"].get<int64_t>();
+  }
   if (r.kind != "jti" && r.kind != "sub" && r.kind != "key") return std::nullopt;
   return r;
 }
 
 void RevocationList::Add(const Revocation& r) {
   std::lock_guard lock(mu_);
-  auto& until = entries_[absl::StrCat(r.kind, ":", r.id)];
-  if (r.until_us > until) until = r.until_us;
+  auto [it, fresh] = entries_.try_emplace(absl::StrCat(r.kind, ":", r.id), Entry{r.until_us, r.issued_before_us});
+  if (!fresh) {
+    Entry& e = it->second;
+    e.until_us = std::max(e.until_us, r.until_us);
+    e.issued_before_us =
+        (e.issued_before_us == 0 || r.issued_before_us == 0) ? 0 : std::max(e.issued_before_us, r.issued_before_us);
+  }
   ++generation_;
 }
 
@@ -32,7 +44,8 @@ bool RevocationList::IsRevoked(const Claims& c, int64_t now_us) const {
   auto hit = [&](const char* kind, const std::string& id) {
     if (id.empty()) return false;
     auto it = entries_.find(absl::StrCat(kind, ":", id));
-    return it != entries_.end() && it->second > now_us;
+    if (it == entries_.end() || it->second.until_us <= now_us) return false;
+    return it->second.issued_before_us == 0 || c.iat_us < it->second.issued_before_us;
   };
   return hit("jti", c.jti) || hit("sub", c.sub) || hit("key", c.key_id);
 }
@@ -40,10 +53,10 @@ bool RevocationList::IsRevoked(const Claims& c, int64_t now_us) const {
 std::vector<Revocation> RevocationList::Active(int64_t now_us) const {
   std::lock_guard lock(mu_);
   std::vector<Revocation> out;
-  for (const auto& [k, until] : entries_) {
-    if (until <= now_us) continue;
+  for (const auto& [k, e] : entries_) {
+    if (e.until_us <= now_us) continue;
     size_t colon = k.find(':');
-    out.push_back({k.substr(0, colon), k.substr(colon + 1), until});
+    out.push_back({k.substr(0, colon), k.substr(colon + 1), e.until_us, e.issued_before_us});
   }
   return out;
 }

@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <tuple>
+
 #include "auth/crypto.h"
 
 namespace sa::auth {
@@ -84,7 +86,50 @@ TEST(EnforcerConfig, ModeNoneAllowsEverythingAndBadKeysAreRefused) {
   EXPECT_FALSE(Enforcer::Create(s, nullptr, "x").ok());
 }
 
+TEST(AuditWire, DenialsAndCallRecordsRoundTripAndMalformedOnesAreDropped) {
+  Denial d{"normalizer", "/m", "u1", "ann", grpc::StatusCode::PERMISSION_DENIED, "no", "unknown", "203.0.113.9", 7};
+  auto back = DecodeDenial(EncodeDenial(d));
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(std::tie(back->service, back->method, back->subject, back->username, back->code, back->reason, back->peer,
+                     back->forwarded, back->time_us),
+            std::tie(d.service, d.method, d.subject, d.username, d.code, d.reason, d.peer, d.forwarded, d.time_us));
+  CallRecord r{"ingest", "/p", "src", "u2", "bob", grpc::StatusCode::OK, "", "ipv4:127.0.0.1:1", 9};
+  auto rb = DecodeCallRecord(EncodeCallRecord(r));
+  ASSERT_TRUE(rb.has_value());
+  EXPECT_EQ(std::tie(rb->service, rb->method, rb->target, rb->subject, rb->username, rb->code, rb->peer, rb->time_us),
+            std::tie(r.service, r.method, r.target, r.subject, r.username, r.code, r.peer, r.time_us));
+  // Invalid UTF-8 from a client does not throw when encoded.
+  d.forwarded = "\xff\xfe";
+  EXPECT_TRUE(DecodeDenial(EncodeDenial(d)).has_value());
+  EXPECT_FALSE(DecodeDenial(R"({"code":"not a number"})").has_value());
+  EXPECT_FALSE(DecodeCallRecord(R"({"name":42})").has_value());
+  EXPECT_FALSE(DecodeCallRecord("[]").has_value());
+}
+
+TEST(Revocations, AnIssuedBeforeBoundSparesTokensIssuedLater) {
+  RevocationList list;
+  Claims old_token{"u1", "ann", "t1", "", /*iat_us=*/100, /*exp_us=*/5000, {}};
+  Claims new_token{"u1", "ann", "t2", "", /*iat_us=*/300, /*exp_us=*/5000, {}};
+  list.Add({"sub", "u1", 4000, /*issued_before_us=*/200});
+  EXPECT_TRUE(list.IsRevoked(old_token, 150));
+  EXPECT_FALSE(list.IsRevoked(new_token, 350));
+  // A later bound (a second reset) covers the newer token too; merging keeps the later one.
+  list.Add({"sub", "u1", 1000, 400});
+  EXPECT_TRUE(list.IsRevoked(new_token, 450));
+  EXPECT_EQ(list.Active(450).at(0).issued_before_us, 400);
+  EXPECT_EQ(list.Active(450).at(0).until_us, 4000);
+  // No bound (0): every token of the user, whenever issued.
+  list.Add({"sub", "u1", 4000, 0});
+  Claims newest{"u1", "ann", "t3", "", 3000, 5000, {}};
+  EXPECT_TRUE(list.IsRevoked(newest, 3100));
+  EXPECT_FALSE(list.IsRevoked(newest, 4000)) << "the entry ends with the last token it covers";
+}
+
 TEST(Revocations, RoundTripOnTheWireAndRejectUnknownKinds) {
+  auto bounded = DecodeRevocation(EncodeRevocation({"sub", "u1", 42, 7}));
+  ASSERT_TRUE(bounded.has_value());
+  EXPECT_EQ(bounded->issued_before_us, 7);
+  EXPECT_FALSE(DecodeRevocation(R"({"kind":"sub","id":"x","until_us":1,"issued_before_us":"soon"})").has_value());
   auto r = DecodeRevocation(EncodeRevocation({"jti", "t1", 42}));
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->id, "t1");

@@ -2,6 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+#include <vector>
+
+#include "auth/builtin_roles.h"
+
 namespace sa::auth {
 namespace {
 
@@ -13,6 +18,48 @@ TEST(Permissions, WildcardsCoverResourceOrAction) {
   EXPECT_FALSE(Allows({"cdc:*"}, "ingest:read"));
   EXPECT_FALSE(Allows({}, "users:read"));
   EXPECT_FALSE(Allows({"cdcx:read"}, "cdc:read"));
+}
+
+// Oracle: on every concrete permission of a small universe, the intersection
+// allows exactly what both sets allow.
+TEST(Permissions, IntersectionAllowsExactlyWhatBothSetsAllow) {
+  const std::vector<std::string> parts = {"users", "audit", "*"};
+  const std::vector<std::string> actions = {"read", "write", "*"};
+  std::vector<std::string> all;
+  for (const auto& r : parts)
+    for (const auto& a : actions) all.push_back(r + ":" + a);
+  // Every pair of subsets of size <= 2 of the 9 patterns.
+  std::vector<std::vector<std::string>> sets = {{}};
+  for (size_t i = 0; i < all.size(); ++i) {
+    sets.push_back({all[i]});
+    for (size_t j = i + 1; j < all.size(); ++j) sets.push_back({all[i], all[j]});
+  }
+  for (const auto& a : sets) {
+    for (const auto& b : sets) {
+      auto both = IntersectPermissions(a, b);
+      for (const char* r : {"users:read", "users:write", "audit:read", "audit:write", "roles:read", "roles:delete"})
+        ASSERT_EQ(Allows(both, r), Allows(a, r) && Allows(b, r))
+            << r << " in " << ::testing::PrintToString(a) << " x " << ::testing::PrintToString(b);
+    }
+  }
+  EXPECT_EQ(IntersectPermissions({"*:read"}, {"users:*"}), (std::vector<std::string>{"users:read"}));
+  EXPECT_EQ(IntersectPermissions({"*:*"}, {"cdc:read", "cdc:read"}), (std::vector<std::string>{"cdc:read"}));
+  EXPECT_TRUE(IntersectPermissions({"users:read"}, {"audit:*"}).empty());
+}
+
+TEST(BuiltinRoles, TheViewerReadsButNotTheAuditLog) {
+  for (const auto& role : BuiltinRoles()) {
+    if (role.name() != "viewer") continue;
+    std::vector<std::string> perms;
+    for (const auto& p : role.permissions()) perms.push_back(p.resource() + ":" + p.action());
+    EXPECT_FALSE(Allows(perms, "audit:read"));
+    for (const char* r :
+         {"users:read", "roles:read", "apikeys:read", "control:read", "cdc:read", "normalizer:read", "ingest:read"})
+      EXPECT_TRUE(Allows(perms, r)) << r;
+    EXPECT_FALSE(Allows(perms, "users:write"));
+    return;
+  }
+  FAIL() << "no built-in viewer role";
 }
 
 TEST(Permissions, ValidationRejectsMalformedOnes) {

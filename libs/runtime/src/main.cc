@@ -104,6 +104,8 @@ class ServiceHost final : public obs::ControlHandler {
     opts.control = this;
     opts.services = app_->GrpcServices();
     opts.interceptors = app_->GrpcInterceptors();
+    // Every mutating call that reaches a handler is audited (auth/enforcer.h).
+    opts.interceptors.push_back((*enforcer)->MakeCallAuditInterceptorFactory());
     opts.credentials = (*enforcer)->Credentials();
     if (def_.server().tls().enabled() && !opts.credentials)
       return absl::InvalidArgumentError("server.tls: cannot load the certificate or key");

@@ -5,7 +5,6 @@
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
-#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -35,6 +34,8 @@ cfg::AdminConfig DefaultConfig() {
   c.mutable_auth()->set_slowdown_step_ms(50);
   c.mutable_auth()->set_bootstrap_user("admin");
   c.mutable_nats_jwt()->set_user_jwt_ttl_s(86400);
+  c.mutable_nats_jwt()->set_max_user_jwt_ttl_s(86400);
+  c.set_database_pool_size(4);
   return c;
 }
 
@@ -58,6 +59,7 @@ absl::Status ValidateConfig(const cfg::AdminConfig& c) {
   if (c.server().auth().mode() == "token" && o->signing_secret_key.empty())
     return absl::InvalidArgumentError("key 'auth.signing_key': required when server.auth.mode is token");
   if (c.auth().lockout_threshold() == 0) return absl::InvalidArgumentError("key 'auth.lockout_threshold': at least 1");
+  if (c.database_pool_size() > 64) return absl::InvalidArgumentError("key 'database_pool_size': at most 64");
   return absl::OkStatus();
 }
 
@@ -68,7 +70,7 @@ class AdminApp final : public runtime::NatsServiceApp {
   AdminApp(const cfg::AdminConfig& c, AdminOptions options)
       : NatsServiceApp(c.nats(), {}, {{"database", c.database().dsn()}}),
         config_(c),
-        store_(c.database().dsn()),
+        store_(c.database().dsn(), c.database_pool_size() ? static_cast<int>(c.database_pool_size()) : 4),
         core_(&store_, std::move(options),
               [this](const std::string& subject, const std::string& data) {
                 return started_ ? nats().connection().Publish(subject, data)
@@ -77,14 +79,14 @@ class AdminApp final : public runtime::NatsServiceApp {
         services_(&core_) {}
 
   std::vector<grpc::Service*> GrpcServices() override { return services_.services(); }
-  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> GrpcInterceptors() override {
-    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> v;
-    v.push_back(MakeAuditInterceptorFactory(&core_));
-    return v;
-  }
+  // Runs before the gRPC server starts: the stored revocations are in force
+  // before the first call is served (when the database is reachable; else the
+  // republish loop loads them as soon as it is).
   void AttachEnforcer(auth::Enforcer* enforcer) override {
     core_.SetEnforcer(enforcer);
     enforcer->SetDenialListener([this](const auth::Denial& d) { RecordDenial(d); });
+    enforcer->SetCallListener([this](const auth::CallRecord& r) { core_.RecordCall(r); });
+    LoadRevocations();
   }
 
  protected:
@@ -106,6 +108,12 @@ class AdminApp final : public runtime::NatsServiceApp {
                                              [this](const bus::InboundMessage& m) { OnRemoteDenial(m.data); });
     if (!sub.ok()) return sub.status();
     denial_sub_ = std::move(*sub);
+    // So do the mutating calls of the other services.
+    auto calls =
+        nats().connection().Subscribe(absl::StrCat(auth::kCallSubjectPrefix, ">"),
+                                      [this](const bus::InboundMessage& m) { OnRemoteCall(m.subject, m.data); });
+    if (!calls.ok()) return calls.status();
+    call_sub_ = std::move(*calls);
     republisher_ = std::thread([this] { RepublishLoop(); });
     return absl::OkStatus();
   }
@@ -117,24 +125,36 @@ class AdminApp final : public runtime::NatsServiceApp {
     cv_.notify_all();
     if (republisher_.joinable()) republisher_.join();
     denial_sub_.reset();
+    call_sub_.reset();
   }
 
  private:
   void RecordDenial(const auth::Denial& d) {
+    std::string detail = d.reason;
+    if (!d.forwarded.empty()) absl::StrAppend(&detail, " [client-sent x-forwarded-for, unverified: ", d.forwarded, "]");
     core_.Audit(d.username.empty() ? "anonymous" : d.username, d.method, d.service, d.peer, obs::GrpcCodeName(d.code),
-                d.reason);
+                detail);
+  }
+  // The service is the one the subject names (each service's NATS user may
+  // publish on its own subject only), not what the message claims.
+  void OnRemoteCall(const std::string& subject, const std::string& data) {
+    auto r = auth::DecodeCallRecord(data);
+    if (!r) return;
+    r->service = subject.substr(std::string(auth::kCallSubjectPrefix).size());
+    if (r->service == "admin") return;  // the admin records its own calls directly
+    core_.RecordCall(*r);
+  }
+  void LoadRevocations() {
+    auto st = core_.LoadRevocations();
+    revocations_loaded_ = st.ok();
+    if (!st.ok())
+      spdlog::error("stored revocations not loaded yet (retried every 10 s): {}", std::string(st.message()));
   }
   void OnRemoteDenial(const std::string& data) {
-    auto j = nlohmann::json::parse(data, nullptr, false);
-    if (!j.is_object()) return;
-    auth::Denial d;
-    d.service = j.value("service", "?");
-    d.method = j.value("method", "");
-    d.username = j.value("name", "");
-    d.code = static_cast<grpc::StatusCode>(j.value("code", 2));
-    d.reason = j.value("reason", "");
-    d.peer = j.value("peer", "");
-    RecordDenial(d);
+    auto d = auth::DecodeDenial(data);
+    if (!d) return;
+    if (d->service.empty()) d->service = "?";
+    RecordDenial(*d);
   }
   // Services that were disconnected when a revocation was published get it
   // within this period (tokens live access_token_ttl_s at most anyway).
@@ -142,7 +162,11 @@ class AdminApp final : public runtime::NatsServiceApp {
     std::unique_lock lock(mu_);
     while (!cv_.wait_for(lock, std::chrono::seconds(10), [this] { return stopping_; })) {
       lock.unlock();
+      if (!revocations_loaded_) LoadRevocations();
       core_.RepublishRevocations();
+      int64_t now = NowUnixMicros();
+      // Names idle for a day forget their failures (users and unknown names alike).
+      (void)store_.PruneLoginFailures(now - int64_t{86400} * 1000000, now);
       lock.lock();
     }
   }
@@ -153,6 +177,8 @@ class AdminApp final : public runtime::NatsServiceApp {
   AdminCore core_;
   AdminServices services_;
   std::unique_ptr<bus::Subscription> denial_sub_;
+  std::unique_ptr<bus::Subscription> call_sub_;
+  std::atomic<bool> revocations_loaded_{false};
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;

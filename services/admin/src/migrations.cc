@@ -79,6 +79,43 @@ CREATE TRIGGER audit_log_no_change BEFORE UPDATE OR DELETE OR TRUNCATE ON audit_
                          spec);
          }
        }},
+      {3,
+       "durable revocations, API key permission sets, refresh token use, per-name login failures, viewer "
+       "without audit:read (idempotent)",
+       [](pqxx::work& w) {
+         Sql(w, R"sql(
+CREATE TABLE IF NOT EXISTS revocations (
+  kind text NOT NULL,
+  id text NOT NULL,
+  until_us bigint NOT NULL,
+  issued_before_us bigint NOT NULL DEFAULT 0,
+  PRIMARY KEY (kind, id));
+ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS permissions text;
+ALTER TABLE refresh_tokens ADD COLUMN IF NOT EXISTS used_at_us bigint;
+CREATE INDEX IF NOT EXISTS refresh_tokens_user ON refresh_tokens (user_id);
+CREATE TABLE IF NOT EXISTS login_failures (
+  username text PRIMARY KEY,
+  failures integer NOT NULL,
+  locked_until_us bigint NOT NULL DEFAULT 0,
+  last_failure_us bigint NOT NULL);
+)sql");
+         // The built-in viewer granted "*:read", which covers audit:read. A viewer
+         // role still holding exactly that gets the built-in explicit list.
+         for (const auto& role : auth::BuiltinRoles()) {
+           if (role.name() != "viewer") continue;
+           auto r = w.exec("SELECT spec FROM roles WHERE name = 'viewer'");
+           if (r.empty()) continue;
+           streamadmin::admin::v1::Role stored;
+           if (!google::protobuf::util::JsonStringToMessage(r[0][0].c_str(), &stored).ok()) continue;
+           if (stored.permissions_size() != 1 || stored.permissions(0).resource() != "*" ||
+               stored.permissions(0).action() != "read")
+             continue;
+           *stored.mutable_permissions() = role.permissions();
+           std::string spec;
+           (void)google::protobuf::util::MessageToJsonString(stored, &spec);
+           w.exec_params("UPDATE roles SET spec = $1 WHERE name = 'viewer'", spec);
+         }
+       }},
   };
   return *m;
 }

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
@@ -36,6 +37,7 @@ namespace {
 constexpr char kApiKeyPrefix[] = "sak_";
 constexpr char kRefreshPrefix[] = "sar_";
 constexpr int64_t kDefaultApiKeyTtlS = 90 * 86400;
+constexpr int64_t kMaxApiKeyTtlS = 10 * 366 * 86400;
 constexpr int64_t kMaxSlowdownMs = 2000;
 
 std::string NewId(const char* prefix) { return absl::StrCat(prefix, absl::BytesToHexString(auth::RandomBytes(12))); }
@@ -61,11 +63,16 @@ bool SplitSecret(const std::string& text, const char* prefix, std::string* id, s
 
 grpc::Status Grpc(const absl::Status& st) { return ToGrpcStatus(st); }
 
-std::string Peer(grpc::ServerContext* ctx) { return ctx->peer(); }
+// When a revocation issued now stops mattering: every token it covers has expired.
+int64_t RevocationUntil(const AdminOptions& o, int64_t now_us) { return now_us + o.access_ttl_s * 1000000 + 1000000; }
 
-std::string ActorOf(AdminCore* core, grpc::ServerContextBase* ctx) {
-  auth::Caller c = core->CallerOf(*ctx);
-  return c.authenticated ? c.name : "anonymous";
+// Ends every session of a user: its refresh tokens, and its access tokens
+// issued before now (later ones, e.g. after re-enabling, are not affected).
+absl::Status EndSessions(AdminCore* core, const std::string& user_id) {
+  int64_t now = NowUnixMicros();
+  absl::Status st = core->store().RevokeRefreshTokensOf(user_id);
+  absl::Status revoked = core->Revoke({"sub", user_id, RevocationUntil(core->options(), now), now});
+  return st.ok() ? revoked : st;
 }
 
 absl::Status ValidateRole(const adm::Role& r) {
@@ -119,6 +126,14 @@ absl::StatusOr<AdminOptions> OptionsFromConfig(const cfg::AdminConfig& c) {
     o.nats_account = *acc;
   }
   if (n.user_jwt_ttl_s()) o.user_jwt_ttl_s = n.user_jwt_ttl_s();
+  if (n.max_user_jwt_ttl_s()) o.max_user_jwt_ttl_s = n.max_user_jwt_ttl_s();
+  o.password_hash_concurrency = a.password_hash_concurrency()
+                                    ? static_cast<int>(std::min<uint32_t>(a.password_hash_concurrency(), 1024))
+                                    : std::max(1, static_cast<int>(std::thread::hardware_concurrency() / 2));
+  if (o.user_jwt_ttl_s > o.max_user_jwt_ttl_s)
+    return absl::InvalidArgumentError(absl::StrCat("key 'nats_jwt.user_jwt_ttl_s': ", o.user_jwt_ttl_s,
+                                                   " is above nats_jwt.max_user_jwt_ttl_s (", o.max_user_jwt_ttl_s,
+                                                   ")"));
   return o;
 }
 
@@ -126,16 +141,47 @@ absl::StatusOr<AdminOptions> OptionsFromConfig(const cfg::AdminConfig& c) {
 
 AdminCore::AdminCore(Store* store, AdminOptions options,
                      std::function<absl::Status(const std::string&, const std::string&)> publish)
-    : store_(store), options_(std::move(options)), publish_(std::move(publish)) {
+    : store_(store),
+      options_(std::move(options)),
+      publish_(std::move(publish)),
+      hashing_(std::clamp(options_.password_hash_concurrency, 1, 1024)) {
   dummy_hash_ = *auth::HashPassword(absl::BytesToHexString(auth::RandomBytes(16)));
 }
 
-void AdminCore::Revoke(const auth::Revocation& r) {
+absl::StatusOr<std::string> AdminCore::HashPassword(const std::string& password) {
+  hashing_.acquire();
+  auto h = auth::HashPassword(password);
+  hashing_.release();
+  return h;
+}
+
+bool AdminCore::VerifyPassword(const std::string& hash, const std::string& password) {
+  hashing_.acquire();
+  bool ok = auth::VerifyPassword(hash, password);
+  hashing_.release();
+  return ok;
+}
+
+absl::Status AdminCore::Revoke(const auth::Revocation& r) {
+  absl::Status stored = store_->SaveRevocation(r);
+  if (!stored.ok())
+    spdlog::error("revocation {}:{} not stored (in force until this admin restarts): {}", r.kind, r.id,
+                  std::string(stored.message()));
   (enforcer_ ? enforcer_->revocations() : local_).Add(r);
   if (publish_) {
     if (auto st = publish_(auth::kDefaultRevocationSubject, auth::EncodeRevocation(r)); !st.ok())
       spdlog::warn("revocation not published (will be republished): {}", std::string(st.message()));
   }
+  return stored;
+}
+
+absl::Status AdminCore::LoadRevocations() {
+  auto stored = store_->LoadRevocations(NowUnixMicros());
+  if (!stored.ok()) return stored.status();
+  auto& list = enforcer_ ? enforcer_->revocations() : local_;
+  for (const auto& r : *stored) list.Add(r);
+  spdlog::info("{} stored revocations in force", stored->size());
+  return absl::OkStatus();
 }
 
 void AdminCore::RepublishRevocations() {
@@ -148,14 +194,24 @@ void AdminCore::Audit(const std::string& actor, const std::string& action, const
                       const std::string& peer, const std::string& outcome, const std::string& detail) {
   adm::AuditEntry e;
   e.set_time_us(NowUnixMicros());
-  e.set_actor(actor);
-  e.set_action(action);
-  e.set_resource(resource);
-  e.set_peer(peer);
-  e.set_outcome(outcome);
-  e.set_detail(detail);
+  e.set_actor(AuditSafe(actor));
+  e.set_action(AuditSafe(action));
+  e.set_resource(AuditSafe(resource));
+  e.set_peer(AuditSafe(peer));
+  e.set_outcome(AuditSafe(outcome));
+  e.set_detail(AuditSafe(detail, 1024));
   if (auto st = store_->AppendAudit(e); !st.ok())
-    spdlog::error("AUDIT ENTRY LOST ({} {} {} {}): {}", actor, action, resource, outcome, std::string(st.message()));
+    spdlog::error("AUDIT ENTRY LOST ({} {} {} {}): {}", e.actor(), e.action(), e.resource(), e.outcome(),
+                  std::string(st.message()));
+}
+
+void AdminCore::RecordCall(const auth::CallRecord& r) {
+  // On another service the resource says which one (the method names only the API).
+  std::string resource = r.service == "admin" ? r.target
+                         : r.target.empty()   ? r.service
+                                              : absl::StrCat(r.service, ":", r.target);
+  Audit(r.username.empty() ? "anonymous" : r.username, r.method, resource, r.peer, obs::GrpcCodeName(r.code),
+        r.message);
 }
 
 absl::StatusOr<std::vector<std::string>> AdminCore::PermissionsOf(const std::string& user_id) {
@@ -172,10 +228,10 @@ absl::StatusOr<std::vector<std::string>> AdminCore::PermissionsOf(const std::str
 }
 
 absl::StatusOr<adm::TokenResponse> AdminCore::IssueTokens(const UserRecord& user, const std::string& key_id,
-                                                          bool with_refresh) {
+                                                          bool with_refresh, const std::vector<std::string>* only) {
   if (options_.signing_secret_key.empty())
     return absl::FailedPreconditionError("the admin service has no signing key (auth.signing_key)");
-  auto perms = PermissionsOf(user.user.id());
+  absl::StatusOr<std::vector<std::string>> perms = only ? *only : PermissionsOf(user.user.id());
   if (!perms.ok()) return perms.status();
   int64_t now = NowUnixMicros();
   auth::Claims c;
@@ -208,6 +264,12 @@ absl::StatusOr<adm::TokenResponse> AdminCore::IssueTokens(const UserRecord& user
 absl::StatusOr<adm::GetCredentialsResponse> AdminCore::NatsCredentials(const UserRecord& user, int64_t ttl_s) {
   if (!options_.nats_account)
     return absl::FailedPreconditionError("NATS JWT auth is not configured (nats_jwt.operator_seed/account_seed)");
+  if (ttl_s < 0 || ttl_s > options_.max_user_jwt_ttl_s)
+    return absl::InvalidArgumentError(absl::StrCat("ttl_s: 0 (default ", options_.user_jwt_ttl_s, ") to ",
+                                                   options_.max_user_jwt_ttl_s, " (nats_jwt.max_user_jwt_ttl_s); got ",
+                                                   ttl_s));
+  if (user.user.disabled())
+    return absl::FailedPreconditionError(absl::StrCat("user '", user.user.username(), "' is disabled"));
   auto roles = store_->RolesOf(user.user.id());
   if (!roles.ok()) return roles.status();
   auth::nkeys::Permissions perms = auth::NatsPermissionsOf(*roles);
@@ -249,7 +311,7 @@ class UsersService final : public adm::Users::Service {
     for (const auto& r : roles) {
       if (auto st = ValidateRoleName(r); !st.ok()) return Grpc(st);
     }
-    auto hash = auth::HashPassword(req->password());
+    auto hash = core_->HashPassword(req->password());
     if (!hash.ok()) return Grpc(hash.status());
     auto u =
         core_->store().CreateUser(NewId("u_"), req->username(), req->display_name(), *hash, roles, NowUnixMicros());
@@ -258,6 +320,7 @@ class UsersService final : public adm::Users::Service {
     return grpc::Status::OK;
   }
   grpc::Status GetUser(grpc::ServerContext*, const adm::GetUserRequest* req, adm::User* resp) override {
+    if (auto st = ValidateUsername(req->username()); !st.ok()) return Grpc(st);
     auto u = core_->store().FindUser(req->username());
     if (!u.ok()) return Grpc(u.status());
     *resp = u->user;
@@ -270,15 +333,18 @@ class UsersService final : public adm::Users::Service {
     return grpc::Status::OK;
   }
   grpc::Status UpdateUser(grpc::ServerContext*, const adm::UpdateUserRequest* req, adm::User* resp) override {
+    if (auto st = ValidateUsername(req->username()); !st.ok()) return Grpc(st);
     if (auto st = ValidateText("display_name", req->display_name(), 256); !st.ok()) return Grpc(st);
     auto u = core_->store().UpdateUser(req->username(), req->display_name(), req->disabled());
     if (!u.ok()) return Grpc(u.status());
-    if (req->disabled())
-      core_->Revoke({"sub", u->user.id(), NowUnixMicros() + core_->options().access_ttl_s * 1000000 + 1000000});
+    if (req->disabled()) {
+      if (auto st = EndSessions(core_, u->user.id()); !st.ok()) return Grpc(st);
+    }
     *resp = u->user;
     return grpc::Status::OK;
   }
   grpc::Status SetUserRoles(grpc::ServerContext*, const adm::SetUserRolesRequest* req, adm::User* resp) override {
+    if (auto st = ValidateUsername(req->username()); !st.ok()) return Grpc(st);
     for (const auto& r : req->roles()) {
       if (auto st = ValidateRoleName(r); !st.ok()) return Grpc(st);
     }
@@ -287,19 +353,25 @@ class UsersService final : public adm::Users::Service {
     *resp = u->user;
     return grpc::Status::OK;
   }
+  // A new password ends every session of the user (a reset after a theft
+  // must lock the thief out), the caller's own included when it is the user.
   grpc::Status SetPassword(grpc::ServerContext*, const adm::SetPasswordRequest* req,
                            adm::SetPasswordResponse*) override {
+    if (auto st = ValidateUsername(req->username()); !st.ok()) return Grpc(st);
     if (auto st = ValidatePassword(req->password()); !st.ok()) return Grpc(st);
-    auto hash = auth::HashPassword(req->password());
+    auto hash = core_->HashPassword(req->password());  // no database connection held meanwhile
     if (!hash.ok()) return Grpc(hash.status());
-    return Grpc(core_->store().SetPasswordHash(req->username(), *hash));
+    auto id = core_->store().SetPasswordHash(req->username(), *hash);
+    if (!id.ok()) return Grpc(id.status());
+    return Grpc(EndSessions(core_, *id));
   }
   grpc::Status DeleteUser(grpc::ServerContext*, const adm::DeleteUserRequest* req, adm::DeleteUserResponse*) override {
+    if (auto st = ValidateUsername(req->username()); !st.ok()) return Grpc(st);
     auto id = core_->store().DeleteUser(req->username());
     if (!id.ok()) return Grpc(id.status());
     // Every token of the user stops working now, here and on every service.
-    core_->Revoke({"sub", *id, NowUnixMicros() + core_->options().access_ttl_s * 1000000 + 1000000});
-    return grpc::Status::OK;
+    int64_t now = NowUnixMicros();
+    return Grpc(core_->Revoke({"sub", *id, RevocationUntil(core_->options(), now), now}));
   }
 
  private:
@@ -322,6 +394,7 @@ class RolesService final : public adm::Roles::Service {
     return grpc::Status::OK;
   }
   grpc::Status DeleteRole(grpc::ServerContext*, const adm::DeleteRoleRequest* req, adm::DeleteRoleResponse*) override {
+    if (auto st = ValidateRoleName(req->name()); !st.ok()) return Grpc(st);
     return Grpc(core_->store().DeleteRole(req->name()));
   }
 
@@ -329,6 +402,10 @@ class RolesService final : public adm::Roles::Service {
   AdminCore* core_;
 };
 
+// A caller manages its own API keys; another user's need users:write (to
+// create or revoke) or users:read (to list). A key never grants more than its
+// creator had: its permission set is fixed at creation within the creator's
+// token, and a login with it is further limited to its owner's roles then.
 class ApiKeysService final : public adm::ApiKeys::Service {
  public:
   explicit ApiKeysService(AdminCore* core) : core_(core) {}
@@ -336,8 +413,29 @@ class ApiKeysService final : public adm::ApiKeys::Service {
                             adm::CreateApiKeyResponse* resp) override {
     if (auto st = ValidateText("name", req->name(), 128); !st.ok()) return Grpc(st);
     if (req->ttl_s() < 0) return Grpc(absl::InvalidArgumentError("ttl_s: must not be negative"));
-    auto user = Target(ctx, req->username());
+    if (req->ttl_s() > kMaxApiKeyTtlS)
+      return Grpc(absl::InvalidArgumentError(absl::StrCat("ttl_s: at most ", kMaxApiKeyTtlS, " (10 years)")));
+    if (req->permissions_size() > 256) return Grpc(absl::InvalidArgumentError("permissions: at most 256"));
+    std::vector<std::string> asked(req->permissions().begin(), req->permissions().end());
+    for (const auto& p : asked) {
+      if (auto st = auth::ValidatePermission(p); !st.ok()) return Grpc(st);
+    }
+    auth::Caller caller = core_->CallerOf(*ctx);
+    auto user = Target(caller, req->username(), "users:write");
     if (!user.ok()) return Grpc(user.status());
+    // What the creator may pass on: its token's permissions within its roles now.
+    std::vector<std::string> creator = {"*:*"};
+    if (caller.authenticated) {
+      auto roles = core_->PermissionsOf(caller.sub);
+      if (!roles.ok()) return Grpc(roles.status());
+      creator = auth::IntersectPermissions(caller.perms, *roles);
+    }
+    std::vector<std::string> perms = asked.empty() ? creator : auth::IntersectPermissions(asked, creator);
+    for (const auto& p : asked) {
+      if (auth::IntersectPermissions({p}, creator) != std::vector<std::string>{p})
+        return Grpc(
+            absl::PermissionDeniedError(absl::StrCat("permissions: '", p, "' is beyond what the caller may grant")));
+    }
     ApiKeyRecord k;
     std::string id = absl::BytesToHexString(auth::RandomBytes(8));
     std::string secret = auth::Base64Url(auth::RandomBytes(32));
@@ -349,6 +447,8 @@ class ApiKeysService final : public adm::ApiKeys::Service {
     k.key.set_prefix(full.substr(0, 12));
     k.key.set_created_at_us(now);
     k.key.set_expires_at_us(now + (req->ttl_s() > 0 ? req->ttl_s() : kDefaultApiKeyTtlS) * 1000000);
+    for (const auto& p : perms) k.key.add_permissions(p);
+    k.has_permissions = true;
     k.hash = auth::Sha256Hex(secret);
     if (auto st = core_->store().CreateApiKey(k); !st.ok()) return Grpc(st);
     *resp->mutable_key() = k.key;
@@ -357,26 +457,38 @@ class ApiKeysService final : public adm::ApiKeys::Service {
   }
   grpc::Status ListApiKeys(grpc::ServerContext* ctx, const adm::ListApiKeysRequest* req,
                            adm::ListApiKeysResponse* resp) override {
-    auto user = Target(ctx, req->username());
+    auto user = Target(core_->CallerOf(*ctx), req->username(), "users:read");
     if (!user.ok()) return Grpc(user.status());
     auto keys = core_->store().ListApiKeys(user->user.id());
     if (!keys.ok()) return Grpc(keys.status());
     for (auto& k : *keys) *resp->add_keys() = std::move(k);
     return grpc::Status::OK;
   }
-  grpc::Status RevokeApiKey(grpc::ServerContext*, const adm::RevokeApiKeyRequest* req,
+  grpc::Status RevokeApiKey(grpc::ServerContext* ctx, const adm::RevokeApiKeyRequest* req,
                             adm::RevokeApiKeyResponse*) override {
+    if (auto st = ValidateHexId("API key id", req->id()); !st.ok()) return Grpc(st);
     auto k = core_->store().FindApiKey(req->id());
     if (!k.ok()) return Grpc(k.status());
+    auth::Caller caller = core_->CallerOf(*ctx);
+    if (caller.authenticated && k->key.user_id() != caller.sub && !auth::Allows(caller.perms, "users:write"))
+      return Grpc(absl::NotFoundError("no such API key"));  // another user's key: not even its existence
     if (auto st = core_->store().RevokeApiKey(req->id()); !st.ok()) return Grpc(st);
-    core_->Revoke({"key", req->id(), NowUnixMicros() + core_->options().access_ttl_s * 1000000 + 1000000});
-    return grpc::Status::OK;
+    return Grpc(core_->Revoke({"key", req->id(), RevocationUntil(core_->options(), NowUnixMicros())}));
   }
 
  private:
-  absl::StatusOr<UserRecord> Target(grpc::ServerContext* ctx, const std::string& username) {
-    if (!username.empty()) return core_->store().FindUser(username);
-    auth::Caller c = core_->CallerOf(*ctx);
+  // The user a request names (empty: the caller); another user than the
+  // caller needs `need` on users.
+  absl::StatusOr<UserRecord> Target(const auth::Caller& c, const std::string& username, const char* need) {
+    if (!username.empty()) {
+      if (auto st = ValidateUsername(username); !st.ok()) return st;
+      auto u = core_->store().FindUser(username);
+      if (!u.ok()) return u.status();
+      if (c.authenticated && u->user.id() != c.sub && !auth::Allows(c.perms, need))
+        return absl::PermissionDeniedError(
+            absl::StrCat("permission '", need, "' needed to manage another user's API keys"));
+      return u;
+    }
     if (!c.authenticated) return absl::InvalidArgumentError("username: required when auth mode is none");
     return core_->store().FindUserById(c.sub);
   }
@@ -387,66 +499,81 @@ class AuthService final : public adm::Auth::Service {
  public:
   explicit AuthService(AdminCore* core) : core_(core) {}
 
+  // Every password login that is refused costs the same, whether the name is
+  // unknown, the password wrong, the account locked or disabled: one Argon2id
+  // verification (against a dummy hash when there is no user), one failure
+  // recorded under the attempted name, and the same slowdown for the same
+  // count. Locks too apply to names without a user, so the "locked" answer
+  // does not tell that a user exists either.
   grpc::Status Login(grpc::ServerContext* ctx, const adm::LoginRequest* req, adm::TokenResponse* resp) override {
     if (!req->api_key().empty()) return ApiKeyLogin(ctx, req->api_key(), resp);
-    const std::string peer = Peer(ctx);
-    const std::string who = ValidateUsername(req->username()).ok() ? req->username() : "(invalid username)";
-    auto fail = [&](const std::string& detail) {
-      core_->Audit(who, "auth.login", who, peer, "UNAUTHENTICATED", detail);
-      return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "invalid username or password");
-    };
-    auto user = core_->store().FindUser(req->username());
-    if (!user.ok()) {
-      if (!absl::IsNotFound(user.status())) return Grpc(user.status());
-      auth::VerifyPassword(core_->dummy_hash(), req->password());  // same cost as a real user
-      return fail("unknown user");
+    const std::string peer = core_->PeerOf(*ctx);
+    const std::string& name = req->username();
+    const bool valid_name = ValidateUsername(name).ok();
+    absl::StatusOr<UserRecord> user = absl::NotFoundError("invalid username");
+    LoginFailures before;
+    if (valid_name) {  // an invalid name (a NUL, a control byte...) never reaches the database
+      user = core_->store().FindUser(name);
+      if (!user.ok() && !absl::IsNotFound(user.status())) return Grpc(user.status());
+      auto f = core_->store().LoginFailuresOf(name);
+      if (!f.ok()) return Grpc(f.status());
+      before = *f;
     }
+    const bool password_ok =
+        core_->VerifyPassword(user.ok() ? user->password_hash : core_->dummy_hash(), req->password());
     int64_t now = NowUnixMicros();
-    if (user->user.locked_until_us() > now) {
-      core_->Audit(who, "auth.login", who, peer, "UNAUTHENTICATED", "account locked");
+    const bool locked = before.locked_until_us > now;
+    if (user.ok() && password_ok && !locked && !user->user.disabled()) {
+      if (before.failures > 0) (void)core_->store().ResetLoginFailures(name);
+      auto tokens = core_->IssueTokens(*user, "", /*with_refresh=*/true);
+      if (!tokens.ok()) return Grpc(tokens.status());
+      core_->Audit(name, "auth.login", name, peer, "OK", "password");
+      *resp = std::move(*tokens);
+      return grpc::Status::OK;
+    }
+    std::string why = !valid_name             ? "invalid username"
+                      : !user.ok()            ? "unknown user"
+                      : locked                ? "account locked"
+                      : user->user.disabled() ? "account disabled"
+                                              : "wrong password";
+    LoginFailures after = before;
+    if (valid_name) {
+      const auto& o = core_->options();
+      auto n = core_->store().RecordLoginFailure(name, o.lockout_threshold, now, now + o.lockout_s * 1000000);
+      if (!n.ok()) return Grpc(n.status());
+      after = *n;
+      if (after.failures == o.lockout_threshold)
+        core_->Audit(name, "auth.lock", name, peer, "LOCKED",
+                     absl::StrCat(after.failures, " failed logins in a row; locked for ", o.lockout_s, " s"));
+      if (after.failures > o.slowdown_after) {
+        // Slow the guesser down; the thread is the caller's own call.
+        absl::SleepFor(absl::Milliseconds(
+            std::min<int64_t>(kMaxSlowdownMs, o.slowdown_step_ms * (after.failures - o.slowdown_after))));
+      }
+      absl::StrAppend(&why, " (", after.failures, " in a row)");
+    }
+    core_->Audit(name, "auth.login", name, peer, "UNAUTHENTICATED", why);
+    if (locked)
       return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
                           absl::StrCat("account locked after repeated failed logins; retry after ",
-                                       absl::FormatTime(absl::FromUnixMicros(user->user.locked_until_us()))));
-    }
-    if (user->user.disabled()) return fail("account disabled");
-    if (!auth::VerifyPassword(user->password_hash, req->password())) {
-      const auto& o = core_->options();
-      auto n = core_->store().RecordLoginFailure(user->user.id(), o.lockout_threshold, now + o.lockout_s * 1000000);
-      if (!n.ok()) return Grpc(n.status());
-      if (*n == o.lockout_threshold) {
-        core_->Audit(who, "auth.lock", who, peer, "LOCKED",
-                     absl::StrCat(*n, " failed logins in a row; locked for ", o.lockout_s, " s"));
-      }
-      if (*n > o.slowdown_after) {
-        // Slow the guesser down; the thread is the caller's own call.
-        absl::SleepFor(absl::Milliseconds(std::min(kMaxSlowdownMs, o.slowdown_step_ms * (*n - o.slowdown_after))));
-      }
-      return fail(absl::StrCat("wrong password (", *n, " in a row)"));
-    }
-    if (user->failed_logins > 0 || user->user.locked_until_us() > 0)
-      (void)core_->store().ResetLoginFailures(user->user.id());
-    auto tokens = core_->IssueTokens(*user, "", /*with_refresh=*/true);
-    if (!tokens.ok()) return Grpc(tokens.status());
-    core_->Audit(who, "auth.login", who, peer, "OK", "password");
-    *resp = std::move(*tokens);
-    return grpc::Status::OK;
+                                       absl::FormatTime(absl::FromUnixMicros(after.locked_until_us))));
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "invalid username or password");
   }
 
+  // A refresh token works once: using it and marking it used is one
+  // statement, so of concurrent refreshes with one token exactly one wins.
   grpc::Status Refresh(grpc::ServerContext* ctx, const adm::RefreshRequest* req, adm::TokenResponse* resp) override {
     std::string id, secret;
     auto bad = grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "refresh token invalid, expired or revoked");
-    if (!SplitSecret(req->refresh_token(), kRefreshPrefix, &id, &secret)) return bad;
-    auto r = core_->store().FindRefresh(id);
-    if (!r.ok()) return absl::IsNotFound(r.status()) ? bad : Grpc(r.status());
-    if (r->revoked || r->expires_at_us <= NowUnixMicros() ||
-        !auth::ConstantTimeEquals(r->hash, auth::Sha256Hex(secret)))
+    if (!SplitSecret(req->refresh_token(), kRefreshPrefix, &id, &secret) || !ValidateHexId("refresh token id", id).ok())
       return bad;
-    auto user = core_->store().FindUserById(r->user_id);
+    auto user_id = core_->store().ConsumeRefresh(id, auth::Sha256Hex(secret), NowUnixMicros());
+    if (!user_id.ok()) return absl::IsNotFound(user_id.status()) ? bad : Grpc(user_id.status());
+    auto user = core_->store().FindUserById(*user_id);
     if (!user.ok() || user->user.disabled()) return bad;
-    (void)core_->store().RevokeRefresh(id);  // rotation: each refresh token works once
     auto tokens = core_->IssueTokens(*user, "", /*with_refresh=*/true);
     if (!tokens.ok()) return Grpc(tokens.status());
-    core_->Audit(user->user.username(), "auth.refresh", user->user.username(), Peer(ctx), "OK", "");
+    core_->Audit(user->user.username(), "auth.refresh", user->user.username(), core_->PeerOf(*ctx), "OK", "");
     *resp = std::move(*tokens);
     return grpc::Status::OK;
   }
@@ -454,7 +581,7 @@ class AuthService final : public adm::Auth::Service {
   grpc::Status Logout(grpc::ServerContext* ctx, const adm::LogoutRequest* req, adm::LogoutResponse*) override {
     std::string actor = "anonymous";
     std::string id, secret;
-    if (SplitSecret(req->refresh_token(), kRefreshPrefix, &id, &secret)) {
+    if (SplitSecret(req->refresh_token(), kRefreshPrefix, &id, &secret) && ValidateHexId("refresh token id", id).ok()) {
       auto r = core_->store().FindRefresh(id);
       if (r.ok() && auth::ConstantTimeEquals(r->hash, auth::Sha256Hex(secret))) {
         (void)core_->store().RevokeRefresh(id);
@@ -464,11 +591,11 @@ class AuthService final : public adm::Auth::Service {
     if (!req->access_token().empty() && !core_->options().signing_secret_key.empty()) {
       auth::TokenVerifier v(core_->options().signing_secret_key.substr(32));
       if (auto c = v.VerifySignature(req->access_token()); c.ok()) {
-        core_->Revoke({"jti", c->jti, c->exp_us});
+        if (auto st = core_->Revoke({"jti", c->jti, c->exp_us}); !st.ok()) return Grpc(st);
         actor = c->name;
       }
     }
-    core_->Audit(actor, "auth.logout", actor, Peer(ctx), "OK", "");
+    core_->Audit(actor, "auth.logout", actor, core_->PeerOf(*ctx), "OK", "");
     return grpc::Status::OK;
   }
 
@@ -483,13 +610,14 @@ class AuthService final : public adm::Auth::Service {
  private:
   grpc::Status ApiKeyLogin(grpc::ServerContext* ctx, const std::string& key, adm::TokenResponse* resp) {
     std::string id, secret;
-    const std::string peer = Peer(ctx);
+    const std::string peer = core_->PeerOf(*ctx);
     auto fail = [&](const std::string& detail) {
       core_->Audit(absl::StrCat("apikey:", id.substr(0, 16)), "auth.login", id.substr(0, 16), peer, "UNAUTHENTICATED",
                    detail);
       return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, absl::StrCat("API key ", detail));
     };
-    if (!SplitSecret(key, kApiKeyPrefix, &id, &secret)) return fail("malformed");
+    if (!SplitSecret(key, kApiKeyPrefix, &id, &secret) || !ValidateHexId("API key id", id).ok())
+      return fail("malformed");
     auto k = core_->store().FindApiKey(id);
     if (!k.ok()) return absl::IsNotFound(k.status()) ? fail("unknown") : Grpc(k.status());
     if (!auth::ConstantTimeEquals(k->hash, auth::Sha256Hex(secret))) return fail("unknown");
@@ -497,7 +625,15 @@ class AuthService final : public adm::Auth::Service {
     if (k->key.expires_at_us() <= NowUnixMicros()) return fail("expired");
     auto user = core_->store().FindUserById(k->key.user_id());
     if (!user.ok() || user->user.disabled()) return fail("owner removed or disabled");
-    auto tokens = core_->IssueTokens(*user, id, /*with_refresh=*/false);
+    // The key's own set, within what its owner's roles grant now.
+    auto owner = core_->PermissionsOf(user->user.id());
+    if (!owner.ok()) return Grpc(owner.status());
+    std::vector<std::string> perms =
+        k->has_permissions
+            ? auth::IntersectPermissions(
+                  std::vector<std::string>(k->key.permissions().begin(), k->key.permissions().end()), *owner)
+            : *owner;
+    auto tokens = core_->IssueTokens(*user, id, /*with_refresh=*/false, &perms);
     if (!tokens.ok()) return Grpc(tokens.status());
     core_->Audit(user->user.username(), "auth.login", user->user.username(), peer, "OK", absl::StrCat("api key ", id));
     *resp = std::move(*tokens);
@@ -511,6 +647,8 @@ class AuditService final : public adm::Audit::Service {
   explicit AuditService(AdminCore* core) : core_(core) {}
   grpc::Status ListAudit(grpc::ServerContext*, const adm::ListAuditRequest* req,
                          adm::ListAuditResponse* resp) override {
+    if (auto st = ValidateText("actor", req->actor(), 512); !st.ok()) return Grpc(st);
+    if (auto st = ValidateText("action", req->action(), 512); !st.ok()) return Grpc(st);
     AuditFilter f{req->actor(), req->action(), req->since_us(),
                   static_cast<int>(req->limit() == 0 ? 100 : std::min<uint32_t>(req->limit(), 1000))};
     auto entries = core_->store().ListAudit(f);
@@ -535,6 +673,7 @@ class NatsAccessService final : public adm::NatsAccess::Service {
   }
   grpc::Status GetCredentials(grpc::ServerContext*, const adm::GetCredentialsRequest* req,
                               adm::GetCredentialsResponse* resp) override {
+    if (auto st = ValidateUsername(req->username()); !st.ok()) return Grpc(st);
     return Reply(core_->store().FindUser(req->username()), req->ttl_s(), resp);
   }
   grpc::Status GetServerConfig(grpc::ServerContext*, const adm::GetServerConfigRequest*,
@@ -555,67 +694,11 @@ class NatsAccessService final : public adm::NatsAccess::Service {
  private:
   grpc::Status Reply(const absl::StatusOr<UserRecord>& user, int64_t ttl_s, adm::GetCredentialsResponse* resp) {
     if (!user.ok()) return Grpc(user.status());
-    if (ttl_s < 0) return Grpc(absl::InvalidArgumentError("ttl_s: must not be negative"));
     auto creds = core_->NatsCredentials(*user, ttl_s);
     if (!creds.ok()) return Grpc(creds.status());
     *resp = std::move(*creds);
     return grpc::Status::OK;
   }
-  AdminCore* core_;
-};
-
-// ------------------------------------------------------------ audit hook ---
-
-// The target a request names, for the audit entry: its first set field among these.
-std::string TargetOf(const google::protobuf::Message& m) {
-  const auto* d = m.GetDescriptor();
-  const auto* r = m.GetReflection();
-  for (const char* name : {"username", "name", "id"}) {
-    if (const auto* f = d->FindFieldByName(name);
-        f && f->type() == google::protobuf::FieldDescriptor::TYPE_STRING && !f->is_repeated()) {
-      std::string v = r->GetString(m, f);
-      if (!v.empty()) return v.substr(0, 256);
-    }
-  }
-  if (const auto* f = d->FindFieldByName("role"); f && f->type() == google::protobuf::FieldDescriptor::TYPE_MESSAGE) {
-    return TargetOf(r->GetMessage(m, f));
-  }
-  return "";
-}
-
-class AuditInterceptor final : public grpc::experimental::Interceptor {
- public:
-  AuditInterceptor(AdminCore* core, grpc::experimental::ServerRpcInfo* info) : core_(core), info_(info) {}
-  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
-    using grpc::experimental::InterceptionHookPoints;
-    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_MESSAGE)) {
-      // Sync unary handlers: the request is the generated message type.
-      if (void* msg = methods->GetRecvMessage()) target_ = TargetOf(*static_cast<google::protobuf::Message*>(msg));
-    }
-    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
-      grpc::Status st = methods->GetSendStatus();
-      auto* ctx = info_->server_context();
-      core_->Audit(ActorOf(core_, ctx), info_->method(), target_, ctx->peer(), obs::GrpcCodeName(st.error_code()),
-                   st.ok() ? "" : st.error_message().substr(0, 512));
-    }
-    methods->Proceed();
-  }
-
- private:
-  AdminCore* core_;
-  grpc::experimental::ServerRpcInfo* info_;
-  std::string target_;
-};
-
-class AuditInterceptorFactory final : public grpc::experimental::ServerInterceptorFactoryInterface {
- public:
-  explicit AuditInterceptorFactory(AdminCore* core) : core_(core) {}
-  grpc::experimental::Interceptor* CreateServerInterceptor(grpc::experimental::ServerRpcInfo* info) override {
-    if (!auth::IsMutating(info->method())) return nullptr;
-    return new AuditInterceptor(core_, info);
-  }
-
- private:
   AdminCore* core_;
 };
 
@@ -636,10 +719,6 @@ AdminServices::~AdminServices() = default;
 
 std::vector<grpc::Service*> AdminServices::services() {
   return {&impl_->users, &impl_->roles, &impl_->keys, &impl_->auth, &impl_->audit, &impl_->nats};
-}
-
-std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> MakeAuditInterceptorFactory(AdminCore* core) {
-  return std::make_unique<AuditInterceptorFactory>(core);
 }
 
 }  // namespace sa::admin

@@ -3,9 +3,14 @@
 #include <google/protobuf/util/json_util.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <optional>
 #include <pqxx/pqxx>
+#include <type_traits>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "migrations.h"
 
 namespace sa::admin {
@@ -26,19 +31,38 @@ UserRecord UserFromRow(const pqxx::row& r) {
   return u;
 }
 
+// Thrown by ExecParams before a text parameter with a NUL reaches libpq.
+struct NulInParameter : std::exception {};
+
+inline void CheckParameter(const std::string& s) {
+  if (s.find('\0') != std::string::npos) throw NulInParameter();
+}
+template <typename T>
+void CheckParameter(const T&) {}
+
+// exec_params, refusing text parameters that hold a NUL (libpq takes C strings).
+template <typename... Args>
+pqxx::result ExecParams(pqxx::work& w, const std::string& sql, const Args&... args) {
+  (CheckParameter(args), ...);
+  return w.exec_params(sql, args...);
+}
+
 constexpr char kUserColumns[] =
     "id, username, display_name, password_hash, disabled, created_at_us, failed_logins, locked_until_us";
 
+// The user's roles and its name's login lock.
 void LoadRoles(pqxx::work& w, adm::User* u) {
   u->clear_roles();
-  for (const auto& r : w.exec_params("SELECT role FROM user_roles WHERE user_id = $1 ORDER BY role", u->id()))
+  for (const auto& r : ExecParams(w, "SELECT role FROM user_roles WHERE user_id = $1 ORDER BY role", u->id()))
     u->add_roles(r[0].c_str());
+  auto lock = ExecParams(w, "SELECT locked_until_us FROM login_failures WHERE username = $1", u->username());
+  u->set_locked_until_us(lock.empty() ? 0 : lock[0][0].as<int64_t>());
 }
 
 void BindRoles(pqxx::work& w, const std::string& user_id, const std::vector<std::string>& roles) {
-  w.exec_params("DELETE FROM user_roles WHERE user_id = $1", user_id);
+  ExecParams(w, "DELETE FROM user_roles WHERE user_id = $1", user_id);
   for (const auto& role : roles) {
-    w.exec_params("INSERT INTO user_roles (user_id, role) VALUES ($1, $2) ON CONFLICT DO NOTHING", user_id, role);
+    ExecParams(w, "INSERT INTO user_roles (user_id, role) VALUES ($1, $2) ON CONFLICT DO NOTHING", user_id, role);
   }
 }
 
@@ -51,6 +75,10 @@ adm::ApiKey KeyFromRow(const pqxx::row& r) {
   k.set_created_at_us(r["created_at_us"].as<int64_t>());
   k.set_expires_at_us(r["expires_at_us"].as<int64_t>());
   k.set_revoked(r["revoked"].as<bool>());
+  if (!r["permissions"].is_null()) {
+    for (absl::string_view p : absl::StrSplit(r["permissions"].c_str(), ' ', absl::SkipEmpty()))
+      k.add_permissions(std::string(p));
+  }
   return k;
 }
 
@@ -68,41 +96,76 @@ struct Store::Db {
   pqxx::connection conn;
 };
 
-Store::Store(std::string dsn) : dsn_(std::move(dsn)) {}
+Store::Store(std::string dsn, int pool_size)
+    : dsn_(std::move(dsn)), pool_size_(static_cast<size_t>(std::max(1, pool_size))) {}
 Store::~Store() = default;
 
+std::unique_ptr<Store::Db> Store::Acquire() {
+  std::unique_lock lock(mu_);
+  free_.wait(lock, [&] { return !idle_.empty() || borrowed_ + idle_.size() < pool_size_; });
+  ++borrowed_;
+  if (idle_.empty()) return nullptr;
+  auto db = std::move(idle_.back());
+  idle_.pop_back();
+  return db;
+}
+
+void Store::Release(std::unique_ptr<Db> db) {
+  {
+    std::lock_guard lock(mu_);
+    --borrowed_;
+    if (db && db->conn.is_open()) idle_.push_back(std::move(db));
+  }
+  free_.notify_one();
+}
+
 template <typename F>
-auto Store::Run(const char* what, F&& f) -> decltype(f()) {
-  std::lock_guard lock(mu_);
+auto Store::Run(const char* what, F&& f) {
+  using R = std::invoke_result_t<F, pqxx::connection&>;
+  std::unique_ptr<Db> db = Acquire();
+  // Back to the pool (dropped when closed) on every path.
+  struct Returner {
+    Store* store;
+    std::unique_ptr<Db>* db;
+    ~Returner() { store->Release(std::move(*db)); }
+  } returner{this, &db};
   try {
-    if (!db_ || !db_->conn.is_open()) {
-      db_ = std::make_unique<Db>(dsn_);
-      int v = Migrate(db_->conn);
-      spdlog::info("admin database connected, schema version {}", v);
+    if (!db || !db->conn.is_open()) {
+      db = std::make_unique<Db>(dsn_);
+      int v = Migrate(db->conn);
+      bool first = false;
+      {
+        std::lock_guard lock(mu_);
+        first = !migrated_;
+        migrated_ = true;
+      }
+      if (first) spdlog::info("admin database connected, schema version {}, pool of {}", v, pool_size_);
     }
-    return f();
+    return R(f(db->conn));
+  } catch (const NulInParameter&) {
+    return R(absl::InvalidArgumentError(absl::StrCat(what, ": a text value holds a NUL byte")));
   } catch (const pqxx::unique_violation&) {
-    return absl::AlreadyExistsError(absl::StrCat(what, ": already exists"));
+    return R(absl::AlreadyExistsError(absl::StrCat(what, ": already exists")));
   } catch (const pqxx::foreign_key_violation&) {
-    return absl::InvalidArgumentError(absl::StrCat(what, ": names a role or user that does not exist"));
+    return R(absl::InvalidArgumentError(absl::StrCat(what, ": names a role or user that does not exist")));
   } catch (const pqxx::broken_connection& e) {
-    db_.reset();
-    return absl::UnavailableError(absl::StrCat(what, ": database unavailable: ", e.what()));
+    db.reset();
+    return R(absl::UnavailableError(absl::StrCat(what, ": database unavailable: ", e.what())));
   } catch (const pqxx::data_exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat(what, ": value refused by the database: ", e.what()));
+    return R(absl::InvalidArgumentError(absl::StrCat(what, ": value refused by the database: ", e.what())));
   } catch (const std::exception& e) {
-    if (db_ && !db_->conn.is_open()) db_.reset();
-    return absl::InternalError(absl::StrCat(what, ": ", e.what()));
+    if (db && !db->conn.is_open()) db.reset();
+    return R(absl::InternalError(absl::StrCat(what, ": ", e.what())));
   }
 }
 
 absl::Status Store::Connect() {
-  return Run("connect", [&]() -> absl::Status { return absl::OkStatus(); });
+  return Run("connect", [&](pqxx::connection&) -> absl::Status { return absl::OkStatus(); });
 }
 
 absl::StatusOr<int> Store::SchemaVersion() {
-  return Run("schema version", [&]() -> absl::StatusOr<int> {
-    pqxx::work w(db_->conn);
+  return Run("schema version", [&](pqxx::connection& c) -> absl::StatusOr<int> {
+    pqxx::work w(c);
     return w.exec("SELECT coalesce(max(version), 0) FROM schema_migrations")[0][0].as<int>();
   });
 }
@@ -110,12 +173,13 @@ absl::StatusOr<int> Store::SchemaVersion() {
 absl::StatusOr<UserRecord> Store::CreateUser(const std::string& id, const std::string& username,
                                              const std::string& display_name, const std::string& password_hash,
                                              const std::vector<std::string>& roles, int64_t now_us) {
-  return Run("create user", [&]() -> absl::StatusOr<UserRecord> {
-    pqxx::work w(db_->conn);
-    auto r = w.exec_params(absl::StrCat("INSERT INTO users (id, username, display_name, password_hash, "
-                                        "created_at_us) VALUES ($1, $2, $3, $4, $5) RETURNING ",
-                                        kUserColumns),
-                           id, username, display_name, password_hash, now_us);
+  return Run("create user", [&](pqxx::connection& c) -> absl::StatusOr<UserRecord> {
+    pqxx::work w(c);
+    auto r = ExecParams(w,
+                        absl::StrCat("INSERT INTO users (id, username, display_name, password_hash, "
+                                     "created_at_us) VALUES ($1, $2, $3, $4, $5) RETURNING ",
+                                     kUserColumns),
+                        id, username, display_name, password_hash, now_us);
     UserRecord u = UserFromRow(r[0]);
     BindRoles(w, id, roles);
     LoadRoles(w, &u.user);
@@ -125,9 +189,9 @@ absl::StatusOr<UserRecord> Store::CreateUser(const std::string& id, const std::s
 }
 
 absl::StatusOr<UserRecord> Store::FindUserWhere(const char* column, const std::string& value) {
-  return Run("find user", [&]() -> absl::StatusOr<UserRecord> {
-    pqxx::work w(db_->conn);
-    auto r = w.exec_params(absl::StrCat("SELECT ", kUserColumns, " FROM users WHERE ", column, " = $1"), value);
+  return Run("find user", [&](pqxx::connection& c) -> absl::StatusOr<UserRecord> {
+    pqxx::work w(c);
+    auto r = ExecParams(w, absl::StrCat("SELECT ", kUserColumns, " FROM users WHERE ", column, " = $1"), value);
     if (r.empty()) return absl::NotFoundError("no such user");
     UserRecord u = UserFromRow(r[0]);
     LoadRoles(w, &u.user);
@@ -139,8 +203,8 @@ absl::StatusOr<UserRecord> Store::FindUser(const std::string& username) { return
 absl::StatusOr<UserRecord> Store::FindUserById(const std::string& id) { return FindUserWhere("id", id); }
 
 absl::StatusOr<std::vector<adm::User>> Store::ListUsers() {
-  return Run("list users", [&]() -> absl::StatusOr<std::vector<adm::User>> {
-    pqxx::work w(db_->conn);
+  return Run("list users", [&](pqxx::connection& c) -> absl::StatusOr<std::vector<adm::User>> {
+    pqxx::work w(c);
     std::vector<adm::User> out;
     for (const auto& row : w.exec(absl::StrCat("SELECT ", kUserColumns, " FROM users ORDER BY username"))) {
       out.push_back(UserFromRow(row).user);
@@ -152,12 +216,13 @@ absl::StatusOr<std::vector<adm::User>> Store::ListUsers() {
 
 absl::StatusOr<UserRecord> Store::UpdateUser(const std::string& username, const std::string& display_name,
                                              bool disabled) {
-  return Run("update user", [&]() -> absl::StatusOr<UserRecord> {
-    pqxx::work w(db_->conn);
-    auto r = w.exec_params(absl::StrCat("UPDATE users SET display_name = $2, disabled = $3 WHERE username = $1 "
-                                        "RETURNING ",
-                                        kUserColumns),
-                           username, display_name, disabled);
+  return Run("update user", [&](pqxx::connection& c) -> absl::StatusOr<UserRecord> {
+    pqxx::work w(c);
+    auto r = ExecParams(w,
+                        absl::StrCat("UPDATE users SET display_name = $2, disabled = $3 WHERE username = $1 "
+                                     "RETURNING ",
+                                     kUserColumns),
+                        username, display_name, disabled);
     if (r.empty()) return absl::NotFoundError(absl::StrCat("no user '", username, "'"));
     UserRecord u = UserFromRow(r[0]);
     LoadRoles(w, &u.user);
@@ -167,10 +232,10 @@ absl::StatusOr<UserRecord> Store::UpdateUser(const std::string& username, const 
 }
 
 absl::StatusOr<UserRecord> Store::SetUserRoles(const std::string& username, const std::vector<std::string>& roles) {
-  return Run("set roles", [&]() -> absl::StatusOr<UserRecord> {
-    pqxx::work w(db_->conn);
+  return Run("set roles", [&](pqxx::connection& c) -> absl::StatusOr<UserRecord> {
+    pqxx::work w(c);
     auto r =
-        w.exec_params(absl::StrCat("SELECT ", kUserColumns, " FROM users WHERE username = $1 FOR UPDATE"), username);
+        ExecParams(w, absl::StrCat("SELECT ", kUserColumns, " FROM users WHERE username = $1 FOR UPDATE"), username);
     if (r.empty()) return absl::NotFoundError(absl::StrCat("no user '", username, "'"));
     UserRecord u = UserFromRow(r[0]);
     BindRoles(w, u.user.id(), roles);
@@ -180,22 +245,21 @@ absl::StatusOr<UserRecord> Store::SetUserRoles(const std::string& username, cons
   });
 }
 
-absl::Status Store::SetPasswordHash(const std::string& username, const std::string& hash) {
-  return Run("set password", [&]() -> absl::Status {
-    pqxx::work w(db_->conn);
-    auto r =
-        w.exec_params("UPDATE users SET password_hash = $2, failed_logins = 0, locked_until_us = 0 WHERE username = $1",
-                      username, hash);
-    if (r.affected_rows() == 0) return absl::NotFoundError(absl::StrCat("no user '", username, "'"));
+absl::StatusOr<std::string> Store::SetPasswordHash(const std::string& username, const std::string& hash) {
+  return Run("set password", [&](pqxx::connection& c) -> absl::StatusOr<std::string> {
+    pqxx::work w(c);
+    auto r = ExecParams(w, "UPDATE users SET password_hash = $2 WHERE username = $1 RETURNING id", username, hash);
+    if (r.empty()) return absl::NotFoundError(absl::StrCat("no user '", username, "'"));
+    ExecParams(w, "DELETE FROM login_failures WHERE username = $1", username);
     w.commit();
-    return absl::OkStatus();
+    return std::string(r[0][0].c_str());
   });
 }
 
 absl::StatusOr<std::string> Store::DeleteUser(const std::string& username) {
-  return Run("delete user", [&]() -> absl::StatusOr<std::string> {
-    pqxx::work w(db_->conn);
-    auto r = w.exec_params("DELETE FROM users WHERE username = $1 RETURNING id", username);
+  return Run("delete user", [&](pqxx::connection& c) -> absl::StatusOr<std::string> {
+    pqxx::work w(c);
+    auto r = ExecParams(w, "DELETE FROM users WHERE username = $1 RETURNING id", username);
     if (r.empty()) return absl::NotFoundError(absl::StrCat("no user '", username, "'"));
     w.commit();
     return std::string(r[0][0].c_str());
@@ -203,50 +267,71 @@ absl::StatusOr<std::string> Store::DeleteUser(const std::string& username) {
 }
 
 absl::StatusOr<int64_t> Store::CountUsers() {
-  return Run("count users", [&]() -> absl::StatusOr<int64_t> {
-    pqxx::work w(db_->conn);
+  return Run("count users", [&](pqxx::connection& c) -> absl::StatusOr<int64_t> {
+    pqxx::work w(c);
     return w.exec("SELECT count(*) FROM users")[0][0].as<int64_t>();
   });
 }
 
-absl::StatusOr<int> Store::RecordLoginFailure(const std::string& user_id, int threshold, int64_t lock_until_us) {
-  return Run("record login failure", [&]() -> absl::StatusOr<int> {
-    pqxx::work w(db_->conn);
-    auto r = w.exec_params(
-        "UPDATE users SET failed_logins = failed_logins + 1, "
-        "locked_until_us = CASE WHEN failed_logins + 1 >= $2 THEN $3 ELSE locked_until_us END "
-        "WHERE id = $1 RETURNING failed_logins",
-        user_id, threshold, lock_until_us);
-    if (r.empty()) return absl::NotFoundError("no such user");
-    w.commit();
-    return r[0][0].as<int>();
+absl::StatusOr<LoginFailures> Store::LoginFailuresOf(const std::string& username) {
+  return Run("login failures", [&](pqxx::connection& c) -> absl::StatusOr<LoginFailures> {
+    pqxx::work w(c);
+    auto r = ExecParams(w, "SELECT failures, locked_until_us FROM login_failures WHERE username = $1", username);
+    if (r.empty()) return LoginFailures{};
+    return LoginFailures{r[0][0].as<int>(), r[0][1].as<int64_t>()};
   });
 }
 
-absl::Status Store::ResetLoginFailures(const std::string& user_id) {
-  return Run("reset login failures", [&]() -> absl::Status {
-    pqxx::work w(db_->conn);
-    w.exec_params("UPDATE users SET failed_logins = 0, locked_until_us = 0 WHERE id = $1", user_id);
+absl::StatusOr<LoginFailures> Store::RecordLoginFailure(const std::string& username, int threshold, int64_t now_us,
+                                                        int64_t lock_until_us) {
+  return Run("record login failure", [&](pqxx::connection& c) -> absl::StatusOr<LoginFailures> {
+    pqxx::work w(c);
+    auto r = ExecParams(w,
+                        "INSERT INTO login_failures AS f (username, failures, locked_until_us, last_failure_us) "
+                        "VALUES ($1, 1, CASE WHEN 1 >= $2::integer THEN $4::bigint ELSE 0 END, $3::bigint) "
+                        "ON CONFLICT (username) DO UPDATE SET failures = f.failures + 1, last_failure_us = $3::bigint, "
+                        "locked_until_us = CASE WHEN f.locked_until_us > $3::bigint THEN f.locked_until_us "
+                        "WHEN f.failures + 1 >= $2::integer THEN $4::bigint ELSE f.locked_until_us END "
+                        "RETURNING failures, locked_until_us",
+                        username, threshold, now_us, lock_until_us);
+    w.commit();
+    return LoginFailures{r[0][0].as<int>(), r[0][1].as<int64_t>()};
+  });
+}
+
+absl::Status Store::ResetLoginFailures(const std::string& username) {
+  return Run("reset login failures", [&](pqxx::connection& c) -> absl::Status {
+    pqxx::work w(c);
+    ExecParams(w, "DELETE FROM login_failures WHERE username = $1", username);
+    w.commit();
+    return absl::OkStatus();
+  });
+}
+
+absl::Status Store::PruneLoginFailures(int64_t before_us, int64_t now_us) {
+  return Run("prune login failures", [&](pqxx::connection& c) -> absl::Status {
+    pqxx::work w(c);
+    ExecParams(w, "DELETE FROM login_failures WHERE last_failure_us < $1 AND locked_until_us <= $2", before_us, now_us);
     w.commit();
     return absl::OkStatus();
   });
 }
 
 absl::Status Store::PutRole(const adm::Role& role) {
-  return Run("put role", [&]() -> absl::Status {
+  return Run("put role", [&](pqxx::connection& c) -> absl::Status {
     std::string spec;
     (void)google::protobuf::util::MessageToJsonString(role, &spec);
-    pqxx::work w(db_->conn);
-    w.exec_params("INSERT INTO roles (name, spec) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET spec = $2",
-                  role.name(), spec);
+    pqxx::work w(c);
+    ExecParams(w, "INSERT INTO roles (name, spec) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET spec = $2",
+               role.name(), spec);
     w.commit();
     return absl::OkStatus();
   });
 }
 
 absl::StatusOr<std::vector<adm::Role>> Store::ListRoles() {
-  return Run("list roles", [&]() -> absl::StatusOr<std::vector<adm::Role>> {
-    pqxx::work w(db_->conn);
+  return Run("list roles", [&](pqxx::connection& c) -> absl::StatusOr<std::vector<adm::Role>> {
+    pqxx::work w(c);
     std::vector<adm::Role> out;
     for (const auto& row : w.exec("SELECT spec FROM roles ORDER BY name")) {
       auto r = RoleFromSpec(row[0].c_str());
@@ -258,10 +343,11 @@ absl::StatusOr<std::vector<adm::Role>> Store::ListRoles() {
 }
 
 absl::StatusOr<std::vector<adm::Role>> Store::RolesOf(const std::string& user_id) {
-  return Run("roles of user", [&]() -> absl::StatusOr<std::vector<adm::Role>> {
-    pqxx::work w(db_->conn);
+  return Run("roles of user", [&](pqxx::connection& c) -> absl::StatusOr<std::vector<adm::Role>> {
+    pqxx::work w(c);
     std::vector<adm::Role> out;
-    for (const auto& row : w.exec_params(
+    for (const auto& row : ExecParams(
+             w,
              "SELECT r.spec FROM roles r JOIN user_roles ur ON ur.role = r.name WHERE ur.user_id = $1 ORDER BY r.name",
              user_id)) {
       auto r = RoleFromSpec(row[0].c_str());
@@ -273,9 +359,9 @@ absl::StatusOr<std::vector<adm::Role>> Store::RolesOf(const std::string& user_id
 }
 
 absl::Status Store::DeleteRole(const std::string& name) {
-  return Run("delete role", [&]() -> absl::Status {
-    pqxx::work w(db_->conn);
-    auto r = w.exec_params("DELETE FROM roles WHERE name = $1", name);
+  return Run("delete role", [&](pqxx::connection& c) -> absl::Status {
+    pqxx::work w(c);
+    auto r = ExecParams(w, "DELETE FROM roles WHERE name = $1", name);
     if (r.affected_rows() == 0) return absl::NotFoundError(absl::StrCat("no role '", name, "'"));
     w.commit();
     return absl::OkStatus();
@@ -283,41 +369,41 @@ absl::Status Store::DeleteRole(const std::string& name) {
 }
 
 absl::Status Store::CreateApiKey(const ApiKeyRecord& k) {
-  return Run("create api key", [&]() -> absl::Status {
-    pqxx::work w(db_->conn);
-    w.exec_params(
-        "INSERT INTO api_keys (id, user_id, name, prefix, hash, created_at_us, expires_at_us) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        k.key.id(), k.key.user_id(), k.key.name(), k.key.prefix(), k.hash, k.key.created_at_us(),
-        k.key.expires_at_us());
+  return Run("create api key", [&](pqxx::connection& c) -> absl::Status {
+    pqxx::work w(c);
+    ExecParams(w,
+               "INSERT INTO api_keys (id, user_id, name, prefix, hash, created_at_us, expires_at_us, permissions) "
+               "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+               k.key.id(), k.key.user_id(), k.key.name(), k.key.prefix(), k.hash, k.key.created_at_us(),
+               k.key.expires_at_us(), absl::StrJoin(k.key.permissions(), " "));
     w.commit();
     return absl::OkStatus();
   });
 }
 
 absl::StatusOr<ApiKeyRecord> Store::FindApiKey(const std::string& id) {
-  return Run("find api key", [&]() -> absl::StatusOr<ApiKeyRecord> {
-    pqxx::work w(db_->conn);
-    auto r = w.exec_params("SELECT * FROM api_keys WHERE id = $1", id);
+  return Run("find api key", [&](pqxx::connection& c) -> absl::StatusOr<ApiKeyRecord> {
+    pqxx::work w(c);
+    auto r = ExecParams(w, "SELECT * FROM api_keys WHERE id = $1", id);
     if (r.empty()) return absl::NotFoundError("no such API key");
-    return ApiKeyRecord{KeyFromRow(r[0]), r[0]["hash"].c_str()};
+    return ApiKeyRecord{KeyFromRow(r[0]), r[0]["hash"].c_str(), !r[0]["permissions"].is_null()};
   });
 }
 
 absl::StatusOr<std::vector<adm::ApiKey>> Store::ListApiKeys(const std::string& user_id) {
-  return Run("list api keys", [&]() -> absl::StatusOr<std::vector<adm::ApiKey>> {
-    pqxx::work w(db_->conn);
+  return Run("list api keys", [&](pqxx::connection& c) -> absl::StatusOr<std::vector<adm::ApiKey>> {
+    pqxx::work w(c);
     std::vector<adm::ApiKey> out;
-    for (const auto& row : w.exec_params("SELECT * FROM api_keys WHERE user_id = $1 ORDER BY created_at_us", user_id))
+    for (const auto& row : ExecParams(w, "SELECT * FROM api_keys WHERE user_id = $1 ORDER BY created_at_us", user_id))
       out.push_back(KeyFromRow(row));
     return out;
   });
 }
 
 absl::Status Store::RevokeApiKey(const std::string& id) {
-  return Run("revoke api key", [&]() -> absl::Status {
-    pqxx::work w(db_->conn);
-    auto r = w.exec_params("UPDATE api_keys SET revoked = true WHERE id = $1", id);
+  return Run("revoke api key", [&](pqxx::connection& c) -> absl::Status {
+    pqxx::work w(c);
+    auto r = ExecParams(w, "UPDATE api_keys SET revoked = true WHERE id = $1", id);
     if (r.affected_rows() == 0) return absl::NotFoundError(absl::StrCat("no API key '", id, "'"));
     w.commit();
     return absl::OkStatus();
@@ -325,54 +411,104 @@ absl::Status Store::RevokeApiKey(const std::string& id) {
 }
 
 absl::Status Store::CreateRefresh(const RefreshRecord& t) {
-  return Run("create refresh token", [&]() -> absl::Status {
-    pqxx::work w(db_->conn);
-    w.exec_params("INSERT INTO refresh_tokens (id, user_id, hash, expires_at_us) VALUES ($1, $2, $3, $4)", t.id,
-                  t.user_id, t.hash, t.expires_at_us);
+  return Run("create refresh token", [&](pqxx::connection& c) -> absl::Status {
+    pqxx::work w(c);
+    ExecParams(w, "INSERT INTO refresh_tokens (id, user_id, hash, expires_at_us) VALUES ($1, $2, $3, $4)", t.id,
+               t.user_id, t.hash, t.expires_at_us);
     w.commit();
     return absl::OkStatus();
   });
 }
 
 absl::StatusOr<RefreshRecord> Store::FindRefresh(const std::string& id) {
-  return Run("find refresh token", [&]() -> absl::StatusOr<RefreshRecord> {
-    pqxx::work w(db_->conn);
-    auto r = w.exec_params("SELECT id, user_id, hash, expires_at_us, revoked FROM refresh_tokens WHERE id = $1", id);
+  return Run("find refresh token", [&](pqxx::connection& c) -> absl::StatusOr<RefreshRecord> {
+    pqxx::work w(c);
+    auto r = ExecParams(w, "SELECT id, user_id, hash, expires_at_us, revoked FROM refresh_tokens WHERE id = $1", id);
     if (r.empty()) return absl::NotFoundError("no such refresh token");
     return RefreshRecord{r[0][0].c_str(), r[0][1].c_str(), r[0][2].c_str(), r[0][3].as<int64_t>(), r[0][4].as<bool>()};
   });
 }
 
 absl::Status Store::RevokeRefresh(const std::string& id) {
-  return Run("revoke refresh token", [&]() -> absl::Status {
-    pqxx::work w(db_->conn);
-    w.exec_params("UPDATE refresh_tokens SET revoked = true WHERE id = $1", id);
+  return Run("revoke refresh token", [&](pqxx::connection& c) -> absl::Status {
+    pqxx::work w(c);
+    ExecParams(w, "UPDATE refresh_tokens SET revoked = true WHERE id = $1", id);
     w.commit();
     return absl::OkStatus();
   });
 }
 
+absl::StatusOr<std::string> Store::ConsumeRefresh(const std::string& id, const std::string& hash, int64_t now_us) {
+  return Run("use refresh token", [&](pqxx::connection& c) -> absl::StatusOr<std::string> {
+    pqxx::work w(c);
+    auto r = ExecParams(w,
+                        "UPDATE refresh_tokens SET used_at_us = $3, revoked = true WHERE id = $1 AND hash = $2 "
+                        "AND used_at_us IS NULL AND NOT revoked AND expires_at_us > $3 RETURNING user_id",
+                        id, hash, now_us);
+    if (r.empty()) return absl::NotFoundError("refresh token unknown, used, revoked or expired");
+    w.commit();
+    return std::string(r[0][0].c_str());
+  });
+}
+
+absl::Status Store::RevokeRefreshTokensOf(const std::string& user_id) {
+  return Run("revoke refresh tokens", [&](pqxx::connection& c) -> absl::Status {
+    pqxx::work w(c);
+    ExecParams(w, "UPDATE refresh_tokens SET revoked = true WHERE user_id = $1 AND NOT revoked", user_id);
+    w.commit();
+    return absl::OkStatus();
+  });
+}
+
+absl::Status Store::SaveRevocation(const auth::Revocation& r) {
+  return Run("save revocation", [&](pqxx::connection& c) -> absl::Status {
+    pqxx::work w(c);
+    // Merged as RevocationList::Add merges: later expiry, later bound (0 covers every token).
+    ExecParams(w,
+               "INSERT INTO revocations AS v (kind, id, until_us, issued_before_us) "
+               "VALUES ($1, $2, $3::bigint, $4::bigint) "
+               "ON CONFLICT (kind, id) DO UPDATE SET until_us = greatest(v.until_us, $3::bigint), "
+               "issued_before_us = CASE WHEN v.issued_before_us = 0 OR $4::bigint = 0 THEN 0 "
+               "ELSE greatest(v.issued_before_us, $4::bigint) END",
+               r.kind, r.id, r.until_us, r.issued_before_us);
+    w.commit();
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<std::vector<auth::Revocation>> Store::LoadRevocations(int64_t now_us) {
+  return Run("load revocations", [&](pqxx::connection& c) -> absl::StatusOr<std::vector<auth::Revocation>> {
+    pqxx::work w(c);
+    ExecParams(w, "DELETE FROM revocations WHERE until_us <= $1", now_us);
+    std::vector<auth::Revocation> out;
+    for (const auto& row : w.exec("SELECT kind, id, until_us, issued_before_us FROM revocations ORDER BY kind, id"))
+      out.push_back({row[0].c_str(), row[1].c_str(), row[2].as<int64_t>(), row[3].as<int64_t>()});
+    w.commit();
+    return out;
+  });
+}
+
 absl::Status Store::AppendAudit(const adm::AuditEntry& e) {
-  return Run("append audit", [&]() -> absl::Status {
-    pqxx::work w(db_->conn);
-    w.exec_params(
-        "INSERT INTO audit_log (time_us, actor, action, resource, peer, outcome, detail) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        e.time_us(), e.actor(), e.action(), e.resource(), e.peer(), e.outcome(), e.detail());
+  return Run("append audit", [&](pqxx::connection& c) -> absl::Status {
+    pqxx::work w(c);
+    ExecParams(w,
+               "INSERT INTO audit_log (time_us, actor, action, resource, peer, outcome, detail) "
+               "VALUES ($1, $2, $3, $4, $5, $6, $7)",
+               e.time_us(), e.actor(), e.action(), e.resource(), e.peer(), e.outcome(), e.detail());
     w.commit();
     return absl::OkStatus();
   });
 }
 
 absl::StatusOr<std::vector<adm::AuditEntry>> Store::ListAudit(const AuditFilter& f) {
-  return Run("list audit", [&]() -> absl::StatusOr<std::vector<adm::AuditEntry>> {
-    pqxx::work w(db_->conn);
+  return Run("list audit", [&](pqxx::connection& c) -> absl::StatusOr<std::vector<adm::AuditEntry>> {
+    pqxx::work w(c);
     std::vector<adm::AuditEntry> out;
-    auto rows = w.exec_params(
-        "SELECT id, time_us, actor, action, resource, peer, outcome, detail FROM audit_log "
-        "WHERE ($1 = '' OR actor = $1) AND ($2 = '' OR action = $2) AND time_us >= $3 "
-        "ORDER BY id DESC LIMIT $4",
-        f.actor, f.action, f.since_us, f.limit);
+    auto rows = ExecParams(w,
+                           "SELECT id, time_us, actor, action, resource, peer, outcome, detail FROM audit_log "
+                           "WHERE ($1 = '' OR actor = $1) AND ($2 = '' OR action = $2) AND time_us >= $3 "
+                           "ORDER BY id DESC LIMIT $4",
+                           f.actor, f.action, f.since_us, f.limit);
     for (const auto& r : rows) {
       adm::AuditEntry e;
       e.set_id(r[0].as<uint64_t>());

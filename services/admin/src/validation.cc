@@ -1,6 +1,7 @@
 #include "admin/validation.h"
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 
@@ -51,6 +52,24 @@ absl::Status ValidateNatsSubject(const std::string& s) {
     if (c <= 0x20 || c == 0x7f) return absl::InvalidArgumentError("NATS subject: no spaces or control characters");
   }
   return absl::OkStatus();
+}
+
+absl::Status ValidateHexId(const char* field, const std::string& id) {
+  bool ok = !id.empty() && id.size() <= 64;
+  for (char c : id) ok = ok && ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'));
+  if (!ok) return absl::InvalidArgumentError(absl::StrCat(field, ": 1 to 64 characters of [0-9a-f]"));
+  return absl::OkStatus();
+}
+
+std::string AuditSafe(const std::string& text, size_t max_bytes) {
+  std::string cut = text.size() > max_bytes ? text.substr(0, max_bytes) : text;
+  bool plain = true;
+  for (unsigned char c : cut) {
+    if (c < 0x20 || c == 0x7f || c == '\\') plain = false;
+  }
+  std::string out = plain ? cut : absl::CEscape(cut);
+  if (text.size() > max_bytes) absl::StrAppend(&out, "...(", text.size(), " bytes)");
+  return out;
 }
 
 }  // namespace sa::admin

@@ -13,6 +13,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "admin_stack.h"
 #include "auth/crypto.h"
 #include "auth/nkeys.h"
 #include "auth/token.h"
@@ -35,99 +36,39 @@ using ::testing::HasSubstr;
 
 constexpr char kAdminPassword[] = "first-admin-password-123";
 
-std::string BinDir() {
-  const char* b = std::getenv("SA_BUILD_DIR");
-  return absl::StrCat(b ? b : ".", "/bin");
-}
+using testing::BinDir;
+using testing::Ctx;
+using testing::Service;
 
 int64_t NowUs() { return absl::ToUnixMicros(absl::Now()); }
-
-struct Service {
-  std::unique_ptr<testing::Process> process;
-  std::string target;
-  std::shared_ptr<grpc::Channel> channel;
-};
 
 class AdminTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    auto pg = testing::PostgresServer::Start();
-    ASSERT_TRUE(pg.ok()) << pg.status();
-    pg_ = pg->release();
-    auto nats = testing::NatsServer::Start();
-    ASSERT_TRUE(nats.ok()) << nats.status();
-    nats_ = nats->release();
-    auto dir = testing::TempDir::Create("admin");
-    ASSERT_TRUE(dir.ok());
-    dir_ = new testing::TempDir(std::move(*dir));
-    seed_ = new std::string(auth::RandomBytes(32));
-    keys_ = new auth::KeyPair(*auth::KeyPairFromSeed(*seed_));
+    auto stack = testing::AdminStack::Create("admin");
+    ASSERT_TRUE(stack.ok()) << stack.status();
+    stack_ = stack->release();
+    pg_ = &stack_->pg();
+    dir_ = &stack_->dir();
+    keys_ = &stack_->keys();
 
     // The first administrator's password comes from the environment only.
     setenv("STREAM_ADMIN_AUTH_BOOTSTRAP_PASSWORD", kAdminPassword, 1);
-    admin_ = new Service(Start(
-        "admin", absl::StrCat("database:\n  dsn: \"", pg_->dsn(), "\"\nauth:\n  signing_key: \"", auth::Base64(*seed_),
-                              "\"\n  lockout_s: 3\n  slowdown_step_ms: 5\n",
+    admin_ = new Service(stack_->Start(
+        "admin", absl::StrCat(stack_->AdminYaml(), "  lockout_s: 3\n  slowdown_step_ms: 5\n",
                               "nats_jwt:\n  operator_seed: ", auth::nkeys::Generate(auth::nkeys::Type::kOperator).seed,
                               "\n  account_seed: ", auth::nkeys::Generate(auth::nkeys::Type::kAccount).seed, "\n")));
     unsetenv("STREAM_ADMIN_AUTH_BOOTSTRAP_PASSWORD");
-    anomaly_ = new Service(Start("anomaly", ""));
+    anomaly_ = new Service(stack_->Start("anomaly", ""));
   }
   static void TearDownTestSuite() {
     delete anomaly_;
     delete admin_;
-    delete keys_;
-    delete seed_;
-    delete dir_;
-    delete nats_;
-    delete pg_;
-  }
-
-  static Service Start(const std::string& name, const std::string& extra) {
-    int grpc_port = *testing::PickFreePort(), http_port = *testing::PickFreePort();
-    std::string cfg = absl::StrCat(dir_->path(), "/", name, ".yaml");
-    std::ofstream(cfg) << "server:\n  grpc_listen: 127.0.0.1:" << grpc_port
-                       << "\n  http_listen: 127.0.0.1:" << http_port
-                       << "\n  shutdown_grace_s: 2\n  auth:\n    mode: token\n    public_key: \""
-                       << auth::Base64(keys_->public_key) << "\"\nnats:\n  servers: [" << nats_->url() << "]\n"
-                       << extra;
-    auto p = testing::Process::Spawn({BinDir() + "/" + name, "--config", cfg},
-                                     {.log_file = absl::StrCat(dir_->path(), "/", name, ".log")});
-    EXPECT_TRUE(p.ok()) << p.status();
-    Service s{std::move(*p), absl::StrCat("127.0.0.1:", grpc_port), nullptr};
-    s.channel = grpc::CreateChannel(s.target, grpc::InsecureChannelCredentials());
-    auto health = grpc::health::v1::Health::NewStub(s.channel);
-    bool up = testing::WaitFor(
-        [&] {
-          grpc::ClientContext ctx;
-          ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(1));
-          grpc::health::v1::HealthCheckRequest req;
-          grpc::health::v1::HealthCheckResponse resp;
-          return health->Check(&ctx, req, &resp).ok() &&
-                 resp.status() == grpc::health::v1::HealthCheckResponse::SERVING;
-        },
-        absl::Seconds(30));
-    EXPECT_TRUE(up) << name << " did not become SERVING:\n" << s.process->Output();
-    return s;
-  }
-
-  // A client context carrying `token` (none when empty).
-  static std::unique_ptr<grpc::ClientContext> Ctx(const std::string& token) {
-    auto ctx = std::make_unique<grpc::ClientContext>();
-    if (!token.empty()) ctx->AddMetadata("authorization", "Bearer " + token);
-    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    return ctx;
+    delete stack_;
   }
 
   static absl::StatusOr<adm::TokenResponse> Login(const std::string& user, const std::string& password) {
-    auto stub = adm::Auth::NewStub(admin_->channel);
-    adm::LoginRequest req;
-    req.set_username(user);
-    req.set_password(password);
-    adm::TokenResponse resp;
-    grpc::Status st = stub->Login(Ctx("").get(), req, &resp);
-    if (!st.ok()) return absl::Status(static_cast<absl::StatusCode>(st.error_code()), st.error_message());
-    return resp;
+    return testing::PasswordLogin(admin_->channel, user, password);
   }
 
   static std::string AdminToken() {
@@ -185,19 +126,17 @@ class AdminTest : public ::testing::Test {
     return auth::IssueToken(c, secret_key);
   }
 
+  static testing::AdminStack* stack_;
   static testing::PostgresServer* pg_;
-  static testing::NatsServer* nats_;
   static testing::TempDir* dir_;
-  static std::string* seed_;
-  static auth::KeyPair* keys_;
+  static const auth::KeyPair* keys_;
   static Service* admin_;
   static Service* anomaly_;
 };
+testing::AdminStack* AdminTest::stack_ = nullptr;
 testing::PostgresServer* AdminTest::pg_ = nullptr;
-testing::NatsServer* AdminTest::nats_ = nullptr;
 testing::TempDir* AdminTest::dir_ = nullptr;
-std::string* AdminTest::seed_ = nullptr;
-auth::KeyPair* AdminTest::keys_ = nullptr;
+const auth::KeyPair* AdminTest::keys_ = nullptr;
 Service* AdminTest::admin_ = nullptr;
 Service* AdminTest::anomaly_ = nullptr;
 

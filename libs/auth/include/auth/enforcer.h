@@ -18,13 +18,16 @@
 #pragma once
 
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/support/server_interceptor.h>
 
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <shared_mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "auth/revocations.h"
@@ -46,7 +49,25 @@ struct Denial {
   std::string username;
   grpc::StatusCode code;
   std::string reason;
-  std::string peer;  // x-forwarded-for, else user-agent (the address is not known before dispatch)
+  // gRPC gives the auth processor no peer address, so a refused call's peer is
+  // unknown; what the client claims is kept apart, never taken for the peer.
+  std::string peer;       // "unknown" (refused before dispatch)
+  std::string forwarded;  // the client-sent x-forwarded-for, unverified (empty: none)
+  int64_t time_us = 0;
+};
+
+// A call that reached its handler and changes state (IsMutating), whatever
+// its outcome, for the audit log. Services publish it on
+// sa.audit.call.<service>; the admin stores it.
+struct CallRecord {
+  std::string service;
+  std::string method;
+  std::string target;    // what the request names ("username", "name", "id", "source"...), may be empty
+  std::string subject;   // user id ("" when auth is off)
+  std::string username;  // "anonymous" when auth is off or no token
+  grpc::StatusCode code = grpc::StatusCode::OK;
+  std::string message;  // the status message when not OK (first 512 bytes)
+  std::string peer;     // Enforcer::PeerOf
   int64_t time_us = 0;
 };
 
@@ -57,8 +78,18 @@ struct Caller {
   std::string name;
   std::string jti;
   std::string key_id;
+  std::vector<std::string> perms;  // what the token grants
 };
 inline constexpr char kDenialSubjectPrefix[] = "sa.audit.denied.";
+inline constexpr char kCallSubjectPrefix[] = "sa.audit.call.";
+
+// The JSON of a Denial on sa.audit.denied.<service> and of a CallRecord on
+// sa.audit.call.<service>. Decoding: nullopt when not an object or a field has
+// the wrong type; missing fields stay empty.
+std::string EncodeDenial(const Denial& d);
+std::optional<Denial> DecodeDenial(absl::string_view json);
+std::string EncodeCallRecord(const CallRecord& r);
+std::optional<CallRecord> DecodeCallRecord(absl::string_view json);
 
 class Enforcer {
  public:
@@ -90,11 +121,24 @@ class Enforcer {
   // by every call of a connection.)
   Caller CallerOf(const grpc::ServerContextBase& context);
 
+  // Where a call came from: the connection's address (grpc "ipv4:a.b.c.d:port"),
+  // or "<x-forwarded-for> via <address>" when that address is one of
+  // server.auth.trusted_proxies. A header from anyone else is ignored.
+  std::string PeerOf(const grpc::ServerContextBase& context) const;
+
   RevocationList& revocations() { return revocations_; }
   // Called for every refused call (from gRPC threads). Replaces the default
   // (publish on NATS when connected).
   void SetDenialListener(std::function<void(const Denial&)> listener);
   void ReportDenial(Denial d);
+
+  // Records every mutating call that reached its handler (ReportCall at its
+  // end); installed by libs/runtime on every service, auth on or off.
+  std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> MakeCallAuditInterceptorFactory();
+  // Called for every audited call (from gRPC threads). Replaces the default
+  // (publish on sa.audit.call.<service> when connected).
+  void SetCallListener(std::function<void(const CallRecord&)> listener);
+  void ReportCall(const CallRecord& record);
 
   const std::string& service() const { return service_; }
 
@@ -111,8 +155,11 @@ class Enforcer {
   std::shared_mutex cache_mu_;
   std::unordered_map<std::string, std::shared_ptr<const Claims>> cache_;
 
+  std::vector<std::string> trusted_proxies_;
+
   std::mutex listener_mu_;
   std::function<void(const Denial&)> listener_;
+  std::function<void(const CallRecord&)> call_listener_;
 
   std::unique_ptr<bus::Connection> nats_;
   std::unique_ptr<bus::Subscription> revocation_sub_;

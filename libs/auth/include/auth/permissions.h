@@ -21,6 +21,11 @@ absl::Status ValidatePermission(absl::string_view permission);
 bool PermissionCovers(absl::string_view granted, absl::string_view required);
 bool Allows(const std::vector<std::string>& granted, absl::string_view required);
 
+// The permissions granted by both sets: a required permission is covered by
+// the result exactly when both `a` and `b` cover it. (Wildcards meet: "*:read"
+// and "users:*" give "users:read".) Sorted, without duplicates.
+std::vector<std::string> IntersectPermissions(const std::vector<std::string>& a, const std::vector<std::string>& b);
+
 // The permission a full gRPC method name ("/pkg.Service/Method") needs.
 // Health and reflection are open; methods nobody declared need "*:*".
 absl::string_view RequiredPermission(absl::string_view method);

@@ -24,6 +24,10 @@ struct Revocation {
   std::string kind;  // "jti", "sub" or "key"
   std::string id;
   int64_t until_us = 0;
+  // Only tokens issued (iat) before this instant are revoked; 0: every token.
+  // A disabled user, a password reset: tokens issued afterwards (a re-enabled
+  // user's new login) are not affected.
+  int64_t issued_before_us = 0;
 };
 
 std::string EncodeRevocation(const Revocation& r);
@@ -32,8 +36,10 @@ std::optional<Revocation> DecodeRevocation(absl::string_view json);
 // Thread-safe.
 class RevocationList {
  public:
+  // Merging two entries of the same kind and id keeps the later until_us and
+  // the later issued_before_us (0, "every token", covers any bound).
   void Add(const Revocation& r);
-  // Revoked when its jti, its user or its API key is.
+  // Revoked when its jti, its user or its API key is (and it was issued before the bound).
   bool IsRevoked(const Claims& claims, int64_t now_us) const;
   std::vector<Revocation> Active(int64_t now_us) const;
   // Bumped by every Add; lets caches know their verdicts may be stale.
@@ -41,7 +47,11 @@ class RevocationList {
 
  private:
   mutable std::mutex mu_;
-  std::unordered_map<std::string, int64_t> entries_;  // "kind:id" -> until_us
+  struct Entry {
+    int64_t until_us = 0;
+    int64_t issued_before_us = 0;  // 0: every token
+  };
+  std::unordered_map<std::string, Entry> entries_;  // "kind:id"
   uint64_t generation_ = 0;
 };
 

@@ -1,9 +1,12 @@
 // The admin.v1 gRPC services (Users, Roles, ApiKeys, Auth, Audit, NatsAccess)
-// over the Store, and the audit interceptor that records every mutating call.
+// over the Store. Mutating calls are audited by libs/auth's call-audit
+// interceptor (every service has it); the admin stores its records directly
+// (AdminCore::RecordCall) and those of the other services from NATS.
 //
 // Authorization happened before a handler runs (libs/auth Enforcer); handlers
-// validate input and act. Threading: handlers run on gRPC's pool; AdminCore
-// is thread-safe (the Store serialises database access).
+// validate every name they are given (on every call, not only on create) and
+// act. Threading: handlers run on gRPC's pool; AdminCore is thread-safe (the
+// Store pools its connections; password hashing holds no database connection).
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -13,6 +16,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <semaphore>
 #include <string>
 #include <vector>
 
@@ -36,6 +40,8 @@ struct AdminOptions {
   std::optional<auth::nkeys::NKey> nats_operator;
   std::optional<auth::nkeys::NKey> nats_account;
   int64_t user_jwt_ttl_s = 86400;
+  int64_t max_user_jwt_ttl_s = 86400;  // larger requests: INVALID_ARGUMENT
+  int password_hash_concurrency = 1;
 };
 
 // Resolves the admin config into options (decoding keys); errors name the key.
@@ -52,23 +58,42 @@ class AdminCore {
   auth::Caller CallerOf(const grpc::ServerContextBase& context) {
     return enforcer_ ? enforcer_->CallerOf(context) : auth::Caller{};
   }
+  // Where it came from (x-forwarded-for only from server.auth.trusted_proxies).
+  std::string PeerOf(const grpc::ServerContextBase& context) {
+    return enforcer_ ? enforcer_->PeerOf(context) : context.peer();
+  }
   Store& store() { return *store_; }
   const AdminOptions& options() const { return options_; }
 
-  // Takes effect in this process at once and is published to every service.
-  void Revoke(const auth::Revocation& r);
+  // Stored in the database (kept across restarts), in force in this process
+  // at once, and published to every service. An error: not stored (it is in
+  // force here and published all the same, but would not survive a restart).
+  absl::Status Revoke(const auth::Revocation& r);
+  // Loads the stored revocations into force (at start, before serving) and
+  // drops the expired ones from the database.
+  absl::Status LoadRevocations();
   void RepublishRevocations();
+  // Writes one audit entry. Every field goes through AuditSafe (control bytes
+  // escaped, length bounded): what a client sent cannot hide or forge an entry.
   void Audit(const std::string& actor, const std::string& action, const std::string& resource, const std::string& peer,
              const std::string& outcome, const std::string& detail);
+  // A mutating call of this or another service (auth/enforcer.h CallRecord).
+  void RecordCall(const auth::CallRecord& r);
 
+  // perms: the token's permissions; null: the user's roles' permissions.
   absl::StatusOr<streamadmin::admin::v1::TokenResponse> IssueTokens(const UserRecord& user, const std::string& key_id,
-                                                                    bool with_refresh);
+                                                                    bool with_refresh,
+                                                                    const std::vector<std::string>* perms = nullptr);
   absl::StatusOr<std::vector<std::string>> PermissionsOf(const std::string& user_id);
   absl::StatusOr<streamadmin::admin::v1::GetCredentialsResponse> NatsCredentials(const UserRecord& user, int64_t ttl_s);
   // Creates `username` with the admin role when the database has no user yet.
   absl::StatusOr<bool> Bootstrap(const std::string& username, const std::string& password);
 
   const std::string& dummy_hash() const { return dummy_hash_; }
+  // Argon2id, at most options().password_hash_concurrency at once (the rest
+  // wait); never called with a database connection held.
+  absl::StatusOr<std::string> HashPassword(const std::string& password);
+  bool VerifyPassword(const std::string& hash, const std::string& password);
 
  private:
   Store* store_;
@@ -77,6 +102,7 @@ class AdminCore {
   auth::Enforcer* enforcer_ = nullptr;
   auth::RevocationList local_;  // when no enforcer (auth mode none)
   std::string dummy_hash_;      // verified against for unknown users (same cost as a real check)
+  std::counting_semaphore<1024> hashing_;
 };
 
 // All six services; register services() with the gRPC server.
@@ -90,10 +116,5 @@ class AdminServices {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
-
-// Records every mutating admin call (method declared with a non-read
-// permission, auth/permissions.h) in the audit log with the caller, the
-// peer address, the target named in the request and the outcome.
-std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> MakeAuditInterceptorFactory(AdminCore* core);
 
 }  // namespace sa::admin

@@ -2,13 +2,17 @@
 // refresh tokens and the append-only audit log. Schema migrations are
 // versioned in src/migrations.cc and applied on first connection.
 //
-// Every query is parameterised (exec_params / prepared statements): no value
-// is ever spliced into SQL text. Text is stored verbatim.
+// Every query is parameterised (exec_params): no value is ever spliced into
+// SQL text. Text is stored verbatim; a text parameter holding a NUL byte is
+// refused with INVALID_ARGUMENT before it reaches libpq (which would cut the
+// string at the NUL and match another row).
 //
-// Threading: thread-safe; one connection serialised by a mutex (the admin is
-// not on a hot path). A lost connection is re-opened on the next call.
+// Threading: thread-safe. Each call borrows one connection of a pool of
+// `pool_size` (waiting while all are busy), so slow calls do not serialise the
+// others. A lost connection is dropped and a new one opened on a later call.
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -17,6 +21,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "auth/revocations.h"
 #include "streamadmin/admin/v1/admin.pb.h"
 
 namespace sa::admin {
@@ -28,8 +33,17 @@ struct UserRecord {
 };
 
 struct ApiKeyRecord {
-  streamadmin::admin::v1::ApiKey key;
+  streamadmin::admin::v1::ApiKey key;  // key.permissions: the key's own set
   std::string hash;
+  // False for keys created before permission sets were stored (schema 3):
+  // they carry their owner's permissions. CreateApiKey always stores a set.
+  bool has_permissions = false;
+};
+
+// Failed logins under one attempted name, whether a user has it or not.
+struct LoginFailures {
+  int failures = 0;
+  int64_t locked_until_us = 0;
 };
 
 struct RefreshRecord {
@@ -49,7 +63,7 @@ struct AuditFilter {
 
 class Store {
  public:
-  explicit Store(std::string dsn);
+  explicit Store(std::string dsn, int pool_size = 4);
   ~Store();
 
   // Connects and migrates when not connected yet.
@@ -66,14 +80,22 @@ class Store {
   absl::StatusOr<std::vector<streamadmin::admin::v1::User>> ListUsers();
   absl::StatusOr<UserRecord> UpdateUser(const std::string& username, const std::string& display_name, bool disabled);
   absl::StatusOr<UserRecord> SetUserRoles(const std::string& username, const std::vector<std::string>& roles);
-  absl::Status SetPasswordHash(const std::string& username, const std::string& hash);
+  // Also clears the name's failed logins. Returns the user's id.
+  absl::StatusOr<std::string> SetPasswordHash(const std::string& username, const std::string& hash);
   // Returns the deleted user's id.
   absl::StatusOr<std::string> DeleteUser(const std::string& username);
   absl::StatusOr<int64_t> CountUsers();
-  // One more failed login; locks until `lock_until_us` when it reaches `threshold`.
-  // Returns the failure count after it.
-  absl::StatusOr<int> RecordLoginFailure(const std::string& user_id, int threshold, int64_t lock_until_us);
-  absl::Status ResetLoginFailures(const std::string& user_id);
+  // Failed logins are counted per attempted username (valid names only), for
+  // users and unknown names alike, so that neither the answer nor its delay
+  // tells whether the user exists.
+  absl::StatusOr<LoginFailures> LoginFailuresOf(const std::string& username);
+  // One more failure; locks until `lock_until_us` when the count reaches
+  // `threshold` (a lock in force is not extended). Returns the state after it.
+  absl::StatusOr<LoginFailures> RecordLoginFailure(const std::string& username, int threshold, int64_t now_us,
+                                                   int64_t lock_until_us);
+  absl::Status ResetLoginFailures(const std::string& username);
+  // Forgets names that failed last before `before_us` and are not locked.
+  absl::Status PruneLoginFailures(int64_t before_us, int64_t now_us);
 
   // Roles.
   absl::Status PutRole(const streamadmin::admin::v1::Role& role);
@@ -91,20 +113,38 @@ class Store {
   absl::Status CreateRefresh(const RefreshRecord& r);
   absl::StatusOr<RefreshRecord> FindRefresh(const std::string& id);
   absl::Status RevokeRefresh(const std::string& id);
+  // Uses the token once: in one statement, marks it used if it is unused,
+  // unrevoked, unexpired at now_us and its hash is `hash`, and returns its
+  // user id. NotFound otherwise (also for the second of two racing calls).
+  absl::StatusOr<std::string> ConsumeRefresh(const std::string& id, const std::string& hash, int64_t now_us);
+  // Every refresh token of the user stops working (password reset, disabled).
+  absl::Status RevokeRefreshTokensOf(const std::string& user_id);
+
+  // Revocations, kept until the last token they cover has expired.
+  absl::Status SaveRevocation(const auth::Revocation& r);
+  // The entries still in force at now_us; deletes the expired ones.
+  absl::StatusOr<std::vector<auth::Revocation>> LoadRevocations(int64_t now_us);
 
   // Audit log: insert only (the table refuses UPDATE and DELETE).
   absl::Status AppendAudit(const streamadmin::admin::v1::AuditEntry& e);
   absl::StatusOr<std::vector<streamadmin::admin::v1::AuditEntry>> ListAudit(const AuditFilter& f);
 
  private:
+  struct Db;  // one pqxx connection
+  // Runs f(connection) on a pooled connection, mapping exceptions to statuses.
   template <typename F>
-  auto Run(const char* what, F&& f) -> decltype(f());
+  auto Run(const char* what, F&& f);
+  std::unique_ptr<Db> Acquire();  // null: a free slot, open a new connection
+  void Release(std::unique_ptr<Db> db);
   absl::StatusOr<UserRecord> FindUserWhere(const char* column, const std::string& value);
 
   std::string dsn_;
+  const size_t pool_size_;
   std::mutex mu_;
-  struct Db;  // the pqxx connection
-  std::unique_ptr<Db> db_;
+  std::condition_variable free_;
+  std::vector<std::unique_ptr<Db>> idle_;  // guarded by mu_
+  size_t borrowed_ = 0;                    // guarded by mu_
+  bool migrated_ = false;                  // guarded by mu_
 };
 
 }  // namespace sa::admin

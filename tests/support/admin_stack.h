@@ -1,0 +1,136 @@
+// A real PostgreSQL, a real nats-server and a fresh token-signing key, on
+// which tests start the real service binaries in token mode and talk to them
+// through gRPC. Shared by services/admin/tests (the admin's own tests) and
+// tests/security (the attacks from outside).
+//
+// Binaries come from $SA_BUILD_DIR/bin.
+//
+// Threading: drive it from the test's main thread.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "auth/crypto.h"
+#include "cli/control_client.h"
+#include "streamadmin/admin/v1/admin.grpc.pb.h"
+#include "testing/nats_server.h"
+#include "testing/postgres_server.h"
+#include "testing/process.h"
+#include "testing/temp_dir.h"
+#include "testing/wait.h"
+
+namespace sa::testing {
+
+inline std::string BinDir() {
+  const char* b = std::getenv("SA_BUILD_DIR");
+  return absl::StrCat(b ? b : ".", "/bin");
+}
+
+inline absl::Status ToStatus(const grpc::Status& st) {
+  return st.ok() ? absl::OkStatus() : absl::Status(static_cast<absl::StatusCode>(st.error_code()), st.error_message());
+}
+
+// A client context carrying `token` (none when empty) and extra metadata.
+inline std::unique_ptr<grpc::ClientContext> Ctx(const std::string& token,
+                                                const std::vector<std::pair<std::string, std::string>>& md = {}) {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  if (!token.empty()) ctx->AddMetadata("authorization", "Bearer " + token);
+  for (const auto& [k, v] : md) ctx->AddMetadata(k, v);
+  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  return ctx;
+}
+
+// Auth.Login with a password on `admin`.
+inline absl::StatusOr<streamadmin::admin::v1::TokenResponse> PasswordLogin(const std::shared_ptr<grpc::Channel>& admin,
+                                                                           const std::string& user,
+                                                                           const std::string& password) {
+  streamadmin::admin::v1::LoginRequest req;
+  req.set_username(user);
+  req.set_password(password);
+  streamadmin::admin::v1::TokenResponse resp;
+  absl::Status st = ToStatus(streamadmin::admin::v1::Auth::NewStub(admin)->Login(Ctx("").get(), req, &resp));
+  if (!st.ok()) return st;
+  return resp;
+}
+
+struct Service {
+  std::unique_ptr<Process> process;
+  std::string target;
+  std::shared_ptr<grpc::Channel> channel;
+};
+
+class AdminStack {
+ public:
+  // dir_name: the temp dir's stem (configs and logs go there).
+  static absl::StatusOr<std::unique_ptr<AdminStack>> Create(const std::string& dir_name) {
+    std::unique_ptr<AdminStack> s(new AdminStack());
+    auto pg = PostgresServer::Start();
+    if (!pg.ok()) return pg.status();
+    s->pg_ = std::move(*pg);
+    auto nats = NatsServer::Start();
+    if (!nats.ok()) return nats.status();
+    s->nats_ = std::move(*nats);
+    auto dir = TempDir::Create(dir_name);
+    if (!dir.ok()) return dir.status();
+    s->dir_ = std::make_unique<TempDir>(std::move(*dir));
+    s->seed_ = auth::RandomBytes(32);
+    s->keys_ = *auth::KeyPairFromSeed(s->seed_);
+    return s;
+  }
+
+  // Starts bin/<name> with token auth (this stack's key) and NATS, and waits
+  // until its gRPC health is SERVING. extra: top-level YAML; auth_extra: YAML
+  // lines under server.auth (indented by 4).
+  Service Start(const std::string& name, const std::string& extra, const std::string& auth_extra = "") {
+    int grpc_port = *PickFreePort(), http_port = *PickFreePort();
+    std::string cfg = absl::StrCat(dir_->path(), "/", name, ".yaml");
+    std::ofstream(cfg) << "server:\n  grpc_listen: 127.0.0.1:" << grpc_port
+                       << "\n  http_listen: 127.0.0.1:" << http_port
+                       << "\n  shutdown_grace_s: 2\n  auth:\n    mode: token\n    public_key: \""
+                       << auth::Base64(keys_.public_key) << "\"\n"
+                       << auth_extra << "nats:\n  servers: [" << nats_->url() << "]\n"
+                       << extra;
+    auto p = Process::Spawn({BinDir() + "/" + name, "--config", cfg},
+                            {.log_file = absl::StrCat(dir_->path(), "/", name, ".log")});
+    EXPECT_TRUE(p.ok()) << p.status();
+    Service s{std::move(*p), absl::StrCat("127.0.0.1:", grpc_port), nullptr};
+    s.channel = grpc::CreateChannel(s.target, grpc::InsecureChannelCredentials());
+    cli::ControlClient control(s.target, absl::Seconds(1));
+    bool up = WaitFor([&] { return control.Health().ok(); }, absl::Seconds(30));
+    EXPECT_TRUE(up) << name << " did not become SERVING:\n" << s.process->Output();
+    return s;
+  }
+
+  // YAML of the admin's database and signing key (top level).
+  std::string AdminYaml() const {
+    return absl::StrCat("database:\n  dsn: \"", pg_->dsn(), "\"\nauth:\n  signing_key: \"", auth::Base64(seed_),
+                        "\"\n");
+  }
+
+  PostgresServer& pg() { return *pg_; }
+  NatsServer& nats() { return *nats_; }
+  TempDir& dir() { return *dir_; }
+  const std::string& seed() const { return seed_; }
+  const auth::KeyPair& keys() const { return keys_; }
+
+ private:
+  AdminStack() = default;
+  std::unique_ptr<PostgresServer> pg_;
+  std::unique_ptr<NatsServer> nats_;
+  std::unique_ptr<TempDir> dir_;
+  std::string seed_;
+  auth::KeyPair keys_;
+};
+
+}  // namespace sa::testing
