@@ -22,7 +22,7 @@ absl::StatusOr<RunningService> ServiceRunner::Start(const ServiceSpec& spec) {
     std::ofstream out(cfg);
     out << "server:\n  grpc_listen: 127.0.0.1:" << *grpc_port << "\n  http_listen: 127.0.0.1:" << *http_port
         << "\n  shutdown_grace_s: 5\nnats:\n  servers: [" << absl::StrJoin(nats_urls_, ", ") << "]\n"
-        << spec.yaml;
+        << nats_yaml_ << spec.yaml;
     if (!out) return absl::InternalError(absl::StrCat("cannot write ", cfg));
   }
   testing::Process::Options opts;

@@ -36,8 +36,10 @@ struct ServiceSpec {
 class ServiceRunner {
  public:
   // `dir`: where configs and logs go; `nats_urls`: the servers every service gets.
-  ServiceRunner(std::string dir, std::vector<std::string> nats_urls)
-      : dir_(std::move(dir)), nats_urls_(std::move(nats_urls)) {}
+  // `nats_yaml`: more keys of the nats: section, indented two spaces
+  // ("  stream_replicas: 3\n").
+  ServiceRunner(std::string dir, std::vector<std::string> nats_urls, std::string nats_yaml = "")
+      : dir_(std::move(dir)), nats_urls_(std::move(nats_urls)), nats_yaml_(std::move(nats_yaml)) {}
 
   // Health failure is an error only while the process runs: a process that
   // died (armed crash point) is returned for the caller to inspect.
@@ -48,6 +50,7 @@ class ServiceRunner {
  private:
   std::string dir_;
   std::vector<std::string> nats_urls_;
+  std::string nats_yaml_;
 };
 
 // "name=n" for SA_CRASH_POINTS.

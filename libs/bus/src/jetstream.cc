@@ -578,6 +578,8 @@ absl::StatusOr<StreamInfo> JetStream::GetStreamInfo(const std::string& stream) {
   out.last_seq = si->State.LastSeq;
   out.consumers = si->State.Consumers;
   out.duplicate_window_ns = si->Config->Duplicates;
+  out.replicas = si->Config->Replicas;
+  if (si->Cluster != nullptr) out.leader = internal::CStr(si->Cluster->Leader);
   jsStreamInfo_Destroy(si);
   return out;
 }

@@ -14,6 +14,8 @@ absl::StatusOr<std::unique_ptr<NatsClient>> NatsClient::Start(
     std::vector<streamadmin::config::v1::StreamConfig> streams) {
   std::unique_ptr<NatsClient> self(new NatsClient());
   self->streams_ = std::move(streams);
+  for (auto& s : self->streams_)
+    if (s.replicas() == 0) s.set_replicas(std::max<uint32_t>(1, config.stream_replicas()));
   auto conn = bus::Connection::Connect(config);  // returns at once; reconnects in the background
   if (!conn.ok()) return conn.status();
   self->connection_ = std::move(*conn);

@@ -16,7 +16,7 @@ cfg::StreamConfig Make(const char* name, std::initializer_list<const char*> subj
   s.set_storage("file");
   s.set_max_age_s(max_age_s);
   s.set_duplicate_window_s(dup_window_s);
-  s.set_replicas(1);
+  // replicas 0: nats.stream_replicas decides (NatsClient).
   return s;
 }
 constexpr uint64_t kDay = 24 * 3600;

@@ -1,5 +1,11 @@
 #include "testing/nats_server.h"
 
+#include <fstream>
+#include <iterator>
+
+#include "testing/nats_cluster.h"
+#include "testing/wait.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -90,6 +96,37 @@ TEST(NatsServer, AcceptsAConfigFile) {
   auto server = NatsServer::Start(opts);
   ASSERT_TRUE(server.ok()) << server.status();
   EXPECT_TRUE(PingPong((*server)->port()));
+}
+
+}  // namespace
+}  // namespace sa::testing
+
+namespace sa::testing {
+namespace {
+
+TEST(NatsCluster, ThreeNodesRouteToEachOtherUnderTheirNames) {
+  auto c = NatsCluster::Start(3);
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_EQ((*c)->size(), 3);
+  EXPECT_EQ((*c)->urls().size(), 3u);
+  EXPECT_EQ((*c)->IndexOf("n2"), 1);
+  EXPECT_EQ((*c)->IndexOf("n9"), -1);
+  // Every node saw the others' routes.
+  for (int i = 0; i < 3; ++i) {
+    const std::string log = (*c)->node(i).log_path();
+    EXPECT_TRUE(WaitFor(
+        [&] {
+          std::ifstream in(log);
+          std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+          size_t routes = 0;
+          for (size_t at = text.find("Route connection created"); at != std::string::npos;
+               at = text.find("Route connection created", at + 1))
+            ++routes;
+          return routes >= 2;
+        },
+        absl::Seconds(20)))
+        << "node " << i;
+  }
 }
 
 }  // namespace

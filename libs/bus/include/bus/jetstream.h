@@ -32,6 +32,8 @@ struct StreamInfo {
   uint64_t last_seq = 0;
   int64_t consumers = 0;
   int64_t duplicate_window_ns = 0;
+  int64_t replicas = 1;
+  std::string leader;  // server name of the stream's leader (clustered JetStream), else ""
 };
 
 struct ConsumerInfo {
