@@ -110,7 +110,9 @@ rejects() { # each case: "expected message|--set arg"
     "names no config key|services.admin.env[0].name=STREAM_ADMIN_SOURCE_DSN" \
     "has no source.dsn|services.ingest.dsnSecretKeys.source=x" \
     "one reader|services.cdc-bridge.replicas=2" \
-    "unknown service|services.foo.enabled=true"; do
+    "unknown service|services.foo.enabled=true" \
+    "use an odd number|nats.embedded.enabled=true,nats.embedded.replicas=2" \
+    "exceeds the embedded cluster|nats.embedded.enabled=true,nats.embedded.replicas=1,nats.streamReplicas=3"; do
     msg=${c%%|*} arg=${c#*|}
     if out=$("$HELM" template x "$CHART" --set "$arg" 2>&1); then
       echo "--set $arg rendered; expected a failure with '$msg'"
@@ -122,6 +124,28 @@ rejects() { # each case: "expected message|--set arg"
   echo "$n bad values rejected with a message"
 }
 step "chart rejects bad values" rejects
+embedded_nats() { # the all-options render's NATS: a 3-node cluster every service knows, R3 streams
+  "$PY" - "$tmp/all.yaml" "$tmp/nats.conf" <<'EOF' || return
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+nats = [d for d in docs if d["metadata"]["name"].endswith("-nats")]
+sts = next(d for d in nats if d["kind"] == "StatefulSet")
+conf = next(d for d in nats if d["kind"] == "ConfigMap")["data"]["nats.conf"]
+assert sts["spec"]["replicas"] == 3 and sts["spec"]["podManagementPolicy"] == "Parallel", sts["spec"]
+assert any(d["kind"] == "PodDisruptionBudget" for d in nats), "no PodDisruptionBudget for NATS"
+assert conf.count(":6222") == 3 and "port: 6222" in conf, conf  # the cluster port and a route to each node
+for d in docs:
+    if d["kind"] == "ConfigMap" and "config.yaml" in d.get("data", {}):
+        c = yaml.safe_load(d["data"]["config.yaml"])["nats"]
+        assert len(c["servers"]) == 3 and c["stream_replicas"] == 3, (d["metadata"]["name"], c)
+open(sys.argv[2], "w").write(conf)
+print("3 NATS nodes with routes and a PodDisruptionBudget; every service has 3 URLs, stream_replicas 3")
+EOF
+  if command -v nats-server >/dev/null; then
+    SERVER_NAME=n0 nats-server -c "$tmp/nats.conf" -t || return
+  fi
+}
+step "embedded NATS: 3-node JetStream cluster, services know every node" embedded_nats
 notes() { # NOTES.txt is not rendered by `helm template`: render it through tpl in a copy.
   local c=$tmp/notes-chart
   cp -r "$CHART" "$c"

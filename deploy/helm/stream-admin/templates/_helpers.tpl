@@ -50,12 +50,30 @@ app.kubernetes.io/component: {{ .component }}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
 {{- end }}
 
-{{/* The NATS URL the services use. */}}
-{{- define "stream-admin.natsUrl" -}}
+{{/* The NATS URLs the services use, comma-separated: every node of the embedded cluster, or nats.urls, or nats.url. */}}
+{{- define "stream-admin.natsUrls" -}}
 {{- if .Values.nats.embedded.enabled }}
-{{- printf "nats://%s:4222" (include "stream-admin.componentName" (dict "root" . "component" "nats")) }}
+{{- $name := include "stream-admin.componentName" (dict "root" . "component" "nats") }}
+{{- $urls := list }}
+{{- range $i := until (int .Values.nats.embedded.replicas) }}
+{{- $urls = append $urls (printf "nats://%s-%d.%s-headless.%s.svc:4222" $name $i $name $.Release.Namespace) }}
+{{- end }}
+{{- join "," $urls }}
+{{- else if .Values.nats.urls }}
+{{- join "," .Values.nats.urls }}
 {{- else }}
-{{- required "nats.url is required when nats.embedded.enabled is false" .Values.nats.url }}
+{{- required "nats.url (or nats.urls) is required when nats.embedded.enabled is false" .Values.nats.url }}
+{{- end }}
+{{- end }}
+
+{{/* Replicas of the streams the services create. */}}
+{{- define "stream-admin.streamReplicas" -}}
+{{- if gt (int .Values.nats.streamReplicas) 0 }}
+{{- int .Values.nats.streamReplicas }}
+{{- else if .Values.nats.embedded.enabled }}
+{{- int .Values.nats.embedded.replicas }}
+{{- else }}
+{{- 1 }}
 {{- end }}
 {{- end }}
 
@@ -70,8 +88,8 @@ One service's settings: serviceDefaults overlaid with services.<name>.
 
 {{/*
 The config file of one service, as a dict rendered to YAML:
-  listen addresses from the ports, nats.servers from nats.url (or the embedded
-  NATS), then the shared `config`, then services.<name>.config.
+  listen addresses from the ports, nats.servers from nats.url(s) (or every node of the embedded
+  NATS), nats.stream_replicas, then the shared `config`, then services.<name>.config.
 Every key is checked against files/config-schema.yaml (generated from
 config.proto), so a typo fails the render instead of the pod.
 (dict "root" $ "name" "ingest" "svc" $svc)
@@ -83,7 +101,8 @@ config.proto), so a typo fails the render instead of the pod.
     "server" (dict
         "grpc_listen" (printf "0.0.0.0:%d" (int $svc.grpcPort))
         "http_listen" (printf "0.0.0.0:%d" (int $svc.httpPort)))
-    "nats" (dict "servers" (list (include "stream-admin.natsUrl" $root))) }}
+    "nats" (dict "servers" (splitList "," (include "stream-admin.natsUrls" $root))
+                 "stream_replicas" (int (include "stream-admin.streamReplicas" $root))) }}
 {{- $cfg := mustMergeOverwrite $base (deepCopy $root.Values.config) (deepCopy (default (dict) (get $svc "config"))) }}
 {{- $schema := $root.Files.Get "files/config-schema.yaml" | fromYaml }}
 {{- $msg := required (printf "files/config-schema.yaml has no service %s" .name) (get $schema.services .name) }}
