@@ -87,6 +87,21 @@ absl::Status ChangeApplier::EnsureStateTable() {
     // Two appliers creating the same schema at once: one loses the race, harmlessly.
     if (!r.ok() && !absl::StrContains(r.status().message(), "already exists")) return r.status();
   }
+  if (options_.citus_distribute_shards > 0) {
+    auto citus = conn_->Exec("SELECT 1 FROM pg_extension WHERE extname = 'citus'");
+    if (!citus.ok()) return citus.status();
+    citus_ = PQntuples(citus->get()) > 0;
+    if (citus_) {
+      const std::string rel = absl::StrCat(s, ".cdc_positions");
+      auto done = conn_->Exec("SELECT 1 FROM pg_dist_partition WHERE logicalrelid = to_regclass($1)", {rel});
+      if (!done.ok()) return done.status();
+      if (PQntuples(done->get()) == 0) {
+        auto r = conn_->Exec("SELECT create_reference_table($1)", {rel});
+        if (!r.ok()) return r.status();
+        spdlog::info("warehouse: {} is a reference table (citus)", rel);
+      }
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -213,6 +228,19 @@ absl::StatusOr<ChangeApplier::Table*> ChangeApplier::EnsureTable(const cdcpb::Ch
         if (!r.ok()) return r.status();
       }
       spdlog::info("warehouse: created table {} for {}", target, TableLabel(e.table()));
+      if (citus_) {
+        // The first key column: every row of a key lives in one shard.
+        std::string first;
+        for (const auto& c : image)
+          if (c.primary_key()) {
+            first = c.name();
+            break;
+          }
+        auto r = conn_->Exec("SELECT create_distributed_table($1, $2, shard_count => $3::int)",
+                             {target, first, absl::StrCat(options_.citus_distribute_shards)});
+        if (!r.ok()) return r.status();
+        spdlog::info("warehouse: {} distributed by {} (citus)", target, first);
+      }
       cols = conn_->Exec(
           "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
           "WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",

@@ -136,14 +136,16 @@ absl::Status MarketDataWriter::Setup() {
   auto citus = conn_->Exec("SELECT 1 FROM pg_extension WHERE extname = 'citus'");
   if (!citus.ok()) return citus.status();
   if (PQntuples(citus->get()) > 0) {
-    for (const char* t : {"trades", "candles"}) {
+    const std::string shards = absl::StrCat(std::max(1, options_.citus_shard_count));
+    for (const auto& [t, column] : {std::pair<const char*, const char*>{"trades", "trade_id"}, {"candles", "symbol"}}) {
       const std::string rel = absl::StrCat(s, ".", t);
       auto done = conn_->Exec("SELECT 1 FROM pg_dist_partition WHERE logicalrelid = to_regclass($1)", {rel});
       if (!done.ok()) return done.status();
       if (PQntuples(done->get()) == 0) {
-        auto r = conn_->Exec("SELECT create_distributed_table($1, 'symbol')", {rel});
+        auto r = conn_->Exec("SELECT create_distributed_table($1, $2, shard_count => $3::int, colocate_with => 'none')",
+                             {rel, std::string(column), shards});
         if (!r.ok()) return r.status();
-        spdlog::info("warehouse: {} distributed by symbol (citus)", rel);
+        spdlog::info("warehouse: {} distributed by {} in {} shards (citus)", rel, column, shards);
       }
     }
     distributed_ = true;
@@ -151,17 +153,45 @@ absl::Status MarketDataWriter::Setup() {
   return absl::OkStatus();
 }
 
-absl::Status MarketDataWriter::EnsurePartitions(const std::string& table, const std::set<std::string>& days) {
+absl::Status MarketDataWriter::CreatePartition(const std::string& table, const std::string& suffix,
+                                              const std::string& from, const std::string& to) {
+  const std::string name = absl::StrCat(table, "_", suffix);
+  auto r = conn_->Exec(absl::StrCat("CREATE TABLE IF NOT EXISTS ", schema_, ".", conn_->QuoteIdent(name),
+                                    " PARTITION OF ", schema_, ".", table, " FOR VALUES FROM ('", from,
+                                    " 00:00:00+00') TO ('", to, " 00:00:00+00')"));
+  if (!r.ok() && !absl::StrContains(r.status().message(), "already exists")) return r.status();
+  return absl::OkStatus();
+}
+
+absl::Status MarketDataWriter::EnsurePartitions(const std::string& table, const std::set<std::string>& days,
+                                                bool monthly) {
   for (const auto& day : days) {
-    const std::string name = absl::StrCat(table, "_", day);
-    if (partitions_.count(name)) continue;
     const absl::CivilDay d(std::stoi(day.substr(0, 4)), std::stoi(day.substr(4, 2)), std::stoi(day.substr(6, 2)));
-    auto r = conn_->Exec(absl::StrCat("CREATE TABLE IF NOT EXISTS ", schema_, ".", conn_->QuoteIdent(name),
-                                      " PARTITION OF ", schema_, ".", table, " FOR VALUES FROM ('",
-                                      absl::FormatCivilTime(d), " 00:00:00+00') TO ('", absl::FormatCivilTime(d + 1),
-                                      " 00:00:00+00')"));
-    if (!r.ok() && !absl::StrContains(r.status().message(), "already exists")) return r.status();
-    partitions_.insert(name);
+    const std::string key = absl::StrCat(table, "_", monthly ? day.substr(0, 6) : day);
+    if (partitions_.count(key) || partitions_.count(absl::StrCat(table, "_", day))) continue;
+    if (!monthly) {
+      if (auto st = CreatePartition(table, day, absl::FormatCivilTime(d), absl::FormatCivilTime(d + 1)); !st.ok())
+        return st;
+      partitions_.insert(key);
+      continue;
+    }
+    const absl::CivilMonth m(d);
+    const std::string first = absl::FormatCivilTime(absl::CivilDay(m));
+    const std::string next = absl::FormatCivilTime(absl::CivilDay(m + 1));
+    // A savepoint: a month overlapping day partitions of an earlier version
+    // fails, and the batch's transaction must survive that.
+    if (auto r = conn_->Exec("SAVEPOINT partition"); !r.ok()) return r.status();
+    absl::Status st = CreatePartition(table, day.substr(0, 6), first, next);
+    if (st.ok()) {
+      if (auto r = conn_->Exec("RELEASE SAVEPOINT partition"); !r.ok()) return r.status();
+      partitions_.insert(key);
+      continue;
+    }
+    if (!absl::StrContains(st.message(), "would overlap")) return st;
+    if (auto r = conn_->Exec("ROLLBACK TO SAVEPOINT partition"); !r.ok()) return r.status();
+    if (auto st2 = CreatePartition(table, day, absl::FormatCivilTime(d), absl::FormatCivilTime(d + 1)); !st2.ok())
+      return st2;
+    partitions_.insert(absl::StrCat(table, "_", day));
   }
   return absl::OkStatus();
 }
@@ -192,8 +222,9 @@ absl::StatusOr<size_t> MarketDataWriter::WriteTrades(const std::vector<const mdp
   }
   // \N must reach COPY unescaped: Field() escaped it; restore the marker.
   absl::StrReplaceAll({{"\t\\\\N\n", "\t\\N\n"}}, &rows);
-  return CopyBatch("trades", days, rows,
-                   absl::StrCat("INSERT INTO ", schema_, ".trades SELECT * FROM md_stage_trades ON CONFLICT DO NOTHING"));
+  return CopyBatch(
+      "trades", days, /*monthly=*/false, rows,
+      absl::StrCat("INSERT INTO ", schema_, ".trades SELECT * FROM md_stage_trades ON CONFLICT DO NOTHING RETURNING 1"));
 }
 
 absl::StatusOr<size_t> MarketDataWriter::WriteCandles(const std::vector<const CandleRow*>& candles) {
@@ -214,27 +245,31 @@ absl::StatusOr<size_t> MarketDataWriter::WriteCandles(const std::vector<const Ca
   }
   absl::StrReplaceAll({{"\t\\\\N\t", "\t\\N\t"}}, &rows);
   return CopyBatch(
-      "candles", days, rows,
+      "candles", days, /*monthly=*/true, rows,
       absl::StrCat("INSERT INTO ", schema_,
                    ".candles AS c SELECT * FROM md_stage_candles ON CONFLICT (symbol, venue, interval, "
                    "open_time) DO UPDATE SET close_time = EXCLUDED.close_time, open = EXCLUDED.open, "
                    "high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close, volume = EXCLUDED.volume, "
-                   "trade_count = EXCLUDED.trade_count, closed = EXCLUDED.closed WHERE NOT c.closed OR EXCLUDED.closed"));
+                   "trade_count = EXCLUDED.trade_count, closed = EXCLUDED.closed WHERE (NOT c.closed OR EXCLUDED.closed) AND "
+                   "(c.close_time, c.open, c.high, c.low, c.close, c.volume, c.trade_count, c.closed) IS DISTINCT FROM "
+                   "(EXCLUDED.close_time, EXCLUDED.open, EXCLUDED.high, EXCLUDED.low, EXCLUDED.close, EXCLUDED.volume, "
+                   "EXCLUDED.trade_count, EXCLUDED.closed) RETURNING 1"));
 }
 
 absl::StatusOr<size_t> MarketDataWriter::CopyBatch(const std::string& table, const std::set<std::string>& days,
-                                                   const std::string& rows, const std::string& insert) {
+                                                   bool monthly, const std::string& rows, const std::string& insert) {
   if (auto r = conn_->Exec("BEGIN"); !r.ok()) return r.status();
   auto fail = [this](absl::Status st) {
     (void)conn_->Exec("ROLLBACK");
     return st;
   };
-  if (auto st = EnsurePartitions(table, days); !st.ok()) return fail(st);
+  if (auto st = EnsurePartitions(table, days, monthly); !st.ok()) return fail(st);
   if (auto st = Copy(absl::StrCat("md_stage_", table), rows); !st.ok()) return fail(st);
   auto ins = conn_->Exec(insert);
   if (!ins.ok()) return fail(ins.status());
-  size_t n = 0;
-  (void)absl::SimpleAtoi(PQcmdTuples(ins->get()), &n);
+  // The rows RETURNING gave back, not PQcmdTuples: on Citus that counts the
+  // rows pulled to the coordinator, replays included.
+  const size_t n = static_cast<size_t>(PQntuples(ins->get()));
   if (auto r = conn_->Exec("COMMIT"); !r.ok()) return fail(r.status());
   return n;
 }

@@ -1,5 +1,7 @@
-// MarketDataWriter against a real PostgreSQL: day partitions, exact decimals,
-// replays ignored, candle versions, bad messages refused by Check().
+// MarketDataWriter against a real PostgreSQL: day and month partitions, exact
+// decimals, replays ignored, candle versions, bad messages refused by Check().
+// The queries avoid what would break on Citus (tableoid::regclass names a
+// shard there): partitions come from pg_partition_tree, rows from each one.
 #include "warehouse/market_data_writer.h"
 
 #include <gtest/gtest.h>
@@ -58,9 +60,14 @@ TEST_F(MarketDataWriterTest, TradesLandInDayPartitionsExactlyAndReplaysAreIgnore
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(*again, 0u) << "a replay stores nothing twice";
   EXPECT_EQ(Q("SELECT count(*) FROM md.trades"), "3");
-  EXPECT_EQ(Q("SELECT string_agg(tableoid::regclass::text || '=' || price, ',' ORDER BY ts) FROM md.trades"),
-            "md.trades_20251121=97123.456789012345678901,md.trades_20251121=0.00000001,md.trades_20251122=2")
-      << "exact decimals (1e-8 is the same numeric), one partition per UTC day";
+  EXPECT_EQ(Q("SELECT string_agg(relid::text, ',' ORDER BY relid::text) FROM pg_partition_tree('md.trades') "
+              "WHERE isleaf"),
+            "md.trades_20251121,md.trades_20251122")
+      << "one partition per UTC day";
+  EXPECT_EQ(Q("SELECT string_agg(price::text, ',' ORDER BY ts) FROM md.trades_20251121"),
+            "97123.456789012345678901,0.00000001")
+      << "exact decimals (1e-8 is the same numeric)";
+  EXPECT_EQ(Q("SELECT string_agg(price::text, ',' ORDER BY ts) FROM md.trades_20251122"), "2");
   EXPECT_EQ(Q("SELECT trade_id FROM md.trades WHERE price = 2"), "3\ttab\\slash");
   EXPECT_FALSE(writer_->distributed()) << "plain PostgreSQL: no citus";
 }
@@ -82,6 +89,38 @@ TEST_F(MarketDataWriterTest, OpenCandlesAreReplacedClosedOnesOnlyByClosedOnes) {
   ASSERT_TRUE(writer_->WriteCandles({&closed}).ok());
   ASSERT_TRUE(writer_->WriteCandles({&open}).ok());  // a stale redelivery
   EXPECT_EQ(Q("SELECT close || ':' || closed FROM md.candles"), "3001:true");
+}
+
+TEST_F(MarketDataWriterTest, CandlesLandInMonthPartitionsBesideDayPartitionsOfAnEarlierVersionAndCountWhatTheyStore) {
+  // An earlier version partitioned candles by day: 2025-11-21 has one.
+  ASSERT_TRUE(pg_->Exec("CREATE TABLE md.candles_20251121 PARTITION OF md.candles FOR VALUES FROM "
+                        "('2025-11-21 00:00:00+00') TO ('2025-11-22 00:00:00+00')")
+                  .ok());
+  std::vector<CandleRow> rows;
+  for (int64_t day : {0, 1, 12}) {  // 11-21 (the old partition), 11-22, 12-03
+    CandleRow r{"1m", {}};
+    auto& c = r.candle;
+    c.mutable_origin()->set_venue("kraken");
+    c.mutable_origin()->set_symbol("BTC-USD");
+    c.set_open_time_ns(kDay1 + day * 86400LL * 1000000000LL);
+    for (auto* d : {c.mutable_open(), c.mutable_high(), c.mutable_low(), c.mutable_close()}) d->set_value("1");
+    c.mutable_volume()->set_value("2");
+    c.set_closed(true);
+    rows.push_back(r);
+  }
+  std::vector<const CandleRow*> ptrs;
+  for (const auto& r : rows) ptrs.push_back(&r);
+  auto n = writer_->WriteCandles(ptrs);
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(*n, 3u);
+  auto again = writer_->WriteCandles(ptrs);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(*again, 0u) << "a closed candle written again changes nothing and is not counted";
+  EXPECT_EQ(Q("SELECT string_agg(relid::text, ',' ORDER BY relid::text) FROM pg_partition_tree('md.candles') "
+              "WHERE isleaf"),
+            "md.candles_20251121,md.candles_20251122,md.candles_202512")
+      << "a month overlapping the old day partition falls back to days; December is one partition";
+  EXPECT_EQ(Q("SELECT count(*) FROM md.candles"), "3");
 }
 
 TEST(MarketDataWriterCheck, RefusesWhatCannotBeStored) {

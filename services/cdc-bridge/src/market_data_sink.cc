@@ -96,7 +96,9 @@ bool MarketDataSink::Drain(bus::PullSubscription& sub, bool trades) {
   }
   if (!writer_) {
     auto w = warehouse::MarketDataWriter::Connect(
-        {.conninfo = dsn_, .schema = config_.market_data_schema().empty() ? "md" : config_.market_data_schema()});
+        {.conninfo = dsn_,
+         .schema = config_.market_data_schema().empty() ? "md" : config_.market_data_schema(),
+         .citus_shard_count = config_.citus_shard_count() > 0 ? static_cast<int>(config_.citus_shard_count()) : 8});
     if (!w.ok()) {
       errors_.Inc();
       spdlog::warn("warehouse (market data): {}", std::string(w.status().message()));

@@ -205,6 +205,8 @@ bool WarehouseSink::ApplyServer(const std::string& name, Server& s) {
     warehouse::ApplierOptions o;
     o.conninfo = dsn_;
     if (!config_.schema_template().empty()) o.schema_template = config_.schema_template();
+    if (config_.citus_distribute_cdc_tables())
+      o.citus_distribute_shards = config_.citus_shard_count() > 0 ? static_cast<int>(config_.citus_shard_count()) : 8;
     auto a = warehouse::ChangeApplier::Connect(o);
     if (!a.ok()) {
       connected_ = false;

@@ -43,6 +43,13 @@ struct ApplierOptions {
   std::string schema_template = "cdc_{server}_{schema}";
   // Where the applied positions live (table cdc_positions).
   std::string state_schema = "streamadmin";
+  // Citus only (ignored without the extension): distribute each table the
+  // applier creates by the first column of its primary key, in this many
+  // shards, and make cdc_positions a reference table, so that one
+  // transaction writes both. 0: tables stay local on the coordinator.
+  // (Updates never change a primary-key column in place: a key change is a
+  // delete and an insert, which Citus allows on the distribution column.)
+  int citus_distribute_shards = 0;
 };
 
 struct RejectedEvent {
@@ -99,6 +106,7 @@ class ChangeApplier {
 
   ApplierOptions options_;
   std::unique_ptr<PgConnection> conn_;
+  bool citus_ = false;  // the citus extension is installed and tables are distributed
   std::map<std::string, Table> tables_;        // by target name; cleared after a failed transaction
   std::map<std::string, std::string> type_map_;  // source type name -> warehouse SQL type
 };
