@@ -328,4 +328,69 @@ std::vector<ResyncRequest> DecoderBase::PendingResyncs() const {
   return out;
 }
 
+absl::StatusOr<pb::BookCheckpoint> DecoderBase::ExportBooks() const {
+  if (!SupportsCheckpoints())
+    return absl::UnimplementedError(absl::StrCat(venue_, ": books cannot be checkpointed for this venue"));
+  pb::BookCheckpoint out;
+  out.set_venue(venue_);
+  for (const auto& [symbol, book] : books_) {
+    if (book->state != BookState::kLive) continue;  // waits for a snapshot after a restart, as before
+    auto* b = out.add_books();
+    b->set_symbol(book->symbol);
+    b->set_venue_symbol(book->venue_symbol);
+    b->set_conn(book->conn);
+    b->set_version(book->version);
+    b->set_sequence(book->sequence);
+    b->set_depth(book->depth);
+    for (auto side : {BookSide::kBid, BookSide::kAsk}) {
+      auto* levels = side == BookSide::kBid ? b->mutable_bids() : b->mutable_asks();
+      book->book.ForEachLevel(side, book->book.size(side), [&](const OrderBook::Level& l) {
+        auto* level = levels->Add();
+        level->set_price(l.price);
+        level->set_size(l.size);
+      });
+    }
+  }
+  for (const auto& [conn, seq] : last_frame_seq_) (*out.mutable_last_frame_seq())[conn] = seq;
+  ExportConnState(&out);
+  return out;
+}
+
+absl::Status DecoderBase::ImportBooks(const pb::BookCheckpoint& checkpoint) {
+  if (!SupportsCheckpoints())
+    return absl::UnimplementedError(absl::StrCat(venue_, ": books cannot be checkpointed for this venue"));
+  if (checkpoint.venue() != venue_)
+    return absl::InvalidArgumentError(
+        absl::StrCat("book checkpoint of venue '", checkpoint.venue(), "' given to the ", venue_, " decoder"));
+  // Built apart first: a bad level imports nothing.
+  std::vector<std::unique_ptr<TrackedBook>> books;
+  for (const auto& b : checkpoint.books()) {
+    if (b.symbol().empty())
+      return absl::InvalidArgumentError(absl::StrCat(venue_, " book checkpoint: a book without a symbol"));
+    auto book = std::make_unique<TrackedBook>();
+    book->symbol = b.symbol();
+    book->venue_symbol = b.venue_symbol();
+    book->conn = b.conn();
+    book->version = b.version();
+    book->sequence = b.sequence();
+    book->depth = b.depth();
+    book->state = BookState::kLive;
+    for (auto side : {BookSide::kBid, BookSide::kAsk}) {
+      for (const auto& l : side == BookSide::kBid ? b.bids() : b.asks()) {
+        if (absl::Status st = book->book.Set(side, l.price(), l.size()); !st.ok())
+          return absl::InvalidArgumentError(
+              absl::StrCat(venue_, " book checkpoint of ", b.symbol(), ": ", st.message()));
+      }
+    }
+    books.push_back(std::move(book));
+  }
+  for (auto& book : books) {
+    std::string symbol = book->symbol;
+    books_[symbol] = std::move(book);
+  }
+  for (const auto& [conn, seq] : checkpoint.last_frame_seq()) last_frame_seq_[conn] = seq;
+  ImportConnState(checkpoint);
+  return absl::OkStatus();
+}
+
 }  // namespace sa::md::internal

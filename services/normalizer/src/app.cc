@@ -8,6 +8,7 @@
 #include <cstring>
 #include <deque>
 #include <map>
+#include <set>
 #include <mutex>
 #include <thread>
 
@@ -15,10 +16,12 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/inlined_vector.h"
+#include "absl/strings/cord.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "bus/jetstream.h"
 #include "bus/jetstream_publisher.h"
+#include "bus/kv.h"
 #include "common/clock.h"
 #include "common/crash_point.h"
 #include "common/status.h"
@@ -60,6 +63,9 @@ cfg::NormalizerConfig DefaultConfig() {
   c.add_candle_intervals("1m");
   c.set_max_frame_bytes(32 << 20);
   c.set_max_message_bytes(512 << 10);
+  c.set_book_checkpoint_interval_ms(5000);
+  c.set_book_checkpoint_bucket("NORMALIZER_BOOKS");
+  c.set_book_checkpoint_max_replay(500000);
   return c;
 }
 
@@ -194,6 +200,25 @@ struct VenuePipeline {
   int64_t watermark_event_ns = 0;
   int64_t watermark_wall_ns = 0;
   uint64_t frames = 0, errors = 0, trades = 0, book_updates = 0;
+  // Frames of this venue at or below this MD_RAW sequence are in the books
+  // restored from a checkpoint, their outputs stored: acked, not decoded.
+  uint64_t skip_through = 0;
+  uint64_t last_seq = 0;  // highest MD_RAW sequence of the venue decoded (or skipped)
+};
+
+// Book checkpoints in KV: "p" + protobuf, or "z" + zstd(protobuf) when large.
+constexpr size_t kCheckpointCompressAbove = 64 << 10;
+constexpr size_t kCheckpointMaxBytes = 900 << 10;  // under NATS's 1 MB max_payload
+
+// Decodes for the state only: what a replay emits was published before.
+class DiscardingSink final : public md::Sink {
+ public:
+  void OnTrade(const mdpb::Trade&) override {}
+  void OnTicker(const mdpb::Ticker&) override {}
+  void OnBookUpdate(const mdpb::BookUpdate&) override {}
+  void OnCandle(const mdpb::Candle&) override {}
+  void OnVenueStatus(const mdpb::VenueStatus&) override {}
+  void OnResyncRequest(const md::ResyncRequest&) override {}
 };
 
 class NormalizerApp final : public runtime::NatsServiceApp, public pb::Normalizer::Service {
@@ -325,6 +350,9 @@ class NormalizerApp final : public runtime::NatsServiceApp, public pb::Normalize
     size_t outstanding = 0;  // outputs neither acknowledged nor failed yet
     bool failed = false;     // an output failed permanently: nak the raw frames
     int64_t start_ns = 0;
+    // Book checkpoints (KV key, value) taken after decoding this batch: saved
+    // once its raw frames, and every earlier batch's, are acked.
+    std::vector<std::pair<std::string, std::string>> checkpoints;
   };
 
   // Three stages, each on its own thread, so none waits for another's round
@@ -367,15 +395,26 @@ class NormalizerApp final : public runtime::NatsServiceApp, public pb::Normalize
     fetcher.join();
     // Drain: the outputs already published get their acks, then their raw
     // frames are acked; what is still unacked after the timeout is redelivered.
+    bool drained;
     {
       std::unique_lock lock(win_mu_);
-      if (!win_cv_.wait_for(lock, absl::ToChronoNanoseconds(kDrainTimeout), [&] { return window_.empty(); }))
+      drained = win_cv_.wait_for(lock, absl::ToChronoNanoseconds(kDrainTimeout), [&] { return window_.empty(); });
+      if (!drained)
         spdlog::error("stopping with {} batches whose outputs are not acknowledged; their raw frames will be redelivered",
                       window_.size());
       completer_stop_ = true;
     }
     win_cv_.notify_all();
     completer.join();
+    if (drained && CheckpointsOn()) {
+      // Every decoded frame is acked: the books as they are now.
+      std::vector<std::pair<std::string, std::string>> checkpoints;
+      {
+        std::lock_guard lock(mu_);
+        checkpoints = TakeCheckpointsLocked();
+      }
+      SaveCheckpoints(checkpoints);
+    }
   }
 
   // Fetcher thread: binds the durable and fetches ahead of the decoder.
@@ -439,12 +478,18 @@ class NormalizerApp final : public runtime::NatsServiceApp, public pb::Normalize
     const int64_t t0 = MonotonicNanos();
     std::vector<bus::Message> out;
     std::vector<md::ResyncRequest> resyncs;
+    std::vector<std::pair<std::string, std::string>> checkpoints;
     {
       std::lock_guard lock(mu_);
       for (auto& m : msgs) DecodeOne(m, &out, &resyncs);
+      if (CheckpointsOn() && absl::Now() - last_checkpoint_ >= CheckpointInterval()) {
+        last_checkpoint_ = absl::Now();
+        checkpoints = TakeCheckpointsLocked();
+      }
     }
     SA_CRASH_POINT("normalizer.batch_decoded");  // decoded, nothing published
     auto b = std::make_unique<InFlightBatch>();
+    b->checkpoints = std::move(checkpoints);
     b->raw = std::move(msgs);
     b->resyncs = std::move(resyncs);
     b->start_ns = t0;
@@ -535,12 +580,14 @@ class NormalizerApp final : public runtime::NatsServiceApp, public pb::Normalize
           // Not stored: the raw frames come again; outputs are deduplicated.
           spdlog::error("outputs of {} raw frames failed, they will be redelivered", b->raw.size());
           for (auto& m : b->raw) (void)m.Nak();
+          outputs_failed_ = true;  // later checkpoints could claim frames whose outputs are not stored
           continue;
         }
         for (auto& m : b->raw) {
           (void)m.Ack();
           SA_CRASH_POINT("normalizer.frame_acked");  // part of a batch's raw frames acked
         }
+        SaveCheckpoints(b->checkpoints);
         published_total_->Inc(static_cast<double>(b->outputs));
         if (b->raw.empty()) continue;
         frames_total_->Inc(static_cast<double>(b->raw.size()));
@@ -550,9 +597,16 @@ class NormalizerApp final : public runtime::NatsServiceApp, public pb::Normalize
     }
   }
 
-  VenuePipeline* PipelineFor(const std::string& venue, std::string* error) {
+  VenuePipeline* PipelineFor(const std::string& venue, uint64_t first_seq, std::vector<md::ResyncRequest>* resyncs,
+                              std::string* error) {
     auto it = venues_.find(venue);
     if (it != venues_.end()) return &it->second;
+    VenuePipeline* p = NewPipeline(venue, error);
+    if (p != nullptr && CheckpointsOn()) RestoreBooks(venue, first_seq, p, resyncs);
+    return p;
+  }
+
+  VenuePipeline* NewPipeline(const std::string& venue, std::string* error) {
     md::DecoderOptions opts;
     opts.max_frame_bytes = config_.max_frame_bytes() ? config_.max_frame_bytes() : opts.max_frame_bytes;
     auto decoder = md::DecoderRegistry::Global().Create(venue, opts);
@@ -567,14 +621,187 @@ class NormalizerApp final : public runtime::NatsServiceApp, public pb::Normalize
       co.intervals = Intervals(config_);
       p.candles = std::make_unique<md::CandleBuilder>(co);
     }
-    return &venues_.emplace(venue, std::move(p)).first->second;
+    return &venues_.insert_or_assign(venue, std::move(p)).first->second;
   }
 
-  void DecodeOne(bus::ReceivedMessage& m, std::vector<bus::Message>* out, std::vector<md::ResyncRequest>* resyncs) {
+  // --- Book checkpoints ---------------------------------------------------
+
+  bool CheckpointsOn() const { return !config_.book_checkpoints_disabled(); }
+  absl::Duration CheckpointInterval() const {
+    return absl::Milliseconds(config_.book_checkpoint_interval_ms() ? config_.book_checkpoint_interval_ms() : 5000);
+  }
+  std::string CheckpointKey(const std::string& venue) const {
+    return absl::StrCat(config_.consumer().durable(), ".", venue);
+  }
+  void CountCheckpoint(const std::string& venue, const char* outcome) {
+    obs::MetricsRegistry::Default()
+        .GetCounter("streamadmin_normalizer_book_checkpoints_total",
+                    "Book checkpoints saved, and restored or not used at start, by venue and outcome",
+                    {{"venue", venue}, {"outcome", outcome}})
+        .Inc();
+  }
+  bus::KeyValue* BooksKv() {
+    std::lock_guard lock(kv_mu_);
+    if (!books_kv_) {
+      const std::string bucket =
+          config_.book_checkpoint_bucket().empty() ? "NORMALIZER_BOOKS" : config_.book_checkpoint_bucket();
+      auto kv = bus::KeyValue::Create(nats().jetstream(), bucket);
+      if (!kv.ok()) {
+        spdlog::warn("book checkpoints: bucket {}: {}", bucket, std::string(kv.status().message()));
+        return nullptr;
+      }
+      books_kv_ = std::move(*kv);
+    }
+    return books_kv_.get();
+  }
+
+  // The books of every venue that supports checkpoints, as KV entries. mu_ held.
+  std::vector<std::pair<std::string, std::string>> TakeCheckpointsLocked() {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (auto& [venue, p] : venues_) {
+      if (p.last_seq == 0) continue;
+      auto c = p.decoder->ExportBooks();
+      if (!c.ok()) continue;  // Unimplemented: the venue restarts from snapshots
+      c->set_raw_stream_seq(std::max(p.last_seq, p.skip_through));
+      c->set_saved_at_ns(NowUnixNanos());
+      std::string value = c->SerializeAsString();
+      const bool compressed = md::CompressRawPayload(&value, kCheckpointCompressAbove);
+      if (value.size() > kCheckpointMaxBytes) {
+        spdlog::warn("book checkpoint of {}: {} bytes, over {}: not saved", venue, value.size(), kCheckpointMaxBytes);
+        CountCheckpoint(venue, "too_big");
+        continue;
+      }
+      out.emplace_back(CheckpointKey(venue), absl::StrCat(compressed ? "z" : "p", value));
+    }
+    return out;
+  }
+
+  void SaveCheckpoints(const std::vector<std::pair<std::string, std::string>>& checkpoints) {
+    if (checkpoints.empty() || outputs_failed_) return;
+    bus::KeyValue* kv = BooksKv();
+    if (kv == nullptr) return;
+    for (const auto& [key, value] : checkpoints) {
+      const std::string venue = key.substr(key.find('.') + 1);
+      if (auto r = kv->Put(key, value); !r.ok()) {
+        spdlog::warn("book checkpoint {}: {}", key, std::string(r.status().message()));
+        CountCheckpoint(venue, "save_failed");
+      } else {
+        CountCheckpoint(venue, "saved");
+        if (checkpointed_venues_.insert(venue).second)
+          spdlog::info("book checkpoints of {}: saved every {} in {} (key {})", venue,
+                       absl::FormatDuration(CheckpointInterval()), kv->bucket(), key);
+      }
+    }
+  }
+
+  // A new pipeline for `venue`, whose first frame here is MD_RAW sequence
+  // `first_seq`: its books from the checkpoint, brought up to that frame by
+  // replaying the venue's raw frames in between (they were acked after the
+  // checkpoint, so they are not delivered again). On any failure the
+  // pipeline starts empty, as without checkpoints. mu_ held.
+  void RestoreBooks(const std::string& venue, uint64_t first_seq, VenuePipeline* p,
+                    std::vector<md::ResyncRequest>* resyncs) {
+    bus::KeyValue* kv = BooksKv();
+    if (kv == nullptr) return;
+    auto got = kv->Get(CheckpointKey(venue));
+    if (!got.ok()) {
+      spdlog::warn("book checkpoint of {}: {}", venue, std::string(got.status().message()));
+      CountCheckpoint(venue, "load_failed");
+      return;
+    }
+    if (!got->has_value() || (*got)->empty()) return;
+    const std::string& stored = **got;
+    auto bytes = md::DecodeRawPayload(stored.substr(1), stored[0] == 'z' ? md::kEncodingZstd : "",
+                                      config_.max_frame_bytes() ? config_.max_frame_bytes() : (32u << 20));
+    mdpb::BookCheckpoint c;
+    if (!bytes.ok() || (stored[0] != 'z' && stored[0] != 'p') || !c.ParseFromString(*bytes)) {
+      spdlog::warn("book checkpoint of {}: unreadable, not used", venue);
+      CountCheckpoint(venue, "unreadable");
+      return;
+    }
+    const uint64_t from = c.raw_stream_seq();
+    auto fail = [&](const std::string& why, const char* outcome) {
+      spdlog::warn("book checkpoint of {} at MD_RAW {}: {}; its books wait for the venue's snapshots", venue, from, why);
+      CountCheckpoint(venue, outcome);
+      std::string ignored;
+      NewPipeline(venue, &ignored);  // whatever was imported is dropped
+    };
+    if (from + 1 < first_seq) {
+      if (first_seq - from - 1 > (config_.book_checkpoint_max_replay() ? config_.book_checkpoint_max_replay() : 500000))
+        return fail(absl::StrCat(first_seq - from - 1, " raw frames behind"), "stale");
+      auto info = nats().jetstream().GetStreamInfo(config_.consumer().stream());
+      if (!info.ok()) return fail(std::string(info.status().message()), "load_failed");
+      if (info->first_seq > from + 1) return fail("MD_RAW no longer holds the frames after it", "stale");
+    }
+    if (absl::Status st = p->decoder->ImportBooks(c); !st.ok()) return fail(std::string(st.message()), "unreadable");
+    uint64_t replayed = 0;
+    if (from + 1 < first_seq) {
+      auto n = ReplayRaw(venue, from + 1, first_seq, p);
+      if (!n.ok()) return fail(std::string(n.status().message()), "load_failed");
+      replayed = *n;
+    }
+    p->skip_through = from;  // frames up to it come again when their acks were lost: already in the books
+    for (auto& r : p->decoder->PendingResyncs()) resyncs->push_back(r);
+    CountCheckpoint(venue, "restored");
+    spdlog::info("book checkpoint of {}: {} books restored at MD_RAW {}, {} raw frames replayed up to {}", venue,
+                 c.books_size(), from, replayed, first_seq);
+  }
+
+  // Decodes the venue's raw frames with MD_RAW sequences in [from, to), for
+  // the books only, through a consumer of its own.
+  absl::StatusOr<uint64_t> ReplayRaw(const std::string& venue, uint64_t from, uint64_t to, VenuePipeline* p) {
+    cfg::ConsumerConfig rc;
+    rc.set_stream(config_.consumer().stream());
+    rc.set_durable(absl::StrCat(config_.consumer().durable(), "-books-", venue));
+    rc.set_filter_subject(absl::StrCat(md::kRawSubjectPrefix, venue));
+    rc.set_max_ack_pending(100000);
+    rc.set_ack_wait_s(300);
+    bus::JetStream& js = nats().jetstream();
+    if (absl::Status st = js.RecreatePullConsumerAt(rc, from); !st.ok()) return st;
+    auto sub = js.PullSubscribe(rc);
+    if (!sub.ok()) {
+      (void)js.DeleteConsumer(rc.stream(), rc.durable());
+      return sub.status();
+    }
+    DiscardingSink sink;
+    uint64_t n = 0;
+    absl::Status result;
+    bool done = false;
+    int idle = 0;
+    while (!done) {
+      auto msgs = (*sub)->Fetch(1000, absl::Seconds(1));
+      if (!msgs.ok()) {
+        result = msgs.status();
+        break;
+      }
+      if (msgs->empty()) {
+        if (++idle == 5) result = absl::DeadlineExceededError(absl::StrCat("replay stopped before MD_RAW ", to));
+        if (idle == 5) break;
+        continue;
+      }
+      idle = 0;
+      for (auto& m : *msgs) {
+        if (m.stream_sequence() >= to) {
+          done = true;
+          break;
+        }
+        auto frame = FrameOf(m);
+        if (frame.ok()) (void)p->decoder->Decode(*frame, sink);  // errors were dead-lettered the first time
+        ++n;
+      }
+    }
+    sub->reset();
+    (void)js.DeleteConsumer(rc.stream(), rc.durable());
+    if (!result.ok()) return result;
+    return n;
+  }
+
+  // The raw frame a message carries; the error's message says what is wrong
+  // and its payload (a DLQ reason) why.
+  absl::StatusOr<md::RawFrame> FrameOf(const bus::ReceivedMessage& m) {
     const std::string& subject = m.subject();
-    const std::string venue = subject.size() > strlen(md::kRawSubjectPrefix) ? subject.substr(strlen(md::kRawSubjectPrefix)) : "";
     md::RawFrame frame;
-    frame.venue = venue;
+    frame.venue = subject.size() > strlen(md::kRawSubjectPrefix) ? subject.substr(strlen(md::kRawSubjectPrefix)) : "";
     frame.conn = m.header(md::kHeaderConn).value_or("");
     (void)absl::SimpleAtoi(m.header(md::kHeaderFrameSeq).value_or("0"), &frame.frame_seq);
     (void)absl::SimpleAtoi(m.header(md::kHeaderRecvNs).value_or("0"), &frame.recv_time_ns);
@@ -583,23 +810,40 @@ class NormalizerApp final : public runtime::NatsServiceApp, public pb::Normalize
     auto payload = md::DecodeRawPayload(m.data(), m.header(md::kHeaderEncoding).value_or(""),
                                         config_.max_frame_bytes() ? config_.max_frame_bytes() : (32u << 20));
     if (!payload.ok()) {
-      DeadLetter(m, payload.status().code() == absl::StatusCode::kResourceExhausted ? "oversized" : "bad_encoding",
-                 std::string(payload.status().message()), out);
-      return;
+      absl::Status st(payload.status().code(), payload.status().message());
+      st.SetPayload("dlq", absl::Cord(payload.status().code() == absl::StatusCode::kResourceExhausted ? "oversized"
+                                                                                                      : "bad_encoding"));
+      return st;
     }
     frame.data = std::move(*payload);
     md::ReserveJsonPadding(frame.data);
     if (!md::ParseFrameKind(kind, &frame.kind)) {
-      DeadLetter(m, "bad_header", absl::StrCat("unknown ", md::kHeaderKind, " '", kind, "'"), out);
+      absl::Status st = absl::InvalidArgumentError(absl::StrCat("unknown ", md::kHeaderKind, " '", kind, "'"));
+      st.SetPayload("dlq", absl::Cord("bad_header"));
+      return st;
+    }
+    return frame;
+  }
+
+  void DecodeOne(bus::ReceivedMessage& m, std::vector<bus::Message>* out, std::vector<md::ResyncRequest>* resyncs) {
+    const std::string& subject = m.subject();
+    auto parsed = FrameOf(m);
+    if (!parsed.ok()) {
+      auto reason = parsed.status().GetPayload("dlq");
+      DeadLetter(m, reason ? std::string(*reason) : "bad_header", std::string(parsed.status().message()), out);
       return;
     }
+    md::RawFrame& frame = *parsed;
+    const std::string venue = frame.venue;
     std::string error;
-    VenuePipeline* p = PipelineFor(venue, &error);
+    VenuePipeline* p = PipelineFor(venue, m.stream_sequence(), resyncs, &error);
     if (!p) {
       DeadLetter(m, "unknown_venue", error, out);
       return;
     }
     ++p->frames;
+    p->last_seq = std::max(p->last_seq, m.stream_sequence());
+    if (m.stream_sequence() <= p->skip_through) return;  // in the restored books, outputs stored
     SA_CRASH_POINT("normalizer.frame_decoding");  // the k-th frame of this process, before its decode
     FrameOutputs sink(venue, p->candles.get(), resyncs, &recent_status_, MaxMessageBytes());
     sink.Reset(m.msg_id().empty() ? absl::StrCat(subject, ":", m.stream_sequence()) : m.msg_id());
@@ -685,7 +929,12 @@ class NormalizerApp final : public runtime::NatsServiceApp, public pb::Normalize
   std::atomic<bool> stop_{false};
   std::atomic<bool> paused_{false};
   std::atomic<bool> consumer_ready_{false};
-  std::mutex mu_;  // guards venues_ and recent_status_ (decoders are single-threaded)
+  std::mutex mu_;  // guards venues_, recent_status_, last_checkpoint_ (decoders are single-threaded)
+  absl::Time last_checkpoint_ = absl::Now();
+  std::mutex kv_mu_;  // guards books_kv_ (decoder and completer threads)
+  std::unique_ptr<bus::KeyValue> books_kv_;
+  std::atomic<bool> outputs_failed_{false};
+  std::set<std::string> checkpointed_venues_;  // completer thread: venues whose first save was logged
   std::map<std::string, VenuePipeline> venues_;
   std::deque<mdpb::VenueStatus> recent_status_;
   // The pipeline's queues (fetcher, worker, completer and the publisher's ack thread).

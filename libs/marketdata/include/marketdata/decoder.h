@@ -36,6 +36,7 @@
 #include "absl/strings/string_view.h"
 #include "marketdata/raw_frame.h"
 #include "marketdata/sink.h"
+#include "streamadmin/marketdata/v1/book_checkpoint.pb.h"
 
 namespace sa::md {
 
@@ -103,6 +104,17 @@ class Decoder {
   virtual std::vector<ResyncRequest> PendingResyncs() const = 0;
 
   virtual const DecoderStats& stats() const = 0;
+
+  // Book checkpoints (the normalizer's restart without dark books). Export:
+  // every live book (levels, sequence, version, depth, conn) and the per-conn
+  // state the next frames are checked against; raw_stream_seq is the
+  // caller's. Unimplemented for a venue whose state cannot be restored from
+  // that alone. Import, on a decoder that has seen no frame: the books become
+  // live as exported, published from the next update on; InvalidArgument
+  // (and nothing imported) for a checkpoint of another venue or with levels
+  // that are not exact decimals.
+  virtual absl::StatusOr<pb::BookCheckpoint> ExportBooks() const = 0;
+  virtual absl::Status ImportBooks(const pb::BookCheckpoint& checkpoint) = 0;
 };
 
 }  // namespace sa::md

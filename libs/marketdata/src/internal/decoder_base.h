@@ -72,8 +72,17 @@ class DecoderBase : public Decoder {
   std::vector<std::string> BookSymbols() const final;
   std::vector<ResyncRequest> PendingResyncs() const final;
   const DecoderStats& stats() const final { return stats_; }
+  absl::StatusOr<pb::BookCheckpoint> ExportBooks() const final;
+  absl::Status ImportBooks(const pb::BookCheckpoint& checkpoint) final;
 
  protected:
+  // Book checkpoints: a venue whose books and per-conn state can be restored
+  // from the generic part (books, frame_seq) plus ExportConnState says so.
+  virtual bool SupportsCheckpoints() const { return false; }
+  // Per-conn venue sequence (checkpoint.conn_sequence), where the venue has one.
+  virtual void ExportConnState(pb::BookCheckpoint* checkpoint) const {}
+  virtual void ImportConnState(const pb::BookCheckpoint& checkpoint) {}
+
   // Decodes a parsed frame (frame.data is the document's text). Return OK for
   // messages that are recognised and deliberately ignored, after CountSkipped().
   virtual absl::Status DecodeDocument(const RawFrame& frame, od::document& doc, Sink& sink) = 0;

@@ -86,6 +86,13 @@ class CoinbaseDecoder final : public internal::DecoderBase {
     return request;
   }
   void ForgetConnection(absl::string_view conn) override { last_sequence_.erase(conn); }
+  bool SupportsCheckpoints() const override { return true; }
+  void ExportConnState(pb::BookCheckpoint* checkpoint) const override {
+    for (const auto& [conn, seq] : last_sequence_) (*checkpoint->mutable_conn_sequence())[conn] = seq;
+  }
+  void ImportConnState(const pb::BookCheckpoint& checkpoint) override {
+    for (const auto& [conn, seq] : checkpoint.conn_sequence()) last_sequence_[conn] = seq;
+  }
 
  private:
   absl::Status ReadL2(const RawFrame& frame, od::array events);

@@ -125,6 +125,9 @@ class KrakenDecoder final : public internal::DecoderBase {
   }
 
   void ForgetConnection(absl::string_view conn) override { channels_.erase(conn); }
+  // Kraken books carry their own state (levels, depth; the checksum is over
+  // the levels); channel ids are only checked when known.
+  bool SupportsCheckpoints() const override { return true; }
 
  private:
   absl::Status DecodeEvent(const RawFrame& frame, od::document& doc);
