@@ -341,6 +341,30 @@ absl::StatusOr<CompiledQuery> QueryEngine::Compile(const auth::Caller& caller, c
 
 absl::StatusOr<RunStats> QueryEngine::Run(const CompiledQuery& q, const std::function<bool()>& cancelled,
                                           const RowFn& on_row) {
+  bool any_row = false;
+  auto first = RunOnce(q, cancelled, [&](const std::vector<const char*>& v, const std::vector<bool>& n) {
+    any_row = true;
+    return on_row(v, n);
+  });
+  if (!RetryAfterGrants(first.status()) || any_row) return first;
+  return RunOnce(q, cancelled, on_row);
+}
+
+absl::StatusOr<std::string> QueryEngine::Explain(const CompiledQuery& q) {
+  auto first = ExplainOnce(q);
+  if (!RetryAfterGrants(first.status())) return first;
+  return ExplainOnce(q);
+}
+
+// A table the sink created since the last grants (md.trades on a fresh
+// warehouse, a new CDC table): with setup_dsn, grant and try once more.
+bool QueryEngine::RetryAfterGrants(const absl::Status& st) {
+  if (!absl::IsFailedPrecondition(st) || options_.setup_dsn.empty()) return false;
+  return FullCatalog(/*refresh=*/true).ok();
+}
+
+absl::StatusOr<RunStats> QueryEngine::RunOnce(const CompiledQuery& q, const std::function<bool()>& cancelled,
+                                              const RowFn& on_row) {
   auto leased = Acquire();
   if (!leased.ok()) return leased.status();
   std::unique_ptr<Conn> conn = std::move(*leased);
@@ -416,7 +440,7 @@ absl::StatusOr<RunStats> QueryEngine::Run(const CompiledQuery& q, const std::fun
   return stats;
 }
 
-absl::StatusOr<std::string> QueryEngine::Explain(const CompiledQuery& q) {
+absl::StatusOr<std::string> QueryEngine::ExplainOnce(const CompiledQuery& q) {
   auto leased = Acquire();
   if (!leased.ok()) return leased.status();
   std::unique_ptr<Conn> conn = std::move(*leased);

@@ -116,6 +116,10 @@ class QueryEngine {
   void Release(std::unique_ptr<Conn> conn);
   absl::StatusOr<std::unique_ptr<Conn>> Open();
   absl::StatusOr<std::shared_ptr<const dsl::StaticCatalog>> Discover();
+  absl::StatusOr<RunStats> RunOnce(const CompiledQuery& q, const std::function<bool()>& cancelled,
+                                   const RowFn& on_row);
+  absl::StatusOr<std::string> ExplainOnce(const CompiledQuery& q);
+  bool RetryAfterGrants(const absl::Status& st);
 
   QueryOptions options_;
   std::mutex mu_;
