@@ -374,9 +374,8 @@ absl::StatusOr<RunStats> QueryEngine::RunOnce(const CompiledQuery& q, const std:
     Release(std::move(conn));
     return st;
   };
-  for (const auto& s : q.sql.Prelude()) {
-    if (auto st = Exec(c, s); !st.ok()) return fail(st);
-  }
+  // The prelude in one round trip (simple protocol: one string, several statements).
+  if (auto st = Exec(c, absl::StrJoin(q.sql.Prelude(), "; ")); !st.ok()) return fail(st);
   std::vector<const char*> params = ParamPointers(q.sql);
   if (!PQsendQueryParams(c, q.sql.sql.c_str(), static_cast<int>(params.size()), nullptr, params.data(), nullptr,
                          nullptr, 0))
@@ -450,9 +449,7 @@ absl::StatusOr<std::string> QueryEngine::ExplainOnce(const CompiledQuery& q) {
     Release(std::move(conn));
     return st;
   };
-  for (const auto& s : q.sql.Prelude()) {
-    if (auto st = Exec(c, s); !st.ok()) return fail(st);
-  }
+  if (auto st = Exec(c, absl::StrJoin(q.sql.Prelude(), "; ")); !st.ok()) return fail(st);
   std::vector<const char*> params = ParamPointers(q.sql);
   Result r(PQexecParams(c, absl::StrCat("EXPLAIN ", q.sql.sql).c_str(), static_cast<int>(params.size()), nullptr,
                         params.data(), nullptr, nullptr, 0));
