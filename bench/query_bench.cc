@@ -8,6 +8,8 @@
 //             compiled SQL with its parameters, COMMIT) sent directly with
 //             libpq on one connection as the same read-only role: the limit
 //   sql only  the compiled SQL alone with libpq (the database's own cost)
+//   validate  Query.Validate over gRPC: parse, check, compile, no database
+//             and no audit (what the service itself costs)
 // Each round runs --queries of each, interleaved; the figures are the medians
 // over --rounds of each round's p50 and p99.
 //
@@ -93,8 +95,8 @@ Service Start(const sa::testing::TempDir& dir, const Args& a, const std::string&
 
 PGresult* Exec(PGconn* c, const std::string& sql, const std::vector<const char*>& params = {}) {
   PGresult* r = params.empty() ? PQexec(c, sql.c_str())
-                               : PQexecParams(c, sql.c_str(), static_cast<int>(params.size()), nullptr,
-                                              params.data(), nullptr, nullptr, 0);
+                               : PQexecParams(c, sql.c_str(), static_cast<int>(params.size()), nullptr, params.data(),
+                                              nullptr, nullptr, 0);
   const auto st = PQresultStatus(r);
   if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) Die(absl::StrCat(sql, ": ", PQresultErrorMessage(r)));
   return r;
@@ -147,9 +149,10 @@ int main(int argc, char** argv) {
   };
   if (!sa::testing::WaitFor([&] { return count() == std::to_string(want); }, absl::Seconds(180)))
     Die(absl::StrCat("md.trades holds ", count(), " of ", want, " trades"));
-  Service admin = Start(dir, a, "admin", nats->url(),
-                        absl::StrCat("database:\n  dsn: \"", pg->dsn(), " dbname=admin\"\nquery:\n  warehouse:\n    dsn: \"", wh,
-                                     " user=sa_query\"\n  setup_dsn: \"", wh, "\"\n  role_password: \"bench\"\n"));
+  Service admin =
+      Start(dir, a, "admin", nats->url(),
+            absl::StrCat("database:\n  dsn: \"", pg->dsn(), " dbname=admin\"\nquery:\n  warehouse:\n    dsn: \"", wh,
+                         " user=sa_query\"\n  setup_dsn: \"", wh, "\"\n  role_password: \"bench\"\n"));
 
   auto stub = qpb::Query::NewStub(grpc::CreateChannel(admin.target, grpc::InsecureChannelCredentials()));
   qpb::ExplainRequest ereq;
@@ -164,10 +167,10 @@ int main(int argc, char** argv) {
   for (const auto& p : plan.params()) param_text.push_back(p.text());
   std::vector<const char*> params;
   for (const auto& p : param_text) params.push_back(p.c_str());
-  const std::vector<std::string> prelude = {
-      "BEGIN TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY",
-      absl::StrCat("SET LOCAL statement_timeout = ", plan.statement_timeout_ms()), "SET LOCAL TimeZone = 'UTC'",
-      "SET LOCAL DateStyle = 'ISO, YMD'", "SET LOCAL search_path = ''"};
+  const std::vector<std::string> prelude = {"BEGIN TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+                                            absl::StrCat("SET LOCAL statement_timeout = ", plan.statement_timeout_ms()),
+                                            "SET LOCAL TimeZone = 'UTC'", "SET LOCAL DateStyle = 'ISO, YMD'",
+                                            "SET LOCAL search_path = ''"};
   PGconn* direct = PQconnectdb(absl::StrCat(wh, " user=sa_query").c_str());
   if (PQstatus(direct) != CONNECTION_OK) Die(absl::StrCat("libpq: ", PQerrorMessage(direct)));
 
@@ -193,15 +196,23 @@ int main(int argc, char** argv) {
     if (with_prelude) PQclear(Exec(direct, "COMMIT"));
     return rows;
   };
+  auto run_validate = [&] {
+    grpc::ClientContext ctx;
+    qpb::ValidateRequest req;
+    req.set_query(kQuery);
+    qpb::ValidateResponse resp;
+    grpc::Status st = stub->Validate(&ctx, req, &resp);
+    if (!st.ok() || !resp.ok()) Die("Validate failed");
+  };
   const size_t rows = run_grpc();
   if (rows != run_libpq(true) || rows == 0) Die("gRPC and libpq disagree on the row count, or no rows");
   std::printf("query_bench: %zu trades in md.trades; query (%zu rows):\n  %s\nSQL: %s\n", want, rows, kQuery,
               plan.sql().c_str());
   for (int i = 0; i < 50; ++i) run_grpc(), run_libpq(true);  // warm-up
 
-  std::vector<double> g50, g99, l50, l99, s50, s99;
+  std::vector<double> g50, g99, l50, l99, s50, s99, v50, v99;
   for (int round = 0; round < a.rounds; ++round) {
-    std::vector<double> g, l, s;
+    std::vector<double> g, l, s, v;
     for (int i = 0; i < a.queries; ++i) {
       absl::Time t0 = absl::Now();
       run_grpc();
@@ -210,13 +221,18 @@ int main(int argc, char** argv) {
       absl::Time t2 = absl::Now();
       run_libpq(false);
       absl::Time t3 = absl::Now();
+      run_validate();
+      v.push_back(absl::ToDoubleMilliseconds(absl::Now() - t3));
       g.push_back(absl::ToDoubleMilliseconds(t1 - t0));
       l.push_back(absl::ToDoubleMilliseconds(t2 - t1));
       s.push_back(absl::ToDoubleMilliseconds(t3 - t2));
     }
-    Pct pg_ = Percentiles(g), pl = Percentiles(l), ps = Percentiles(s);
-    std::printf("round %d: grpc p50 %.3f p99 %.3f | libpq p50 %.3f p99 %.3f | sql only p50 %.3f p99 %.3f ms\n",
-                round + 1, pg_.p50, pg_.p99, pl.p50, pl.p99, ps.p50, ps.p99);
+    Pct pg_ = Percentiles(g), pl = Percentiles(l), ps = Percentiles(s), pv = Percentiles(v);
+    std::printf(
+        "round %d: grpc p50 %.3f p99 %.3f | libpq p50 %.3f p99 %.3f | sql only p50 %.3f p99 %.3f | validate p50 "
+        "%.3f p99 %.3f ms\n",
+        round + 1, pg_.p50, pg_.p99, pl.p50, pl.p99, ps.p50, ps.p99, pv.p50, pv.p99);
+    v50.push_back(pv.p50), v99.push_back(pv.p99);
     g50.push_back(pg_.p50), g99.push_back(pg_.p99), l50.push_back(pl.p50), l99.push_back(pl.p99);
     s50.push_back(ps.p50), s99.push_back(ps.p99);
   }
@@ -224,6 +240,7 @@ int main(int argc, char** argv) {
   std::printf("  grpc Query.Run     p50 %7.3f ms  p99 %7.3f ms\n", Median(g50), Median(g99));
   std::printf("  libpq, same stmts  p50 %7.3f ms  p99 %7.3f ms  (the limit)\n", Median(l50), Median(l99));
   std::printf("  libpq, SQL only    p50 %7.3f ms  p99 %7.3f ms\n", Median(s50), Median(s99));
+  std::printf("  grpc Validate      p50 %7.3f ms  p99 %7.3f ms  (no database, no audit)\n", Median(v50), Median(v99));
   std::printf("  ratio grpc / libpq: p50 %.2fx  p99 %.2fx\n", Median(g50) / Median(l50), Median(g99) / Median(l99));
   PQfinish(direct);
   (void)admin.process->Terminate(absl::Seconds(5));

@@ -142,10 +142,8 @@ class QueryE2E : public ::testing::Test {
     admin_ = new testing::Service(stack_->Start(
         "admin", absl::StrCat(stack_->AdminYaml(), "  bootstrap_password: \"", kAdminPassword, "\"\n", query_yaml)));
     // A second admin on the same databases with a short statement timeout.
-    admin_fast_timeout_ = new testing::Service(
-        stack_->Start("admin",
-                      absl::StrCat(stack_->AdminYaml(), query_yaml, "  statement_timeout_ms: 300\n"), "",
-                      "admin-timeout"));
+    admin_fast_timeout_ = new testing::Service(stack_->Start(
+        "admin", absl::StrCat(stack_->AdminYaml(), query_yaml, "  statement_timeout_ms: 300\n"), "", "admin-timeout"));
 
     auto login = testing::PasswordLogin(admin_->channel, "admin", kAdminPassword);
     ASSERT_TRUE(login.ok()) << login.status() << "\n" << admin_->process->Output();
@@ -165,8 +163,8 @@ class QueryE2E : public ::testing::Test {
       ASSERT_TRUE(roles->PutRole(testing::Ctx(*admin_token_).get(), req, &out).ok());
     }
     auto users = adm::Users::NewStub(admin_->channel);
-    for (const auto& [name, role] : std::vector<std::pair<std::string, std::string>>{{"alice", "md-reader"},
-                                                                                      {"bob", "orders-reader"}}) {
+    for (const auto& [name, role] :
+         std::vector<std::pair<std::string, std::string>>{{"alice", "md-reader"}, {"bob", "orders-reader"}}) {
       adm::CreateUserRequest req;
       req.set_username(name);
       req.set_password(kUserPassword);
@@ -192,10 +190,11 @@ class QueryE2E : public ::testing::Test {
         << warehouse_->One("SELECT count(*) FROM md.trades") << " of " << want_trades;
     auto digest = [&](const char* db, const char* table) {
       Warehouse w(absl::StrCat(pg.dsn(), " dbname=", db));
-      return w.One(absl::StrCat("SELECT count(*) || ':' || md5(string_agg(t::text, '|' ORDER BY id)) FROM ", table,
-                                " t"));
+      return w.One(
+          absl::StrCat("SELECT count(*) || ':' || md5(string_agg(t::text, '|' ORDER BY id)) FROM ", table, " t"));
     };
-    for (const auto& [src, dst] : {std::pair{"orders", "cdc_pg_public.orders"}, std::pair{"secrets", "cdc_pg_public.secrets"}})
+    for (const auto& [src, dst] :
+         {std::pair{"orders", "cdc_pg_public.orders"}, std::pair{"secrets", "cdc_pg_public.secrets"}})
       ASSERT_TRUE(testing::WaitFor([&] { return digest("warehouse", dst) == digest("shop", src); }, absl::Seconds(60)))
           << dst << ": " << digest("warehouse", dst) << " != " << digest("shop", src);
     std::printf("warehouse: %zu trades, %s candles, %s orders\n", want_trades,
@@ -277,8 +276,8 @@ class QueryE2E : public ::testing::Test {
                       warehouse_->One(absl::StrCat("SELECT count(*) || ':' || coalesce(md5(string_agg(t::text, '|' "
                                                    "ORDER BY t::text)), '') FROM ",
                                                    t, " t")));
-    absl::StrAppend(&d, "|roles=",
-                    warehouse_->One("SELECT string_agg(rolname || rolsuper::text, ',' ORDER BY 1) FROM pg_roles"));
+    absl::StrAppend(
+        &d, "|roles=", warehouse_->One("SELECT string_agg(rolname || rolsuper::text, ',' ORDER BY 1) FROM pg_roles"));
     return d;
   }
 
@@ -328,16 +327,15 @@ const Pair kPairs[] = {
     {"md.trades | summarize n = count(), high = max(price), low = min(price) by symbol, hour = bin(ts, 1h)",
      "SELECT symbol, date_trunc('hour', ts), count(*), max(price), min(price) FROM md.trades GROUP BY 1, 2", false},
     {"md.trades | summarize n = count() by venue, five = bin(ts, 5s)",
-     "SELECT venue, to_timestamp(floor(extract(epoch FROM ts) / 5) * 5), count(*) FROM md.trades GROUP BY 1, 2",
-     false},
+     "SELECT venue, to_timestamp(floor(extract(epoch FROM ts) / 5) * 5), count(*) FROM md.trades GROUP BY 1, 2", false},
     {"md.trades | where side = \"buy\" | summarize bought = sum(size), lo = min(price) by symbol",
      "SELECT symbol, sum(size), min(price) FROM md.trades WHERE side = 'buy' GROUP BY symbol", false},
     {"md.trades | summarize p90 = percentile(price, 0.9) by venue",
      "SELECT venue, price FROM (SELECT venue, price, row_number() OVER (PARTITION BY venue ORDER BY price) AS rn, "
      "count(*) OVER (PARTITION BY venue) AS n FROM md.trades) t WHERE rn = greatest(ceil(0.9 * n), 1)",
      false},
-    {"md.trades | summarize avg_size = avg(size) by venue",
-     "SELECT venue, avg(size) FROM md.trades GROUP BY venue", false},
+    {"md.trades | summarize avg_size = avg(size) by venue", "SELECT venue, avg(size) FROM md.trades GROUP BY venue",
+     false},
     {"md.trades | top 7 by price desc, trade_id | project venue, trade_id, price",
      "SELECT venue, trade_id, price FROM md.trades ORDER BY price DESC, trade_id COLLATE \"C\" LIMIT 7", true},
     {"md.trades | where price * size > 1000 | summarize n = count(), notional = sum(price * size)",
@@ -345,8 +343,7 @@ const Pair kPairs[] = {
     {"md.trades | summarize n = count() by side, venue | where n > 20",
      "SELECT side, venue, count(*) FROM md.trades GROUP BY side, venue HAVING count(*) > 20", false},
     {"md.trades | where contains(symbol, \"BTC\") or endswith(symbol, \"-EUR\") | summarize n = count() by symbol",
-     "SELECT symbol, count(*) FROM md.trades WHERE symbol LIKE '%BTC%' OR symbol LIKE '%-EUR' GROUP BY symbol",
-     false},
+     "SELECT symbol, count(*) FROM md.trades WHERE symbol LIKE '%BTC%' OR symbol LIKE '%-EUR' GROUP BY symbol", false},
     {"md.trades | where matches(symbol, \"^(XMR|ETH)-\") | summarize n = count(), sd = stddev(price) by symbol",
      "SELECT symbol, count(*), stddev_samp(price::float8) FROM md.trades WHERE symbol ~ '^(XMR|ETH)-' "
      "GROUP BY symbol",
@@ -373,8 +370,8 @@ const Pair kPairs[] = {
     {"cdc_pg_public.orders | where status = \"paid\" | top 3 by amount desc, id | project id, amount",
      "SELECT id, amount FROM cdc_pg_public.orders WHERE status = 'paid' ORDER BY amount DESC NULLS LAST, id LIMIT 3",
      true},
-    {"cdc_pg_public.orders | where note is null | project id",
-     "SELECT id FROM cdc_pg_public.orders WHERE note IS NULL", false},
+    {"cdc_pg_public.orders | where note is null | project id", "SELECT id FROM cdc_pg_public.orders WHERE note IS NULL",
+     false},
     {"cdc_pg_public.orders | where amount is not null | summarize total = sum(amount), n = count(amount), c = count() "
      "by status",
      "SELECT status, sum(amount), count(amount), count(*) FROM cdc_pg_public.orders WHERE amount IS NOT NULL "
@@ -511,9 +508,8 @@ TEST_F(QueryE2E, WithoutCdcReadCdcTablesCanBeNeitherQueriedNorSeenAndTheDenialIs
 
   auto names = [](const std::string& token) {
     qpb::CatalogResponse resp;
-    EXPECT_TRUE(qpb::Query::NewStub(admin_->channel)
-                    ->Catalog(testing::Ctx(token).get(), qpb::CatalogRequest(), &resp)
-                    .ok());
+    EXPECT_TRUE(
+        qpb::Query::NewStub(admin_->channel)->Catalog(testing::Ctx(token).get(), qpb::CatalogRequest(), &resp).ok());
     std::vector<std::string> out;
     for (const auto& s : resp.sources()) out.push_back(s.name());
     return absl::StrJoin(out, ",");
@@ -554,8 +550,7 @@ TEST_F(QueryE2E, EveryQueryIsAuditedWithWhoTextRowsAndDuration) {
     if (a.outcome() != "OK" || a.detail().find(q) == std::string::npos) continue;
     found = true;
     EXPECT_EQ(a.resource(), "md.trades");
-    EXPECT_NE(a.detail().find(absl::StrCat("rows=", r.rows.size(), " truncated=false duration_ms=")),
-              std::string::npos)
+    EXPECT_NE(a.detail().find(absl::StrCat("rows=", r.rows.size(), " truncated=false duration_ms=")), std::string::npos)
         << a.detail();
   }
   EXPECT_TRUE(found);
@@ -636,7 +631,8 @@ TEST_F(QueryE2E, TypicalMistakesGetTheirRecordedMessagesWithLineColumnAndCaretOv
     ASSERT_EQ(details.details_size(), 1);
     qpb::QueryError e;
     ASSERT_TRUE(details.details(0).UnpackTo(&e));
-    EXPECT_EQ(absl::StrCat(e.line(), ":", e.column()), std::string(m.message).substr(0, std::string(m.message).find(':', 2)));
+    EXPECT_EQ(absl::StrCat(e.line(), ":", e.column()),
+              std::string(m.message).substr(0, std::string(m.message).find(':', 2)));
     EXPECT_GE(e.length(), 1u);
     // Validate gives the same, as data, with an OK status.
     qpb::ValidateRequest req;
@@ -701,7 +697,8 @@ TEST_F(QueryE2E, ARowLimitTruncatesAndSaysSo) {
 
 TEST_F(QueryE2E, ExplainShowsTheSqlItsParametersAndThePlan) {
   qpb::ExplainResponse e;
-  ASSERT_TRUE(Explain(*admin_token_, "md.trades | where venue = \"kraken\" | summarize n = count() by symbol", &e).ok());
+  ASSERT_TRUE(
+      Explain(*admin_token_, "md.trades | where venue = \"kraken\" | summarize n = count() by symbol", &e).ok());
   EXPECT_EQ(e.sql(),
             "SELECT \"symbol\" AS c1, count(*) AS c2 FROM \"md\".\"trades\" WHERE (\"venue\" = $1::text) GROUP BY "
             "\"symbol\" LIMIT $2::bigint");
@@ -713,8 +710,8 @@ TEST_F(QueryE2E, ExplainShowsTheSqlItsParametersAndThePlan) {
 
 TEST_F(QueryE2E, TheCliPrintsTablesCsvJsonAndErrorsWithTheirCaret) {
   auto cli = [&](std::vector<std::string> args) {
-    std::vector<std::string> argv = {e2e::BinDir() + "/stream-admin", "--token", *admin_token_, "query", "-t",
-                                     admin_->target};
+    std::vector<std::string> argv = {
+        e2e::BinDir() + "/stream-admin", "--token", *admin_token_, "query", "-t", admin_->target};
     argv.insert(argv.end(), args.begin(), args.end());
     auto p = testing::Process::Spawn(argv);
     EXPECT_TRUE(p.ok());

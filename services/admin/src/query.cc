@@ -189,14 +189,13 @@ absl::Status QueryEngine::SetupRole() {
                    "') THEN CREATE ROLE ", role, " NOLOGIN; END IF; END $sa$"),
       absl::StrCat("ALTER ROLE ", role, " SET default_transaction_read_only = on"),
       // So that a warehouse DSN logging in as this user may SET ROLE to it.
-      absl::StrCat("DO $sa$ BEGIN IF current_user <> '", role, "' AND NOT pg_catalog.pg_has_role(current_user, '",
-                   role, "', 'MEMBER') THEN GRANT ", role, " TO CURRENT_USER; END IF; END $sa$"),
+      absl::StrCat("DO $sa$ BEGIN IF current_user <> '", role, "' AND NOT pg_catalog.pg_has_role(current_user, '", role,
+                   "', 'MEMBER') THEN GRANT ", role, " TO CURRENT_USER; END IF; END $sa$"),
       // What exists now in md and the cdc_* schemas (new tables: the next refresh).
       absl::StrCat("DO $sa$ DECLARE s text; t record; BEGIN "
                    "FOR s IN SELECT nspname FROM pg_catalog.pg_namespace WHERE (nspname = 'md' OR nspname LIKE "
                    "'cdc\\_%') AND NOT pg_catalog.has_schema_privilege('",
-                   role,
-                   "', oid, 'USAGE') LOOP EXECUTE format('GRANT USAGE ON SCHEMA %I TO ", role,
+                   role, "', oid, 'USAGE') LOOP EXECUTE format('GRANT USAGE ON SCHEMA %I TO ", role,
                    "', s); END LOOP; "
                    "FOR t IN SELECT n.nspname, c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
                    "ON n.oid = c.relnamespace WHERE (n.nspname = 'md' OR n.nspname LIKE 'cdc\\_%') AND c.relkind IN "

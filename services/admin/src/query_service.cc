@@ -59,8 +59,8 @@ class QueryProbe {
   QueryProbe() {
     auto& r = obs::MetricsRegistry::Default();
     for (const char* outcome : {"ok", "invalid", "denied", "timeout", "cancelled", "error"})
-      queries_[Index(outcome)] = &r.GetCounter("streamadmin_admin_queries_total", "DSL queries run, by outcome",
-                                               {{"outcome", outcome}});
+      queries_[Index(outcome)] =
+          &r.GetCounter("streamadmin_admin_queries_total", "DSL queries run, by outcome", {{"outcome", outcome}});
     rows_ = &r.GetCounter("streamadmin_admin_query_rows_total", "Rows returned by DSL queries");
     truncated_ = &r.GetCounter("streamadmin_admin_query_truncated_total", "DSL query results cut at the row limit");
     seconds_ = &r.GetHistogram("streamadmin_admin_query_seconds", "DSL query duration (Run)");
@@ -133,7 +133,8 @@ class QueryService final : public qpb::Query::Service {
           if (batch.rows().rows_size() >= kBatchRows || bytes >= kBatchBytes) return flush();
           return true;
         });
-    if (!stats.ok()) return Finish(ctx, caller, "query.run", q->plan.source->name, req->query(), stats.status(), {}, start);
+    if (!stats.ok())
+      return Finish(ctx, caller, "query.run", q->plan.source->name, req->query(), stats.status(), {}, start);
     flush();
     qpb::RunResponse trailer;
     auto* t = trailer.mutable_trailer();

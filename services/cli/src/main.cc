@@ -10,10 +10,9 @@
 //   stream-admin keygen                              signing key + NATS seeds as config YAML
 //   stream-admin query   'DSL' [--json|--csv|--explain|--validate] | --catalog   warehouse queries
 // With token auth on, pass --token or STREAM_ADMIN_TOKEN (from `login`).
-#include <CLI/CLI.hpp>
-
 #include <spdlog/spdlog.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdio>
 
 #include "cli/admin_commands.h"
@@ -127,7 +126,8 @@ int main(int argc, char** argv) {
   login->add_option("-t,--target", login_opts.target, "the admin service (default 127.0.0.1:7105)");
   login->add_option("-u,--user", login_opts.username, "username")->required();
   sa::cli::QueryOptions query_opts;
-  auto* query = app.add_subcommand("query", "run a DSL query over the warehouse (docs/DSL.md) through the admin service");
+  auto* query =
+      app.add_subcommand("query", "run a DSL query over the warehouse (docs/DSL.md) through the admin service");
   query->add_option("query", query_opts.query, "the query, e.g. 'md.trades | summarize n = count() by venue'");
   query->add_option("-t,--target", query_opts.target, "the admin service (default 127.0.0.1:7105)");
   query->add_flag("--json", query_opts.json, "rows as a JSON array of objects (decimals as strings)");

@@ -143,9 +143,7 @@ int Run(const QueryOptions& o, qpb::Query::Stub& stub) {
   }
   std::fprintf(stderr, "(%llu row%s%s, %.1f ms)\n", static_cast<unsigned long long>(trailer.row_count()),
                trailer.row_count() == 1 ? "" : "s",
-               trailer.truncated()
-                   ? absl::StrCat("; TRUNCATED at the row limit of ", trailer.row_limit()).c_str()
-                   : "",
+               trailer.truncated() ? absl::StrCat("; TRUNCATED at the row limit of ", trailer.row_limit()).c_str() : "",
                static_cast<double>(trailer.duration_us()) / 1000.0);
   return 0;
 }
@@ -213,8 +211,7 @@ int RunQuery(const QueryOptions& o) {
     std::fprintf(stderr, "stream-admin query: --json or --csv, not both\n");
     return 2;
   }
-  auto channel =
-      grpc::CreateChannel(o.target, o.credentials ? o.credentials : grpc::InsecureChannelCredentials());
+  auto channel = grpc::CreateChannel(o.target, o.credentials ? o.credentials : grpc::InsecureChannelCredentials());
   auto stub = qpb::Query::NewStub(channel);
   if (o.catalog) return Catalog(o, *stub);
   if (o.validate) return Validate(o, *stub);

@@ -116,8 +116,7 @@ class QueryEngine {
   void Release(std::unique_ptr<Conn> conn);
   absl::StatusOr<std::unique_ptr<Conn>> Open();
   absl::StatusOr<std::shared_ptr<const dsl::StaticCatalog>> Discover();
-  absl::StatusOr<RunStats> RunOnce(const CompiledQuery& q, const std::function<bool()>& cancelled,
-                                   const RowFn& on_row);
+  absl::StatusOr<RunStats> RunOnce(const CompiledQuery& q, const std::function<bool()>& cancelled, const RowFn& on_row);
   absl::StatusOr<std::string> ExplainOnce(const CompiledQuery& q);
   bool RetryAfterGrants(const absl::Status& st);
 
@@ -127,7 +126,7 @@ class QueryEngine {
   std::vector<std::unique_ptr<Conn>> idle_;  // guarded by mu_
   int borrowed_ = 0;                         // guarded by mu_
 
-  std::mutex catalog_mu_;  // one discovery at a time
+  std::mutex catalog_mu_;                              // one discovery at a time
   std::shared_ptr<const dsl::StaticCatalog> catalog_;  // guarded by catalog_mu_
   absl::Time catalog_time_ = absl::InfinitePast();     // guarded by catalog_mu_
 };

@@ -17,8 +17,8 @@
 namespace sa::cli {
 
 struct QueryOptions {
-  std::string target = "127.0.0.1:7105";  // the admin service
-  std::string token;                      // access token; empty: none (auth off)
+  std::string target = "127.0.0.1:7105";                  // the admin service
+  std::string token;                                      // access token; empty: none (auth off)
   std::shared_ptr<grpc::ChannelCredentials> credentials;  // TLS; null: plaintext
   std::string query;
   bool json = false;
@@ -26,8 +26,8 @@ struct QueryOptions {
   bool explain = false;
   bool validate = false;
   bool catalog = false;
-  uint64_t max_rows = 0;   // 0: the server's limit
-  double timeout_s = 60;   // the call's deadline
+  uint64_t max_rows = 0;  // 0: the server's limit
+  double timeout_s = 60;  // the call's deadline
 };
 
 // Prints to stdout (results) and stderr (errors, the row count); returns the
