@@ -357,6 +357,22 @@ absl::StatusOr<std::string> QueryEngine::Explain(const CompiledQuery& q) {
 
 // A table the sink created since the last grants (md.trades on a fresh
 // warehouse, a new CDC table): with setup_dsn, grant and try once more.
+absl::StatusOr<std::unique_ptr<QueryEngine::Conn>> QueryEngine::Begin(const CompiledQuery& q) {
+  auto leased = Acquire();
+  if (!leased.ok()) return leased.status();
+  // The prelude in one round trip (simple protocol: one string, several statements).
+  if (auto st = Exec((*leased)->conn, absl::StrJoin(q.sql.Prelude(), "; ")); !st.ok())
+    return Abort(std::move(*leased), st);
+  return leased;
+}
+
+absl::Status QueryEngine::Abort(std::unique_ptr<Conn> conn, absl::Status st) {
+  PGconn* c = conn->conn;
+  if (PQstatus(c) == CONNECTION_OK && PQtransactionStatus(c) != PQTRANS_IDLE) (void)Exec(c, "ROLLBACK");
+  Release(std::move(conn));
+  return st;
+}
+
 bool QueryEngine::RetryAfterGrants(const absl::Status& st) {
   if (!absl::IsFailedPrecondition(st) || options_.setup_dsn.empty()) return false;
   return FullCatalog(/*refresh=*/true).ok();
@@ -364,17 +380,11 @@ bool QueryEngine::RetryAfterGrants(const absl::Status& st) {
 
 absl::StatusOr<RunStats> QueryEngine::RunOnce(const CompiledQuery& q, const std::function<bool()>& cancelled,
                                               const RowFn& on_row) {
-  auto leased = Acquire();
-  if (!leased.ok()) return leased.status();
-  std::unique_ptr<Conn> conn = std::move(*leased);
+  auto begun = Begin(q);
+  if (!begun.ok()) return begun.status();
+  std::unique_ptr<Conn> conn = std::move(*begun);
   PGconn* c = conn->conn;
-  auto fail = [&](absl::Status st) {
-    if (PQstatus(c) == CONNECTION_OK && PQtransactionStatus(c) != PQTRANS_IDLE) (void)Exec(c, "ROLLBACK");
-    Release(std::move(conn));
-    return st;
-  };
-  // The prelude in one round trip (simple protocol: one string, several statements).
-  if (auto st = Exec(c, absl::StrJoin(q.sql.Prelude(), "; ")); !st.ok()) return fail(st);
+  auto fail = [&](absl::Status st) { return Abort(std::move(conn), std::move(st)); };
   std::vector<const char*> params = ParamPointers(q.sql);
   if (!PQsendQueryParams(c, q.sql.sql.c_str(), static_cast<int>(params.size()), nullptr, params.data(), nullptr,
                          nullptr, 0))
@@ -439,16 +449,11 @@ absl::StatusOr<RunStats> QueryEngine::RunOnce(const CompiledQuery& q, const std:
 }
 
 absl::StatusOr<std::string> QueryEngine::ExplainOnce(const CompiledQuery& q) {
-  auto leased = Acquire();
-  if (!leased.ok()) return leased.status();
-  std::unique_ptr<Conn> conn = std::move(*leased);
+  auto begun = Begin(q);
+  if (!begun.ok()) return begun.status();
+  std::unique_ptr<Conn> conn = std::move(*begun);
   PGconn* c = conn->conn;
-  auto fail = [&](absl::Status st) {
-    if (PQstatus(c) == CONNECTION_OK && PQtransactionStatus(c) != PQTRANS_IDLE) (void)Exec(c, "ROLLBACK");
-    Release(std::move(conn));
-    return st;
-  };
-  if (auto st = Exec(c, absl::StrJoin(q.sql.Prelude(), "; ")); !st.ok()) return fail(st);
+  auto fail = [&](absl::Status st) { return Abort(std::move(conn), std::move(st)); };
   std::vector<const char*> params = ParamPointers(q.sql);
   Result r(PQexecParams(c, absl::StrCat("EXPLAIN ", q.sql.sql).c_str(), static_cast<int>(params.size()), nullptr,
                         params.data(), nullptr, nullptr, 0));

@@ -119,6 +119,10 @@ class QueryEngine {
   absl::StatusOr<RunStats> RunOnce(const CompiledQuery& q, const std::function<bool()>& cancelled, const RowFn& on_row);
   absl::StatusOr<std::string> ExplainOnce(const CompiledQuery& q);
   bool RetryAfterGrants(const absl::Status& st);
+  // A pooled connection inside the query's read-only transaction (Prelude()).
+  absl::StatusOr<std::unique_ptr<Conn>> Begin(const CompiledQuery& q);
+  // Rolls back what is open, returns the connection to the pool, returns `st`.
+  absl::Status Abort(std::unique_ptr<Conn> conn, absl::Status st);
 
   QueryOptions options_;
   std::mutex mu_;
