@@ -132,11 +132,13 @@ class AdminApp final : public runtime::NatsServiceApp {
     call_sub_ = std::move(*calls);
     republisher_ = std::thread([this] { RepublishLoop(); });
     if (query_engine_.enabled()) {
-      // The role and the catalog; when the warehouse is not reachable yet, the
-      // first query tries again.
-      if (auto cat = query_engine_.FullCatalog(); !cat.ok())
-        spdlog::warn("query: warehouse not ready yet (queries fail with its error until it is): {}",
-                     std::string(cat.status().message()));
+      // The role and the catalog, off the start path (an unreachable warehouse
+      // must not delay the admin); when it fails, the first query tries again.
+      query_warmup_ = std::thread([this] {
+        if (auto cat = query_engine_.FullCatalog(); !cat.ok())
+          spdlog::warn("query: warehouse not ready yet (queries fail with its error until it is): {}",
+                       std::string(cat.status().message()));
+      });
     }
     return absl::OkStatus();
   }
@@ -147,6 +149,7 @@ class AdminApp final : public runtime::NatsServiceApp {
     }
     cv_.notify_all();
     if (republisher_.joinable()) republisher_.join();
+    if (query_warmup_.joinable()) query_warmup_.join();
     denial_sub_.reset();
     call_sub_.reset();
   }
@@ -201,6 +204,7 @@ class AdminApp final : public runtime::NatsServiceApp {
   AdminServices services_;
   QueryEngine query_engine_;
   std::unique_ptr<grpc::Service> query_service_;
+  std::thread query_warmup_;
   std::unique_ptr<bus::Subscription> denial_sub_;
   std::unique_ptr<bus::Subscription> call_sub_;
   std::atomic<bool> revocations_loaded_{false};
