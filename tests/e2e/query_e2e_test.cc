@@ -647,6 +647,23 @@ TEST_F(QueryE2E, TypicalMistakesGetTheirRecordedMessagesWithLineColumnAndCaretOv
   }
 }
 
+TEST_F(QueryE2E, HugeAndDeeplyNestedQueriesAreRefusedWithTheLimitTheyHit) {
+  RunResult huge = Run(*admin_token_, "md.trades | limit 1 " + std::string(17 * 1024, ' '));
+  EXPECT_EQ(huge.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(huge.status.error_message().find("exceeds the limit of 16384 bytes (max_input_bytes)"), std::string::npos)
+      << huge.status.error_message().substr(0, 300);
+  RunResult deep =
+      Run(*admin_token_, "md.trades | where " + std::string(5000, '(') + "price > 1" + std::string(5000, ')'));
+  EXPECT_EQ(deep.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(deep.status.error_message().find("nested deeper than 64 levels (limit max_depth)"), std::string::npos)
+      << deep.status.error_message().substr(0, 300);
+  RunResult literal = Run(*admin_token_, "md.trades | where symbol = \"" + std::string(2000, 'x') + "\"");
+  EXPECT_EQ(literal.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(literal.status.error_message().find("max_literal_bytes"), std::string::npos);
+  // The service is fine afterwards.
+  EXPECT_TRUE(Run(*admin_token_, "md.trades | summarize n = count()").status.ok());
+}
+
 // Queries of the sa-query application still running in the warehouse.
 std::string ActiveQueries(Warehouse& w) {
   return w.One(
