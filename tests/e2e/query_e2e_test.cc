@@ -163,8 +163,8 @@ class QueryE2E : public ::testing::Test {
       ASSERT_TRUE(roles->PutRole(testing::Ctx(*admin_token_).get(), req, &out).ok());
     }
     auto users = adm::Users::NewStub(admin_->channel);
-    for (const auto& [name, role] :
-         std::vector<std::pair<std::string, std::string>>{{"alice", "md-reader"}, {"bob", "orders-reader"}}) {
+    for (const auto& [name, role] : std::vector<std::pair<std::string, std::string>>{
+             {"alice", "md-reader"}, {"bob", "orders-reader"}, {"carol", "viewer"}}) {
       adm::CreateUserRequest req;
       req.set_username(name);
       req.set_password(kUserPassword);
@@ -523,6 +523,12 @@ TEST_F(QueryE2E, WithoutCdcReadCdcTablesCanBeNeitherQueriedNorSeenAndTheDenialIs
   EXPECT_EQ(bob_secret.status.error_message(),
             "permission 'cdc:read' (or 'cdc.pg.public.secrets:read') needed to read cdc_pg_public.secrets");
   EXPECT_EQ(names(*admin_token_), "cdc_pg_bulk.big,cdc_pg_public.orders,cdc_pg_public.secrets,md.candles,md.trades");
+  // The built-in viewer reads market data and every CDC table.
+  auto carol = testing::PasswordLogin(admin_->channel, "carol", kUserPassword);
+  ASSERT_TRUE(carol.ok());
+  EXPECT_EQ(names(carol->access_token()),
+            "cdc_pg_bulk.big,cdc_pg_public.orders,cdc_pg_public.secrets,md.candles,md.trades");
+  EXPECT_TRUE(Run(carol->access_token(), "cdc_pg_public.secrets | project v").status.ok());
 
   // Every denial is in the audit log, read through admin gRPC.
   bool orders = false, ghost_seen = false, explain = false;
