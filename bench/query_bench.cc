@@ -58,8 +58,8 @@ Args ParseArgs(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string s = argv[i];
     auto num = [&](const char* flag, int* out) {
-      if (!absl::StartsWith(s, flag)) return false;
-      if (!absl::SimpleAtoi(s.substr(std::string(flag).size()), out) || *out <= 0) Die(absl::StrCat("bad ", s));
+      if (!sa::bench::IntFlag(s, flag, out)) return false;
+      if (*out <= 0) Die(absl::StrCat("bad ", s));
       return true;
     };
     if (absl::StartsWith(s, "--bin_dir=")) {
