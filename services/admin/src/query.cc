@@ -357,111 +357,99 @@ absl::StatusOr<std::string> QueryEngine::Explain(const CompiledQuery& q) {
 
 // A table the sink created since the last grants (md.trades on a fresh
 // warehouse, a new CDC table): with setup_dsn, grant and try once more.
-absl::StatusOr<std::unique_ptr<QueryEngine::Conn>> QueryEngine::Begin(const CompiledQuery& q) {
-  auto leased = Acquire();
-  if (!leased.ok()) return leased.status();
-  // The prelude in one round trip (simple protocol: one string, several statements).
-  if (auto st = Exec((*leased)->conn, absl::StrJoin(q.sql.Prelude(), "; ")); !st.ok())
-    return Abort(std::move(*leased), st);
-  return leased;
-}
-
-absl::Status QueryEngine::Abort(std::unique_ptr<Conn> conn, absl::Status st) {
-  PGconn* c = conn->conn;
-  if (PQstatus(c) == CONNECTION_OK && PQtransactionStatus(c) != PQTRANS_IDLE) (void)Exec(c, "ROLLBACK");
-  Release(std::move(conn));
-  return st;
-}
-
 bool QueryEngine::RetryAfterGrants(const absl::Status& st) {
   if (!absl::IsFailedPrecondition(st) || options_.setup_dsn.empty()) return false;
   return FullCatalog(/*refresh=*/true).ok();
 }
 
+absl::Status QueryEngine::InTransaction(const CompiledQuery& q, const TransactionBody& body) {
+  auto leased = Acquire();
+  if (!leased.ok()) return leased.status();
+  std::unique_ptr<Conn> conn = std::move(*leased);
+  PGconn* c = conn->conn;
+  // The prelude in one round trip (simple protocol: one string, several statements).
+  absl::Status st = Exec(c, absl::StrJoin(q.sql.Prelude(), "; "));
+  if (st.ok()) st = body(c, ParamPointers(q.sql));
+  if (st.ok()) st = Exec(c, "COMMIT");
+  if (!st.ok() && PQstatus(c) == CONNECTION_OK && PQtransactionStatus(c) != PQTRANS_IDLE) (void)Exec(c, "ROLLBACK");
+  Release(std::move(conn));
+  return st;
+}
+
 absl::StatusOr<RunStats> QueryEngine::RunOnce(const CompiledQuery& q, const std::function<bool()>& cancelled,
                                               const RowFn& on_row) {
-  auto begun = Begin(q);
-  if (!begun.ok()) return begun.status();
-  std::unique_ptr<Conn> conn = std::move(*begun);
-  PGconn* c = conn->conn;
-  auto fail = [&](absl::Status st) { return Abort(std::move(conn), std::move(st)); };
-  std::vector<const char*> params = ParamPointers(q.sql);
-  if (!PQsendQueryParams(c, q.sql.sql.c_str(), static_cast<int>(params.size()), nullptr, params.data(), nullptr,
-                         nullptr, 0))
-    return fail(absl::UnavailableError(absl::StrCat("warehouse: ", FirstLine(PQerrorMessage(c)))));
-  PQsetSingleRowMode(c);
-
   RunStats stats;
-  bool we_cancelled = false;
-  absl::Status error;
-  std::vector<const char*> values;
-  std::vector<bool> nulls;
-  auto cancel = [&] {
-    if (we_cancelled) return;
-    we_cancelled = true;
-    if (PGcancel* pc = PQgetCancel(c)) {
-      char err[256];
-      if (!PQcancel(pc, err, sizeof err)) spdlog::warn("query: cancel request failed: {}", err);
-      PQfreeCancel(pc);
-    }
-  };
-  while (true) {
-    while (PQisBusy(c)) {
-      pollfd p{PQsocket(c), POLLIN, 0};
-      (void)poll(&p, 1, 20);
-      if (!we_cancelled && cancelled()) cancel();
-      if (!PQconsumeInput(c))
-        return fail(absl::UnavailableError(absl::StrCat("warehouse: ", FirstLine(PQerrorMessage(c)))));
-    }
-    Result r(PQgetResult(c));
-    if (!r) break;
-    switch (PQresultStatus(r.get())) {
-      case PGRES_SINGLE_TUPLE: {
-        if (we_cancelled) break;  // draining
-        if (q.sql.truncatable && static_cast<int64_t>(stats.rows) >= q.sql.row_limit) {
-          stats.truncated = true;  // the row_limit+1-th row: not sent
+  absl::Status st = InTransaction(q, [&](PGconn* c, const std::vector<const char*>& params) -> absl::Status {
+    if (!PQsendQueryParams(c, q.sql.sql.c_str(), static_cast<int>(params.size()), nullptr, params.data(), nullptr,
+                           nullptr, 0))
+      return absl::UnavailableError(absl::StrCat("warehouse: ", FirstLine(PQerrorMessage(c))));
+    PQsetSingleRowMode(c);
+    bool we_cancelled = false;
+    absl::Status error;
+    std::vector<const char*> values;
+    std::vector<bool> nulls;
+    auto cancel = [&] {
+      if (we_cancelled) return;
+      we_cancelled = true;
+      if (PGcancel* pc = PQgetCancel(c)) {
+        char err[256];
+        if (!PQcancel(pc, err, sizeof err)) spdlog::warn("query: cancel request failed: {}", err);
+        PQfreeCancel(pc);
+      }
+    };
+    while (true) {
+      while (PQisBusy(c)) {
+        pollfd p{PQsocket(c), POLLIN, 0};
+        (void)poll(&p, 1, 20);
+        if (!we_cancelled && cancelled()) cancel();
+        if (!PQconsumeInput(c))
+          return absl::UnavailableError(absl::StrCat("warehouse: ", FirstLine(PQerrorMessage(c))));
+      }
+      Result r(PQgetResult(c));
+      if (!r) break;
+      switch (PQresultStatus(r.get())) {
+        case PGRES_SINGLE_TUPLE: {
+          if (we_cancelled) break;  // draining
+          if (q.sql.truncatable && static_cast<int64_t>(stats.rows) >= q.sql.row_limit) {
+            stats.truncated = true;  // the row_limit+1-th row: not sent
+            break;
+          }
+          const int n = PQnfields(r.get());
+          values.resize(n);
+          nulls.resize(n);
+          for (int j = 0; j < n; ++j) {
+            nulls[j] = PQgetisnull(r.get(), 0, j);
+            values[j] = PQgetvalue(r.get(), 0, j);
+          }
+          ++stats.rows;
+          if (!on_row(values, nulls)) cancel();
           break;
         }
-        const int n = PQnfields(r.get());
-        values.resize(n);
-        nulls.resize(n);
-        for (int j = 0; j < n; ++j) {
-          nulls[j] = PQgetisnull(r.get(), 0, j);
-          values[j] = PQgetvalue(r.get(), 0, j);
-        }
-        ++stats.rows;
-        if (!on_row(values, nulls)) cancel();
-        break;
+        case PGRES_TUPLES_OK:
+        case PGRES_COMMAND_OK:
+          break;
+        default:
+          if (error.ok()) error = StatusOfResult(c, r.get());
+          break;
       }
-      case PGRES_TUPLES_OK:
-      case PGRES_COMMAND_OK:
-        break;
-      default:
-        if (error.ok()) error = StatusOfResult(c, r.get());
-        break;
     }
-  }
-  if (we_cancelled) return fail(absl::CancelledError("the query was cancelled (the client went away)"));
-  if (!error.ok()) return fail(error);
-  if (auto st = Exec(c, "COMMIT"); !st.ok()) return fail(st);
-  Release(std::move(conn));
+    if (we_cancelled) return absl::CancelledError("the query was cancelled (the client went away)");
+    return error;
+  });
+  if (!st.ok()) return st;
   return stats;
 }
 
 absl::StatusOr<std::string> QueryEngine::ExplainOnce(const CompiledQuery& q) {
-  auto begun = Begin(q);
-  if (!begun.ok()) return begun.status();
-  std::unique_ptr<Conn> conn = std::move(*begun);
-  PGconn* c = conn->conn;
-  auto fail = [&](absl::Status st) { return Abort(std::move(conn), std::move(st)); };
-  std::vector<const char*> params = ParamPointers(q.sql);
-  Result r(PQexecParams(c, absl::StrCat("EXPLAIN ", q.sql.sql).c_str(), static_cast<int>(params.size()), nullptr,
-                        params.data(), nullptr, nullptr, 0));
-  if (PQresultStatus(r.get()) != PGRES_TUPLES_OK) return fail(StatusOfResult(c, r.get()));
   std::vector<std::string> lines;
-  for (int i = 0; i < PQntuples(r.get()); ++i) lines.emplace_back(PQgetvalue(r.get(), i, 0));
-  if (auto st = Exec(c, "COMMIT"); !st.ok()) return fail(st);
-  Release(std::move(conn));
+  absl::Status st = InTransaction(q, [&](PGconn* c, const std::vector<const char*>& params) -> absl::Status {
+    Result r(PQexecParams(c, absl::StrCat("EXPLAIN ", q.sql.sql).c_str(), static_cast<int>(params.size()), nullptr,
+                          params.data(), nullptr, nullptr, 0));
+    if (PQresultStatus(r.get()) != PGRES_TUPLES_OK) return StatusOfResult(c, r.get());
+    for (int i = 0; i < PQntuples(r.get()); ++i) lines.emplace_back(PQgetvalue(r.get(), i, 0));
+    return absl::OkStatus();
+  });
+  if (!st.ok()) return st;
   return absl::StrJoin(lines, "\n");
 }
 

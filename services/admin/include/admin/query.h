@@ -119,10 +119,11 @@ class QueryEngine {
   absl::StatusOr<RunStats> RunOnce(const CompiledQuery& q, const std::function<bool()>& cancelled, const RowFn& on_row);
   absl::StatusOr<std::string> ExplainOnce(const CompiledQuery& q);
   bool RetryAfterGrants(const absl::Status& st);
-  // A pooled connection inside the query's read-only transaction (Prelude()).
-  absl::StatusOr<std::unique_ptr<Conn>> Begin(const CompiledQuery& q);
-  // Rolls back what is open, returns the connection to the pool, returns `st`.
-  absl::Status Abort(std::unique_ptr<Conn> conn, absl::Status st);
+  // Runs body(connection, q's parameters) on a pooled connection inside q's
+  // read-only transaction (Prelude()), then COMMIT; on any error ROLLBACK.
+  // The connection goes back to the pool either way (dropped when broken).
+  using TransactionBody = std::function<absl::Status(PGconn*, const std::vector<const char*>&)>;
+  absl::Status InTransaction(const CompiledQuery& q, const TransactionBody& body);
 
   QueryOptions options_;
   std::mutex mu_;
