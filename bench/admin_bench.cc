@@ -51,11 +51,7 @@ Args ParseArgs(int argc, char** argv) {
   Args a;
   for (int i = 1; i < argc; ++i) {
     std::string s = argv[i];
-    auto num = [&](const char* flag, int* out) {
-      if (!absl::StartsWith(s, flag)) return false;
-      if (!absl::SimpleAtoi(s.substr(std::string(flag).size()), out)) Die(absl::StrCat("bad ", s));
-      return true;
-    };
+    auto num = [&](const char* flag, int* out) { return sa::bench::IntFlag(s, flag, out); };
     if (absl::StartsWith(s, "--bin_dir=")) {
       a.bin_dir = s.substr(10);
     } else if (!num("--seconds=", &a.seconds) && !num("--readers=", &a.readers) && !num("--logins=", &a.logins) &&

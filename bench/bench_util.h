@@ -19,6 +19,7 @@
 #include <utility>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
 namespace sa::bench {
@@ -60,6 +61,15 @@ inline std::pair<uint64_t, uint64_t> MachineJiffies() {
   std::fflush(stderr);
   std::_Exit(1);
 }
+// "--name=N": true and *out = N when `arg` is that flag (a bad number dies);
+// false when `arg` is another flag.
+inline bool IntFlag(const std::string& arg, const char* flag, int* out) {
+  const std::string prefix(flag);
+  if (arg.compare(0, prefix.size(), prefix) != 0) return false;
+  if (!absl::SimpleAtoi(arg.substr(prefix.size()), out)) Die(absl::StrCat("bad ", arg));
+  return true;
+}
+
 inline void Check(const absl::Status& st, const std::string& what) {
   if (!st.ok()) Die(absl::StrCat(what, ": ", st.ToString()));
 }

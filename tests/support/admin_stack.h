@@ -91,10 +91,13 @@ class AdminStack {
 
   // Starts bin/<name> with token auth (this stack's key) and NATS, and waits
   // until its gRPC health is SERVING. extra: top-level YAML; auth_extra: YAML
-  // lines under server.auth (indented by 4).
-  Service Start(const std::string& name, const std::string& extra, const std::string& auth_extra = "") {
+  // lines under server.auth (indented by 4); stem: the config and log files'
+  // name (default `name`; another for a second instance of one binary).
+  Service Start(const std::string& name, const std::string& extra, const std::string& auth_extra = "",
+                const std::string& stem = "") {
     int grpc_port = *PickFreePort(), http_port = *PickFreePort();
-    std::string cfg = absl::StrCat(dir_->path(), "/", name, ".yaml");
+    const std::string file = stem.empty() ? name : stem;
+    std::string cfg = absl::StrCat(dir_->path(), "/", file, ".yaml");
     std::ofstream(cfg) << "server:\n  grpc_listen: 127.0.0.1:" << grpc_port
                        << "\n  http_listen: 127.0.0.1:" << http_port
                        << "\n  shutdown_grace_s: 2\n  auth:\n    mode: token\n    public_key: \""
@@ -102,7 +105,7 @@ class AdminStack {
                        << auth_extra << "nats:\n  servers: [" << nats_->url() << "]\n"
                        << extra;
     auto p = Process::Spawn({BinDir() + "/" + name, "--config", cfg},
-                            {.log_file = absl::StrCat(dir_->path(), "/", name, ".log")});
+                            {.log_file = absl::StrCat(dir_->path(), "/", file, ".log")});
     EXPECT_TRUE(p.ok()) << p.status();
     Service s{std::move(*p), absl::StrCat("127.0.0.1:", grpc_port), nullptr};
     s.channel = grpc::CreateChannel(s.target, grpc::InsecureChannelCredentials());

@@ -41,7 +41,8 @@ std::vector<adm::Role> BuiltinRoles() {
       MakeRole("admin", "everything", {"*:*"}, {">"}, {}, {">"}, {}),
       MakeRole(
           "viewer", "read everything but the audit log; subscribe to market data and anomalies",
-          {"control:read", "ingest:read", "normalizer:read", "cdc:read", "users:read", "roles:read", "apikeys:read"},
+          {"control:read", "ingest:read", "normalizer:read", "cdc:read", "users:read", "roles:read", "apikeys:read",
+           "md:read"},
           {}, {">"}, {"md.>", "anomaly.>", "_INBOX.>"}, {"cdc.>", "md.raw.>"}),
       MakeRole("svc-ingest", "the ingest service", {"control:read"},
                {"md.raw.>", "dlq.ingest", "$JS.API.>", "sa.audit.denied.ingest", "sa.audit.call.ingest"}, {},

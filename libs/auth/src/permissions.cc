@@ -64,6 +64,13 @@ const std::unordered_map<std::string_view, std::string_view>& MethodTable() {
       {"/streamadmin.admin.v1.NatsAccess/GetMyCredentials", "@authenticated"},
       {"/streamadmin.admin.v1.NatsAccess/GetCredentials", "nats:admin"},
       {"/streamadmin.admin.v1.NatsAccess/GetServerConfig", "nats:admin"},
+      // query.v1 on admin: any valid token; each source then needs its own
+      // permission (md:read, cdc:read or a per-table cdc.<...>:read), checked
+      // by the service against the catalog (services/admin/include/admin/query.h).
+      {"/streamadmin.query.v1.Query/Run", "@authenticated"},
+      {"/streamadmin.query.v1.Query/Explain", "@authenticated"},
+      {"/streamadmin.query.v1.Query/Validate", "@authenticated"},
+      {"/streamadmin.query.v1.Query/Catalog", "@authenticated"},
   };
   return *table;
 }

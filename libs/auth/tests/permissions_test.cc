@@ -53,8 +53,8 @@ TEST(BuiltinRoles, TheViewerReadsButNotTheAuditLog) {
     std::vector<std::string> perms;
     for (const auto& p : role.permissions()) perms.push_back(p.resource() + ":" + p.action());
     EXPECT_FALSE(Allows(perms, "audit:read"));
-    for (const char* r :
-         {"users:read", "roles:read", "apikeys:read", "control:read", "cdc:read", "normalizer:read", "ingest:read"})
+    for (const char* r : {"users:read", "roles:read", "apikeys:read", "control:read", "cdc:read", "normalizer:read",
+                          "ingest:read", "md:read"})
       EXPECT_TRUE(Allows(perms, r)) << r;
     EXPECT_FALSE(Allows(perms, "users:write"));
     return;

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "admin/query.h"
 #include "admin/services.h"
 #include "admin/store.h"
 #include "auth/crypto.h"
@@ -36,6 +37,11 @@ cfg::AdminConfig DefaultConfig() {
   c.mutable_nats_jwt()->set_user_jwt_ttl_s(86400);
   c.mutable_nats_jwt()->set_max_user_jwt_ttl_s(86400);
   c.set_database_pool_size(4);
+  c.mutable_query()->set_role("sa_query");
+  c.mutable_query()->set_pool_size(4);
+  c.mutable_query()->set_statement_timeout_ms(30000);
+  c.mutable_query()->set_max_rows(10000);
+  c.mutable_query()->set_catalog_refresh_s(30);
   return c;
 }
 
@@ -60,6 +66,10 @@ absl::Status ValidateConfig(const cfg::AdminConfig& c) {
     return absl::InvalidArgumentError("key 'auth.signing_key': required when server.auth.mode is token");
   if (c.auth().lockout_threshold() == 0) return absl::InvalidArgumentError("key 'auth.lockout_threshold': at least 1");
   if (c.database_pool_size() > 64) return absl::InvalidArgumentError("key 'database_pool_size': at most 64");
+  auto q = QueryOptionsFromConfig(c.query());
+  if (!q.ok()) return q.status();
+  if (c.query().pool_size() > 64) return absl::InvalidArgumentError("key 'query.pool_size': at most 64");
+  if (c.query().max_rows() > 10000000) return absl::InvalidArgumentError("key 'query.max_rows': at most 10000000");
   return absl::OkStatus();
 }
 
@@ -67,7 +77,7 @@ namespace {
 
 class AdminApp final : public runtime::NatsServiceApp {
  public:
-  AdminApp(const cfg::AdminConfig& c, AdminOptions options)
+  AdminApp(const cfg::AdminConfig& c, AdminOptions options, QueryOptions query)
       : NatsServiceApp(c.nats(), {}, {{"database", c.database().dsn()}}),
         config_(c),
         store_(c.database().dsn(), c.database_pool_size() ? static_cast<int>(c.database_pool_size()) : 4),
@@ -76,9 +86,15 @@ class AdminApp final : public runtime::NatsServiceApp {
                 return started_ ? nats().connection().Publish(subject, data)
                                 : absl::UnavailableError("NATS not started");
               }),
-        services_(&core_) {}
+        services_(&core_),
+        query_engine_(std::move(query)),
+        query_service_(MakeQueryService(&core_, &query_engine_)) {}
 
-  std::vector<grpc::Service*> GrpcServices() override { return services_.services(); }
+  std::vector<grpc::Service*> GrpcServices() override {
+    auto s = services_.services();
+    s.push_back(query_service_.get());
+    return s;
+  }
   // Runs before the gRPC server starts: the stored revocations are in force
   // before the first call is served (when the database is reachable; else the
   // republish loop loads them as soon as it is).
@@ -115,6 +131,15 @@ class AdminApp final : public runtime::NatsServiceApp {
     if (!calls.ok()) return calls.status();
     call_sub_ = std::move(*calls);
     republisher_ = std::thread([this] { RepublishLoop(); });
+    if (query_engine_.enabled()) {
+      // The role and the catalog, off the start path (an unreachable warehouse
+      // must not delay the admin); when it fails, the first query tries again.
+      query_warmup_ = std::thread([this] {
+        if (auto cat = query_engine_.FullCatalog(); !cat.ok())
+          spdlog::warn("query: warehouse not ready yet (queries fail with its error until it is): {}",
+                       std::string(cat.status().message()));
+      });
+    }
     return absl::OkStatus();
   }
   void OnStop() override {
@@ -124,6 +149,7 @@ class AdminApp final : public runtime::NatsServiceApp {
     }
     cv_.notify_all();
     if (republisher_.joinable()) republisher_.join();
+    if (query_warmup_.joinable()) query_warmup_.join();
     denial_sub_.reset();
     call_sub_.reset();
   }
@@ -176,6 +202,9 @@ class AdminApp final : public runtime::NatsServiceApp {
   Store store_;
   AdminCore core_;
   AdminServices services_;
+  QueryEngine query_engine_;
+  std::unique_ptr<grpc::Service> query_service_;
+  std::thread query_warmup_;
   std::unique_ptr<bus::Subscription> denial_sub_;
   std::unique_ptr<bus::Subscription> call_sub_;
   std::atomic<bool> revocations_loaded_{false};
@@ -190,7 +219,9 @@ class AdminApp final : public runtime::NatsServiceApp {
 absl::StatusOr<std::unique_ptr<runtime::Application>> CreateApp(const cfg::AdminConfig& c) {
   auto o = OptionsFromConfig(c);
   if (!o.ok()) return o.status();
-  return std::make_unique<AdminApp>(c, std::move(*o));
+  auto q = QueryOptionsFromConfig(c.query());
+  if (!q.ok()) return q.status();
+  return std::make_unique<AdminApp>(c, std::move(*o), std::move(*q));
 }
 
 }  // namespace sa::admin

@@ -116,6 +116,26 @@ CREATE TABLE IF NOT EXISTS login_failures (
            w.exec_params("UPDATE roles SET spec = $1 WHERE name = 'viewer'", spec);
          }
        }},
+      {4, "the built-in viewer queries market data in the warehouse (md:read, query.v1)",
+       [](pqxx::work& w) {
+         // Only a stored viewer that is still the built-in one of schema 3
+         // (its explicit reads, nothing else): an edited role is left alone.
+         const std::vector<std::string> schema3 = {"control:read", "ingest:read", "normalizer:read", "cdc:read",
+                                                   "users:read",   "roles:read",  "apikeys:read"};
+         auto r = w.exec("SELECT spec FROM roles WHERE name = 'viewer'");
+         if (r.empty()) return;
+         streamadmin::admin::v1::Role stored;
+         if (!google::protobuf::util::JsonStringToMessage(r[0][0].c_str(), &stored).ok()) return;
+         std::vector<std::string> perms;
+         for (const auto& p : stored.permissions()) perms.push_back(p.resource() + ":" + p.action());
+         if (perms != schema3) return;
+         auto* md = stored.add_permissions();
+         md->set_resource("md");
+         md->set_action("read");
+         std::string spec;
+         (void)google::protobuf::util::MessageToJsonString(stored, &spec);
+         w.exec_params("UPDATE roles SET spec = $1 WHERE name = 'viewer'", spec);
+       }},
   };
   return *m;
 }

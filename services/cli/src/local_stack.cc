@@ -219,7 +219,11 @@ int RunLocalStack(const LocalStackOptions& o) {
       {"normalizer", 2, ""},
       {"cdc-bridge", 3, absl::StrCat("source:\n  dsn: \"", pg_dsn, "\"\nwarehouse:\n  dsn: \"", wh_dsn, "\"\n")},
       {"anomaly", 4, ""},
-      {"admin", 5, absl::StrCat("database:\n  dsn: \"", admin_dsn, "\"\n")},
+      // Queries run in the warehouse as the read-only role sa_query, which the
+      // admin creates there itself (query.setup_dsn, as the sink's user).
+      {"admin", 5,
+       absl::StrCat("database:\n  dsn: \"", admin_dsn, "\"\nquery:\n  warehouse:\n    dsn: \"", wh_dsn,
+                    "\"\n  role: sa_query\n  setup_dsn: \"", wh_dsn, "\"\n")},
   };
   // Writes the service's config and starts it on `rs.target` / `rs.http_port`.
   auto spawn = [&](RunningService& rs) -> bool {
@@ -280,6 +284,8 @@ int RunLocalStack(const LocalStackOptions& o) {
     std::printf("\nall services healthy. Logs and configs: %s\n", run_dir.c_str());
     std::printf("try: %s/stream-admin status -t %s   |   metrics of ingest: curl localhost:%d/metrics\n",
                 bin_dir.c_str(), services.front().target.c_str(), o.http_base_port + 1);
+    std::printf("     %s/stream-admin query -t %s 'md.trades | summarize n = count() by venue'\n", bin_dir.c_str(),
+                services.back().target.c_str());
   }
 
   bool flowing = true;

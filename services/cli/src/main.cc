@@ -8,16 +8,17 @@
 //   stream-admin init    --dsn DSN [--user NAME]     create the first administrator
 //   stream-admin login   --target host:port --user NAME   print an access token
 //   stream-admin keygen                              signing key + NATS seeds as config YAML
+//   stream-admin query   'DSL' [--json|--csv|--explain|--validate] | --catalog   warehouse queries
 // With token auth on, pass --token or STREAM_ADMIN_TOKEN (from `login`).
-#include <CLI/CLI.hpp>
-
 #include <spdlog/spdlog.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdio>
 
 #include "cli/admin_commands.h"
 #include "cli/control_client.h"
 #include "cli/local_stack.h"
+#include "cli/query_command.h"
 #include "cli/tail.h"
 #include "common/version.h"
 
@@ -124,12 +125,25 @@ int main(int argc, char** argv) {
   auto* login = app.add_subcommand("login", "print an access token (password: STREAM_ADMIN_PASSWORD or prompt)");
   login->add_option("-t,--target", login_opts.target, "the admin service (default 127.0.0.1:7105)");
   login->add_option("-u,--user", login_opts.username, "username")->required();
+  sa::cli::QueryOptions query_opts;
+  auto* query =
+      app.add_subcommand("query", "run a DSL query over the warehouse (docs/DSL.md) through the admin service");
+  query->add_option("query", query_opts.query, "the query, e.g. 'md.trades | summarize n = count() by venue'");
+  query->add_option("-t,--target", query_opts.target, "the admin service (default 127.0.0.1:7105)");
+  query->add_flag("--json", query_opts.json, "rows as a JSON array of objects (decimals as strings)");
+  query->add_flag("--csv", query_opts.csv, "rows as CSV with a header line");
+  query->add_flag("--explain", query_opts.explain, "print the SQL, its parameters and PostgreSQL's plan");
+  query->add_flag("--validate", query_opts.validate, "check the query without running it");
+  query->add_flag("--catalog", query_opts.catalog, "list the tables you may query, with their fields");
+  query->add_option("--max-rows", query_opts.max_rows, "return at most N rows (default: the server's limit)");
+  query->add_option("--timeout", query_opts.timeout_s, "seconds before the call is given up (default 60)");
   auto* keygen = app.add_subcommand("keygen", "new token signing key and NATS operator/account seeds (config YAML)");
 
   CLI11_PARSE(app, argc, argv);
   if (auto c = sa::cli::ClientCredentials(ca_file, cert_file, key_file); c.ok()) {
     g_creds = *c;
     login_opts.credentials = *c;
+    query_opts.credentials = *c;
   } else {
     std::fprintf(stderr, "stream-admin: %s\n", std::string(c.status().message()).c_str());
     return 2;
@@ -160,5 +174,9 @@ int main(int argc, char** argv) {
   if (*init) return sa::cli::RunInit(init_opts);
   if (*login) return sa::cli::RunLogin(login_opts);
   if (*keygen) return sa::cli::RunKeygen();
+  if (*query) {
+    query_opts.token = g_token;
+    return sa::cli::RunQuery(query_opts);
+  }
   return 0;
 }
