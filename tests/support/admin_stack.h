@@ -91,15 +91,18 @@ class AdminStack {
 
   // Starts bin/<name> with token auth (this stack's key) and NATS, and waits
   // until its gRPC health is SERVING. extra: top-level YAML; auth_extra: YAML
-  // lines under server.auth (indented by 4).
-  Service Start(const std::string& name, const std::string& extra, const std::string& auth_extra = "") {
+  // lines under server.auth (indented by 4); nats_extra: YAML lines under
+  // nats (indented by 2) replacing "servers: [this stack's server]".
+  Service Start(const std::string& name, const std::string& extra, const std::string& auth_extra = "",
+                const std::string& nats_extra = "") {
     int grpc_port = *PickFreePort(), http_port = *PickFreePort();
     std::string cfg = absl::StrCat(dir_->path(), "/", name, ".yaml");
     std::ofstream(cfg) << "server:\n  grpc_listen: 127.0.0.1:" << grpc_port
                        << "\n  http_listen: 127.0.0.1:" << http_port
                        << "\n  shutdown_grace_s: 2\n  auth:\n    mode: token\n    public_key: \""
                        << auth::Base64(keys_.public_key) << "\"\n"
-                       << auth_extra << "nats:\n  servers: [" << nats_->url() << "]\n"
+                       << auth_extra << "nats:\n"
+                       << (nats_extra.empty() ? absl::StrCat("  servers: [", nats_->url(), "]\n") : nats_extra)
                        << extra;
     auto p = Process::Spawn({BinDir() + "/" + name, "--config", cfg},
                             {.log_file = absl::StrCat(dir_->path(), "/", name, ".log")});
