@@ -517,5 +517,29 @@ TEST_F(NatsAttack, AViewerCannotReceiveRepliesAddressedToAnotherClient) {
   EXPECT_TRUE(v->Messages().empty()) << v->Messages().front().subject;
 }
 
+// Schema 4: a deployment whose stored service roles still grant "$JS.API.>"
+// (as schema 2 created them) gets the scoped lists on upgrade.
+TEST_F(NatsAttack, AnUpgradedDeploymentsServiceRolesLoseTheWholeJetStreamApi) {
+  ASSERT_TRUE(
+      stack_->pg()
+          .Exec(R"(UPDATE roles SET spec = '{"name":"svc-ingest","permissions":[{"resource":"control",)"
+                R"("action":"read"}],"nats":{"publishAllow":["md.raw.>","$JS.API.>"]}}' WHERE name = 'svc-ingest';)"
+                R"( DELETE FROM schema_migrations WHERE version = 4)")
+          .ok());
+  ASSERT_TRUE(admin_->process->Terminate(absl::Seconds(10)).ok());
+  *admin_ = StartOnNats("admin", *admin_yaml_, "svc-admin");
+  adm::ListRolesResponse roles;
+  ASSERT_TRUE(
+      adm::Roles::NewStub(admin_->channel)->ListRoles(Ctx(AdminToken()).get(), adm::ListRolesRequest(), &roles).ok());
+  bool seen = false;
+  for (const auto& r : roles.roles()) {
+    if (r.name() != "svc-ingest") continue;
+    seen = true;
+    EXPECT_THAT(r.nats().publish_allow(), Not(::testing::Contains("$JS.API.>")));
+    EXPECT_THAT(r.nats().publish_allow(), ::testing::Contains("$JS.API.STREAM.CREATE.MD_RAW"));
+  }
+  EXPECT_TRUE(seen);
+}
+
 }  // namespace
 }  // namespace sa::security_test
