@@ -227,8 +227,19 @@ TEST_F(ClusterFailover,
                    << WarningsOf(ingest->process->Output());
   EXPECT_EQ(e2e::DiffTrades(want, got), "");
   EXPECT_EQ(stored, wanted);
-  EXPECT_TRUE(e2e::ReadAll(*conn_, "DLQ", "dlq.>").empty())
-      << "frames were dead-lettered";
+  // What the normalizer could not handle. Known limit (docs/ARCHITECTURE.md):
+  // a raw frame whose publish was in flight when the MD_RAW leader died can
+  // still be stored after newer ones (the publisher resends in order only what
+  // it knows failed); the normalizer dead-letters it as out_of_order. Anything
+  // else dead-lettered is a failure.
+  size_t out_of_order = 0;
+  for (const auto& m : e2e::ReadAll(*conn_, "DLQ", "dlq.>")) {
+    std::string reason;
+    for (const auto& [k, v] : m.headers)
+      if (k == "Sa-Dlq-Reason") reason = v;
+    EXPECT_EQ(reason, "out_of_order") << m.subject;
+    ++out_of_order;
+  }
   // The warehouse: every trade MD holds, once.
   auto rows = [&]() -> std::vector<std::string> {
     auto r = (*pg)->Query("SELECT venue || '|' || symbol || '|' || trade_id "
@@ -256,11 +267,10 @@ TEST_F(ClusterFailover,
     ASSERT_TRUE(info.ok());
     EXPECT_EQ(info->replicas, 3) << s;
   }
-  std::printf("cluster failover: %d leader kills, %llu raw frames, %zu trades "
-              "expected, %zu in MD, %zu in the "
-              "warehouse, 0 lost, 0 doubled\n",
-              failovers_, static_cast<unsigned long long>(Messages("MD_RAW")),
-              wanted, stored, in_warehouse.size());
+  std::printf("cluster failover: %d leader kills, %llu raw frames (%zu stored out of order, dead-lettered), %zu "
+              "trades expected, %zu in MD, %zu in the warehouse, 0 lost, 0 doubled\n",
+              failovers_, static_cast<unsigned long long>(Messages("MD_RAW")), out_of_order, wanted, stored,
+              in_warehouse.size());
 }
 
 TEST_F(

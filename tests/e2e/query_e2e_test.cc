@@ -143,7 +143,7 @@ class QueryE2E : public ::testing::Test {
         "admin", absl::StrCat(stack_->AdminYaml(), "  bootstrap_password: \"", kAdminPassword, "\"\n", query_yaml)));
     // A second admin on the same databases with a short statement timeout.
     admin_fast_timeout_ = new testing::Service(stack_->Start(
-        "admin", absl::StrCat(stack_->AdminYaml(), query_yaml, "  statement_timeout_ms: 300\n"), "", "admin-timeout"));
+        "admin", absl::StrCat(stack_->AdminYaml(), query_yaml, "  statement_timeout_ms: 300\n"), "", "", "admin-timeout"));
 
     auto login = testing::PasswordLogin(admin_->channel, "admin", kAdminPassword);
     ASSERT_TRUE(login.ok()) << login.status() << "\n" << admin_->process->Output();

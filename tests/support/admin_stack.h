@@ -91,10 +91,12 @@ class AdminStack {
 
   // Starts bin/<name> with token auth (this stack's key) and NATS, and waits
   // until its gRPC health is SERVING. extra: top-level YAML; auth_extra: YAML
-  // lines under server.auth (indented by 4); stem: the config and log files'
-  // name (default `name`; another for a second instance of one binary).
+  // lines under server.auth (indented by 4); nats_extra: YAML lines under
+  // nats (indented by 2) replacing "servers: [this stack's server]"; stem:
+  // the config and log files' name (default `name`; another for a second
+  // instance of one binary).
   Service Start(const std::string& name, const std::string& extra, const std::string& auth_extra = "",
-                const std::string& stem = "") {
+                const std::string& nats_extra = "", const std::string& stem = "") {
     int grpc_port = *PickFreePort(), http_port = *PickFreePort();
     const std::string file = stem.empty() ? name : stem;
     std::string cfg = absl::StrCat(dir_->path(), "/", file, ".yaml");
@@ -102,7 +104,8 @@ class AdminStack {
                        << "\n  http_listen: 127.0.0.1:" << http_port
                        << "\n  shutdown_grace_s: 2\n  auth:\n    mode: token\n    public_key: \""
                        << auth::Base64(keys_.public_key) << "\"\n"
-                       << auth_extra << "nats:\n  servers: [" << nats_->url() << "]\n"
+                       << auth_extra << "nats:\n"
+                       << (nats_extra.empty() ? absl::StrCat("  servers: [", nats_->url(), "]\n") : nats_extra)
                        << extra;
     auto p = Process::Spawn({BinDir() + "/" + name, "--config", cfg},
                             {.log_file = absl::StrCat(dir_->path(), "/", file, ".log")});

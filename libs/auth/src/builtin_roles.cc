@@ -4,16 +4,21 @@
 #include <initializer_list>
 #include <string>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "auth/crypto.h"
 
 namespace sa::auth {
 namespace {
 
 namespace adm = streamadmin::admin::v1;
 
+using Subjects = std::vector<std::string>;
+
 adm::Role MakeRole(const char* name, const char* description, std::initializer_list<const char*> perms,
-                   std::initializer_list<const char*> pub_allow, std::initializer_list<const char*> pub_deny,
-                   std::initializer_list<const char*> sub_allow, std::initializer_list<const char*> sub_deny) {
+                   const Subjects& pub_allow, const Subjects& pub_deny, const Subjects& sub_allow,
+                   const Subjects& sub_deny) {
   adm::Role r;
   r.set_name(name);
   r.set_description(description);
@@ -23,12 +28,55 @@ adm::Role MakeRole(const char* name, const char* description, std::initializer_l
     perm->set_resource(ra.first);
     perm->set_action(ra.second);
   }
-  for (const char* s : pub_allow) r.mutable_nats()->add_publish_allow(s);
-  for (const char* s : pub_deny) r.mutable_nats()->add_publish_deny(s);
-  for (const char* s : sub_allow) r.mutable_nats()->add_subscribe_allow(s);
-  for (const char* s : sub_deny) r.mutable_nats()->add_subscribe_deny(s);
+  for (const auto& s : pub_allow) r.mutable_nats()->add_publish_allow(s);
+  for (const auto& s : pub_deny) r.mutable_nats()->add_publish_deny(s);
+  for (const auto& s : sub_allow) r.mutable_nats()->add_subscribe_allow(s);
+  for (const auto& s : sub_deny) r.mutable_nats()->add_subscribe_deny(s);
   return r;
 }
+
+Subjects Concat(Subjects a, const Subjects& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+// The JetStream API subjects (and ack subjects) one service may publish on,
+// as nats.c 3.4 calls them against nats-server 2.9.
+struct Js {
+  Subjects publish;
+  Js Api(const std::string& call) && {
+    publish.push_back(absl::StrCat("$JS.API.", call));
+    return std::move(*this);
+  }
+  // Create with its configuration (an identical re-create is how services
+  // ensure it) and read its state; no update, delete, purge or message access.
+  Js Stream(const std::string& stream) && {
+    for (const char* op : {"CREATE", "INFO"}) publish.push_back(absl::StrCat("$JS.API.STREAM.", op, ".", stream));
+    return std::move(*this);
+  }
+  // One durable pull consumer: create (named, with or without its filter
+  // subject in the request subject; the pre-2.9 form too), read, delete
+  // (a rewind recreates it), fetch, and acknowledge its messages.
+  Js Consumer(const std::string& stream, const std::string& durable) && {
+    const std::string sd = absl::StrCat(stream, ".", durable);
+    for (const char* op : {"CREATE", "DURABLE.CREATE", "INFO", "DELETE", "MSG.NEXT"})
+      publish.push_back(absl::StrCat("$JS.API.CONSUMER.", op, ".", sd));
+    publish.push_back(absl::StrCat("$JS.API.CONSUMER.CREATE.", sd, ".>"));
+    publish.push_back(absl::StrCat("$JS.ACK.", sd, ".>"));
+    return std::move(*this);
+  }
+  // A key-value bucket: its stream (KV_<bucket>), puts and deletes on
+  // $KV.<bucket>.>, gets (direct or through the stream's message API).
+  Js KeyValue(const std::string& bucket) && {
+    const std::string stream = absl::StrCat("KV_", bucket);
+    Js self = std::move(*this).Stream(stream);
+    self.publish.push_back(absl::StrCat("$KV.", bucket, ".>"));
+    self.publish.push_back(absl::StrCat("$JS.API.DIRECT.GET.", stream, ".>"));
+    self.publish.push_back(absl::StrCat("$JS.API.DIRECT.GET.", stream));
+    self.publish.push_back(absl::StrCat("$JS.API.STREAM.MSG.GET.", stream));
+    return self;
+  }
+};
 
 void AddUnique(std::vector<std::string>* v, const std::string& s) {
   if (std::find(v->begin(), v->end(), s) == v->end()) v->push_back(s);
@@ -37,29 +85,57 @@ void AddUnique(std::vector<std::string>* v, const std::string& s) {
 }  // namespace
 
 std::vector<adm::Role> BuiltinRoles() {
+  // The JetStream API rights of each service role: its own streams (create
+  // and read, never update or delete: an update could add a republish or a
+  // source) and its own durable consumers, by the default names
+  // (libs/runtime/src/streams.cc, each service's default consumer). A service
+  // configured with other stream or durable names needs a role of its own
+  // (docs/SECURITY.md).
+  const Js ingest = Js().Api("INFO").Stream("MD_RAW").Stream("DLQ");
+  // Book checkpoints: the bucket, and the consumers that replay a venue's raw
+  // frames after one (the venues whose books are checkpointed).
+  const Js normalizer = Js().Api("INFO")
+                            .Stream("MD")
+                            .Stream("DLQ")
+                            .Consumer("MD_RAW", "normalizer")
+                            .KeyValue("NORMALIZER_BOOKS")
+                            .Consumer("MD_RAW", "normalizer-books-kraken")
+                            .Consumer("MD_RAW", "normalizer-books-coinbase");
+  const Js cdc_bridge = Js().Api("INFO")
+                            .Stream("CDC")
+                            .Stream("DLQ")
+                            .Consumer("CDC", "warehouse")
+                            .Consumer("MD", "warehouse-trades")
+                            .Consumer("MD", "warehouse-candles")
+                            .KeyValue("CDC_SNAPSHOTS");
+  const Js anomaly = Js().Api("INFO").Stream("ANOMALY").Consumer("MD", "anomaly");
   return {
       MakeRole("admin", "everything", {"*:*"}, {">"}, {}, {">"}, {}),
+      // The viewer's replies come on its own inbox prefix: NatsCredentials
+      // turns "_INBOX.>" into "_INBOX_<user id>.>" for every role.
       MakeRole(
           "viewer", "read everything but the audit log; subscribe to market data and anomalies",
           {"control:read", "ingest:read", "normalizer:read", "cdc:read", "users:read", "roles:read", "apikeys:read",
            "md:read"},
-          {}, {">"}, {"md.>", "anomaly.>", "_INBOX.>"}, {"cdc.>", "md.raw.>"}),
+          {}, {">"}, {"md.>", "anomaly.>", kInboxSubscription}, {"cdc.>", "md.raw.>"}),
       MakeRole("svc-ingest", "the ingest service", {"control:read"},
-               {"md.raw.>", "dlq.ingest", "$JS.API.>", "sa.audit.denied.ingest", "sa.audit.call.ingest"}, {},
-               {"_INBOX.>", "md.ctl.snapshot.>", "sa.auth.revoked"}, {}),
+               Concat({"md.raw.>", "dlq.ingest", "sa.audit.denied.ingest", "sa.audit.call.ingest"}, ingest.publish), {},
+               {kInboxSubscription, "md.ctl.snapshot.>", "sa.auth.revoked"}, {}),
       MakeRole("svc-normalizer", "the normalizer service", {"control:read"},
-               {"md.trade.>", "md.ticker.>", "md.book.>", "md.candle.>", "md.status.>", "md.ctl.snapshot.>",
-                "dlq.normalizer", "$JS.API.>", "$JS.ACK.>", "sa.audit.denied.normalizer", "sa.audit.call.normalizer"},
-               {}, {"_INBOX.>", "sa.auth.revoked"}, {}),
+               Concat({"md.trade.>", "md.ticker.>", "md.book.>", "md.candle.>", "md.status.>", "md.ctl.snapshot.>",
+                       "dlq.normalizer", "sa.audit.denied.normalizer", "sa.audit.call.normalizer"},
+                      normalizer.publish),
+               {}, {kInboxSubscription, "sa.auth.revoked"}, {}),
       MakeRole("svc-cdc-bridge", "the cdc-bridge service", {"control:read"},
-               {"cdc.>", "dlq.cdc", "dlq.warehouse", "$JS.API.>", "$JS.ACK.>", "$KV.CDC_SNAPSHOTS.>",
-                "sa.audit.denied.cdc-bridge", "sa.audit.call.cdc-bridge"},
-               {}, {"_INBOX.>", "sa.auth.revoked"}, {}),
+               Concat({"cdc.>", "dlq.cdc", "dlq.warehouse", "sa.audit.denied.cdc-bridge", "sa.audit.call.cdc-bridge"},
+                      cdc_bridge.publish),
+               {}, {kInboxSubscription, "sa.auth.revoked"}, {}),
       MakeRole("svc-anomaly", "the anomaly service", {"control:read"},
-               {"anomaly.>", "$JS.API.>", "$JS.ACK.>", "sa.audit.denied.anomaly", "sa.audit.call.anomaly"}, {},
-               {"md.>", "_INBOX.>", "sa.auth.revoked"}, {}),
-      MakeRole("svc-admin", "the admin service", {"control:read"}, {"sa.auth.revoked", "$JS.API.>"}, {},
-               {"sa.audit.>", "_INBOX.>", "sa.auth.revoked"}, {}),
+               Concat({"anomaly.>", "sa.audit.denied.anomaly", "sa.audit.call.anomaly"}, anomaly.publish), {},
+               {"md.>", kInboxSubscription, "sa.auth.revoked"}, {}),
+      // The admin uses no JetStream API.
+      MakeRole("svc-admin", "the admin service", {"control:read"}, {"sa.auth.revoked"}, {},
+               {"sa.audit.>", kInboxSubscription, "sa.auth.revoked"}, {}),
   };
 }
 
@@ -72,6 +148,20 @@ nkeys::Permissions NatsPermissionsOf(const std::vector<adm::Role>& roles) {
     for (const auto& s : r.nats().subscribe_deny()) AddUnique(&p.sub_deny, s);
   }
   return p;
+}
+
+std::string InboxPrefixFor(const std::string& user_id) {
+  const bool safe = !user_id.empty() && user_id.size() <= 64 && std::all_of(user_id.begin(), user_id.end(), [](char c) {
+    return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
+  });
+  return absl::StrCat("_INBOX_", safe ? user_id : Sha256Hex(user_id).substr(0, 16));
+}
+
+nkeys::Permissions WithInboxPrefix(nkeys::Permissions perms, const std::string& inbox_prefix) {
+  for (auto& s : perms.sub_allow) {
+    if (s == kInboxSubscription) s = absl::StrCat(inbox_prefix, ".>");
+  }
+  return perms;
 }
 
 }  // namespace sa::auth

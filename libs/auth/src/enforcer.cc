@@ -20,6 +20,7 @@
 #include "bus/connection.h"
 #include "common/clock.h"
 #include "observability/grpc_server.h"
+#include "observability/metrics.h"
 
 namespace sa::auth {
 namespace {
@@ -333,8 +334,24 @@ absl::StatusOr<std::unique_ptr<Enforcer>> Enforcer::Create(const cfg::ServerConf
     self->nats_ = std::move(*conn);
     std::string subject = a.revocation_subject().empty() ? kDefaultRevocationSubject : a.revocation_subject();
     Enforcer* raw = self.get();
-    auto sub = self->nats_->Subscribe(subject, [raw](const bus::InboundMessage& m) {
-      if (auto r = DecodeRevocation(m.data)) raw->revocations_.Add(*r);
+    auto sub = self->nats_->Subscribe(subject, [raw, key = *key](const bus::InboundMessage& m) {
+      RevocationCheck check = VerifyRevocation(m.data, key);
+      if (check.revocation) {
+        raw->revocations_.Add(*check.revocation);
+        return;
+      }
+      // Only the admin's signature makes a revocation: anything else on the
+      // subject is a forgery or a mistake, never acted on.
+      obs::MetricsRegistry::Default()
+          .GetCounter("streamadmin_auth_revocations_rejected_total",
+                      "Messages on the revocation subject refused: "
+                      "unsigned, bad_signature, malformed",
+                      {{"reason", check.rejected}})
+          .Inc();
+      spdlog::warn(
+          "auth: message on {} ignored ({}: not a revocation "
+          "signed by the admin's key), {} bytes",
+          m.subject, check.rejected, m.data.size());
     });
     if (!sub.ok()) return sub.status();
     self->revocation_sub_ = std::move(*sub);

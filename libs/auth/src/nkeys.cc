@@ -95,12 +95,14 @@ std::string Base32(absl::string_view data) {
   return out;
 }
 
-NKey Generate(Type type) {
-  std::string seed = RandomBytes(32);
+NKey Generate(Type type) { return FromRawSeed(type, RandomBytes(32)); }
+
+NKey FromRawSeed(Type type, absl::string_view seed) {
+  if (seed.size() != 32) std::abort();  // a programming error: the contract says 32 bytes
   std::string raw;
   raw.push_back(static_cast<char>(kPrefixSeed | (static_cast<uint8_t>(type) >> 5)));
   raw.push_back(static_cast<char>((static_cast<uint8_t>(type) & 31) << 3));
-  raw += seed;
+  raw.append(seed.data(), seed.size());
   auto k = FromSeed(WithCrc(raw));
   if (!k.ok()) std::abort();  // we just encoded it
   return *k;

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "auth/crypto.h"
 
 namespace sa::auth {
 
@@ -24,6 +26,28 @@ std::optional<Revocation> DecodeRevocation(absl::string_view json) {
   }
   if (r.kind != "jti" && r.kind != "sub" && r.kind != "key") return std::nullopt;
   return r;
+}
+
+namespace {
+constexpr absl::string_view kSignedPrefix = "sarv1.";
+}
+
+std::string SignRevocation(const Revocation& r, absl::string_view secret_key) {
+  std::string signed_part = absl::StrCat(kSignedPrefix, Base64Url(EncodeRevocation(r)));
+  return absl::StrCat(signed_part, ".", Base64Url(Sign(signed_part, secret_key)));
+}
+
+RevocationCheck VerifyRevocation(absl::string_view message, absl::string_view public_key) {
+  size_t dot = message.rfind('.');
+  if (!absl::StartsWith(message, kSignedPrefix) || dot <= kSignedPrefix.size()) return {std::nullopt, "unsigned"};
+  absl::string_view signed_part = message.substr(0, dot);
+  auto sig = FromBase64Url(message.substr(dot + 1));
+  if (!sig.ok() || !VerifySignature(signed_part, *sig, public_key)) return {std::nullopt, "bad_signature"};
+  auto json = FromBase64Url(signed_part.substr(kSignedPrefix.size()));
+  if (!json.ok()) return {std::nullopt, "malformed"};
+  auto r = DecodeRevocation(*json);
+  if (!r) return {std::nullopt, "malformed"};
+  return {std::move(r), ""};
 }
 
 void RevocationList::Add(const Revocation& r) {

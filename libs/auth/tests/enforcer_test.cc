@@ -5,7 +5,9 @@
 
 #include <tuple>
 
+#include "absl/strings/str_cat.h"
 #include "auth/crypto.h"
+#include "auth/token.h"
 
 namespace sa::auth {
 namespace {
@@ -123,6 +125,32 @@ TEST(Revocations, AnIssuedBeforeBoundSparesTokensIssuedLater) {
   Claims newest{"u1", "ann", "t3", "", 3000, 5000, {}};
   EXPECT_TRUE(list.IsRevoked(newest, 3100));
   EXPECT_FALSE(list.IsRevoked(newest, 4000)) << "the entry ends with the last token it covers";
+}
+
+// [6].13: only a revocation signed by the admin's key is one.
+TEST(Revocations, OnlyTheAdminsSignatureMakesARevocation) {
+  KeyPair admin = GenerateKeyPair(), other = GenerateKeyPair();
+  Revocation r{"sub", "u1", 42, 7};
+  RevocationCheck ok = VerifyRevocation(SignRevocation(r, admin.secret_key), admin.public_key);
+  ASSERT_TRUE(ok.revocation.has_value()) << ok.rejected;
+  EXPECT_EQ(ok.revocation->id, "u1");
+  EXPECT_EQ(ok.revocation->issued_before_us, 7);
+  EXPECT_EQ(VerifyRevocation(EncodeRevocation(r), admin.public_key).rejected, "unsigned");
+  EXPECT_EQ(VerifyRevocation(SignRevocation(r, other.secret_key), admin.public_key).rejected, "bad_signature");
+  // Another revocation under a valid signature.
+  std::string signed_r = SignRevocation(r, admin.secret_key);
+  std::string tampered =
+      absl::StrCat("sarv1.", Base64Url(EncodeRevocation({"sub", "u2", 42, 7})), signed_r.substr(signed_r.rfind('.')));
+  EXPECT_EQ(VerifyRevocation(tampered, admin.public_key).rejected, "bad_signature");
+  // An access token's signature is not a revocation's.
+  std::string token = IssueToken({"u1", "ann", "t1", "", 1, 2, {}}, admin.secret_key);
+  EXPECT_EQ(VerifyRevocation(token, admin.public_key).rejected, "unsigned");
+  // Signed, but not a revocation.
+  std::string junk = absl::StrCat("sarv1.", Base64Url("[1]"));
+  EXPECT_EQ(
+      VerifyRevocation(absl::StrCat(junk, ".", Base64Url(Sign(junk, admin.secret_key))), admin.public_key).rejected,
+      "malformed");
+  EXPECT_EQ(VerifyRevocation("", admin.public_key).rejected, "unsigned");
 }
 
 TEST(Revocations, RoundTripOnTheWireAndRejectUnknownKinds) {

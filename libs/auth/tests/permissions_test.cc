@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -60,6 +61,49 @@ TEST(BuiltinRoles, TheViewerReadsButNotTheAuditLog) {
     return;
   }
   FAIL() << "no built-in viewer role";
+}
+
+// [6].13: no role but the administrator's may call any JetStream API; each
+// service's rights name its own streams and durables.
+TEST(BuiltinRoles, ServiceRolesCallOnlyTheirOwnJetStreamApis) {
+  for (const auto& role : BuiltinRoles()) {
+    if (role.name() == "admin") continue;
+    for (const auto& s : role.nats().publish_allow()) {
+      EXPECT_NE(s, "$JS.API.>") << role.name();
+      EXPECT_NE(s, "$JS.ACK.>") << role.name();
+      EXPECT_FALSE(s.find("$JS.API.STREAM.UPDATE") == 0 || s.find("$JS.API.STREAM.DELETE") == 0 ||
+                   s.find("$JS.API.STREAM.PURGE") == 0)
+          << role.name() << ": " << s;
+      if (s.starts_with("$JS.API.")) EXPECT_EQ(s.find('*'), std::string::npos) << role.name() << ": " << s;
+    }
+  }
+  auto publish_of = [](const std::string& name) {
+    for (const auto& role : BuiltinRoles()) {
+      if (role.name() == name)
+        return std::vector<std::string>(role.nats().publish_allow().begin(), role.nats().publish_allow().end());
+    }
+    return std::vector<std::string>{};
+  };
+  auto normalizer = publish_of("svc-normalizer");
+  for (const char* s : {"$JS.API.CONSUMER.CREATE.MD_RAW.normalizer", "$JS.API.CONSUMER.MSG.NEXT.MD_RAW.normalizer",
+                        "$JS.ACK.MD_RAW.normalizer.>", "$JS.API.STREAM.CREATE.MD"})
+    EXPECT_NE(std::find(normalizer.begin(), normalizer.end(), s), normalizer.end()) << s;
+  auto cdc = publish_of("svc-cdc-bridge");
+  for (const char* s : {"$KV.CDC_SNAPSHOTS.>", "$JS.API.STREAM.MSG.GET.KV_CDC_SNAPSHOTS", "$JS.API.STREAM.CREATE.CDC",
+                        "$JS.API.CONSUMER.MSG.NEXT.CDC.warehouse"})
+    EXPECT_NE(std::find(cdc.begin(), cdc.end(), s), cdc.end()) << s;
+  EXPECT_TRUE(publish_of("svc-admin") == std::vector<std::string>{"sa.auth.revoked"});
+}
+
+// [6].14: credentials carry a per-user inbox instead of "_INBOX.>".
+TEST(BuiltinRoles, CredentialsReceiveRepliesOnlyOnTheUsersOwnInbox) {
+  EXPECT_EQ(InboxPrefixFor("u_0a1b"), "_INBOX_u_0a1b");
+  EXPECT_EQ(InboxPrefixFor("a.b").size(), 7u + 16u) << "ids that are not one subject token are hashed";
+  EXPECT_NE(InboxPrefixFor("a.b"), InboxPrefixFor("a_b"));
+  nkeys::Permissions p;
+  p.sub_allow = {"md.>", kInboxSubscription};
+  p = WithInboxPrefix(p, "_INBOX_u_1");
+  EXPECT_EQ(p.sub_allow, (std::vector<std::string>{"md.>", "_INBOX_u_1.>"}));
 }
 
 TEST(Permissions, ValidationRejectsMalformedOnes) {

@@ -281,6 +281,15 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Connect(const Config& co
     s = natsOptions_SetUserInfo(opts, config.user().c_str(), config.password().c_str());
   }
   if (s == NATS_OK && !config.token().empty()) s = natsOptions_SetToken(opts, config.token().c_str());
+  if (s == NATS_OK && !config.inbox_prefix().empty()) {
+    s = natsOptions_SetCustomInboxPrefix(opts, config.inbox_prefix().c_str());
+    if (s != NATS_OK) {
+      internal::ConnRegistry::Instance().Unregister(closure);
+      return absl::InvalidArgumentError(
+          absl::StrCat("key 'nats.inbox_prefix': '", config.inbox_prefix(),
+                       "' is not a subject prefix (tokens without '*', '>', spaces)"));
+    }
+  }
   if (s == NATS_OK && !config.creds_file().empty()) {
     s = natsOptions_SetUserCredentialsFromFiles(opts, config.creds_file().c_str(), nullptr);
   }

@@ -8,6 +8,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "internal/connection_state.h"
 #include "internal/jetstream_state.h"
 #include "internal/msg_util.h"
@@ -534,7 +535,11 @@ absl::StatusOr<std::unique_ptr<PullSubscription>> JetStream::PullSubscribe(
     if (push) return absl::FailedPreconditionError(absl::StrCat(op, ": the consumer is push based"));
     natsInbox* inbox = nullptr;
     if (natsInbox_Create(&inbox) != NATS_OK) return absl::ResourceExhaustedError(absl::StrCat(op, ": inbox"));
-    pull->inbox = inbox;
+    // natsInbox_Create ignores the connection's custom prefix: apply it, the
+    // credentials may allow replies only below it.
+    const std::string& prefix = state_->conn->config.inbox_prefix();
+    pull->inbox = prefix.empty() ? std::string(inbox)
+                                 : absl::StrCat(prefix, ".", absl::StripPrefix(absl::string_view(inbox), "_INBOX."));
     natsInbox_Destroy(inbox);
     pull->next_subject = absl::StrCat("$JS.API.CONSUMER.MSG.NEXT.", config.stream(), ".", config.durable());
     pull->target = std::max<int64_t>(config.prefetch(), 1);

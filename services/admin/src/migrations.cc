@@ -2,6 +2,7 @@
 
 #include <google/protobuf/util/json_util.h>
 
+#include <algorithm>
 #include <functional>
 #include <vector>
 
@@ -135,6 +136,28 @@ CREATE TABLE IF NOT EXISTS login_failures (
          std::string spec;
          (void)google::protobuf::util::MessageToJsonString(stored, &spec);
          w.exec_params("UPDATE roles SET spec = $1 WHERE name = 'viewer'", spec);
+        }},
+      {5,
+       "built-in service roles: JetStream API rights scoped to their own "
+       "streams and consumers",
+       [](pqxx::work& w) {
+         // The service roles of schema 2 granted "$JS.API.>" (any stream, any
+         // consumer, republish onto any subject). A stored service role still
+         // granting it gets the built-in NATS lists; a role an operator changed
+         // otherwise is left alone.
+         for (const auto& role : auth::BuiltinRoles()) {
+           if (!role.name().starts_with("svc-")) continue;
+           auto r = w.exec_params("SELECT spec FROM roles WHERE name = $1", role.name());
+           if (r.empty()) continue;
+           streamadmin::admin::v1::Role stored;
+           if (!google::protobuf::util::JsonStringToMessage(r[0][0].c_str(), &stored).ok()) continue;
+           const auto& allow = stored.nats().publish_allow();
+           if (std::find(allow.begin(), allow.end(), "$JS.API.>") == allow.end()) continue;
+           *stored.mutable_nats() = role.nats();
+           std::string spec;
+           (void)google::protobuf::util::MessageToJsonString(stored, &spec);
+           w.exec_params("UPDATE roles SET spec = $1 WHERE name = $2", spec, role.name());
+         }
        }},
   };
   return *m;

@@ -124,6 +124,8 @@ absl::StatusOr<AdminOptions> OptionsFromConfig(const cfg::AdminConfig& c) {
       return absl::InvalidArgumentError("key 'nats_jwt.account_seed': not an account nkey seed (SA...)");
     o.nats_operator = *op;
     o.nats_account = *acc;
+    o.nats_system_account = auth::nkeys::FromRawSeed(
+        auth::nkeys::Type::kAccount, auth::Sha256(absl::StrCat("stream-admin system account\n", op->seed)));
   }
   if (n.user_jwt_ttl_s()) o.user_jwt_ttl_s = n.user_jwt_ttl_s();
   if (n.max_user_jwt_ttl_s()) o.max_user_jwt_ttl_s = n.max_user_jwt_ttl_s();
@@ -168,8 +170,9 @@ absl::Status AdminCore::Revoke(const auth::Revocation& r) {
     spdlog::error("revocation {}:{} not stored (in force until this admin restarts): {}", r.kind, r.id,
                   std::string(stored.message()));
   (enforcer_ ? enforcer_->revocations() : local_).Add(r);
-  if (publish_) {
-    if (auto st = publish_(auth::kDefaultRevocationSubject, auth::EncodeRevocation(r)); !st.ok())
+  if (publish_ && !options_.signing_secret_key.empty()) {  // without a key there is no token to revoke
+    if (auto st = publish_(auth::kDefaultRevocationSubject, auth::SignRevocation(r, options_.signing_secret_key));
+        !st.ok())
       spdlog::warn("revocation not published (will be republished): {}", std::string(st.message()));
   }
   return stored;
@@ -185,9 +188,9 @@ absl::Status AdminCore::LoadRevocations() {
 }
 
 void AdminCore::RepublishRevocations() {
-  if (!publish_) return;
+  if (!publish_ || options_.signing_secret_key.empty()) return;
   for (const auto& r : (enforcer_ ? enforcer_->revocations() : local_).Active(NowUnixMicros()))
-    (void)publish_(auth::kDefaultRevocationSubject, auth::EncodeRevocation(r));
+    (void)publish_(auth::kDefaultRevocationSubject, auth::SignRevocation(r, options_.signing_secret_key));
 }
 
 void AdminCore::Audit(const std::string& actor, const std::string& action, const std::string& resource,
@@ -272,7 +275,8 @@ absl::StatusOr<adm::GetCredentialsResponse> AdminCore::NatsCredentials(const Use
     return absl::FailedPreconditionError(absl::StrCat("user '", user.user.username(), "' is disabled"));
   auto roles = store_->RolesOf(user.user.id());
   if (!roles.ok()) return roles.status();
-  auth::nkeys::Permissions perms = auth::NatsPermissionsOf(*roles);
+  const std::string inbox_prefix = auth::InboxPrefixFor(user.user.id());
+  auth::nkeys::Permissions perms = auth::WithInboxPrefix(auth::NatsPermissionsOf(*roles), inbox_prefix);
   auth::nkeys::NKey nkey = auth::nkeys::Generate(auth::nkeys::Type::kUser);
   int64_t now_s = absl::ToUnixSeconds(absl::Now());
   int64_t exp_s = now_s + (ttl_s > 0 ? ttl_s : options_.user_jwt_ttl_s);
@@ -283,6 +287,7 @@ absl::StatusOr<adm::GetCredentialsResponse> AdminCore::NatsCredentials(const Use
   resp.set_creds(auth::nkeys::CredsFile(jwt, nkey.seed));
   resp.set_user_public_key(nkey.public_key);
   resp.set_expires_at_us(exp_s * 1000000);
+  resp.set_inbox_prefix(inbox_prefix);
   auto* p = resp.mutable_permissions();
   for (const auto& s : perms.pub_allow) p->add_publish_allow(s);
   for (const auto& s : perms.pub_deny) p->add_publish_deny(s);
@@ -676,18 +681,27 @@ class NatsAccessService final : public adm::NatsAccess::Service {
     if (auto st = ValidateUsername(req->username()); !st.ok()) return Grpc(st);
     return Reply(core_->store().FindUser(req->username()), req->ttl_s(), resp);
   }
-  grpc::Status GetServerConfig(grpc::ServerContext*, const adm::GetServerConfigRequest*,
+  grpc::Status GetServerConfig(grpc::ServerContext*, const adm::GetServerConfigRequest* req,
                                adm::GetServerConfigResponse* resp) override {
     const auto& o = core_->options();
-    if (!o.nats_operator || !o.nats_account)
+    if (!o.nats_operator || !o.nats_account || !o.nats_system_account)
       return Grpc(absl::FailedPreconditionError("NATS JWT auth is not configured (nats_jwt)"));
+    const std::string& store_dir = req->jetstream_store_dir().empty() ? "/data" : req->jetstream_store_dir();
+    if (store_dir.find_first_of("\"\\\n\r") != std::string::npos)
+      return Grpc(absl::InvalidArgumentError("jetstream_store_dir: no quotes, backslashes or line breaks"));
     int64_t now_s = absl::ToUnixSeconds(absl::Now());
+    const auth::nkeys::NKey& sys = *o.nats_system_account;
     resp->set_operator_jwt(auth::nkeys::OperatorJwt(*o.nats_operator, "stream-admin", now_s));
     resp->set_account_public_key(o.nats_account->public_key);
     resp->set_account_jwt(auth::nkeys::AccountJwt(*o.nats_operator, o.nats_account->public_key, "STREAM_ADMIN", now_s));
-    resp->set_server_config(absl::StrCat("operator: ", resp->operator_jwt(),
+    resp->set_system_account_public_key(sys.public_key);
+    // JetStream in operator mode needs a system account (nats-server refuses
+    // to enable it otherwise); the system account itself gets no JetStream.
+    resp->set_server_config(absl::StrCat("operator: ", resp->operator_jwt(), "\nsystem_account: ", sys.public_key,
                                          "\nresolver: MEMORY\nresolver_preload: {\n  ", resp->account_public_key(),
-                                         ": ", resp->account_jwt(), "\n}\n"));
+                                         ": ", resp->account_jwt(), "\n  ", sys.public_key, ": ",
+                                         auth::nkeys::AccountJwt(*o.nats_operator, sys.public_key, "SYS", now_s, false),
+                                         "\n}\njetstream {\n  store_dir: \"", store_dir, "\"\n}\n"));
     return grpc::Status::OK;
   }
 

@@ -28,6 +28,8 @@ struct NKey {
 };
 
 NKey Generate(Type type);
+// The key of a 32-byte Ed25519 seed (derived keys: the admin's system account).
+NKey FromRawSeed(Type type, absl::string_view seed);
 absl::StatusOr<NKey> FromSeed(absl::string_view seed_text);
 // Checks the CRC and the type of a public key.
 absl::Status ValidatePublicKey(absl::string_view public_key, Type type);

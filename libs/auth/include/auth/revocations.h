@@ -1,7 +1,7 @@
 // Revocations that must take effect before an access token expires: a token
 // (jti), every token of a user (sub: logout everywhere, user removed), every
 // token obtained with an API key (key). The admin service publishes them on
-// NATS (EncodeRevocation) and republishes the active set periodically; each
+// NATS (SignRevocation) and republishes the active set periodically; each
 // service's Enforcer keeps them here until they can no longer matter
 // (until_us = the latest expiry of a token they cover).
 #pragma once
@@ -32,6 +32,27 @@ struct Revocation {
 
 std::string EncodeRevocation(const Revocation& r);
 std::optional<Revocation> DecodeRevocation(absl::string_view json);
+
+// What travels on sa.auth.revoked: the revocation signed by the admin's token
+// key, so that a subscriber acts only on revocations the admin made (anyone
+// who can make a message appear on the subject — a JetStream republish, a
+// push consumer's deliveries — cannot forge one):
+//   "sarv1.<base64url EncodeRevocation>.<base64url Ed25519 signature of the
+//   text before the last '.'>"
+// The prefix differs from access tokens' ("sa1."), so a token's signature can
+// never pass for a revocation's. A signed revocation replayed changes nothing
+// (adding an entry twice is adding it once).
+// secret_key: 64-byte libsodium Ed25519 secret key.
+std::string SignRevocation(const Revocation& r, absl::string_view secret_key);
+
+struct RevocationCheck {
+  std::optional<Revocation> revocation;  // set when accepted
+  // Else why, a bounded metric label: "unsigned" (not in the signed form,
+  // e.g. bare JSON), "bad_signature" (not signed by `public_key`'s owner),
+  // "malformed" (signed form, but no valid revocation inside).
+  std::string rejected;
+};
+RevocationCheck VerifyRevocation(absl::string_view message, absl::string_view public_key);
 
 // Thread-safe.
 class RevocationList {

@@ -39,6 +39,9 @@ struct AdminOptions {
   int64_t slowdown_step_ms = 50;
   std::optional<auth::nkeys::NKey> nats_operator;
   std::optional<auth::nkeys::NKey> nats_account;
+  // The system account nats-server needs for JetStream in operator mode,
+  // derived from the operator seed (no users; nothing to configure).
+  std::optional<auth::nkeys::NKey> nats_system_account;
   int64_t user_jwt_ttl_s = 86400;
   int64_t max_user_jwt_ttl_s = 86400;  // larger requests: INVALID_ARGUMENT
   int password_hash_concurrency = 1;
