@@ -37,38 +37,33 @@ namespace {
 namespace mdpb = streamadmin::marketdata::v1;
 
 struct Recording {
-  const char *file;
-  const char *venue;
+  const char* file;
+  const char* venue;
 };
-const Recording kRecordings[] = {
-    {"kraken.jsonl.zst", "kraken"},
-    {"binance.jsonl.zst", "binance"},
-    {"coinbase-exchange.jsonl.zst", "coinbase-exchange"},
-    {"coinbase-advanced-trade.jsonl.zst", "coinbase"}};
+const Recording kRecordings[] = {{"kraken.jsonl.zst", "kraken"},
+                                 {"binance.jsonl.zst", "binance"},
+                                 {"coinbase-exchange.jsonl.zst", "coinbase-exchange"},
+                                 {"coinbase-advanced-trade.jsonl.zst", "coinbase"}};
 
 // The warning and error lines of a service's log (its last 40).
-std::string WarningsOf(const std::string &log) {
+std::string WarningsOf(const std::string& log) {
   std::vector<std::string> lines;
   size_t start = 0;
   while (start < log.size()) {
     size_t end = log.find('\n', start);
-    if (end == std::string::npos)
-      end = log.size();
+    if (end == std::string::npos) end = log.size();
     std::string line = log.substr(start, end - start);
-    if (line.find("\"warning\"") != std::string::npos ||
-        line.find("\"error\"") != std::string::npos)
+    if (line.find("\"warning\"") != std::string::npos || line.find("\"error\"") != std::string::npos)
       lines.push_back(line.substr(0, 300));
     start = end + 1;
   }
   std::string out;
-  for (size_t i = lines.size() > 40 ? lines.size() - 40 : 0; i < lines.size();
-       ++i)
-    out += lines[i] + "\n";
+  for (size_t i = lines.size() > 40 ? lines.size() - 40 : 0; i < lines.size(); ++i) out += lines[i] + "\n";
   return out;
 }
 
 class ClusterFailover : public ::testing::Test {
-protected:
+ protected:
   void SetUp() override {
     auto cluster = testing::NatsCluster::Start(3);
     ASSERT_TRUE(cluster.ok()) << cluster.status();
@@ -77,8 +72,7 @@ protected:
     ASSERT_TRUE(dir.ok());
     dir_ = std::make_unique<testing::TempDir>(std::move(*dir));
     streamadmin::config::v1::NatsConfig cfg;
-    for (const auto &u : cluster_->urls())
-      cfg.add_servers(u);
+    for (const auto& u : cluster_->urls()) cfg.add_servers(u);
     auto conn = bus::Connection::Connect(cfg);
     ASSERT_TRUE(conn.ok()) << conn.status();
     conn_ = std::move(*conn);
@@ -86,25 +80,22 @@ protected:
   }
 
   // The stream's leader, as JetStream reports it ("" while there is none).
-  std::string Leader(const std::string &stream) {
+  std::string Leader(const std::string& stream) {
     auto js = bus::JetStream::Create(*conn_);
-    if (!js.ok())
-      return "";
+    if (!js.ok()) return "";
     auto info = (*js)->GetStreamInfo(stream);
     return info.ok() ? info->leader : "";
   }
   // The stream's message count (0 if JetStream does not answer within 10 s:
   // the test connection may be failing over itself).
-  uint64_t Messages(const std::string &stream) {
+  uint64_t Messages(const std::string& stream) {
     uint64_t n = 0;
     (void)testing::WaitFor(
         [&] {
           auto js = bus::JetStream::Create(*conn_);
-          if (!js.ok())
-            return false;
+          if (!js.ok()) return false;
           auto info = (*js)->GetStreamInfo(stream);
-          if (info.ok())
-            n = info->messages;
+          if (info.ok()) n = info->messages;
           return info.ok();
         },
         absl::Seconds(10));
@@ -113,18 +104,16 @@ protected:
 
   // SIGKILLs the leader of `stream` once it holds `after` messages, waits
   // until another node leads it, and restarts the killed node.
-  void KillLeaderOf(const std::string &stream, uint64_t after) {
-    ASSERT_TRUE(testing::WaitFor(
-        [&] { return Messages(stream) >= after && !Leader(stream).empty(); },
-        absl::Seconds(60)))
+  void KillLeaderOf(const std::string& stream, uint64_t after) {
+    ASSERT_TRUE(
+        testing::WaitFor([&] { return Messages(stream) >= after && !Leader(stream).empty(); }, absl::Seconds(60)))
         << stream << " holds " << Messages(stream);
     const std::string leader = Leader(stream);
     const int i = cluster_->IndexOf(leader);
     ASSERT_GE(i, 0) << leader;
     const uint64_t held = Messages(stream);
     ASSERT_TRUE(cluster_->node(i).Kill().ok());
-    std::printf("%s: leader %s SIGKILLed at about %llu messages\n",
-                stream.c_str(), leader.c_str(),
+    std::printf("%s: leader %s SIGKILLed at about %llu messages\n", stream.c_str(), leader.c_str(),
                 static_cast<unsigned long long>(held));
     ASSERT_TRUE(testing::WaitFor(
         [&] {
@@ -138,16 +127,24 @@ protected:
     ++failovers_;
   }
 
+  // cdc-bridge's config: source `source`, warehouse `warehouse` (database
+  // "warehouse"), its own slot and publication, then `extra` connector keys.
+  static std::string BridgeYaml(testing::PostgresServer& source, testing::PostgresServer& warehouse,
+                                const std::string& name, const std::string& extra) {
+    return absl::StrCat("source:\n  dsn: \"", source.dsn(), "\"\nwarehouse:\n  dsn: \"", warehouse.dsn(),
+                        " dbname=warehouse\"\nconnector:\n  server_name: pg\n  slot_name: ", name,
+                        "_slot\n  publication_name: ", name, "_pub\n", extra);
+  }
+
   std::unique_ptr<testing::NatsCluster> cluster_;
   std::unique_ptr<testing::TempDir> dir_;
   std::unique_ptr<bus::Connection> conn_;
   int failovers_ = 0;
 };
 
-TEST_F(ClusterFailover,
-       LeadersOfMdRawAndMdKilledMidStreamLoseAndDoubleNoTrade) {
+TEST_F(ClusterFailover, LeadersOfMdRawAndMdKilledMidStreamLoseAndDoubleNoTrade) {
   e2e::TradeMultiset want;
-  for (const auto &r : kRecordings) {
+  for (const auto& r : kRecordings) {
     auto t = e2e::TradesInRecording(e2e::Fixture(r.file), r.venue);
     ASSERT_TRUE(t.ok()) << t.status();
     want.merge(*t);
@@ -155,23 +152,15 @@ TEST_F(ClusterFailover,
   auto pg = testing::PostgresServer::Start();
   ASSERT_TRUE(pg.ok()) << pg.status();
   ASSERT_TRUE((*pg)->Exec("CREATE DATABASE warehouse").ok());
-  e2e::ServiceRunner runner(dir_->path(), cluster_->urls(),
-                            "  stream_replicas: 3\n");
-  auto bridge = runner.Start(
-      {.binary = "cdc-bridge",
-       .yaml = absl::StrCat(
-           "source:\n  dsn: \"", (*pg)->dsn(), "\"\nwarehouse:\n  dsn: \"",
-           (*pg)->dsn(),
-           " dbname=warehouse\"\nconnector:\n  server_name: pg\n  slot_name: "
-           "md_slot\n"
-           "  publication_name: md_pub\n  snapshot_mode: never\n")});
+  e2e::ServiceRunner runner(dir_->path(), cluster_->urls(), "  stream_replicas: 3\n");
+  auto bridge =
+      runner.Start({.binary = "cdc-bridge", .yaml = BridgeYaml(**pg, **pg, "md", "  snapshot_mode: never\n")});
   ASSERT_TRUE(bridge.ok()) << bridge.status();
   auto normalizer = runner.Start({.binary = "normalizer"});
   ASSERT_TRUE(normalizer.ok()) << normalizer.status();
   std::string yaml = "sources:\n";
-  for (const auto &r : kRecordings)
-    absl::StrAppend(&yaml, "  - {name: r-", r.venue,
-                    ", kind: replay, replay: {path: \"", e2e::Fixture(r.file),
+  for (const auto& r : kRecordings)
+    absl::StrAppend(&yaml, "  - {name: r-", r.venue, ", kind: replay, replay: {path: \"", e2e::Fixture(r.file),
                     "\", speed: 1}}\n");
   auto ingest = runner.Start({.binary = "ingest", .yaml = yaml});
   ASSERT_TRUE(ingest.ok()) << ingest.status();
@@ -181,24 +170,21 @@ TEST_F(ClusterFailover,
   KillLeaderOf("MD", 6000);
 
   size_t wanted = 0;
-  for (const auto &[k, n] : want)
-    wanted += static_cast<size_t>(n);
+  for (const auto& [k, n] : want) wanted += static_cast<size_t>(n);
   e2e::TradeMultiset got;
-  std::set<std::string> md_keys; // venue|symbol|warehouse key, of what MD holds
+  std::set<std::string> md_keys;  // venue|symbol|warehouse key, of what MD holds
   size_t stored = 0;
   const bool all = testing::WaitFor(
       [&] {
         got.clear();
         md_keys.clear();
         stored = 0;
-        for (const auto &m : e2e::ReadAll(*conn_, "MD", "md.trade.>")) {
+        for (const auto& m : e2e::ReadAll(*conn_, "MD", "md.trade.>")) {
           mdpb::Trade t;
-          if (!t.ParseFromString(m.data))
-            return false;
+          if (!t.ParseFromString(m.data)) return false;
           ++got[e2e::TradeKeyOf(t)];
-          md_keys.insert(
-              absl::StrCat(t.origin().venue(), "|", t.origin().symbol(), "|",
-                           t.trade_id().empty() ? m.msg_id : t.trade_id()));
+          md_keys.insert(absl::StrCat(t.origin().venue(), "|", t.origin().symbol(), "|",
+                                      t.trade_id().empty() ? m.msg_id : t.trade_id()));
           ++stored;
         }
         return stored >= wanted;
@@ -211,15 +197,13 @@ TEST_F(ClusterFailover,
         "MD_RAW %llu messages, MD %llu; normalizer consumer: %s pending %llu, "
         "ack pending %lld, waiting %lld, "
         "delivered %llu, ack floor %llu\n",
-        static_cast<unsigned long long>(Messages("MD_RAW")),
-        static_cast<unsigned long long>(Messages("MD")),
+        static_cast<unsigned long long>(Messages("MD_RAW")), static_cast<unsigned long long>(Messages("MD")),
         ci.ok() ? "" : std::string(ci.status().message()).c_str(),
         static_cast<unsigned long long>(ci.ok() ? ci->num_pending : 0),
         static_cast<long long>(ci.ok() ? ci->num_ack_pending : -1),
         static_cast<long long>(ci.ok() ? ci->num_waiting : -1),
         static_cast<unsigned long long>(ci.ok() ? ci->delivered_stream_seq : 0),
-        static_cast<unsigned long long>(ci.ok() ? ci->ack_floor_stream_seq
-                                                : 0));
+        static_cast<unsigned long long>(ci.ok() ? ci->ack_floor_stream_seq : 0));
   }
   ASSERT_TRUE(all) << stored << " of " << wanted << "\n"
                    << e2e::DiffTrades(want, got) << "\nnormalizer:\n"
@@ -242,85 +226,69 @@ TEST_F(ClusterFailover,
   }
   // The warehouse: every trade MD holds, once.
   auto rows = [&]() -> std::vector<std::string> {
-    auto r = (*pg)->Query("SELECT venue || '|' || symbol || '|' || trade_id "
-                          "FROM md.trades ORDER BY 1",
-                          "warehouse");
-    if (!r.ok() || r->empty())
-      return {};
+    auto r = (*pg)->Query(
+        "SELECT venue || '|' || symbol || '|' || trade_id "
+        "FROM md.trades ORDER BY 1",
+        "warehouse");
+    if (!r.ok() || r->empty()) return {};
     return absl::StrSplit(*r, '\n');
   };
-  EXPECT_TRUE(testing::WaitFor([&] { return rows().size() >= md_keys.size(); },
-                               absl::Seconds(60)))
-      << rows().size() << " of " << md_keys.size()
-      << " trades in the warehouse";
+  EXPECT_TRUE(testing::WaitFor([&] { return rows().size() >= md_keys.size(); }, absl::Seconds(60)))
+      << rows().size() << " of " << md_keys.size() << " trades in the warehouse";
   const std::vector<std::string> in_warehouse = rows();
-  EXPECT_EQ(in_warehouse,
-            std::vector<std::string>(md_keys.begin(), md_keys.end()));
+  EXPECT_EQ(in_warehouse, std::vector<std::string>(md_keys.begin(), md_keys.end()));
   // Nobody was restarted: both services failed over on their own.
   EXPECT_FALSE(normalizer->process->Exited());
   EXPECT_FALSE(ingest->process->Exited());
   EXPECT_FALSE(bridge->process->Exited());
   auto js = bus::JetStream::Create(*conn_);
   ASSERT_TRUE(js.ok());
-  for (const char *s : {"MD_RAW", "MD"}) {
+  for (const char* s : {"MD_RAW", "MD"}) {
     auto info = (*js)->GetStreamInfo(s);
     ASSERT_TRUE(info.ok());
     EXPECT_EQ(info->replicas, 3) << s;
   }
-  std::printf("cluster failover: %d leader kills, %llu raw frames (%zu stored out of order, dead-lettered), %zu "
-              "trades expected, %zu in MD, %zu in the warehouse, 0 lost, 0 doubled\n",
-              failovers_, static_cast<unsigned long long>(Messages("MD_RAW")), out_of_order, wanted, stored,
-              in_warehouse.size());
+  std::printf(
+      "cluster failover: %d leader kills, %llu raw frames (%zu stored out of order, dead-lettered), %zu "
+      "trades expected, %zu in MD, %zu in the warehouse, 0 lost, 0 doubled\n",
+      failovers_, static_cast<unsigned long long>(Messages("MD_RAW")), out_of_order, wanted, stored,
+      in_warehouse.size());
 }
 
-TEST_F(
-    ClusterFailover,
-    LeaderOfCdcKilledTwiceUnderLoadLeavesEveryWarehouseTableEqualToItsSource) {
+TEST_F(ClusterFailover, LeaderOfCdcKilledTwiceUnderLoadLeavesEveryWarehouseTableEqualToItsSource) {
   auto pg = testing::PostgresServer::Start();
   ASSERT_TRUE(pg.ok()) << pg.status();
-  auto wh =
-      testing::PostgresServer::Start(); // the warehouse in a cluster of its own
+  auto wh = testing::PostgresServer::Start();  // the warehouse in a cluster of its own
   ASSERT_TRUE(wh.ok()) << wh.status();
   ASSERT_TRUE((*wh)->Exec("CREATE DATABASE warehouse").ok());
   ASSERT_TRUE((*pg)->Exec(e2e::WorkloadSchemaSql()).ok());
-  e2e::ServiceRunner runner(dir_->path(), cluster_->urls(),
-                            "  stream_replicas: 3\n");
+  e2e::ServiceRunner runner(dir_->path(), cluster_->urls(), "  stream_replicas: 3\n");
   e2e::PgWorkload load((*pg)->dsn(), {.seed = 20261202, .tx_per_second = 150});
-  auto bridge = runner.Start(
-      {.binary = "cdc-bridge",
-       .yaml = absl::StrCat(
-           "source:\n  dsn: \"", (*pg)->dsn(), "\"\nwarehouse:\n  dsn: \"",
-           (*wh)->dsn(),
-           " dbname=warehouse\"\nconnector:\n  server_name: pg\n  slot_name: "
-           "cluster_slot\n"
-           "  publication_name: cluster_pub\n  status_interval_ms: 200\n")});
+  auto bridge =
+      runner.Start({.binary = "cdc-bridge", .yaml = BridgeYaml(**pg, **wh, "cluster", "  status_interval_ms: 200\n")});
   ASSERT_TRUE(bridge.ok()) << bridge.status();
   KillLeaderOf("CDC", 1500);
   KillLeaderOf("CDC", Messages("CDC") + 1500);
   load.Stop();
   ASSERT_GT(load.committed(), 500) << "the workload did not run";
   std::string summary;
-  for (const char *t : e2e::kWorkloadTables) {
+  for (const char* t : e2e::kWorkloadTables) {
     const std::string want = e2e::TableDigest(**pg, t, "postgres");
     const std::string copy = absl::StrCat("cdc_pg_public.", t);
-    EXPECT_TRUE(testing::WaitFor(
-        [&] { return e2e::TableDigest(**wh, copy, "warehouse") == want; },
-        absl::Seconds(120)))
-        << t << ": warehouse " << e2e::TableDigest(**wh, copy, "warehouse")
-        << " != source " << want << "\n"
+    EXPECT_TRUE(testing::WaitFor([&] { return e2e::TableDigest(**wh, copy, "warehouse") == want; }, absl::Seconds(120)))
+        << t << ": warehouse " << e2e::TableDigest(**wh, copy, "warehouse") << " != source " << want << "\n"
         << WarningsOf(bridge->process->Output());
-    absl::StrAppend(&summary, t, " ", want.substr(0, want.find(':')),
-                    " rows, ");
+    absl::StrAppend(&summary, t, " ", want.substr(0, want.find(':')), " rows, ");
   }
   EXPECT_FALSE(bridge->process->Exited());
   EXPECT_TRUE(e2e::ReadAll(*conn_, "DLQ", "dlq.>").empty());
-  std::printf("cluster failover cdc: %d leader kills, %lld source "
-              "transactions, %llu CDC messages; %s0 lost, "
-              "0 doubled\n",
-              failovers_, static_cast<long long>(load.committed()),
-              static_cast<unsigned long long>(Messages("CDC")),
-              summary.c_str());
+  std::printf(
+      "cluster failover cdc: %d leader kills, %lld source "
+      "transactions, %llu CDC messages; %s0 lost, "
+      "0 doubled\n",
+      failovers_, static_cast<long long>(load.committed()), static_cast<unsigned long long>(Messages("CDC")),
+      summary.c_str());
 }
 
-} // namespace
-} // namespace sa
+}  // namespace
+}  // namespace sa

@@ -32,27 +32,25 @@ constexpr absl::Duration kRetryLogInterval = absl::Seconds(1);
 
 bool IsPermanent(natsStatus s, int js_err) {
   switch (s) {
-  case NATS_MAX_PAYLOAD:
-  case NATS_INVALID_ARG:
-  case NATS_INVALID_SUBJECT:
-  case NATS_CONNECTION_CLOSED:
-  case NATS_NOT_PERMITTED:
-  case NATS_NO_MEMORY:
-    return true;
-  case NATS_ERR:
-    // Errors the server will repeat for the same message.
-    return js_err == JSStreamMessageExceedsMaximumErr ||
-           js_err == JSStreamNotMatchErr ||
-           js_err == JSStreamWrongLastMsgIDErr ||
-           js_err == JSStreamWrongLastSequenceErr;
-  default:
-    // Timeouts, no responders (JetStream restarting, or no stream yet),
-    // disconnected, reconnect buffer full, ...: worth another try.
-    return false;
+    case NATS_MAX_PAYLOAD:
+    case NATS_INVALID_ARG:
+    case NATS_INVALID_SUBJECT:
+    case NATS_CONNECTION_CLOSED:
+    case NATS_NOT_PERMITTED:
+    case NATS_NO_MEMORY:
+      return true;
+    case NATS_ERR:
+      // Errors the server will repeat for the same message.
+      return js_err == JSStreamMessageExceedsMaximumErr || js_err == JSStreamNotMatchErr ||
+             js_err == JSStreamWrongLastMsgIDErr || js_err == JSStreamWrongLastSequenceErr;
+    default:
+      // Timeouts, no responders (JetStream restarting, or no stream yet),
+      // disconnected, reconnect buffer full, ...: worth another try.
+      return false;
   }
 }
 
-} // namespace
+}  // namespace
 
 struct PublisherState : CallbackTarget {
   // kAcked: acknowledged, on_ack running; the entry leaves `pending` (and
@@ -70,20 +68,19 @@ struct PublisherState : CallbackTarget {
   };
 
   std::shared_ptr<ConnectionState> conn;
-  jsCtx *js = nullptr;
-  void *closure = nullptr;
+  jsCtx* js = nullptr;
+  void* closure = nullptr;
   JetStreamPublisher::Options options;
   int64_t max_pending = 0;
   int64_t ack_timeout_ms = 0;
-  BusMetrics &metrics = BusMetrics::Get();
+  BusMetrics& metrics = BusMetrics::Get();
 
   mutable std::mutex mu;
-  std::condition_variable space_cv; // room under max_pending
-  std::condition_variable done_cv;  // entries acknowledged (Flush)
-  std::condition_variable
-      retry_cv; // recovery started, an entry was resolved or held
+  std::condition_variable space_cv;  // room under max_pending
+  std::condition_variable done_cv;   // entries acknowledged (Flush)
+  std::condition_variable retry_cv;  // recovery started, an entry was resolved or held
   uint64_t next_seq = 1;
-  std::map<uint64_t, Entry> pending; // by publish order; acked entries leave
+  std::map<uint64_t, Entry> pending;  // by publish order; acked entries leave
   std::unordered_multimap<std::string, uint64_t> by_id;
   // Order across failures. Publishes on one connection are stored in the
   // order they are sent, as long as none fails. Once one fails (no
@@ -94,30 +91,28 @@ struct PublisherState : CallbackTarget {
   // publish order and only then lets publishes through again. Retrying each
   // failure on its own timer instead let newer messages overtake older ones.
   bool recovering = false;
-  absl::Time next_attempt = absl::InfinitePast(); // backoff of the probe
+  absl::Time next_attempt = absl::InfinitePast();  // backoff of the probe
   bool stopping = false;
   std::atomic<bool> stopping_flag{false};
-  absl::Status first_failure; // since the last Flush
+  absl::Status first_failure;  // since the last Flush
   JetStreamPublisher::Stats stats;
   absl::Time last_retry_log = absl::InfinitePast();
   uint64_t retries_not_logged = 0;
   std::thread retry_thread;
 
   // Sends once; loops over nats.c's stall timeout. Called without `mu`.
-  natsStatus Send(const Message &m) {
-    natsMsg *msg = nullptr;
+  natsStatus Send(const Message& m) {
+    natsMsg* msg = nullptr;
     natsStatus s = BuildNatsMsg(&msg, m.subject, m.data, m.headers);
-    if (s != NATS_OK)
-      return s;
+    if (s != NATS_OK) return s;
     jsPubOptions po;
     jsPubOptions_Init(&po);
     po.MsgId = m.msg_id.c_str();
-    po.MaxWait =
-        ack_timeout_ms; // nats.c times the ack out and reports NATS_TIMEOUT
+    po.MaxWait = ack_timeout_ms;  // nats.c times the ack out and reports NATS_TIMEOUT
     do {
       s = js_PublishMsgAsync(js, &msg, &po);
     } while (s == NATS_TIMEOUT && !stopping_flag.load());
-    natsMsg_Destroy(msg); // no-op when nats.c took ownership
+    natsMsg_Destroy(msg);  // no-op when nats.c took ownership
     return s;
   }
 
@@ -139,33 +134,26 @@ struct PublisherState : CallbackTarget {
 
   // The oldest entry with `msg_id` that is on the wire; with `any`, also one
   // waiting for a retry.
-  std::map<uint64_t, Entry>::iterator FindById(const std::string &msg_id,
-                                               bool any) {
+  std::map<uint64_t, Entry>::iterator FindById(const std::string& msg_id, bool any) {
     auto best = pending.end();
     auto range = by_id.equal_range(msg_id);
     for (auto i = range.first; i != range.second; ++i) {
       auto it = pending.find(i->second);
-      if (it == pending.end() || it->second.state == EntryState::kAcked)
-        continue;
-      if (!any && it->second.state == EntryState::kRetryWait)
-        continue;
-      if (best == pending.end() || it->first < best->first)
-        best = it;
+      if (it == pending.end() || it->second.state == EntryState::kAcked) continue;
+      if (!any && it->second.state == EntryState::kRetryWait) continue;
+      if (best == pending.end() || it->first < best->first) best = it;
     }
     return best;
   }
 
-  void ScheduleRetryLocked(std::map<uint64_t, Entry>::iterator it, natsStatus s,
-                           const char *why) {
-    Entry &e = it->second;
+  void ScheduleRetryLocked(std::map<uint64_t, Entry>::iterator it, natsStatus s, const char* why) {
+    Entry& e = it->second;
     e.state = EntryState::kRetryWait;
     ++e.attempts;
     absl::Duration backoff = absl::ZeroDuration();
-    if (s != NATS_TIMEOUT) { // a timeout has already waited ack_timeout
+    if (s != NATS_TIMEOUT) {  // a timeout has already waited ack_timeout
       backoff = kFirstRetryBackoff;
-      for (int i = 1; i < e.attempts && backoff < options.max_retry_backoff;
-           ++i)
-        backoff *= 2;
+      for (int i = 1; i < e.attempts && backoff < options.max_retry_backoff; ++i) backoff *= 2;
       backoff = std::min(backoff, options.max_retry_backoff);
     }
     recovering = true;
@@ -173,10 +161,10 @@ struct PublisherState : CallbackTarget {
     retry_cv.notify_one();
     const absl::Time now = absl::Now();
     if (now - last_retry_log >= kRetryLogInterval) {
-      spdlog::warn("jetstream publish {} ({}): {}; retrying (attempt {}; {} "
-                   "more retries since last log)",
-                   e.msg.subject, e.msg.msg_id, why, e.attempts + 1,
-                   retries_not_logged);
+      spdlog::warn(
+          "jetstream publish {} ({}): {}; retrying (attempt {}; {} "
+          "more retries since last log)",
+          e.msg.subject, e.msg.msg_id, why, e.attempts + 1, retries_not_logged);
       last_retry_log = now;
       retries_not_logged = 0;
     } else {
@@ -185,20 +173,17 @@ struct PublisherState : CallbackTarget {
   }
 
   // Outcome of a Send() for entry `seq`. Returns the permanent failure, if any.
-  absl::Status OnSendResult(uint64_t seq, natsStatus s,
-                            std::optional<Failure> *failure) {
+  absl::Status OnSendResult(uint64_t seq, natsStatus s, std::optional<Failure>* failure) {
     auto it = pending.find(seq);
     if (it == pending.end() || it->second.state == EntryState::kAcked) {
-      return absl::OkStatus(); // already acknowledged
+      return absl::OkStatus();  // already acknowledged
     }
     if (s == NATS_OK) {
-      if (it->second.state == EntryState::kSending)
-        it->second.state = EntryState::kSent;
+      if (it->second.state == EntryState::kSending) it->second.state = EntryState::kSent;
       return absl::OkStatus();
     }
-    absl::Status status = NatsToStatus(
-        s, absl::StrCat("JetStream publish ", it->second.msg.subject, " (",
-                        it->second.msg.msg_id, ")"));
+    absl::Status status =
+        NatsToStatus(s, absl::StrCat("JetStream publish ", it->second.msg.subject, " (", it->second.msg.msg_id, ")"));
     if (IsPermanent(s, 0)) {
       *failure = Failure{it->second.msg.msg_id, status};
       ++stats.failed;
@@ -210,15 +195,13 @@ struct PublisherState : CallbackTarget {
     return absl::OkStatus();
   }
 
-  void OnAck(const std::string &msg_id) {
+  void OnAck(const std::string& msg_id) {
     uint64_t seq;
     {
       std::lock_guard<std::mutex> lock(mu);
       auto it = FindById(msg_id, /*any=*/false);
-      if (it == pending.end())
-        it = FindById(msg_id, /*any=*/true);
-      if (it == pending.end())
-        return; // a second ack for an already acked id
+      if (it == pending.end()) it = FindById(msg_id, /*any=*/true);
+      if (it == pending.end()) return;  // a second ack for an already acked id
       ++stats.acked;
       metrics.js_acked.Inc();
       if (!options.on_ack) {
@@ -230,50 +213,43 @@ struct PublisherState : CallbackTarget {
     }
     options.on_ack(msg_id);
     std::lock_guard<std::mutex> lock(mu);
-    if (auto it = pending.find(seq); it != pending.end())
-      Erase(it);
+    if (auto it = pending.find(seq); it != pending.end()) Erase(it);
   }
 
-  void OnError(const std::string &msg_id, natsStatus err, int js_err,
-               const char *text) {
+  void OnError(const std::string& msg_id, natsStatus err, int js_err, const char* text) {
     std::optional<Failure> failure;
     {
       std::lock_guard<std::mutex> lock(mu);
       auto it = FindById(msg_id, /*any=*/false);
-      if (it == pending.end())
-        return;
+      if (it == pending.end()) return;
       if (!IsPermanent(err, js_err)) {
-        ScheduleRetryLocked(it, err,
-                            text != nullptr ? text : natsStatus_GetText(err));
+        ScheduleRetryLocked(it, err, text != nullptr ? text : natsStatus_GetText(err));
         return;
       }
-      absl::Status status = absl::FailedPreconditionError(absl::StrCat(
-          "JetStream publish ", it->second.msg.subject, " (", msg_id,
-          "): ", text != nullptr ? text : natsStatus_GetText(err),
-          js_err != 0 ? absl::StrCat(" [jetstream error ", js_err, "]") : ""));
+      absl::Status status = absl::FailedPreconditionError(
+          absl::StrCat("JetStream publish ", it->second.msg.subject, " (", msg_id,
+                       "): ", text != nullptr ? text : natsStatus_GetText(err),
+                       js_err != 0 ? absl::StrCat(" [jetstream error ", js_err, "]") : ""));
       spdlog::error("{}", std::string(status.message()));
-      if (first_failure.ok())
-        first_failure = status;
+      if (first_failure.ok()) first_failure = status;
       ++stats.failed;
       metrics.js_failed.Inc();
       failure = Failure{msg_id, status};
       Erase(it);
     }
-    if (options.on_failure)
-      options.on_failure(failure->msg_id, failure->status);
+    if (options.on_failure) options.on_failure(failure->msg_id, failure->status);
   }
 
   // True while an entry is on the wire (sent, neither acked nor failed yet).
   bool OnTheWireLocked() const {
-    for (const auto &[seq, e] : pending)
-      if (e.state == EntryState::kSending || e.state == EntryState::kSent)
-        return true;
+    for (const auto& [seq, e] : pending)
+      if (e.state == EntryState::kSending || e.state == EntryState::kSent) return true;
     return false;
   }
 
   // Sends entry `seq` (kRetryWait) without `mu` held; false if it failed at
   // once.
-  bool ResendLocked(std::unique_lock<std::mutex> &lock, uint64_t seq) {
+  bool ResendLocked(std::unique_lock<std::mutex>& lock, uint64_t seq) {
     auto it = pending.find(seq);
     it->second.state = EntryState::kSending;
     Message copy = it->second.msg;
@@ -287,8 +263,7 @@ struct PublisherState : CallbackTarget {
     std::optional<Failure> failure;
     absl::Status st = OnSendResult(seq, s, &failure);
     if (failure.has_value()) {
-      if (first_failure.ok())
-        first_failure = st;
+      if (first_failure.ok()) first_failure = st;
       spdlog::error("{}", std::string(st.message()));
       if (options.on_failure) {
         lock.unlock();
@@ -311,42 +286,31 @@ struct PublisherState : CallbackTarget {
         retry_cv.wait_until(lock, absl::ToChronoTime(next_attempt));
         continue;
       }
-      auto oldest =
-          std::find_if(pending.begin(), pending.end(), [](const auto &p) {
-            return p.second.state == EntryState::kRetryWait;
-          });
+      auto oldest = std::find_if(pending.begin(), pending.end(),
+                                 [](const auto& p) { return p.second.state == EntryState::kRetryWait; });
       if (oldest == pending.end()) {
-        recovering =
-            false; // everything sent in order: publishes go out directly again
+        recovering = false;  // everything sent in order: publishes go out directly again
         space_cv.notify_all();
         continue;
       }
       // The probe: alone on the wire until it is stored or fails again.
       const uint64_t probe = oldest->first;
-      if (!ResendLocked(lock, probe))
-        continue;
+      if (!ResendLocked(lock, probe)) continue;
       retry_cv.wait(lock, [&] {
         auto it = pending.find(probe);
-        return stopping || it == pending.end() ||
-               it->second.state == EntryState::kAcked ||
+        return stopping || it == pending.end() || it->second.state == EntryState::kAcked ||
                it->second.state == EntryState::kRetryWait;
       });
-      if (stopping)
-        break;
+      if (stopping) break;
       auto it = pending.find(probe);
-      if (it != pending.end() && it->second.state == EntryState::kRetryWait)
-        continue; // failed again: back off
+      if (it != pending.end() && it->second.state == EntryState::kRetryWait) continue;  // failed again: back off
       // Stored: the stream takes messages again. The rest, in order.
       for (uint64_t seq = probe + 1; !stopping;) {
         auto next = pending.lower_bound(seq);
-        while (next != pending.end() &&
-               next->second.state != EntryState::kRetryWait)
-          ++next;
-        if (next == pending.end())
-          break;
+        while (next != pending.end() && next->second.state != EntryState::kRetryWait) ++next;
+        if (next == pending.end()) break;
         seq = next->first + 1;
-        if (!ResendLocked(lock, next->first))
-          break; // failed at once: recover again from there
+        if (!ResendLocked(lock, next->first)) break;  // failed at once: recover again from there
       }
     }
   }
@@ -358,43 +322,36 @@ namespace {
 
 // nats.c's PublishAsync.AckHandler: runs on the context's reply
 // subscription thread for every ack, error or ack timeout. We own `msg`.
-void OnPubAck(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae,
-              void *closure) {
+void OnPubAck(jsCtx* js, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void* closure) {
   const std::string msg_id = HeaderValue(msg, kMsgIdHeader);
   natsMsg_Destroy(msg);
   PubRegistry::Scope scope(closure);
-  PublisherState *state = scope.get();
-  if (state == nullptr)
-    return;
+  PublisherState* state = scope.get();
+  if (state == nullptr) return;
   if (pa != nullptr) {
     state->OnAck(msg_id);
   } else if (pae != nullptr) {
-    state->OnError(msg_id, pae->Err, static_cast<int>(pae->ErrCode),
-                   pae->ErrText);
+    state->OnError(msg_id, pae->Err, static_cast<int>(pae->ErrCode), pae->ErrText);
   }
 }
 
-} // namespace
-} // namespace internal
+}  // namespace
+}  // namespace internal
 
 using internal::PublisherState;
 
-JetStreamPublisher::JetStreamPublisher(std::shared_ptr<PublisherState> state)
-    : state_(std::move(state)) {}
+JetStreamPublisher::JetStreamPublisher(std::shared_ptr<PublisherState> state) : state_(std::move(state)) {}
 
-absl::StatusOr<std::unique_ptr<JetStreamPublisher>>
-JetStreamPublisher::Create(Connection &connection, Options options) {
+absl::StatusOr<std::unique_ptr<JetStreamPublisher>> JetStreamPublisher::Create(Connection& connection,
+                                                                               Options options) {
   auto state = std::make_shared<PublisherState>();
   state->conn = connection.state_;
-  const auto &eff = state->conn->effective;
-  state->max_pending = options.max_pending_acks > 0 ? options.max_pending_acks
-                                                    : eff.max_pending_acks;
-  state->ack_timeout_ms =
-      options.ack_timeout > absl::ZeroDuration()
-          ? std::max<int64_t>(1, absl::ToInt64Milliseconds(options.ack_timeout))
-          : eff.ack_timeout_ms;
-  if (options.max_retry_backoff <= absl::ZeroDuration())
-    options.max_retry_backoff = absl::Seconds(1);
+  const auto& eff = state->conn->effective;
+  state->max_pending = options.max_pending_acks > 0 ? options.max_pending_acks : eff.max_pending_acks;
+  state->ack_timeout_ms = options.ack_timeout > absl::ZeroDuration()
+                              ? std::max<int64_t>(1, absl::ToInt64Milliseconds(options.ack_timeout))
+                              : eff.ack_timeout_ms;
+  if (options.max_retry_backoff <= absl::ZeroDuration()) options.max_retry_backoff = absl::Seconds(1);
   state->options = std::move(options);
   state->closure = internal::PubRegistry::Instance().Register(state);
 
@@ -411,8 +368,7 @@ JetStreamPublisher::Create(Connection &connection, Options options) {
     return status;
   }
   state->retry_thread = std::thread([raw = state.get()] { raw->RetryLoop(); });
-  return std::unique_ptr<JetStreamPublisher>(
-      new JetStreamPublisher(std::move(state)));
+  return std::unique_ptr<JetStreamPublisher>(new JetStreamPublisher(std::move(state)));
 }
 
 JetStreamPublisher::~JetStreamPublisher() {
@@ -424,93 +380,73 @@ JetStreamPublisher::~JetStreamPublisher() {
   state_->retry_cv.notify_all();
   state_->space_cv.notify_all();
   state_->done_cv.notify_all();
-  if (state_->retry_thread.joinable())
-    state_->retry_thread.join();
+  if (state_->retry_thread.joinable()) state_->retry_thread.join();
   // No ack callback runs after this; late acks resolve to nothing.
   internal::PubRegistry::Instance().Unregister(state_->closure);
   jsCtx_Destroy(state_->js);
   state_->js = nullptr;
   std::lock_guard<std::mutex> lock(state_->mu);
   if (!state_->pending.empty()) {
-    spdlog::warn("JetStreamPublisher destroyed with {} unacknowledged messages",
-                 state_->pending.size());
-    state_->metrics.js_in_flight.Add(
-        -static_cast<double>(state_->pending.size()));
+    spdlog::warn("JetStreamPublisher destroyed with {} unacknowledged messages", state_->pending.size());
+    state_->metrics.js_in_flight.Add(-static_cast<double>(state_->pending.size()));
     state_->pending.clear();
   }
 }
 
-absl::Status JetStreamPublisher::Publish(const Message &message) {
-  if (message.subject.empty())
-    return absl::InvalidArgumentError("JetStream publish: empty subject");
+absl::Status JetStreamPublisher::Publish(const Message& message) {
+  if (message.subject.empty()) return absl::InvalidArgumentError("JetStream publish: empty subject");
   if (message.msg_id.empty()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("JetStream publish ", message.subject,
-                     ": empty msg_id (dedup is mandatory)"));
+        absl::StrCat("JetStream publish ", message.subject, ": empty msg_id (dedup is mandatory)"));
   }
-  PublisherState &st = *state_;
+  PublisherState& st = *state_;
   uint64_t seq;
   {
     std::unique_lock<std::mutex> lock(st.mu);
-    st.space_cv.wait(lock, [&] {
-      return st.stopping ||
-             static_cast<int64_t>(st.pending.size()) < st.max_pending;
-    });
-    if (st.stopping)
-      return absl::FailedPreconditionError(
-          "JetStream publish: publisher is closing");
+    st.space_cv.wait(lock, [&] { return st.stopping || static_cast<int64_t>(st.pending.size()) < st.max_pending; });
+    if (st.stopping) return absl::FailedPreconditionError("JetStream publish: publisher is closing");
     seq = st.next_seq++;
     st.pending.emplace(seq, PublisherState::Entry{message});
     st.by_id.emplace(message.msg_id, seq);
     ++st.stats.published;
     st.stats.in_flight = static_cast<int64_t>(st.pending.size());
-    st.stats.max_in_flight =
-        std::max(st.stats.max_in_flight, st.stats.in_flight);
+    st.stats.max_in_flight = std::max(st.stats.max_in_flight, st.stats.in_flight);
     st.metrics.js_published.Inc();
     st.metrics.js_in_flight.Add(1);
     if (st.recovering) {
       // Sent by RetryLoop after the older ones, in order.
-      st.pending.find(seq)->second.state =
-          PublisherState::EntryState::kRetryWait;
+      st.pending.find(seq)->second.state = PublisherState::EntryState::kRetryWait;
       st.retry_cv.notify_one();
       return absl::OkStatus();
     }
   }
   natsStatus s = st.Send(message);
   std::lock_guard<std::mutex> lock(st.mu);
-  std::optional<PublisherState::Failure>
-      failure; // returned to the caller directly
+  std::optional<PublisherState::Failure> failure;  // returned to the caller directly
   return st.OnSendResult(seq, s, &failure);
 }
 
 absl::Status JetStreamPublisher::Flush(absl::Duration timeout) {
-  PublisherState &st = *state_;
+  PublisherState& st = *state_;
   std::unique_lock<std::mutex> lock(st.mu);
   const uint64_t target = st.next_seq - 1;
-  auto done = [&] {
-    return st.stopping || st.pending.empty() ||
-           st.pending.begin()->first > target;
-  };
+  auto done = [&] { return st.stopping || st.pending.empty() || st.pending.begin()->first > target; };
   if (!st.done_cv.wait_for(lock, absl::ToChronoNanoseconds(timeout), done)) {
-    size_t missing = static_cast<size_t>(
-        std::distance(st.pending.begin(), st.pending.upper_bound(target)));
-    const size_t waiting_retry = static_cast<size_t>(
-        std::count_if(st.pending.begin(), st.pending.end(), [](const auto &p) {
+    size_t missing = static_cast<size_t>(std::distance(st.pending.begin(), st.pending.upper_bound(target)));
+    const size_t waiting_retry =
+        static_cast<size_t>(std::count_if(st.pending.begin(), st.pending.end(), [](const auto& p) {
           return p.second.state == PublisherState::EntryState::kRetryWait;
         }));
-    return absl::DeadlineExceededError(absl::StrCat(
-        "JetStream Flush: ", missing, " publishes not acknowledged after ",
-        absl::FormatDuration(timeout), " (", waiting_retry,
-        " waiting for a retry)"));
+    return absl::DeadlineExceededError(absl::StrCat("JetStream Flush: ", missing, " publishes not acknowledged after ",
+                                                    absl::FormatDuration(timeout), " (", waiting_retry,
+                                                    " waiting for a retry)"));
   }
   if (!st.first_failure.ok()) {
     absl::Status failure = st.first_failure;
     st.first_failure = absl::OkStatus();
     return failure;
   }
-  if (st.stopping)
-    return absl::FailedPreconditionError(
-        "JetStream Flush: publisher is closing");
+  if (st.stopping) return absl::FailedPreconditionError("JetStream Flush: publisher is closing");
   return absl::OkStatus();
 }
 
@@ -519,8 +455,6 @@ JetStreamPublisher::Stats JetStreamPublisher::stats() const {
   return state_->stats;
 }
 
-int64_t JetStreamPublisher::max_pending_acks() const {
-  return state_->max_pending;
-}
+int64_t JetStreamPublisher::max_pending_acks() const { return state_->max_pending; }
 
-} // namespace sa::bus
+}  // namespace sa::bus

@@ -767,17 +767,17 @@ class NormalizerApp final : public runtime::NatsServiceApp, public pb::Normalize
     uint64_t n = 0;
     absl::Status result;
     bool done = false;
-    int idle = 0;
-    while (!done) {
+    constexpr int kMaxIdleFetches = 5;  // 1 s each: the frames before `to` are stored, so they come at once
+    for (int idle = 0; !done;) {
       auto msgs = (*sub)->Fetch(1000, absl::Seconds(1));
       if (!msgs.ok()) {
         result = msgs.status();
         break;
       }
       if (msgs->empty()) {
-        if (++idle == 5) result = absl::DeadlineExceededError(absl::StrCat("replay stopped before MD_RAW ", to));
-        if (idle == 5) break;
-        continue;
+        if (++idle < kMaxIdleFetches) continue;
+        result = absl::DeadlineExceededError(absl::StrCat("replay stopped before MD_RAW ", to));
+        break;
       }
       idle = 0;
       for (auto& m : *msgs) {
