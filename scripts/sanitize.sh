@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The sanitizer stage of CI: one clang build with AddressSanitizer,
+# UndefinedBehaviorSanitizer and LeakSanitizer (-DSA_SANITIZE=ON) and
+# libFuzzer's coverage (-DSA_FUZZ=ON) into ./build-asan, which serves both
+#   1. every unit test (ctest -L unit), under the sanitizers, and
+#   2. every fuzz target (build-asan/fuzz/*_fuzz), each run for
+#      SA_FUZZ_SECONDS (default 30) from its committed corpus (fuzz/corpus/<t>,
+#      libs/dsl/fuzz/corpus); new inputs go to a scratch copy, a crash fails
+#      the stage and leaves its input in build-asan/fuzz-findings/.
+# scripts/sanitize.sh --no-fuzz runs only the unit tests; extra args go to ctest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD_DIR=${SA_ASAN_BUILD_DIR:-build-asan}
+FUZZ_SECONDS=${SA_FUZZ_SECONDS:-30}
+fuzz=1
+if [ "${1:-}" = "--no-fuzz" ]; then fuzz=0; shift; fi
+
+export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=true CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/ccache} \
+       CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-5G}
+# -O1 and line tables: sanitizer reports with file:line, at a fraction of -O2 -g's build time.
+CC=clang CXX=clang++ cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Sanitize \
+  -DCMAKE_C_FLAGS="-O1 -gline-tables-only" -DCMAKE_CXX_FLAGS="-O1 -gline-tables-only" \
+  -DSA_SANITIZE=ON -DSA_FUZZ=ON -DSA_BUILD_BENCH=OFF >/dev/null
+# Only what this stage runs: the unit tests and the fuzz executables.
+mapfile -t unit_tests < <(ctest --test-dir "$BUILD_DIR" -N -L unit | sed -n 's/^ *Test *#[0-9]*: //p')
+mapfile -t fuzzers < <(sed -n 's/^set(SA_FUZZ_TARGETS //; T; :a; /)/!{N; ba}; s/)//; s/\s\+/\n/g; p' fuzz/CMakeLists.txt |
+                       grep . | sed 's/$/_fuzz/')
+fuzzers+=(dsl_fuzz)
+targets=("${unit_tests[@]}")
+if [ $fuzz -eq 1 ]; then targets+=("${fuzzers[@]}"); fi
+cmake --build "$BUILD_DIR" -j "$(nproc)" --target "${targets[@]}"
+
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=1:strict_string_checks=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+ctest --test-dir "$BUILD_DIR" --output-on-failure --timeout 600 -j "$(nproc)" -L unit "$@"
+
+[ $fuzz -eq 1 ] || exit 0
+findings="$BUILD_DIR/fuzz-findings"
+mkdir -p "$findings"
+failed=()
+for f in "${fuzzers[@]}"; do
+  t=${f%_fuzz}
+  seeds=fuzz/corpus/$t
+  [ "$t" = dsl ] && seeds=libs/dsl/fuzz/corpus
+  scratch=$(mktemp -d)
+  echo "== fuzz $t for ${FUZZ_SECONDS}s"
+  if ! "$BUILD_DIR/fuzz/$f" -max_total_time="$FUZZ_SECONDS" -max_len=65536 -timeout=20 -rss_limit_mb=2048 \
+       -print_final_stats=1 -artifact_prefix="$findings/$t-" "$scratch" "$seeds" 2>"$findings/$t.log"; then
+    failed+=("$t")
+    tail -n 60 "$findings/$t.log"
+  fi
+  grep -E '^stat::number_of_executed_units|^stat::peak_rss_mb|cov: [0-9]+' "$findings/$t.log" | tail -n 3 || true
+  rm -rf "$scratch"
+done
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "fuzz: crashes in ${failed[*]} (inputs in $findings/)" >&2
+  exit 1
+fi
+echo "fuzz: ${#fuzzers[@]} targets, ${FUZZ_SECONDS}s each, no crash"
