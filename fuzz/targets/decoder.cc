@@ -97,7 +97,7 @@ void RunScript(const char* target, const char* venue, const uint8_t* data, size_
   CountingSink sink;
   std::map<std::string, uint64_t> seq;
   for (std::string_view line : Lines(input)) {
-    char op = line.empty() ? 'a' : line[0];
+    char op = line.empty() ? '\0' : line[0];  // an empty line: an empty frame on conn A
     md::RawFrame frame;
     frame.venue = venue;
     frame.recv_time_ns = 1618678132350000000 + static_cast<int64_t>(seq["A"]) * 1000000;

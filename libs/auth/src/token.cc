@@ -30,18 +30,26 @@ absl::StatusOr<Claims> TokenVerifier::VerifySignature(absl::string_view token) c
     return absl::UnauthenticatedError("access token signature invalid (not issued by this admin key)");
   auto payload = FromBase64Url(signed_part.substr(kPrefix.size()));
   if (!payload.ok()) return absl::UnauthenticatedError("malformed access token claims");
-  nlohmann::json j = nlohmann::json::parse(*payload, nullptr, /*allow_exceptions=*/false);
-  if (!j.is_object() || !j["sub"].is_string() || !j["exp"].is_number_integer() || !j["perms"].is_array())
+  const nlohmann::json j = nlohmann::json::parse(*payload, nullptr, /*allow_exceptions=*/false);
+  // Every field is type-checked before it is read: a claim of the wrong type
+  // refuses the token (found by fuzz/targets/token.cc: "jti": 1 used to throw).
+  auto str = [&](const char* k) { return !j.contains(k) || j[k].is_string(); };
+  auto num = [&](const char* k) { return !j.contains(k) || j[k].is_number_integer(); };
+  if (!j.is_object() || !j.contains("sub") || !j["sub"].is_string() || !j.contains("exp") ||
+      !j["exp"].is_number_integer() || !j.contains("perms") || !j["perms"].is_array() || !str("name") ||
+      !str("jti") || !str("key") || !num("iat"))
     return absl::UnauthenticatedError("malformed access token claims");
   Claims c;
   c.sub = j["sub"].get<std::string>();
+  if (c.sub.empty()) return absl::UnauthenticatedError("malformed access token claims (empty sub)");
   c.name = j.value("name", "");
   c.jti = j.value("jti", "");
   c.key_id = j.value("key", "");
   c.iat_us = j.value("iat", int64_t{0});
   c.exp_us = j["exp"].get<int64_t>();
   for (const auto& p : j["perms"]) {
-    if (p.is_string()) c.perms.push_back(p.get<std::string>());
+    if (!p.is_string()) return absl::UnauthenticatedError("malformed access token claims (perms)");
+    c.perms.push_back(p.get<std::string>());
   }
   return c;
 }

@@ -41,5 +41,31 @@ TEST(Token, RejectsExpiredForeignAndTamperedTokens) {
   EXPECT_TRUE(absl::IsUnauthenticated(TokenVerifier(k.public_key).Verify("sa1..", 1000).status()));
 }
 
+// Found by fuzz/targets/token.cc (fuzz/corpus/token/regression_claim_of_wrong_type):
+// a correctly signed token whose "jti" was a number threw out of the verifier.
+TEST(Token, RefusesSignedClaimsOfTheWrongTypeWithoutThrowing) {
+  KeyPair k = GenerateKeyPair();
+  auto sign = [&](const std::string& json) {
+    std::string signed_part = "sa1." + Base64Url(json);
+    return signed_part + "." + Base64Url(Sign(signed_part, k.secret_key));
+  };
+  for (const char* claims : {
+           R"({"sub":"u1","jti":1456,"exp":2000,"perms":[]})",
+           R"({"sub":"u1","name":["a"],"exp":2000,"perms":[]})",
+           R"({"sub":"u1","key":{},"exp":2000,"perms":[]})",
+           R"({"sub":"u1","iat":"yesterday","exp":2000,"perms":[]})",
+           R"({"sub":"u1","exp":2000,"perms":["md:read",7]})",
+           R"({"sub":"","exp":2000,"perms":[]})",
+           R"({"sub":"u1","exp":2000.5,"perms":[]})",
+           R"(["sub","u1"])",
+       }) {
+    auto c = TokenVerifier(k.public_key).Verify(sign(claims), 1000);
+    EXPECT_TRUE(absl::IsUnauthenticated(c.status())) << claims << ": " << c.status();
+  }
+  auto ok = TokenVerifier(k.public_key).Verify(sign(R"({"sub":"u1","exp":2000,"perms":["md:read"]})"), 1000);
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->perms, std::vector<std::string>{"md:read"});
+}
+
 }  // namespace
 }  // namespace sa::auth

@@ -100,6 +100,21 @@ TEST(ConfigEnvironment, OverridesNestedKeysWithUnderscoresInNames) {
   EXPECT_EQ(cfg.nats().servers(1), "nats://y:2");
 }
 
+// Found by fuzz/targets/config.cc: a string key could hold bytes that are not
+// UTF-8, and printing the effective config (--print-config, GetStatus) then
+// failed in protobuf. Refused at load, naming the key.
+TEST(ConfigLoader, StringKeysMustBeUtf8) {
+  IngestConfig cfg;
+  absl::Status st = MergeYamlString("nats:\n  servers: [\"nats://a\xff:4222\"]\n", "x.yaml", &cfg);
+  EXPECT_THAT(std::string(st.message()), HasSubstr("key 'nats.servers[0]': expected UTF-8 text")) << st;
+  for (const char* bad : {"\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xe2\x82", "\x80"}) {
+    st = ApplyEnvironment({{"STREAM_ADMIN_NATS_NAME", bad}}, &cfg);
+    EXPECT_THAT(std::string(st.message()), HasSubstr("expected UTF-8 text")) << st;
+  }
+  EXPECT_TRUE(ApplyEnvironment({{"STREAM_ADMIN_NATS_NAME", "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x9a\x80"}}, &cfg).ok());
+  EXPECT_EQ(cfg.nats().name(), "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x9a\x80");
+}
+
 TEST(ConfigEnvironment, UnknownVariableAndBadValueAreErrors) {
   IngestConfig cfg;
   absl::Status st = ApplyEnvironment({{"STREAM_ADMIN_NATS_SERVRS", "x"}}, &cfg);
