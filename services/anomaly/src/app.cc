@@ -1,4 +1,4 @@
-#include "anomaly/app.h"
+#include "anomaly_service/app.h"
 
 #include <spdlog/spdlog.h>
 
@@ -32,7 +32,21 @@
 #include "streamadmin/anomaly/v1/anomaly.grpc.pb.h"
 #include "streamadmin/marketdata/v1/marketdata.pb.h"
 
-namespace sa::anomaly {
+namespace sa::anomaly_service {
+
+using ::sa::anomaly::EventKind;
+using ::sa::anomaly::EventKindName;
+using ::sa::anomaly::Feature;
+using ::sa::anomaly::FeatureExtractor;
+using ::sa::anomaly::FeatureOptions;
+using ::sa::anomaly::FeatureVector;
+using ::sa::anomaly::ForestParams;
+using ::sa::anomaly::kMaxSampleSize;
+using ::sa::anomaly::kMaxTrees;
+using ::sa::anomaly::IsolationForest;
+using ::sa::anomaly::ParseFeature;
+using ::sa::anomaly::RejectReason;
+using ::sa::anomaly::Threshold;
 
 namespace cfg = streamadmin::config::v1;
 namespace mdpb = streamadmin::marketdata::v1;
@@ -701,4 +715,4 @@ absl::StatusOr<std::unique_ptr<runtime::Application>> CreateApp(const cfg::Anoma
   return std::make_unique<AnomalyApp>(c);
 }
 
-}  // namespace sa::anomaly
+}  // namespace sa::anomaly_service

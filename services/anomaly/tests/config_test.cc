@@ -1,9 +1,9 @@
 #include <gtest/gtest.h>
 
-#include "anomaly/app.h"
+#include "anomaly_service/app.h"
 #include "anomaly/feature_extractor.h"
 
-namespace sa::anomaly {
+namespace sa::anomaly_service {
 namespace {
 
 TEST(AnomalyConfig, DefaultsAreValidAndDescribeTheService) {
@@ -15,7 +15,7 @@ TEST(AnomalyConfig, DefaultsAreValidAndDescribeTheService) {
   EXPECT_EQ(c.model().sample_size(), 256u);
   EXPECT_TRUE(c.model().isolate_out_of_range());
   EXPECT_EQ(c.features().burst_window_s(), 0.1);
-  EXPECT_EQ(c.features().burst_window_s(), FeatureOptions().burst_window_s);  // the library's default
+  EXPECT_EQ(c.features().burst_window_s(), anomaly::FeatureOptions().burst_window_s);  // the library's default
 }
 
 TEST(AnomalyConfig, ErrorsNameTheKey) {
@@ -40,4 +40,4 @@ TEST(AnomalyConfig, ErrorsNameTheKey) {
 }
 
 }  // namespace
-}  // namespace sa::anomaly
+}  // namespace sa::anomaly_service

@@ -8,7 +8,7 @@
 #include "runtime/application.h"
 #include "streamadmin/config/v1/config.pb.h"
 
-namespace sa::anomaly {
+namespace sa::anomaly_service {
 
 inline constexpr char kServiceName[] = "anomaly";
 
@@ -16,4 +16,4 @@ streamadmin::config::v1::AnomalyConfig DefaultConfig();
 absl::Status ValidateConfig(const streamadmin::config::v1::AnomalyConfig& config);
 absl::StatusOr<std::unique_ptr<runtime::Application>> CreateApp(const streamadmin::config::v1::AnomalyConfig& config);
 
-}  // namespace sa::anomaly
+}  // namespace sa::anomaly_service
