@@ -176,6 +176,10 @@ std::string FormatExactDecimal(const ExactDecimal& d) {
   return std::string(buf + pos, sizeof(buf) - pos);
 }
 
+// Seconds whose ns (plus a fraction) fit int64: 1677-09-21 .. 2262-04-11. Outside,
+// a time stamp is refused; the product overflowed before (found by fuzz/targets/decoder.cc).
+constexpr int64_t kMaxNsSeconds = std::numeric_limits<int64_t>::max() / 1'000'000'000 - 1;
+
 bool ParseDecimalSecondsToNs(absl::string_view text, int64_t* ns) {
   size_t i = 0;
   int64_t seconds = 0;
@@ -185,7 +189,7 @@ bool ParseDecimalSecondsToNs(absl::string_view text, int64_t* ns) {
     seconds = seconds * 10 + (text[i] - '0');
     ++i;
   }
-  if (int_digits == 0) return false;
+  if (int_digits == 0 || seconds > kMaxNsSeconds) return false;
   int64_t frac = 0;
   if (!ReadFractionNs(text, &i, &frac) || i != text.size()) return false;
   *ns = seconds * 1'000'000'000 + frac;
@@ -226,6 +230,7 @@ bool ParseRfc3339ToNs(absl::string_view text, int64_t* ns) {
   if (pos != text.size()) return false;
   const int64_t days = DaysFromCivil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
   const int64_t seconds = days * 86400 + hour * 3600 + minute * 60 + second - offset_seconds;
+  if (seconds > kMaxNsSeconds || seconds < -kMaxNsSeconds) return false;
   *ns = seconds * 1'000'000'000 + frac;
   return true;
 }

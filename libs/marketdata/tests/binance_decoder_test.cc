@@ -224,6 +224,25 @@ TEST(BinanceBook, DroppedDiffIsAGapAndTheBookResyncsFromANewSnapshot) {
   EXPECT_TRUE(decoder->TopLevels("NKN-USDT", 5).ok());
 }
 
+// Found by fuzz/targets/decoder.cc (fuzz/corpus/decoder_binance/regression_time_beyond_int64_ns):
+// an event time in ms beyond int64 ns overflowed when converted (UB). The frame
+// is refused as a bad value, naming the field, and no message comes out.
+TEST(BinanceDecoder, RefusesTimesBeyondInt64Nanoseconds) {
+  auto decoder = MakeDecoder("binance");
+  CollectingSink sink;
+  for (const char* data : {
+           R"({"stream":"btcusdt@aggTrade","data":{"e":"aggTrade","E":1,"s":"BTCUSDT","a":1,"p":"1.0","q":"1.0","T":163399853998537780,"m":true}})",
+           R"({"stream":"btcusdt@depth","data":{"e":"depthUpdate","E":51633998522773,"s":"BTCUSDT","U":1,"u":2,"b":[],"a":[]}})",
+           R"({"stream":"btcusdt@kline_1m","data":{"e":"kline","E":1,"s":"BTCUSDT","k":{"t":18446744073709551615,"T":2,"i":"1m","o":"1","c":"1","h":"1","l":"1","v":"1","n":1,"x":false}}})",
+       }) {
+    absl::Status st = decoder->Decode(testing::WsFrame("B.ws", 0, data), sink);
+    EXPECT_EQ(GetDecodeError(st), DecodeError::kBadValue) << st;
+    EXPECT_THAT(std::string(st.message()), ::testing::HasSubstr("time out of range")) << st;
+  }
+  EXPECT_TRUE(sink.trades.empty());
+  EXPECT_TRUE(sink.candles.empty());
+}
+
 TEST(BinanceBook, SnapshotOlderThanTheBufferedDiffsIsNotPublished) {
   auto decoder = MakeDecoder("binance");
   CollectingSink sink;

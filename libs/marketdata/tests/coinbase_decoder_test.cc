@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
+#include "absl/strings/str_replace.h"
 #include "marketdata/decimal.h"
 #include "marketdata/decode_error.h"
 #include "test_util.h"
@@ -196,6 +197,33 @@ TEST(CoinbaseAdvancedTradeTrades, TakerSideAgreesWithTheBookSideTheTradePrintedO
     }
   }
   EXPECT_EQ(checked, 18u - 1u);  // every live trade but one that came before its book
+}
+
+// Found by fuzz/targets/decoder.cc (fuzz/corpus/decoder_coinbase/regression_time_beyond_int64_ns):
+// an envelope time in year 0013 or a candle start beyond 2262 overflowed int64 ns (UB).
+TEST(CoinbaseAdvancedTradeStreams, RefusesTimesBeyondInt64Nanoseconds) {
+  auto decoder = MakeDecoder("coinbase");
+  CollectingSink sink;
+  const std::string candle =
+      R"({"channel":"candles","timestamp":"2026-08-09T21:05:48.228971266Z","sequence_num":SEQ,"events":[{"type":"update","candles":[{"start":"START","high":"1","low":"1","open":"1","close":"1","volume":"1","product_id":"ETH-USD"}]}]})";
+  ASSERT_TRUE(decoder
+                  ->Decode(testing::WsFrame("C.ws", 0, absl::StrReplaceAll(candle, {{"START", "1786279500"}, {"SEQ", "0"}})),
+                           sink)
+                  .ok());
+  ASSERT_EQ(sink.candles.size(), 1u);
+  int seq = 0;
+  for (const std::string& data : {
+           absl::StrReplaceAll(candle, {{"START", "99999999999"}}),
+           absl::StrReplaceAll(candle, {{"START", "-5"}}),
+           absl::StrReplaceAll(candle, {{"START", "1786279500"}, {"2026-08-09", "0013-08-09"}}),
+       }) {
+    const std::string frame = absl::StrReplaceAll(data, {{"SEQ", std::to_string(++seq)}});
+    absl::Status st = decoder->Decode(testing::WsFrame("C.ws", 0, frame), sink);
+    EXPECT_FALSE(st.ok()) << frame;
+    EXPECT_NE(GetDecodeError(st), DecodeError::kNone) << st;
+  }
+  EXPECT_EQ(sink.candles.size(), 1u);
+  EXPECT_EQ(sink.candles[0].open_time_ns(), 1786279500LL * 1'000'000'000);
 }
 
 TEST(CoinbaseAdvancedTradeStreams, TickerAndCandlesKeepVenueText) {

@@ -98,5 +98,24 @@ TEST(TimeParsing, ReadsRfc3339InUtc) {
   EXPECT_FALSE(ParseRfc3339ToNs("2021-04-17T16:43:30", &ns));
 }
 
+// Found by fuzz/targets/decoder.cc (regression_time_beyond_int64_ns in the
+// Kraken and Coinbase corpora): a time whose ns do not fit int64 overflowed
+// (UB) and came out as some other time. Refused now, at both ends.
+TEST(TimeParsing, RefusesTimesWhoseNanosecondsDoNotFitInt64) {
+  int64_t ns = 0;
+  EXPECT_FALSE(ParseDecimalSecondsToNs("16180678160.5", &ns));
+  EXPECT_FALSE(ParseDecimalSecondsToNs("99999999999", &ns));
+  ASSERT_TRUE(ParseDecimalSecondsToNs("9223372035.999999999", &ns));
+  EXPECT_EQ(ns, 9223372035999999999);
+  EXPECT_FALSE(ParseDecimalSecondsToNs("9223372036", &ns));
+  EXPECT_FALSE(ParseRfc3339ToNs("0013-04-17T16:43:30Z", &ns));
+  EXPECT_FALSE(ParseRfc3339ToNs("9999-12-31T23:59:59Z", &ns));
+  EXPECT_FALSE(ParseRfc3339ToNs("2263-01-01T00:00:00Z", &ns));
+  ASSERT_TRUE(ParseRfc3339ToNs("2262-04-11T00:00:00Z", &ns));
+  EXPECT_GT(ns, 0);
+  ASSERT_TRUE(ParseRfc3339ToNs("1677-09-22T00:00:00Z", &ns));
+  EXPECT_LT(ns, 0);
+}
+
 }  // namespace
 }  // namespace sa::md

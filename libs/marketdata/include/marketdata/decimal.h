@@ -51,6 +51,7 @@ std::string FormatExactDecimal(const ExactDecimal& d);
 bool ParseDecimalSecondsToNs(absl::string_view text, int64_t* ns);
 // "2021-04-17T16:43:30.244075Z" (RFC 3339, UTC 'Z' or +hh:mm offset, up to 9
 // fraction digits; Coinbase).
+// Both refuse times whose ns do not fit int64 (before 1677-09-21 or after 2262-04-11).
 bool ParseRfc3339ToNs(absl::string_view text, int64_t* ns);
 
 }  // namespace sa::md

@@ -23,6 +23,7 @@
 //        published; another one is requested (reason "snapshot_too_old").
 //  - exchangeInfo (http) -> the symbol map (baseAsset/quoteAsset).
 #include <deque>
+#include <limits>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -312,6 +313,13 @@ absl::Status BinanceDecoder::EmitPayload(const RawFrame& frame, const Payload& p
                  absl::StrCat("cannot split symbol \"", AV(p.s), "\" into base and quote"));
   }
   const std::string_view e = p.e;
+  // Times in ms must fit int64 ns (until 2262): a larger one is not a time,
+  // and multiplying it overflowed (found by fuzz/targets/decoder.cc).
+  constexpr uint64_t kMaxMs = std::numeric_limits<int64_t>::max() / kNsPerMs - 1;
+  if (p.E > kMaxMs || p.T > kMaxMs || p.k_t > kMaxMs || p.k_T > kMaxMs) {
+    return Error(frame, DecodeError::kBadValue,
+                 absl::StrCat(AV(e), " time out of range (E ", p.E, ", T ", p.T, ", k.t ", p.k_t, ", k.T ", p.k_T, ")"));
+  }
   if (e == "aggTrade" || e == "trade") {
     const std::string_view id = e == "aggTrade" ? p.a_id : p.t_id;
     ExactDecimal check;

@@ -22,6 +22,7 @@
 //  - candles: 5-minute candles, start in epoch seconds -> Candle "5m", closed
 //    once its end is at or before the envelope timestamp.
 //  - heartbeats, subscriptions, status: skipped.
+#include <limits>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -481,6 +482,10 @@ absl::Status CoinbaseDecoder::ReadCandles(const RawFrame& frame, od::array event
           view.open.empty() || view.close.empty() || view.high.empty() || view.low.empty() ||
           view.volume.empty()) {
         return Error(frame, DecodeError::kMissingField, "candle without start/OHLCV/product_id");
+      }
+      // Seconds that fit int64 ns (1970..2262); found by fuzz/targets/decoder.cc.
+      if (view.start_s < 0 || view.start_s > std::numeric_limits<int64_t>::max() / 1'000'000'000 - 1) {
+        return Error(frame, DecodeError::kBadValue, absl::StrCat("candle start ", view.start_s, " out of range"));
       }
       candles_.push_back(view);
     }
