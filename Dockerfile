@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# One image with every Stream-Admin binary: ingest, normalizer, cdc-bridge,
+# One image with every Stream-Admin binary: ingest, normalizer, cdc-bridge, warehouse-sink,
 # anomaly, admin and the stream-admin CLI, in /usr/local/bin.
 #   docker build -t stream-admin:0.1.0 .
 #   docker run --rm stream-admin:0.1.0 ingest --help
@@ -20,13 +20,13 @@ COPY . .
 ARG BUILD_TYPE=RelWithDebInfo
 RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=${BUILD_TYPE} -DSA_BUILD_BENCH=OFF \
  && cmake --build /build -j "$(nproc)" \
-      --target ingest normalizer cdc-bridge anomaly admin stream-admin
+      --target ingest normalizer cdc-bridge warehouse-sink anomaly admin stream-admin
 
 # The binaries (debug info moved out of the runtime image) and the list of
 # Debian packages holding the shared libraries they load.
 RUN set -eux; \
     mkdir -p /out/bin; \
-    for b in ingest normalizer cdc-bridge anomaly admin stream-admin; do \
+    for b in ingest normalizer cdc-bridge warehouse-sink anomaly admin stream-admin; do \
       strip --strip-debug -o "/out/bin/$b" "/build/bin/$b"; \
     done; \
     bash deploy/docker/runtime-packages.sh /out/bin/* > /out/runtime-packages.txt; \
@@ -56,5 +56,5 @@ EXPOSE 7101 7102 7103 7104 7105 9101 9102 9103 9104 9105
 CMD ["stream-admin", "--help"]
 
 LABEL org.opencontainers.image.title="stream-admin" \
-      org.opencontainers.image.description="Stream-Admin services: ingest, normalizer, cdc-bridge, anomaly, admin, CLI" \
+      org.opencontainers.image.description="Stream-Admin services: ingest, normalizer, cdc-bridge, warehouse-sink, anomaly, admin, CLI" \
       org.opencontainers.image.version="0.1.0"

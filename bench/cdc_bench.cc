@@ -35,7 +35,7 @@
 //                 (d) the raw limit: the same number of messages, same subject,
 //                     same payload sizes (random bytes), msg ids of the same
 //                     length, through a bare JetStreamPublisher into a fresh CDC.
-//                 (e) the real build/bin/cdc-bridge (sink disabled) on a third
+//                 (e) the real build/bin/cdc-bridge (no warehouse sink) on a third
 //                     slot, bench_bridge_src (pgoutput, also created before the
 //                     writes), from spawn until its
 //                     streamadmin_cdc_events_acked_total reaches --rows
@@ -49,8 +49,8 @@
 //               ack received (on the publisher's ack thread) - commit time of its
 //               transaction (SourcePosition.commit_time_us; both CLOCK_REALTIME of
 //               this machine). Events of the first --warmup_s are not counted.
-//   bridge_lag  The same writer, but the real build/bin/cdc-bridge (sink
-//               disabled, its own slot) publishes, and a core NATS subscriber on
+//   bridge_lag  The same writer, but the real build/bin/cdc-bridge (no
+//               warehouse sink, its own slot) publishes, and a core NATS subscriber on
 //               cdc.bench.public.bench_bridge records arrival - commit time.
 //               A core subscriber gets the message when nats-server receives
 //               the publish, just before the ack is sent.
@@ -399,7 +399,7 @@ sa::cdc::ReplicationOptions ReplOptions(const sa::testing::PostgresServer& pg, c
   return o;
 }
 
-// The real cdc-bridge (sink disabled) on `slot`/`publication` (both are
+// The real cdc-bridge (without a warehouse sink) on `slot`/`publication` (both are
 // created if missing, reused if they exist). Its HTTP port is returned in
 // `http_port` for /metrics.
 struct Bridge {
@@ -415,11 +415,9 @@ Bridge StartBridge(const std::string& bin, const sa::testing::PostgresServer& pg
   const std::string cfg_path = absl::StrCat(dir, "/cdc-bridge-", slot, ".yaml");
   std::ofstream(cfg_path) << "server:\n  grpc_listen: 127.0.0.1:" << grpc_port << "\n  http_listen: 127.0.0.1:"
                           << b.http_port << "\n  shutdown_grace_s: 5\nnats:\n  servers: [" << nats_url
-                          << "]\nsource:\n  dsn: \"" << pg.dsn() << "\"\nwarehouse:\n  dsn: \"" << pg.dsn()
-                          << "\"\nconnector:\n  server_name: " << kServer << "\n  slot_name: " << slot
+                          << "]\nsource:\n  dsn: \"" << pg.dsn() << "\"\nconnector:\n  server_name: " << kServer << "\n  slot_name: " << slot
                           << "\n  publication_name: " << publication << "\n  include_tables: [" << table
-                          << "]\n  heartbeat_interval_s: 10\n  status_interval_ms: 1000\n  lag_refresh_interval_ms: 2000\n"
-                          << "sink:\n  disabled: true\n";
+                          << "]\n  heartbeat_interval_s: 10\n  status_interval_ms: 1000\n  lag_refresh_interval_ms: 2000\n";
   sa::testing::Process::Options popts;
   popts.log_file = absl::StrCat(dir, "/cdc-bridge-", slot, ".log");
   std::vector<std::string> argv = {bin, "--config", cfg_path};
@@ -600,7 +598,7 @@ SourceResult RunSource(sa::testing::PostgresServer& pg, const std::string& nats_
     (void)js->DeleteStream("CDC");
   }
 
-  // (e) the real cdc-bridge on its own slot (same WAL), sink disabled: from
+  // (e) the real cdc-bridge on its own slot (same WAL), no warehouse sink: from
   // spawn until streamadmin_cdc_events_acked_total (JetStream acks) reaches
   // --rows.
   if (run_bridge) {

@@ -1,6 +1,6 @@
 // Query latency (issue [8] phase 2; docs/PERFORMANCE.md "DSL queries"): the
 // warehouse filled by the real pipeline (ingest replaying the four
-// recordings -> normalizer -> cdc-bridge's market data sink), the real admin
+// recordings -> normalizer -> warehouse-sink), the real admin
 // serving query.v1, and a typical query timed three ways in the same run:
 //   grpc      Query.Run over gRPC (parse, check, permissions, compile, the
 //             prelude + SQL + COMMIT on the warehouse, stream, audit)
@@ -128,8 +128,8 @@ int main(int argc, char** argv) {
 
   // The warehouse, filled by the real pipeline.
   Service normalizer = Start(dir, a, "normalizer", nats->url(), "");
-  Service bridge = Start(dir, a, "cdc-bridge", nats->url(),
-                         absl::StrCat("source:\n  dsn: \"", pg->dsn(), "\"\nwarehouse:\n  dsn: \"", wh, "\"\n"));
+  Service bridge = Start(dir, a, "cdc-bridge", nats->url(), absl::StrCat("source:\n  dsn: \"", pg->dsn(), "\"\n"));
+  Service sink = Start(dir, a, "warehouse-sink", nats->url(), absl::StrCat("warehouse:\n  dsn: \"", wh, "\"\n"));
   const std::vector<std::pair<std::string, std::string>> venues = {{"kraken.jsonl.zst", "kraken"},
                                                                    {"binance.jsonl.zst", "binance"},
                                                                    {"coinbase-exchange.jsonl.zst", "coinbase-exchange"},

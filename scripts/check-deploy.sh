@@ -110,6 +110,8 @@ rejects() { # each case: "expected message|--set arg"
     "names no config key|services.admin.env[0].name=STREAM_ADMIN_SOURCE_DSN" \
     "has no source.dsn|services.ingest.dsnSecretKeys.source=x" \
     "one reader|services.cdc-bridge.replicas=2" \
+    "one reader|services.warehouse-sink.replicas=2" \
+    "has no warehouse.dsn|services.cdc-bridge.dsnSecretKeys.warehouse=warehouse-dsn" \
     "unknown service|services.foo.enabled=true" \
     "use an odd number|nats.embedded.enabled=true,nats.embedded.replicas=2" \
     "exceeds the embedded cluster|nats.embedded.enabled=true,nats.embedded.replicas=1,nats.streamReplicas=3"; do

@@ -2,7 +2,7 @@
 # Runs once, when the postgres container initialises its data directory
 # (/docker-entrypoint-initdb.d). Creates the databases the compose stack uses:
 #   postgres     CDC source (cdc-bridge source.dsn) and admin's database
-#   warehouse    cdc-bridge sink; distributed with Citus when the image has it
+#   warehouse    warehouse-sink (warehouse.dsn) and the admin's queries; distributed with Citus when the image has it
 set -eu
 psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname "$POSTGRES_DB" <<-SQL
 	CREATE DATABASE warehouse;

@@ -32,6 +32,7 @@ SERVICES = {
     "ingest": "IngestConfig",
     "normalizer": "NormalizerConfig",
     "cdc-bridge": "CdcBridgeConfig",
+    "warehouse-sink": "WarehouseSinkConfig",
     "anomaly": "AnomalyConfig",
     "admin": "AdminConfig",
 }

@@ -5,12 +5,12 @@
 // given all three URLs and must fail over on its own: none is restarted.
 // Afterwards MD holds every trade the venues sent exactly once (oracle: the
 // recordings, trade_oracle.h), nothing was dead-lettered, and the warehouse
-// (cdc-bridge's market data sink, reading MD) holds each of them once.
+// (warehouse-sink's market-data part, reading MD) holds each of them once.
 //
 // The second test does the same for change data capture under load: the
-// leader of CDC is killed twice while a workload writes the source and
-// cdc-bridge streams it (and writes the warehouse); afterwards every
-// warehouse table equals its source table, row for row.
+// leader of CDC is killed twice while a workload writes the source,
+// cdc-bridge streams it and warehouse-sink writes the warehouse; afterwards
+// every warehouse table equals its source table, row for row.
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -127,13 +127,15 @@ class ClusterFailover : public ::testing::Test {
     ++failovers_;
   }
 
-  // cdc-bridge's config: source `source`, warehouse `warehouse` (database
-  // "warehouse"), its own slot and publication, then `extra` connector keys.
-  static std::string BridgeYaml(testing::PostgresServer& source, testing::PostgresServer& warehouse,
-                                const std::string& name, const std::string& extra) {
-    return absl::StrCat("source:\n  dsn: \"", source.dsn(), "\"\nwarehouse:\n  dsn: \"", warehouse.dsn(),
-                        " dbname=warehouse\"\nconnector:\n  server_name: pg\n  slot_name: ", name,
+  // cdc-bridge's config: source `source`, its own slot and publication,
+  // then `extra` connector keys.
+  static std::string BridgeYaml(testing::PostgresServer& source, const std::string& name, const std::string& extra) {
+    return absl::StrCat("source:\n  dsn: \"", source.dsn(), "\"\nconnector:\n  server_name: pg\n  slot_name: ", name,
                         "_slot\n  publication_name: ", name, "_pub\n", extra);
+  }
+  // warehouse-sink's config: warehouse `warehouse` (database "warehouse"), then `extra` keys.
+  static std::string SinkYaml(testing::PostgresServer& warehouse, const std::string& extra) {
+    return absl::StrCat("warehouse:\n  dsn: \"", warehouse.dsn(), " dbname=warehouse\"\n", extra);
   }
 
   std::unique_ptr<testing::NatsCluster> cluster_;
@@ -153,9 +155,9 @@ TEST_F(ClusterFailover, LeadersOfMdRawAndMdKilledMidStreamLoseAndDoubleNoTrade) 
   ASSERT_TRUE(pg.ok()) << pg.status();
   ASSERT_TRUE((*pg)->Exec("CREATE DATABASE warehouse").ok());
   e2e::ServiceRunner runner(dir_->path(), cluster_->urls(), "  stream_replicas: 3\n");
-  auto bridge =
-      runner.Start({.binary = "cdc-bridge", .yaml = BridgeYaml(**pg, **pg, "md", "  snapshot_mode: never\n")});
-  ASSERT_TRUE(bridge.ok()) << bridge.status();
+  // Market data only: cdc-bridge is not needed, and the CDC part is off.
+  auto sink = runner.Start({.binary = "warehouse-sink", .yaml = SinkYaml(**pg, "cdc:\n  disabled: true\n")});
+  ASSERT_TRUE(sink.ok()) << sink.status();
   auto normalizer = runner.Start({.binary = "normalizer"});
   ASSERT_TRUE(normalizer.ok()) << normalizer.status();
   std::string yaml = "sources:\n";
@@ -240,7 +242,7 @@ TEST_F(ClusterFailover, LeadersOfMdRawAndMdKilledMidStreamLoseAndDoubleNoTrade) 
   // Nobody was restarted: both services failed over on their own.
   EXPECT_FALSE(normalizer->process->Exited());
   EXPECT_FALSE(ingest->process->Exited());
-  EXPECT_FALSE(bridge->process->Exited());
+  EXPECT_FALSE(sink->process->Exited());
   auto js = bus::JetStream::Create(*conn_);
   ASSERT_TRUE(js.ok());
   for (const char* s : {"MD_RAW", "MD"}) {
@@ -264,9 +266,10 @@ TEST_F(ClusterFailover, LeaderOfCdcKilledTwiceUnderLoadLeavesEveryWarehouseTable
   ASSERT_TRUE((*pg)->Exec(e2e::WorkloadSchemaSql()).ok());
   e2e::ServiceRunner runner(dir_->path(), cluster_->urls(), "  stream_replicas: 3\n");
   e2e::PgWorkload load((*pg)->dsn(), {.seed = 20261202, .tx_per_second = 150});
-  auto bridge =
-      runner.Start({.binary = "cdc-bridge", .yaml = BridgeYaml(**pg, **wh, "cluster", "  status_interval_ms: 200\n")});
+  auto bridge = runner.Start({.binary = "cdc-bridge", .yaml = BridgeYaml(**pg, "cluster", "  status_interval_ms: 200\n")});
   ASSERT_TRUE(bridge.ok()) << bridge.status();
+  auto sink = runner.Start({.binary = "warehouse-sink", .yaml = SinkYaml(**wh, "")});
+  ASSERT_TRUE(sink.ok()) << sink.status();
   KillLeaderOf("CDC", 1500);
   KillLeaderOf("CDC", Messages("CDC") + 1500);
   load.Stop();
@@ -277,10 +280,11 @@ TEST_F(ClusterFailover, LeaderOfCdcKilledTwiceUnderLoadLeavesEveryWarehouseTable
     const std::string copy = absl::StrCat("cdc_pg_public.", t);
     EXPECT_TRUE(testing::WaitFor([&] { return e2e::TableDigest(**wh, copy, "warehouse") == want; }, absl::Seconds(120)))
         << t << ": warehouse " << e2e::TableDigest(**wh, copy, "warehouse") << " != source " << want << "\n"
-        << WarningsOf(bridge->process->Output());
+        << WarningsOf(bridge->process->Output()) << WarningsOf(sink->process->Output());
     absl::StrAppend(&summary, t, " ", want.substr(0, want.find(':')), " rows, ");
   }
   EXPECT_FALSE(bridge->process->Exited());
+  EXPECT_FALSE(sink->process->Exited());
   EXPECT_TRUE(e2e::ReadAll(*conn_, "DLQ", "dlq.>").empty());
   std::printf(
       "cluster failover cdc: %d leader kills, %lld source "

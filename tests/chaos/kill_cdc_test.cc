@@ -1,23 +1,26 @@
-// Kill anywhere, change data capture: cdc-bridge (the source side and the
-// warehouse sink that runs in it) is SIGKILLed at many distinct points while
-// a generated workload writes the source — inserts, updates, deletes,
+// Kill anywhere, change data capture: cdc-bridge (the source side) and
+// warehouse-sink (the warehouse side) are SIGKILLed at many distinct points
+// while a generated workload writes the source — inserts, updates, deletes,
 // multi-row transactions, and a 30,000-row table that is snapshotted in
 // chunks while it is written — and restarted each time. Armed crash points
 // fall after a transaction is published, after the slot is confirmed, after
-// a watermark, after a snapshot chunk and after its stored position, after a
-// warehouse COMMIT and between its acks; the rest are outside SIGKILLs at
+// a watermark, after a snapshot chunk and after its stored position (in
+// cdc-bridge), after a warehouse COMMIT and between its acks (in
+// warehouse-sink); the other process is SIGKILLed at the same moment, as
+// when both sides ran in one. The rest are outside SIGKILLs of both at
 // random moments. Afterwards every warehouse table equals its source table,
 // row for row (PostgreSQL's own md5 over every row's text on both sides).
 //
 // The second test does the same for market data: trades already in MD (some
 // without a venue trade id, as Kraken's) reach md.trades exactly once while
-// the sink is killed between its COMMIT and its acks.
+// warehouse-sink is killed between its COMMIT and its acks.
 #include <gtest/gtest.h>
 
 #include <map>
 #include <random>
 #include <set>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "bus/jetstream.h"
@@ -51,10 +54,14 @@ class KillAnywhereCdc : public e2e::NatsTest {
   }
 
   std::string BridgeYaml(const std::string& extra) const {
-    return absl::StrCat("source:\n  dsn: \"", pg_->dsn(), "\"\nwarehouse:\n  dsn: \"", wh_->dsn(),
-                        " dbname=warehouse\"\nconnector:\n  server_name: pg\n  slot_name: chaos_slot\n"
+    return absl::StrCat("source:\n  dsn: \"", pg_->dsn(),
+                        "\"\nconnector:\n  server_name: pg\n  slot_name: chaos_slot\n"
                         "  publication_name: chaos_pub\n  status_interval_ms: 200\n",
                         extra);
+  }
+  // warehouse-sink on the warehouse cluster, then `extra` top-level keys.
+  std::string SinkYaml(const std::string& extra) const {
+    return absl::StrCat("warehouse:\n  dsn: \"", wh_->dsn(), " dbname=warehouse\"\n", extra);
   }
 
   std::unique_ptr<testing::PostgresServer> pg_;  // the source
@@ -75,6 +82,7 @@ TEST_F(KillAnywhereCdc, BridgeAndSinkKilledAtManyPointsLeaveEveryWarehouseTableE
   ASSERT_TRUE(pg_->Exec(e2e::WorkloadSchemaSql() + e2e::SnapshotTableSql(30000)).ok());
   e2e::ServiceRunner runner(dir_->path(), {nats_->url()});
   const std::string yaml = BridgeYaml("  snapshot_mode: initial\n  snapshot_chunk_size: 200\n");
+  const std::string sink_yaml = SinkYaml("");
   e2e::PgWorkload load(pg_->dsn(), {.seed = seed, .snapshot_table = true, .tx_per_second = 150});
 
   // While the snapshot runs (the first kills) its points come first; then
@@ -93,27 +101,37 @@ TEST_F(KillAnywhereCdc, BridgeAndSinkKilledAtManyPointsLeaveEveryWarehouseTableE
     const bool snapshot_phase = i < kills * 2 / 5;
     const KillPoint& p = snapshot_phase ? kSnapshotPoints[rng() % std::size(kSnapshotPoints)]
                                         : kStreamPoints[rng() % std::size(kStreamPoints)];
-    e2e::ServiceSpec spec{.binary = "cdc-bridge", .yaml = yaml};
+    e2e::ServiceSpec bridge_spec{.binary = "cdc-bridge", .yaml = yaml};
+    // Started beside cdc-bridge, not after it: they come up together, as when they were one process.
+    e2e::ServiceSpec sink_spec{.binary = "warehouse-sink", .yaml = sink_yaml, .wait_healthy = false};
     const bool outside = p.max_pass == 0;
     const uint64_t pass = outside ? 0 : 1 + rng() % p.max_pass;
-    if (!outside) spec.env.push_back(e2e::CrashAt(p.name, pass));
-    auto bridge = runner.Start(spec);
+    // cdc.* points are cdc-bridge's, sink.* ones warehouse-sink's.
+    const bool in_sink = absl::StartsWith(p.name, "sink.");
+    if (!outside) (in_sink ? sink_spec : bridge_spec).env.push_back(e2e::CrashAt(p.name, pass));
+    auto sink = runner.Start(sink_spec);
+    ASSERT_TRUE(sink.ok()) << sink.status();
+    auto bridge = runner.Start(bridge_spec);
     ASSERT_TRUE(bridge.ok()) << bridge.status();
+    e2e::RunningService& armed = in_sink ? *sink : *bridge;
     const absl::Duration wait = outside ? absl::Milliseconds(100 + rng() % 1500) : absl::Seconds(5);
-    auto code = bridge->process->Wait(wait);
+    auto code = armed.process->Wait(wait);
     if (code.ok()) {
-      ASSERT_EQ(*code, 128 + 9) << bridge->process->Output().substr(0, 4000);
+      ASSERT_EQ(*code, 128 + 9) << armed.process->Output().substr(0, 4000);
       ++by_point[p.name];
     } else {
-      ASSERT_TRUE(bridge->process->Kill().ok());
+      ASSERT_TRUE(armed.process->Kill().ok());
       ++by_point[outside ? "outside SIGKILL" : "outside SIGKILL (armed point not reached)"];
     }
+    ASSERT_TRUE((in_sink ? *bridge : *sink).process->Kill().ok());
   }
   load.Stop();
   ASSERT_GT(load.committed(), 1000) << "the workload did not run";
 
   auto last = runner.Start({.binary = "cdc-bridge", .yaml = yaml});
   ASSERT_TRUE(last.ok()) << last.status();
+  auto last_sink = runner.Start({.binary = "warehouse-sink", .yaml = sink_yaml});
+  ASSERT_TRUE(last_sink.ok()) << last_sink.status();
   std::vector<std::string> tables(std::begin(e2e::kWorkloadTables), std::end(e2e::kWorkloadTables));
   tables.push_back("big");
   std::string summary;
@@ -123,7 +141,7 @@ TEST_F(KillAnywhereCdc, BridgeAndSinkKilledAtManyPointsLeaveEveryWarehouseTableE
     EXPECT_TRUE(testing::WaitFor([&] { return e2e::TableDigest(*wh_, copy, "warehouse") == want; },
                                  absl::Seconds(180)))
         << t << ": warehouse " << e2e::TableDigest(*wh_, copy, "warehouse") << " != source " << want << "\n"
-        << last->process->Output().substr(0, 6000);
+        << last->process->Output().substr(0, 6000) << last_sink->process->Output().substr(0, 6000);
     absl::StrAppend(&summary, t, " ", want.substr(0, want.find(':')), " rows, ");
   }
   std::string points;
@@ -174,23 +192,24 @@ TEST_F(KillAnywhereCdc, MarketDataSinkKilledBetweenCommitAndAcksStoresEveryTrade
   ASSERT_TRUE((*publisher)->Flush(absl::Seconds(30)).ok());
 
   e2e::ServiceRunner runner(dir_->path(), {nats_->url()});
-  const std::string yaml = BridgeYaml("  snapshot_mode: never\nsink:\n  market_data_batch: 500\n");
+  // Market data only: no cdc-bridge, the CDC part off.
+  const std::string yaml = SinkYaml("cdc:\n  disabled: true\nmarket_data:\n  batch: 500\n");
   int crashed = 0;
   for (int i = 0; i < kills; ++i) {
     const bool commit = rng() % 2 == 0;
     const uint64_t pass = commit ? 1 + rng() % 3 : 1 + rng() % 400;
-    auto bridge = runner.Start({.binary = "cdc-bridge",
-                                .yaml = yaml,
-                                .env = {e2e::CrashAt(commit ? "md_sink.batch_committed" : "md_sink.message_acked", pass)}});
-    ASSERT_TRUE(bridge.ok()) << bridge.status();
-    auto code = bridge->process->Wait(absl::Seconds(10));
+    auto sink = runner.Start({.binary = "warehouse-sink",
+                              .yaml = yaml,
+                              .env = {e2e::CrashAt(commit ? "md_sink.batch_committed" : "md_sink.message_acked", pass)}});
+    ASSERT_TRUE(sink.ok()) << sink.status();
+    auto code = sink->process->Wait(absl::Seconds(10));
     if (code.ok()) {
       ++crashed;
     } else {
-      ASSERT_TRUE(bridge->process->Kill().ok());  // everything stored already
+      ASSERT_TRUE(sink->process->Kill().ok());  // everything stored already
     }
   }
-  auto last = runner.Start({.binary = "cdc-bridge", .yaml = yaml});
+  auto last = runner.Start({.binary = "warehouse-sink", .yaml = yaml});
   ASSERT_TRUE(last.ok()) << last.status();
   auto rows = [&]() -> std::set<std::string> {
     auto r = wh_->Query("SELECT venue || '|' || symbol || '|' || trade_id || '|' || price || '|' || size FROM md.trades",

@@ -10,7 +10,9 @@
 //
 // All runs share one nats-server and two PostgreSQL clusters (source and
 // warehouse); each has its own databases, slot, logical server name and sink
-// durable.
+// durable. warehouse-sink writes the warehouse; it is killed with cdc-bridge's
+// first life and started again with its second (the sink ran inside
+// cdc-bridge when this matrix was written).
 #include <gtest/gtest.h>
 #include <grpcpp/grpcpp.h>
 #include <libpq-fe.h>
@@ -177,10 +179,12 @@ TEST_P(SnapshotMatrix, EveryTableEqualsItsSource) {
                   .ok());
   const std::string src_dsn = absl::StrCat(pg_->dsn(), " dbname=", src);
   const std::string yaml = absl::StrCat(
-      "source:\n  dsn: \"", src_dsn, "\"\nwarehouse:\n  dsn: \"", wh_->dsn(), " dbname=", wh, "\"\nconnector:\n",
-      "  server_name: ", server, "\n  slot_name: slot_", run, "\n  publication_name: pub_", run,
-      "\n  status_interval_ms: 200\n  snapshot_chunk_size: ", kChunk, "\n  snapshot_mode: ", c.mode,
-      "\nsink:\n  consumer: {durable: wh", run, ", filter_subject: \"cdc.", server, ".>\"}\n");
+      "source:\n  dsn: \"", src_dsn, "\"\nconnector:\n", "  server_name: ", server, "\n  slot_name: slot_", run,
+      "\n  publication_name: pub_", run, "\n  status_interval_ms: 200\n  snapshot_chunk_size: ", kChunk,
+      "\n  snapshot_mode: ", c.mode, "\n");
+  const std::string sink_yaml =
+      absl::StrCat("warehouse:\n  dsn: \"", wh_->dsn(), " dbname=", wh, "\"\ncdc:\n  consumer: {durable: wh", run,
+                   ", filter_subject: \"cdc.", server, ".>\"}\nmarket_data:\n  disabled: true\n");
   e2e::ServiceRunner runner(dir_->path(), {nats_->url()});
   std::unique_ptr<HotLoad> load;
   if (c.busy) load = std::make_unique<HotLoad>(src_dsn);
@@ -198,6 +202,8 @@ TEST_P(SnapshotMatrix, EveryTableEqualsItsSource) {
   };
 
   // The first life, ended by the kill this case is about.
+  auto first_sink = runner.Start({.binary = "warehouse-sink", .yaml = sink_yaml});
+  ASSERT_TRUE(first_sink.ok()) << first_sink.status();
   e2e::ServiceSpec first{.binary = "cdc-bridge", .yaml = yaml};
   if (c.kill == Kill::kBefore && !on_demand) first.env.push_back(e2e::CrashAt("cdc.snapshot_state_saved", 1));
   if (c.kill == Kill::kDuring) first.env.push_back(e2e::CrashAt("cdc.chunk_published", 2));
@@ -218,8 +224,11 @@ TEST_P(SnapshotMatrix, EveryTableEqualsItsSource) {
     auto code = bridge->process->Wait(absl::Seconds(60));
     ASSERT_TRUE(code.ok()) << "the kill did not happen\n" << bridge->process->Output().substr(0, 6000);
   }
+  ASSERT_TRUE(first_sink->process->Kill().ok());
 
   // The second life finishes the job.
+  auto second_sink = runner.Start({.binary = "warehouse-sink", .yaml = sink_yaml});
+  ASSERT_TRUE(second_sink.ok()) << second_sink.status();
   auto second = runner.Start({.binary = "cdc-bridge", .yaml = yaml});
   ASSERT_TRUE(second.ok()) << second.status();
   const bool initial_only = std::string(c.mode) == "initial_only";
@@ -249,12 +258,13 @@ TEST_P(SnapshotMatrix, EveryTableEqualsItsSource) {
         },
         absl::Seconds(60)))
         << t << ": warehouse " << got << " != source " << *want << "\n"
-        << second->process->Output().substr(0, 6000);
+        << second->process->Output().substr(0, 6000) << second_sink->process->Output().substr(0, 6000);
   }
   std::printf("snapshot matrix %s: %s rows in the multi-chunk table, %lld source transactions during\n",
               Name({c, 0}).c_str(), pg_->Query("SELECT count(*) FROM t_multi", src).value_or("?").c_str(),
               static_cast<long long>(load ? load->committed() : 0));
   (void)second->process->Terminate(absl::Seconds(10));
+  (void)second_sink->process->Terminate(absl::Seconds(10));
   (void)pg_->Exec(absl::StrCat("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = "
                                "'slot_", run, "'"));
 }

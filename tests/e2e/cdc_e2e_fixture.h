@@ -1,6 +1,7 @@
 // The cdc-bridge end-to-end fixture: a real PostgreSQL 15 (logical
-// replication, plus a "warehouse" database), a real nats-server, and the
-// cdc-bridge binary started with a config pointing at both.
+// replication, plus a "warehouse" database), a real nats-server, the
+// cdc-bridge binary reading the source, and (for the tests that look at the
+// warehouse) the warehouse-sink binary writing the "warehouse" database.
 #pragma once
 
 #include <gmock/gmock.h>
@@ -66,6 +67,7 @@ class CdcBridgeE2E : public e2e::NatsTest {
     std::string target;
     int http_port = 0;
   };
+  using Sink = Bridge;  // a running warehouse-sink
 
   // `wait_streaming`: return once the slot streams (changes from then on are captured).
   Bridge StartBridge(const std::string& extra_config = "", bool wait_streaming = true) {
@@ -74,8 +76,8 @@ class CdcBridgeE2E : public e2e::NatsTest {
     std::string cfg = absl::StrCat(dir_->path(), "/cdc-bridge.yaml");
     std::ofstream(cfg) << "server:\n  grpc_listen: 127.0.0.1:" << grpc_port << "\n  http_listen: 127.0.0.1:"
                        << http_port << "\n  shutdown_grace_s: 5\nnats:\n  servers: [" << nats_->url()
-                       << "]\nsource:\n  dsn: \"" << pg_->dsn() << "\"\nwarehouse:\n  dsn: \"" << pg_->dsn()
-                       << " dbname=warehouse\"\nconnector:\n  server_name: pg\n  slot_name: e2e_slot\n  publication_name: e2e_pub\n"
+                       << "]\nsource:\n  dsn: \"" << pg_->dsn()
+                       << "\"\nconnector:\n  server_name: pg\n  slot_name: e2e_slot\n  publication_name: e2e_pub\n"
                        << "  heartbeat_interval_s: 1\n  status_interval_ms: 200\n  lag_refresh_interval_ms: 200\n"
                        << extra_config;
     testing::Process::Options opts;
@@ -95,6 +97,29 @@ class CdcBridgeE2E : public e2e::NatsTest {
         absl::Seconds(30)))
         << b.process->Output();
     return b;
+  }
+
+  // warehouse-sink (both parts) writing the "warehouse" database of the
+  // fixture's server, or `warehouse_dsn`; `extra_config`: more top-level YAML.
+  // Returns once it answers health.
+  Sink StartSink(const std::string& extra_config = "", const std::string& warehouse_dsn = "") {
+    int grpc_port = *testing::PickFreePort();
+    int http_port = *testing::PickFreePort();
+    std::string cfg = absl::StrCat(dir_->path(), "/warehouse-sink.yaml");
+    std::ofstream(cfg) << "server:\n  grpc_listen: 127.0.0.1:" << grpc_port << "\n  http_listen: 127.0.0.1:"
+                       << http_port << "\n  shutdown_grace_s: 5\nnats:\n  servers: [" << nats_->url()
+                       << "]\nwarehouse:\n  dsn: \""
+                       << (warehouse_dsn.empty() ? absl::StrCat(pg_->dsn(), " dbname=warehouse") : warehouse_dsn)
+                       << "\"\n"
+                       << extra_config;
+    testing::Process::Options opts;
+    opts.log_file = absl::StrCat(dir_->path(), "/warehouse-sink.log");
+    auto p = testing::Process::Spawn({e2e::BinDir() + "/warehouse-sink", "--config", cfg}, opts);
+    EXPECT_TRUE(p.ok()) << p.status();
+    Sink s{std::move(*p), absl::StrCat("127.0.0.1:", grpc_port), http_port};
+    cli::ControlClient client(s.target, absl::Seconds(2));
+    EXPECT_TRUE(testing::WaitFor([&] { return client.Health().ok(); }, absl::Seconds(30))) << s.process->Output();
+    return s;
   }
 
   // Every message of CDC under `filter`, through a fresh durable.

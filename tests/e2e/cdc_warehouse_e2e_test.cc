@@ -1,7 +1,7 @@
-// cdc-bridge's warehouse sink end to end: source PostgreSQL -> pgoutput ->
-// JetStream -> the sink -> the warehouse database, compared with SQL (row
-// count and a content hash over every column's text), and bad events parked
-// on dlq.cdc while the rest flows.
+// The warehouse end to end: source PostgreSQL -> pgoutput -> cdc-bridge ->
+// JetStream -> warehouse-sink -> the warehouse database, compared with SQL
+// (row count and a content hash over every column's text), and bad events
+// parked on dlq.cdc while the rest flows.
 #include <gtest/gtest.h>
 
 #include <grpcpp/grpcpp.h>
@@ -45,6 +45,7 @@ TEST_F(CdcBridgeE2E, WarehouseTableEqualsSourceForEveryType) {
                         " jb jsonb, by bytea, f4 float4, f8 float8, ai int4[], at text[], an numeric[], big text)")
                   .ok());
   Bridge bridge = StartBridge();
+  Sink sink = StartSink();
   ASSERT_TRUE(pg_->Exec(
                      "INSERT INTO typed VALUES"
                      " (1, -32768, 2147483647, 12345678901234567890.0123456789, 'héllo \"q\" ''s'' \\ tab\t', 'v',"
@@ -68,7 +69,7 @@ TEST_F(CdcBridgeE2E, WarehouseTableEqualsSourceForEveryType) {
   EXPECT_TRUE(testing::WaitFor([&] { return TableDigest(*pg_, "cdc_pg_public.typed", "warehouse") == want; },
                                absl::Seconds(30)))
       << TableDigest(*pg_, "cdc_pg_public.typed", "warehouse") << " != " << want << "\n"
-      << bridge.process->Output();
+      << bridge.process->Output() << sink.process->Output();
   EXPECT_EQ(Sql("SELECT length(big) FROM typed WHERE id = 1"),
             *pg_->Query("SELECT length(big) FROM cdc_pg_public.typed WHERE id = 1", "warehouse"))
       << "an unchanged TOAST value keeps the warehouse's copy, never a placeholder";
@@ -90,7 +91,7 @@ TEST_F(CdcBridgeE2E, WarehouseTableEqualsSourceForEveryType) {
   ASSERT_TRUE(pg_->Exec("TRUNCATE typed").ok());
   EXPECT_TRUE(testing::WaitFor([&] { return TableDigest(*pg_, "cdc_pg_public.typed", "warehouse") == "0:"; },
                                absl::Seconds(30)));
-  cli::ControlClient client(bridge.target, absl::Seconds(2));
+  cli::ControlClient client(sink.target, absl::Seconds(2));
   auto st = client.GetStatus();
   ASSERT_TRUE(st.ok());
   EXPECT_EQ(st->details().at("sink_dead_letters"), "0");
@@ -102,6 +103,7 @@ TEST_F(CdcBridgeE2E, EventsTheWarehouseCannotTakeAreDeadLetteredAndTheRestFlows)
                         "CREATE TABLE good (id int PRIMARY KEY, v text)")
                   .ok());
   Bridge bridge = StartBridge();
+  Sink sink = StartSink();
   ASSERT_TRUE(pg_->Exec("INSERT INTO nokey VALUES (1, 'a'); INSERT INTO good VALUES (1, 'one')").ok());
 
   // Crafted input on the stream, as a broken or foreign producer would send:
@@ -154,7 +156,7 @@ TEST_F(CdcBridgeE2E, EventsTheWarehouseCannotTakeAreDeadLetteredAndTheRestFlows)
         return r.ok() && *r == "1";
       },
       absl::Seconds(30)))
-      << bridge.process->Output();
+      << bridge.process->Output() << sink.process->Output();
   EXPECT_TRUE(testing::WaitFor(
       [&] {
         auto r = pg_->Query("SELECT string_agg(id || '=' || price, ',' ORDER BY id) FROM cdc_other_public.prices",
@@ -162,7 +164,7 @@ TEST_F(CdcBridgeE2E, EventsTheWarehouseCannotTakeAreDeadLetteredAndTheRestFlows)
         return r.ok() && *r == "1=1.5,3=3";
       },
       absl::Seconds(30)))
-      << bridge.process->Output();
+      << sink.process->Output();
   std::vector<Stored> dlq;
   ASSERT_TRUE(testing::WaitFor([&] { return (dlq = Read("dlq.cdc")).size() >= 4; }, absl::Seconds(30)));
   std::map<std::string, std::string> reasons;  // subject -> reason
@@ -176,7 +178,7 @@ TEST_F(CdcBridgeE2E, EventsTheWarehouseCannotTakeAreDeadLetteredAndTheRestFlows)
     EXPECT_NE(d.headers.at("Sa-Dlq-Error").find("invalid input syntax for type numeric"), std::string::npos)
         << d.headers.at("Sa-Dlq-Error");
   }
-  auto metrics = bridge.process->Output();  // the errors are logged with the table named
+  auto metrics = sink.process->Output();  // the errors are logged with the table named
   EXPECT_NE(metrics.find("public.nokey has no primary key"), std::string::npos);
 }
 
@@ -230,6 +232,7 @@ TEST_F(CdcBridgeE2E, InitialSnapshotInChunksUnderConcurrentWritesEqualsSource) {
                   .ok());
   Churn churn(pg_->dsn());
   Bridge bridge = StartBridge("  snapshot_mode: initial\n  snapshot_chunk_size: 1000\n");
+  Sink sink = StartSink();
   auto stub = cdcpb::Cdc::NewStub(grpc::CreateChannel(bridge.target, grpc::InsecureChannelCredentials()));
   EXPECT_TRUE(testing::WaitFor(
       [&] {
@@ -255,7 +258,10 @@ TEST_F(CdcBridgeE2E, OnDemandSnapshotOfOneTableWhileStreamingEqualsSource) {
                         "INSERT INTO big SELECT g, g % 97, 'row ' || g FROM generate_series(1, 20000) g")
                   .ok());
   Bridge bridge = StartBridge("  snapshot_mode: never\n  snapshot_chunk_size: 2000\n");
+  Sink warehouse_sink = StartSink();
   auto stub = cdcpb::Cdc::NewStub(grpc::CreateChannel(bridge.target, grpc::InsecureChannelCredentials()));
+  auto sink_stub =
+      cdcpb::CdcSink::NewStub(grpc::CreateChannel(warehouse_sink.target, grpc::InsecureChannelCredentials()));
   Churn churn(pg_->dsn());
   // Streaming only: the warehouse sees the rows changed since the slot, not the others.
   EXPECT_TRUE(testing::WaitFor(
@@ -291,7 +297,7 @@ TEST_F(CdcBridgeE2E, OnDemandSnapshotOfOneTableWhileStreamingEqualsSource) {
 
   grpc::ClientContext sctx;
   cdcpb::SinkStatus sink;
-  ASSERT_TRUE(stub->GetSinkStatus(&sctx, {}, &sink).ok());
+  ASSERT_TRUE(sink_stub->GetSinkStatus(&sctx, {}, &sink).ok());
   EXPECT_TRUE(sink.enabled());
   ASSERT_EQ(sink.positions_size(), 1);
   EXPECT_EQ(sink.positions(0).server(), "pg");
@@ -311,7 +317,7 @@ TEST_F(CdcBridgeE2E, TradesAndCandlesAreCopiedIntoDayPartitionsOnceAndBadOnesDea
   for (const char* subj : {"md.trade.>", "md.ticker.>", "md.book.>", "md.candle.>", "md.status.>"}) md.add_subjects(subj);
   md.set_duplicate_window_s(120);
   ASSERT_TRUE((*js)->EnsureStream(md).ok());
-  Bridge bridge = StartBridge();
+  Sink sink = StartSink();
   auto publisher = bus::JetStreamPublisher::Create(*conn_, {});
   ASSERT_TRUE(publisher.ok());
   namespace mdpb = streamadmin::marketdata::v1;
@@ -355,7 +361,7 @@ TEST_F(CdcBridgeE2E, TradesAndCandlesAreCopiedIntoDayPartitionsOnceAndBadOnesDea
     return r.ok() ? *r : std::string("error");
   };
   EXPECT_TRUE(testing::WaitFor([&] { return q("SELECT count(*) FROM md.trades") == "2000"; }, absl::Seconds(30)))
-      << q("SELECT count(*) FROM md.trades") << "\n" << bridge.process->Output();
+      << q("SELECT count(*) FROM md.trades") << "\n" << sink.process->Output();
   // Partitions from the catalog and rows from each (tableoid::regclass would
   // name shards on Citus).
   EXPECT_EQ(q("SELECT string_agg(relid::text, ',' ORDER BY relid::text) FROM pg_partition_tree('md.trades') "
@@ -388,11 +394,12 @@ TEST_F(CdcBridgeE2E, SnapshotOfAQuietSourceAfterAStreamedTransactionReachesTheWa
   std::string cfg = absl::StrCat(dir_->path(), "/quiet.yaml");
   std::ofstream(cfg) << "server:\n  grpc_listen: 127.0.0.1:" << grpc_port << "\n  http_listen: 127.0.0.1:0\n"
                      << "nats:\n  servers: [" << nats_->url() << "]\nsource:\n  dsn: \"" << pg_->dsn()
-                     << "\"\nwarehouse:\n  dsn: \"" << (*warehouse)->dsn() << "\"\nconnector:\n  server_name: pg\n"
+                     << "\"\nconnector:\n  server_name: pg\n"
                      << "  slot_name: quiet_slot\n  publication_name: quiet_pub\n  snapshot_mode: never\n"
                      << "  snapshot_chunk_size: 300\n  heartbeat_interval_s: 0\n";
   auto bridge = testing::Process::Spawn({e2e::BinDir() + "/cdc-bridge", "--config", cfg});
   ASSERT_TRUE(bridge.ok()) << bridge.status();
+  Sink sink = StartSink("", (*warehouse)->dsn());
   const std::string target = absl::StrCat("127.0.0.1:", grpc_port);
   cli::ControlClient client(target, absl::Seconds(2));
   ASSERT_TRUE(testing::WaitFor(
@@ -419,8 +426,8 @@ TEST_F(CdcBridgeE2E, SnapshotOfAQuietSourceAfterAStreamedTransactionReachesTheWa
   const std::string want = TableDigest(*pg_, "quiet", "postgres");
   auto got = [&] { return TableDigest(**warehouse, "cdc_pg_public.quiet", "postgres"); };
   EXPECT_TRUE(testing::WaitFor([&] { return got() == want; }, absl::Seconds(60)))
-      << got() << " != " << want << "\n" << (*bridge)->Output();
-  auto status = client.GetStatus();
+      << got() << " != " << want << "\n" << (*bridge)->Output() << sink.process->Output();
+  auto status = cli::ControlClient(sink.target, absl::Seconds(2)).GetStatus();
   ASSERT_TRUE(status.ok());
   EXPECT_EQ(status->details().at("sink_skipped"), "0") << "no snapshot row may be taken for a replay";
 }
@@ -456,7 +463,7 @@ TEST_F(CdcBridgeE2E, KrakenTradesWithoutVenueIdsReachTheWarehouseOnce) {
       },
       absl::Seconds(60)));
   ASSERT_EQ(md_rows.size(), want_n);
-  Bridge bridge = StartBridge();
+  Sink sink = StartSink();
   auto rows = [&]() -> std::set<std::string> {
     auto r = pg_->Query("SELECT symbol || '|' || trade_id || '|' || price || '|' || size FROM md.trades "
                         "WHERE venue = 'kraken'",
@@ -466,7 +473,7 @@ TEST_F(CdcBridgeE2E, KrakenTradesWithoutVenueIdsReachTheWarehouseOnce) {
     return {lines.begin(), lines.end()};
   };
   EXPECT_TRUE(testing::WaitFor([&] { return rows().size() >= md_rows.size(); }, absl::Seconds(60)))
-      << rows().size() << " of " << md_rows.size() << "\n" << bridge.process->Output().substr(0, 4000);
+      << rows().size() << " of " << md_rows.size() << "\n" << sink.process->Output().substr(0, 4000);
   EXPECT_TRUE(rows() == md_rows);
   EXPECT_EQ(*pg_->Query("SELECT count(*) FROM md.trades WHERE venue = 'kraken'", "warehouse"),
             std::to_string(want_n));
@@ -478,6 +485,7 @@ TEST_F(CdcBridgeE2E, InitialOnlySnapshotsThenStopsAndDropsTheSlot) {
                         "INSERT INTO big SELECT g, g % 97, 'row ' || g FROM generate_series(1, 30000) g")
                   .ok());
   Bridge bridge = StartBridge("  snapshot_mode: initial_only\n  snapshot_chunk_size: 500\n", /*wait_streaming=*/false);
+  Sink sink = StartSink();
   const std::string want = TableDigest(*pg_, "big", "postgres");
   EXPECT_TRUE(testing::WaitFor([&] { return TableDigest(*pg_, "cdc_pg_public.big", "warehouse") == want; },
                                absl::Seconds(120)))
@@ -501,6 +509,7 @@ TEST_F(CdcBridgeE2E, InterruptedSnapshotResumesAfterTheLastStoredChunk) {
                   .ok());
   const std::string config = "  snapshot_mode: initial\n  snapshot_chunk_size: 200\n";
   Bridge bridge = StartBridge(config);
+  Sink sink = StartSink();
   auto stub = cdcpb::Cdc::NewStub(grpc::CreateChannel(bridge.target, grpc::InsecureChannelCredentials()));
   ASSERT_TRUE(testing::WaitFor(
       [&] {

@@ -1,6 +1,6 @@
 // The query.v1 service end to end (issue [8] phase 2): the warehouse is filled
 // by the real pipeline (ingest replaying the four recordings -> normalizer ->
-// cdc-bridge's market data sink; a source database captured by cdc-bridge),
+// warehouse-sink; a source database captured by cdc-bridge -> warehouse-sink),
 // and the real admin answers DSL queries over gRPC in token mode, as the
 // read-only role it sets up itself.
 //
@@ -126,9 +126,11 @@ class QueryE2E : public ::testing::Test {
     };
     start({.binary = "normalizer"});
     start({.binary = "cdc-bridge",
-           .yaml = absl::StrCat("source:\n  dsn: \"", pg.dsn(), " dbname=shop\"\nwarehouse:\n  dsn: \"", pg.dsn(),
-                                " dbname=warehouse\"\nconnector:\n  server_name: pg\n  slot_name: q_slot\n"
+           .yaml = absl::StrCat("source:\n  dsn: \"", pg.dsn(),
+                                " dbname=shop\"\nconnector:\n  server_name: pg\n  slot_name: q_slot\n"
                                 "  publication_name: q_pub\n")});
+    start({.binary = "warehouse-sink",
+           .yaml = absl::StrCat("warehouse:\n  dsn: \"", pg.dsn(), " dbname=warehouse\"\n")});
     std::string sources = "sources:\n";
     for (const auto& [file, venue] : Venues())
       absl::StrAppend(&sources, "  - {name: r-", venue, ", kind: replay, replay: {path: \"", e2e::Fixture(file),

@@ -81,8 +81,8 @@ class ServicesTest : public ::testing::Test {
 
   static std::string ExtraYaml(const std::string& name) {
     std::string wh = absl::StrCat("host=127.0.0.1 port=", pg_->port(), " user=postgres dbname=warehouse");
-    if (name == "cdc-bridge")
-      return absl::StrCat("source:\n  dsn: \"", pg_->dsn(), "\"\nwarehouse:\n  dsn: \"", wh, "\"\n");
+    if (name == "cdc-bridge") return absl::StrCat("source:\n  dsn: \"", pg_->dsn(), "\"\n");
+    if (name == "warehouse-sink") return absl::StrCat("warehouse:\n  dsn: \"", wh, "\"\n");
     if (name == "admin") return absl::StrCat("database:\n  dsn: \"", pg_->dsn(), "\"\n");
     return "";
   }
@@ -129,7 +129,7 @@ TEST_P(EveryService, AnswersHealthStatusAndMetricsThenDrainsOnSigterm) {
   auto config = client.GetConfig();
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_THAT(*config, HasSubstr(svc.target));
-  if (name == "cdc-bridge" || name == "admin") {
+  if (name == "cdc-bridge" || name == "warehouse-sink" || name == "admin") {
     EXPECT_THAT(*config, HasSubstr("\"dsn\": \"***\""));
     EXPECT_THAT(*config, ::testing::Not(HasSubstr("user=postgres")));
   }
@@ -162,7 +162,7 @@ TEST_P(EveryService, AnswersHealthStatusAndMetricsThenDrainsOnSigterm) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Services, EveryService,
-                         ::testing::Values("ingest", "normalizer", "cdc-bridge", "anomaly", "admin"),
+                         ::testing::Values("ingest", "normalizer", "cdc-bridge", "warehouse-sink", "anomaly", "admin"),
                          [](const auto& info) {
                            std::string n = info.param;
                            std::replace(n.begin(), n.end(), '-', '_');
@@ -262,7 +262,10 @@ TEST(Cli, LocalStackBootsEverythingAndReportsHealthy) {
   // The bundled recordings are replayed and canonical messages arrive on NATS.
   EXPECT_THAT(r->output, ::testing::ContainsRegex("-- [1-9][0-9]* trades, [1-9][0-9]* book updates"));
   EXPECT_THAT(r->output, ::testing::ContainsRegex("md.trade [a-z-]+ +[a-z-]+ [A-Z0-9]+-[A-Z0-9]+ trade "));
-  for (const char* s : {"ingest", "normalizer", "cdc-bridge", "anomaly", "admin"})
+  // warehouse-sink stores trades and CDC rows.
+  EXPECT_THAT(r->output, ::testing::ContainsRegex("warehouse \\(written by warehouse-sink\\): [1-9][0-9]* trades in "
+                                                  "md.trades, 1 CDC row\\(s\\) of public.local_check"));
+  for (const char* s : {"ingest", "normalizer", "cdc-bridge", "warehouse-sink", "anomaly", "admin"})
     EXPECT_THAT(r->output, ::testing::ContainsRegex(std::string(s) + " +127.0.0.1:[0-9]+ +RUNNING"));
 }
 

@@ -11,6 +11,7 @@
 // JetStream, the service roles could call any JetStream API, revocations were
 // bare JSON, and viewers could subscribe to every client's replies.
 #include <gmock/gmock.h>
+#include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -25,6 +26,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "admin_stack.h"
+#include "auth/builtin_roles.h"
 #include "auth/crypto.h"
 #include "auth/nkeys.h"
 #include "auth/revocations.h"
@@ -53,8 +55,9 @@ constexpr char kUserPassword[] = "a-user-password-1234";
 
 // One user per built-in role (the user is named after the role).
 const std::vector<std::string>& RoleNames() {
-  static const auto* r = new std::vector<std::string>{"viewer",         "svc-ingest",  "svc-normalizer",
-                                                      "svc-cdc-bridge", "svc-anomaly", "svc-admin"};
+  static const auto* r =
+      new std::vector<std::string>{"viewer",      "svc-ingest", "svc-normalizer", "svc-cdc-bridge", "svc-warehouse-sink",
+                                   "svc-anomaly", "svc-admin"};
   return *r;
 }
 
@@ -338,7 +341,7 @@ std::vector<Forbidden> ForbiddenPublishes() {
       {"anomaly.kraken.BTC-USD", {"svc-anomaly"}},
       {"sa.audit.call.normalizer", {"svc-normalizer"}},
       {"$KV.CDC_SNAPSHOTS.pg._initial", {"svc-cdc-bridge"}},
-      {"$JS.ACK.CDC.warehouse.1.1.1.1.0", {"svc-cdc-bridge"}},
+      {"$JS.ACK.CDC.warehouse.1.1.1.1.0", {"svc-warehouse-sink"}},
       // A stream that republishes onto the revocation subject or into CDC.
       {"$JS.API.STREAM.CREATE.EVIL", {}, republish_revoked},
       {"$JS.API.STREAM.CREATE.EVIL2", {}, republish_cdc},
@@ -358,8 +361,10 @@ std::vector<Forbidden> ForbiddenPublishes() {
       {"$JS.API.CONSUMER.DURABLE.CREATE.CDC.evil", {}},
       {"$JS.API.CONSUMER.CREATE.MD_RAW.evil", {}, push_into_cdc},
       {"$JS.API.CONSUMER.CREATE.MD.evil.md.>", {}},
-      {"$JS.API.CONSUMER.MSG.NEXT.CDC.warehouse", {"svc-cdc-bridge"}},
-      {"$JS.API.CONSUMER.DELETE.CDC.warehouse", {"svc-cdc-bridge"}},
+      {"$JS.API.CONSUMER.MSG.NEXT.CDC.warehouse", {"svc-warehouse-sink"}},
+      {"$JS.API.CONSUMER.DELETE.CDC.warehouse", {"svc-warehouse-sink"}},
+      {"$JS.API.CONSUMER.MSG.NEXT.MD.warehouse-trades", {"svc-warehouse-sink"}},
+      {"dlq.warehouse", {"svc-warehouse-sink"}},
       {"$JS.API.STREAM.LIST", {}},
   };
 }
@@ -423,6 +428,7 @@ TEST_F(NatsAttack, EachServiceRoleReachesItsOwnStreamsAndConsumersThroughItsOwnI
            {"svc-normalizer", "$JS.API.STREAM.INFO.MD", "\"name\":\"MD\""},
            {"svc-anomaly", "$JS.API.CONSUMER.INFO.MD.anomaly", "\"name\":\"anomaly\""},
            {"svc-cdc-bridge", "$JS.API.STREAM.INFO.CDC", "\"name\":\"CDC\""},
+           {"svc-warehouse-sink", "$JS.API.STREAM.INFO.DLQ", "\"name\":\"DLQ\""},
        }) {
     auto p = Probe(a.role);
     ASSERT_TRUE(p);
@@ -524,7 +530,7 @@ TEST_F(NatsAttack, AnUpgradedDeploymentsServiceRolesLoseTheWholeJetStreamApi) {
       stack_->pg()
           .Exec(R"(UPDATE roles SET spec = '{"name":"svc-ingest","permissions":[{"resource":"control",)"
                 R"("action":"read"}],"nats":{"publishAllow":["md.raw.>","$JS.API.>"]}}' WHERE name = 'svc-ingest';)"
-                R"( DELETE FROM schema_migrations WHERE version = 5)")
+                R"( DELETE FROM schema_migrations WHERE version >= 5)")
           .ok());
   ASSERT_TRUE(admin_->process->Terminate(absl::Seconds(10)).ok());
   *admin_ = StartOnNats("admin", *admin_yaml_, "svc-admin");
@@ -539,6 +545,73 @@ TEST_F(NatsAttack, AnUpgradedDeploymentsServiceRolesLoseTheWholeJetStreamApi) {
     EXPECT_THAT(r.nats().publish_allow(), ::testing::Contains("$JS.API.STREAM.CREATE.MD_RAW"));
   }
   EXPECT_TRUE(seen);
+}
+
+// Schema 6: the warehouse sink left cdc-bridge for warehouse-sink. A
+// deployment whose stored svc-cdc-bridge is still schema 5's built-in role
+// loses the sink's rights on upgrade, and svc-warehouse-sink appears with them.
+TEST_F(NatsAttack, AnUpgradedDeploymentsCdcBridgeRoleHandsTheSinksRightsToWarehouseSink) {
+  // svc-cdc-bridge as schema 5 stored it (written out, not derived from today's roles).
+  adm::Role schema5;
+  schema5.set_name("svc-cdc-bridge");
+  schema5.set_description("the cdc-bridge service");
+  auto* perm = schema5.add_permissions();
+  perm->set_resource("control");
+  perm->set_action("read");
+  std::vector<std::string> publish = {"cdc.>",
+                                      "dlq.cdc",
+                                      "dlq.warehouse",
+                                      "sa.audit.denied.cdc-bridge",
+                                      "sa.audit.call.cdc-bridge",
+                                      "$JS.API.INFO",
+                                      "$JS.API.STREAM.CREATE.CDC",
+                                      "$JS.API.STREAM.INFO.CDC",
+                                      "$JS.API.STREAM.CREATE.DLQ",
+                                      "$JS.API.STREAM.INFO.DLQ"};
+  for (const char* durable : {"CDC.warehouse", "MD.warehouse-trades", "MD.warehouse-candles"}) {
+    for (const char* op : {"CREATE", "DURABLE.CREATE", "INFO", "DELETE", "MSG.NEXT"})
+      publish.push_back(absl::StrCat("$JS.API.CONSUMER.", op, ".", durable));
+    publish.push_back(absl::StrCat("$JS.API.CONSUMER.CREATE.", durable, ".>"));
+    publish.push_back(absl::StrCat("$JS.ACK.", durable, ".>"));
+  }
+  for (const char* s : {"$JS.API.STREAM.CREATE.KV_CDC_SNAPSHOTS", "$JS.API.STREAM.INFO.KV_CDC_SNAPSHOTS",
+                        "$KV.CDC_SNAPSHOTS.>", "$JS.API.DIRECT.GET.KV_CDC_SNAPSHOTS.>",
+                        "$JS.API.DIRECT.GET.KV_CDC_SNAPSHOTS", "$JS.API.STREAM.MSG.GET.KV_CDC_SNAPSHOTS"})
+    publish.push_back(s);
+  for (const auto& s : publish) schema5.mutable_nats()->add_publish_allow(s);
+  schema5.mutable_nats()->add_subscribe_allow(auth::kInboxSubscription);
+  schema5.mutable_nats()->add_subscribe_allow("sa.auth.revoked");
+  std::string spec;
+  ASSERT_TRUE(google::protobuf::util::MessageToJsonString(schema5, &spec).ok());
+  ASSERT_TRUE(stack_->pg()
+                  .Exec(absl::StrCat("UPDATE roles SET spec = $sa$", spec, "$sa$ WHERE name = 'svc-cdc-bridge';",
+                                     "DELETE FROM roles WHERE name = 'svc-warehouse-sink';",
+                                     "DELETE FROM schema_migrations WHERE version = 6"))
+                  .ok());
+  ASSERT_TRUE(admin_->process->Terminate(absl::Seconds(10)).ok());
+  *admin_ = StartOnNats("admin", *admin_yaml_, "svc-admin");
+  // The user of that name lost its binding with the role; it gets it back.
+  ASSERT_TRUE(stack_->pg()
+                  .Exec("INSERT INTO user_roles SELECT id, 'svc-warehouse-sink' FROM users "
+                        "WHERE username = 'svc-warehouse-sink' ON CONFLICT DO NOTHING")
+                  .ok());
+  adm::ListRolesResponse roles;
+  ASSERT_TRUE(
+      adm::Roles::NewStub(admin_->channel)->ListRoles(Ctx(AdminToken()).get(), adm::ListRolesRequest(), &roles).ok());
+  std::map<std::string, adm::Role> by_name;
+  for (const auto& r : roles.roles()) by_name[r.name()] = r;
+  ASSERT_TRUE(by_name.count("svc-cdc-bridge"));
+  ASSERT_TRUE(by_name.count("svc-warehouse-sink"));
+  const auto& bridge = by_name["svc-cdc-bridge"].nats().publish_allow();
+  const auto& sink = by_name["svc-warehouse-sink"].nats().publish_allow();
+  for (const char* moved : {"dlq.warehouse", "$JS.API.CONSUMER.MSG.NEXT.CDC.warehouse", "$JS.ACK.CDC.warehouse.>",
+                            "$JS.API.CONSUMER.MSG.NEXT.MD.warehouse-trades", "$JS.ACK.MD.warehouse-candles.>"}) {
+    EXPECT_THAT(bridge, Not(::testing::Contains(moved)));
+    EXPECT_THAT(sink, ::testing::Contains(moved));
+  }
+  EXPECT_THAT(bridge, ::testing::Contains("$KV.CDC_SNAPSHOTS.>"));
+  EXPECT_THAT(bridge, ::testing::Contains("cdc.>"));
+  EXPECT_THAT(sink, Not(::testing::Contains("cdc.>")));
 }
 
 }  // namespace

@@ -101,13 +101,14 @@ std::vector<adm::Role> BuiltinRoles() {
                             .KeyValue("NORMALIZER_BOOKS")
                             .Consumer("MD_RAW", "normalizer-books-kraken")
                             .Consumer("MD_RAW", "normalizer-books-coinbase");
-  const Js cdc_bridge = Js().Api("INFO")
-                            .Stream("CDC")
-                            .Stream("DLQ")
-                            .Consumer("CDC", "warehouse")
-                            .Consumer("MD", "warehouse-trades")
-                            .Consumer("MD", "warehouse-candles")
-                            .KeyValue("CDC_SNAPSHOTS");
+  const Js cdc_bridge = Js().Api("INFO").Stream("CDC").Stream("DLQ").KeyValue("CDC_SNAPSHOTS");
+  // Consumes CDC and MD through its durables; creates only the stream of its
+  // dead letters (CDC and MD belong to cdc-bridge and the normalizer).
+  const Js warehouse_sink = Js().Api("INFO")
+                                .Stream("DLQ")
+                                .Consumer("CDC", "warehouse")
+                                .Consumer("MD", "warehouse-trades")
+                                .Consumer("MD", "warehouse-candles");
   const Js anomaly = Js().Api("INFO").Stream("ANOMALY").Consumer("MD", "anomaly");
   return {
       MakeRole("admin", "everything", {"*:*"}, {">"}, {}, {">"}, {}),
@@ -127,8 +128,14 @@ std::vector<adm::Role> BuiltinRoles() {
                       normalizer.publish),
                {}, {kInboxSubscription, "sa.auth.revoked"}, {}),
       MakeRole("svc-cdc-bridge", "the cdc-bridge service", {"control:read"},
-               Concat({"cdc.>", "dlq.cdc", "dlq.warehouse", "sa.audit.denied.cdc-bridge", "sa.audit.call.cdc-bridge"},
+               Concat({"cdc.>", "dlq.cdc", "sa.audit.denied.cdc-bridge", "sa.audit.call.cdc-bridge"},
                       cdc_bridge.publish),
+               {}, {kInboxSubscription, "sa.auth.revoked"}, {}),
+      // dlq.cdc: change events the warehouse cannot take; dlq.warehouse:
+      // market data it cannot take.
+      MakeRole("svc-warehouse-sink", "the warehouse-sink service", {"control:read"},
+               Concat({"dlq.cdc", "dlq.warehouse", "sa.audit.denied.warehouse-sink", "sa.audit.call.warehouse-sink"},
+                      warehouse_sink.publish),
                {}, {kInboxSubscription, "sa.auth.revoked"}, {}),
       MakeRole("svc-anomaly", "the anomaly service", {"control:read"},
                Concat({"anomaly.>", "sa.audit.denied.anomaly", "sa.audit.call.anomaly"}, anomaly.publish), {},

@@ -39,9 +39,10 @@ const std::unordered_map<std::string_view, std::string_view>& MethodTable() {
       {"/streamadmin.normalizer.v1.Normalizer/ListVenues", "normalizer:read"},
       // cdc.v1 on cdc-bridge
       {"/streamadmin.cdc.v1.Cdc/ListConnectors", "cdc:read"},
-      {"/streamadmin.cdc.v1.Cdc/GetSinkStatus", "cdc:read"},
       {"/streamadmin.cdc.v1.Cdc/ListSnapshots", "cdc:read"},
       {"/streamadmin.cdc.v1.Cdc/SnapshotTable", "cdc:write"},
+      // cdc.v1 on warehouse-sink
+      {"/streamadmin.cdc.v1.CdcSink/GetSinkStatus", "cdc:read"},
       // admin.v1
       {"/streamadmin.admin.v1.Users/CreateUser", "users:write"},
       {"/streamadmin.admin.v1.Users/GetUser", "users:read"},

@@ -147,8 +147,9 @@ TEST_F(NatsPermissions, ServiceUsersCanDoWhatTheirPipelineNeedsAndNothingElse) {
   auto ingest = ConnectAs("ingest", {RoleNamed("svc-ingest")});
   auto normalizer = ConnectAs("normalizer", {RoleNamed("svc-normalizer")});
   auto cdc = ConnectAs("cdc-bridge", {RoleNamed("svc-cdc-bridge")});
+  auto sink = ConnectAs("warehouse-sink", {RoleNamed("svc-warehouse-sink")});
   auto anomaly = ConnectAs("anomaly", {RoleNamed("svc-anomaly")});
-  ASSERT_TRUE(observer_ && ingest && normalizer && cdc && anomaly);
+  ASSERT_TRUE(observer_ && ingest && normalizer && cdc && sink && anomaly);
 
   EXPECT_TRUE(Delivered(*ingest, "md.raw.kraken"));
   EXPECT_FALSE(Delivered(*ingest, "md.trade.kraken.BTC-USD"));
@@ -158,8 +159,12 @@ TEST_F(NatsPermissions, ServiceUsersCanDoWhatTheirPipelineNeedsAndNothingElse) {
   EXPECT_FALSE(Delivered(*normalizer, "cdc.pg.public.orders"));
   EXPECT_TRUE(Delivered(*cdc, "cdc.pg.public.orders"));
   EXPECT_FALSE(Delivered(*cdc, "md.trade.kraken.BTC-USD"));
-  EXPECT_TRUE(Delivered(*cdc, "dlq.cdc"));        // change events the warehouse cannot take
-  EXPECT_TRUE(Delivered(*cdc, "dlq.warehouse"));  // market data the warehouse cannot take
+  EXPECT_TRUE(Delivered(*cdc, "dlq.cdc"));  // change events that cannot be published
+  EXPECT_FALSE(Delivered(*cdc, "dlq.warehouse"));
+  EXPECT_TRUE(Delivered(*sink, "dlq.cdc"));        // change events the warehouse cannot take
+  EXPECT_TRUE(Delivered(*sink, "dlq.warehouse"));  // market data the warehouse cannot take
+  EXPECT_FALSE(Delivered(*sink, "cdc.pg.public.orders"));
+  EXPECT_FALSE(Delivered(*sink, "md.trade.kraken.BTC-USD"));
   EXPECT_TRUE(Delivered(*anomaly, "anomaly.kraken.BTC-USD"));
   EXPECT_FALSE(Delivered(*anomaly, "md.trade.kraken.BTC-USD"));
 

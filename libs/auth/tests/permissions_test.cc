@@ -89,9 +89,19 @@ TEST(BuiltinRoles, ServiceRolesCallOnlyTheirOwnJetStreamApis) {
                         "$JS.ACK.MD_RAW.normalizer.>", "$JS.API.STREAM.CREATE.MD"})
     EXPECT_NE(std::find(normalizer.begin(), normalizer.end(), s), normalizer.end()) << s;
   auto cdc = publish_of("svc-cdc-bridge");
-  for (const char* s : {"$KV.CDC_SNAPSHOTS.>", "$JS.API.STREAM.MSG.GET.KV_CDC_SNAPSHOTS", "$JS.API.STREAM.CREATE.CDC",
-                        "$JS.API.CONSUMER.MSG.NEXT.CDC.warehouse"})
+  for (const char* s : {"$KV.CDC_SNAPSHOTS.>", "$JS.API.STREAM.MSG.GET.KV_CDC_SNAPSHOTS", "$JS.API.STREAM.CREATE.CDC"})
     EXPECT_NE(std::find(cdc.begin(), cdc.end(), s), cdc.end()) << s;
+  // The warehouse sink's rights are warehouse-sink's, not cdc-bridge's.
+  auto sink = publish_of("svc-warehouse-sink");
+  for (const char* s : {"$JS.API.CONSUMER.MSG.NEXT.CDC.warehouse", "$JS.ACK.CDC.warehouse.>",
+                        "$JS.API.CONSUMER.MSG.NEXT.MD.warehouse-trades", "$JS.API.CONSUMER.MSG.NEXT.MD.warehouse-candles",
+                        "$JS.API.STREAM.CREATE.DLQ", "dlq.cdc", "dlq.warehouse", "sa.audit.denied.warehouse-sink"}) {
+    EXPECT_NE(std::find(sink.begin(), sink.end(), s), sink.end()) << s;
+    if (std::string(s).find("warehouse") != std::string::npos)
+      EXPECT_EQ(std::find(cdc.begin(), cdc.end(), s), cdc.end()) << s;
+  }
+  for (const char* s : {"$JS.API.STREAM.CREATE.CDC", "$JS.API.STREAM.CREATE.MD", "cdc.>", "md.trade.>"})
+    EXPECT_EQ(std::find(sink.begin(), sink.end(), s), sink.end()) << s;
   EXPECT_TRUE(publish_of("svc-admin") == std::vector<std::string>{"sa.auth.revoked"});
 }
 

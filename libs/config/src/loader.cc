@@ -5,6 +5,8 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include <google/protobuf/descriptor.h>
@@ -32,6 +34,28 @@ std::string KnownKeys(const Descriptor* d) {
   std::vector<std::string> names;
   for (int i = 0; i < d->field_count(); ++i) names.push_back(d->field(i)->name());
   return absl::StrJoin(names, ", ");
+}
+
+// The note of a key the message no longer has ((streamadmin.config.v1.moved_key)
+// "key: note"), or "" when `key` is not one of them.
+std::string MovedKeyNote(const Descriptor* d, std::string_view key) {
+  for (const std::string& entry : d->options().GetRepeatedExtension(streamadmin::config::v1::moved_key)) {
+    const size_t colon = entry.find(':');
+    if (colon != std::string::npos && std::string_view(entry).substr(0, colon) == key)
+      return std::string(absl::StripLeadingAsciiWhitespace(absl::string_view(entry).substr(colon + 1)));
+  }
+  return "";
+}
+
+// The moved key an upper-case env suffix starts with ("WAREHOUSE_DSN" ->
+// "warehouse"), with its note; {"", ""} when none.
+std::pair<std::string, std::string> MovedEnvKey(const Descriptor* d, std::string_view rest) {
+  for (const std::string& entry : d->options().GetRepeatedExtension(streamadmin::config::v1::moved_key)) {
+    const std::string key = entry.substr(0, entry.find(':'));
+    const std::string upper = absl::AsciiStrToUpper(key);
+    if (rest == upper || rest.starts_with(upper + "_")) return {key, MovedKeyNote(d, key)};
+  }
+  return {"", ""};
 }
 
 const char* NodeKind(const YAML::Node& n) {
@@ -165,6 +189,7 @@ class YamlMerger {
       std::string key_path = path.empty() ? key : absl::StrCat(path, ".", key);
       const FieldDescriptor* f = d->FindFieldByName(key);
       if (!f) {
+        if (std::string note = MovedKeyNote(d, key); !note.empty()) return Error(kv.first, key_path, note);
         return Error(kv.first, key_path,
                      absl::StrCat("unknown key (known: ", KnownKeys(d), ")"));
       }
@@ -289,6 +314,8 @@ absl::Status ApplyEnvironment(const std::map<std::string, std::string>& env, Mes
       return absl::InvalidArgumentError(absl::StrCat("environment ", name, "='", value, "': ", why));
     };
     if (!ResolveEnvPath(msg->GetDescriptor(), rest, &path)) {
+      if (auto [key, note] = MovedEnvKey(msg->GetDescriptor(), rest); !key.empty())
+        return fail(absl::StrCat("key '", key, "': ", note));
       return fail(absl::StrCat("names no config key (top-level keys: ",
                                KnownKeys(msg->GetDescriptor()), ")"));
     }

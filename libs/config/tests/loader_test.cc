@@ -126,6 +126,32 @@ TEST(ConfigEnvironment, UnknownVariableAndBadValueAreErrors) {
   EXPECT_TRUE(ApplyEnvironment({{"STREAM_ADMIN_CONFIG", "/x"}}, &cfg, {"STREAM_ADMIN_CONFIG"}).ok());
 }
 
+// cdc-bridge's warehouse and sink are warehouse-sink's now: an old config is
+// refused with where they went, not with the list of keys it does know.
+TEST(ConfigLoader, AKeyThatMovedSaysWhereItWent) {
+  streamadmin::config::v1::CdcBridgeConfig bridge;
+  absl::Status st = MergeYamlString("source:\n  dsn: x\nwarehouse:\n  dsn: y\n", "cdc-bridge.yaml", &bridge);
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(st.message()),
+              HasSubstr("config cdc-bridge.yaml:3:1: key 'warehouse': moved to the warehouse-sink service"));
+  st = MergeYamlString("sink:\n  disabled: true\n", "cdc-bridge.yaml", &bridge);
+  EXPECT_THAT(std::string(st.message()), HasSubstr("key 'sink': moved to the warehouse-sink service"));
+  st = ApplyEnvironment({{"STREAM_ADMIN_WAREHOUSE_DSN", "y"}}, &bridge);
+  EXPECT_THAT(std::string(st.message()),
+              HasSubstr("environment STREAM_ADMIN_WAREHOUSE_DSN='y': key 'warehouse': moved to the warehouse-sink"));
+  // The sink's own sections: cdc-bridge's layout is named with the new keys.
+  streamadmin::config::v1::WarehouseSinkConfig sink;
+  st = MergeYamlString("sink:\n  market_data_batch: 10\n", "warehouse-sink.yaml", &sink);
+  EXPECT_THAT(std::string(st.message()), HasSubstr("key 'sink': cdc-bridge's sink section is split here into cdc"));
+  st = MergeYamlString("cdc:\n  market_data_batch: 10\n", "warehouse-sink.yaml", &sink);
+  EXPECT_THAT(std::string(st.message()), HasSubstr("key 'cdc.market_data_batch': it is market_data.batch now"));
+  EXPECT_TRUE(MergeYamlString("market_data:\n  batch: 10\n", "warehouse-sink.yaml", &sink).ok());
+  EXPECT_EQ(sink.market_data().batch(), 10u);
+  // An unknown key that never existed still lists the known ones.
+  st = MergeYamlString("sourze: {}\n", "cdc-bridge.yaml", &bridge);
+  EXPECT_THAT(std::string(st.message()), HasSubstr("unknown key (known: server, log, nats, streams, source, connector)"));
+}
+
 TEST(ConfigRedaction, SecretsNeverLeaveTheProcess) {
   streamadmin::config::v1::CdcBridgeConfig cfg;
   cfg.mutable_source()->set_dsn("host=db password=hunter2");

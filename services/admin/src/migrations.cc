@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <functional>
+#include <set>
+#include <string>
 #include <vector>
 
 #include "auth/builtin_roles.h"
@@ -158,6 +160,43 @@ CREATE TABLE IF NOT EXISTS login_failures (
            (void)google::protobuf::util::MessageToJsonString(stored, &spec);
            w.exec_params("UPDATE roles SET spec = $1 WHERE name = $2", spec, role.name());
          }
+       }},
+      {6, "built-in svc-warehouse-sink role; svc-cdc-bridge without the warehouse sink's rights",
+       [](pqxx::work& w) {
+         // The sinks left cdc-bridge for warehouse-sink. The new role is
+         // added (a role of that name an operator made is kept); a stored
+         // svc-cdc-bridge that is still exactly schema 5's built-in one
+         // loses what moved. Schema 5's = today's cdc-bridge lists plus the
+         // sink's own rights: what svc-warehouse-sink publishes that
+         // svc-cdc-bridge does not, its audit subjects aside.
+         const auto roles = auth::BuiltinRoles();
+         auto builtin = [&](const std::string& name) -> const streamadmin::admin::v1::Role& {
+           return *std::find_if(roles.begin(), roles.end(), [&](const auto& r) { return r.name() == name; });
+         };
+         const auto& sink = builtin("svc-warehouse-sink");
+         const auto& bridge = builtin("svc-cdc-bridge");
+         std::string spec;
+         (void)google::protobuf::util::MessageToJsonString(sink, &spec);
+         w.exec_params("INSERT INTO roles (name, spec) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING", sink.name(),
+                       spec);
+         auto r = w.exec("SELECT spec FROM roles WHERE name = 'svc-cdc-bridge'");
+         if (r.empty()) return;
+         streamadmin::admin::v1::Role stored;
+         if (!google::protobuf::util::JsonStringToMessage(r[0][0].c_str(), &stored).ok()) return;
+         std::set<std::string> schema5(bridge.nats().publish_allow().begin(), bridge.nats().publish_allow().end());
+         for (const auto& s : sink.nats().publish_allow())
+           if (!s.starts_with("sa.audit.")) schema5.insert(s);
+         const auto& n = stored.nats();
+         const std::set<std::string> have(n.publish_allow().begin(), n.publish_allow().end());
+         const bool same_rest = std::equal(n.subscribe_allow().begin(), n.subscribe_allow().end(),
+                                           bridge.nats().subscribe_allow().begin(),
+                                           bridge.nats().subscribe_allow().end()) &&
+                                n.publish_deny().empty() && n.subscribe_deny().empty();
+         if (have != schema5 || !same_rest) return;  // changed by an operator: left alone
+         *stored.mutable_nats() = bridge.nats();
+         spec.clear();
+         (void)google::protobuf::util::MessageToJsonString(stored, &spec);
+         w.exec_params("UPDATE roles SET spec = $1 WHERE name = 'svc-cdc-bridge'", spec);
        }},
   };
   return *m;

@@ -20,9 +20,7 @@
 #include "cdc/pgoutput.h"
 #include "cdc/replication_client.h"
 #include "bus/kv.h"
-#include "cdc_bridge/market_data_sink.h"
 #include "cdc_bridge/table_snapshot.h"
-#include "cdc_bridge/warehouse_sink.h"
 #include "streamadmin/cdc/v1/cdc.grpc.pb.h"
 #include "common/clock.h"
 #include "common/crash_point.h"
@@ -43,7 +41,6 @@ cfg::CdcBridgeConfig DefaultConfig() {
   *c.add_streams() = runtime::CdcStream();
   *c.add_streams() = runtime::DlqStream();
   c.mutable_source()->set_dsn("host=127.0.0.1 port=5432 dbname=postgres user=postgres");
-  c.mutable_warehouse()->set_dsn("host=127.0.0.1 port=5432 dbname=warehouse user=postgres");
   auto* k = c.mutable_connector();
   k->set_server_name("pg");
   k->set_slot_name("streamadmin_cdc");
@@ -54,18 +51,6 @@ cfg::CdcBridgeConfig DefaultConfig() {
   k->mutable_kafka()->set_tombstones_on_delete(true);
   k->set_snapshot_mode("initial");
   k->set_snapshot_chunk_size(10000);  // Debezium's tombstones.on.delete default
-  auto* sink = c.mutable_sink();
-  sink->mutable_consumer()->set_stream("CDC");
-  sink->mutable_consumer()->set_durable("warehouse");
-  sink->mutable_consumer()->set_filter_subject("cdc.>");
-  sink->mutable_consumer()->set_ack_wait_s(60);
-  sink->mutable_consumer()->set_max_ack_pending(200000);
-  sink->mutable_consumer()->set_fetch_batch(1000);
-  sink->set_schema_template("cdc_{server}_{schema}");
-  sink->set_max_batch_events(20000);
-  sink->set_market_data_stream("MD");
-  sink->set_market_data_schema("md");
-  sink->set_market_data_batch(5000);
   return c;
 }
 
@@ -89,7 +74,6 @@ bool IsServerName(const std::string& s) {
 absl::Status ValidateConfig(const cfg::CdcBridgeConfig& c) {
   if (auto st = runtime::ValidateCommon(c.server(), &c.nats()); !st.ok()) return st;
   if (c.source().dsn().empty()) return absl::InvalidArgumentError("key 'source.dsn': required");
-  if (c.warehouse().dsn().empty()) return absl::InvalidArgumentError("key 'warehouse.dsn': required");
   const auto& k = c.connector();
   if (!IsServerName(k.server_name()))
     return absl::InvalidArgumentError(absl::StrCat("key 'connector.server_name': '", k.server_name(),
@@ -128,18 +112,6 @@ absl::Status ValidateConfig(const cfg::CdcBridgeConfig& c) {
   for (int i = 0; i < k.kafka().properties_size(); ++i)
     if (k.kafka().properties(i).name().empty())
       return absl::InvalidArgumentError(absl::StrCat("key 'connector.kafka.properties[", i, "].name': required"));
-  if (!c.sink().disabled()) {
-    if (c.source().dsn() == c.warehouse().dsn())
-      return absl::InvalidArgumentError(
-          "key 'warehouse.dsn': same as source.dsn; the sink would capture its own writes (use another database)");
-    if (auto st = runtime::ValidateConsumer(c.sink().consumer()); !st.ok())
-      return absl::InvalidArgumentError(absl::StrCat("key 'sink.", st.message().substr(5)));
-    if (c.sink().consumer().max_ack_pending() == 0)
-      return absl::InvalidArgumentError(
-          "key 'sink.consumer.max_ack_pending': must be > 0 (and above the largest source transaction)");
-    if (c.sink().schema_template().empty())
-      return absl::InvalidArgumentError("key 'sink.schema_template': required, e.g. \"cdc_{server}_{schema}\"");
-  }
   return runtime::ValidateStreams(c.streams());
 }
 
@@ -203,8 +175,7 @@ std::string SubjectToken(const std::string& s) {
 class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Service {
  public:
   explicit CdcBridgeApp(const cfg::CdcBridgeConfig& c)
-      : NatsServiceApp(c.nats(), {c.streams().begin(), c.streams().end()},
-                       {{"source", c.source().dsn()}, {"warehouse", c.warehouse().dsn()}}),
+      : NatsServiceApp(c.nats(), {c.streams().begin(), c.streams().end()}, {{"source", c.source().dsn()}}),
         config_(c),
         server_(c.connector().server_name()) {
     auto& r = obs::MetricsRegistry::Default();
@@ -231,14 +202,6 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
     if (!publisher.ok()) return publisher.status();
     publisher_ = std::move(*publisher);
     worker_ = std::thread([this] { Run(); });
-    if (!config_.sink().disabled()) {
-      sink_ = std::make_unique<WarehouseSink>(nats(), config_.warehouse().dsn(), config_.sink());
-      sink_->Start();
-      if (!config_.sink().market_data_disabled()) {
-        md_sink_ = std::make_unique<MarketDataSink>(nats(), config_.warehouse().dsn(), config_.sink());
-        md_sink_->Start();
-      }
-    }
     return absl::OkStatus();
   }
 
@@ -246,16 +209,10 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
   absl::Status Drain(absl::Duration timeout) override {
     drain_timeout_ns_ = absl::ToInt64Nanoseconds(timeout);
     StopWorker();
-    if (sink_) sink_->Stop();
-    if (md_sink_) md_sink_->Stop();
     return absl::OkStatus();
   }
   void OnStop() override {
     StopWorker();
-    if (sink_) sink_->Stop();
-    if (md_sink_) md_sink_->Stop();
-    md_sink_.reset();
-    sink_.reset();
     publisher_.reset();
   }
 
@@ -279,30 +236,6 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
     c->set_snapshot_mode(config_.connector().snapshot_mode());
     std::lock_guard lock(status_mu_);
     c->set_last_error(last_error_);
-    return grpc::Status::OK;
-  }
-
-  grpc::Status GetSinkStatus(grpc::ServerContext*, const cdcpb::GetSinkStatusRequest*,
-                             cdcpb::SinkStatus* out) override {
-    out->set_enabled(sink_ != nullptr);
-    if (!sink_) return grpc::Status::OK;
-    for (const auto& [k, v] : sink_->Details()) {
-      uint64_t n = 0;
-      if (absl::StartsWith(k, "sink_position.")) {
-        auto* p = out->add_positions();
-        p->set_server(k.substr(strlen("sink_position.")));
-        p->set_lsn(v);
-      } else if (k == "sink_last_error") {
-        out->set_last_error(v);
-      } else if (absl::SimpleAtoi(v, &n)) {
-        if (k == "sink_applied") out->set_applied(n);
-        if (k == "sink_skipped") out->set_skipped(n);
-        if (k == "sink_dead_letters") out->set_dead_letters(n);
-        if (k == "sink_transactions") out->set_transactions(n);
-        if (k == "sink_errors") out->set_errors(n);
-        if (k == "sink_rewinds") out->set_rewinds(n);
-      }
-    }
     return grpc::Status::OK;
   }
 
@@ -347,14 +280,6 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
     d.set_detail(streaming_ ? absl::StrCat("streaming slot ", config_.connector().slot_name())
                             : absl::StrCat("not streaming: ", last_error_.empty() ? "connecting" : last_error_));
     deps.push_back(d);
-    if (sink_) {
-      streamadmin::control::v1::Dependency w;
-      w.set_name("warehouse_sink");
-      w.set_healthy(sink_->healthy());
-      const std::string e = sink_->last_error();
-      w.set_detail(e.empty() ? "applying" : e);
-      deps.push_back(w);
-    }
     return deps;
   }
 
@@ -371,12 +296,6 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
     d["dead_letters"] = std::to_string(dead_letters_.load());
     d["reconnects"] = std::to_string(reconnects_.load());
     d["streaming"] = streaming_ ? "true" : "false";
-    if (sink_) d.merge(sink_->Details());
-    if (md_sink_) {
-      d["warehouse_md_trades"] = std::to_string(md_sink_->trades());
-      d["warehouse_md_candles"] = std::to_string(md_sink_->candles());
-      d["warehouse_md_dead_letters"] = std::to_string(md_sink_->dead_letters());
-    }
     return d;
   }
 
@@ -567,7 +486,7 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
   }
 
   // cdc.<server>.watermark: every event below `confirmable_` is stored, and
-  // this message is stored after them (the warehouse sink applies up to it).
+  // this message is stored after them (warehouse-sink applies up to it).
   // At most every 20 ms; `force` at the end of a session.
   void MaybePublishWatermark(bool force) {
     // confirmable_ is an end LSN (or the slot's start): the next
@@ -826,7 +745,7 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
       return absl::OkStatus();
     }
     if (chunk->commit_lsn <= watermark_published_) {
-      // The sink would skip these rows as already applied. The reader keys
+      // warehouse-sink would skip these rows as already applied. The reader keys
       // chunks above every received commit, so this is a broken invariant;
       // a new session reads the chunk again, at a later LSN.
       return absl::InternalError(absl::StrCat("snapshot chunk of ", job.schema, ".", job.table, " keyed at ",
@@ -1072,8 +991,6 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
   cfg::CdcBridgeConfig config_;
   const std::string server_;
   std::unique_ptr<bus::JetStreamPublisher> publisher_;
-  std::unique_ptr<WarehouseSink> sink_;
-  std::unique_ptr<MarketDataSink> md_sink_;
   // Snapshots. jobs_/finished_jobs_ under jobs_mu_ (gRPC and worker); the rest worker only.
   std::mutex jobs_mu_;
   std::deque<SnapshotJob> jobs_;

@@ -70,7 +70,7 @@ bool Healthy(const std::string& target, std::string* why) {
 }
 
 void PrintStatus(const std::vector<RunningService>& services) {
-  std::printf("%-11s %-16s %-9s %-8s %s\n", "SERVICE", "GRPC", "STATE", "METRICS", "DEPENDENCIES");
+  std::printf("%-14s %-16s %-9s %-8s %s\n", "SERVICE", "GRPC", "STATE", "METRICS", "DEPENDENCIES");
   for (const auto& s : services) {
     ControlClient client(s.target, absl::Seconds(2));
     auto st = client.GetStatus();
@@ -79,7 +79,7 @@ void PrintStatus(const std::vector<RunningService>& services) {
       for (const auto& d : st->dependencies())
         absl::StrAppend(&deps, deps.empty() ? "" : ", ", d.name(), d.healthy() ? " ok" : " DOWN");
     }
-    std::printf("%-11s %-16s %-9s :%-7d %s\n", s.spec.name, s.target.c_str(),
+    std::printf("%-14s %-16s %-9s :%-7d %s\n", s.spec.name, s.target.c_str(),
                 st.ok() ? StateLabel(st->state()).c_str() : "UNREACHABLE", s.http_port,
                 st.ok() ? deps.c_str() : std::string(st.status().message()).c_str());
   }
@@ -169,6 +169,30 @@ class LiveView {
   std::map<std::string, std::string> latest_;
 };
 
+// --once: the warehouse side works end to end. A row written to the CDC
+// source reaches the warehouse (cdc-bridge -> CDC -> warehouse-sink), and so
+// do trades (normalizer -> MD -> warehouse-sink).
+bool WarehouseFilled(testing::PostgresServer& pg, int timeout_s) {
+  if (auto st = pg.Exec("CREATE TABLE IF NOT EXISTS local_check (id int PRIMARY KEY, at timestamptz DEFAULT now());"
+                        "INSERT INTO local_check (id) VALUES (1) ON CONFLICT DO NOTHING");
+      !st.ok()) {
+    std::fprintf(stderr, "stream-admin local: %s\n", std::string(st.message()).c_str());
+    return false;
+  }
+  std::string trades, cdc_rows;
+  const bool stored = testing::WaitFor(
+      [&] {
+        trades = pg.Query("SELECT count(*) FROM md.trades", "warehouse").value_or("0");
+        cdc_rows = pg.Query("SELECT count(*) FROM cdc_pg_public.local_check", "warehouse").value_or("0");
+        return trades != "0" && cdc_rows == "1";
+      },
+      absl::Seconds(timeout_s));
+  std::printf("\nwarehouse (written by warehouse-sink): %s trades in md.trades, %s CDC row(s) of public.local_check\n",
+              trades.c_str(), cdc_rows.c_str());
+  if (!stored) std::fprintf(stderr, "the warehouse did not get both trades and the CDC row within %d s\n", timeout_s);
+  return stored;
+}
+
 }  // namespace
 
 int RunLocalStack(const LocalStackOptions& o) {
@@ -217,7 +241,9 @@ int RunLocalStack(const LocalStackOptions& o) {
   std::vector<ServiceSpec> specs = {
       {"ingest", 1, IngestSources(o)},
       {"normalizer", 2, ""},
-      {"cdc-bridge", 3, absl::StrCat("source:\n  dsn: \"", pg_dsn, "\"\nwarehouse:\n  dsn: \"", wh_dsn, "\"\n")},
+      {"cdc-bridge", 3, absl::StrCat("source:\n  dsn: \"", pg_dsn, "\"\n")},
+      // Trades and CDC rows into the warehouse.
+      {"warehouse-sink", 6, absl::StrCat("warehouse:\n  dsn: \"", wh_dsn, "\"\n")},
       {"anomaly", 4, ""},
       // Queries run in the warehouse as the read-only role sa_query, which the
       // admin creates there itself (query.setup_dsn, as the sink's user).
@@ -284,8 +310,10 @@ int RunLocalStack(const LocalStackOptions& o) {
     std::printf("\nall services healthy. Logs and configs: %s\n", run_dir.c_str());
     std::printf("try: %s/stream-admin status -t %s   |   metrics of ingest: curl localhost:%d/metrics\n",
                 bin_dir.c_str(), services.front().target.c_str(), o.http_base_port + 1);
+    const auto admin = std::find_if(services.begin(), services.end(),
+                                    [](const RunningService& s) { return std::string(s.spec.name) == "admin"; });
     std::printf("     %s/stream-admin query -t %s 'md.trades | summarize n = count() by venue'\n", bin_dir.c_str(),
-                services.back().target.c_str());
+                admin->target.c_str());
   }
 
   bool flowing = true;
@@ -298,6 +326,7 @@ int RunLocalStack(const LocalStackOptions& o) {
       flowing = testing::WaitFor([&] { return view.SawTradesAndBooks(); }, absl::Seconds(o.timeout_s));
       view.Print();
       if (!flowing) std::fprintf(stderr, "no trades and book updates arrived within %d s\n", o.timeout_s);
+      if (flowing) flowing = WarehouseFilled(**pg, o.timeout_s);
     } else {
       std::printf("Ctrl-C stops the stack.\n");
       std::fflush(stdout);

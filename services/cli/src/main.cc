@@ -27,7 +27,7 @@ namespace {
 using sa::cli::ControlClient;
 
 const std::vector<std::string> kDefaultTargets = {"127.0.0.1:7101", "127.0.0.1:7102", "127.0.0.1:7103",
-                                                  "127.0.0.1:7104", "127.0.0.1:7105"};
+                                                  "127.0.0.1:7104", "127.0.0.1:7105", "127.0.0.1:7106"};
 
 std::string g_token;  // --token / STREAM_ADMIN_TOKEN
 std::shared_ptr<grpc::ChannelCredentials> g_creds;  // --ca-file etc.; null: plaintext

@@ -1,4 +1,4 @@
-#include "cdc_bridge/market_data_sink.h"
+#include "warehouse_sink/market_data_sink.h"
 
 #include <spdlog/spdlog.h>
 
@@ -9,15 +9,17 @@
 #include "absl/strings/str_split.h"
 #include "common/crash_point.h"
 
-namespace sa::cdc_bridge {
+namespace sa::warehouse_sink {
 
 namespace mdpb = streamadmin::marketdata::v1;
 namespace cfg = streamadmin::config::v1;
 
-MarketDataSink::MarketDataSink(runtime::NatsClient& nats, std::string warehouse_dsn, cfg::CdcSinkConfig config)
+MarketDataSink::MarketDataSink(runtime::NatsClient& nats, std::string warehouse_dsn, cfg::MarketDataSinkConfig config,
+                               uint32_t citus_shard_count)
     : nats_(nats),
       dsn_(std::move(warehouse_dsn)),
       config_(std::move(config)),
+      citus_shard_count_(citus_shard_count),
       rows_trades_(obs::MetricsRegistry::Default().GetCounter(
           "streamadmin_warehouse_md_rows_total", "Market data rows stored in the warehouse", {{"table", "trades"}})),
       rows_candles_(obs::MetricsRegistry::Default().GetCounter(
@@ -35,6 +37,16 @@ void MarketDataSink::Stop() {
   stop_ = true;
   if (worker_.joinable()) worker_.join();
   dlq_.reset();
+}
+
+std::string MarketDataSink::last_error() const {
+  std::lock_guard lock(error_mu_);
+  return last_error_;
+}
+
+void MarketDataSink::SetError(std::string e) {
+  std::lock_guard lock(error_mu_);
+  last_error_ = std::move(e);
 }
 
 void MarketDataSink::DeadLetter(const bus::ReceivedMessage& m, const std::string& reason, const std::string& error) {
@@ -57,7 +69,7 @@ void MarketDataSink::DeadLetter(const bus::ReceivedMessage& m, const std::string
 }
 
 bool MarketDataSink::Drain(bus::PullSubscription& sub, bool trades) {
-  const int batch = static_cast<int>(config_.market_data_batch() ? config_.market_data_batch() : 5000);
+  const int batch = static_cast<int>(config_.batch() ? config_.batch() : 5000);
   auto msgs = sub.Fetch(batch, absl::Milliseconds(50));
   if (!msgs.ok()) {
     resubscribe_ = true;
@@ -97,10 +109,11 @@ bool MarketDataSink::Drain(bus::PullSubscription& sub, bool trades) {
   if (!writer_) {
     auto w = warehouse::MarketDataWriter::Connect(
         {.conninfo = dsn_,
-         .schema = config_.market_data_schema().empty() ? "md" : config_.market_data_schema(),
-         .citus_shard_count = config_.citus_shard_count() > 0 ? static_cast<int>(config_.citus_shard_count()) : 8});
+         .schema = config_.schema().empty() ? "md" : config_.schema(),
+         .citus_shard_count = citus_shard_count_ > 0 ? static_cast<int>(citus_shard_count_) : 8});
     if (!w.ok()) {
       errors_.Inc();
+      SetError(std::string(w.status().message()));
       spdlog::warn("warehouse (market data): {}", std::string(w.status().message()));
       for (auto& m : *msgs) (void)m.NakWithDelay(absl::Seconds(1));
       return false;
@@ -121,12 +134,14 @@ bool MarketDataSink::Drain(bus::PullSubscription& sub, bool trades) {
   }
   if (!n.ok()) {
     errors_.Inc();
+    SetError(std::string(n.status().message()));
     spdlog::warn("warehouse (market data): batch of {} not stored: {}", msgs->size(), std::string(n.status().message()));
     writer_.reset();
     for (auto& m : *msgs) (void)m.NakWithDelay(absl::Seconds(1));
     return false;
   }
   if (parked > 0 && dlq_) (void)dlq_->Flush(absl::Seconds(10));
+  SetError("");
   SA_CRASH_POINT("md_sink.batch_committed");  // in the warehouse, nothing acked
   for (auto& m : *msgs) {
     (void)m.Ack();
@@ -139,7 +154,7 @@ bool MarketDataSink::Drain(bus::PullSubscription& sub, bool trades) {
 
 void MarketDataSink::Run() {
   std::unique_ptr<bus::PullSubscription> trades, candles;
-  const std::string stream = config_.market_data_stream().empty() ? "MD" : config_.market_data_stream();
+  const std::string stream = config_.stream().empty() ? "MD" : config_.stream();
   bool told = false;
   while (!stop_) {
     if (!trades || !candles) {
@@ -171,6 +186,10 @@ void MarketDataSink::Run() {
       }
       spdlog::info("warehouse (market data): consuming md.trade.> and md.candle.> of {}", stream);
     }
+    if (paused_) {
+      absl::SleepFor(absl::Milliseconds(50));  // NOLINT: paused; polls the flag
+      continue;
+    }
     const bool a = Drain(*trades, true);
     const bool b = Drain(*candles, false);
     if (resubscribe_) {
@@ -185,4 +204,4 @@ void MarketDataSink::Run() {
   }
 }
 
-}  // namespace sa::cdc_bridge
+}  // namespace sa::warehouse_sink

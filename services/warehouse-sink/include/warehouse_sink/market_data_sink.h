@@ -7,11 +7,18 @@
 // reason and the rest flows on. A deployment without a market data stream
 // just waits for it (logged once).
 //
-// Threading: one worker thread owns everything but the counters.
+// It runs in warehouse-sink (app.cc), beside the CdcSink, and is switched on
+// and off on its own (market_data.disabled); before that it ran inside
+// cdc-bridge. The durables and the tables are the same, so a deployment
+// moving over resumes where the old process stopped.
+//
+// Threading: one worker thread owns everything but the counters, the pause
+// flag and the last error.
 #pragma once
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -22,36 +29,50 @@
 #include "streamadmin/config/v1/config.pb.h"
 #include "warehouse/market_data_writer.h"
 
-namespace sa::cdc_bridge {
+namespace sa::warehouse_sink {
 
 class MarketDataSink {
  public:
-  MarketDataSink(runtime::NatsClient& nats, std::string warehouse_dsn, streamadmin::config::v1::CdcSinkConfig config);
+  // `citus_shard_count`: shards of md.trades / md.candles on Citus; 0: the default, 8.
+  MarketDataSink(runtime::NatsClient& nats, std::string warehouse_dsn,
+                 streamadmin::config::v1::MarketDataSinkConfig config, uint32_t citus_shard_count);
   ~MarketDataSink();
+  MarketDataSink(const MarketDataSink&) = delete;
+  MarketDataSink& operator=(const MarketDataSink&) = delete;
+
   void Start();
+  // Stops fetching; what was fetched and not acked is redelivered later.
   void Stop();
+  // Paused: no fetch (the batch in hand is finished first).
+  void SetPaused(bool paused) { paused_ = paused; }
   uint64_t trades() const { return trades_.load(); }
   uint64_t candles() const { return candles_.load(); }
   uint64_t dead_letters() const { return dead_letters_.load(); }
+  std::string last_error() const;
 
  private:
   void Run();
   // Fetches one batch from `sub` and writes it; false on a warehouse error.
   bool Drain(bus::PullSubscription& sub, bool trades);
   void DeadLetter(const bus::ReceivedMessage& m, const std::string& reason, const std::string& error);
+  void SetError(std::string e);
 
   runtime::NatsClient& nats_;
   const std::string dsn_;
-  const streamadmin::config::v1::CdcSinkConfig config_;
+  const streamadmin::config::v1::MarketDataSinkConfig config_;
+  const uint32_t citus_shard_count_;
   std::thread worker_;
   std::atomic<bool> stop_{false};
+  std::atomic<bool> paused_{false};
   bool resubscribe_ = false;  // a fetch failed: bind again
   std::unique_ptr<warehouse::MarketDataWriter> writer_;
   std::unique_ptr<bus::JetStreamPublisher> dlq_;
   std::atomic<uint64_t> trades_{0}, candles_{0}, dead_letters_{0};
+  mutable std::mutex error_mu_;
+  std::string last_error_;  // "" once a batch was stored again
   obs::Counter& rows_trades_;
   obs::Counter& rows_candles_;
   obs::Counter& errors_;
 };
 
-}  // namespace sa::cdc_bridge
+}  // namespace sa::warehouse_sink

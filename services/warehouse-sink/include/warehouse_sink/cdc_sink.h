@@ -1,20 +1,26 @@
-// WarehouseSink: the CDC stream -> the warehouse PostgreSQL, losing nothing.
+// CdcSink: the CDC stream -> the warehouse PostgreSQL, losing nothing.
 //
 // A durable pull consumer on cdc.> buffers change events per server, ordered
-// by (commit LSN, index). The bridge publishes cdc.<server>.watermark after
+// by (commit LSN, index). cdc-bridge publishes cdc.<server>.watermark after
 // every event up to an LSN was stored; when one arrives the sink applies the
 // buffered events up to it in one warehouse transaction that also records the
 // server's position (warehouse::ChangeApplier), and only after the commit
 // acks their messages. So:
 // - a crash anywhere replays unacked messages and the replay is skipped by
 //   the position (exactly-once effect in the warehouse);
-// - a publish the bridge retried after a reconnect, stored out of order, is
+// - a publish cdc-bridge retried after a reconnect, stored out of order, is
 //   still applied in commit order (the watermark follows every event it covers);
 // - an event that cannot be applied (no primary key, unknown type, a value
 //   the column refuses, undecodable bytes) is parked on dlq.cdc with the
 //   reason, and the rest flows on.
 //
-// Threading: one worker thread owns the subscription, buffer and applier.
+// It runs in warehouse-sink (app.cc), beside the MarketDataSink; before that
+// it ran inside cdc-bridge. The durable ("warehouse" by default), the
+// warehouse schemas and the position table are the same, so a deployment
+// moving over resumes where the old process stopped.
+//
+// Threading: one worker thread owns the subscription, buffer and applier;
+// SetPaused, Details, healthy and last_error are for any thread.
 #pragma once
 
 #include <atomic>
@@ -33,18 +39,23 @@
 #include "streamadmin/config/v1/config.pb.h"
 #include "warehouse/change_applier.h"
 
-namespace sa::cdc_bridge {
+namespace sa::warehouse_sink {
 
-class WarehouseSink {
+class CdcSink {
  public:
-  WarehouseSink(runtime::NatsClient& nats, std::string warehouse_dsn, streamadmin::config::v1::CdcSinkConfig config);
-  ~WarehouseSink();
-  WarehouseSink(const WarehouseSink&) = delete;
-  WarehouseSink& operator=(const WarehouseSink&) = delete;
+  // `citus_shard_count`: shards of the CDC tables it distributes on Citus
+  // (config.citus_distribute_cdc_tables); 0: the default, 8.
+  CdcSink(runtime::NatsClient& nats, std::string warehouse_dsn, streamadmin::config::v1::CdcSinkConfig config,
+          uint32_t citus_shard_count);
+  ~CdcSink();
+  CdcSink(const CdcSink&) = delete;
+  CdcSink& operator=(const CdcSink&) = delete;
 
   void Start();
   // Stops fetching; whatever is buffered and unacked is redelivered later.
   void Stop();
+  // Paused: no fetch; what is buffered is still applied as its watermarks allow.
+  void SetPaused(bool paused) { paused_ = paused; }
 
   // For GetStatus: position per server, counters, last error.
   std::map<std::string, std::string> Details() const;
@@ -83,8 +94,10 @@ class WarehouseSink {
   runtime::NatsClient& nats_;
   const std::string dsn_;
   const streamadmin::config::v1::CdcSinkConfig config_;
+  const uint32_t citus_shard_count_;
   std::thread worker_;
   std::atomic<bool> stop_{false};
+  std::atomic<bool> paused_{false};
   std::unique_ptr<bus::JetStreamPublisher> dlq_;
   std::unique_ptr<warehouse::ChangeApplier> applier_;
   std::map<std::string, Server> servers_;  // worker thread only
@@ -104,4 +117,4 @@ class WarehouseSink {
   obs::Gauge& lag_ms_gauge_;
 };
 
-}  // namespace sa::cdc_bridge
+}  // namespace sa::warehouse_sink

@@ -1,4 +1,4 @@
-#include "cdc_bridge/warehouse_sink.h"
+#include "warehouse_sink/cdc_sink.h"
 
 #include <spdlog/spdlog.h>
 
@@ -9,7 +9,7 @@
 #include "common/clock.h"
 #include "common/crash_point.h"
 
-namespace sa::cdc_bridge {
+namespace sa::warehouse_sink {
 
 namespace cdcpb = streamadmin::cdc::v1;
 namespace cfg = streamadmin::config::v1;
@@ -18,10 +18,12 @@ namespace {
 constexpr char kDlqSubject[] = "dlq.cdc";
 }  // namespace
 
-WarehouseSink::WarehouseSink(runtime::NatsClient& nats, std::string warehouse_dsn, cfg::CdcSinkConfig config)
+CdcSink::CdcSink(runtime::NatsClient& nats, std::string warehouse_dsn, cfg::CdcSinkConfig config,
+                 uint32_t citus_shard_count)
     : nats_(nats),
       dsn_(std::move(warehouse_dsn)),
       config_(std::move(config)),
+      citus_shard_count_(citus_shard_count),
       applied_total_(obs::MetricsRegistry::Default().GetCounter(
           "streamadmin_cdc_sink_events_applied_total", "Change events applied to the warehouse")),
       skipped_total_(obs::MetricsRegistry::Default().GetCounter(
@@ -33,31 +35,31 @@ WarehouseSink::WarehouseSink(runtime::NatsClient& nats, std::string warehouse_ds
       buffered_gauge_(obs::MetricsRegistry::Default().GetGauge(
           "streamadmin_cdc_sink_buffered_events", "Events received, waiting for their watermark")),
       lag_ms_gauge_(obs::MetricsRegistry::Default().GetGauge(
-          "streamadmin_cdc_sink_lag_ms", "Now minus when the bridge published the last applied watermark")) {}
+          "streamadmin_cdc_sink_lag_ms", "Now minus when cdc-bridge published the last applied watermark")) {}
 
-WarehouseSink::~WarehouseSink() { Stop(); }
+CdcSink::~CdcSink() { Stop(); }
 
-void WarehouseSink::Start() {
+void CdcSink::Start() {
   worker_ = std::thread([this] { Run(); });
 }
 
-void WarehouseSink::Stop() {
+void CdcSink::Stop() {
   stop_ = true;
   if (worker_.joinable()) worker_.join();
   dlq_.reset();
 }
 
-std::string WarehouseSink::last_error() const {
+std::string CdcSink::last_error() const {
   std::lock_guard lock(status_mu_);
   return last_error_;
 }
 
-void WarehouseSink::SetError(const std::string& e) {
+void CdcSink::SetError(const std::string& e) {
   std::lock_guard lock(status_mu_);
   last_error_ = e;
 }
 
-std::map<std::string, std::string> WarehouseSink::Details() const {
+std::map<std::string, std::string> CdcSink::Details() const {
   std::map<std::string, std::string> d;
   {
     std::lock_guard lock(status_mu_);
@@ -73,7 +75,7 @@ std::map<std::string, std::string> WarehouseSink::Details() const {
   return d;
 }
 
-absl::StatusOr<std::unique_ptr<bus::PullSubscription>> WarehouseSink::Subscribe(bool force_rewind) {
+absl::StatusOr<std::unique_ptr<bus::PullSubscription>> CdcSink::Subscribe(bool force_rewind) {
   bus::JetStream& js = nats_.jetstream();
   const auto& c = config_.consumer();
   auto info = js.GetConsumerInfo(c.stream(), c.durable());
@@ -93,7 +95,7 @@ absl::StatusOr<std::unique_ptr<bus::PullSubscription>> WarehouseSink::Subscribe(
   return js.PullSubscribe(c);
 }
 
-void WarehouseSink::Run() {
+void CdcSink::Run() {
   std::unique_ptr<bus::PullSubscription> sub;
   absl::Duration backoff = absl::Milliseconds(100);
   absl::Time retry_apply = absl::InfinitePast();
@@ -123,6 +125,11 @@ void WarehouseSink::Run() {
       spdlog::info("warehouse sink: consuming {} through durable {}", config_.consumer().stream(),
                    config_.consumer().durable());
     }
+    if (paused_) {
+      if (absl::Now() >= retry_apply && !ApplyReady()) retry_apply = absl::Now() + absl::Milliseconds(500);
+      absl::SleepFor(absl::Milliseconds(50));  // NOLINT: paused; polls the flag
+      continue;
+    }
     auto msgs = sub->Fetch(static_cast<int>(config_.consumer().fetch_batch()), absl::Milliseconds(100));
     if (!msgs.ok()) {
       // Bind again (after a server restart the old subscription may be gone);
@@ -146,7 +153,7 @@ void WarehouseSink::Run() {
   }
 }
 
-bool WarehouseSink::Take(bus::ReceivedMessage m) {
+bool CdcSink::Take(bus::ReceivedMessage m) {
   const uint64_t seq = m.stream_sequence();
   if (next_seq_ != 0 && seq > next_seq_) {
     spdlog::warn("warehouse sink: delivery gap on {} (expected stream sequence {}, got {}); rewinding",
@@ -190,7 +197,7 @@ bool WarehouseSink::Take(bus::ReceivedMessage m) {
   return true;
 }
 
-bool WarehouseSink::ApplyReady() {
+bool CdcSink::ApplyReady() {
   for (auto& [name, s] : servers_) {
     if (stop_) return true;
     bool ready = !s.watermark_messages.empty() ||
@@ -200,13 +207,13 @@ bool WarehouseSink::ApplyReady() {
   return true;
 }
 
-bool WarehouseSink::ApplyServer(const std::string& name, Server& s) {
+bool CdcSink::ApplyServer(const std::string& name, Server& s) {
   if (!applier_) {
     warehouse::ApplierOptions o;
     o.conninfo = dsn_;
     if (!config_.schema_template().empty()) o.schema_template = config_.schema_template();
     if (config_.citus_distribute_cdc_tables())
-      o.citus_distribute_shards = config_.citus_shard_count() > 0 ? static_cast<int>(config_.citus_shard_count()) : 8;
+      o.citus_distribute_shards = citus_shard_count_ > 0 ? static_cast<int>(citus_shard_count_) : 8;
     auto a = warehouse::ChangeApplier::Connect(o);
     if (!a.ok()) {
       connected_ = false;
@@ -294,7 +301,7 @@ bool WarehouseSink::ApplyServer(const std::string& name, Server& s) {
   }
 }
 
-void WarehouseSink::DeadLetter(const std::string& subject, const std::string& msg_id, const std::string& payload,
+void CdcSink::DeadLetter(const std::string& subject, const std::string& msg_id, const std::string& payload,
                                const std::string& reason, const std::string& error) {
   ++dead_letters_;
   obs::MetricsRegistry::Default()
@@ -315,4 +322,4 @@ void WarehouseSink::DeadLetter(const std::string& subject, const std::string& ms
     spdlog::error("warehouse sink: dead letter {} not published: {}", msg_id, std::string(st.message()));
 }
 
-}  // namespace sa::cdc_bridge
+}  // namespace sa::warehouse_sink
