@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 
 #include "absl/strings/str_cat.h"
 
@@ -44,6 +45,11 @@ NatsServer::~NatsServer() {
 std::string NatsServer::url() const { return absl::StrCat("nats://127.0.0.1:", port_); }
 
 std::string NatsServer::log_path() const { return absl::StrCat(dir_.path(), "/nats-server.log"); }
+
+std::string NatsServer::Log() const {
+  std::ifstream in(log_path(), std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
 
 absl::Status NatsServer::Launch() {
   std::vector<std::string> argv = {binary_, "-a", "127.0.0.1", "-p", std::to_string(port_)};

@@ -45,6 +45,9 @@ class NatsServer {
   int port() const { return port_; }
   const std::string& store_dir() const { return store_dir_; }
   std::string log_path() const;
+  // Everything the server has logged so far, over all its runs (empty when
+  // the log cannot be read).
+  std::string Log() const;
   bool running() const { return process_ != nullptr; }
   // The running nats-server's pid (0 when stopped): for CPU accounting.
   pid_t pid() const { return process_ != nullptr ? process_->pid() : 0; }
