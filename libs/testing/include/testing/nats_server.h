@@ -59,6 +59,10 @@ class NatsServer {
   absl::Status Restart();
   // Starts a stopped server (same port and store).
   absl::Status Resume();
+  // Replaces the configuration file with `config_text` and has the running
+  // server reload it (SIGHUP); returns once the server logged the reload.
+  // The server must have been started with a config_text.
+  absl::Status Reload(const std::string& config_text);
 
  private:
   NatsServer(Options options, TempDir dir, int port);
