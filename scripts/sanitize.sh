@@ -4,14 +4,14 @@
 # libFuzzer's coverage (-DSA_FUZZ=ON) into ./build-asan, which serves both
 #   1. every unit test (ctest -L unit), under the sanitizers, and
 #   2. every fuzz target (build-asan/fuzz/*_fuzz), each run for
-#      SA_FUZZ_SECONDS (default 30) from its committed corpus (fuzz/corpus/<t>,
+#      SA_FUZZ_SECONDS (default 20) from its committed corpus (fuzz/corpus/<t>,
 #      libs/dsl/fuzz/corpus); new inputs go to a scratch copy, a crash fails
 #      the stage and leaves its input in build-asan/fuzz-findings/.
 # scripts/sanitize.sh --no-fuzz runs only the unit tests; extra args go to ctest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${SA_ASAN_BUILD_DIR:-build-asan}
-FUZZ_SECONDS=${SA_FUZZ_SECONDS:-30}
+FUZZ_SECONDS=${SA_FUZZ_SECONDS:-20}
 fuzz=1
 if [ "${1:-}" = "--no-fuzz" ]; then fuzz=0; shift; fi
 

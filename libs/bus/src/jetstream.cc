@@ -13,19 +13,35 @@
 #include "internal/jetstream_state.h"
 #include "internal/msg_util.h"
 #include "internal/nats_status.h"
+#include "spdlog/spdlog.h"
 
 namespace sa::bus {
 namespace internal {
 
-struct PullState {
-  ~PullState() {
-    if (sub != nullptr) {
-      natsSubscription_Unsubscribe(sub);  // bound to a durable: the consumer stays
-      natsSubscription_Destroy(sub);
-    }
+// One natsSubscription of a pull subscription and the connection it is on;
+// shared with the messages fetched through it (natsMsg acks use it).
+struct PullSub {
+  ~PullSub() {
+    if (sub == nullptr) return;
+    natsSubscription_Unsubscribe(sub);  // bound to a durable: the consumer stays
+    natsSubscription_Destroy(sub);
   }
+  natsSubscription* sub = nullptr;
+  NatsConnPtr nc;
+  std::shared_ptr<jsCtx> js;  // the context it was made with (not in prefetch mode)
+  uint64_t generation = 0;    // of the connection it is on
+};
+
+struct PullState {
+  // Binds to the durable on the current connection unless `sub` is on it
+  // already (a new connection replaced the one it was made on).
+  absl::Status Bind();
+
   std::shared_ptr<JetStreamState> js;
-  natsSubscription* sub = nullptr;  // nats.c's pull subscription, or (prefetch) a core one on `inbox`
+  std::string stream;
+  std::string durable;
+  std::string filter_subject;
+  std::shared_ptr<PullSub> sub;  // nats.c's pull subscription, or (prefetch) a core one on `inbox`
 
   // Prefetch mode (ConsumerConfig.prefetch > 0): `sub` is a plain
   // subscription on `inbox`, pull requests are published to `next_subject`
@@ -41,9 +57,10 @@ struct PullState {
 
 struct ReceivedMessageImpl {
   ~ReceivedMessageImpl() { natsMsg_Destroy(msg); }
-  std::shared_ptr<PullState> pull;  // natsMsg acks go through its subscription
-  natsMsg* msg = nullptr;  // null in prefetch mode: freed once copied (then `reply` acks)
-  std::string reply;       // prefetch mode: the $JS.ACK subject
+  std::shared_ptr<PullState> pull;
+  std::shared_ptr<PullSub> via;  // the subscription it came through
+  natsMsg* msg = nullptr;        // null in prefetch mode: freed once copied (then `reply` acks)
+  std::string reply;             // prefetch mode: the $JS.ACK subject
   std::string subject;
   std::string data;
   Headers headers;
@@ -53,6 +70,54 @@ struct ReceivedMessageImpl {
   uint64_t pending = 0;
   int64_t timestamp_ns = 0;
 };
+
+absl::StatusOr<JsContext> JetStreamState::Ctx() {
+  const CurrentConnection now = conn->Current();
+  if (now.nc == nullptr) return absl::UnavailableError("not connected yet");
+  std::lock_guard<std::mutex> lock(mu_);
+  if (current_.js != nullptr && current_.generation >= now.generation) return current_;
+  jsOptions jo;
+  jsOptions_Init(&jo);
+  jo.Wait = std::max<int64_t>(1, api_wait_ms);
+  jsCtx* js = nullptr;
+  natsStatus s = natsConnection_JetStream(&js, now.nc.get(), &jo);
+  if (s != NATS_OK) return NatsToStatus(s, "JetStream context");
+  current_ = {std::shared_ptr<jsCtx>(js, jsCtx_Destroy), now.generation};
+  return current_;
+}
+
+absl::Status PullState::Bind() {
+  if (sub != nullptr && sub->generation == js->conn->generation()) return absl::OkStatus();
+  const std::string op = absl::StrCat("PullSubscribe ", stream, "/", durable);
+  const CurrentConnection now = js->conn->Current();
+  if (now.nc == nullptr) return absl::UnavailableError(absl::StrCat(op, ": not connected yet"));
+  auto fresh = std::make_shared<PullSub>();
+  fresh->nc = now.nc;
+  fresh->generation = now.generation;
+  natsStatus s;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  if (prefetch) {
+    s = natsConnection_SubscribeSync(&fresh->sub, now.nc.get(), inbox.c_str());
+    if (s == NATS_OK) s = natsSubscription_SetPendingLimits(fresh->sub, -1, -1);  // bounded by `prefetch`
+  } else {
+    auto ctx = js->Ctx();
+    if (!ctx.ok()) return absl::Status(ctx.status().code(), absl::StrCat(op, ": ", ctx.status().message()));
+    fresh->js = ctx->js;
+    fresh->generation = ctx->generation;
+    jsSubOptions so;
+    jsSubOptions_Init(&so);
+    so.Stream = stream.c_str();
+    so.Consumer = durable.c_str();
+    s = js_PullSubscribe(&fresh->sub, ctx->js.get(), filter_subject.c_str(), durable.c_str(), nullptr, &so, &jerr);
+  }
+  if (s != NATS_OK) return NatsToStatus(s, op, jerr);
+  if (sub != nullptr) {
+    spdlog::info("consumer {}/{}: bound again on the new NATS connection", stream, durable);
+    outstanding = 0;  // the requests went with the old connection
+  }
+  sub = std::move(fresh);
+  return absl::OkStatus();
+}
 
 namespace {
 
@@ -104,6 +169,7 @@ absl::Status FillConsumerConfig(const JetStream::ConsumerConfig& c, jsConsumerCo
 }  // namespace
 }  // namespace internal
 
+using internal::CurrentConnection;
 using internal::kDefaultFetchBatch;
 using internal::NatsToStatus;
 
@@ -134,9 +200,18 @@ absl::Time ReceivedMessage::timestamp() const { return absl::FromUnixNanos(impl_
 
 namespace {
 
-// Prefetch mode: an acknowledgement is a publish of `body` to the message's
-// reply subject (what nats.c's natsMsg_Ack does for its own subscriptions).
-bool RawAcks(const internal::ReceivedMessageImpl& m) { return m.pull != nullptr && m.pull->prefetch; }
+// An acknowledgement goes through the message's own subscription
+// (natsMsg_Ack) while that is on the current connection. In prefetch mode,
+// and for a message fetched on a connection since replaced, it is a publish
+// of `body` to the message's reply subject on the current connection (what
+// natsMsg_Ack does for nats.c's own subscriptions).
+bool RawAcks(const internal::ReceivedMessageImpl& m) {
+  return m.pull != nullptr && (m.pull->prefetch || m.via->generation != m.pull->js->conn->generation());
+}
+
+std::string ReplyOf(const internal::ReceivedMessageImpl& m) {
+  return m.msg != nullptr ? internal::CStr(natsMsg_GetReply(m.msg)) : m.reply;
+}
 
 // The error names the operation and subject; built only on failure (acks are
 // per message on hot paths).
@@ -146,10 +221,13 @@ absl::Status AckStatus(natsStatus s, const char* what, const internal::ReceivedM
 }
 
 absl::Status PublishAck(const internal::ReceivedMessageImpl& m, const std::string& body, const char* what) {
-  if (m.reply.empty())
+  const std::string reply = ReplyOf(m);
+  if (reply.empty())
     return absl::FailedPreconditionError(absl::StrCat(what, " ", m.subject, ": message has no reply subject"));
-  return AckStatus(
-      natsConnection_Publish(m.pull->js->conn->nc, m.reply.c_str(), body.data(), static_cast<int>(body.size())), what, m);
+  const CurrentConnection now = m.pull->js->conn->Current();
+  if (now.nc == nullptr) return absl::UnavailableError(absl::StrCat(what, " ", m.subject, ": not connected"));
+  return AckStatus(natsConnection_Publish(now.nc.get(), reply.c_str(), body.data(), static_cast<int>(body.size())),
+                   what, m);
 }
 
 }  // namespace
@@ -177,10 +255,13 @@ absl::Status ReceivedMessage::InProgress() {
 }
 absl::Status ReceivedMessage::AckSync(absl::Duration timeout) {
   if (RawAcks(*impl_)) {
-    if (impl_->reply.empty())
+    const std::string reply = ReplyOf(*impl_);
+    if (reply.empty())
       return absl::FailedPreconditionError(absl::StrCat("AckSync ", impl_->subject, ": message has no reply subject"));
+    const CurrentConnection now = impl_->pull->js->conn->Current();
+    if (now.nc == nullptr) return absl::UnavailableError(absl::StrCat("AckSync ", impl_->subject, ": not connected"));
     natsMsg* resp = nullptr;
-    natsStatus s = natsConnection_Request(&resp, impl_->pull->js->conn->nc, impl_->reply.c_str(), "+ACK", 4,
+    natsStatus s = natsConnection_Request(&resp, now.nc.get(), reply.c_str(), "+ACK", 4,
                                           std::max<int64_t>(1, absl::ToInt64Milliseconds(timeout)));
     natsMsg_Destroy(resp);
     return NatsToStatus(s, absl::StrCat("AckSync ", impl_->subject));
@@ -210,6 +291,7 @@ namespace {
 std::unique_ptr<internal::ReceivedMessageImpl> Wrap(natsMsg* msg, const std::shared_ptr<internal::PullState>& pull) {
   auto impl = std::make_unique<internal::ReceivedMessageImpl>();
   impl->pull = pull;
+  impl->via = pull->sub;
   impl->msg = msg;
   impl->subject = internal::CStr(natsMsg_GetSubject(msg));
   impl->data = internal::MsgData(msg);
@@ -279,7 +361,8 @@ absl::Status RequestMore(internal::PullState& p) {
   const int64_t batch = p.target - p.outstanding;
   const std::string req = absl::StrCat("{\"batch\":", batch, ",\"expires\":", absl::ToInt64Nanoseconds(kPrefetchExpires),
                                        ",\"idle_heartbeat\":", absl::ToInt64Nanoseconds(kPrefetchHeartbeat), "}");
-  natsStatus s = natsConnection_PublishRequestString(p.js->conn->nc, p.next_subject.c_str(), p.inbox.c_str(), req.c_str());
+  natsStatus s =
+      natsConnection_PublishRequestString(p.sub->nc.get(), p.next_subject.c_str(), p.inbox.c_str(), req.c_str());
   if (s != NATS_OK) return NatsToStatus(s, absl::StrCat("pull request ", p.next_subject));
   p.outstanding += batch;
   return absl::OkStatus();
@@ -312,11 +395,22 @@ using ImplList = std::vector<std::unique_ptr<internal::ReceivedMessageImpl>>;
 absl::StatusOr<ImplList> FetchPrefetched(const std::shared_ptr<internal::PullState>& state, int batch,
                                          absl::Duration timeout);
 
+// After a failure a new connection may cure (nats.c closed the connection;
+// none yet): waits up to `timeout` for one, so a caller fetching again at
+// once does not spin.
+void AwaitConnection(const internal::ConnectionState& conn, absl::Duration timeout) {
+  if (!conn.IsConnected() && !conn.UserClosed()) (void)conn.WaitUp(timeout);
+}
+
 }  // namespace
 
 absl::StatusOr<std::vector<ReceivedMessage>> PullSubscription::Fetch(int batch,
                                                                      absl::Duration timeout) {
   if (batch <= 0) return absl::InvalidArgumentError("Fetch: batch must be positive");
+  if (absl::Status st = state_->Bind(); !st.ok()) {
+    AwaitConnection(*state_->js->conn, timeout);
+    return st;
+  }
   if (state_->prefetch) {
     auto impls = FetchPrefetched(state_, batch, timeout);
     if (!impls.ok()) return impls.status();
@@ -333,12 +427,14 @@ absl::StatusOr<std::vector<ReceivedMessage>> PullSubscription::Fetch(int batch,
   // message, then take at once the ones the server says are pending.
   natsMsgList list{nullptr, 0};
   jsErrCode jerr = static_cast<jsErrCode>(0);
-  natsStatus s = natsSubscription_Fetch(&list, state_->sub, 1,
+  natsStatus s = natsSubscription_Fetch(&list, state_->sub->sub, 1,
                                         std::max<int64_t>(1, absl::ToInt64Milliseconds(timeout)), &jerr);
   TakeMessages(&list, state_, &got);
   if (got.empty()) {
     if (s == NATS_OK || s == NATS_TIMEOUT || s == NATS_NOT_FOUND) return std::vector<ReceivedMessage>();
-    return NatsToStatus(s, absl::StrCat("Fetch ", stream_, "/", durable_), jerr);
+    absl::Status st = NatsToStatus(s, absl::StrCat("Fetch ", stream_, "/", durable_), jerr);
+    AwaitConnection(*state_->js->conn, timeout);
+    return st;
   }
   const uint64_t available = got.back()->pending;
   if (batch > 1 && available > 0) {
@@ -348,7 +444,7 @@ absl::StatusOr<std::vector<ReceivedMessage>> PullSubscription::Fetch(int batch,
     req.NoWait = true;
     req.Expires = absl::ToInt64Nanoseconds(kTopUpWait);
     natsMsgList more{nullptr, 0};
-    (void)natsSubscription_FetchRequest(&more, state_->sub, &req);  // what arrives is kept
+    (void)natsSubscription_FetchRequest(&more, state_->sub->sub, &req);  // what arrives is kept
     TakeMessages(&more, state_, &got);
   }
   std::vector<ReceivedMessage> out;
@@ -375,7 +471,10 @@ absl::StatusOr<ImplList> FetchPrefetched(const std::shared_ptr<internal::PullSta
   const absl::Time start = absl::Now();
   if (p.outstanding > 0 && start - p.last_heard > kPrefetchSilence) p.outstanding = 0;
   if (p.outstanding == 0) p.last_heard = start;
-  if (absl::Status st = RequestMore(p); !st.ok()) return st;
+  if (absl::Status st = RequestMore(p); !st.ok()) {
+    AwaitConnection(*p.js->conn, timeout);
+    return st;
+  }
 
   ImplList out;
   out.reserve(static_cast<size_t>(std::min(batch, 4096)));
@@ -388,7 +487,7 @@ absl::StatusOr<ImplList> FetchPrefetched(const std::shared_ptr<internal::PullSta
       wait_ms = std::max<int64_t>(1, absl::ToInt64Milliseconds(std::min(left, kPrefetchHeartbeat)));
     }
     natsMsg* m = nullptr;
-    natsStatus s = natsSubscription_NextMsg(&m, p.sub, wait_ms);
+    natsStatus s = natsSubscription_NextMsg(&m, p.sub->sub, wait_ms);
     if (s == NATS_TIMEOUT) {
       if (!out.empty()) break;
       if (p.outstanding > 0 && absl::Now() - p.last_heard > kPrefetchSilence) p.outstanding = 0;
@@ -397,7 +496,9 @@ absl::StatusOr<ImplList> FetchPrefetched(const std::shared_ptr<internal::PullSta
     }
     if (s != NATS_OK) {
       if (!out.empty()) break;
-      return NatsToStatus(s, absl::StrCat("Fetch ", p.next_subject));
+      absl::Status st = NatsToStatus(s, absl::StrCat("Fetch ", p.next_subject));
+      AwaitConnection(*p.js->conn, deadline - absl::Now());
+      return st;
     }
     p.last_heard = absl::Now();
     const char* code = nullptr;
@@ -440,27 +541,40 @@ absl::StatusOr<std::unique_ptr<JetStream>> JetStream::Create(Connection& connect
                                                              absl::Duration api_timeout) {
   auto state = std::make_shared<internal::JetStreamState>();
   state->conn = connection.state_;
-  jsOptions jo;
-  jsOptions_Init(&jo);
-  jo.Wait = std::max<int64_t>(1, absl::ToInt64Milliseconds(api_timeout));
-  natsStatus s = natsConnection_JetStream(&state->js, state->conn->nc, &jo);
-  if (s != NATS_OK) return NatsToStatus(s, "JetStream context");
+  state->api_wait_ms = std::max<int64_t>(1, absl::ToInt64Milliseconds(api_timeout));
+  // Made now when there is a connection, else on first use.
+  if (auto ctx = state->Ctx(); !ctx.ok() && ctx.status().code() != absl::StatusCode::kUnavailable) {
+    return ctx.status();
+  }
   return std::unique_ptr<JetStream>(new JetStream(std::move(state)));
 }
+
+namespace {
+
+// The context for `op`, or why there is none ("<op>: not connected yet").
+absl::StatusOr<std::shared_ptr<jsCtx>> ContextFor(internal::JetStreamState& state, absl::string_view op) {
+  auto ctx = state.Ctx();
+  if (!ctx.ok()) return absl::Status(ctx.status().code(), absl::StrCat(op, ": ", ctx.status().message()));
+  return ctx->js;
+}
+
+}  // namespace
 
 absl::Status JetStream::EnsureStream(const StreamConfig& config) {
   jsStreamConfig cfg;
   std::vector<const char*> subjects;
   if (auto st = internal::FillStreamConfig(config, &cfg, &subjects); !st.ok()) return st;
   const std::string op = absl::StrCat("EnsureStream ", config.name());
+  auto js = ContextFor(*state_, op);
+  if (!js.ok()) return js.status();
   jsStreamInfo* si = nullptr;
   jsErrCode jerr = static_cast<jsErrCode>(0);
   // The server treats an identical re-add as success and rejects a different
   // configuration with "stream name already in use": then update.
-  natsStatus s = js_AddStream(&si, state_->js, &cfg, nullptr, &jerr);
+  natsStatus s = js_AddStream(&si, js->get(), &cfg, nullptr, &jerr);
   if (s == NATS_ERR && jerr == JSStreamNameExistErr) {
     jerr = static_cast<jsErrCode>(0);
-    s = js_UpdateStream(&si, state_->js, &cfg, nullptr, &jerr);
+    s = js_UpdateStream(&si, js->get(), &cfg, nullptr, &jerr);
   }
   jsStreamInfo_Destroy(si);
   return NatsToStatus(s, op, jerr);
@@ -470,11 +584,13 @@ absl::Status JetStream::EnsurePullConsumer(const ConsumerConfig& config) {
   jsConsumerConfig cfg;
   if (auto st = internal::FillConsumerConfig(config, &cfg); !st.ok()) return st;
   const std::string op = absl::StrCat("EnsurePullConsumer ", config.stream(), "/", config.durable());
+  auto js = ContextFor(*state_, op);
+  if (!js.ok()) return js.status();
   jsErrCode jerr = static_cast<jsErrCode>(0);
   // The server refuses to change where a consumer starts: an existing one
   // (RecreatePullConsumerAt may have rewound it) keeps its start.
   jsConsumerInfo* existing = nullptr;
-  if (js_GetConsumerInfo(&existing, state_->js, config.stream().c_str(), config.durable().c_str(), nullptr, &jerr) ==
+  if (js_GetConsumerInfo(&existing, js->get(), config.stream().c_str(), config.durable().c_str(), nullptr, &jerr) ==
           NATS_OK &&
       existing->Config != nullptr) {
     cfg.DeliverPolicy = existing->Config->DeliverPolicy;
@@ -485,11 +601,11 @@ absl::Status JetStream::EnsurePullConsumer(const ConsumerConfig& config) {
   jerr = static_cast<jsErrCode>(0);
   // The server treats an identical re-add as success; a different one is an
   // update (or refused as "already exists" by older servers: then update).
-  natsStatus s = js_AddConsumer(&ci, state_->js, config.stream().c_str(), &cfg, nullptr, &jerr);
+  natsStatus s = js_AddConsumer(&ci, js->get(), config.stream().c_str(), &cfg, nullptr, &jerr);
   if (s == NATS_ERR &&
       (jerr == JSConsumerNameExistErr || jerr == JSConsumerExistingActiveErr || jerr == 10148)) {
     jerr = static_cast<jsErrCode>(0);
-    s = js_UpdateConsumer(&ci, state_->js, config.stream().c_str(), &cfg, nullptr, &jerr);
+    s = js_UpdateConsumer(&ci, js->get(), config.stream().c_str(), &cfg, nullptr, &jerr);
   }
   jsConsumerInfo_Destroy(ci);
   jsConsumerInfo_Destroy(existing);
@@ -506,9 +622,11 @@ absl::Status JetStream::RecreatePullConsumerAt(const ConsumerConfig& config, uin
   if (absl::Status st = DeleteConsumer(config.stream(), config.durable());
       !st.ok() && st.code() != absl::StatusCode::kNotFound && !absl::StrContains(st.message(), "not found"))
     return st;
+  auto js = ContextFor(*state_, op);
+  if (!js.ok()) return js.status();
   jsConsumerInfo* ci = nullptr;
   jsErrCode jerr = static_cast<jsErrCode>(0);
-  natsStatus s = js_AddConsumer(&ci, state_->js, config.stream().c_str(), &cfg, nullptr, &jerr);
+  natsStatus s = js_AddConsumer(&ci, js->get(), config.stream().c_str(), &cfg, nullptr, &jerr);
   jsConsumerInfo_Destroy(ci);
   return NatsToStatus(s, op, jerr);
 }
@@ -518,19 +636,25 @@ absl::StatusOr<std::unique_ptr<PullSubscription>> JetStream::PullSubscribe(
   if (config.stream().empty() || config.durable().empty()) {
     return absl::InvalidArgumentError("PullSubscribe: consumer config needs stream and durable");
   }
+  const std::string op = absl::StrCat("PullSubscribe ", config.stream(), "/", config.durable());
   auto pull = std::make_shared<internal::PullState>();
   pull->js = state_;
+  pull->stream = config.stream();
+  pull->durable = config.durable();
+  pull->filter_subject = config.filter_subject();
   const int fetch_batch =
       config.fetch_batch() > 0 ? static_cast<int>(config.fetch_batch()) : kDefaultFetchBatch;
   if (config.prefetch() > 0) {
     // A plain subscription on a fresh inbox; Fetch keeps pull requests for
     // `prefetch` messages standing on it. Binding checks the consumer exists.
+    auto js = ContextFor(*state_, op);
+    if (!js.ok()) return js.status();
     jsConsumerInfo* ci = nullptr;
     jsErrCode jerr = static_cast<jsErrCode>(0);
-    natsStatus s = js_GetConsumerInfo(&ci, state_->js, config.stream().c_str(), config.durable().c_str(), nullptr, &jerr);
+    natsStatus s =
+        js_GetConsumerInfo(&ci, js->get(), config.stream().c_str(), config.durable().c_str(), nullptr, &jerr);
     const bool push = s == NATS_OK && ci->Config != nullptr && ci->Config->DeliverSubject != nullptr;
     jsConsumerInfo_Destroy(ci);
-    const std::string op = absl::StrCat("PullSubscribe ", config.stream(), "/", config.durable());
     if (s != NATS_OK) return NatsToStatus(s, op, jerr);
     if (push) return absl::FailedPreconditionError(absl::StrCat(op, ": the consumer is push based"));
     natsInbox* inbox = nullptr;
@@ -543,36 +667,25 @@ absl::StatusOr<std::unique_ptr<PullSubscription>> JetStream::PullSubscribe(
     natsInbox_Destroy(inbox);
     pull->next_subject = absl::StrCat("$JS.API.CONSUMER.MSG.NEXT.", config.stream(), ".", config.durable());
     pull->target = std::max<int64_t>(config.prefetch(), 1);
-    s = natsConnection_SubscribeSync(&pull->sub, state_->conn->nc, pull->inbox.c_str());
-    if (s == NATS_OK) s = natsSubscription_SetPendingLimits(pull->sub, -1, -1);  // bounded by `prefetch`
-    if (s != NATS_OK) return NatsToStatus(s, op);
     pull->prefetch = true;
     {
       std::lock_guard lock(state_->conn->mu);
       pull->reconnects_seen = state_->conn->stats.reconnects;
     }
-    return std::unique_ptr<PullSubscription>(
-        new PullSubscription(std::move(pull), config.stream(), config.durable(), fetch_batch));
   }
-  jsSubOptions so;
-  jsSubOptions_Init(&so);
-  so.Stream = config.stream().c_str();
-  so.Consumer = config.durable().c_str();
-  jsErrCode jerr = static_cast<jsErrCode>(0);
-  natsStatus s = js_PullSubscribe(&pull->sub, state_->js, config.filter_subject().c_str(),
-                                  config.durable().c_str(), nullptr, &so, &jerr);
-  if (s != NATS_OK) {
-    return NatsToStatus(s, absl::StrCat("PullSubscribe ", config.stream(), "/", config.durable()), jerr);
-  }
+  if (absl::Status st = pull->Bind(); !st.ok()) return st;
   return std::unique_ptr<PullSubscription>(
       new PullSubscription(std::move(pull), config.stream(), config.durable(), fetch_batch));
 }
 
 absl::StatusOr<StreamInfo> JetStream::GetStreamInfo(const std::string& stream) {
+  const std::string op = absl::StrCat("GetStreamInfo ", stream);
+  auto js = ContextFor(*state_, op);
+  if (!js.ok()) return js.status();
   jsStreamInfo* si = nullptr;
   jsErrCode jerr = static_cast<jsErrCode>(0);
-  natsStatus s = js_GetStreamInfo(&si, state_->js, stream.c_str(), nullptr, &jerr);
-  if (s != NATS_OK) return NatsToStatus(s, absl::StrCat("GetStreamInfo ", stream), jerr);
+  natsStatus s = js_GetStreamInfo(&si, js->get(), stream.c_str(), nullptr, &jerr);
+  if (s != NATS_OK) return NatsToStatus(s, op, jerr);
   StreamInfo out;
   out.name = internal::CStr(si->Config->Name);
   for (int i = 0; i < si->Config->SubjectsLen; ++i) out.subjects.emplace_back(si->Config->Subjects[i]);
@@ -591,12 +704,13 @@ absl::StatusOr<StreamInfo> JetStream::GetStreamInfo(const std::string& stream) {
 
 absl::StatusOr<ConsumerInfo> JetStream::GetConsumerInfo(const std::string& stream,
                                                         const std::string& durable) {
+  const std::string op = absl::StrCat("GetConsumerInfo ", stream, "/", durable);
+  auto js = ContextFor(*state_, op);
+  if (!js.ok()) return js.status();
   jsConsumerInfo* ci = nullptr;
   jsErrCode jerr = static_cast<jsErrCode>(0);
-  natsStatus s = js_GetConsumerInfo(&ci, state_->js, stream.c_str(), durable.c_str(), nullptr, &jerr);
-  if (s != NATS_OK) {
-    return NatsToStatus(s, absl::StrCat("GetConsumerInfo ", stream, "/", durable), jerr);
-  }
+  natsStatus s = js_GetConsumerInfo(&ci, js->get(), stream.c_str(), durable.c_str(), nullptr, &jerr);
+  if (s != NATS_OK) return NatsToStatus(s, op, jerr);
   ConsumerInfo out;
   out.stream = internal::CStr(ci->Stream);
   out.name = internal::CStr(ci->Name);
@@ -615,16 +729,19 @@ absl::StatusOr<ConsumerInfo> JetStream::GetConsumerInfo(const std::string& strea
 }
 
 absl::Status JetStream::DeleteStream(const std::string& stream) {
+  const std::string op = absl::StrCat("DeleteStream ", stream);
+  auto js = ContextFor(*state_, op);
+  if (!js.ok()) return js.status();
   jsErrCode jerr = static_cast<jsErrCode>(0);
-  return NatsToStatus(js_DeleteStream(state_->js, stream.c_str(), nullptr, &jerr),
-                      absl::StrCat("DeleteStream ", stream), jerr);
+  return NatsToStatus(js_DeleteStream(js->get(), stream.c_str(), nullptr, &jerr), op, jerr);
 }
 
 absl::Status JetStream::DeleteConsumer(const std::string& stream, const std::string& durable) {
+  const std::string op = absl::StrCat("DeleteConsumer ", stream, "/", durable);
+  auto js = ContextFor(*state_, op);
+  if (!js.ok()) return js.status();
   jsErrCode jerr = static_cast<jsErrCode>(0);
-  return NatsToStatus(
-      js_DeleteConsumer(state_->js, stream.c_str(), durable.c_str(), nullptr, &jerr),
-      absl::StrCat("DeleteConsumer ", stream, "/", durable), jerr);
+  return NatsToStatus(js_DeleteConsumer(js->get(), stream.c_str(), durable.c_str(), nullptr, &jerr), op, jerr);
 }
 
 }  // namespace sa::bus

@@ -10,6 +10,7 @@
 #include <optional>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "internal/callback_registry.h"
@@ -30,12 +31,15 @@ constexpr int64_t kStallWaitMs = 50;
 constexpr absl::Duration kFirstRetryBackoff = absl::Milliseconds(10);
 constexpr absl::Duration kRetryLogInterval = absl::Seconds(1);
 
-bool IsPermanent(natsStatus s, int js_err) {
+// `user_closed`: the Connection was closed by its owner. A connection nats.c
+// closed is rebuilt, so its publishes are tried again.
+bool IsPermanent(natsStatus s, int js_err, bool user_closed) {
   switch (s) {
+    case NATS_CONNECTION_CLOSED:
+      return user_closed;
     case NATS_MAX_PAYLOAD:
     case NATS_INVALID_ARG:
     case NATS_INVALID_SUBJECT:
-    case NATS_CONNECTION_CLOSED:
     case NATS_NOT_PERMITTED:
     case NATS_NO_MEMORY:
       return true;
@@ -52,7 +56,7 @@ bool IsPermanent(natsStatus s, int js_err) {
 
 }  // namespace
 
-struct PublisherState : CallbackTarget {
+struct PublisherState : CallbackTarget, RebuildListener {
   // kAcked: acknowledged, on_ack running; the entry leaves `pending` (and
   // Flush may return) only once on_ack has returned. kRetryWait: failed (or,
   // while recovering, published and held back), to be sent by RetryLoop.
@@ -68,8 +72,7 @@ struct PublisherState : CallbackTarget {
   };
 
   std::shared_ptr<ConnectionState> conn;
-  jsCtx* js = nullptr;
-  void* closure = nullptr;
+  std::weak_ptr<PublisherState> self;  // registered as the ack handler's closure
   JetStreamPublisher::Options options;
   int64_t max_pending = 0;
   int64_t ack_timeout_ms = 0;
@@ -100,20 +103,52 @@ struct PublisherState : CallbackTarget {
   uint64_t retries_not_logged = 0;
   std::thread retry_thread;
 
+  // The publishing context on the current connection: made again (with an
+  // ack handler closure of its own) after a rebuild. Not with `mu` held.
+  std::mutex ctx_mu;
+  std::shared_ptr<jsCtx> js;  // guarded by ctx_mu
+  uint64_t js_generation = 0;
+  void* closure = nullptr;  // js's ack handler closure; guarded by ctx_mu
+
+  // Null (with *status set) while there is no connection.
+  std::shared_ptr<jsCtx> Ctx(natsStatus* status);
+
   // Sends once; loops over nats.c's stall timeout. Called without `mu`.
   natsStatus Send(const Message& m) {
+    natsStatus s = NATS_OK;
+    std::shared_ptr<jsCtx> ctx = Ctx(&s);
+    if (ctx == nullptr) return s;
     natsMsg* msg = nullptr;
-    natsStatus s = BuildNatsMsg(&msg, m.subject, m.data, m.headers);
+    s = BuildNatsMsg(&msg, m.subject, m.data, m.headers);
     if (s != NATS_OK) return s;
     jsPubOptions po;
     jsPubOptions_Init(&po);
     po.MsgId = m.msg_id.c_str();
     po.MaxWait = ack_timeout_ms;  // nats.c times the ack out and reports NATS_TIMEOUT
     do {
-      s = js_PublishMsgAsync(js, &msg, &po);
+      s = js_PublishMsgAsync(ctx.get(), &msg, &po);
     } while (s == NATS_TIMEOUT && !stopping_flag.load());
     natsMsg_Destroy(msg);  // no-op when nats.c took ownership
     return s;
+  }
+
+  // A new connection: the publishes on the wire went with the old one (no
+  // ack or timeout will come for them), so they are sent again, in order,
+  // through the recovery below.
+  void OnRebuilt(const CurrentConnection& now) override {
+    std::lock_guard<std::mutex> lock(mu);
+    size_t resent = 0;
+    for (auto& [seq, e] : pending) {
+      if (e.state != EntryState::kSending && e.state != EntryState::kSent) continue;
+      e.state = EntryState::kRetryWait;
+      ++resent;
+    }
+    if (resent == 0 && !recovering) return;
+    recovering = true;
+    next_attempt = absl::Now();
+    retry_cv.notify_one();
+    spdlog::info("jetstream publisher: connection {} is new; sending {} unacknowledged publishes again", now.generation,
+                 resent);
   }
 
   void Erase(std::map<uint64_t, Entry>::iterator it) {
@@ -184,7 +219,7 @@ struct PublisherState : CallbackTarget {
     }
     absl::Status status =
         NatsToStatus(s, absl::StrCat("JetStream publish ", it->second.msg.subject, " (", it->second.msg.msg_id, ")"));
-    if (IsPermanent(s, 0)) {
+    if (IsPermanent(s, 0, conn->UserClosed())) {
       *failure = Failure{it->second.msg.msg_id, status};
       ++stats.failed;
       metrics.js_failed.Inc();
@@ -222,7 +257,7 @@ struct PublisherState : CallbackTarget {
       std::lock_guard<std::mutex> lock(mu);
       auto it = FindById(msg_id, /*any=*/false);
       if (it == pending.end()) return;
-      if (!IsPermanent(err, js_err)) {
+      if (!IsPermanent(err, js_err, conn->UserClosed())) {
         ScheduleRetryLocked(it, err, text != nullptr ? text : natsStatus_GetText(err));
         return;
       }
@@ -336,6 +371,51 @@ void OnPubAck(jsCtx* js, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void* clo
 }
 
 }  // namespace
+
+std::shared_ptr<jsCtx> PublisherState::Ctx(natsStatus* status) {
+  const CurrentConnection now = conn->Current();
+  void* replaced_closure = nullptr;
+  std::shared_ptr<jsCtx> ctx;
+  {
+    std::lock_guard<std::mutex> lock(ctx_mu);
+    if (stopping_flag.load()) {
+      *status = NATS_CONNECTION_CLOSED;
+      return nullptr;
+    }
+    if (js != nullptr && js_generation >= now.generation) return js;
+    if (now.nc == nullptr) {
+      *status = NATS_CONNECTION_DISCONNECTED;  // retried: a connection is being built
+      return nullptr;
+    }
+    auto owner = self.lock();
+    if (owner == nullptr) {
+      *status = NATS_ILLEGAL_STATE;
+      return nullptr;
+    }
+    void* fresh_closure = PubRegistry::Instance().Register(owner);
+    jsOptions jo;
+    jsOptions_Init(&jo);
+    jo.PublishAsync.MaxPending = max_pending;
+    jo.PublishAsync.StallWait = kStallWaitMs;
+    jo.PublishAsync.AckHandler = OnPubAck;
+    jo.PublishAsync.AckHandlerClosure = fresh_closure;
+    jsCtx* raw = nullptr;
+    *status = natsConnection_JetStream(&raw, now.nc.get(), &jo);
+    if (*status != NATS_OK) {
+      replaced_closure = fresh_closure;  // unregistered below, without the lock
+    } else {
+      js = std::shared_ptr<jsCtx>(raw, jsCtx_Destroy);
+      js_generation = now.generation;
+      replaced_closure = std::exchange(closure, fresh_closure);
+      ctx = js;
+    }
+  }
+  // Acks still queued for the replaced context are dropped: its publishes
+  // are sent again on this one.
+  if (replaced_closure != nullptr) PubRegistry::Instance().Unregister(replaced_closure);
+  return ctx;
+}
+
 }  // namespace internal
 
 using internal::PublisherState;
@@ -353,20 +433,13 @@ absl::StatusOr<std::unique_ptr<JetStreamPublisher>> JetStreamPublisher::Create(C
                               : eff.ack_timeout_ms;
   if (options.max_retry_backoff <= absl::ZeroDuration()) options.max_retry_backoff = absl::Seconds(1);
   state->options = std::move(options);
-  state->closure = internal::PubRegistry::Instance().Register(state);
-
-  jsOptions jo;
-  jsOptions_Init(&jo);
-  jo.PublishAsync.MaxPending = state->max_pending;
-  jo.PublishAsync.StallWait = internal::kStallWaitMs;
-  jo.PublishAsync.AckHandler = internal::OnPubAck;
-  jo.PublishAsync.AckHandlerClosure = state->closure;
-  natsStatus s = natsConnection_JetStream(&state->js, state->conn->nc, &jo);
-  if (s != NATS_OK) {
-    auto status = internal::NatsToStatus(s, "JetStreamPublisher context");
-    internal::PubRegistry::Instance().Unregister(state->closure);
-    return status;
+  state->self = state;
+  natsStatus s = NATS_OK;
+  // Made now when there is a connection, else on first use.
+  if (state->Ctx(&s) == nullptr && s != NATS_CONNECTION_DISCONNECTED) {
+    return internal::NatsToStatus(s, "JetStreamPublisher context");
   }
+  state->conn->AddListener(state);
   state->retry_thread = std::thread([raw = state.get()] { raw->RetryLoop(); });
   return std::unique_ptr<JetStreamPublisher>(new JetStreamPublisher(std::move(state)));
 }
@@ -382,9 +455,15 @@ JetStreamPublisher::~JetStreamPublisher() {
   state_->done_cv.notify_all();
   if (state_->retry_thread.joinable()) state_->retry_thread.join();
   // No ack callback runs after this; late acks resolve to nothing.
-  internal::PubRegistry::Instance().Unregister(state_->closure);
-  jsCtx_Destroy(state_->js);
-  state_->js = nullptr;
+  void* closure;
+  std::shared_ptr<jsCtx> js;
+  {
+    std::lock_guard<std::mutex> lock(state_->ctx_mu);
+    closure = std::exchange(state_->closure, nullptr);
+    js = std::move(state_->js);
+  }
+  if (closure != nullptr) internal::PubRegistry::Instance().Unregister(closure);
+  js.reset();
   std::lock_guard<std::mutex> lock(state_->mu);
   if (!state_->pending.empty()) {
     spdlog::warn("JetStreamPublisher destroyed with {} unacknowledged messages", state_->pending.size());

@@ -3,6 +3,8 @@
 #include <nats/nats.h>
 
 #include <algorithm>
+#include <memory>
+#include <mutex>
 
 #include "absl/strings/str_cat.h"
 #include "internal/jetstream_state.h"
@@ -11,11 +13,35 @@
 namespace sa::bus {
 namespace internal {
 
-struct KeyValueState {
-  ~KeyValueState() { kvStore_Destroy(kv); }
-  std::shared_ptr<JetStreamState> js;
+// One kvStore and the context it was made on, destroyed with its last user.
+struct KvHandle {
+  ~KvHandle() { kvStore_Destroy(kv); }
   kvStore* kv = nullptr;
+  std::shared_ptr<jsCtx> js;
+  uint64_t generation = 0;
+};
+
+// The bucket exists (Create/Open checked); after a rebuild the store is
+// opened again on the new connection's context at first use.
+struct KeyValueState {
+  absl::StatusOr<std::shared_ptr<KvHandle>> Store() {
+    auto ctx = js->Ctx();
+    if (!ctx.ok()) return ctx.status();
+    std::lock_guard<std::mutex> lock(mu);
+    if (kv != nullptr && kv->generation >= ctx->generation) return kv;
+    auto fresh = std::make_shared<KvHandle>();
+    fresh->js = ctx->js;
+    fresh->generation = ctx->generation;
+    natsStatus s = js_KeyValue(&fresh->kv, ctx->js.get(), bucket.c_str());
+    if (s != NATS_OK) return NatsToStatus(s, absl::StrCat("KeyValue open ", bucket));
+    kv = std::move(fresh);
+    return kv;
+  }
+
+  std::shared_ptr<JetStreamState> js;
   std::string bucket;
+  std::mutex mu;
+  std::shared_ptr<KvHandle> kv;  // guarded by mu
 };
 
 }  // namespace internal
@@ -43,12 +69,19 @@ absl::StatusOr<std::unique_ptr<KeyValue>> KeyValue::Create(JetStream& js, const 
   } else {
     return absl::InvalidArgumentError(absl::StrCat("KeyValue ", bucket, ": bad storage ", options.storage));
   }
-  natsStatus s = js_CreateKeyValue(&state->kv, state->js->js, &cfg);
+  const std::string op = absl::StrCat("KeyValue create ", bucket);
+  auto ctx = state->js->Ctx();
+  if (!ctx.ok()) return absl::Status(ctx.status().code(), absl::StrCat(op, ": ", ctx.status().message()));
+  auto handle = std::make_shared<internal::KvHandle>();
+  handle->js = ctx->js;
+  handle->generation = ctx->generation;
+  natsStatus s = js_CreateKeyValue(&handle->kv, ctx->js.get(), &cfg);
   if (s == NATS_ERR) {
     // Exists with another configuration: use it as it is.
-    s = js_KeyValue(&state->kv, state->js->js, bucket.c_str());
+    s = js_KeyValue(&handle->kv, ctx->js.get(), bucket.c_str());
   }
-  if (s != NATS_OK) return NatsToStatus(s, absl::StrCat("KeyValue create ", bucket));
+  if (s != NATS_OK) return NatsToStatus(s, op);
+  state->kv = std::move(handle);
   return std::unique_ptr<KeyValue>(new KeyValue(std::move(state)));
 }
 
@@ -56,21 +89,25 @@ absl::StatusOr<std::unique_ptr<KeyValue>> KeyValue::Open(JetStream& js, const st
   auto state = std::make_unique<internal::KeyValueState>();
   state->js = js.state_;
   state->bucket = bucket;
-  natsStatus s = js_KeyValue(&state->kv, state->js->js, bucket.c_str());
-  if (s != NATS_OK) return NatsToStatus(s, absl::StrCat("KeyValue open ", bucket));
+  auto kv = state->Store();
+  if (!kv.ok()) return kv.status();
   return std::unique_ptr<KeyValue>(new KeyValue(std::move(state)));
 }
 
 absl::StatusOr<uint64_t> KeyValue::Put(const std::string& key, const std::string& value) {
+  auto kv = state_->Store();
+  if (!kv.ok()) return kv.status();
   uint64_t rev = 0;
-  natsStatus s = kvStore_Put(&rev, state_->kv, key.c_str(), value.data(), static_cast<int>(value.size()));
+  natsStatus s = kvStore_Put(&rev, (*kv)->kv, key.c_str(), value.data(), static_cast<int>(value.size()));
   if (s != NATS_OK) return NatsToStatus(s, absl::StrCat("KeyValue put ", state_->bucket, "/", key));
   return rev;
 }
 
 absl::StatusOr<std::optional<std::string>> KeyValue::Get(const std::string& key) {
+  auto kv = state_->Store();
+  if (!kv.ok()) return kv.status();
   kvEntry* e = nullptr;
-  natsStatus s = kvStore_Get(&e, state_->kv, key.c_str());
+  natsStatus s = kvStore_Get(&e, (*kv)->kv, key.c_str());
   if (s == NATS_NOT_FOUND) return std::optional<std::string>();
   if (s != NATS_OK) return NatsToStatus(s, absl::StrCat("KeyValue get ", state_->bucket, "/", key));
   const void* data = kvEntry_Value(e);
@@ -80,7 +117,9 @@ absl::StatusOr<std::optional<std::string>> KeyValue::Get(const std::string& key)
 }
 
 absl::Status KeyValue::Delete(const std::string& key) {
-  return NatsToStatus(kvStore_Delete(state_->kv, key.c_str()),
+  auto kv = state_->Store();
+  if (!kv.ok()) return kv.status();
+  return NatsToStatus(kvStore_Delete((*kv)->kv, key.c_str()),
                       absl::StrCat("KeyValue delete ", state_->bucket, "/", key));
 }
 

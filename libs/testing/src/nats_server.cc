@@ -1,9 +1,13 @@
 #include "testing/nats_server.h"
 
+#include <signal.h>
+
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 
 #include "absl/strings/str_cat.h"
+#include "testing/wait.h"
 
 namespace sa::testing {
 
@@ -45,6 +49,11 @@ std::string NatsServer::url() const { return absl::StrCat("nats://127.0.0.1:", p
 
 std::string NatsServer::log_path() const { return absl::StrCat(dir_.path(), "/nats-server.log"); }
 
+std::string NatsServer::Log() const {
+  std::ifstream in(log_path(), std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
 absl::Status NatsServer::Launch() {
   std::vector<std::string> argv = {binary_, "-a", "127.0.0.1", "-p", std::to_string(port_)};
   if (!options_.config_text.empty()) {
@@ -81,6 +90,47 @@ absl::Status NatsServer::Stop(bool kill) {
 absl::Status NatsServer::Resume() {
   if (process_ != nullptr) return absl::FailedPreconditionError("nats-server is running");
   return Launch();
+}
+
+absl::Status NatsServer::Reload(const std::string& config_text) {
+  if (process_ == nullptr) return absl::FailedPreconditionError("nats-server is not running");
+  if (options_.config_text.empty()) return absl::FailedPreconditionError("nats-server was started without a config");
+  options_.config_text = config_text;  // a restart keeps it
+  std::string text = config_text;
+  // A reloaded file without JetStream turns off the JetStream that -js
+  // turned on (nats-server 2.9): the file says what the flags say.
+  if (options_.jetstream && text.find("jetstream") == std::string::npos) {
+    absl::StrAppend(&text, "\njetstream {\n  store_dir: \"", store_dir_, "\"\n}\n");
+  }
+  {
+    std::ofstream conf(absl::StrCat(dir_.path(), "/nats.conf"), std::ios::trunc);
+    conf << text << "\n";
+    if (!conf) return absl::InternalError("writing nats.conf failed");
+  }
+  // The server logs one of these per reload.
+  static constexpr char kReloaded[] = "Reloaded server configuration";
+  static constexpr char kFailed[] = "Failed to reload server configuration";
+  auto count = [](const std::string& log, const char* line) {
+    size_t n = 0;
+    for (size_t pos = log.find(line); pos != std::string::npos; pos = log.find(line, pos + 1)) ++n;
+    return n;
+  };
+  const std::string before = Log();
+  const size_t reloaded = count(before, kReloaded), failed = count(before, kFailed);
+  if (absl::Status s = process_->Signal(SIGHUP); !s.ok()) return s;
+  std::string after;
+  if (!WaitFor(
+          [&] {
+            after = Log();
+            return count(after, kReloaded) > reloaded || count(after, kFailed) > failed;
+          },
+          absl::Seconds(10))) {
+    return absl::DeadlineExceededError(absl::StrCat("nats-server on port ", port_, " logged no reload"));
+  }
+  if (count(after, kFailed) > failed) {
+    return absl::InvalidArgumentError(absl::StrCat("nats-server on port ", port_, " refused the new configuration"));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status NatsServer::Restart() {

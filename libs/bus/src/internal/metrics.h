@@ -13,6 +13,8 @@ struct BusMetrics {
   obs::Counter& closed;        // {event="closed"}
   obs::Counter& errors;        // {event="error"}
   obs::Gauge& connections_up;  // streamadmin_bus_connected
+  obs::Counter& rebuilds;          // streamadmin_bus_connection_rebuilds_total
+  obs::Counter& rebuild_failures;  // streamadmin_bus_connection_rebuild_failures_total
 
   obs::Counter& js_published;  // streamadmin_bus_js_published_total
   obs::Counter& js_acked;      // streamadmin_bus_js_acked_total

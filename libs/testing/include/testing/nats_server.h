@@ -45,6 +45,9 @@ class NatsServer {
   int port() const { return port_; }
   const std::string& store_dir() const { return store_dir_; }
   std::string log_path() const;
+  // Everything the server has logged so far, over all its runs (empty when
+  // the log cannot be read).
+  std::string Log() const;
   bool running() const { return process_ != nullptr; }
   // The running nats-server's pid (0 when stopped): for CPU accounting.
   pid_t pid() const { return process_ != nullptr ? process_->pid() : 0; }
@@ -56,6 +59,10 @@ class NatsServer {
   absl::Status Restart();
   // Starts a stopped server (same port and store).
   absl::Status Resume();
+  // Replaces the configuration file with `config_text` and has the running
+  // server reload it (SIGHUP); returns once the server logged the reload.
+  // The server must have been started with a config_text.
+  absl::Status Reload(const std::string& config_text);
 
  private:
   NatsServer(Options options, TempDir dir, int port);
