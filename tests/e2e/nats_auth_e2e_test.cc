@@ -1,11 +1,10 @@
 // The services' own NATS users (built-in roles svc-ingest, svc-normalizer,
-// svc-cdc-bridge, svc-warehouse-sink, svc-anomaly) are enough for their pipeline: the
-// services run
-// against a nats-server in operator mode (JetStream on) with .creds files
-// signed by the account key, replay recordings end to end (and cdc-bridge
-// streams a PostgreSQL source into CDC, warehouse-sink stores it), and never hit a
-// permissions violation — while the same server refuses what the roles do
-// not allow.
+// svc-cdc-bridge, svc-warehouse-sink, svc-anomaly) are enough for their
+// pipeline: the services run against a nats-server in operator mode
+// (JetStream on) with .creds files signed by the account key, replay
+// recordings end to end (cdc-bridge streams a PostgreSQL source into CDC,
+// warehouse-sink stores it), and never hit a permissions violation, while the
+// same server refuses what the roles do not allow.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
