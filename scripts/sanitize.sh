@@ -4,8 +4,8 @@
 # libFuzzer's coverage (-DSA_FUZZ=ON) into ./build-asan, which serves both
 #   1. every unit test (ctest -L unit), under the sanitizers, and
 #   2. every fuzz target (build-asan/fuzz/*_fuzz), each run for
-#      SA_FUZZ_SECONDS (default 20) from its committed corpus (fuzz/corpus/<t>,
-#      libs/dsl/fuzz/corpus); new inputs go to a scratch copy, a crash fails
+#      SA_FUZZ_SECONDS (default 20) from its committed corpus (fuzz/corpus/<t>);
+#      new inputs go to a scratch copy, a crash fails
 #      the stage and leaves its input in build-asan/fuzz-findings/.
 # scripts/sanitize.sh --no-fuzz runs only the unit tests; extra args go to ctest.
 set -euo pipefail
@@ -25,7 +25,6 @@ CC=clang CXX=clang++ cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Sani
 mapfile -t unit_tests < <(ctest --test-dir "$BUILD_DIR" -N -L unit | sed -n 's/^ *Test *#[0-9]*: //p')
 mapfile -t fuzzers < <(sed -n 's/^set(SA_FUZZ_TARGETS //; T; :a; /)/!{N; ba}; s/)//; s/\s\+/\n/g; p' fuzz/CMakeLists.txt |
                        grep . | sed 's/$/_fuzz/')
-fuzzers+=(dsl_fuzz)
 targets=("${unit_tests[@]}")
 if [ $fuzz -eq 1 ]; then targets+=("${fuzzers[@]}"); fi
 cmake --build "$BUILD_DIR" -j "$(nproc)" --target "${targets[@]}"
@@ -41,11 +40,11 @@ failed=()
 for f in "${fuzzers[@]}"; do
   t=${f%_fuzz}
   seeds=fuzz/corpus/$t
-  [ "$t" = dsl ] && seeds=libs/dsl/fuzz/corpus
+  dict=(); [ -f "fuzz/$t.dict" ] && dict=(-dict="fuzz/$t.dict")
   scratch=$(mktemp -d)
   echo "== fuzz $t for ${FUZZ_SECONDS}s"
   if ! "$BUILD_DIR/fuzz/$f" -max_total_time="$FUZZ_SECONDS" -max_len=65536 -timeout=20 -rss_limit_mb=2048 \
-       -print_final_stats=1 -artifact_prefix="$findings/$t-" "$scratch" "$seeds" 2>"$findings/$t.log"; then
+       -print_final_stats=1 "${dict[@]}" -artifact_prefix="$findings/$t-" "$scratch" "$seeds" 2>"$findings/$t.log"; then
     failed+=("$t")
     tail -n 60 "$findings/$t.log"
   fi
