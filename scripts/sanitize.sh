@@ -7,13 +7,21 @@
 #      SA_FUZZ_SECONDS (default 20) from its committed corpus (fuzz/corpus/<t>);
 #      new inputs go to a scratch copy, a crash fails
 #      the stage and leaves its input in build-asan/fuzz-findings/.
-# scripts/sanitize.sh --no-fuzz runs only the unit tests; extra args go to ctest.
+# scripts/sanitize.sh --no-fuzz runs only the unit tests; --build-only only
+# builds (.ci/run overlaps that with the main test run); extra args go to ctest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${SA_ASAN_BUILD_DIR:-build-asan}
 FUZZ_SECONDS=${SA_FUZZ_SECONDS:-20}
 fuzz=1
-if [ "${1:-}" = "--no-fuzz" ]; then fuzz=0; shift; fi
+build_only=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --no-fuzz) fuzz=0; shift ;;
+    --build-only) build_only=1; shift ;;
+    *) break ;;
+  esac
+done
 
 export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=true CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/ccache} \
        CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-5G}
@@ -28,6 +36,7 @@ mapfile -t fuzzers < <(sed -n 's/^set(SA_FUZZ_TARGETS //; T; :a; /)/!{N; ba}; s/
 targets=("${unit_tests[@]}")
 if [ $fuzz -eq 1 ]; then targets+=("${fuzzers[@]}"); fi
 cmake --build "$BUILD_DIR" -j "$(nproc)" --target "${targets[@]}"
+[ $build_only -eq 0 ] || exit 0
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=1:strict_string_checks=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1

@@ -19,7 +19,7 @@ TEST(AuditSafe, KeepsPrintableTextAndEscapesWhatCouldHideOrForgeAName) {
 
 TEST(Validation, NamesWithNulOrControlBytesAreRefused) {
   for (const std::string& bad : {std::string("admin\0x", 7), std::string("admin\n"), std::string("admin "),
-                                 std::string(65, 'a'), std::string("\xc3\xa4dmin"), std::string()}) {
+                                 std::string(65, 'a'), std::string("\xc3\xa4" "dmin"), std::string()}) {
     EXPECT_FALSE(ValidateUsername(bad).ok());
   }
   EXPECT_TRUE(ValidateUsername("ops.team-1@example").ok());
