@@ -36,14 +36,6 @@ namespace {
 
 namespace mdpb = streamadmin::marketdata::v1;
 
-struct Recording {
-  const char* file;
-  const char* venue;
-};
-const Recording kRecordings[] = {{"kraken.jsonl.zst", "kraken"},
-                                 {"binance.jsonl.zst", "binance"},
-                                 {"coinbase-exchange.jsonl.zst", "coinbase-exchange"},
-                                 {"coinbase-advanced-trade.jsonl.zst", "coinbase"}};
 
 // The warning and error lines of a service's log (its last 40).
 std::string WarningsOf(const std::string& log) {
@@ -146,7 +138,7 @@ class ClusterFailover : public ::testing::Test {
 
 TEST_F(ClusterFailover, LeadersOfMdRawAndMdKilledMidStreamLoseAndDoubleNoTrade) {
   e2e::TradeMultiset want;
-  for (const auto& r : kRecordings) {
+  for (const auto& r : e2e::kRecordings) {
     auto t = e2e::TradesInRecording(e2e::Fixture(r.file), r.venue);
     ASSERT_TRUE(t.ok()) << t.status();
     want.merge(*t);
@@ -161,7 +153,7 @@ TEST_F(ClusterFailover, LeadersOfMdRawAndMdKilledMidStreamLoseAndDoubleNoTrade) 
   auto normalizer = runner.Start({.binary = "normalizer"});
   ASSERT_TRUE(normalizer.ok()) << normalizer.status();
   std::string yaml = "sources:\n";
-  for (const auto& r : kRecordings)
+  for (const auto& r : e2e::kRecordings)
     absl::StrAppend(&yaml, "  - {name: r-", r.venue, ", kind: replay, replay: {path: \"", e2e::Fixture(r.file),
                     "\", speed: 1}}\n");
   auto ingest = runner.Start({.binary = "ingest", .yaml = yaml});
@@ -173,23 +165,13 @@ TEST_F(ClusterFailover, LeadersOfMdRawAndMdKilledMidStreamLoseAndDoubleNoTrade) 
 
   size_t wanted = 0;
   for (const auto& [k, n] : want) wanted += static_cast<size_t>(n);
-  e2e::TradeMultiset got;
-  std::set<std::string> md_keys;  // venue|symbol|warehouse key, of what MD holds
-  size_t stored = 0;
+  e2e::StoredTrades md;
   const bool all = testing::WaitFor(
       [&] {
-        got.clear();
-        md_keys.clear();
-        stored = 0;
-        for (const auto& m : e2e::ReadAll(*conn_, "MD", "md.trade.>")) {
-          mdpb::Trade t;
-          if (!t.ParseFromString(m.data)) return false;
-          ++got[e2e::TradeKeyOf(t)];
-          md_keys.insert(absl::StrCat(t.origin().venue(), "|", t.origin().symbol(), "|",
-                                      t.trade_id().empty() ? m.msg_id : t.trade_id()));
-          ++stored;
-        }
-        return stored >= wanted;
+        auto read = e2e::ReadStoredTrades(*conn_);
+        if (!read.has_value()) return false;
+        md = std::move(*read);
+        return md.count >= wanted;
       },
       absl::Seconds(60));
   if (!all) {
@@ -207,12 +189,12 @@ TEST_F(ClusterFailover, LeadersOfMdRawAndMdKilledMidStreamLoseAndDoubleNoTrade) 
         static_cast<unsigned long long>(ci.ok() ? ci->delivered_stream_seq : 0),
         static_cast<unsigned long long>(ci.ok() ? ci->ack_floor_stream_seq : 0));
   }
-  ASSERT_TRUE(all) << stored << " of " << wanted << "\n"
-                   << e2e::DiffTrades(want, got) << "\nnormalizer:\n"
+  ASSERT_TRUE(all) << md.count << " of " << wanted << "\n"
+                   << e2e::DiffTrades(want, md.keys) << "\nnormalizer:\n"
                    << WarningsOf(normalizer->process->Output()) << "\ningest:\n"
                    << WarningsOf(ingest->process->Output());
-  EXPECT_EQ(e2e::DiffTrades(want, got), "");
-  EXPECT_EQ(stored, wanted);
+  EXPECT_EQ(e2e::DiffTrades(want, md.keys), "");
+  EXPECT_EQ(md.count, wanted);
   // What the normalizer could not handle. Known limit (docs/ARCHITECTURE.md):
   // a raw frame whose publish was in flight when the MD_RAW leader died can
   // still be stored after newer ones (the publisher resends in order only what
@@ -235,10 +217,10 @@ TEST_F(ClusterFailover, LeadersOfMdRawAndMdKilledMidStreamLoseAndDoubleNoTrade) 
     if (!r.ok() || r->empty()) return {};
     return absl::StrSplit(*r, '\n');
   };
-  EXPECT_TRUE(testing::WaitFor([&] { return rows().size() >= md_keys.size(); }, absl::Seconds(60)))
-      << rows().size() << " of " << md_keys.size() << " trades in the warehouse";
+  EXPECT_TRUE(testing::WaitFor([&] { return rows().size() >= md.warehouse_keys.size(); }, absl::Seconds(60)))
+      << rows().size() << " of " << md.warehouse_keys.size() << " trades in the warehouse";
   const std::vector<std::string> in_warehouse = rows();
-  EXPECT_EQ(in_warehouse, std::vector<std::string>(md_keys.begin(), md_keys.end()));
+  EXPECT_EQ(in_warehouse, std::vector<std::string>(md.warehouse_keys.begin(), md.warehouse_keys.end()));
   // Nobody was restarted: both services failed over on their own.
   EXPECT_FALSE(normalizer->process->Exited());
   EXPECT_FALSE(ingest->process->Exited());
@@ -253,7 +235,7 @@ TEST_F(ClusterFailover, LeadersOfMdRawAndMdKilledMidStreamLoseAndDoubleNoTrade) 
   std::printf(
       "cluster failover: %d leader kills, %llu raw frames (%zu stored out of order, dead-lettered), %zu "
       "trades expected, %zu in MD, %zu in the warehouse, 0 lost, 0 doubled\n",
-      failovers_, static_cast<unsigned long long>(Messages("MD_RAW")), out_of_order, wanted, stored,
+      failovers_, static_cast<unsigned long long>(Messages("MD_RAW")), out_of_order, wanted, md.count,
       in_warehouse.size());
 }
 

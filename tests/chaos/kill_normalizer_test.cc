@@ -32,14 +32,6 @@ namespace {
 namespace mdpb = streamadmin::marketdata::v1;
 namespace ingestpb = streamadmin::ingest::v1;
 
-struct Recording {
-  const char* file;
-  const char* venue;
-};
-const Recording kRecordings[] = {{"kraken.jsonl.zst", "kraken"},
-                                 {"binance.jsonl.zst", "binance"},
-                                 {"coinbase-exchange.jsonl.zst", "coinbase-exchange"},
-                                 {"coinbase-advanced-trade.jsonl.zst", "coinbase"}};
 
 class KillAnywhere : public e2e::NatsTest {
  protected:
@@ -47,7 +39,7 @@ class KillAnywhere : public e2e::NatsTest {
   // returns the number of frames.
   uint64_t IngestRecordings(e2e::ServiceRunner& runner) {
     std::string yaml = "sources:\n";
-    for (const auto& r : kRecordings)
+    for (const auto& r : e2e::kRecordings)
       absl::StrAppend(&yaml, "  - {name: r-", r.venue, ", kind: replay, replay: {path: \"", e2e::Fixture(r.file),
                       "\", speed: 0}}\n");
     auto ingest = runner.Start({.binary = "ingest", .yaml = yaml});
@@ -90,7 +82,7 @@ TEST_F(KillAnywhere, NormalizerKilledAtManyPointsStoresEveryTradeOfEveryRecordin
               static_cast<unsigned long long>(seed));
 
   e2e::TradeMultiset want;
-  for (const auto& r : kRecordings) {
+  for (const auto& r : e2e::kRecordings) {
     auto t = e2e::TradesInRecording(e2e::Fixture(r.file), r.venue);
     ASSERT_TRUE(t.ok()) << t.status();
     ASSERT_FALSE(t->empty()) << r.file;

@@ -43,15 +43,6 @@ namespace adm = streamadmin::admin::v1;
 namespace nk = auth::nkeys;
 using e2e::Fixture;
 
-// Every recording the whole-pipeline test replays, and its venue.
-struct Recording {
-  const char* file;
-  const char* venue;
-};
-const Recording kRecordings[] = {{"kraken.jsonl.zst", "kraken"},
-                                 {"binance.jsonl.zst", "binance"},
-                                 {"coinbase-exchange.jsonl.zst", "coinbase-exchange"},
-                                 {"coinbase-advanced-trade.jsonl.zst", "coinbase"}};
 
 // A missing right: what a client is told when the server refuses a publish
 // or a subscription (the services log nats.c's asynchronous errors), and what
@@ -266,7 +257,7 @@ TEST_F(NatsAuthPipeline, WholePipelineRunsOnEachServicesOwnRoleWithoutViolations
   ASSERT_TRUE(normalizer.process);
   services.emplace_back("normalizer", &normalizer);
   std::string sources = "sources:\n";
-  for (const auto& r : kRecordings)
+  for (const auto& r : e2e::kRecordings)
     absl::StrAppend(&sources, "  - {name: r-", r.venue, ", kind: replay, replay: {path: \"", Fixture(r.file),
                     "\", speed: 0}}\n");
   e2e::RunningService ingest = Start("ingest", sources);
@@ -277,7 +268,7 @@ TEST_F(NatsAuthPipeline, WholePipelineRunsOnEachServicesOwnRoleWithoutViolations
   // Market data: the recordings' trades in MD, trade by trade.
   e2e::TradeMultiset want;
   size_t wanted = 0;
-  for (const auto& r : kRecordings) {
+  for (const auto& r : e2e::kRecordings) {
     auto trades = e2e::TradesInRecording(Fixture(r.file), r.venue);
     ASSERT_TRUE(trades.ok()) << trades.status();
     for (const auto& [k, n] : *trades) {
@@ -286,42 +277,32 @@ TEST_F(NatsAuthPipeline, WholePipelineRunsOnEachServicesOwnRoleWithoutViolations
     }
   }
   ASSERT_GT(wanted, 0u);
-  e2e::TradeMultiset got;
-  std::set<std::string> md_keys;  // venue|symbol|warehouse key of what MD holds
-  size_t stored = 0;
+  e2e::StoredTrades md;
   EXPECT_TRUE(testing::WaitFor(
       [&] {
-        got.clear();
-        md_keys.clear();
-        stored = 0;
-        for (const auto& m : e2e::ReadAll(*admin, "MD", "md.trade.>")) {
-          mdpb::Trade t;
-          if (!t.ParseFromString(m.data)) return false;
-          ++got[e2e::TradeKeyOf(t)];
-          md_keys.insert(absl::StrCat(t.origin().venue(), "|", t.origin().symbol(), "|",
-                                      t.trade_id().empty() ? m.msg_id : t.trade_id()));
-          ++stored;
-        }
-        return stored >= wanted;
+        auto read = e2e::ReadStoredTrades(*admin);
+        if (!read.has_value()) return false;
+        md = std::move(*read);
+        return md.count >= wanted;
       },
       absl::Seconds(60)))
-      << stored << " of " << wanted << " trades in MD\n"
-      << e2e::DiffTrades(want, got) << "\nnormalizer:\n"
+      << md.count << " of " << wanted << " trades in MD\n"
+      << e2e::DiffTrades(want, md.keys) << "\nnormalizer:\n"
       << normalizer.process->Output().substr(0, 3000) << "\ningest:\n"
       << ingest.process->Output().substr(0, 3000);
-  EXPECT_EQ(e2e::DiffTrades(want, got), "");
-  EXPECT_EQ(stored, wanted);
+  EXPECT_EQ(e2e::DiffTrades(want, md.keys), "");
+  EXPECT_EQ(md.count, wanted);
   // The warehouse: every trade MD holds, once.
   auto warehouse_trades = [&]() -> std::vector<std::string> {
     auto r = (*pg)->Query("SELECT venue || '|' || symbol || '|' || trade_id FROM md.trades ORDER BY 1", "warehouse");
     if (!r.ok() || r->empty()) return {};
     return absl::StrSplit(*r, '\n');
   };
-  EXPECT_TRUE(testing::WaitFor([&] { return warehouse_trades().size() >= md_keys.size(); }, absl::Seconds(60)))
-      << warehouse_trades().size() << " of " << md_keys.size() << " trades in the warehouse\n"
+  EXPECT_TRUE(testing::WaitFor([&] { return warehouse_trades().size() >= md.warehouse_keys.size(); }, absl::Seconds(60)))
+      << warehouse_trades().size() << " of " << md.warehouse_keys.size() << " trades in the warehouse\n"
       << bridge.process->Output().substr(0, 4000);
   const std::vector<std::string> in_warehouse = warehouse_trades();
-  EXPECT_EQ(in_warehouse, std::vector<std::string>(md_keys.begin(), md_keys.end()));
+  EXPECT_EQ(in_warehouse, std::vector<std::string>(md.warehouse_keys.begin(), md.warehouse_keys.end()));
 
   // CDC: every source table equals its warehouse copy, row for row.
   ASSERT_TRUE(testing::WaitFor([&] { return load.committed() >= 300; }, absl::Seconds(60)));
@@ -347,7 +328,7 @@ TEST_F(NatsAuthPipeline, WholePipelineRunsOnEachServicesOwnRoleWithoutViolations
 
   // Anomalies: scored from the market data and published to ANOMALY.
   std::set<std::string> venues;
-  for (const auto& r : kRecordings) venues.insert(r.venue);
+  for (const auto& r : e2e::kRecordings) venues.insert(r.venue);
   std::vector<e2e::StoredMessage> anomalies;
   EXPECT_TRUE(testing::WaitFor([&] { return !(anomalies = e2e::ReadAll(*admin, "ANOMALY", "anomaly.>")).empty(); },
                                absl::Seconds(60)))

@@ -51,11 +51,7 @@ class WarehouseSinkE2E : public e2e::CdcBridgeE2E {
 
 // The recordings whose trades carry venue ids (Kraken's do not; its trades
 // are compared through MD in cdc_warehouse_e2e_test).
-struct Recording {
-  const char* file;
-  const char* venue;
-};
-const Recording kRecordings[] = {{"binance.jsonl.zst", "binance"},
+const e2e::Recording kRecordings[] = {{"binance.jsonl.zst", "binance"},
                                  {"coinbase-exchange.jsonl.zst", "coinbase-exchange"},
                                  {"coinbase-advanced-trade.jsonl.zst", "coinbase"}};
 

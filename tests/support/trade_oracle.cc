@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "stream_reader.h"
 
 namespace sa::e2e {
 
@@ -122,6 +123,19 @@ std::string DiffTrades(const TradeMultiset& want, const TradeMultiset& got, size
     if (!want.count(k)) note(k, 0, g);
   if (differences == 0) return "";
   return absl::StrCat(differences, " trades differ:\n", out);
+}
+
+std::optional<StoredTrades> ReadStoredTrades(bus::Connection& conn) {
+  StoredTrades out;
+  for (const auto& m : ReadAll(conn, "MD", "md.trade.>")) {
+    mdpb::Trade t;
+    if (!t.ParseFromString(m.data)) return std::nullopt;
+    ++out.keys[TradeKeyOf(t)];
+    out.warehouse_keys.insert(absl::StrCat(t.origin().venue(), "|", t.origin().symbol(), "|",
+                                           t.trade_id().empty() ? m.msg_id : t.trade_id()));
+    ++out.count;
+  }
+  return out;
 }
 
 }  // namespace sa::e2e

@@ -9,12 +9,25 @@
 #pragma once
 
 #include <map>
+#include <optional>
+#include <set>
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "bus/connection.h"
 #include "streamadmin/marketdata/v1/marketdata.pb.h"
 
 namespace sa::e2e {
+
+// A bundled recording (shared/fixtures/exchanges) and the venue it feeds.
+struct Recording {
+  const char* file;
+  const char* venue;
+};
+inline constexpr Recording kRecordings[] = {{"kraken.jsonl.zst", "kraken"},
+                                            {"binance.jsonl.zst", "binance"},
+                                            {"coinbase-exchange.jsonl.zst", "coinbase-exchange"},
+                                            {"coinbase-advanced-trade.jsonl.zst", "coinbase"}};
 
 // key -> how many times the venue sent that trade (1 for every venue with ids).
 using TradeMultiset = std::map<std::string, int>;
@@ -29,5 +42,16 @@ std::string TradeKeyOf(const streamadmin::marketdata::v1::Trade& t);
 
 // "a != b" listing the first differences ("missing k (want 1, got 0)"), or "".
 std::string DiffTrades(const TradeMultiset& want, const TradeMultiset& got, size_t max_lines = 20);
+
+// The trades stream MD holds, read whole: their oracle keys (TradeKeyOf), and
+// each one's warehouse key "venue|symbol|trade id" (the MD message id for a
+// trade without a venue id, as the sink stores it).
+struct StoredTrades {
+  TradeMultiset keys;
+  std::set<std::string> warehouse_keys;
+  size_t count = 0;
+};
+// nullopt when a stored message is not a Trade.
+std::optional<StoredTrades> ReadStoredTrades(bus::Connection& conn);
 
 }  // namespace sa::e2e

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include <google/protobuf/descriptor.h>
+#include <google/protobuf/stubs/common.h>
 #include <google/protobuf/util/json_util.h>
 
 #include "absl/strings/ascii.h"
@@ -68,39 +69,6 @@ const char* NodeKind(const YAML::Node& n) {
   }
 }
 
-// Strict UTF-8 (no overlongs, surrogates or code points above U+10FFFF):
-// protobuf string fields must hold it, or printing the config fails later.
-bool IsUtf8(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    size_t n;
-    uint32_t cp;
-    if (c < 0x80) {
-      ++i;
-      continue;
-    } else if ((c & 0xe0) == 0xc0) {
-      n = 1, cp = c & 0x1f;
-    } else if ((c & 0xf0) == 0xe0) {
-      n = 2, cp = c & 0x0f;
-    } else if ((c & 0xf8) == 0xf0) {
-      n = 3, cp = c & 0x07;
-    } else {
-      return false;
-    }
-    if (i + n >= s.size()) return false;  // cut short
-    for (size_t k = 1; k <= n; ++k) {
-      const auto d = static_cast<unsigned char>(s[i + k]);
-      if ((d & 0xc0) != 0x80) return false;
-      cp = (cp << 6) | (d & 0x3f);
-    }
-    static constexpr uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
-    if (cp < kMin[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
-    i += n + 1;
-  }
-  return true;
-}
-
 // Parses scalar text into one value of the field's type and stores it (adds
 // it when the field is repeated). Returns a reason on failure, "" on success.
 std::string SetScalar(Message* msg, const FieldDescriptor* f, const std::string& text) {
@@ -108,7 +76,10 @@ std::string SetScalar(Message* msg, const FieldDescriptor* f, const std::string&
   const bool rep = f->is_repeated();
   switch (f->cpp_type()) {
     case FieldDescriptor::CPPTYPE_STRING:
-      if (f->type() == FieldDescriptor::TYPE_STRING && !IsUtf8(text)) return "expected UTF-8 text";
+      // protobuf's own check: what it would refuse to print later.
+      if (f->type() == FieldDescriptor::TYPE_STRING &&
+          !google::protobuf::internal::IsStructurallyValidUTF8(text.data(), static_cast<int>(text.size())))
+        return "expected UTF-8 text";
       rep ? r->AddString(msg, f, text) : r->SetString(msg, f, text);
       return "";
     case FieldDescriptor::CPPTYPE_BOOL: {
