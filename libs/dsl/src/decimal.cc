@@ -131,6 +131,11 @@ void NbaseWeight(u128 m, int scale, int* weight, int* first) {
 
 }  // namespace
 
+std::optional<Decimal> Decimal::FromParts(Int128 mantissa, int scale) {
+  if (!Fits(mantissa) || scale < 0 || scale > kMaxScale) return std::nullopt;
+  return Decimal(mantissa, scale);
+}
+
 std::optional<Decimal> Decimal::Parse(std::string_view s) {
   size_t i = 0;
   bool neg = false;

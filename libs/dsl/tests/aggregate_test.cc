@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+
+#include "absl/strings/str_cat.h"
 #include "streamadmin/marketdata/v1/marketdata.pb.h"
 
 namespace sa::dsl {
@@ -133,6 +136,102 @@ TEST(Accumulators, SayWhenAnExactSumOverflows) {
   sum->Add(&big, 0);
   EXPECT_TRUE(sum->overflowed());
   EXPECT_TRUE(sum->Result().is_null());
+}
+
+// Every aggregate, with keys, over hopping windows: the state saved half way
+// and loaded into a new Aggregation gives, after the rest of the input, the
+// same rows as one Aggregation that saw everything.
+constexpr char kEveryAggregate[] =
+    "md.trade | window hopping 2m every 1m grace 5s"
+    " | summarize n = count(), total = sum(size), mean = avg(price), lo = min(price), hi = max(price),"
+    " v = vwap(price, size), o = first(price), c = last(price), sd = stddev(price), p90 = percentile(price, 0.9)"
+    " by venue, side";
+
+std::vector<mdpb::Trade> Trades(int n) {
+  std::vector<mdpb::Trade> out;
+  for (int i = 0; i < n; ++i) {
+    mdpb::Trade t = T(i % 3 == 0 ? "kraken" : "coinbase", absl::StrCat(100 + i % 7, ".", i % 10),
+                      absl::StrCat("0.", i % 9 + 1), kT0 + i * 7'000'000'000LL);
+    t.set_side(i % 2 ? mdpb::SIDE_BUY : mdpb::SIDE_SELL);
+    out.push_back(t);
+  }
+  return out;
+}
+
+TEST(Aggregation, ResumesFromASavedStateAsIfNeverStopped) {
+  const auto trades = Trades(60);
+  auto whole = Make(kEveryAggregate);
+  for (const auto& t : trades) Feed(*whole, t);
+  for (size_t cut : {size_t{0}, size_t{1}, size_t{17}, size_t{59}, size_t{60}}) {
+    auto first = Make(kEveryAggregate);
+    for (size_t i = 0; i < cut; ++i) Feed(*first, trades[i]);
+    std::string state;
+    first->Save(&state);
+    auto second = Make(kEveryAggregate);
+    ASSERT_TRUE(second->Load(state).ok()) << "cut " << cut;
+    for (size_t i = cut; i < trades.size(); ++i) Feed(*second, trades[i]);
+    EXPECT_EQ(Text(*second), Text(*whole)) << "cut " << cut;
+  }
+}
+
+TEST(Aggregation, RefusesEveryTruncatedOrCorruptedState) {
+  auto a = Make(kEveryAggregate);
+  for (const auto& t : Trades(10)) Feed(*a, t);
+  std::string state;
+  a->Save(&state);
+  for (size_t n = 0; n < state.size(); ++n) {
+    auto b = Make(kEveryAggregate);
+    EXPECT_EQ(b->Load(std::string_view(state).substr(0, n)).code(), absl::StatusCode::kDataLoss) << n << " bytes";
+  }
+  auto other = Make("md.trade | window tumbling 1m grace 0s | summarize n = count() by venue");
+  EXPECT_EQ(other->Load(state).code(), absl::StatusCode::kDataLoss);  // another plan's state
+  auto c = Make(kEveryAggregate);
+  EXPECT_EQ(c->Load(state + "x").code(), absl::StatusCode::kDataLoss);
+}
+
+Aggregation::AddResult AddTo(Aggregation& a, const mdpb::Trade& t,
+                             int64_t closed_through = std::numeric_limits<int64_t>::min()) {
+  return a.Add(&t, closed_through);
+}
+
+TEST(Aggregation, ClosesWindowsInOrderAndCallsEventsForClosedWindowsLate) {
+  auto a = Make(
+      "md.trade | window tumbling 1m grace 0s | summarize n = count(), total = sum(size) by venue"
+      " | where n > 1");
+  auto r = AddTo(*a, T("kraken", "1", "1", kT0 + 1));
+  EXPECT_EQ(r.outcome, Aggregation::Outcome::kAdded);
+  ASSERT_EQ(r.groups.size(), 1u);
+  auto again = AddTo(*a, T("kraken", "1", "2", kT0 + 2));
+  EXPECT_EQ(again.groups, r.groups);                                 // the same window and keys: the same group
+  EXPECT_EQ(ValueToString((*a->RowOf(r.groups[0]))[3].get()), "2");  // n
+  EXPECT_EQ(ValueToString((*a->RowOf(r.groups[0]))[4].get()), "3");  // total
+  AddTo(*a, T("coinbase", "1", "5", kT0 + 3));                       // one trade: `where n > 1` drops it
+  AddTo(*a, T("kraken", "1", "1", kT0 + kMin));
+  EXPECT_FALSE(a->RowOf("no such group").has_value());
+
+  auto closed = a->Close(kT0);  // the window starting at kT0
+  ASSERT_EQ(closed.size(), 2u);
+  EXPECT_EQ(closed[0].window_start, kT0);
+  EXPECT_FALSE(closed[0].row.has_value());  // coinbase: dropped by `where n > 1`
+  ASSERT_TRUE(closed[1].row.has_value());
+  EXPECT_EQ(ValueToString((*closed[1].row)[2].get()), "kraken");
+  EXPECT_EQ(a->group_count(), 1u);
+  EXPECT_TRUE(a->Close(kT0).empty());
+
+  auto late = AddTo(*a, T("kraken", "1", "1", kT0 + 5), kT0);
+  EXPECT_EQ(late.outcome, Aggregation::Outcome::kLate);
+  EXPECT_EQ(late.event_ns, kT0 + 5);
+  EXPECT_EQ(AddTo(*a, T("kraken", "1", "0", kT0 + 5), kT0).outcome, Aggregation::Outcome::kLate);
+  EXPECT_EQ(a->Close(std::numeric_limits<int64_t>::max()).size(), 1u);
+  EXPECT_EQ(a->group_count(), 0u);
+}
+
+TEST(Aggregation, AddsAHoppingEventOnlyToItsWindowsThatAreStillOpen) {
+  auto a = Make("md.trade | window hopping 3m every 1m grace 0s | summarize n = count()");
+  auto r = AddTo(*a, T("kraken", "1", "1", kT0 + 30), kT0 - kMin);  // windows kT0-2m, kT0-1m closed; kT0 open
+  EXPECT_EQ(r.outcome, Aggregation::Outcome::kAdded);
+  ASSERT_EQ(r.groups.size(), 1u);
+  EXPECT_EQ(a->Rows().size(), 1u);
 }
 
 }  // namespace

@@ -34,6 +34,8 @@ class Decimal {
 
   constexpr Decimal() = default;
   static Decimal FromInt(int64_t v) { return Decimal(v, 0); }
+  // mantissa * 10^-scale; nullopt outside the limits above (checkpoints).
+  static std::optional<Decimal> FromParts(Int128 mantissa, int scale);
   // [+-]digits[.digits][(e|E)[+-]digits]; nullopt when malformed or when the
   // value needs more than 38 digits / 38 decimals. Does not allocate.
   static std::optional<Decimal> Parse(std::string_view text);
