@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <memory>
 #include <mutex>
+#include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "internal/jetstream_state.h"
@@ -121,6 +123,116 @@ absl::Status KeyValue::Delete(const std::string& key) {
   if (!kv.ok()) return kv.status();
   return NatsToStatus(kvStore_Delete((*kv)->kv, key.c_str()),
                       absl::StrCat("KeyValue delete ", state_->bucket, "/", key));
+}
+
+namespace {
+
+KeyValue::Entry EntryOf(kvEntry* e) {
+  KeyValue::Entry out;
+  out.key = kvEntry_Key(e);
+  const void* data = kvEntry_Value(e);
+  const int len = kvEntry_ValueLen(e);
+  if (data != nullptr && len > 0) out.value.assign(static_cast<const char*>(data), static_cast<size_t>(len));
+  out.revision = kvEntry_Revision(e);
+  const kvOperation op = kvEntry_Operation(e);
+  out.deleted = op == kvOp_Delete || op == kvOp_Purge;
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<std::optional<KeyValue::Entry>> KeyValue::GetEntry(const std::string& key) {
+  auto kv = state_->Store();
+  if (!kv.ok()) return kv.status();
+  kvEntry* e = nullptr;
+  natsStatus s = kvStore_Get(&e, (*kv)->kv, key.c_str());
+  if (s == NATS_NOT_FOUND) return std::optional<Entry>();
+  if (s != NATS_OK) return NatsToStatus(s, absl::StrCat("KeyValue get ", state_->bucket, "/", key));
+  Entry entry = EntryOf(e);
+  kvEntry_Destroy(e);
+  return std::optional<Entry>(std::move(entry));
+}
+
+// nats.c reports a failed expectation as a plain NATS_ERR: the key's state
+// (read right after) tells a conflict from another failure.
+absl::StatusOr<uint64_t> KeyValue::PutIfAbsent(const std::string& key, const std::string& value) {
+  auto kv = state_->Store();
+  if (!kv.ok()) return kv.status();
+  uint64_t rev = 0;
+  natsStatus s = kvStore_Create(&rev, (*kv)->kv, key.c_str(), value.data(), static_cast<int>(value.size()));
+  if (s == NATS_OK) return rev;
+  absl::Status failed = NatsToStatus(s, absl::StrCat("KeyValue create ", state_->bucket, "/", key));
+  auto now = GetEntry(key);
+  if (now.ok() && now->has_value())
+    return absl::FailedPreconditionError(
+        absl::StrCat("KeyValue create ", state_->bucket, "/", key, ": exists (revision ", (*now)->revision, ")"));
+  return failed;
+}
+
+absl::StatusOr<uint64_t> KeyValue::PutIfRevision(const std::string& key, const std::string& value,
+                                                 uint64_t revision) {
+  auto kv = state_->Store();
+  if (!kv.ok()) return kv.status();
+  uint64_t rev = 0;
+  natsStatus s =
+      kvStore_Update(&rev, (*kv)->kv, key.c_str(), value.data(), static_cast<int>(value.size()), revision);
+  if (s == NATS_OK) return rev;
+  absl::Status failed = NatsToStatus(s, absl::StrCat("KeyValue update ", state_->bucket, "/", key));
+  auto now = GetEntry(key);
+  if (now.ok() && (!now->has_value() || (*now)->revision != revision))
+    return absl::FailedPreconditionError(absl::StrCat(
+        "KeyValue update ", state_->bucket, "/", key, ": expected revision ", revision, ", found ",
+        now->has_value() ? absl::StrCat("revision ", (*now)->revision) : std::string("no value")));
+  return failed;
+}
+
+absl::StatusOr<std::vector<std::string>> KeyValue::Keys() {
+  auto kv = state_->Store();
+  if (!kv.ok()) return kv.status();
+  kvKeysList list{};
+  natsStatus s = kvStore_Keys(&list, (*kv)->kv, nullptr);
+  std::vector<std::string> keys;
+  if (s == NATS_NOT_FOUND) return keys;  // an empty bucket
+  if (s != NATS_OK) return NatsToStatus(s, absl::StrCat("KeyValue keys ", state_->bucket));
+  for (int i = 0; i < list.Count; ++i) keys.emplace_back(list.Keys[i]);
+  kvKeysList_Destroy(&list);
+  std::sort(keys.begin(), keys.end());
+  return keys;
+}
+
+struct KeyValue::Watcher::State {
+  ~State() { kvWatcher_Destroy(watcher); }
+  kvWatcher* watcher = nullptr;
+  std::shared_ptr<internal::KvHandle> kv;  // keeps the store and its context alive
+  std::string what;
+};
+
+KeyValue::Watcher::Watcher(std::unique_ptr<State> state) : state_(std::move(state)) {}
+KeyValue::Watcher::~Watcher() = default;
+
+void KeyValue::Watcher::Stop() { kvWatcher_Stop(state_->watcher); }
+
+absl::StatusOr<std::optional<KeyValue::Entry>> KeyValue::Watcher::Next(absl::Duration timeout) {
+  kvEntry* e = nullptr;
+  natsStatus s = kvWatcher_Next(&e, state_->watcher, std::max<int64_t>(1, absl::ToInt64Milliseconds(timeout)));
+  if (s == NATS_TIMEOUT) return absl::DeadlineExceededError(absl::StrCat(state_->what, ": no change"));
+  if (s == NATS_ILLEGAL_STATE) return absl::FailedPreconditionError(absl::StrCat(state_->what, ": stopped"));
+  if (s != NATS_OK) return NatsToStatus(s, state_->what);
+  if (e == nullptr) return std::optional<Entry>();
+  Entry entry = EntryOf(e);
+  kvEntry_Destroy(e);
+  return std::optional<Entry>(std::move(entry));
+}
+
+absl::StatusOr<std::unique_ptr<KeyValue::Watcher>> KeyValue::Watch(const std::string& keys) {
+  auto kv = state_->Store();
+  if (!kv.ok()) return kv.status();
+  auto state = std::make_unique<Watcher::State>();
+  state->kv = *kv;
+  state->what = absl::StrCat("KeyValue watch ", state_->bucket, "/", keys);
+  natsStatus s = kvStore_Watch(&state->watcher, (*kv)->kv, keys.c_str(), nullptr);
+  if (s != NATS_OK) return NatsToStatus(s, state->what);
+  return std::unique_ptr<Watcher>(new Watcher(std::move(state)));
 }
 
 const std::string& KeyValue::bucket() const { return state_->bucket; }

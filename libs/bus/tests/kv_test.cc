@@ -37,6 +37,66 @@ TEST_F(KeyValueTest, PutGetDelete) {
   EXPECT_FALSE(none.ok());
 }
 
+TEST_F(KeyValueTest, CompareAndSetRefusesAWriterThatIsBehind) {
+  auto kv = KeyValue::Create(*js_, "leases");
+  ASSERT_TRUE(kv.ok()) << kv.status();
+  auto first = (*kv)->PutIfAbsent("view.a", "replica-1");
+  ASSERT_TRUE(first.ok()) << first.status();
+  auto taken = (*kv)->PutIfAbsent("view.a", "replica-2");
+  EXPECT_EQ(taken.status().code(), absl::StatusCode::kFailedPrecondition) << taken.status();
+
+  auto renewed = (*kv)->PutIfRevision("view.a", "replica-1", *first);
+  ASSERT_TRUE(renewed.ok()) << renewed.status();
+  auto stale = (*kv)->PutIfRevision("view.a", "replica-2", *first);  // read before the renewal
+  EXPECT_EQ(stale.status().code(), absl::StatusCode::kFailedPrecondition) << stale.status();
+  auto entry = (*kv)->GetEntry("view.a");
+  ASSERT_TRUE(entry.ok() && entry->has_value());
+  EXPECT_EQ((*entry)->value, "replica-1");
+  EXPECT_EQ((*entry)->revision, *renewed);
+
+  // A deleted key can be created again.
+  ASSERT_TRUE((*kv)->Delete("view.a").ok());
+  EXPECT_TRUE((*kv)->PutIfAbsent("view.a", "replica-2").ok());
+  auto keys = (*kv)->Keys();
+  ASSERT_TRUE(keys.ok()) << keys.status();
+  EXPECT_EQ(*keys, std::vector<std::string>{"view.a"});
+}
+
+TEST_F(KeyValueTest, AWatcherSeesTheCurrentValuesThenEveryChange) {
+  auto kv = KeyValue::Create(*js_, "defs");
+  ASSERT_TRUE(kv.ok()) << kv.status();
+  auto empty = (*kv)->Keys();
+  ASSERT_TRUE(empty.ok()) << empty.status();
+  EXPECT_TRUE(empty->empty());
+  ASSERT_TRUE((*kv)->Put("view.a", "1").ok());
+  ASSERT_TRUE((*kv)->Put("other", "x").ok());
+  auto w = (*kv)->Watch("view.>");
+  ASSERT_TRUE(w.ok()) << w.status();
+  auto next = [&] {
+    auto e = (*w)->Next(absl::Seconds(5));
+    EXPECT_TRUE(e.ok()) << e.status();
+    return e.ok() ? *e : std::nullopt;
+  };
+  auto a = next();
+  ASSERT_TRUE(a.has_value());
+  EXPECT_EQ(a->key, "view.a");
+  EXPECT_EQ(a->value, "1");
+  EXPECT_FALSE(next().has_value());  // the initial values are done
+  ASSERT_TRUE((*kv)->Put("view.b", "2").ok());
+  ASSERT_TRUE((*kv)->Delete("view.a").ok());
+  auto b = next();
+  ASSERT_TRUE(b.has_value());
+  EXPECT_EQ(b->key, "view.b");
+  EXPECT_FALSE(b->deleted);
+  auto gone = next();
+  ASSERT_TRUE(gone.has_value());
+  EXPECT_EQ(gone->key, "view.a");
+  EXPECT_TRUE(gone->deleted);
+  EXPECT_EQ((*w)->Next(absl::Milliseconds(50)).status().code(), absl::StatusCode::kDeadlineExceeded);
+  (*w)->Stop();
+  EXPECT_EQ((*w)->Next(absl::Seconds(5)).status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
 TEST_F(KeyValueTest, ValuesSurviveAServerRestart) {
   auto kv = KeyValue::Create(*js_, "state");
   ASSERT_TRUE(kv.ok()) << kv.status();
