@@ -169,20 +169,18 @@ absl::StatusOr<uint64_t> KeyValue::PutIfAbsent(const std::string& key, const std
   return failed;
 }
 
-absl::StatusOr<uint64_t> KeyValue::PutIfRevision(const std::string& key, const std::string& value,
-                                                 uint64_t revision) {
+absl::StatusOr<uint64_t> KeyValue::PutIfRevision(const std::string& key, const std::string& value, uint64_t revision) {
   auto kv = state_->Store();
   if (!kv.ok()) return kv.status();
   uint64_t rev = 0;
-  natsStatus s =
-      kvStore_Update(&rev, (*kv)->kv, key.c_str(), value.data(), static_cast<int>(value.size()), revision);
+  natsStatus s = kvStore_Update(&rev, (*kv)->kv, key.c_str(), value.data(), static_cast<int>(value.size()), revision);
   if (s == NATS_OK) return rev;
   absl::Status failed = NatsToStatus(s, absl::StrCat("KeyValue update ", state_->bucket, "/", key));
   auto now = GetEntry(key);
   if (now.ok() && (!now->has_value() || (*now)->revision != revision))
-    return absl::FailedPreconditionError(absl::StrCat(
-        "KeyValue update ", state_->bucket, "/", key, ": expected revision ", revision, ", found ",
-        now->has_value() ? absl::StrCat("revision ", (*now)->revision) : std::string("no value")));
+    return absl::FailedPreconditionError(
+        absl::StrCat("KeyValue update ", state_->bucket, "/", key, ": expected revision ", revision, ", found ",
+                     now->has_value() ? absl::StrCat("revision ", (*now)->revision) : std::string("no value")));
   return failed;
 }
 
