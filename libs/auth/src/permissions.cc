@@ -6,6 +6,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 
 namespace sa::auth {
 namespace {
@@ -72,6 +73,13 @@ const std::unordered_map<std::string_view, std::string_view>& MethodTable() {
       {"/streamadmin.query.v1.Query/Explain", "@authenticated"},
       {"/streamadmin.query.v1.Query/Validate", "@authenticated"},
       {"/streamadmin.query.v1.Query/Catalog", "@authenticated"},
+      // views.v1: definitions on admin; running views on each views replica.
+      {"/streamadmin.views.v1.Views/CreateView", "views:write"},
+      {"/streamadmin.views.v1.Views/ReplaceView", "views:write"},
+      {"/streamadmin.views.v1.Views/DropView", "views:write"},
+      {"/streamadmin.views.v1.Views/GetView", "views:read"},
+      {"/streamadmin.views.v1.Views/ListViews", "views:read"},
+      {"/streamadmin.views.v1.ViewsReplica/ListRunning", "views:read"},
   };
   return *table;
 }
@@ -98,6 +106,19 @@ bool PermissionCovers(absl::string_view granted, absl::string_view required) {
 bool Allows(const std::vector<std::string>& granted, absl::string_view required) {
   for (const auto& g : granted) {
     if (PermissionCovers(g, required)) return true;
+  }
+  return false;
+}
+
+bool AllowsRead(const std::vector<std::string>& granted, absl::string_view permission, absl::string_view resource) {
+  if (Allows(granted, permission)) return true;
+  if (permission != "cdc:read" || resource.empty()) return false;
+  // cdc.<server>:read, cdc.<server>.<schema>:read, cdc.<server>.<schema>.<table>:read
+  std::string prefix = "cdc";
+  for (absl::string_view part : absl::StrSplit(resource, '.')) {
+    absl::StrAppend(&prefix, ".", part);
+    const std::string required = absl::StrCat(prefix, ":read");
+    if (ValidatePermission(required).ok() && Allows(granted, required)) return true;
   }
   return false;
 }

@@ -613,12 +613,27 @@ absl::Status JetStream::EnsurePullConsumer(const ConsumerConfig& config) {
 }
 
 absl::Status JetStream::RecreatePullConsumerAt(const ConsumerConfig& config, uint64_t start_seq) {
+  return RecreatePullConsumer(config, std::max<uint64_t>(1, start_seq), absl::InfinitePast());
+}
+
+absl::Status JetStream::RecreatePullConsumerAtTime(const ConsumerConfig& config, absl::Time start) {
+  return RecreatePullConsumer(config, 0, start);
+}
+
+absl::Status JetStream::RecreatePullConsumer(const ConsumerConfig& config, uint64_t start_seq, absl::Time start) {
   jsConsumerConfig cfg;
   if (auto st = internal::FillConsumerConfig(config, &cfg); !st.ok()) return st;
-  cfg.DeliverPolicy = js_DeliverByStartSequence;
-  cfg.OptStartSeq = std::max<uint64_t>(1, start_seq);
-  const std::string op = absl::StrCat("RecreatePullConsumerAt ", config.stream(), "/", config.durable(), " seq ",
-                                      cfg.OptStartSeq);
+  std::string op;
+  if (start_seq > 0) {
+    cfg.DeliverPolicy = js_DeliverByStartSequence;
+    cfg.OptStartSeq = start_seq;
+    op = absl::StrCat("RecreatePullConsumerAt ", config.stream(), "/", config.durable(), " seq ", start_seq);
+  } else {
+    cfg.DeliverPolicy = js_DeliverByStartTime;
+    cfg.OptStartTime = absl::ToUnixNanos(start);
+    op = absl::StrCat("RecreatePullConsumerAt ", config.stream(), "/", config.durable(), " time ",
+                      absl::FormatTime(start));
+  }
   if (absl::Status st = DeleteConsumer(config.stream(), config.durable());
       !st.ok() && st.code() != absl::StatusCode::kNotFound && !absl::StrContains(st.message(), "not found"))
     return st;

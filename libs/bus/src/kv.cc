@@ -62,7 +62,7 @@ absl::StatusOr<std::unique_ptr<KeyValue>> KeyValue::Create(JetStream& js, const 
   kvConfig_Init(&cfg);
   cfg.Bucket = bucket.c_str();
   cfg.History = static_cast<uint8_t>(std::clamp(options.history, 1, 64));
-  cfg.TTL = absl::ToInt64Milliseconds(options.ttl);
+  cfg.TTL = absl::ToInt64Nanoseconds(options.ttl);  // the stream's MaxAge, in ns
   cfg.MaxBytes = options.max_bytes > 0 ? options.max_bytes : -1;
   if (options.storage == "memory") {
     cfg.StorageType = js_MemoryStorage;
@@ -79,8 +79,11 @@ absl::StatusOr<std::unique_ptr<KeyValue>> KeyValue::Create(JetStream& js, const 
   handle->generation = ctx->generation;
   natsStatus s = js_CreateKeyValue(&handle->kv, ctx->js.get(), &cfg);
   if (s == NATS_ERR) {
-    // Exists with another configuration: use it as it is.
+    // Exists with another configuration: use it as it is. When it does not
+    // exist, the creation's own error says why (e.g. a refused setting).
+    absl::Status create_error = NatsToStatus(s, op);
     s = js_KeyValue(&handle->kv, ctx->js.get(), bucket.c_str());
+    if (s == NATS_NOT_FOUND) return create_error;
   }
   if (s != NATS_OK) return NatsToStatus(s, op);
   state->kv = std::move(handle);

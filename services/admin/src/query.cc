@@ -105,17 +105,7 @@ absl::StatusOr<QueryOptions> QueryOptionsFromConfig(const cfg::QueryConfig& c) {
 
 bool MayRead(const auth::Caller& caller, const dsl::SourceDef& s) {
   if (!caller.authenticated) return true;  // auth off
-  if (auth::Allows(caller.perms, s.permission)) return true;
-  if (s.permission != "cdc:read" || s.resource.empty()) return false;
-  // cdc.<server>:read, cdc.<server>.<schema>:read, cdc.<server>.<schema>.<table>:read
-  std::string prefix = "cdc";
-  for (absl::string_view part : absl::StrSplit(s.resource, '.')) {
-    absl::StrAppend(&prefix, ".", part);
-    if (auth::ValidatePermission(absl::StrCat(prefix, ":read")).ok() &&
-        auth::Allows(caller.perms, absl::StrCat(prefix, ":read")))
-      return true;
-  }
-  return false;
+  return auth::AllowsRead(caller.perms, s.permission, s.resource);
 }
 
 std::string DenialMessage(const dsl::SourceDef& s) {

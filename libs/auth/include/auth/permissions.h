@@ -20,6 +20,11 @@ absl::Status ValidatePermission(absl::string_view permission);
 // True when `granted` (possibly with wildcards) covers `required` (no wildcards).
 bool PermissionCovers(absl::string_view granted, absl::string_view required);
 bool Allows(const std::vector<std::string>& granted, absl::string_view required);
+// Reading a DSL source that needs `permission` ("md:read", "cdc:read"): for a
+// captured table (`resource` "<server>.<schema>.<table>") cdc:read may be
+// narrowed to cdc.<server>:read, cdc.<server>.<schema>:read or
+// cdc.<server>.<schema>.<table>:read.
+bool AllowsRead(const std::vector<std::string>& granted, absl::string_view permission, absl::string_view resource);
 
 // The permissions granted by both sets: a required permission is covered by
 // the result exactly when both `a` and `b` cover it. (Wildcards meet: "*:read"

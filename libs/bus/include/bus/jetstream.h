@@ -149,6 +149,8 @@ class JetStream {
   // delivered again, in stream order, at once (no waiting for ack waits of
   // deliveries a dead process never acked).
   absl::Status RecreatePullConsumerAt(const ConsumerConfig& config, uint64_t start_seq);
+  // The same, from the first message stored at or after `start`.
+  absl::Status RecreatePullConsumerAtTime(const ConsumerConfig& config, absl::Time start);
   // Binds to the durable consumer `config` names (EnsurePullConsumer first).
   absl::StatusOr<std::unique_ptr<PullSubscription>> PullSubscribe(const ConsumerConfig& config);
 
@@ -160,6 +162,7 @@ class JetStream {
  private:
   friend class KeyValue;
   explicit JetStream(std::shared_ptr<internal::JetStreamState> state);
+  absl::Status RecreatePullConsumer(const ConsumerConfig& config, uint64_t start_seq, absl::Time start);
   std::shared_ptr<internal::JetStreamState> state_;
 };
 

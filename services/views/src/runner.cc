@@ -1,0 +1,397 @@
+#include "views_service/runner.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "bus/jetstream.h"
+#include "bus/jetstream_publisher.h"
+#include "observability/metrics.h"
+#include "views/definition.h"
+#include "views/engine.h"
+
+namespace sa::views_service {
+
+namespace vpb = streamadmin::views::v1;
+namespace cfg = streamadmin::config::v1;
+
+absl::StatusOr<std::string> SourceStreams::For(const std::string& subject) const {
+  if (absl::StartsWith(subject, "md.")) return md;
+  if (absl::StartsWith(subject, "cdc.")) return cdc;
+  if (absl::StartsWith(subject, "anomaly.") || subject == "anomaly") return anomaly;
+  return absl::NotFoundError(absl::StrCat("no stream is configured for source subject ", subject));
+}
+
+// A view's metrics, looked up once per runner (label: the view's name; the
+// number of views is bounded by max_views).
+struct ViewRunner::Probe {
+  explicit Probe(const std::string& view)
+      : inputs(
+            Reg().GetCounter("streamadmin_views_inputs_total", "Source messages a view processed", {{"view", view}})),
+        outputs(Reg().GetCounter("streamadmin_views_outputs_total", "Messages a view published on view.<name>",
+                                 {{"view", view}})),
+        late(Reg().GetCounter("streamadmin_views_dead_letters_total",
+                              "Inputs a view dead-lettered, by reason (late: after the grace; invalid: undecodable)",
+                              {{"view", view}, {"reason", "late"}})),
+        invalid(Reg().GetCounter("streamadmin_views_dead_letters_total",
+                                 "Inputs a view dead-lettered, by reason (late: after the grace; invalid: undecodable)",
+                                 {{"view", view}, {"reason", "invalid"}})),
+        checkpoints(
+            Reg().GetCounter("streamadmin_views_checkpoints_total", "Checkpoints a view stored", {{"view", view}})),
+        restarts(Reg().GetCounter("streamadmin_views_attempt_failures_total",
+                                  "Runs of a view that ended in an error and were retried", {{"view", view}})),
+        lag(Reg().GetGauge("streamadmin_views_input_lag", "Source messages after a view's position", {{"view", view}})),
+        memory(Reg().GetGauge("streamadmin_views_memory_bytes", "Window state a view holds", {{"view", view}})) {}
+  static obs::MetricsRegistry& Reg() { return obs::MetricsRegistry::Default(); }
+  obs::Counter& inputs;
+  obs::Counter& outputs;
+  obs::Counter& late;
+  obs::Counter& invalid;
+  obs::Counter& checkpoints;
+  obs::Counter& restarts;
+  obs::Gauge& lag;
+  obs::Gauge& memory;
+};
+
+namespace {
+
+int64_t NowNs() { return absl::ToUnixNanos(absl::Now()); }
+
+// A refusal that a retry cannot change: the view stops with this reason.
+bool IsFinal(const absl::Status& st) {
+  return st.code() == absl::StatusCode::kInvalidArgument || st.code() == absl::StatusCode::kPermissionDenied ||
+         st.code() == absl::StatusCode::kFailedPrecondition || st.code() == absl::StatusCode::kResourceExhausted ||
+         st.code() == absl::StatusCode::kDataLoss;
+}
+
+}  // namespace
+
+// What one attempt holds.
+struct ViewRunner::Attempt {
+  views::PreparedView view;
+  std::unique_ptr<bus::JetStream> js;
+  std::unique_ptr<bus::JetStreamPublisher> out;
+  std::unique_ptr<bus::JetStreamPublisher> dlq;
+  std::unique_ptr<bus::PullSubscription> sub;
+  cfg::ConsumerConfig consumer;
+  vpb::ViewCheckpoint checkpoint;
+  uint64_t checkpoint_revision = 0;
+  uint64_t checkpointed_position = 0;
+  bool dirty = false;  // processed since the last checkpoint
+  absl::Time last_checkpoint = absl::Now();
+  absl::Time last_status = absl::InfinitePast();
+  uint64_t last_inputs = 0, last_outputs = 0;
+  absl::Time rate_since = absl::Now();
+  Probe* probe = nullptr;
+};
+
+ViewRunner::ViewRunner(bus::Connection& connection, bus::KeyValue& checkpoints, bus::KeyValue& status,
+                       vpb::ViewDefinition definition, RunnerOptions options)
+    : connection_(connection),
+      checkpoints_(checkpoints),
+      status_kv_(status),
+      definition_(std::move(definition)),
+      options_(std::move(options)),
+      probe_(std::make_unique<Probe>(definition_.name())) {
+  status_.set_name(definition_.name());
+  status_.set_version(definition_.version());
+  status_.set_owner_replica(options_.replica);
+  status_.set_state(vpb::VIEW_STATE_STARTING);
+}
+
+ViewRunner::~ViewRunner() { Stop(false); }
+
+void ViewRunner::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
+
+void ViewRunner::Stop(bool checkpoint) {
+  checkpoint_on_stop_.store(checkpoint);
+  stop_.store(true);
+  if (thread_.joinable()) thread_.join();
+}
+
+vpb::ViewStatus ViewRunner::Status() const {
+  std::lock_guard lock(mu_);
+  return status_;
+}
+
+void ViewRunner::SetState(vpb::ViewState state, const std::string& reason) {
+  std::lock_guard lock(mu_);
+  status_.set_state(state);
+  status_.set_reason(reason);
+  status_.set_updated_at_ns(NowNs());
+}
+
+void ViewRunner::Run() {
+  absl::Duration backoff = absl::Milliseconds(250);
+  while (!stop_.load()) {
+    absl::Status st = RunAttempt();
+    if (stop_.load() && st.ok()) break;
+    if (IsFinal(st)) {
+      spdlog::warn("view {} v{} stopped: {}", definition_.name(), definition_.version(), std::string(st.message()));
+      stopped_.store(true);
+      SetState(vpb::VIEW_STATE_STOPPED, std::string(st.message()));
+      ReportStatus(nullptr, true);
+      return;
+    }
+    if (stop_.load()) break;
+    spdlog::warn("view {} v{}: {}; retrying in {}", definition_.name(), definition_.version(),
+                 std::string(st.message()), absl::FormatDuration(backoff));
+    SetState(vpb::VIEW_STATE_FAILED, std::string(st.message()));
+    ReportStatus(nullptr, true);
+    probe_->restarts.Inc();
+    for (absl::Time until = absl::Now() + backoff; !stop_.load() && absl::Now() < until;)
+      absl::SleepFor(absl::Milliseconds(50));  // NOLINT: retry pacing, interruptible by Stop
+    backoff = std::min(backoff * 2, absl::Seconds(10));
+  }
+}
+
+namespace {
+
+absl::Status FailedAt(const char* what, const absl::Status& st) {
+  // A transient error: the attempt ends and is retried (never final).
+  return absl::UnavailableError(absl::StrCat(what, ": ", st.message()));
+}
+
+}  // namespace
+
+absl::Status ViewRunner::RunAttempt() {
+  Attempt a;
+  const std::string& name = definition_.name();
+  // 1. The definition, checked again here (the owner's rights included).
+  auto prepared = views::Prepare(definition_, options_.default_memory_limit);
+  if (!prepared.ok()) return prepared.status();
+  a.view = *std::move(prepared);
+  views::Engine& engine = *a.view.engine;
+  a.probe = probe_.get();
+  auto stream = options_.sources.For(a.view.plan.source->subject);
+  if (!stream.ok()) return absl::FailedPreconditionError(stream.status().message());
+
+  auto js = bus::JetStream::Create(connection_);
+  if (!js.ok()) return FailedAt("jetstream", js.status());
+  a.js = *std::move(js);
+
+  // 2. The checkpoint of this version, or where the new version starts.
+  auto entry = checkpoints_.GetEntry(name);
+  if (!entry.ok()) return FailedAt("reading the checkpoint", entry.status());
+  bool resumed = false;
+  if (entry->has_value()) {
+    vpb::ViewCheckpoint cp;
+    if (!cp.ParseFromString((*entry)->value))
+      return absl::DataLossError(absl::StrCat("the checkpoint of view ", name, " is not a ViewCheckpoint"));
+    if (cp.version() == definition_.version() && cp.created_at_ns() == definition_.created_at_ns()) {
+      if (!cp.engine().empty()) {
+        if (absl::Status st = engine.Restore(cp.engine()); !st.ok()) return st;  // DataLoss: stop, say why
+      }
+      a.checkpoint = std::move(cp);
+      a.checkpoint_revision = (*entry)->revision;
+      resumed = true;
+    }
+  }
+  if (!resumed) {
+    vpb::ViewCheckpoint& cp = a.checkpoint;
+    cp.set_version(definition_.version());
+    cp.set_created_at_ns(definition_.created_at_ns());
+    const auto& start = definition_.start();
+    switch (start.from_case()) {
+      case vpb::StartAt::kStreamSequence:
+        cp.set_start_seq(std::max<uint64_t>(1, start.stream_sequence()));
+        break;
+      case vpb::StartAt::kTimeNs:
+        cp.set_start_time_ns(start.time_ns());
+        break;
+      case vpb::StartAt::kBeginning:
+        cp.set_start_seq(1);
+        break;
+      default: {  // now
+        auto info = a.js->GetStreamInfo(*stream);
+        if (!info.ok()) return FailedAt("reading the source stream", info.status());
+        cp.set_start_seq(info->last_seq + 1);
+      }
+    }
+    cp.set_replica(options_.replica);
+    cp.set_saved_at_ns(NowNs());
+    auto rev = entry->has_value() ? checkpoints_.PutIfRevision(name, cp.SerializeAsString(), (*entry)->revision)
+                                  : checkpoints_.PutIfAbsent(name, cp.SerializeAsString());
+    if (!rev.ok()) return FailedAt("storing where the view starts", rev.status());
+    a.checkpoint_revision = *rev;
+    spdlog::info("view {} v{}: new version, reading {} from {}", name, definition_.version(), *stream,
+                 cp.start_seq() ? absl::StrCat("sequence ", cp.start_seq())
+                                : absl::FormatTime(absl::FromUnixNanos(cp.start_time_ns())));
+  }
+  a.checkpointed_position = engine.position();
+
+  // 3. The durable, at the next sequence.
+  a.consumer.set_stream(*stream);
+  a.consumer.set_durable(views::DurableName(name));
+  a.consumer.set_filter_subject(engine.subjects().size() == 1 ? engine.subjects()[0] : a.view.plan.source->subject);
+  a.consumer.set_ack_wait_s(60);
+  a.consumer.set_max_ack_pending(std::max(20000, 4 * options_.fetch_batch));
+  a.consumer.set_fetch_batch(options_.fetch_batch);
+  absl::Status st;
+  if (engine.position() > 0)
+    st = a.js->RecreatePullConsumerAt(a.consumer, engine.position() + 1);
+  else if (a.checkpoint.start_seq() > 0)
+    st = a.js->RecreatePullConsumerAt(a.consumer, a.checkpoint.start_seq());
+  else
+    st = a.js->RecreatePullConsumerAtTime(a.consumer, absl::FromUnixNanos(a.checkpoint.start_time_ns()));
+  if (!st.ok()) return FailedAt("creating the consumer", st);
+  auto sub = a.js->PullSubscribe(a.consumer);
+  if (!sub.ok()) return FailedAt("binding the consumer", sub.status());
+  a.sub = *std::move(sub);
+  auto out = bus::JetStreamPublisher::Create(connection_);
+  auto dlq = bus::JetStreamPublisher::Create(connection_);
+  if (!out.ok()) return FailedAt("publisher", out.status());
+  if (!dlq.ok()) return FailedAt("publisher", dlq.status());
+  a.out = *std::move(out);
+  a.dlq = *std::move(dlq);
+  spdlog::info("view {} v{} running on {} (filter {}, position {})", name, definition_.version(), *stream,
+               a.consumer.filter_subject(), engine.position());
+  SetState(vpb::VIEW_STATE_RUNNING, "");
+  ReportStatus(&a, true);
+
+  const std::string subject = views::OutputSubject(name);
+  const std::string dlq_subject = views::DeadLetterSubject(name);
+  const std::string version = absl::StrCat(definition_.version());
+  auto dead_letter = [&](const bus::ReceivedMessage& m, const char* reason, const std::string& error) -> absl::Status {
+    (std::string_view(reason) == "late" ? a.probe->late : a.probe->invalid).Inc();
+    bus::Message d{dlq_subject,
+                   m.data(),
+                   absl::StrCat("view:", name, ":", version, ":", m.stream_sequence()),
+                   {{"Sa-Dlq-Reason", reason},
+                    {"Sa-Dlq-Error", error.substr(0, 1024)},
+                    {"Sa-Dlq-Subject", m.subject()},
+                    {"Sa-Dlq-Stage", subject},
+                    {"Sa-Msg-Id", m.msg_id()}}};
+    return a.dlq->Publish(d);
+  };
+
+  // 5. Flush, then store the position (compare-and-set).
+  auto checkpoint = [&]() -> absl::Status {
+    if (absl::Status f = a.out->Flush(options_.flush_timeout); !f.ok()) return FailedAt("outputs not stored", f);
+    if (absl::Status f = a.dlq->Flush(options_.flush_timeout); !f.ok()) return FailedAt("dead letters not stored", f);
+    a.checkpoint.set_engine(engine.Checkpoint());
+    a.checkpoint.set_replica(options_.replica);
+    a.checkpoint.set_saved_at_ns(NowNs());
+    auto rev = checkpoints_.PutIfRevision(name, a.checkpoint.SerializeAsString(), a.checkpoint_revision);
+    if (!rev.ok()) {
+      if (rev.status().code() == absl::StatusCode::kFailedPrecondition)  // another replica wrote it: not ours
+        return absl::AbortedError(
+            absl::StrCat("the checkpoint was written by another replica: ", rev.status().message()));
+      return FailedAt("storing the checkpoint", rev.status());
+    }
+    a.checkpoint_revision = *rev;
+    a.checkpointed_position = engine.position();
+    a.dirty = false;
+    a.last_checkpoint = absl::Now();
+    a.probe->checkpoints.Inc();
+    return absl::OkStatus();
+  };
+
+  // 4. The loop.
+  std::vector<views::Record> records;
+  while (!stop_.load()) {
+    if (paused_.load()) {
+      SetState(vpb::VIEW_STATE_RUNNING, "paused");
+      absl::SleepFor(absl::Milliseconds(50));  // NOLINT: the pause gate of a background loop
+      ReportStatus(&a, false);
+      continue;
+    }
+    auto batch = a.sub->Fetch(options_.fetch_batch, options_.fetch_wait);
+    if (!batch.ok()) return FailedAt("fetch", batch.status());
+    for (bus::ReceivedMessage& m : *batch) {
+      const uint64_t seq = m.stream_sequence();
+      if (seq <= engine.position()) {  // a redelivery of what was processed
+        (void)m.Ack();
+        continue;
+      }
+      records.clear();
+      auto step = engine.Process(seq, m.data(), &records);
+      a.probe->inputs.Inc();
+      a.dirty = true;
+      if (!step.ok()) {
+        if (step.status().code() == absl::StatusCode::kInvalidArgument) {
+          if (absl::Status d = dead_letter(m, "invalid", std::string(step.status().message())); !d.ok())
+            return FailedAt("dead letter", d);
+        } else if (step.status().code() == absl::StatusCode::kResourceExhausted) {
+          (void)a.out->Flush(options_.flush_timeout);  // what was emitted stays emitted
+          return step.status();                        // the view stops, saying why
+        } else {
+          return FailedAt("processing", step.status());
+        }
+      } else if (step->late) {
+        if (absl::Status d = dead_letter(
+                m, "late",
+                absl::StrCat("event at ", absl::FormatTime(absl::FromUnixNanos(step->event_ns)),
+                             " is after its windows closed (stream time ",
+                             absl::FormatTime(absl::FromUnixNanos(engine.stream_time_ns())), ", grace included)"));
+            !d.ok())
+          return FailedAt("dead letter", d);
+      }
+      for (views::Record& r : records) {
+        if (absl::Status p = a.out->Publish({subject, std::move(r.payload), std::move(r.msg_id), {}}); !p.ok())
+          return FailedAt("publish", p);
+        a.probe->outputs.Inc();
+      }
+      (void)m.Ack();  // the consumer is recreated at the checkpoint on every start: acks only free its window
+    }
+    if (a.dirty && absl::Now() - a.last_checkpoint >= options_.checkpoint_interval) {
+      if (absl::Status c = checkpoint(); !c.ok()) return c;
+    }
+    ReportStatus(&a, false);
+  }
+  if (checkpoint_on_stop_.load() && a.dirty) {
+    if (absl::Status c = checkpoint(); !c.ok())
+      spdlog::warn("view {}: last checkpoint not stored ({}); the next owner replays from the one before", name,
+                   std::string(c.message()));
+  }
+  return absl::OkStatus();
+}
+
+void ViewRunner::ReportStatus(Attempt* a, bool force) {
+  const absl::Time now = absl::Now();
+  if (a != nullptr && !force && now - a->last_status < options_.status_interval) return;
+  vpb::ViewStatus s;
+  {
+    std::lock_guard lock(mu_);
+    if (a != nullptr) {
+      const views::Engine& e = *a->view.engine;
+      const auto& c = e.counters();
+      status_.set_position(e.position());
+      status_.set_inputs(c.inputs);
+      status_.set_outputs(c.outputs);
+      status_.set_late(c.late);
+      status_.set_invalid(c.invalid);
+      status_.set_memory_bytes(e.MemoryBytes());
+      const double secs = absl::ToDoubleSeconds(now - a->rate_since);
+      if (secs >= 0.5) {
+        status_.set_inputs_per_s(static_cast<double>(c.inputs - a->last_inputs) / secs);
+        status_.set_outputs_per_s(static_cast<double>(c.outputs - a->last_outputs) / secs);
+        a->last_inputs = c.inputs;
+        a->last_outputs = c.outputs;
+        a->rate_since = now;
+      }
+      a->probe->memory.Set(static_cast<double>(e.MemoryBytes()));
+    }
+    status_.set_updated_at_ns(absl::ToUnixNanos(now));
+    s = status_;
+  }
+  if (a != nullptr) {
+    a->last_status = now;
+    auto info = a->js->GetConsumerInfo(a->consumer.stream(), a->consumer.durable());
+    if (info.ok()) {
+      s.set_input_lag(info->num_pending);
+      a->probe->lag.Set(static_cast<double>(info->num_pending));
+      std::lock_guard lock(mu_);
+      status_.set_input_lag(info->num_pending);
+    }
+  }
+  (void)status_kv_.Put(definition_.name(), s.SerializeAsString());  // best effort: the next report repeats it
+}
+
+}  // namespace sa::views_service
