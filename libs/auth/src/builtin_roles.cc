@@ -5,9 +5,11 @@
 #include <string>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "auth/crypto.h"
+#include "auth/permissions.h"
 
 namespace sa::auth {
 namespace {
@@ -76,6 +78,28 @@ struct Js {
     self.publish.push_back(absl::StrCat("$JS.API.STREAM.MSG.GET.", stream));
     return self;
   }
+  // Watching or listing the keys of a bucket: an ephemeral ordered consumer
+  // on KV_<bucket> (create, delete, flow control).
+  Js WatchKeyValue(const std::string& bucket) && {
+    const std::string stream = absl::StrCat("KV_", bucket);
+    Js self = std::move(*this).KeyValue(bucket);
+    self.publish.push_back(absl::StrCat("$JS.API.CONSUMER.CREATE.", stream));
+    self.publish.push_back(absl::StrCat("$JS.API.CONSUMER.CREATE.", stream, ".>"));
+    self.publish.push_back(absl::StrCat("$JS.API.CONSUMER.DELETE.", stream, ".>"));
+    self.publish.push_back(absl::StrCat("$JS.FC.", stream, ".>"));
+    return self;
+  }
+  // Every durable of a stream another service owns (read its info, create,
+  // delete and fetch from consumers of any name, ack their messages): NATS
+  // subjects cannot narrow a name to a prefix such as view_.
+  Js AnyConsumer(const std::string& stream) && {
+    publish.push_back(absl::StrCat("$JS.API.STREAM.INFO.", stream));
+    for (const char* op : {"CREATE", "DURABLE.CREATE", "INFO", "DELETE", "MSG.NEXT"})
+      publish.push_back(absl::StrCat("$JS.API.CONSUMER.", op, ".", stream, ".*"));
+    publish.push_back(absl::StrCat("$JS.API.CONSUMER.CREATE.", stream, ".*.>"));
+    publish.push_back(absl::StrCat("$JS.ACK.", stream, ".*.>"));
+    return std::move(*this);
+  }
 };
 
 void AddUnique(std::vector<std::string>* v, const std::string& s) {
@@ -110,15 +134,30 @@ std::vector<adm::Role> BuiltinRoles() {
                                 .Consumer("MD", "warehouse-trades")
                                 .Consumer("MD", "warehouse-candles");
   const Js anomaly = Js().Api("INFO").Stream("ANOMALY").Consumer("MD", "anomaly");
+  // The views service reads every source stream through durables named
+  // view_<name> (one per view, recreated at each checkpoint's position) and
+  // keeps its definitions, leases, checkpoints and statuses in KV. It reads
+  // on behalf of each view's owner, whose rights it checks itself.
+  const Js views = Js().Api("INFO")
+                       .Stream("VIEWS")
+                       .Stream("DLQ")
+                       .AnyConsumer("MD")
+                       .AnyConsumer("CDC")
+                       .AnyConsumer("ANOMALY")
+                       .WatchKeyValue("VIEW_DEFINITIONS")
+                       .KeyValue("VIEW_LEASES")
+                       .KeyValue("VIEW_CHECKPOINTS")
+                       .KeyValue("VIEW_STATUS");
+  // The admin writes view definitions and reads their statuses.
+  const Js admin = Js().Api("INFO").WatchKeyValue("VIEW_DEFINITIONS").KeyValue("VIEW_STATUS");
   return {
       MakeRole("admin", "everything", {"*:*"}, {">"}, {}, {">"}, {}),
       // The viewer's replies come on its own inbox prefix: NatsCredentials
       // turns "_INBOX.>" into "_INBOX_<user id>.>" for every role.
-      MakeRole(
-          "viewer", "read everything but the audit log; subscribe to market data and anomalies",
-          {"control:read", "ingest:read", "normalizer:read", "cdc:read", "users:read", "roles:read", "apikeys:read",
-           "md:read"},
-          {}, {">"}, {"md.>", "anomaly.>", kInboxSubscription}, {"cdc.>", "md.raw.>"}),
+      MakeRole("viewer", "read everything but the audit log; subscribe to market data and anomalies",
+               {"control:read", "ingest:read", "normalizer:read", "cdc:read", "users:read", "roles:read",
+                "apikeys:read", "md:read"},
+               {}, {">"}, {"md.>", "anomaly.>", kInboxSubscription}, {"cdc.>", "md.raw.>"}),
       MakeRole("svc-ingest", "the ingest service", {"control:read"},
                Concat({"md.raw.>", "dlq.ingest", "sa.audit.denied.ingest", "sa.audit.call.ingest"}, ingest.publish), {},
                {kInboxSubscription, "md.ctl.snapshot.>", "sa.auth.revoked"}, {}),
@@ -127,10 +166,10 @@ std::vector<adm::Role> BuiltinRoles() {
                        "dlq.normalizer", "sa.audit.denied.normalizer", "sa.audit.call.normalizer"},
                       normalizer.publish),
                {}, {kInboxSubscription, "sa.auth.revoked"}, {}),
-      MakeRole("svc-cdc-bridge", "the cdc-bridge service", {"control:read"},
-               Concat({"cdc.>", "dlq.cdc", "sa.audit.denied.cdc-bridge", "sa.audit.call.cdc-bridge"},
-                      cdc_bridge.publish),
-               {}, {kInboxSubscription, "sa.auth.revoked"}, {}),
+      MakeRole(
+          "svc-cdc-bridge", "the cdc-bridge service", {"control:read"},
+          Concat({"cdc.>", "dlq.cdc", "sa.audit.denied.cdc-bridge", "sa.audit.call.cdc-bridge"}, cdc_bridge.publish),
+          {}, {kInboxSubscription, "sa.auth.revoked"}, {}),
       // dlq.cdc: change events the warehouse cannot take; dlq.warehouse:
       // market data it cannot take.
       MakeRole("svc-warehouse-sink", "the warehouse-sink service", {"control:read"},
@@ -140,8 +179,10 @@ std::vector<adm::Role> BuiltinRoles() {
       MakeRole("svc-anomaly", "the anomaly service", {"control:read"},
                Concat({"anomaly.>", "sa.audit.denied.anomaly", "sa.audit.call.anomaly"}, anomaly.publish), {},
                {"md.>", kInboxSubscription, "sa.auth.revoked"}, {}),
-      // The admin uses no JetStream API.
-      MakeRole("svc-admin", "the admin service", {"control:read"}, {"sa.auth.revoked"}, {},
+      MakeRole("svc-views", "the views service", {"control:read"},
+               Concat({"view.>", "dlq.view.>", "sa.audit.denied.views", "sa.audit.call.views"}, views.publish), {},
+               {kInboxSubscription, "sa.auth.revoked"}, {}),
+      MakeRole("svc-admin", "the admin service", {"control:read"}, Concat({"sa.auth.revoked"}, admin.publish), {},
                {"sa.audit.>", kInboxSubscription, "sa.auth.revoked"}, {}),
   };
 }
@@ -153,6 +194,18 @@ nkeys::Permissions NatsPermissionsOf(const std::vector<adm::Role>& roles) {
     for (const auto& s : r.nats().publish_deny()) AddUnique(&p.pub_deny, s);
     for (const auto& s : r.nats().subscribe_allow()) AddUnique(&p.sub_allow, s);
     for (const auto& s : r.nats().subscribe_deny()) AddUnique(&p.sub_deny, s);
+    // Continuous views: a role that may read views subscribes to their
+    // outputs (views:read: all of them; view.<name>:read: that one).
+    for (const auto& perm : r.permissions()) {
+      const std::string granted = absl::StrCat(perm.resource(), ":", perm.action());
+      if (PermissionCovers(granted, "views:read")) {
+        AddUnique(&p.sub_allow, "view.>");
+      } else if (absl::StartsWith(perm.resource(), "view.") && perm.resource().size() > 5 &&
+                 perm.resource().find_first_of("*>", 5) == std::string::npos &&
+                 (perm.action() == "read" || perm.action() == "*")) {
+        AddUnique(&p.sub_allow, perm.resource());
+      }
+    }
   }
   return p;
 }

@@ -74,7 +74,14 @@ TEST(BuiltinRoles, ServiceRolesCallOnlyTheirOwnJetStreamApis) {
       EXPECT_FALSE(s.find("$JS.API.STREAM.UPDATE") == 0 || s.find("$JS.API.STREAM.DELETE") == 0 ||
                    s.find("$JS.API.STREAM.PURGE") == 0)
           << role.name() << ": " << s;
-      if (s.starts_with("$JS.API.")) EXPECT_EQ(s.find('*'), std::string::npos) << role.name() << ": " << s;
+      // One exception: the views service names its durables view_<name>,
+      // one per view, and NATS cannot narrow a token to a prefix; it may use
+      // any consumer of the source streams (docs/SECURITY.md), nothing else.
+      const bool views_consumer = role.name() == "svc-views" && s.starts_with("$JS.API.CONSUMER.") &&
+                                  (s.ends_with(".MD.*") || s.ends_with(".CDC.*") || s.ends_with(".ANOMALY.*") ||
+                                   s.ends_with(".MD.*.>") || s.ends_with(".CDC.*.>") || s.ends_with(".ANOMALY.*.>"));
+      if (s.starts_with("$JS.API.") && !views_consumer)
+        EXPECT_EQ(s.find('*'), std::string::npos) << role.name() << ": " << s;
     }
   }
   auto publish_of = [](const std::string& name) {
@@ -102,7 +109,21 @@ TEST(BuiltinRoles, ServiceRolesCallOnlyTheirOwnJetStreamApis) {
   }
   for (const char* s : {"$JS.API.STREAM.CREATE.CDC", "$JS.API.STREAM.CREATE.MD", "cdc.>", "md.trade.>"})
     EXPECT_EQ(std::find(sink.begin(), sink.end(), s), sink.end()) << s;
-  EXPECT_TRUE(publish_of("svc-admin") == std::vector<std::string>{"sa.auth.revoked"});
+  // The admin publishes revocations and writes view definitions (KV
+  // VIEW_DEFINITIONS, watched to list keys; VIEW_STATUS read).
+  auto admin = publish_of("svc-admin");
+  for (const char* s : {"sa.auth.revoked", "$KV.VIEW_DEFINITIONS.>", "$JS.API.STREAM.MSG.GET.KV_VIEW_STATUS"})
+    EXPECT_NE(std::find(admin.begin(), admin.end(), s), admin.end()) << s;
+  for (const char* s : {"md.>", "view.>", "$JS.API.STREAM.CREATE.MD", "$JS.API.CONSUMER.CREATE.MD.*"})
+    EXPECT_EQ(std::find(admin.begin(), admin.end(), s), admin.end()) << s;
+  // The views service: its outputs, its dead letters, any durable on the
+  // source streams, its buckets; not the sources' subjects.
+  auto views = publish_of("svc-views");
+  for (const char* s : {"view.>", "dlq.view.>", "$JS.API.CONSUMER.MSG.NEXT.MD.*", "$JS.ACK.CDC.*.>",
+                        "$KV.VIEW_LEASES.>", "$JS.API.STREAM.CREATE.VIEWS"})
+    EXPECT_NE(std::find(views.begin(), views.end(), s), views.end()) << s;
+  for (const char* s : {"md.trade.>", "cdc.>", "$JS.API.STREAM.CREATE.MD", "$JS.API.STREAM.DELETE.MD"})
+    EXPECT_EQ(std::find(views.begin(), views.end(), s), views.end()) << s;
 }
 
 // [6].14: credentials carry a per-user inbox instead of "_INBOX.>".
@@ -131,6 +152,47 @@ TEST(Permissions, HealthAndReflectionAreOpenUnknownMethodsNeedEverything) {
   EXPECT_EQ(RequiredPermission("/x.y.Z/Unknown"), "*:*");
   EXPECT_TRUE(IsMutating("/streamadmin.admin.v1.Users/CreateUser"));
   EXPECT_FALSE(IsMutating("/streamadmin.admin.v1.Users/ListUsers"));
+}
+
+}  // namespace
+}  // namespace sa::auth
+
+namespace sa::auth {
+namespace {
+
+streamadmin::admin::v1::Role RoleWith(std::initializer_list<std::pair<const char*, const char*>> perms) {
+  streamadmin::admin::v1::Role r;
+  r.set_name("r");
+  for (const auto& [res, act] : perms) {
+    auto* p = r.add_permissions();
+    p->set_resource(res);
+    p->set_action(act);
+  }
+  return r;
+}
+
+bool Subscribes(const nkeys::Permissions& p, const std::string& s) {
+  return std::find(p.sub_allow.begin(), p.sub_allow.end(), s) != p.sub_allow.end();
+}
+
+TEST(Permissions, ARoleThatMayReadViewsSubscribesToTheirOutputs) {
+  EXPECT_TRUE(Subscribes(NatsPermissionsOf({RoleWith({{"views", "read"}})}), "view.>"));
+  EXPECT_TRUE(Subscribes(NatsPermissionsOf({RoleWith({{"*", "read"}})}), "view.>"));
+  auto one = NatsPermissionsOf({RoleWith({{"view.btc_ohlc", "read"}})});
+  EXPECT_TRUE(Subscribes(one, "view.btc_ohlc"));
+  EXPECT_FALSE(Subscribes(one, "view.>"));
+  EXPECT_TRUE(NatsPermissionsOf({RoleWith({{"views", "write"}, {"md", "read"}})}).sub_allow.empty());
+  EXPECT_TRUE(NatsPermissionsOf({RoleWith({{"view.x", "write"}})}).sub_allow.empty());
+}
+
+TEST(Permissions, ReadingACapturedTableMayBeGrantedPerServerSchemaOrTable) {
+  EXPECT_TRUE(AllowsRead({"cdc:read"}, "cdc:read", "pg.public.orders"));
+  EXPECT_TRUE(AllowsRead({"cdc.pg:read"}, "cdc:read", "pg.public.orders"));
+  EXPECT_TRUE(AllowsRead({"cdc.pg.public.orders:read"}, "cdc:read", "pg.public.orders"));
+  EXPECT_FALSE(AllowsRead({"cdc.pg.public.users:read"}, "cdc:read", "pg.public.orders"));
+  EXPECT_FALSE(AllowsRead({"md:read"}, "cdc:read", "pg.public.orders"));
+  EXPECT_TRUE(AllowsRead({"md:read"}, "md:read", ""));
+  EXPECT_FALSE(AllowsRead({"cdc.pg:read"}, "md:read", ""));
 }
 
 }  // namespace

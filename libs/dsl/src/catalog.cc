@@ -307,6 +307,7 @@ void StaticCatalog::AddCdcTable(const std::string& server, const std::string& sc
   for (const auto& col : columns) {
     const Type t = TypeForPgType(col.pg_type);
     FieldDef f = C(col.name, t, col.pg_type);
+    f.pg_type = col.pg_type;
     stored.fields.push_back(f);
     f.image = CdcImage::kCurrent;
     stream.fields.push_back(f);

@@ -11,6 +11,7 @@
 #include "admin/query.h"
 #include "admin/services.h"
 #include "admin/store.h"
+#include "admin/views_admin.h"
 #include "auth/crypto.h"
 #include "auth/enforcer.h"
 #include "common/clock.h"
@@ -88,11 +89,14 @@ class AdminApp final : public runtime::NatsServiceApp {
               }),
         services_(&core_),
         query_engine_(std::move(query)),
-        query_service_(MakeQueryService(&core_, &query_engine_)) {}
+        query_service_(MakeQueryService(&core_, &query_engine_)),
+        views_(&core_, &query_engine_,
+               [this]() -> bus::Connection* { return started_ ? &nats().connection() : nullptr; }) {}
 
   std::vector<grpc::Service*> GrpcServices() override {
     auto s = services_.services();
     s.push_back(query_service_.get());
+    s.push_back(views_.service());
     return s;
   }
   // Runs before the gRPC server starts: the stored revocations are in force
@@ -131,6 +135,7 @@ class AdminApp final : public runtime::NatsServiceApp {
     if (!calls.ok()) return calls.status();
     call_sub_ = std::move(*calls);
     republisher_ = std::thread([this] { RepublishLoop(); });
+    view_sync_ = std::thread([this] { ViewSyncLoop(); });
     if (query_engine_.enabled()) {
       // The role and the catalog, off the start path (an unreachable warehouse
       // must not delay the admin); when it fails, the first query tries again.
@@ -149,6 +154,7 @@ class AdminApp final : public runtime::NatsServiceApp {
     }
     cv_.notify_all();
     if (republisher_.joinable()) republisher_.join();
+    if (view_sync_.joinable()) view_sync_.join();
     if (query_warmup_.joinable()) query_warmup_.join();
     denial_sub_.reset();
     call_sub_.reset();
@@ -197,6 +203,20 @@ class AdminApp final : public runtime::NatsServiceApp {
     }
   }
 
+  // View definitions into their bucket, owners' rights re-read (ViewsAdmin::Sync).
+  void ViewSyncLoop() {
+    std::unique_lock lock(mu_);
+    bool failing = false;
+    while (!cv_.wait_for(lock, std::chrono::seconds(3), [this] { return stopping_; })) {
+      lock.unlock();
+      absl::Status st = views_.Sync();
+      if (!st.ok() && !failing) spdlog::warn("views: definitions not synchronised: {}", std::string(st.message()));
+      if (st.ok() && failing) spdlog::info("views: definitions synchronised again");
+      failing = !st.ok();
+      lock.lock();
+    }
+  }
+
   cfg::AdminConfig config_;
   std::atomic<bool> started_{false};
   Store store_;
@@ -204,6 +224,8 @@ class AdminApp final : public runtime::NatsServiceApp {
   AdminServices services_;
   QueryEngine query_engine_;
   std::unique_ptr<grpc::Service> query_service_;
+  ViewsAdmin views_;
+  std::thread view_sync_;
   std::thread query_warmup_;
   std::unique_ptr<bus::Subscription> denial_sub_;
   std::unique_ptr<bus::Subscription> call_sub_;

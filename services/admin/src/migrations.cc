@@ -138,7 +138,7 @@ CREATE TABLE IF NOT EXISTS login_failures (
          std::string spec;
          (void)google::protobuf::util::MessageToJsonString(stored, &spec);
          w.exec_params("UPDATE roles SET spec = $1 WHERE name = 'viewer'", spec);
-        }},
+       }},
       {5,
        "built-in service roles: JetStream API rights scoped to their own "
        "streams and consumers",
@@ -197,6 +197,41 @@ CREATE TABLE IF NOT EXISTS login_failures (
          spec.clear();
          (void)google::protobuf::util::MessageToJsonString(stored, &spec);
          w.exec_params("UPDATE roles SET spec = $1 WHERE name = 'svc-cdc-bridge'", spec);
+       }},
+      {7, "continuous views: one row per name (dropped ones kept, so a re-created view gets a new version)",
+       [](pqxx::work& w) {
+         Sql(w, R"sql(
+CREATE TABLE views (
+  name text PRIMARY KEY,
+  version bigint NOT NULL,
+  owner_id text NOT NULL,
+  definition text NOT NULL,
+  dropped boolean NOT NULL DEFAULT false,
+  updated_at_us bigint NOT NULL);
+)sql");
+         // The views service's role, and the admin's rights on the view
+         // buckets (a stored svc-admin still exactly schema 6's gets them;
+         // one an operator changed is left alone).
+         const auto roles = auth::BuiltinRoles();
+         auto builtin = [&](const std::string& name) -> const streamadmin::admin::v1::Role& {
+           return *std::find_if(roles.begin(), roles.end(), [&](const auto& r) { return r.name() == name; });
+         };
+         std::string spec;
+         (void)google::protobuf::util::MessageToJsonString(builtin("svc-views"), &spec);
+         w.exec_params("INSERT INTO roles (name, spec) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING", "svc-views",
+                       spec);
+         auto r = w.exec("SELECT spec FROM roles WHERE name = 'svc-admin'");
+         if (r.empty()) return;
+         streamadmin::admin::v1::Role stored;
+         if (!google::protobuf::util::JsonStringToMessage(r[0][0].c_str(), &stored).ok()) return;
+         const auto& n = stored.nats();
+         const bool schema6 = n.publish_allow_size() == 1 && n.publish_allow(0) == "sa.auth.revoked" &&
+                              n.publish_deny().empty() && n.subscribe_deny().empty();
+         if (!schema6) return;
+         *stored.mutable_nats()->mutable_publish_allow() = builtin("svc-admin").nats().publish_allow();
+         spec.clear();
+         (void)google::protobuf::util::MessageToJsonString(stored, &spec);
+         w.exec_params("UPDATE roles SET spec = $1 WHERE name = 'svc-admin'", spec);
        }},
   };
   return *m;

@@ -37,7 +37,9 @@ qpb::QueryError ErrorOf(const absl::Status& st) {
   return e;
 }
 
-grpc::Status Reply(const absl::Status& st) {
+}  // namespace
+
+grpc::Status DslReply(const absl::Status& st) {
   if (!absl::IsInvalidArgument(st) || !dsl::GetErrorDetail(st)) return ToGrpcStatus(st);
   qpb::RpcStatus details;
   details.set_code(static_cast<int>(st.code()));
@@ -45,6 +47,8 @@ grpc::Status Reply(const absl::Status& st) {
   details.add_details()->PackFrom(ErrorOf(st));
   return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::string(st.message()), details.SerializeAsString());
 }
+
+namespace {
 
 void AddColumns(const std::vector<dsl::SqlColumn>& cols, google::protobuf::RepeatedPtrField<qpb::Column>* out) {
   for (const auto& c : cols) {
@@ -189,12 +193,12 @@ class QueryService final : public qpb::Query::Service {
     }
     if (absl::IsPermissionDenied(q.status()))
       return Finish(ctx, caller, "query.validate", denied, req->query(), q.status(), {}, absl::Now());
-    return Reply(q.status());
+    return DslReply(q.status());
   }
 
   grpc::Status Catalog(grpc::ServerContext* ctx, const qpb::CatalogRequest*, qpb::CatalogResponse* resp) override {
     auto cat = engine_->CatalogFor(core_->CallerOf(*ctx));
-    if (!cat.ok()) return Reply(cat.status());
+    if (!cat.ok()) return DslReply(cat.status());
     for (const dsl::SourceDef* s : (*cat)->Sources()) {
       if (s->kind != dsl::SourceKind::kTable) continue;  // streams are for views ([9])
       auto* src = resp->add_sources();
@@ -224,7 +228,7 @@ class QueryService final : public qpb::Query::Service {
     if (!st.ok()) detail = absl::StrCat(st.message().substr(0, 300), " | ", detail);
     core_->Audit(caller.authenticated ? caller.name : "anonymous", action, source, core_->PeerOf(*ctx),
                  obs::GrpcCodeName(static_cast<grpc::StatusCode>(st.code())), detail);
-    return Reply(st);
+    return DslReply(st);
   }
 
   AdminCore* core_;

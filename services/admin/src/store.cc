@@ -11,6 +11,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "migrations.h"
 
 namespace sa::admin {
@@ -522,6 +524,109 @@ absl::StatusOr<std::vector<adm::AuditEntry>> Store::ListAudit(const AuditFilter&
       out.push_back(std::move(e));
     }
     return out;
+  });
+}
+
+namespace {
+
+namespace vpb = streamadmin::views::v1;
+
+absl::StatusOr<ViewRecord> ViewFromRow(const pqxx::row& r) {
+  ViewRecord v;
+  if (!google::protobuf::util::JsonStringToMessage(r["definition"].c_str(), &v.definition).ok())
+    return absl::DataLossError(absl::StrCat("view ", r["name"].c_str(), ": stored definition is not readable"));
+  v.owner_id = r["owner_id"].c_str();
+  v.dropped = r["dropped"].as<bool>();
+  return v;
+}
+
+std::string ViewJson(const vpb::ViewDefinition& d) {
+  std::string json;
+  (void)google::protobuf::util::MessageToJsonString(d, &json);
+  return json;
+}
+
+}  // namespace
+
+absl::StatusOr<vpb::ViewDefinition> Store::PutView(vpb::ViewDefinition d, const std::string& owner_id, bool create) {
+  return Run(create ? "create view" : "replace view", [&](pqxx::connection& c) -> absl::StatusOr<vpb::ViewDefinition> {
+    pqxx::work w(c);
+    auto cur = ExecParams(w, "SELECT version, dropped, definition FROM views WHERE name = $1 FOR UPDATE", d.name());
+    const bool live = !cur.empty() && !cur[0][1].as<bool>();
+    if (create && live)
+      return absl::AlreadyExistsError(absl::StrCat("view ", d.name(), " exists (replace it, or drop it first)"));
+    if (!create && !live) return absl::NotFoundError(absl::StrCat("no view named ", d.name()));
+    const int64_t now_us = absl::ToUnixMicros(absl::Now());
+    d.set_version(cur.empty() ? 1 : cur[0][0].as<uint64_t>() + 1);
+    if (create || cur.empty()) {
+      d.set_created_at_ns(now_us * 1000);
+    } else {
+      vpb::ViewDefinition old;
+      if (google::protobuf::util::JsonStringToMessage(cur[0][2].c_str(), &old).ok())
+        d.set_created_at_ns(old.created_at_ns());
+    }
+    ExecParams(w,
+               "INSERT INTO views (name, version, owner_id, definition, dropped, updated_at_us) "
+               "VALUES ($1, $2, $3, $4, false, $5) ON CONFLICT (name) DO UPDATE SET version = $2, owner_id = $3, "
+               "definition = $4, dropped = false, updated_at_us = $5",
+               d.name(), static_cast<int64_t>(d.version()), owner_id, ViewJson(d), now_us);
+    w.commit();
+    return d;
+  });
+}
+
+absl::StatusOr<uint64_t> Store::DropView(const std::string& name) {
+  return Run("drop view", [&](pqxx::connection& c) -> absl::StatusOr<uint64_t> {
+    pqxx::work w(c);
+    auto r = ExecParams(w,
+                        "UPDATE views SET dropped = true, updated_at_us = $2 WHERE name = $1 AND NOT dropped "
+                        "RETURNING version",
+                        name, absl::ToUnixMicros(absl::Now()));
+    if (r.empty()) return absl::NotFoundError(absl::StrCat("no view named ", name));
+    w.commit();
+    return r[0][0].as<uint64_t>();
+  });
+}
+
+absl::StatusOr<ViewRecord> Store::GetView(const std::string& name) {
+  return Run("get view", [&](pqxx::connection& c) -> absl::StatusOr<ViewRecord> {
+    pqxx::work w(c);
+    auto r =
+        ExecParams(w, "SELECT name, owner_id, definition, dropped FROM views WHERE name = $1 AND NOT dropped", name);
+    if (r.empty()) return absl::NotFoundError(absl::StrCat("no view named ", name));
+    return ViewFromRow(r[0]);
+  });
+}
+
+absl::StatusOr<std::vector<ViewRecord>> Store::ListViews() {
+  return Run("list views", [&](pqxx::connection& c) -> absl::StatusOr<std::vector<ViewRecord>> {
+    pqxx::work w(c);
+    std::vector<ViewRecord> out;
+    for (const auto& row : w.exec("SELECT name, owner_id, definition, dropped FROM views ORDER BY name")) {
+      auto v = ViewFromRow(row);
+      if (!v.ok()) return v.status();
+      out.push_back(std::move(*v));
+    }
+    return out;
+  });
+}
+
+absl::Status Store::SetViewPermissions(const std::string& name, uint64_t version,
+                                       const std::vector<std::string>& perms) {
+  return Run("set view permissions", [&](pqxx::connection& c) -> absl::Status {
+    pqxx::work w(c);
+    auto r = ExecParams(w, "SELECT definition FROM views WHERE name = $1 AND version = $2 AND NOT dropped FOR UPDATE",
+                        name, static_cast<int64_t>(version));
+    if (r.empty()) return absl::OkStatus();
+    vpb::ViewDefinition d;
+    if (!google::protobuf::util::JsonStringToMessage(r[0][0].c_str(), &d).ok())
+      return absl::DataLossError(absl::StrCat("view ", name, ": stored definition is not readable"));
+    d.clear_owner_permissions();
+    for (const auto& p : perms) d.add_owner_permissions(p);
+    ExecParams(w, "UPDATE views SET definition = $2, updated_at_us = $3 WHERE name = $1", name, ViewJson(d),
+               absl::ToUnixMicros(absl::Now()));
+    w.commit();
+    return absl::OkStatus();
   });
 }
 

@@ -245,6 +245,8 @@ int RunLocalStack(const LocalStackOptions& o) {
       // Trades and CDC rows into the warehouse.
       {"warehouse-sink", 6, absl::StrCat("warehouse:\n  dsn: \"", wh_dsn, "\"\n")},
       {"anomaly", 4, ""},
+      // Continuous views over MD, CDC and anomalies (definitions from admin).
+      {"views", 7, ""},
       // Queries run in the warehouse as the read-only role sa_query, which the
       // admin creates there itself (query.setup_dsn, as the sink's user).
       {"admin", 5,

@@ -9,6 +9,7 @@
 //   stream-admin login   --target host:port --user NAME   print an access token
 //   stream-admin keygen                              signing key + NATS seeds as config YAML
 //   stream-admin query   'DSL' [--json|--csv|--explain|--validate] | --catalog   warehouse queries
+//   stream-admin views   create|replace|list|get|drop|tail ...   continuous views (docs/VIEWS.md)
 // With token auth on, pass --token or STREAM_ADMIN_TOKEN (from `login`).
 #include <spdlog/spdlog.h>
 
@@ -20,6 +21,7 @@
 #include "cli/local_stack.h"
 #include "cli/query_command.h"
 #include "cli/tail.h"
+#include "cli/views_command.h"
 #include "common/version.h"
 
 namespace {
@@ -27,7 +29,8 @@ namespace {
 using sa::cli::ControlClient;
 
 const std::vector<std::string> kDefaultTargets = {"127.0.0.1:7101", "127.0.0.1:7102", "127.0.0.1:7103",
-                                                  "127.0.0.1:7104", "127.0.0.1:7105", "127.0.0.1:7106"};
+                                                  "127.0.0.1:7104", "127.0.0.1:7105", "127.0.0.1:7106",
+                                                  "127.0.0.1:7107"};
 
 std::string g_token;  // --token / STREAM_ADMIN_TOKEN
 std::shared_ptr<grpc::ChannelCredentials> g_creds;  // --ca-file etc.; null: plaintext
@@ -137,6 +140,18 @@ int main(int argc, char** argv) {
   query->add_flag("--catalog", query_opts.catalog, "list the tables you may query, with their fields");
   query->add_option("--max-rows", query_opts.max_rows, "return at most N rows (default: the server's limit)");
   query->add_option("--timeout", query_opts.timeout_s, "seconds before the call is given up (default 60)");
+  sa::cli::ViewsOptions views_opts;
+  auto* views = app.add_subcommand("views", "continuous views (docs/VIEWS.md) through the admin service");
+  views->add_option("action", views_opts.action, "create, replace, list, get, drop or tail")->required();
+  views->add_option("name", views_opts.name, "the view's name ([a-z0-9_]{1,64}; outputs on view.<name>)");
+  views->add_option("statement", views_opts.statement, "create/replace: the DSL filter or windowed aggregate");
+  views->add_option("-t,--target", views_opts.target, "the admin service (default 127.0.0.1:7105)");
+  views->add_option("--emit", views_opts.emit, "windowed views: final (once per closed window) or changes");
+  views->add_option("--from", views_opts.from, "where the version starts: now, beginning, seq:N or time:RFC3339");
+  views->add_option("--memory-limit", views_opts.memory_limit_bytes, "window state bytes (0: the service's default)");
+  views->add_flag("--json", views_opts.json, "JSON instead of a table");
+  views->add_option("-s,--server", views_opts.server, "tail: NATS URL (default nats://127.0.0.1:4222)");
+  views->add_option("-n,--limit", views_opts.limit, "tail: exit after N messages");
   auto* keygen = app.add_subcommand("keygen", "new token signing key and NATS operator/account seeds (config YAML)");
 
   CLI11_PARSE(app, argc, argv);
@@ -144,6 +159,7 @@ int main(int argc, char** argv) {
     g_creds = *c;
     login_opts.credentials = *c;
     query_opts.credentials = *c;
+    views_opts.credentials = *c;
   } else {
     std::fprintf(stderr, "stream-admin: %s\n", std::string(c.status().message()).c_str());
     return 2;
@@ -177,6 +193,10 @@ int main(int argc, char** argv) {
   if (*query) {
     query_opts.token = g_token;
     return sa::cli::RunQuery(query_opts);
+  }
+  if (*views) {
+    views_opts.token = g_token;
+    return sa::cli::RunViews(views_opts);
   }
   return 0;
 }

@@ -58,6 +58,7 @@ struct FieldDef {
   TextGetter text = nullptr;  // optional, string and decimal fields of built-in streams
   CdcImage image = CdcImage::kNone;
   std::string doc;
+  std::string pg_type;  // captured tables (stream and warehouse): the column's PostgreSQL type
 };
 
 struct SourceDef {

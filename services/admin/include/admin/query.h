@@ -141,4 +141,8 @@ class AdminCore;
 // must outlive it.
 std::unique_ptr<grpc::Service> MakeQueryService(AdminCore* core, QueryEngine* engine);
 
+// A status as gRPC returns it; a DSL error (INVALID_ARGUMENT with a position)
+// also carries its QueryError (line, column, caret) as status details.
+grpc::Status DslReply(const absl::Status& st);
+
 }  // namespace sa::admin

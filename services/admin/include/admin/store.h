@@ -23,6 +23,7 @@
 #include "absl/status/statusor.h"
 #include "auth/revocations.h"
 #include "streamadmin/admin/v1/admin.pb.h"
+#include "streamadmin/views/v1/views.pb.h"
 
 namespace sa::admin {
 
@@ -52,6 +53,14 @@ struct RefreshRecord {
   std::string hash;
   int64_t expires_at_us = 0;
   bool revoked = false;
+};
+
+// A continuous view's definition as admin keeps it (the source of truth the
+// views replicas' bucket is synchronised from).
+struct ViewRecord {
+  streamadmin::views::v1::ViewDefinition definition;
+  std::string owner_id;  // the user the view runs as ("" when auth is off)
+  bool dropped = false;
 };
 
 struct AuditFilter {
@@ -128,6 +137,20 @@ class Store {
   // Audit log: insert only (the table refuses UPDATE and DELETE).
   absl::Status AppendAudit(const streamadmin::admin::v1::AuditEntry& e);
   absl::StatusOr<std::vector<streamadmin::admin::v1::AuditEntry>> ListAudit(const AuditFilter& f);
+
+  // Views. Versions only grow, across drops: a re-created view never reuses
+  // an earlier version's output ids. `create`: AlreadyExists when a live view
+  // has the name; else (replace) NotFound when none has. Returns the stored
+  // definition (version and created_at_ns set).
+  absl::StatusOr<streamadmin::views::v1::ViewDefinition> PutView(streamadmin::views::v1::ViewDefinition definition,
+                                                                 const std::string& owner_id, bool create);
+  // NotFound when no live view has the name; returns the dropped version.
+  absl::StatusOr<uint64_t> DropView(const std::string& name);
+  absl::StatusOr<ViewRecord> GetView(const std::string& name);
+  // Every view, dropped ones included (`dropped`).
+  absl::StatusOr<std::vector<ViewRecord>> ListViews();
+  // Rewrites the owner's rights of `name` at `version` (no-op if it moved on).
+  absl::Status SetViewPermissions(const std::string& name, uint64_t version, const std::vector<std::string>& perms);
 
  private:
   struct Db;  // one pqxx connection
