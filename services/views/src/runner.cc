@@ -82,6 +82,7 @@ struct ViewRunner::Attempt {
   uint64_t checkpoint_revision = 0;
   uint64_t checkpointed_position = 0;
   bool dirty = false;  // processed since the last checkpoint
+  uint64_t pending = 0;  // matching messages not yet delivered (the last delivery's num_pending)
   absl::Time last_checkpoint = absl::Now();
   absl::Time last_status = absl::InfinitePast();
   uint64_t last_inputs = 0, last_outputs = 0;
@@ -304,6 +305,7 @@ absl::Status ViewRunner::RunAttempt() {
     }
     auto batch = a.sub->Fetch(options_.fetch_batch, options_.fetch_wait);
     if (!batch.ok()) return FailedAt("fetch", batch.status());
+    a.pending = batch->empty() ? 0 : batch->back().num_pending();
     for (bus::ReceivedMessage& m : *batch) {
       const uint64_t seq = m.stream_sequence();
       if (seq <= engine.position()) {  // a redelivery of what was processed
@@ -383,13 +385,12 @@ void ViewRunner::ReportStatus(Attempt* a, bool force) {
   }
   if (a != nullptr) {
     a->last_status = now;
-    auto info = a->js->GetConsumerInfo(a->consumer.stream(), a->consumer.durable());
-    if (info.ok()) {
-      s.set_input_lag(info->num_pending);
-      a->probe->lag.Set(static_cast<double>(info->num_pending));
-      std::lock_guard lock(mu_);
-      status_.set_input_lag(info->num_pending);
-    }
+    // What the consumer still holds for the view (from the last delivery's
+    // metadata: no request to the server).
+    s.set_input_lag(a->pending);
+    a->probe->lag.Set(static_cast<double>(a->pending));
+    std::lock_guard lock(mu_);
+    status_.set_input_lag(a->pending);
   }
   (void)status_kv_.Put(definition_.name(), s.SerializeAsString());  // best effort: the next report repeats it
 }
