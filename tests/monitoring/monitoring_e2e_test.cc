@@ -5,6 +5,9 @@
 //     then firing (read from /api/v1/alerts); `stream-admin resume` resolves it.
 //     The test's copy of the rules only shortens `for:` (the expressions are the
 //     shipped ones) and Prometheus scrapes and evaluates every second.
+//   - One undecodable raw frame counts (its series existed at 0) and fires
+//     StreamAdminDeadLettersGrowing for dlq.normalizer; a killed service fires
+//     StreamAdminServiceDown for its job only.
 //   - Every metric name in every rule and every dashboard's Prometheus queries is
 //     a series that Prometheus holds (/api/v1/series), each dashboard query returns
 //     data (/api/v1/query), and each warehouse (SQL) panel runs on the warehouse.
@@ -26,6 +29,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
+#include "bus/connection.h"
 #include "e2e_util.h"
 #include "service_runner.h"
 #include "testing/nats_server.h"
@@ -355,6 +359,58 @@ TEST_F(MonitoringTest, PausingIngestMakesTheStallAlertPendThenFireAndResumingRes
   EXPECT_THAT(seen, ::testing::ElementsAre("", "pending", "firing", ""));
 }
 
+// The looping replays themselves dead-letter frames now and then (a recording
+// starting again sends venue sequences backwards: out_of_order), so the alert
+// may already be active; what this shows is that one frame of a reason never
+// seen before is an increase (the series existed at 0), and the alert fires.
+TEST_F(MonitoringTest, TheFirstDeadLetterOfAReasonCountsAndTheAlertFiresWithItsSubject) {
+  // Kraken's dead-letter reasons that have not happened: each series exists, at 0.
+  const std::string kraken = R"(streamadmin_normalizer_decode_errors_total{venue="kraken"})";
+  json before = prom_->Api("/api/v1/query", {{"query", kraken + " == 0"}});
+  ASSERT_FALSE(before.is_null());
+  std::set<std::string> unseen;
+  for (const auto& r : before["result"]) unseen.insert(r["metric"]["reason"]);
+  ASSERT_GE(unseen.size(), 5u) << before.dump();
+
+  // A raw frame no decoder can read, stored in MD_RAW like any other.
+  streamadmin::config::v1::NatsConfig cfg;
+  cfg.add_servers(nats_->url());
+  auto conn = bus::Connection::Connect(cfg);
+  ASSERT_TRUE(conn.ok()) << conn.status();
+  ASSERT_TRUE((*conn)->WaitConnected(absl::Seconds(10)));
+  ASSERT_TRUE((*conn)->Publish("md.raw.kraken", "{not json").ok());
+  ASSERT_TRUE((*conn)->Flush(absl::Seconds(5)).ok());
+
+  // The rule's own term counts it under a reason that was at 0.
+  std::string reason;
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        json d = prom_->Api("/api/v1/query", {{"query", absl::StrCat("increase(", kraken, "[5m]) > 0")}});
+        if (d.is_null()) return false;
+        for (const auto& r : d["result"])
+          if (unseen.count(r["metric"]["reason"])) reason = r["metric"]["reason"];
+        return !reason.empty();
+      },
+      absl::Seconds(30), absl::Milliseconds(200)));
+  // ... and the alert fires for dlq.normalizer.
+  json alert;
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        json d = prom_->Alerts();
+        if (d.is_null()) return false;
+        for (const auto& a : d["alerts"])
+          if (a["labels"].value("alertname", "") == "StreamAdminDeadLettersGrowing" &&
+              a["labels"].value("dlq", "") == "dlq.normalizer" && a["state"] == "firing")
+            alert = a;
+        return !alert.is_null();
+      },
+      absl::Seconds(30), absl::Milliseconds(200)))
+      << prom_->Get("/api/v1/alerts").value_or("");
+  EXPECT_EQ(alert["labels"]["job"], "normalizer");
+  EXPECT_EQ(alert["labels"]["severity"], "warning");
+  EXPECT_THAT(alert["annotations"]["summary"].get<std::string>(), ::testing::HasSubstr("to dlq.normalizer"));
+}
+
 TEST_F(MonitoringTest, EveryRuleAndDashboardMetricIsExportedAndEveryPanelHasData) {
   std::map<std::string, std::set<std::string>> used;  // metric -> where
   const auto rules = RuleExpressions(MonitoringDir() + "/prometheus/alerts.yaml");
@@ -433,6 +489,25 @@ TEST_F(MonitoringTest, EveryRuleAndDashboardMetricIsExportedAndEveryPanelHasData
       EXPECT_FALSE(rows->empty()) << q.dashboard << " / " << q.panel << " returned no rows:\n" << sql;
     }
   }
+}
+
+// Last: the anomaly service stays down afterwards.
+TEST_F(MonitoringTest, AServiceThatDiesIsReportedDown) {
+  EXPECT_EQ(prom_->AlertState("StreamAdminServiceDown", "anomaly"), "");
+  e2e::RunningService* anomaly = nullptr;
+  for (auto* s : services_)
+    if (s->log_file.ends_with("/anomaly.log")) anomaly = s;
+  ASSERT_NE(anomaly, nullptr);
+  ASSERT_TRUE(anomaly->process->Kill().ok());
+  ASSERT_TRUE(testing::WaitFor([&] { return prom_->AlertState("StreamAdminServiceDown", "anomaly") == "firing"; },
+                               absl::Seconds(60), absl::Milliseconds(200)))
+      << prom_->Get("/api/v1/alerts").value_or("");
+  // Only that one.
+  json d = prom_->Alerts();
+  for (const auto& a : d["alerts"])
+    if (a["labels"]["alertname"] == "StreamAdminServiceDown") {
+      EXPECT_EQ(a["labels"]["job"], "anomaly");
+    }
 }
 
 }  // namespace
