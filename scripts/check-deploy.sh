@@ -89,12 +89,36 @@ step "helm template (all options: embedded NATS, ServiceMonitor, auth, overrides
 all_objects() {
   local kinds
   kinds=$(sed -n 's/^kind: //p' "$tmp/all.yaml" | sort -u | tr '\n' ' ')
-  for k in ConfigMap Deployment Service PodDisruptionBudget ServiceMonitor StatefulSet; do
+  for k in ConfigMap Deployment Service PodDisruptionBudget ServiceMonitor StatefulSet PrometheusRule; do
     grep -q "^kind: $k$" "$tmp/all.yaml" || { echo "all-options render has no $k (kinds: $kinds)"; return 1; }
   done
   echo "kinds: $kinds"
 }
 step "all-options render has every optional object" all_objects
+monitoring_objects() { # the PrometheusRule and the dashboard ConfigMaps of the all-options render
+  "$PY" - "$tmp/all.yaml" "$tmp/rules.yaml" <<'EOF' || return
+import json, os, sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+rules = [d for d in docs if d["kind"] == "PrometheusRule"]
+assert len(rules) == 1, f"{len(rules)} PrometheusRules"
+assert rules[0]["metadata"]["labels"].get("release") == "kube-prometheus-stack", rules[0]["metadata"]
+shipped = yaml.safe_load(open("deploy/monitoring/prometheus/alerts.yaml"))
+assert rules[0]["spec"]["groups"] == shipped["groups"], "PrometheusRule groups differ from deploy/monitoring/prometheus/alerts.yaml"
+yaml.safe_dump({"groups": rules[0]["spec"]["groups"]}, open(sys.argv[2], "w"))
+want = sorted(f for f in os.listdir("deploy/monitoring/grafana/dashboards") if f.endswith(".json"))
+got = {}
+for d in docs:
+    if d["kind"] == "ConfigMap" and d["metadata"]["labels"].get("grafana_dashboard") == "1":
+        for k, v in d["data"].items():
+            got[k] = json.loads(v)
+assert sorted(got) == want, f"dashboard ConfigMaps {sorted(got)}, want {want}"
+for k in want:
+    assert got[k] == json.load(open(f"deploy/monitoring/grafana/dashboards/{k}")), f"{k} differs from deploy/monitoring"
+print(f"PrometheusRule with {sum(len(g['rules']) for g in shipped['groups'])} rules; {len(want)} dashboard ConfigMaps labelled grafana_dashboard=1")
+EOF
+  if command -v promtool >/dev/null; then promtool check rules "$tmp/rules.yaml" || return; fi
+}
+step "all-options render: PrometheusRule and Grafana dashboards as in deploy/monitoring" monitoring_objects
 EXPECT=ingest,normalizer,cdc-bridge step "helm template (services disabled)" render_and_check "$tmp/some.yaml" \
   --set services.anomaly.enabled=false --set services.admin.enabled=false --set services.ingest.replicas=0 \
   --set podDisruptionBudget.enabled=false

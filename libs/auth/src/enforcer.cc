@@ -41,6 +41,19 @@ absl::string_view SliceView(const grpc_slice& s) {
   return absl::string_view(reinterpret_cast<const char*>(GRPC_SLICE_START_PTR(s)), GRPC_SLICE_LENGTH(s));
 }
 
+// streamadmin_auth_denied_calls_total{code}: calls refused before dispatch, by
+// UNAUTHENTICATED (no, bad, expired or revoked token) or PERMISSION_DENIED. Both
+// series exist from Enforcer::Create on, at 0, so increase() counts the first refusal.
+obs::Counter& DeniedCalls(grpc::StatusCode code) {
+  constexpr char kName[] = "streamadmin_auth_denied_calls_total";
+  constexpr char kHelp[] = "gRPC calls refused before dispatch, by status code";
+  static obs::Counter& unauthenticated =
+      obs::MetricsRegistry::Default().GetCounter(kName, kHelp, {{"code", "UNAUTHENTICATED"}});
+  static obs::Counter& permission_denied =
+      obs::MetricsRegistry::Default().GetCounter(kName, kHelp, {{"code", "PERMISSION_DENIED"}});
+  return code == grpc::StatusCode::PERMISSION_DENIED ? permission_denied : unauthenticated;
+}
+
 // The processor callback: runs on a gRPC thread for every call, before dispatch.
 // `context` is the connection's auth context (shared by its calls): nothing per call goes there.
 void Process(void* state, grpc_auth_context* /*context*/, const grpc_metadata* md, size_t num_md,
@@ -306,6 +319,7 @@ Caller Enforcer::CallerOf(const grpc::ServerContextBase& context) {
 absl::StatusOr<std::unique_ptr<Enforcer>> Enforcer::Create(const cfg::ServerConfig& server, const cfg::NatsConfig* nats,
                                                            const std::string& service) {
   std::unique_ptr<Enforcer> self(new Enforcer());
+  (void)DeniedCalls(grpc::StatusCode::OK);  // registers the series
   self->service_ = service;
   self->tls_ = server.tls();
   const auto& a = server.auth();
@@ -461,6 +475,7 @@ void Enforcer::SetDenialListener(std::function<void(const Denial&)> listener) {
 }
 
 void Enforcer::ReportDenial(Denial d) {
+  DeniedCalls(d.code).Inc();
   spdlog::warn("gRPC call refused: {} {} user '{}': {}", d.method, obs::GrpcCodeName(d.code), d.username, d.reason);
   std::function<void(const Denial&)> listener;
   {

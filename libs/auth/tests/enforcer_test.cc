@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "auth/crypto.h"
 #include "auth/token.h"
+#include "observability/metrics.h"
 
 namespace sa::auth {
 namespace {
@@ -73,6 +74,30 @@ TEST_F(EnforcerTest, CachedTokensStillExpireAndGetRevoked) {
   EXPECT_EQ(enforcer_->Check(kPause, other, kNow).code, grpc::StatusCode::OK);
   enforcer_->revocations().Add({"sub", "u1", kNow + 1000});
   EXPECT_EQ(enforcer_->Check(kPause, other, kNow).code, grpc::StatusCode::UNAUTHENTICATED);
+}
+
+// streamadmin_auth_denied_calls_total{code}: both series exist once an
+// Enforcer is created, and each reported denial counts under its code.
+TEST_F(EnforcerTest, CountsRefusedCallsByCode) {
+  auto& registry = obs::MetricsRegistry::Default();
+  EXPECT_THAT(registry.RenderPrometheus(), HasSubstr("streamadmin_auth_denied_calls_total{code=\"UNAUTHENTICATED\"}"));
+  EXPECT_THAT(registry.RenderPrometheus(),
+              HasSubstr("streamadmin_auth_denied_calls_total{code=\"PERMISSION_DENIED\"}"));
+  obs::Counter& unauthenticated =
+      registry.GetCounter("streamadmin_auth_denied_calls_total", "", {{"code", "UNAUTHENTICATED"}});
+  obs::Counter& denied =
+      registry.GetCounter("streamadmin_auth_denied_calls_total", "", {{"code", "PERMISSION_DENIED"}});
+  const double u0 = unauthenticated.Value(), d0 = denied.Value();
+  std::vector<Denial> reported;
+  enforcer_->SetDenialListener([&](const Denial& d) { reported.push_back(d); });
+  for (const std::string& authorization : {std::string(""), Bearer({"control:read"})}) {
+    Enforcer::Decision d = enforcer_->Check(kPause, authorization, kNow);
+    ASSERT_NE(d.code, grpc::StatusCode::OK);
+    enforcer_->ReportDenial(Denial{"test", kPause, "", "", d.code, d.message, "unknown", "", kNow});
+  }
+  EXPECT_EQ(reported.size(), 2u);
+  EXPECT_EQ(unauthenticated.Value() - u0, 1.0);
+  EXPECT_EQ(denied.Value() - d0, 1.0);
 }
 
 TEST(EnforcerConfig, ModeNoneAllowsEverythingAndBadKeysAreRefused) {

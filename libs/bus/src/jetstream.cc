@@ -11,6 +11,7 @@
 #include "absl/strings/strip.h"
 #include "internal/connection_state.h"
 #include "internal/jetstream_state.h"
+#include "internal/metrics.h"
 #include "internal/msg_util.h"
 #include "internal/nats_status.h"
 #include "spdlog/spdlog.h"
@@ -276,14 +277,15 @@ absl::Status ReceivedMessage::AckSync(absl::Duration timeout) {
 
 // --- PullSubscription -------------------------------------------------------
 
-PullSubscription::PullSubscription(std::shared_ptr<internal::PullState> state, std::string stream,
-                                   std::string durable, int fetch_batch)
+PullSubscription::PullSubscription(std::shared_ptr<internal::PullState> state, std::string stream, std::string durable,
+                                   int fetch_batch)
     : state_(std::move(state)),
       stream_(std::move(stream)),
       durable_(std::move(durable)),
-      fetch_batch_(fetch_batch) {}
+      fetch_batch_(fetch_batch),
+      pending_(&internal::BusMetrics::ConsumerPending(stream_, durable_)) {}
 
-PullSubscription::~PullSubscription() = default;
+PullSubscription::~PullSubscription() { pending_->Set(0); }
 
 namespace {
 
@@ -417,6 +419,7 @@ absl::StatusOr<std::vector<ReceivedMessage>> PullSubscription::Fetch(int batch,
     std::vector<ReceivedMessage> out;
     out.reserve(impls->size());
     for (auto& impl : *impls) out.push_back(ReceivedMessage(std::move(impl)));
+    if (!out.empty()) pending_->Set(static_cast<double>(out.back().num_pending()));
     return out;
   }
   std::vector<std::unique_ptr<internal::ReceivedMessageImpl>> got;
@@ -450,6 +453,7 @@ absl::StatusOr<std::vector<ReceivedMessage>> PullSubscription::Fetch(int batch,
   std::vector<ReceivedMessage> out;
   out.reserve(got.size());
   for (auto& impl : got) out.push_back(ReceivedMessage(std::move(impl)));
+  pending_->Set(static_cast<double>(out.back().num_pending()));
   return out;
 }
 

@@ -11,6 +11,7 @@
 #include "bus_test_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "observability/metrics.h"
 #include "testing/wait.h"
 
 namespace sa::bus {
@@ -202,6 +203,34 @@ TEST_F(JetStreamTest, EnsurePullConsumerIsIdempotentAndUpdates) {
 
   auto missing = js_->GetConsumerInfo("CDC", "nobody");
   EXPECT_TRUE(absl::IsNotFound(missing.status())) << missing.status();
+}
+
+// streamadmin_bus_consumer_pending{stream,durable}: what the durable had left
+// after the last message fetched; 0 once the subscription is gone.
+TEST_P(ConsumeTest, ExportsWhatTheConsumerHasLeftAsAGauge) {
+  ASSERT_TRUE(js_->EnsureStream(Stream("LAG", "lag.>")).ok());
+  auto c = Consumer("LAG", "lagging");
+  c.set_prefetch(GetParam());
+  ASSERT_TRUE(js_->EnsurePullConsumer(c).ok());
+  auto pub = JetStreamPublisher::Create(*conn_);
+  ASSERT_TRUE(pub.ok());
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE((*pub)->Publish(Message{"lag.x", "m", absl::StrCat("lag-", i), {}}).ok());
+  ASSERT_TRUE((*pub)->Flush(absl::Seconds(10)).ok());
+  obs::Gauge& pending = obs::MetricsRegistry::Default().GetGauge("streamadmin_bus_consumer_pending", "",
+                                                                 {{"stream", "LAG"}, {"durable", "lagging"}});
+
+  auto sub = js_->PullSubscribe(c);
+  ASSERT_TRUE(sub.ok()) << sub.status();
+  size_t got = 0;
+  while (got < 3) {
+    auto batch = (*sub)->Fetch(static_cast<int>(3 - got), absl::Seconds(5));
+    ASSERT_TRUE(batch.ok() && !batch->empty()) << (batch.ok() ? "empty" : batch.status().ToString());
+    got += batch->size();
+    for (auto& m : *batch) EXPECT_TRUE(m.Ack().ok());
+  }
+  EXPECT_EQ(pending.Value(), 7.0);
+  sub->reset();
+  EXPECT_EQ(pending.Value(), 0.0);
 }
 
 TEST_P(ConsumeTest, NakRedeliversAndTermStopsRedelivery) {

@@ -118,6 +118,8 @@ absl::Status ValidateConfig(const cfg::CdcBridgeConfig& c) {
 namespace {
 
 constexpr char kDlqSubject[] = "dlq.cdc";
+constexpr char kDeadLettersTotal[] = "streamadmin_cdc_dead_letters_total";
+constexpr char kDeadLettersHelp[] = "Change events parked on dlq.cdc, by reason";
 
 // Who still has to store an event before its transaction may confirm.
 constexpr uint8_t kAckJetStream = 1;
@@ -192,6 +194,9 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
                                   "pg_current_wal_lsn() - confirmed_flush_lsn of the slot, in bytes");
     confirmed_lsn_ = &r.GetGauge("streamadmin_cdc_confirmed_lsn", "LSN the slot was last confirmed to");
     streaming_gauge_ = &r.GetGauge("streamadmin_cdc_streaming", "1 while the replication stream is open");
+    // Dead-letter reasons at 0 from the start, so increase() sees the first one.
+    for (const char* reason : {"serialize_failed", "publish_refused", "kafka_refused", "publish_failed"})
+      r.GetCounter(kDeadLettersTotal, kDeadLettersHelp, {{"reason", reason}});
   }
 
   absl::Status OnStart() override {
@@ -920,10 +925,7 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
   void DeadLetter(const std::string& msg_id, const std::string& reason, const std::string& error,
                   uint8_t acks = kAckAll) {
     ++dead_letters_;
-    obs::MetricsRegistry::Default()
-        .GetCounter("streamadmin_cdc_dead_letters_total", "Change events parked on dlq.cdc, by reason",
-                    {{"reason", reason}})
-        .Inc();
+    obs::MetricsRegistry::Default().GetCounter(kDeadLettersTotal, kDeadLettersHelp, {{"reason", reason}}).Inc();
     std::string subject, payload;
     MarkDone(msg_id, acks, &subject, &payload);
     spdlog::error("change event {} on {} dead-lettered to {} ({}): {}", msg_id, subject, kDlqSubject, reason, error);

@@ -185,10 +185,16 @@ class RawSink final : public sources::FrameSink {
   std::map<std::string, VenueCounters> counters_;
 };
 
+constexpr char kDeadLettersTotal[] = "streamadmin_ingest_dead_letters_total";
+constexpr char kDeadLettersHelp[] = "Raw frames JetStream refused, sent to dlq.ingest";
+
 class IngestApp final : public runtime::NatsServiceApp, public pb::Ingest::Service {
  public:
   explicit IngestApp(const cfg::IngestConfig& c)
-      : NatsServiceApp(c.nats(), {c.streams().begin(), c.streams().end()}), config_(c) {}
+      : NatsServiceApp(c.nats(), {c.streams().begin(), c.streams().end()}), config_(c) {
+    // At 0 from the start, so increase() (StreamAdminDeadLettersGrowing) sees the first one.
+    obs::MetricsRegistry::Default().GetCounter(kDeadLettersTotal, kDeadLettersHelp);
+  }
 
   std::vector<grpc::Service*> GrpcServices() override { return {this}; }
 
@@ -199,9 +205,7 @@ class IngestApp final : public runtime::NatsServiceApp, public pb::Ingest::Servi
     // payload that could not be carried - and counted. Core publish: this runs
     // on the ack thread, where the JetStream publisher must not be called.
     popts.on_failure = [this](const std::string& msg_id, const absl::Status& error) {
-      obs::MetricsRegistry::Default()
-          .GetCounter("streamadmin_ingest_dead_letters_total", "Raw frames JetStream refused, sent to dlq.ingest")
-          .Inc();
+      obs::MetricsRegistry::Default().GetCounter(kDeadLettersTotal, kDeadLettersHelp).Inc();
       spdlog::error("raw frame {} refused: {}", msg_id, std::string(error.message()));
       (void)nats().connection().Publish("dlq.ingest", "",
                                         {{md::kHeaderDlqReason, "publish_refused"},

@@ -200,6 +200,9 @@ struct VenuePipeline {
   int64_t watermark_event_ns = 0;
   int64_t watermark_wall_ns = 0;
   uint64_t frames = 0, errors = 0, trades = 0, book_updates = 0;
+  // streamadmin_normalizer_books_resyncing{venue}: books waiting for a snapshot
+  // (the StreamAdminBookResyncingTooLong alert), refreshed once a second.
+  obs::Gauge* books_resyncing = nullptr;
   // Frames of this venue at or below this MD_RAW sequence are in the books
   // restored from a checkpoint, their outputs stored: acked, not decoded.
   uint64_t skip_through = 0;
@@ -482,6 +485,11 @@ class NormalizerApp final : public runtime::NatsServiceApp, public pb::Normalize
     {
       std::lock_guard lock(mu_);
       for (auto& m : msgs) DecodeOne(m, &out, &resyncs);
+      if (absl::Now() - last_resync_gauges_ >= absl::Seconds(1)) {
+        last_resync_gauges_ = absl::Now();
+        for (auto& [name, vp] : venues_)
+          vp.books_resyncing->Set(static_cast<double>(vp.decoder->PendingResyncs().size()));
+      }
       if (CheckpointsOn() && absl::Now() - last_checkpoint_ >= CheckpointInterval()) {
         last_checkpoint_ = absl::Now();
         checkpoints = TakeCheckpointsLocked();
@@ -616,6 +624,14 @@ class NormalizerApp final : public runtime::NatsServiceApp, public pb::Normalize
     }
     VenuePipeline p;
     p.decoder = std::move(*decoder);
+    p.books_resyncing = &obs::MetricsRegistry::Default().GetGauge("streamadmin_normalizer_books_resyncing",
+                                                                  "Books in doubt, waiting for a snapshot, by venue",
+                                                                  {{"venue", venue}});
+    // The venue's dead-letter reasons at 0 from the start, so increase() sees the first one.
+    for (int e = 1; e <= static_cast<int>(md::DecodeError::kUnsupportedFrame); ++e)
+      obs::MetricsRegistry::Default().GetCounter(
+          "streamadmin_normalizer_decode_errors_total", "Raw frames sent to dlq.normalizer, by reason",
+          {{"venue", venue}, {"reason", std::string(md::DecodeErrorName(static_cast<md::DecodeError>(e)))}});
     if (config_.candle_intervals_size() > 0) {
       md::CandleBuilder::Options co;
       co.intervals = Intervals(config_);
@@ -931,6 +947,7 @@ class NormalizerApp final : public runtime::NatsServiceApp, public pb::Normalize
   std::atomic<bool> consumer_ready_{false};
   std::mutex mu_;  // guards venues_, recent_status_, last_checkpoint_ (decoders are single-threaded)
   absl::Time last_checkpoint_ = absl::Now();
+  absl::Time last_resync_gauges_ = absl::InfinitePast();  // mu_
   std::mutex kv_mu_;  // guards books_kv_ (decoder and completer threads)
   std::unique_ptr<bus::KeyValue> books_kv_;
   std::atomic<bool> outputs_failed_{false};

@@ -15,6 +15,8 @@ namespace cdcpb = streamadmin::cdc::v1;
 namespace cfg = streamadmin::config::v1;
 
 namespace {
+constexpr char kDeadLettersTotal[] = "streamadmin_cdc_sink_dead_letters_total";
+constexpr char kDeadLettersHelp[] = "Change events the warehouse could not take, by reason";
 constexpr char kDlqSubject[] = "dlq.cdc";
 }  // namespace
 
@@ -35,7 +37,10 @@ CdcSink::CdcSink(runtime::NatsClient& nats, std::string warehouse_dsn, cfg::CdcS
       buffered_gauge_(obs::MetricsRegistry::Default().GetGauge(
           "streamadmin_cdc_sink_buffered_events", "Events received, waiting for their watermark")),
       lag_ms_gauge_(obs::MetricsRegistry::Default().GetGauge(
-          "streamadmin_cdc_sink_lag_ms", "Now minus when cdc-bridge published the last applied watermark")) {}
+          "streamadmin_cdc_sink_lag_ms", "Now minus when cdc-bridge published the last applied watermark")) {
+  // At 0 from the start, so increase() (StreamAdminDeadLettersGrowing) sees the first one.
+  obs::MetricsRegistry::Default().GetCounter(kDeadLettersTotal, kDeadLettersHelp, {{"reason", "undecodable"}});
+}
 
 CdcSink::~CdcSink() { Stop(); }
 
@@ -304,10 +309,7 @@ bool CdcSink::ApplyServer(const std::string& name, Server& s) {
 void CdcSink::DeadLetter(const std::string& subject, const std::string& msg_id, const std::string& payload,
                                const std::string& reason, const std::string& error) {
   ++dead_letters_;
-  obs::MetricsRegistry::Default()
-      .GetCounter("streamadmin_cdc_sink_dead_letters_total", "Change events the warehouse could not take, by reason",
-                  {{"reason", reason}})
-      .Inc();
+  obs::MetricsRegistry::Default().GetCounter(kDeadLettersTotal, kDeadLettersHelp, {{"reason", reason}}).Inc();
   if (!dlq_) return;
   bus::Message out;
   out.subject = kDlqSubject;

@@ -12,6 +12,11 @@
 namespace sa::warehouse_sink {
 
 namespace mdpb = streamadmin::marketdata::v1;
+
+namespace {
+constexpr char kDeadLettersTotal[] = "streamadmin_warehouse_md_dead_letters_total";
+constexpr char kDeadLettersHelp[] = "Market data messages the warehouse cannot store";
+}  // namespace
 namespace cfg = streamadmin::config::v1;
 
 MarketDataSink::MarketDataSink(runtime::NatsClient& nats, std::string warehouse_dsn, cfg::MarketDataSinkConfig config,
@@ -24,8 +29,12 @@ MarketDataSink::MarketDataSink(runtime::NatsClient& nats, std::string warehouse_
           "streamadmin_warehouse_md_rows_total", "Market data rows stored in the warehouse", {{"table", "trades"}})),
       rows_candles_(obs::MetricsRegistry::Default().GetCounter(
           "streamadmin_warehouse_md_rows_total", "Market data rows stored in the warehouse", {{"table", "candles"}})),
-      errors_(obs::MetricsRegistry::Default().GetCounter(
-          "streamadmin_warehouse_md_errors_total", "Market data batches the warehouse refused; retried")) {}
+      errors_(obs::MetricsRegistry::Default().GetCounter("streamadmin_warehouse_md_errors_total",
+                                                         "Market data batches the warehouse refused; retried")) {
+  // At 0 from the start, so increase() (StreamAdminDeadLettersGrowing) sees the first one.
+  for (const char* reason : {"undecodable", "invalid"})
+    obs::MetricsRegistry::Default().GetCounter(kDeadLettersTotal, kDeadLettersHelp, {{"reason", reason}});
+}
 
 MarketDataSink::~MarketDataSink() { Stop(); }
 
@@ -51,10 +60,7 @@ void MarketDataSink::SetError(std::string e) {
 
 void MarketDataSink::DeadLetter(const bus::ReceivedMessage& m, const std::string& reason, const std::string& error) {
   ++dead_letters_;
-  obs::MetricsRegistry::Default()
-      .GetCounter("streamadmin_warehouse_md_dead_letters_total", "Market data messages the warehouse cannot store",
-                  {{"reason", reason}})
-      .Inc();
+  obs::MetricsRegistry::Default().GetCounter(kDeadLettersTotal, kDeadLettersHelp, {{"reason", reason}}).Inc();
   spdlog::error("warehouse: {} (msg id {}) dead-lettered to dlq.warehouse ({}): {}", m.subject(), m.msg_id(), reason,
                 error);
   if (!dlq_) return;

@@ -14,6 +14,10 @@
 #include "bus/message.h"
 #include "streamadmin/config/v1/config.pb.h"
 
+namespace sa::obs {
+class Gauge;
+}  // namespace sa::obs
+
 namespace sa::bus {
 
 namespace internal {
@@ -120,6 +124,9 @@ class PullSubscription {
   std::string stream_;
   std::string durable_;
   int fetch_batch_;
+  // streamadmin_bus_consumer_pending{stream,durable}: what the consumer had left
+  // after the last message fetched (0 again once this subscription is gone).
+  obs::Gauge* pending_;
 };
 
 // Management and consumption over one JetStream context. Thread-safe.

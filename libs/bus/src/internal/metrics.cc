@@ -41,4 +41,11 @@ BusMetrics& BusMetrics::Get() {
   return *metrics;
 }
 
+obs::Gauge& BusMetrics::ConsumerPending(const std::string& stream, const std::string& durable) {
+  return obs::MetricsRegistry::Default().GetGauge(
+      "streamadmin_bus_consumer_pending",
+      "Messages of the stream a durable consumer has not been delivered yet, as of its last fetched message.",
+      {{"stream", stream}, {"durable", durable}});
+}
+
 }  // namespace sa::bus::internal

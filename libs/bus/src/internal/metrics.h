@@ -2,6 +2,8 @@
 // registry): counts add up over all connections and publishers.
 #pragma once
 
+#include <string>
+
 #include "observability/metrics.h"
 
 namespace sa::bus::internal {
@@ -23,6 +25,9 @@ struct BusMetrics {
   obs::Gauge& js_in_flight;    // streamadmin_bus_js_in_flight
 
   static BusMetrics& Get();
+  // streamadmin_bus_consumer_pending{stream,durable}: messages a durable has not
+  // been delivered yet, as of the last message fetched (its metadata).
+  static obs::Gauge& ConsumerPending(const std::string& stream, const std::string& durable);
 };
 
 }  // namespace sa::bus::internal
