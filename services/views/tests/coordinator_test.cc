@@ -18,6 +18,7 @@
 #include "bus/kv.h"
 #include "nlohmann/json.hpp"
 #include "runtime/streams.h"
+#include "streamadmin/cdc/v1/cdc.pb.h"
 #include "streamadmin/marketdata/v1/marketdata.pb.h"
 #include "streamadmin/views/v1/views.pb.h"
 #include "testing/nats_server.h"
@@ -68,6 +69,7 @@ class ViewsServiceTest : public ::testing::Test {
     js_ = std::move(*js);
     ASSERT_TRUE(js_->EnsureStream(runtime::MdStream()).ok());
     ASSERT_TRUE(js_->EnsureStream(runtime::DlqStream()).ok());
+    ASSERT_TRUE(js_->EnsureStream(runtime::CdcStream()).ok());
     streamadmin::config::v1::StreamConfig views;
     views.set_name("VIEWS");
     views.add_subjects("view.>");
@@ -408,6 +410,94 @@ TEST_F(ViewsServiceTest, ANewVersionStartsWhereItsDefinitionSays) {
     }
   }
   EXPECT_EQ(v2, coinbase);
+  r->Stop(true);
+}
+
+TEST_F(ViewsServiceTest, AViewOverACapturedTableReadsItsChangeEvents) {
+  // The definition carries the table's columns (admin fills them from its catalog).
+  vpb::ViewDefinition d;
+  d.set_name("paid");
+  d.set_version(1);
+  d.set_statement("cdc.pg.public.orders | where status = \"paid\" and event.op != \"delete\" | project id, amount");
+  d.mutable_start()->set_beginning(true);
+  d.set_owner("bob");
+  d.add_owner_permissions("cdc.pg.public.orders:read");  // a per-table grant is enough
+  d.set_created_at_ns(1000);
+  auto* t = d.mutable_cdc_table();
+  t->set_server("pg");
+  t->set_schema("public");
+  t->set_table("orders");
+  for (const auto& [n, ty] : std::vector<std::pair<std::string, std::string>>{{"id", "int8"}, {"status", "text"},
+                                                                               {"amount", "numeric"}}) {
+    auto* c = t->add_columns();
+    c->set_name(n);
+    c->set_pg_type(ty);
+  }
+  ASSERT_TRUE(defs_->Put("paid", d.SerializeAsString()).ok());
+  std::set<int64_t> want;
+  for (int i = 1; i <= 40; ++i) {
+    streamadmin::cdc::v1::ChangeEvent e;
+    e.set_op(i % 10 == 0 ? streamadmin::cdc::v1::OP_DELETE : streamadmin::cdc::v1::OP_CREATE);
+    e.mutable_table()->set_server("pg");
+    e.mutable_table()->set_schema("public");
+    e.mutable_table()->set_table("orders");
+    e.mutable_source()->set_lsn(1000 + i);
+    e.mutable_source()->set_commit_time_us(1714564800000000LL + i);
+    auto* cols = e.op() == streamadmin::cdc::v1::OP_DELETE ? e.mutable_before() : e.mutable_after();
+    auto add = [&](const char* name, const char* type) {
+      auto* c = cols->Add();
+      c->set_name(name);
+      c->set_type_name(type);
+      return c->mutable_value();
+    };
+    add("id", "int8")->set_int_value(i);
+    add("status", "text")->set_text_value(i % 3 == 0 ? "paid" : "new");
+    add("amount", "numeric")->set_numeric_value(absl::StrCat(i, ".25"));
+    if (i % 3 == 0 && i % 10 != 0) want.insert(i);
+    ASSERT_TRUE(pub_->Publish({"cdc.pg.public.orders", e.SerializeAsString(), absl::StrCat("pg:", i), {}}).ok());
+  }
+  ASSERT_TRUE(pub_->Flush(absl::Seconds(10)).ok());
+  auto r = StartReplica("r");
+  ASSERT_TRUE(sa::testing::WaitFor([&] { return Stored("VIEWS") >= want.size(); }, absl::Seconds(20)))
+      << (StatusOf("paid") ? StatusOf("paid")->DebugString() : "no status");
+  std::set<int64_t> got;
+  for (const auto& [id, j] : Outputs("view.paid")) {
+    got.insert(j["row"]["id"].get<int64_t>());
+    EXPECT_EQ(j["row"].size(), 2u) << j.dump();
+    EXPECT_EQ(j["row"]["amount"], absl::StrCat(j["row"]["id"].get<int64_t>(), ".25"));
+  }
+  EXPECT_EQ(got, want);
+  auto ci = js_->GetConsumerInfo("CDC", "view_paid");
+  ASSERT_TRUE(ci.ok());
+  EXPECT_EQ(ci->filter_subject, "cdc.pg.public.orders");
+  r->Stop(true);
+}
+
+TEST_F(ViewsServiceTest, AViewOverItsMemoryLimitStopsSayingSoAndTheOthersGoOn) {
+  // One group per trade id in a window that never closes: the state grows.
+  vpb::ViewDefinition d;
+  d.set_name("hog");
+  d.set_version(1);
+  d.set_statement("md.trade | window tumbling 1d grace 1d | summarize n = count() by trade_id");
+  d.mutable_start()->set_beginning(true);
+  d.add_owner_permissions("md:read");
+  d.set_memory_limit_bytes(64 * 1024);
+  d.set_created_at_ns(1000);
+  ASSERT_TRUE(defs_->Put("hog", d.SerializeAsString()).ok());
+  Define("krk", "md.trade | where venue = \"kraken\"");
+  auto all = Trades(3000);
+  Publish(all);
+  auto r = StartReplica("r");
+  ASSERT_TRUE(sa::testing::WaitFor(
+      [&] {
+        auto s = StatusOf("hog");
+        return s && s->state() == vpb::VIEW_STATE_STOPPED;
+      },
+      absl::Seconds(30)));
+  EXPECT_NE(StatusOf("hog")->reason().find("over its limit of 65536"), std::string::npos) << StatusOf("hog")->reason();
+  ASSERT_TRUE(sa::testing::WaitFor([&] { return Stored("VIEWS") >= KrakenOracle(all, "krk").size(); },
+                                   absl::Seconds(30)));
+  EXPECT_EQ(IdsToTradeIds(Outputs("view.krk")), KrakenOracle(all, "krk"));
   r->Stop(true);
 }
 
