@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "auth/crypto.h"
+#include "wire/subjects.h"
 
 namespace sa::auth {
 namespace {
@@ -118,31 +119,37 @@ std::vector<adm::Role> BuiltinRoles() {
           "viewer", "read everything but the audit log; subscribe to market data and anomalies",
           {"control:read", "ingest:read", "normalizer:read", "cdc:read", "users:read", "roles:read", "apikeys:read",
            "md:read"},
-          {}, {">"}, {"md.>", "anomaly.>", kInboxSubscription}, {"cdc.>", "md.raw.>"}),
+          {}, {">"}, {wire::kMdAll, wire::kAnomalyAll, kInboxSubscription}, {wire::kCdcAll, wire::kRawAll}),
       MakeRole("svc-ingest", "the ingest service", {"control:read"},
-               Concat({"md.raw.>", "dlq.ingest", "sa.audit.denied.ingest", "sa.audit.call.ingest"}, ingest.publish), {},
-               {kInboxSubscription, "md.ctl.snapshot.>", "sa.auth.revoked"}, {}),
+               Concat({wire::kRawAll, wire::kDlqIngest, wire::AuditDeniedSubject("ingest"),
+                       wire::AuditCallSubject("ingest")},
+                      ingest.publish),
+               {}, {kInboxSubscription, wire::kSnapshotRequestAll, wire::kAuthRevoked}, {}),
       MakeRole("svc-normalizer", "the normalizer service", {"control:read"},
-               Concat({"md.trade.>", "md.ticker.>", "md.book.>", "md.candle.>", "md.status.>", "md.ctl.snapshot.>",
-                       "dlq.normalizer", "sa.audit.denied.normalizer", "sa.audit.call.normalizer"},
+               Concat({wire::kTradeAll, wire::kTickerAll, wire::kBookAll, wire::kCandleAll, wire::kStatusAll,
+                       wire::kSnapshotRequestAll, wire::kDlqNormalizer, wire::AuditDeniedSubject("normalizer"),
+                       wire::AuditCallSubject("normalizer")},
                       normalizer.publish),
-               {}, {kInboxSubscription, "sa.auth.revoked"}, {}),
+               {}, {kInboxSubscription, wire::kAuthRevoked}, {}),
       MakeRole("svc-cdc-bridge", "the cdc-bridge service", {"control:read"},
-               Concat({"cdc.>", "dlq.cdc", "sa.audit.denied.cdc-bridge", "sa.audit.call.cdc-bridge"},
+               Concat({wire::kCdcAll, wire::kDlqCdc, wire::AuditDeniedSubject("cdc-bridge"),
+                       wire::AuditCallSubject("cdc-bridge")},
                       cdc_bridge.publish),
-               {}, {kInboxSubscription, "sa.auth.revoked"}, {}),
+               {}, {kInboxSubscription, wire::kAuthRevoked}, {}),
       // dlq.cdc: change events the warehouse cannot take; dlq.warehouse:
       // market data it cannot take.
       MakeRole("svc-warehouse-sink", "the warehouse-sink service", {"control:read"},
-               Concat({"dlq.cdc", "dlq.warehouse", "sa.audit.denied.warehouse-sink", "sa.audit.call.warehouse-sink"},
+               Concat({wire::kDlqCdc, wire::kDlqWarehouse, wire::AuditDeniedSubject("warehouse-sink"),
+                       wire::AuditCallSubject("warehouse-sink")},
                       warehouse_sink.publish),
-               {}, {kInboxSubscription, "sa.auth.revoked"}, {}),
+               {}, {kInboxSubscription, wire::kAuthRevoked}, {}),
       MakeRole("svc-anomaly", "the anomaly service", {"control:read"},
-               Concat({"anomaly.>", "sa.audit.denied.anomaly", "sa.audit.call.anomaly"}, anomaly.publish), {},
-               {"md.>", kInboxSubscription, "sa.auth.revoked"}, {}),
+               Concat({wire::kAnomalyAll, wire::AuditDeniedSubject("anomaly"), wire::AuditCallSubject("anomaly")},
+                      anomaly.publish),
+               {}, {wire::kMdAll, kInboxSubscription, wire::kAuthRevoked}, {}),
       // The admin uses no JetStream API.
-      MakeRole("svc-admin", "the admin service", {"control:read"}, {"sa.auth.revoked"}, {},
-               {"sa.audit.>", kInboxSubscription, "sa.auth.revoked"}, {}),
+      MakeRole("svc-admin", "the admin service", {"control:read"}, {wire::kAuthRevoked}, {},
+               {wire::kAuditAll, kInboxSubscription, wire::kAuthRevoked}, {}),
   };
 }
 
@@ -161,7 +168,7 @@ std::string InboxPrefixFor(const std::string& user_id) {
   const bool safe = !user_id.empty() && user_id.size() <= 64 && std::all_of(user_id.begin(), user_id.end(), [](char c) {
     return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
   });
-  return absl::StrCat("_INBOX_", safe ? user_id : Sha256Hex(user_id).substr(0, 16));
+  return wire::InboxPrefix(safe ? user_id : Sha256Hex(user_id).substr(0, 16));
 }
 
 nkeys::Permissions WithInboxPrefix(nkeys::Permissions perms, const std::string& inbox_prefix) {

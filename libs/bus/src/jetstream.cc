@@ -14,6 +14,7 @@
 #include "internal/msg_util.h"
 #include "internal/nats_status.h"
 #include "spdlog/spdlog.h"
+#include "wire/subjects.h"
 
 namespace sa::bus {
 namespace internal {
@@ -663,7 +664,7 @@ absl::StatusOr<std::unique_ptr<PullSubscription>> JetStream::PullSubscribe(
     // credentials may allow replies only below it.
     const std::string& prefix = state_->conn->config.inbox_prefix();
     pull->inbox = prefix.empty() ? std::string(inbox)
-                                 : absl::StrCat(prefix, ".", absl::StripPrefix(absl::string_view(inbox), "_INBOX."));
+                                 : absl::StrCat(prefix, ".", absl::StripPrefix(absl::string_view(inbox), wire::kNatsInboxPrefix));
     natsInbox_Destroy(inbox);
     pull->next_subject = absl::StrCat("$JS.API.CONSUMER.MSG.NEXT.", config.stream(), ".", config.durable());
     pull->target = std::max<int64_t>(config.prefetch(), 1);

@@ -105,6 +105,7 @@ std::string DlqSubject(std::string_view stage);
 // ---- Audit and revocations (core NATS, the admin service subscribes) ----
 // sa.audit.denied.<service>: a denied gRPC call; sa.audit.call.<service>: an
 // audited call; sa.auth.revoked: a revoked token or key.
+inline constexpr char kAuditPrefix[] = "sa.audit.";
 inline constexpr char kAuditDeniedPrefix[] = "sa.audit.denied.";
 inline constexpr char kAuditCallPrefix[] = "sa.audit.call.";
 inline constexpr char kAuditAll[] = "sa.audit.>";
@@ -116,6 +117,8 @@ std::string AuditCallSubject(std::string_view service);
 // What a role lists to receive replies (request/reply, JetStream API answers
 // and publish acks); credentials replace it with "<InboxPrefix(user)>.>".
 inline constexpr char kInboxAll[] = "_INBOX.>";
+// nats.c's own inbox prefix (natsInbox_Create), which a custom prefix replaces.
+inline constexpr char kNatsInboxPrefix[] = "_INBOX.";
 // "_INBOX_<token>": the inbox prefix of one user's clients.
 std::string InboxPrefix(std::string_view user_token);
 
