@@ -79,8 +79,8 @@
 #include <atomic>
 #include <chrono>
 #include <cinttypes>
-#include <cstdint>
 #include <condition_variable>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -99,11 +99,11 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "bench_util.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "bench_util.h"
 #include "bus/connection.h"
 #include "bus/jetstream.h"
 #include "bus/jetstream_publisher.h"

@@ -91,7 +91,6 @@
 #include <thread>
 #include <vector>
 
-#include "bench_util.h"
 #include "absl/status/status.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -99,6 +98,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "bench_util.h"
 #include "bus/connection.h"
 #include "bus/jetstream.h"
 #include "bus/jetstream_publisher.h"

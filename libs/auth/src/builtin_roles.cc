@@ -115,11 +115,10 @@ std::vector<adm::Role> BuiltinRoles() {
       MakeRole("admin", "everything", {"*:*"}, {">"}, {}, {">"}, {}),
       // The viewer's replies come on its own inbox prefix: NatsCredentials
       // turns "_INBOX.>" into "_INBOX_<user id>.>" for every role.
-      MakeRole(
-          "viewer", "read everything but the audit log; subscribe to market data and anomalies",
-          {"control:read", "ingest:read", "normalizer:read", "cdc:read", "users:read", "roles:read", "apikeys:read",
-           "md:read"},
-          {}, {">"}, {wire::kMdAll, wire::kAnomalyAll, kInboxSubscription}, {wire::kCdcAll, wire::kRawAll}),
+      MakeRole("viewer", "read everything but the audit log; subscribe to market data and anomalies",
+               {"control:read", "ingest:read", "normalizer:read", "cdc:read", "users:read", "roles:read",
+                "apikeys:read", "md:read"},
+               {}, {">"}, {wire::kMdAll, wire::kAnomalyAll, kInboxSubscription}, {wire::kCdcAll, wire::kRawAll}),
       MakeRole("svc-ingest", "the ingest service", {"control:read"},
                Concat({wire::kRawAll, wire::kDlqIngest, wire::AuditDeniedSubject("ingest"),
                        wire::AuditCallSubject("ingest")},

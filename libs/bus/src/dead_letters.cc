@@ -6,7 +6,6 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-
 #include "wire/headers.h"
 #include "wire/msg_ids.h"
 #include "wire/subjects.h"
@@ -19,8 +18,8 @@ namespace {
 // and the dead-letter set (a dead letter of a dead letter says it once).
 bool IsReplacedHeader(const std::string& name) {
   namespace h = wire::header;
-  for (const char* n : {kMsgIdHeader, h::kDlqReason, h::kDlqError, h::kDlqSubject, h::kDlqStage, h::kDlqMsgId,
-                        h::kDlqTruncated})
+  for (const char* n :
+       {kMsgIdHeader, h::kDlqReason, h::kDlqError, h::kDlqSubject, h::kDlqStage, h::kDlqMsgId, h::kDlqTruncated})
     if (name == n) return true;
   return false;
 }

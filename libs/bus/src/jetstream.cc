@@ -663,8 +663,9 @@ absl::StatusOr<std::unique_ptr<PullSubscription>> JetStream::PullSubscribe(
     // natsInbox_Create ignores the connection's custom prefix: apply it, the
     // credentials may allow replies only below it.
     const std::string& prefix = state_->conn->config.inbox_prefix();
-    pull->inbox = prefix.empty() ? std::string(inbox)
-                                 : absl::StrCat(prefix, ".", absl::StripPrefix(absl::string_view(inbox), wire::kNatsInboxPrefix));
+    pull->inbox = prefix.empty()
+                      ? std::string(inbox)
+                      : absl::StrCat(prefix, ".", absl::StripPrefix(absl::string_view(inbox), wire::kNatsInboxPrefix));
     natsInbox_Destroy(inbox);
     pull->next_subject = absl::StrCat("$JS.API.CONSUMER.MSG.NEXT.", config.stream(), ".", config.durable());
     pull->target = std::max<int64_t>(config.prefetch(), 1);

@@ -15,8 +15,8 @@
 namespace sa::bus {
 namespace {
 
-using ::testing::UnorderedElementsAre;
 using ::testing::Pair;
+using ::testing::UnorderedElementsAre;
 
 class DeadLetterWriterTest : public test::NatsFixture {
  protected:
@@ -75,8 +75,9 @@ TEST_F(DeadLetterWriterTest, ParksTheInputWithTheHeaderSetOnItsStagesSubject) {
     if (k != kMsgIdHeader) others.emplace_back(k, v);
   // nats.c hands headers back in no particular order.
   EXPECT_THAT(others, UnorderedElementsAre(Pair("Sa-Conn", "c1"), Pair("Sa-Dlq-Reason", "bad_json"),
-                                  Pair("Sa-Dlq-Error", std::string(1024, 'e')), Pair("Sa-Dlq-Subject", "md.raw.kraken"),
-                                  Pair("Sa-Dlq-Stage", "normalizer"), Pair("Sa-Msg-Id", "kraken:c1:7")));
+                                           Pair("Sa-Dlq-Error", std::string(1024, 'e')),
+                                           Pair("Sa-Dlq-Subject", "md.raw.kraken"), Pair("Sa-Dlq-Stage", "normalizer"),
+                                           Pair("Sa-Msg-Id", "kraken:c1:7")));
   EXPECT_EQ(Count("normalizer", "bad_json"), before + 1);
 }
 
@@ -84,8 +85,11 @@ TEST_F(DeadLetterWriterTest, TheSameInputIsParkedOnce) {
   auto w = DeadLetterWriter::Create(*conn_, {.stage = "cdc-bridge", .subject = wire::kDlqCdc});
   ASSERT_TRUE(w.ok()) << w.status();
   for (int i = 0; i < 3; ++i) {
-    ASSERT_TRUE((*w)->Write({.reason = "publish_failed", .error = "x", .subject = "cdc.pg.public.t",
-                             .input_msg_id = "pg:0/1:0", .payload = "e"})
+    ASSERT_TRUE((*w)->Write({.reason = "publish_failed",
+                             .error = "x",
+                             .subject = "cdc.pg.public.t",
+                             .input_msg_id = "pg:0/1:0",
+                             .payload = "e"})
                     .ok());
   }
   ASSERT_TRUE((*w)->Flush(absl::Seconds(10)).ok());
@@ -100,15 +104,17 @@ TEST_F(DeadLetterWriterTest, TheSameInputIsParkedOnce) {
 TEST_F(DeadLetterWriterTest, AnOversizedPayloadIsShrunkOrDroppedAndSaysSo) {
   auto w = DeadLetterWriter::Create(*conn_, {.stage = "warehouse", .max_payload_bytes = 100});
   ASSERT_TRUE(w.ok()) << w.status();
-  DeadLetter shrinkable{.reason = "r", .error = "e", .subject = "s", .input_msg_id = "a", .payload = std::string(500, 'x')};
+  DeadLetter shrinkable{
+      .reason = "r", .error = "e", .subject = "s", .input_msg_id = "a", .payload = std::string(500, 'x')};
   shrinkable.shrink = [](std::string* p) {
     p->resize(10);
     return std::string(wire::dlq_truncation::kKeyColumnsOnly);
   };
-  DeadLetter unshrinkable{.reason = "r", .error = "e", .subject = "s", .input_msg_id = "b", .payload = std::string(500, 'y')};
+  DeadLetter unshrinkable{
+      .reason = "r", .error = "e", .subject = "s", .input_msg_id = "b", .payload = std::string(500, 'y')};
   unshrinkable.shrink = [](std::string*) { return std::string(); };
-  DeadLetter too_big_anyway{.reason = "r", .error = "e", .subject = "s", .input_msg_id = "c",
-                            .payload = std::string(500, 'z')};
+  DeadLetter too_big_anyway{
+      .reason = "r", .error = "e", .subject = "s", .input_msg_id = "c", .payload = std::string(500, 'z')};
   too_big_anyway.shrink = [](std::string* p) {
     p->resize(200);
     return std::string(wire::dlq_truncation::kKeyColumnsOnly);
@@ -132,7 +138,10 @@ TEST_F(DeadLetterWriterTest, AnOversizedPayloadIsShrunkOrDroppedAndSaysSo) {
 TEST_F(DeadLetterWriterTest, AWriterWithoutAConnectionBuildsTheSameMessageAndCounts) {
   DeadLetterWriter w({.stage = "normalizer"});
   const double before = Count("normalizer", "unknown_venue");
-  Message m = w.Build({.reason = "unknown_venue", .error = "no decoder", .subject = "md.raw.x", .input_msg_id = "x:c:1",
+  Message m = w.Build({.reason = "unknown_venue",
+                       .error = "no decoder",
+                       .subject = "md.raw.x",
+                       .input_msg_id = "x:c:1",
                        .payload = "p"});
   EXPECT_EQ(m.subject, "dlq.normalizer");
   EXPECT_EQ(m.msg_id, "dlq:normalizer:x:c:1");

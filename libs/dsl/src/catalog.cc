@@ -152,7 +152,8 @@ StaticCatalog MakeBuiltin() {
     c.Add(std::move(s));
   }
   {
-    SourceDef s = Stream("md.ticker", MessageKind::kTicker, wire::kTickerAll, "ts", "best bid/ask and last price (live)");
+    SourceDef s =
+        Stream("md.ticker", MessageKind::kTicker, wire::kTickerAll, "ts", "best bid/ask and last price (live)");
     AddOrigin<mdpb::Ticker>(&s.fields);
     s.fields.push_back(F("ts", kTs, [](const void* m) { return EventTs(As<mdpb::Ticker>(m).origin()); }, "event time"));
     s.fields.push_back(F("bid_price", kDec, [](const void* m) { return DecOf(As<mdpb::Ticker>(m).bid_price()); }, "", [](const void* m) { return &As<mdpb::Ticker>(m).bid_price().value(); }));
@@ -225,7 +226,8 @@ StaticCatalog MakeBuiltin() {
     c.Add(std::move(s));
   }
   {
-    SourceDef s = Stream("anomaly", MessageKind::kAnomaly, wire::kAnomalyAll, "ts", "anomalies scored by the anomaly service");
+    SourceDef s =
+        Stream("anomaly", MessageKind::kAnomaly, wire::kAnomalyAll, "ts", "anomalies scored by the anomaly service");
     s.fields.push_back(F("venue", kStr, [](const void* m) { return Str(As<anpb::Anomaly>(m).venue()); }, "", [](const void* m) { return &As<anpb::Anomaly>(m).venue(); }));
     s.fields.push_back(F("symbol", kStr, [](const void* m) { return Str(As<anpb::Anomaly>(m).symbol()); }, "", [](const void* m) { return &As<anpb::Anomaly>(m).symbol(); }));
     s.fields.push_back(F("ts", kTs, [](const void* m) { return Ts(As<anpb::Anomaly>(m).event_time_ns()); }, ""));

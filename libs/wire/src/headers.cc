@@ -4,9 +4,7 @@
 
 namespace sa::wire {
 
-const char* SnapshotActionName(SnapshotAction a) {
-  return a == SnapshotAction::kResubscribe ? "resubscribe" : "fetch";
-}
+const char* SnapshotActionName(SnapshotAction a) { return a == SnapshotAction::kResubscribe ? "resubscribe" : "fetch"; }
 
 SnapshotAction ParseSnapshotAction(const std::optional<std::string>& value) {
   return value && *value == SnapshotActionName(SnapshotAction::kResubscribe) ? SnapshotAction::kResubscribe
@@ -40,9 +38,10 @@ std::optional<std::string> FindHeader(const HeaderList& headers, std::string_vie
 }
 
 CoreMessage EncodeSnapshotRequest(const SnapshotRequest& r) {
-  return CoreMessage{SnapshotRequestSubject(r.venue),
-                     r.symbol,
-                     {{header::kAction, SnapshotActionName(r.action)}, {header::kUrl, r.url}, {header::kReason, r.reason}}};
+  return CoreMessage{
+      SnapshotRequestSubject(r.venue),
+      r.symbol,
+      {{header::kAction, SnapshotActionName(r.action)}, {header::kUrl, r.url}, {header::kReason, r.reason}}};
 }
 
 std::optional<SnapshotRequest> DecodeSnapshotRequest(std::string_view subject, const std::string& data,

@@ -3,9 +3,9 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <deque>
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -17,18 +17,18 @@
 #include "absl/strings/str_split.h"
 #include "bus/dead_letters.h"
 #include "bus/jetstream_publisher.h"
+#include "bus/kv.h"
 #include "cdc/kafka_change_sink.h"
 #include "cdc/pgoutput.h"
 #include "cdc/replication_client.h"
-#include "bus/kv.h"
 #include "cdc_bridge/table_snapshot.h"
-#include "streamadmin/cdc/v1/cdc.grpc.pb.h"
 #include "common/clock.h"
 #include "common/crash_point.h"
 #include "observability/metrics.h"
 #include "runtime/main.h"
 #include "runtime/nats_service_app.h"
 #include "runtime/streams.h"
+#include "streamadmin/cdc/v1/cdc.grpc.pb.h"
 #include "wire/headers.h"
 #include "wire/msg_ids.h"
 #include "wire/subjects.h"
@@ -181,9 +181,8 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
   }
 
   absl::Status OnStart() override {
-    auto dlq = bus::DeadLetterWriter::Create(nats().connection(), {.stage = "cdc-bridge",
-                                                                   .subject = wire::kDlqCdc,
-                                                                   .max_payload_bytes = kMaxDlqPayload});
+    auto dlq = bus::DeadLetterWriter::Create(
+        nats().connection(), {.stage = "cdc-bridge", .subject = wire::kDlqCdc, .max_payload_bytes = kMaxDlqPayload});
     if (!dlq.ok()) return dlq.status();
     dlq_ = std::move(*dlq);
     bus::JetStreamPublisher::Options popts;

@@ -5,11 +5,11 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <map>
-#include <mutex>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "absl/strings/match.h"

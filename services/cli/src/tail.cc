@@ -1,13 +1,12 @@
 #include "cli/tail.h"
 
+#include <google/protobuf/util/json_util.h>
 #include <signal.h>
 
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
 #include <mutex>
-
-#include <google/protobuf/util/json_util.h>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -25,12 +24,18 @@ namespace mdpb = streamadmin::marketdata::v1;
 namespace {
 std::unique_ptr<google::protobuf::Message> MessageFor(const std::string& subject) {
   switch (wire::MdKindOf(subject)) {
-    case wire::MdKind::kTrade: return std::make_unique<mdpb::Trade>();
-    case wire::MdKind::kTicker: return std::make_unique<mdpb::Ticker>();
-    case wire::MdKind::kBook: return std::make_unique<mdpb::BookUpdate>();
-    case wire::MdKind::kCandle: return std::make_unique<mdpb::Candle>();
-    case wire::MdKind::kStatus: return std::make_unique<mdpb::VenueStatus>();
-    default: break;
+    case wire::MdKind::kTrade:
+      return std::make_unique<mdpb::Trade>();
+    case wire::MdKind::kTicker:
+      return std::make_unique<mdpb::Ticker>();
+    case wire::MdKind::kBook:
+      return std::make_unique<mdpb::BookUpdate>();
+    case wire::MdKind::kCandle:
+      return std::make_unique<mdpb::Candle>();
+    case wire::MdKind::kStatus:
+      return std::make_unique<mdpb::VenueStatus>();
+    default:
+      break;
   }
   if (wire::IsCdcSubject(subject)) return std::make_unique<streamadmin::cdc::v1::ChangeEvent>();
   if (wire::IsAnomalySubject(subject)) return std::make_unique<streamadmin::anomaly::v1::Anomaly>();

@@ -133,11 +133,12 @@ class RawSink final : public sources::FrameSink {
     bus::Message m;
     m.subject = md::RawSubject(f.venue);
     m.msg_id = md::RawMsgId(f.venue, f.conn, f.frame_seq);
-    m.headers = {{md::kHeaderConn, f.conn},
-                 {md::kHeaderFrameSeq, std::to_string(f.frame_seq)},
-                 {md::kHeaderRecvNs, std::to_string(f.recv_time_ns)},
-                 // Kafka records carry venue WebSocket frames relayed through a topic.
-                 {md::kHeaderKind, f.kind == wire::frame_kind::kHttp ? wire::frame_kind::kHttp : wire::frame_kind::kWs}};
+    m.headers = {
+        {md::kHeaderConn, f.conn},
+        {md::kHeaderFrameSeq, std::to_string(f.frame_seq)},
+        {md::kHeaderRecvNs, std::to_string(f.recv_time_ns)},
+        // Kafka records carry venue WebSocket frames relayed through a topic.
+        {md::kHeaderKind, f.kind == wire::frame_kind::kHttp ? wire::frame_kind::kHttp : wire::frame_kind::kWs}};
     if (!f.url.empty()) m.headers.emplace_back(md::kHeaderUrl, f.url);
     m.data = std::move(f.data);
     const size_t raw_bytes = m.data.size();

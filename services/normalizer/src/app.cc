@@ -1,5 +1,6 @@
 #include "normalizer/app.h"
 
+#include <pthread.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -8,11 +9,9 @@
 #include <cstring>
 #include <deque>
 #include <map>
-#include <set>
 #include <mutex>
+#include <set>
 #include <thread>
-
-#include <pthread.h>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/inlined_vector.h"
@@ -877,13 +876,13 @@ class NormalizerApp final : public runtime::NatsServiceApp, public pb::Normalize
                     {{"venue", venue}, {"reason", reason}})
         .Inc();
     spdlog::warn("dead letter ({}): {}", reason, error);
-    out->push_back(dlq_.Build({.reason = reason,
-                               .error = error,
-                               .subject = m.subject(),
-                               .input_msg_id = m.msg_id().empty() ? wire::StreamPositionId(m.subject(), m.stream_sequence())
-                                                                  : m.msg_id(),
-                               .payload = m.data(),
-                               .input_headers = m.headers()}));
+    out->push_back(dlq_.Build(
+        {.reason = reason,
+         .error = error,
+         .subject = m.subject(),
+         .input_msg_id = m.msg_id().empty() ? wire::StreamPositionId(m.subject(), m.stream_sequence()) : m.msg_id(),
+         .payload = m.data(),
+         .input_headers = m.headers()}));
   }
 
   // Asks ingest for a fresh snapshot (core NATS, best effort: the decoder
@@ -893,13 +892,13 @@ class NormalizerApp final : public runtime::NatsServiceApp, public pb::Normalize
         .GetCounter("streamadmin_normalizer_resync_requests_total", "Book resyncs requested from ingest",
                     {{"venue", r.venue}, {"reason", r.reason}})
         .Inc();
-    wire::CoreMessage m = wire::EncodeSnapshotRequest(
-        {.venue = r.venue,
-         .symbol = r.symbol,
-         .action = r.action == md::ResyncRequest::Action::kFetchSnapshot ? wire::SnapshotAction::kFetch
-                                                                         : wire::SnapshotAction::kResubscribe,
-         .url = r.url,
-         .reason = r.reason});
+    wire::CoreMessage m = wire::EncodeSnapshotRequest({.venue = r.venue,
+                                                       .symbol = r.symbol,
+                                                       .action = r.action == md::ResyncRequest::Action::kFetchSnapshot
+                                                                     ? wire::SnapshotAction::kFetch
+                                                                     : wire::SnapshotAction::kResubscribe,
+                                                       .url = r.url,
+                                                       .reason = r.reason});
     (void)nats().connection().Publish(m.subject, m.data, m.headers);
   }
 

@@ -11,10 +11,10 @@
 #include "runtime/main.h"
 #include "runtime/nats_service_app.h"
 #include "runtime/streams.h"
-#include "wire/subjects.h"
 #include "streamadmin/cdc/v1/cdc.grpc.pb.h"
 #include "warehouse_sink/cdc_sink.h"
 #include "warehouse_sink/market_data_sink.h"
+#include "wire/subjects.h"
 
 namespace sa::warehouse_sink {
 

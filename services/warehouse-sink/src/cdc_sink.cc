@@ -308,8 +308,8 @@ void CdcSink::DeadLetter(const std::string& subject, const std::string& msg_id, 
                   {{"reason", reason}})
       .Inc();
   if (!dlq_) return;
-  if (absl::Status st =
-          dlq_->Write({.reason = reason, .error = error, .subject = subject, .input_msg_id = msg_id, .payload = payload});
+  if (absl::Status st = dlq_->Write(
+          {.reason = reason, .error = error, .subject = subject, .input_msg_id = msg_id, .payload = payload});
       !st.ok())
     spdlog::error("warehouse sink: dead letter {} not published: {}", msg_id, std::string(st.message()));
 }

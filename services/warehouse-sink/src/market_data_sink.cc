@@ -175,7 +175,8 @@ void MarketDataSink::Run() {
       trades = make("warehouse-trades", wire::kTradeAll);
       candles = make("warehouse-candles", wire::kCandleAll);
       if (!dlq_) {
-        auto p = bus::DeadLetterWriter::Create(nats_.connection(), {.stage = "warehouse", .subject = wire::kDlqWarehouse});
+        auto p =
+            bus::DeadLetterWriter::Create(nats_.connection(), {.stage = "warehouse", .subject = wire::kDlqWarehouse});
         if (p.ok()) dlq_ = std::move(*p);
       }
       if (!trades || !candles) {

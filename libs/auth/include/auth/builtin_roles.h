@@ -6,8 +6,8 @@
 #include <vector>
 
 #include "auth/nkeys.h"
-#include "wire/subjects.h"
 #include "streamadmin/admin/v1/admin.pb.h"
+#include "wire/subjects.h"
 
 namespace sa::auth {
 

@@ -13,7 +13,7 @@
 
 namespace sa::md {
 
-inline constexpr const auto& kRawSubjectPrefix = wire::kRawPrefix;      // + venue
+inline constexpr const auto& kRawSubjectPrefix = wire::kRawPrefix;       // + venue
 inline constexpr const auto& kHeaderConn = wire::header::kConn;          // ingest connection id
 inline constexpr const auto& kHeaderFrameSeq = wire::header::kFrameSeq;  // decimal, per conn from 1
 inline constexpr const auto& kHeaderRecvNs = wire::header::kRecvNs;      // decimal ns since the epoch

@@ -32,11 +32,11 @@ inline constexpr char kAction[] = "Sa-Action";  // SnapshotAction; absent: "fetc
 inline constexpr char kReason[] = "Sa-Reason";  // why the book is resynced (free text, bounded set)
 
 // ---- dlq.<stage>: the dead-letter header set (bus/dead_letters.h) ----
-inline constexpr char kDlqReason[] = "Sa-Dlq-Reason";        // bounded snake_case reason code
-inline constexpr char kDlqError[] = "Sa-Dlq-Error";          // human-readable error, <= 1024 bytes
-inline constexpr char kDlqSubject[] = "Sa-Dlq-Subject";      // the input's subject (absent: unknown)
-inline constexpr char kDlqStage[] = "Sa-Dlq-Stage";          // who parked it: ingest, normalizer, cdc-bridge, warehouse, views
-inline constexpr char kDlqMsgId[] = "Sa-Msg-Id";             // the input's Nats-Msg-Id (or its position)
+inline constexpr char kDlqReason[] = "Sa-Dlq-Reason";    // bounded snake_case reason code
+inline constexpr char kDlqError[] = "Sa-Dlq-Error";      // human-readable error, <= 1024 bytes
+inline constexpr char kDlqSubject[] = "Sa-Dlq-Subject";  // the input's subject (absent: unknown)
+inline constexpr char kDlqStage[] = "Sa-Dlq-Stage";  // who parked it: ingest, normalizer, cdc-bridge, warehouse, views
+inline constexpr char kDlqMsgId[] = "Sa-Msg-Id";     // the input's Nats-Msg-Id (or its position)
 inline constexpr char kDlqTruncated[] = "Sa-Dlq-Truncated";  // DlqTruncation; absent: the payload is whole
 
 }  // namespace header

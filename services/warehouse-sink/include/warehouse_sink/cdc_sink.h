@@ -31,8 +31,8 @@
 #include <thread>
 #include <vector>
 
-#include "bus/jetstream.h"
 #include "bus/dead_letters.h"
+#include "bus/jetstream.h"
 #include "bus/jetstream_publisher.h"
 #include "observability/metrics.h"
 #include "runtime/nats_client.h"

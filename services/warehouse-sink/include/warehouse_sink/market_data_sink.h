@@ -22,8 +22,8 @@
 #include <string>
 #include <thread>
 
-#include "bus/jetstream.h"
 #include "bus/dead_letters.h"
+#include "bus/jetstream.h"
 #include "bus/jetstream_publisher.h"
 #include "observability/metrics.h"
 #include "runtime/nats_client.h"
