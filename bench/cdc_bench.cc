@@ -79,8 +79,8 @@
 #include <atomic>
 #include <chrono>
 #include <cinttypes>
-#include <cstdint>
 #include <condition_variable>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -99,11 +99,11 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "bench_util.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "bench_util.h"
 #include "bus/connection.h"
 #include "bus/jetstream.h"
 #include "bus/jetstream_publisher.h"
@@ -119,6 +119,8 @@
 #include "testing/wait.h"
 #include "warehouse/change_applier.h"
 #include "warehouse/pg.h"
+#include "wire/msg_ids.h"
+#include "wire/subjects.h"
 
 namespace {
 
@@ -381,8 +383,8 @@ sa::bus::Message BridgeMessage(cdcpb::ChangeEvent& e, uint64_t commit_lsn, uint3
   e.mutable_table()->set_server(kServer);
   e.set_ts_ms(now_ms);
   sa::bus::Message m;
-  m.subject = absl::StrCat("cdc.", kServer, ".", e.table().schema(), ".", e.table().table());
-  m.msg_id = absl::StrCat(kServer, ":", sa::cdc::FormatLsn(commit_lsn), ":", index);
+  m.subject = sa::wire::CdcSubject(kServer, e.table().schema(), e.table().table());
+  m.msg_id = sa::wire::CdcEventMsgId(kServer, sa::cdc::FormatLsn(commit_lsn), index);
   e.SerializeToString(&m.data);
   return m;
 }
@@ -578,7 +580,7 @@ SourceResult RunSource(sa::testing::PostgresServer& pg, const std::string& nats_
     RecreateCdcStream(*js);
     std::mt19937_64 rng(42);
     std::vector<sa::bus::Message> msgs(sizes.size());
-    const std::string subject = absl::StrCat("cdc.", kServer, ".public.bench_src");
+    const std::string subject = sa::wire::CdcSubject(kServer, "public", "bench_src");
     for (size_t i = 0; i < sizes.size(); ++i) {
       msgs[i].subject = subject;
       // Same length as "<server>:<lsn>:<index>" (e.g. "bench:0/1A2B3C4D:999").
@@ -803,7 +805,7 @@ LagResult RunBridgeLag(sa::testing::PostgresServer& pg, const std::string& nats_
   std::vector<int64_t> lat_us;
   std::atomic<int64_t> from_us{INT64_MAX};  // commits before this are warm-up (set when the writer starts)
   std::atomic<uint64_t> received{0};
-  auto sub = CheckOr(conn->Subscribe(absl::StrCat("cdc.", kServer, ".public.bench_bridge"),
+  auto sub = CheckOr(conn->Subscribe(sa::wire::CdcSubject(kServer, "public", "bench_bridge"),
                                      [&](const sa::bus::InboundMessage& m) {
                                        const int64_t now = RealtimeUs();
                                        cdcpb::ChangeEvent e;

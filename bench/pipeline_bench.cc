@@ -91,7 +91,6 @@
 #include <thread>
 #include <vector>
 
-#include "bench_util.h"
 #include "absl/status/status.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -99,6 +98,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "bench_util.h"
 #include "bus/connection.h"
 #include "bus/jetstream.h"
 #include "bus/jetstream_publisher.h"
@@ -112,6 +112,7 @@
 #include "testing/nats_server.h"
 #include "testing/process.h"
 #include "testing/temp_dir.h"
+#include "wire/subjects.h"
 
 namespace {
 
@@ -538,7 +539,7 @@ TransportResult RunTransport(const std::string& url, const Workload& w, int fetc
 
   // 2. consume-only, from the stored stream
   const auto c0 = Clock::now();
-  auto consumed = ConsumeAll(*sub_conn, BareConsumer("MD_RAW", "bench-transport", "md.raw.>", fetch_batch), n,
+  auto consumed = ConsumeAll(*sub_conn, BareConsumer("MD_RAW", "bench-transport", sa::wire::kRawAll, fetch_batch), n,
                              Clock::now() + std::chrono::seconds(30));
   if (consumed.messages != n) Die(absl::StrCat("consume-only got ", consumed.messages, " of ", n));
   r.consume = {n, consumed.bytes, Seconds(c0, consumed.last)};
@@ -550,7 +551,7 @@ TransportResult RunTransport(const std::string& url, const Workload& w, int fetc
   std::atomic<bool> ready{false};
   std::thread consumer([&] {
     ready = true;
-    both = ConsumeAll(*sub_conn, BareConsumer("MD_RAW", "bench-transport2", "md.raw.>", fetch_batch), n,
+    both = ConsumeAll(*sub_conn, BareConsumer("MD_RAW", "bench-transport2", sa::wire::kRawAll, fetch_batch), n,
                       Clock::now() + std::chrono::seconds(40));
   });
   while (!ready) std::this_thread::yield();
@@ -641,7 +642,7 @@ E2eResult RunE2e(const std::string& url, const Workload& w, Normalizer& normaliz
     });
   } else {
     for (const char* kind : {"trade", "book", "ticker", "candle", "status"}) {
-      core_subs.push_back(CheckOr(read_conn->Subscribe(absl::StrCat("md.", kind, ".>"),
+      core_subs.push_back(CheckOr(read_conn->Subscribe(absl::StrCat("md.", kind, ".>"),  // wire-lint: ok (one per kind)
                                                        [&, kind](const sa::bus::InboundMessage& m) {
                                                          std::lock_guard<std::mutex> lock(core_mu);
                                                          const auto now = Clock::now();
@@ -981,7 +982,7 @@ LatencyResult RunLatency(const std::string& url, const Args& args, int fetch_bat
   samples.reserve(static_cast<size_t>(args.rate * args.latency_s * 2));
   std::atomic<uint64_t> received{0};
   std::atomic<int64_t> last_received_ns{0};
-  auto sub = CheckOr(sub_conn->Subscribe("md.trade.>",
+  auto sub = CheckOr(sub_conn->Subscribe(sa::wire::kTradeAll,
                                          [&](const sa::bus::InboundMessage& m) {
                                            const int64_t now = RealtimeNs();
                                            mdpb::Trade t;

@@ -36,6 +36,7 @@
 #include "testing/nats_server.h"
 #include "views/definition.h"
 #include "views_service/coordinator.h"
+#include "wire/subjects.h"
 
 namespace sa::bench {
 namespace {
@@ -78,7 +79,7 @@ uint64_t Fill(bus::Connection& conn, bus::JetStream& js, int n) {
     t.set_trade_id(absl::StrCat(i));
     t.set_side(i % 2 ? mdpb::SIDE_BUY : mdpb::SIDE_SELL);
     Check((*pub)->Publish(
-              {absl::StrCat("md.trade.", venue, ".", symbol), t.SerializeAsString(), absl::StrCat(venue, ":", i), {}}),
+              {wire::TradeSubject(venue, symbol), t.SerializeAsString(), absl::StrCat(venue, ":", i), {}}),
           "publish");
   }
   Check((*pub)->Flush(absl::Seconds(120)), "flush");
@@ -92,7 +93,7 @@ double Relay(bus::Connection& conn, bus::JetStream& js, uint64_t last, bool repu
   cfg::ConsumerConfig c;
   c.set_stream("MD");
   c.set_durable(durable);
-  c.set_filter_subject("md.trade.>");
+  c.set_filter_subject(wire::kTradeAll);
   c.set_ack_wait_s(60);
   c.set_max_ack_pending(20000);
   c.set_fetch_batch(256);
@@ -183,7 +184,7 @@ Round RunRound(const Args& a) {
   Check((*js)->EnsureStream(runtime::DlqStream()), "DLQ");
   cfg::StreamConfig views;
   views.set_name("VIEWS");
-  views.add_subjects("view.>");
+  views.add_subjects(wire::kViewAll);
   views.set_duplicate_window_s(3600);
   Check((*js)->EnsureStream(views), "VIEWS");
   cfg::StreamConfig relay;

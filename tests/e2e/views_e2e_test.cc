@@ -430,7 +430,7 @@ TEST_F(ViewsE2E, ViewsOverTheReplayEqualTheirOraclesThroughKillsAndFailover) {
       const int64_t start = ts - ((ts % kMin) + kMin) % kMin;
       const std::string key = absl::StrCat(t.origin().symbol(), "|", start / 1'000'000'000);
       if (stream_time != INT64_MIN && start + kMin + kGrace <= stream_time) {
-        late_ids.insert(absl::StrCat("view:", view, ":1:", m.seq));
+        late_ids.insert(absl::StrCat("dlq:view.", view, ":", m.id));  // bus::DeadLetterWriter ids
         want[key].had_late = true;
         continue;
       }

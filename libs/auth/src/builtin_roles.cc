@@ -10,6 +10,7 @@
 #include "absl/strings/str_split.h"
 #include "auth/crypto.h"
 #include "auth/permissions.h"
+#include "wire/subjects.h"
 
 namespace sa::auth {
 namespace {
@@ -157,33 +158,41 @@ std::vector<adm::Role> BuiltinRoles() {
       MakeRole("viewer", "read everything but the audit log; subscribe to market data and anomalies",
                {"control:read", "ingest:read", "normalizer:read", "cdc:read", "users:read", "roles:read",
                 "apikeys:read", "md:read"},
-               {}, {">"}, {"md.>", "anomaly.>", kInboxSubscription}, {"cdc.>", "md.raw.>"}),
+               {}, {">"}, {wire::kMdAll, wire::kAnomalyAll, kInboxSubscription}, {wire::kCdcAll, wire::kRawAll}),
       MakeRole("svc-ingest", "the ingest service", {"control:read"},
-               Concat({"md.raw.>", "dlq.ingest", "sa.audit.denied.ingest", "sa.audit.call.ingest"}, ingest.publish), {},
-               {kInboxSubscription, "md.ctl.snapshot.>", "sa.auth.revoked"}, {}),
+               Concat({wire::kRawAll, wire::kDlqIngest, wire::AuditDeniedSubject("ingest"),
+                       wire::AuditCallSubject("ingest")},
+                      ingest.publish),
+               {}, {kInboxSubscription, wire::kSnapshotRequestAll, wire::kAuthRevoked}, {}),
       MakeRole("svc-normalizer", "the normalizer service", {"control:read"},
-               Concat({"md.trade.>", "md.ticker.>", "md.book.>", "md.candle.>", "md.status.>", "md.ctl.snapshot.>",
-                       "dlq.normalizer", "sa.audit.denied.normalizer", "sa.audit.call.normalizer"},
+               Concat({wire::kTradeAll, wire::kTickerAll, wire::kBookAll, wire::kCandleAll, wire::kStatusAll,
+                       wire::kSnapshotRequestAll, wire::kDlqNormalizer, wire::AuditDeniedSubject("normalizer"),
+                       wire::AuditCallSubject("normalizer")},
                       normalizer.publish),
-               {}, {kInboxSubscription, "sa.auth.revoked"}, {}),
-      MakeRole(
-          "svc-cdc-bridge", "the cdc-bridge service", {"control:read"},
-          Concat({"cdc.>", "dlq.cdc", "sa.audit.denied.cdc-bridge", "sa.audit.call.cdc-bridge"}, cdc_bridge.publish),
-          {}, {kInboxSubscription, "sa.auth.revoked"}, {}),
+               {}, {kInboxSubscription, wire::kAuthRevoked}, {}),
+      MakeRole("svc-cdc-bridge", "the cdc-bridge service", {"control:read"},
+               Concat({wire::kCdcAll, wire::kDlqCdc, wire::AuditDeniedSubject("cdc-bridge"),
+                       wire::AuditCallSubject("cdc-bridge")},
+                      cdc_bridge.publish),
+               {}, {kInboxSubscription, wire::kAuthRevoked}, {}),
       // dlq.cdc: change events the warehouse cannot take; dlq.warehouse:
       // market data it cannot take.
       MakeRole("svc-warehouse-sink", "the warehouse-sink service", {"control:read"},
-               Concat({"dlq.cdc", "dlq.warehouse", "sa.audit.denied.warehouse-sink", "sa.audit.call.warehouse-sink"},
+               Concat({wire::kDlqCdc, wire::kDlqWarehouse, wire::AuditDeniedSubject("warehouse-sink"),
+                       wire::AuditCallSubject("warehouse-sink")},
                       warehouse_sink.publish),
-               {}, {kInboxSubscription, "sa.auth.revoked"}, {}),
+               {}, {kInboxSubscription, wire::kAuthRevoked}, {}),
       MakeRole("svc-anomaly", "the anomaly service", {"control:read"},
-               Concat({"anomaly.>", "sa.audit.denied.anomaly", "sa.audit.call.anomaly"}, anomaly.publish), {},
-               {"md.>", kInboxSubscription, "sa.auth.revoked"}, {}),
+               Concat({wire::kAnomalyAll, wire::AuditDeniedSubject("anomaly"), wire::AuditCallSubject("anomaly")},
+                      anomaly.publish),
+               {}, {wire::kMdAll, kInboxSubscription, wire::kAuthRevoked}, {}),
       MakeRole("svc-views", "the views service", {"control:read"},
-               Concat({"view.>", "dlq.view.>", "sa.audit.denied.views", "sa.audit.call.views"}, views.publish), {},
-               {kInboxSubscription, "sa.auth.revoked"}, {}),
-      MakeRole("svc-admin", "the admin service", {"control:read"}, Concat({"sa.auth.revoked"}, admin.publish), {},
-               {"sa.audit.>", kInboxSubscription, "sa.auth.revoked"}, {}),
+               Concat({wire::kViewAll, wire::kDlqViewAll, wire::AuditDeniedSubject("views"),
+                       wire::AuditCallSubject("views")},
+                      views.publish),
+               {}, {kInboxSubscription, wire::kAuthRevoked}, {}),
+      MakeRole("svc-admin", "the admin service", {"control:read"}, Concat({wire::kAuthRevoked}, admin.publish), {},
+               {wire::kAuditAll, kInboxSubscription, wire::kAuthRevoked}, {}),
   };
 }
 
@@ -199,9 +208,10 @@ nkeys::Permissions NatsPermissionsOf(const std::vector<adm::Role>& roles) {
     for (const auto& perm : r.permissions()) {
       const std::string granted = absl::StrCat(perm.resource(), ":", perm.action());
       if (PermissionCovers(granted, "views:read")) {
-        AddUnique(&p.sub_allow, "view.>");
-      } else if (absl::StartsWith(perm.resource(), "view.") && perm.resource().size() > 5 &&
-                 perm.resource().find_first_of("*>", 5) == std::string::npos &&
+        AddUnique(&p.sub_allow, wire::kViewAll);
+      } else if (absl::StartsWith(perm.resource(), wire::kViewPrefix) &&
+                 perm.resource().size() > sizeof(wire::kViewPrefix) - 1 &&
+                 perm.resource().find_first_of("*>", sizeof(wire::kViewPrefix) - 1) == std::string::npos &&
                  (perm.action() == "read" || perm.action() == "*")) {
         AddUnique(&p.sub_allow, perm.resource());
       }
@@ -214,7 +224,7 @@ std::string InboxPrefixFor(const std::string& user_id) {
   const bool safe = !user_id.empty() && user_id.size() <= 64 && std::all_of(user_id.begin(), user_id.end(), [](char c) {
     return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
   });
-  return absl::StrCat("_INBOX_", safe ? user_id : Sha256Hex(user_id).substr(0, 16));
+  return wire::InboxPrefix(safe ? user_id : Sha256Hex(user_id).substr(0, 16));
 }
 
 nkeys::Permissions WithInboxPrefix(nkeys::Permissions perms, const std::string& inbox_prefix) {

@@ -15,6 +15,7 @@
 #include "internal/msg_util.h"
 #include "internal/nats_status.h"
 #include "spdlog/spdlog.h"
+#include "wire/subjects.h"
 
 namespace sa::bus {
 namespace internal {
@@ -681,8 +682,9 @@ absl::StatusOr<std::unique_ptr<PullSubscription>> JetStream::PullSubscribe(
     // natsInbox_Create ignores the connection's custom prefix: apply it, the
     // credentials may allow replies only below it.
     const std::string& prefix = state_->conn->config.inbox_prefix();
-    pull->inbox = prefix.empty() ? std::string(inbox)
-                                 : absl::StrCat(prefix, ".", absl::StripPrefix(absl::string_view(inbox), "_INBOX."));
+    pull->inbox = prefix.empty()
+                      ? std::string(inbox)
+                      : absl::StrCat(prefix, ".", absl::StripPrefix(absl::string_view(inbox), wire::kNatsInboxPrefix));
     natsInbox_Destroy(inbox);
     pull->next_subject = absl::StrCat("$JS.API.CONSUMER.MSG.NEXT.", config.stream(), ".", config.durable());
     pull->target = std::max<int64_t>(config.prefetch(), 1);

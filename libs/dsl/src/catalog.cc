@@ -8,6 +8,7 @@
 #include "streamadmin/anomaly/v1/anomaly.pb.h"
 #include "streamadmin/cdc/v1/cdc.pb.h"
 #include "streamadmin/marketdata/v1/marketdata.pb.h"
+#include "wire/subjects.h"
 
 namespace sa::dsl {
 
@@ -136,7 +137,7 @@ SourceDef Stream(std::string name, MessageKind kind, std::string subject, std::s
 StaticCatalog MakeBuiltin() {
   StaticCatalog c;
   {
-    SourceDef s = Stream("md.trade", MessageKind::kTrade, "md.trade.>", "ts", "canonical trades (live)");
+    SourceDef s = Stream("md.trade", MessageKind::kTrade, wire::kTradeAll, "ts", "canonical trades (live)");
     AddOrigin<mdpb::Trade>(&s.fields);
     s.fields.push_back(F("ts", kTs, [](const void* m) { return EventTs(As<mdpb::Trade>(m).origin()); },
                          "event time: the venue's time, else the receive time"));
@@ -151,7 +152,8 @@ StaticCatalog MakeBuiltin() {
     c.Add(std::move(s));
   }
   {
-    SourceDef s = Stream("md.ticker", MessageKind::kTicker, "md.ticker.>", "ts", "best bid/ask and last price (live)");
+    SourceDef s =
+        Stream("md.ticker", MessageKind::kTicker, wire::kTickerAll, "ts", "best bid/ask and last price (live)");
     AddOrigin<mdpb::Ticker>(&s.fields);
     s.fields.push_back(F("ts", kTs, [](const void* m) { return EventTs(As<mdpb::Ticker>(m).origin()); }, "event time"));
     s.fields.push_back(F("bid_price", kDec, [](const void* m) { return DecOf(As<mdpb::Ticker>(m).bid_price()); }, "", [](const void* m) { return &As<mdpb::Ticker>(m).bid_price().value(); }));
@@ -163,7 +165,7 @@ StaticCatalog MakeBuiltin() {
     c.Add(std::move(s));
   }
   {
-    SourceDef s = Stream("md.book", MessageKind::kBook, "md.book.>", "ts",
+    SourceDef s = Stream("md.book", MessageKind::kBook, wire::kBookAll, "ts",
                          "L2 book updates (live); bid_*/ask_* are the top of book of snapshots (null on deltas)");
     AddOrigin<mdpb::BookUpdate>(&s.fields);
     s.fields.push_back(F("ts", kTs, [](const void* m) { return EventTs(As<mdpb::BookUpdate>(m).origin()); }, ""));
@@ -195,7 +197,7 @@ StaticCatalog MakeBuiltin() {
     c.Add(std::move(s));
   }
   {
-    SourceDef s = Stream("md.candle", MessageKind::kCandle, "md.candle.>", "open_time", "OHLCV candles (live)");
+    SourceDef s = Stream("md.candle", MessageKind::kCandle, wire::kCandleAll, "open_time", "OHLCV candles (live)");
     AddOrigin<mdpb::Candle>(&s.fields);
     s.fields.push_back(F("interval", kStr, [](const void* m) { return Str(As<mdpb::Candle>(m).interval()); }, "1s, 1m", [](const void* m) { return &As<mdpb::Candle>(m).interval(); }));
     s.fields.push_back(F("open_time", kTs, [](const void* m) { return Ts(As<mdpb::Candle>(m).open_time_ns()); }, ""));
@@ -211,7 +213,7 @@ StaticCatalog MakeBuiltin() {
     c.Add(std::move(s));
   }
   {
-    SourceDef s = Stream("md.status", MessageKind::kStatus, "md.status.>", "ts", "gap / resync / connection events");
+    SourceDef s = Stream("md.status", MessageKind::kStatus, wire::kStatusAll, "ts", "gap / resync / connection events");
     AddOrigin<mdpb::VenueStatus>(&s.fields);
     s.fields.push_back(F("ts", kTs, [](const void* m) { return EventTs(As<mdpb::VenueStatus>(m).origin()); }, ""));
     s.fields.push_back(F("kind", Type::Enum(&StatusKindEnum()),
@@ -224,7 +226,8 @@ StaticCatalog MakeBuiltin() {
     c.Add(std::move(s));
   }
   {
-    SourceDef s = Stream("anomaly", MessageKind::kAnomaly, "anomaly.>", "ts", "anomalies scored by the anomaly service");
+    SourceDef s =
+        Stream("anomaly", MessageKind::kAnomaly, wire::kAnomalyAll, "ts", "anomalies scored by the anomaly service");
     s.fields.push_back(F("venue", kStr, [](const void* m) { return Str(As<anpb::Anomaly>(m).venue()); }, "", [](const void* m) { return &As<anpb::Anomaly>(m).venue(); }));
     s.fields.push_back(F("symbol", kStr, [](const void* m) { return Str(As<anpb::Anomaly>(m).symbol()); }, "", [](const void* m) { return &As<anpb::Anomaly>(m).symbol(); }));
     s.fields.push_back(F("ts", kTs, [](const void* m) { return Ts(As<anpb::Anomaly>(m).event_time_ns()); }, ""));
@@ -288,10 +291,10 @@ void StaticCatalog::AddCdcTable(const std::string& server, const std::string& sc
                                 const std::vector<Column>& columns) {
   const std::string resource = absl::StrCat(server, ".", schema, ".", table);
   SourceDef stream;
-  stream.name = absl::StrCat("cdc.", resource);
+  stream.name = absl::StrCat(wire::kCdcPrefix, resource);
   stream.kind = SourceKind::kStream;
   stream.message = MessageKind::kChangeEvent;
-  stream.subject = stream.name;
+  stream.subject = wire::CdcSubject(server, schema, table);  // as cdc-bridge publishes it
   stream.time_field = "event.commit_time";
   stream.permission = "cdc:read";
   stream.resource = resource;

@@ -290,7 +290,7 @@ class Checker {
       hint = absl::StrCat("a warehouse query reads a table", StreamToTableHint());
     } else if (src.kind == SourceKind::kTable) {
       hint = "a live filter or view reads a stream: md.trade, md.ticker, md.book, md.candle, md.status, anomaly, "
-             "cdc.<server>.<schema>.<table>";
+             "cdc.<server>.<schema>.<table>";  // wire-lint: ok (DSL source names in a message)
     }
     return FailB(st.source_span,
                  absl::StrCat("'", src.name, "' makes this a ", UseName(plan_.use), ", but only ",

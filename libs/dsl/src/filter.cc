@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "internal/eval.h"
+#include "wire/subjects.h"
 
 namespace sa::dsl {
 
@@ -299,16 +300,17 @@ std::vector<std::string> NarrowSubjects(const Plan& plan) {
   const std::string& wide = plan.source->subject;
   // Token layout after the prefix, per stream.
   std::vector<std::string> layout;
-  std::string prefix;
+  std::string prefix;  // the subject prefix without its trailing '.'
   switch (plan.source->message) {
-    case MessageKind::kTrade: prefix = "md.trade"; layout = {"venue", "symbol"}; break;
-    case MessageKind::kTicker: prefix = "md.ticker"; layout = {"venue", "symbol"}; break;
-    case MessageKind::kBook: prefix = "md.book"; layout = {"venue", "symbol"}; break;
-    case MessageKind::kCandle: prefix = "md.candle"; layout = {"interval", "venue", "symbol"}; break;
-    case MessageKind::kStatus: prefix = "md.status"; layout = {"venue"}; break;
-    case MessageKind::kAnomaly: prefix = "anomaly"; layout = {"venue", "symbol"}; break;
+    case MessageKind::kTrade: prefix = wire::kTradePrefix; layout = {"venue", "symbol"}; break;
+    case MessageKind::kTicker: prefix = wire::kTickerPrefix; layout = {"venue", "symbol"}; break;
+    case MessageKind::kBook: prefix = wire::kBookPrefix; layout = {"venue", "symbol"}; break;
+    case MessageKind::kCandle: prefix = wire::kCandlePrefix; layout = {"interval", "venue", "symbol"}; break;
+    case MessageKind::kStatus: prefix = wire::kStatusPrefix; layout = {"venue"}; break;
+    case MessageKind::kAnomaly: prefix = wire::kAnomalyPrefix; layout = {"venue", "symbol"}; break;
     default: return {wide};
   }
+  prefix.pop_back();
   std::vector<std::vector<std::string>> tokens;
   for (const auto& name : layout) {
     std::optional<std::vector<std::string>> pinned;

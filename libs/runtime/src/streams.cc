@@ -2,6 +2,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "wire/subjects.h"
 
 namespace sa::runtime {
 
@@ -22,13 +23,14 @@ cfg::StreamConfig Make(const char* name, std::initializer_list<const char*> subj
 constexpr uint64_t kDay = 24 * 3600;
 }  // namespace
 
-cfg::StreamConfig MdRawStream() { return Make("MD_RAW", {"md.raw.>"}, kDay, 120); }
+cfg::StreamConfig MdRawStream() { return Make("MD_RAW", {wire::kRawAll}, kDay, 120); }
 cfg::StreamConfig MdStream() {
-  return Make("MD", {"md.trade.>", "md.ticker.>", "md.book.>", "md.candle.>", "md.status.>"}, kDay, 120);
+  return Make("MD", {wire::kTradeAll, wire::kTickerAll, wire::kBookAll, wire::kCandleAll, wire::kStatusAll}, kDay, 120);
 }
-cfg::StreamConfig CdcStream() { return Make("CDC", {"cdc.>"}, 7 * kDay, 3600); }
-cfg::StreamConfig AnomalyStream() { return Make("ANOMALY", {"anomaly.>"}, 7 * kDay, 120); }
-cfg::StreamConfig DlqStream() { return Make("DLQ", {"dlq.>"}, 7 * kDay, 120); }
+cfg::StreamConfig CdcStream() { return Make("CDC", {wire::kCdcAll}, 7 * kDay, 3600); }
+cfg::StreamConfig AnomalyStream() { return Make("ANOMALY", {wire::kAnomalyAll}, 7 * kDay, 120); }
+// Captures every dead-letter subject (wire::kDlqIngest ... kDlqViewAll).
+cfg::StreamConfig DlqStream() { return Make("DLQ", {wire::kDlqAll}, 7 * kDay, 120); }
 
 absl::Status ValidateStreams(const google::protobuf::RepeatedPtrField<cfg::StreamConfig>& streams) {
   for (int i = 0; i < streams.size(); ++i) {

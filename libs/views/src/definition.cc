@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "auth/permissions.h"
+#include "wire/subjects.h"
 
 namespace sa::views {
 
@@ -18,8 +19,8 @@ absl::Status ValidateViewName(const std::string& name) {
   return absl::OkStatus();
 }
 
-std::string OutputSubject(const std::string& name) { return absl::StrCat("view.", name); }
-std::string DeadLetterSubject(const std::string& name) { return absl::StrCat("dlq.view.", name); }
+std::string OutputSubject(const std::string& name) { return wire::ViewSubject(name); }
+std::string DeadLetterSubject(const std::string& name) { return wire::ViewDlqSubject(name); }
 std::string DurableName(const std::string& name) { return absl::StrCat("view_", name); }
 
 std::shared_ptr<const dsl::StaticCatalog> CatalogFor(const vpb::ViewDefinition& definition) {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "auth/builtin_roles.h"
+#include "wire/subjects.h"
 
 namespace sa::admin {
 namespace {
@@ -185,7 +186,7 @@ CREATE TABLE IF NOT EXISTS login_failures (
          if (!google::protobuf::util::JsonStringToMessage(r[0][0].c_str(), &stored).ok()) return;
          std::set<std::string> schema5(bridge.nats().publish_allow().begin(), bridge.nats().publish_allow().end());
          for (const auto& s : sink.nats().publish_allow())
-           if (!s.starts_with("sa.audit.")) schema5.insert(s);
+           if (!s.starts_with(wire::kAuditPrefix)) schema5.insert(s);
          const auto& n = stored.nats();
          const std::set<std::string> have(n.publish_allow().begin(), n.publish_allow().end());
          const bool same_rest = std::equal(n.subscribe_allow().begin(), n.subscribe_allow().end(),
@@ -225,7 +226,7 @@ CREATE TABLE views (
          streamadmin::admin::v1::Role stored;
          if (!google::protobuf::util::JsonStringToMessage(r[0][0].c_str(), &stored).ok()) return;
          const auto& n = stored.nats();
-         const bool schema6 = n.publish_allow_size() == 1 && n.publish_allow(0) == "sa.auth.revoked" &&
+         const bool schema6 = n.publish_allow_size() == 1 && n.publish_allow(0) == wire::kAuthRevoked &&
                               n.publish_deny().empty() && n.subscribe_deny().empty();
          if (!schema6) return;
          *stored.mutable_nats()->mutable_publish_allow() = builtin("svc-admin").nats().publish_allow();

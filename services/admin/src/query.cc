@@ -12,6 +12,7 @@
 #include "absl/time/clock.h"
 #include "auth/permissions.h"
 #include "dsl/parser.h"
+#include "wire/subjects.h"
 
 namespace sa::admin {
 
@@ -80,7 +81,7 @@ std::vector<const char*> ParamPointers(const dsl::SqlQuery& q) {
 bool HasAnyCdcGrant(const auth::Caller& c) {
   if (!c.authenticated || auth::Allows(c.perms, "cdc:read")) return true;
   for (const auto& p : c.perms) {
-    if (absl::StartsWith(p, "cdc.") && (absl::EndsWith(p, ":read") || absl::EndsWith(p, ":*"))) return true;
+    if (absl::StartsWith(p, wire::kCdcPrefix) && (absl::EndsWith(p, ":read") || absl::EndsWith(p, ":*"))) return true;
   }
   return false;
 }
@@ -317,7 +318,7 @@ absl::StatusOr<CompiledQuery> QueryEngine::Compile(const auth::Caller& caller, c
       *denied_source = s->name;
       return absl::PermissionDeniedError(DenialMessage(*s));
     }
-    const bool cdc_name = absl::StartsWith(name, "cdc_") || absl::StartsWith(name, "cdc.");
+    const bool cdc_name = absl::StartsWith(name, "cdc_") || absl::StartsWith(name, wire::kCdcPrefix);
     if (cdc_name && !HasAnyCdcGrant(caller)) {
       // Whether it exists or not: the answer must not tell.
       *denied_source = name.substr(0, 256);

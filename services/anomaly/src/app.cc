@@ -31,6 +31,8 @@
 #include "runtime/streams.h"
 #include "streamadmin/anomaly/v1/anomaly.grpc.pb.h"
 #include "streamadmin/marketdata/v1/marketdata.pb.h"
+#include "wire/msg_ids.h"
+#include "wire/subjects.h"
 
 namespace sa::anomaly_service {
 
@@ -60,7 +62,7 @@ cfg::AnomalyConfig DefaultConfig() {
   auto* consumer = c.mutable_consumer();
   consumer->set_stream("MD");
   consumer->set_durable("anomaly");
-  consumer->set_filter_subject("md.>");  // candles are skipped
+  consumer->set_filter_subject(wire::kMdAll);  // candles are skipped
   consumer->set_ack_wait_s(30);
   consumer->set_max_ack_pending(20000);
   consumer->set_fetch_batch(512);
@@ -589,33 +591,31 @@ class AnomalyApp final : public runtime::NatsServiceApp, public pb::AnomalyServi
   }
 
   void ProcessOne(const bus::ReceivedMessage& m, std::vector<bus::Message>* out) {
-    std::vector<std::string> parts = absl::StrSplit(m.subject(), '.');
-    if (parts.size() < 3 || parts[0] != "md") return;
-    const std::string& type = parts[1];
+    const wire::MdKind kind = wire::MdKindOf(m.subject());
     absl::StatusOr<std::optional<FeatureVector>> v = std::optional<FeatureVector>();
-    if (type == "trade") {
+    if (kind == wire::MdKind::kTrade) {
       mdpb::Trade t;
       if (!t.ParseFromString(m.data())) return Reject("unparseable");
       v = extractor_.OnTrade(t);
-    } else if (type == "ticker") {
+    } else if (kind == wire::MdKind::kTicker) {
       mdpb::Ticker t;
       if (!t.ParseFromString(m.data())) return Reject("unparseable");
       v = extractor_.OnTicker(t);
-    } else if (type == "book") {
+    } else if (kind == wire::MdKind::kBook) {
       mdpb::BookUpdate b;
       if (!b.ParseFromString(m.data())) return Reject("unparseable");
       v = extractor_.OnBookUpdate(b);
-    } else if (type == "status") {
+    } else if (kind == wire::MdKind::kStatus) {
       mdpb::VenueStatus s;
       if (!s.ParseFromString(m.data())) return Reject("unparseable");
       OnStatus(s);
       return;
     } else {
-      return;  // candles
+      return;  // candles, and anything that is not market data
     }
     if (!v.ok()) return Reject("unparseable");
     if (!v->has_value()) return;
-    OnVector(**v, m.msg_id().empty() ? absl::StrCat(m.subject(), ":", m.stream_sequence()) : m.msg_id(), out);
+    OnVector(**v, m.msg_id().empty() ? wire::StreamPositionId(m.subject(), m.stream_sequence()) : m.msg_id(), out);
   }
 
   // Quiet around trouble: a book in doubt is not scored (nor learnt from)
@@ -677,8 +677,8 @@ class AnomalyApp final : public runtime::NatsServiceApp, public pb::AnomalyServi
     }
     anomalies_total_[v.kind]->Inc();
     bus::Message msg;
-    msg.subject = absl::StrCat("anomaly.", v.venue, ".", v.symbol);
-    msg.msg_id = absl::StrCat("anomaly:", source_id);
+    msg.subject = wire::AnomalySubject(v.venue, v.symbol);
+    msg.msg_id = wire::AnomalyMsgId(source_id);
     a.SerializeToString(&msg.data);
     out->push_back(std::move(msg));
     std::lock_guard lock(recent_mu_);

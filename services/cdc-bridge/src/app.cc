@@ -3,9 +3,9 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <deque>
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -15,19 +15,23 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "bus/dead_letters.h"
 #include "bus/jetstream_publisher.h"
+#include "bus/kv.h"
 #include "cdc/kafka_change_sink.h"
 #include "cdc/pgoutput.h"
 #include "cdc/replication_client.h"
-#include "bus/kv.h"
 #include "cdc_bridge/table_snapshot.h"
-#include "streamadmin/cdc/v1/cdc.grpc.pb.h"
 #include "common/clock.h"
 #include "common/crash_point.h"
 #include "observability/metrics.h"
 #include "runtime/main.h"
 #include "runtime/nats_service_app.h"
 #include "runtime/streams.h"
+#include "streamadmin/cdc/v1/cdc.grpc.pb.h"
+#include "wire/headers.h"
+#include "wire/msg_ids.h"
+#include "wire/subjects.h"
 
 namespace sa::cdc_bridge {
 
@@ -117,7 +121,6 @@ absl::Status ValidateConfig(const cfg::CdcBridgeConfig& c) {
 
 namespace {
 
-constexpr char kDlqSubject[] = "dlq.cdc";
 constexpr char kDeadLettersTotal[] = "streamadmin_cdc_dead_letters_total";
 constexpr char kDeadLettersHelp[] = "Change events parked on dlq.cdc, by reason";
 
@@ -135,13 +138,6 @@ cdc::KafkaChangeSinkOptions KafkaSinkOptions(const cfg::KafkaOutputConfig& kc) {
   return o;
 }
 
-// Same header names as libs/marketdata/raw_wire.h (kHeaderDlq*), so every
-// dlq.* message reads the same.
-constexpr char kHeaderDlqReason[] = "Sa-Dlq-Reason";
-constexpr char kHeaderDlqError[] = "Sa-Dlq-Error";
-constexpr char kHeaderDlqSubject[] = "Sa-Dlq-Subject";
-constexpr char kHeaderDlqMsgId[] = "Sa-Msg-Id";
-constexpr char kHeaderDlqTruncated[] = "Sa-Dlq-Truncated";
 // A dead-lettered event larger than this is parked with key columns only.
 constexpr size_t kMaxDlqPayload = 512 * 1024;
 
@@ -154,15 +150,6 @@ const char* OpName(cdcpb::Op op) {
     case cdcpb::OP_TRUNCATE: return "t";
     default: return "unknown";
   }
-}
-
-// Schema/table names may hold characters a subject token cannot.
-std::string SubjectToken(const std::string& s) {
-  if (s.empty()) return "_";
-  std::string out = s;
-  for (char& ch : out)
-    if (ch == '.' || ch == '*' || ch == '>' || ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n') ch = '_';
-  return out;
 }
 
 // Publishes committed PostgreSQL transactions to JetStream and moves the
@@ -200,6 +187,10 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
   }
 
   absl::Status OnStart() override {
+    auto dlq = bus::DeadLetterWriter::Create(
+        nats().connection(), {.stage = "cdc-bridge", .subject = wire::kDlqCdc, .max_payload_bytes = kMaxDlqPayload});
+    if (!dlq.ok()) return dlq.status();
+    dlq_ = std::move(*dlq);
     bus::JetStreamPublisher::Options popts;
     popts.on_ack = [this](const std::string& msg_id) { OnAck(msg_id); };
     popts.on_failure = [this](const std::string& msg_id, const absl::Status& error) { OnFailure(msg_id, error); };
@@ -219,6 +210,8 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
   void OnStop() override {
     StopWorker();
     publisher_.reset();
+    if (dlq_) (void)dlq_->Flush(absl::Seconds(5));
+    dlq_.reset();
   }
 
   std::vector<grpc::Service*> GrpcServices() override { return {this}; }
@@ -331,16 +324,17 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
   }
 
   std::string MsgId(uint64_t commit_lsn, uint32_t index) const {
-    return absl::StrCat(server_, ":", cdc::FormatLsn(commit_lsn), ":", index);
+    return wire::CdcEventMsgId(server_, cdc::FormatLsn(commit_lsn), index);
   }
   // Inverse of MsgId: (commit LSN, index).
   static bool ParseMsgId(const std::string& msg_id, uint64_t* lsn, uint32_t* index) {
-    std::vector<std::string> parts = absl::StrSplit(msg_id, ':');
-    if (parts.size() != 3) return false;
-    auto l = cdc::ParseLsn(parts[1]);
+    auto parts = wire::ParseCdcEventMsgId(msg_id);
+    if (!parts) return false;
+    auto l = cdc::ParseLsn(parts->commit_lsn);
     if (!l.ok()) return false;
     *lsn = *l;
-    return absl::SimpleAtoi(parts[2], index);
+    *index = parts->index;
+    return true;
   }
 
   void Run() {
@@ -506,8 +500,8 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
     w.set_lsn(lsn);
     w.set_ts_ms(NowUnixNanos() / 1000000);
     bus::Message m;
-    m.subject = absl::StrCat("cdc.", server_, ".watermark");
-    m.msg_id = absl::StrCat(server_, ":wm:", cdc::FormatLsn(lsn));
+    m.subject = wire::CdcWatermarkSubject(server_);
+    m.msg_id = wire::CdcWatermarkMsgId(server_, cdc::FormatLsn(lsn));
     m.data = w.SerializeAsString();
     if (publisher_->Publish(m).ok()) {
       SA_CRASH_POINT("cdc.watermark_published");
@@ -532,7 +526,7 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
     out->set_error(j.error);
   }
   std::string SnapshotKey(const SnapshotJob& j) const {
-    return absl::StrCat(server_, ".", SubjectToken(j.schema), ".", SubjectToken(j.table));
+    return absl::StrCat(server_, ".", wire::SubjectToken(j.schema), ".", wire::SubjectToken(j.table));
   }
   // "<state>|<rows>|<schema>|<table>|<encoded last key>" in KV CDC_SNAPSHOTS.
   void SaveSnapshotState(const SnapshotJob& j) {
@@ -816,7 +810,7 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
                                     "\",\"confirmed_lsn\":\"", cdc::FormatLsn(confirmed_.load()),
                                     "\",\"lag_bytes\":", lag_bytes_.load(), ",\"ts_ms\":", NowUnixNanos() / 1000000,
                                     "}");
-    (void)nats().connection().Publish(absl::StrCat("cdc.", server_, ".heartbeat"), body);
+    (void)nats().connection().Publish(wire::CdcHeartbeatSubject(server_), body);
   }
 
   // A failure that says nothing about the event (the connection, or this
@@ -844,8 +838,7 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
       auto& e = tx.events[i];
       e.mutable_table()->set_server(server_);
       e.set_ts_ms(now_ms);
-      out[i].subject = absl::StrCat("cdc.", server_, ".", SubjectToken(e.table().schema()), ".",
-                                    SubjectToken(e.table().table()));
+      out[i].subject = wire::CdcSubject(server_, e.table().schema(), e.table().table());
       out[i].msg_id = MsgId(tx.commit_lsn, static_cast<uint32_t>(i));
       if (!e.SerializeToString(&out[i].data)) out[i].data.clear();
       p.subject[i] = out[i].subject;
@@ -888,7 +881,7 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
 
   // Ack thread: quick, no Publish.
   void OnAck(const std::string& msg_id) {
-    if (absl::StrContains(msg_id, ":wm:")) return;  // a watermark, not an event
+    if (wire::IsCdcWatermarkMsgId(msg_id)) return;  // a watermark, not an event
     ++events_acked_;
     acked_total_->Inc();
     MarkDone(msg_id, kAckJetStream, nullptr, nullptr);
@@ -908,7 +901,7 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
   // Ack/retry thread: the event can never be stored; park it on dlq.cdc
   // (core NATS, allowed here) and let the transaction confirm.
   void OnFailure(const std::string& msg_id, const absl::Status& error) {
-    if (absl::StrContains(msg_id, ":wm:")) {  // the next watermark supersedes it
+    if (wire::IsCdcWatermarkMsgId(msg_id)) {  // the next watermark supersedes it
       spdlog::warn("watermark {} not stored: {}", msg_id, std::string(error.message()));
       return;
     }
@@ -928,28 +921,23 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
     obs::MetricsRegistry::Default().GetCounter(kDeadLettersTotal, kDeadLettersHelp, {{"reason", reason}}).Inc();
     std::string subject, payload;
     MarkDone(msg_id, acks, &subject, &payload);
-    spdlog::error("change event {} on {} dead-lettered to {} ({}): {}", msg_id, subject, kDlqSubject, reason, error);
-    bus::Headers headers = {{kHeaderDlqReason, reason},
-                            {kHeaderDlqError, error.substr(0, 1024)},
-                            {kHeaderDlqSubject, subject},
-                            {kHeaderDlqMsgId, msg_id}};
-    if (payload.size() > kMaxDlqPayload) {
-      // Too big to park whole: keep what identifies the row.
+    spdlog::error("change event {} on {} dead-lettered to {} ({}): {}", msg_id, subject, dlq_->subject(), reason,
+                  error);
+    bus::DeadLetter d{.reason = reason, .error = error, .subject = subject, .input_msg_id = msg_id, .payload = payload};
+    // Too big to park whole: keep what identifies the row.
+    d.shrink = [](std::string* p) -> std::string {
       cdcpb::ChangeEvent e;
-      if (e.ParseFromString(payload)) {
-        for (auto* cols : {e.mutable_before(), e.mutable_after()}) {
-          google::protobuf::RepeatedPtrField<cdcpb::Column> keys;
-          for (const auto& col : *cols)
-            if (col.key()) *keys.Add() = col;
-          cols->Swap(&keys);
-        }
-        payload = e.SerializeAsString();
-      } else {
-        payload.clear();
+      if (!e.ParseFromString(*p)) return "";
+      for (auto* cols : {e.mutable_before(), e.mutable_after()}) {
+        google::protobuf::RepeatedPtrField<cdcpb::Column> keys;
+        for (const auto& col : *cols)
+          if (col.key()) *keys.Add() = col;
+        cols->Swap(&keys);
       }
-      headers.emplace_back(kHeaderDlqTruncated, "key-columns-only");
-    }
-    if (absl::Status st = nats().connection().Publish(kDlqSubject, payload, headers); !st.ok())
+      *p = e.SerializeAsString();
+      return wire::dlq_truncation::kKeyColumnsOnly;
+    };
+    if (absl::Status st = dlq_->Write(std::move(d)); !st.ok())
       spdlog::error("dead letter {} not published: {}", msg_id, std::string(st.message()));
   }
 
@@ -992,6 +980,7 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
 
   cfg::CdcBridgeConfig config_;
   const std::string server_;
+  std::unique_ptr<bus::DeadLetterWriter> dlq_;  // outlives publisher_, whose on_failure uses it
   std::unique_ptr<bus::JetStreamPublisher> publisher_;
   // Snapshots. jobs_/finished_jobs_ under jobs_mu_ (gRPC and worker); the rest worker only.
   std::mutex jobs_mu_;

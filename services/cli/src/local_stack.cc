@@ -5,11 +5,11 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <map>
-#include <mutex>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -23,6 +23,7 @@
 #include "testing/postgres_server.h"
 #include "testing/process.h"
 #include "testing/wait.h"
+#include "wire/subjects.h"
 
 namespace sa::cli {
 namespace {
@@ -125,7 +126,7 @@ class LiveView {
     auto conn = bus::Connection::Connect(cfg);
     if (!conn.ok()) return;
     conn_ = std::move(*conn);
-    for (const char* subject : {"md.trade.>", "md.book.>", "md.candle.>", "md.status.>"}) {
+    for (const char* subject : {wire::kTradeAll, wire::kBookAll, wire::kCandleAll, wire::kStatusAll}) {
       auto sub = conn_->Subscribe(subject, [this](const bus::InboundMessage& m) { OnMessage(m); });
       if (sub.ok()) subs_.push_back(std::move(*sub));
     }

@@ -1,13 +1,12 @@
 #include "cli/tail.h"
 
+#include <google/protobuf/util/json_util.h>
 #include <signal.h>
 
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
 #include <mutex>
-
-#include <google/protobuf/util/json_util.h>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -16,6 +15,7 @@
 #include "streamadmin/anomaly/v1/anomaly.pb.h"
 #include "streamadmin/cdc/v1/cdc.pb.h"
 #include "streamadmin/marketdata/v1/marketdata.pb.h"
+#include "wire/subjects.h"
 
 namespace sa::cli {
 
@@ -23,13 +23,22 @@ namespace mdpb = streamadmin::marketdata::v1;
 
 namespace {
 std::unique_ptr<google::protobuf::Message> MessageFor(const std::string& subject) {
-  if (absl::StartsWith(subject, "md.trade.")) return std::make_unique<mdpb::Trade>();
-  if (absl::StartsWith(subject, "md.ticker.")) return std::make_unique<mdpb::Ticker>();
-  if (absl::StartsWith(subject, "md.book.")) return std::make_unique<mdpb::BookUpdate>();
-  if (absl::StartsWith(subject, "md.candle.")) return std::make_unique<mdpb::Candle>();
-  if (absl::StartsWith(subject, "md.status.")) return std::make_unique<mdpb::VenueStatus>();
-  if (absl::StartsWith(subject, "cdc.")) return std::make_unique<streamadmin::cdc::v1::ChangeEvent>();
-  if (absl::StartsWith(subject, "anomaly.")) return std::make_unique<streamadmin::anomaly::v1::Anomaly>();
+  switch (wire::MdKindOf(subject)) {
+    case wire::MdKind::kTrade:
+      return std::make_unique<mdpb::Trade>();
+    case wire::MdKind::kTicker:
+      return std::make_unique<mdpb::Ticker>();
+    case wire::MdKind::kBook:
+      return std::make_unique<mdpb::BookUpdate>();
+    case wire::MdKind::kCandle:
+      return std::make_unique<mdpb::Candle>();
+    case wire::MdKind::kStatus:
+      return std::make_unique<mdpb::VenueStatus>();
+    default:
+      break;
+  }
+  if (wire::IsCdcSubject(subject)) return std::make_unique<streamadmin::cdc::v1::ChangeEvent>();
+  if (wire::IsAnomalySubject(subject)) return std::make_unique<streamadmin::anomaly::v1::Anomaly>();
   return nullptr;
 }
 
@@ -52,12 +61,13 @@ absl::StatusOr<std::string> DescribeMessage(const std::string& subject, const st
 
 std::string SummarizeMessage(const std::string& subject, const std::string& data) {
   std::vector<std::string> parts = absl::StrSplit(subject, '.');
-  if (absl::StartsWith(subject, "md.trade.")) {
+  const wire::MdKind kind = wire::MdKindOf(subject);
+  if (kind == wire::MdKind::kTrade) {
     mdpb::Trade t;
     if (t.ParseFromString(data))
       return absl::StrCat(t.origin().venue(), " ", t.origin().symbol(), " trade ", t.price().value(), " x ",
                           t.size().value(), " ", SideName(t.side()));
-  } else if (absl::StartsWith(subject, "md.book.")) {
+  } else if (kind == wire::MdKind::kBook) {
     mdpb::BookUpdate b;
     if (b.ParseFromString(data)) {
       std::string s = absl::StrCat(b.origin().venue(), " ", b.origin().symbol(), b.snapshot() ? " book snapshot" : " book update",
@@ -66,13 +76,13 @@ std::string SummarizeMessage(const std::string& subject, const std::string& data
       if (b.asks_size()) absl::StrAppend(&s, " ask ", b.asks(0).price().value(), " x ", b.asks(0).size().value());
       return s;
     }
-  } else if (absl::StartsWith(subject, "md.candle.")) {
+  } else if (kind == wire::MdKind::kCandle) {
     mdpb::Candle c;
     if (c.ParseFromString(data))
       return absl::StrCat(c.origin().venue(), " ", c.origin().symbol(), " candle ", c.interval(), " O ", c.open().value(),
                           " H ", c.high().value(), " L ", c.low().value(), " C ", c.close().value(), " V ",
                           c.volume().value(), c.closed() ? "" : " (open)");
-  } else if (absl::StartsWith(subject, "md.status.")) {
+  } else if (kind == wire::MdKind::kStatus) {
     mdpb::VenueStatus s;
     if (s.ParseFromString(data))
       return absl::StrCat(s.origin().venue(), " ", s.origin().symbol(), " ", mdpb::VenueStatus::Kind_Name(s.kind()), " ",

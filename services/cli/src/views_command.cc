@@ -13,6 +13,7 @@
 #include "absl/time/time.h"
 #include "cli/tail.h"
 #include "streamadmin/views/v1/views.grpc.pb.h"
+#include "wire/subjects.h"
 
 namespace sa::cli {
 namespace {
@@ -150,7 +151,7 @@ int RunViews(const ViewsOptions& o) {
     if (o.name.empty()) return Usage("tail NAME");
     TailOptions t;
     t.server = o.server;
-    t.subject = absl::StrCat("view.", o.name);
+    t.subject = wire::ViewSubject(o.name);
     t.limit = o.limit;
     return RunTail(t);
   }

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "bus/dead_letters.h"
 #include "bus/jetstream_publisher.h"
 #include "common/clock.h"
 #include "common/status.h"
@@ -20,6 +21,9 @@
 #include "runtime/streams.h"
 #include "sources/source_registry.h"
 #include "streamadmin/ingest/v1/ingest.grpc.pb.h"
+#include "wire/headers.h"
+#include "wire/msg_ids.h"
+#include "wire/subjects.h"
 
 namespace sa::ingest {
 
@@ -129,11 +133,12 @@ class RawSink final : public sources::FrameSink {
     bus::Message m;
     m.subject = md::RawSubject(f.venue);
     m.msg_id = md::RawMsgId(f.venue, f.conn, f.frame_seq);
-    m.headers = {{md::kHeaderConn, f.conn},
-                 {md::kHeaderFrameSeq, std::to_string(f.frame_seq)},
-                 {md::kHeaderRecvNs, std::to_string(f.recv_time_ns)},
-                 // Kafka records carry venue WebSocket frames relayed through a topic.
-                 {md::kHeaderKind, f.kind == "http" ? "http" : "ws"}};
+    m.headers = {
+        {md::kHeaderConn, f.conn},
+        {md::kHeaderFrameSeq, std::to_string(f.frame_seq)},
+        {md::kHeaderRecvNs, std::to_string(f.recv_time_ns)},
+        // Kafka records carry venue WebSocket frames relayed through a topic.
+        {md::kHeaderKind, f.kind == wire::frame_kind::kHttp ? wire::frame_kind::kHttp : wire::frame_kind::kWs}};
     if (!f.url.empty()) m.headers.emplace_back(md::kHeaderUrl, f.url);
     m.data = std::move(f.data);
     const size_t raw_bytes = m.data.size();
@@ -199,18 +204,25 @@ class IngestApp final : public runtime::NatsServiceApp, public pb::Ingest::Servi
   std::vector<grpc::Service*> GrpcServices() override { return {this}; }
 
   absl::Status OnStart() override {
-    bus::JetStreamPublisher::Options popts;
     // A frame JetStream refuses for good (e.g. over max_payload even
     // compressed) is recorded on dlq.ingest - identity and reason, without the
-    // payload that could not be carried - and counted. Core publish: this runs
-    // on the ack thread, where the JetStream publisher must not be called.
+    // payload that could not be carried - and counted. The dead-letter writer
+    // publishes through a JetStream publisher of its own, so it may be called
+    // on this publisher's ack thread.
+    auto dlq = bus::DeadLetterWriter::Create(nats().connection(), {.stage = "ingest"});
+    if (!dlq.ok()) return dlq.status();
+    dlq_ = std::move(*dlq);
+    bus::JetStreamPublisher::Options popts;
     popts.on_failure = [this](const std::string& msg_id, const absl::Status& error) {
       obs::MetricsRegistry::Default().GetCounter(kDeadLettersTotal, kDeadLettersHelp).Inc();
       spdlog::error("raw frame {} refused: {}", msg_id, std::string(error.message()));
-      (void)nats().connection().Publish("dlq.ingest", "",
-                                        {{md::kHeaderDlqReason, "publish_refused"},
-                                         {md::kHeaderDlqError, std::string(error.message())},
-                                         {"Sa-Msg-Id", msg_id}});
+      auto id = wire::ParseRawMsgId(msg_id);
+      if (absl::Status st = dlq_->Write({.reason = "publish_refused",
+                                         .error = std::string(error.message()),
+                                         .subject = id ? wire::RawSubject(id->venue) : "",
+                                         .input_msg_id = msg_id});
+          !st.ok())
+        spdlog::error("dead letter of raw frame {} not written: {}", msg_id, std::string(st.message()));
     };
     auto publisher = bus::JetStreamPublisher::Create(nats().connection(), popts);
     if (!publisher.ok()) return publisher.status();
@@ -222,16 +234,16 @@ class IngestApp final : public runtime::NatsServiceApp, public pb::Ingest::Servi
     // "resubscribe" (Kraken, Coinbase: a new session brings new snapshots;
     // at most one per source per kMinReconnectInterval, as every book of the
     // connection is rebuilt by it).
-    auto sub = nats().connection().Subscribe("md.ctl.snapshot.*", [this](const bus::InboundMessage& m) {
-      std::string venue = m.subject.substr(std::string("md.ctl.snapshot.").size());
-      std::string action = "fetch";
-      for (const auto& [k, v] : m.headers)
-        if (k == "Sa-Action") action = v;
+    auto sub = nats().connection().Subscribe(wire::kSnapshotRequestAnyVenue, [this](const bus::InboundMessage& m) {
+      auto request = wire::DecodeSnapshotRequest(m.subject, m.data, m.headers);
+      if (!request) return;
+      const std::string& venue = request->venue;
+      const std::string action = wire::SnapshotActionName(request->action);
       std::lock_guard lock(mu_);
       for (auto& [name, src] : sources_) {
         if (src.config.venue() != venue) continue;
         absl::Status st;
-        if (action == "resubscribe") {
+        if (request->action == wire::SnapshotAction::kResubscribe) {
           const absl::Time now = absl::Now();
           if (now - src.last_reconnect < kMinReconnectInterval) continue;
           src.last_reconnect = now;
@@ -276,6 +288,8 @@ class IngestApp final : public runtime::NatsServiceApp, public pb::Ingest::Servi
     snapshot_sub_.reset();
     if (publisher_) (void)publisher_->Flush(absl::Seconds(5));
     publisher_.reset();
+    if (dlq_) (void)dlq_->Flush(absl::Seconds(5));
+    dlq_.reset();
   }
 
   std::map<std::string, std::string> Details() override {
@@ -382,6 +396,7 @@ class IngestApp final : public runtime::NatsServiceApp, public pb::Ingest::Servi
   }
 
   cfg::IngestConfig config_;
+  std::unique_ptr<bus::DeadLetterWriter> dlq_;  // outlives publisher_, whose on_failure uses it
   std::unique_ptr<bus::JetStreamPublisher> publisher_;
   std::unique_ptr<RawSink> sink_;
   std::unique_ptr<bus::Subscription> snapshot_sub_;

@@ -1,5 +1,6 @@
 #include "normalizer/app.h"
 
+#include <pthread.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -8,17 +9,16 @@
 #include <cstring>
 #include <deque>
 #include <map>
-#include <set>
 #include <mutex>
+#include <set>
 #include <thread>
-
-#include <pthread.h>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/cord.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "bus/dead_letters.h"
 #include "bus/jetstream.h"
 #include "bus/jetstream_publisher.h"
 #include "bus/kv.h"
@@ -36,6 +36,9 @@
 #include "runtime/nats_service_app.h"
 #include "runtime/streams.h"
 #include "streamadmin/normalizer/v1/normalizer.grpc.pb.h"
+#include "wire/headers.h"
+#include "wire/msg_ids.h"
+#include "wire/subjects.h"
 
 namespace sa::normalizer {
 
@@ -52,7 +55,7 @@ cfg::NormalizerConfig DefaultConfig() {
   auto* consumer = c.mutable_consumer();
   consumer->set_stream("MD_RAW");
   consumer->set_durable("normalizer");
-  consumer->set_filter_subject("md.raw.>");
+  consumer->set_filter_subject(wire::kRawAll);
   consumer->set_ack_wait_s(30);
   consumer->set_max_ack_pending(20000);
   consumer->set_fetch_batch(1024);
@@ -86,7 +89,6 @@ absl::Status ValidateConfig(const cfg::NormalizerConfig& c) {
 
 namespace {
 
-constexpr char kDlqSubject[] = "dlq.normalizer";
 constexpr size_t kRecentStatusLimit = 1000;
 // Raw frames fetched and waiting to be decoded or for their outputs'
 // JetStream acks, at once, in fetch_batches (plus the batch being decoded).
@@ -126,8 +128,8 @@ class FrameOutputs final : public md::Sink {
 
   void OnTrade(const mdpb::Trade& t) override {
     const auto& o = t.origin();
-    Add(absl::StrCat("md.trade.", venue_, ".", o.symbol()),
-        t.trade_id().empty() ? NextId("trade") : absl::StrCat("trade:", venue_, ":", o.symbol(), ":", t.trade_id()), t);
+    Add(wire::TradeSubject(venue_, o.symbol()),
+        t.trade_id().empty() ? NextId(wire::kOutputTrade) : wire::TradeMsgId(venue_, o.symbol(), t.trade_id()), t);
     ++trades;
     int64_t ts = o.exchange_time_ns() ? o.exchange_time_ns() : o.receive_time_ns();
     max_event_time_ns_ = std::max(max_event_time_ns_, ts);
@@ -137,31 +139,29 @@ class FrameOutputs final : public md::Sink {
     }
   }
   void OnTicker(const mdpb::Ticker& t) override {
-    Add(absl::StrCat("md.ticker.", venue_, ".", t.origin().symbol()), NextId("ticker"), t);
+    Add(wire::TickerSubject(venue_, t.origin().symbol()), NextId(wire::kOutputTicker), t);
   }
   void OnBookUpdate(const mdpb::BookUpdate& b) override {
     ++book_updates;
-    const std::string subject = absl::StrCat("md.book.", venue_, ".", b.origin().symbol());
+    const std::string subject = wire::BookSubject(venue_, b.origin().symbol());
     if (b.ByteSizeLong() <= max_message_bytes_) {
-      Add(subject, NextId("book"), b);
+      Add(subject, NextId(wire::kOutputBook), b);
       return;
     }
     // Over NATS's max_payload: parts a subscriber reassembles (see BookUpdate).
-    for (const auto& part : md::SplitBookSnapshot(b, max_message_bytes_)) Add(subject, NextId("book"), part);
+    for (const auto& part : md::SplitBookSnapshot(b, max_message_bytes_)) Add(subject, NextId(wire::kOutputBook), part);
   }
   // Candles the venue itself sends (Coinbase candles, Binance kline) keep the
   // venue's interval, marked native, apart from the ones built from trades.
   void OnCandle(const mdpb::Candle& c) override {
-    Add(absl::StrCat("md.candle.native-", c.interval(), ".", venue_, ".", c.origin().symbol()), NextId("candle"), c);
+    Add(wire::NativeCandleSubject(c.interval(), venue_, c.origin().symbol()), NextId(wire::kOutputCandle), c);
   }
   void OnBuiltCandle(const mdpb::Candle& c) {
-    Add(absl::StrCat("md.candle.", c.interval(), ".", venue_, ".", c.origin().symbol()),
-        absl::StrCat("candle:", c.interval(), ":", venue_, ":", c.origin().symbol(), ":", c.open_time_ns(), ":",
-                     c.closed() ? "c" : "o"),
-        c);
+    Add(wire::CandleSubject(c.interval(), venue_, c.origin().symbol()),
+        wire::BuiltCandleMsgId(c.interval(), venue_, c.origin().symbol(), c.open_time_ns(), c.closed()), c);
   }
   void OnVenueStatus(const mdpb::VenueStatus& s) override {
-    Add(absl::StrCat("md.status.", venue_), NextId("status"), s);
+    Add(wire::StatusSubject(venue_), NextId(wire::kOutputStatus), s);
     recent_->push_back(s);
     if (recent_->size() > kRecentStatusLimit) recent_->pop_front();
     spdlog::warn("{} {}: {} {}", venue_, s.origin().symbol(), mdpb::VenueStatus::Kind_Name(s.kind()), s.detail());
@@ -172,7 +172,7 @@ class FrameOutputs final : public md::Sink {
   uint64_t book_updates = 0;
 
  private:
-  std::string NextId(const char* kind) { return absl::StrCat(kind, ":", raw_msg_id_, ":", index_++); }
+  std::string NextId(const char* kind) { return wire::FrameOutputMsgId(kind, raw_msg_id_, index_++); }
   void Add(std::string subject, std::string id, const google::protobuf::Message& m) {
     bus::Message out;
     out.subject = std::move(subject);
@@ -769,7 +769,7 @@ class NormalizerApp final : public runtime::NatsServiceApp, public pb::Normalize
     cfg::ConsumerConfig rc;
     rc.set_stream(config_.consumer().stream());
     rc.set_durable(absl::StrCat(config_.consumer().durable(), "-books-", venue));
-    rc.set_filter_subject(absl::StrCat(md::kRawSubjectPrefix, venue));
+    rc.set_filter_subject(wire::RawSubject(venue));
     rc.set_max_ack_pending(100000);
     rc.set_ack_wait_s(300);
     bus::JetStream& js = nats().jetstream();
@@ -817,11 +817,11 @@ class NormalizerApp final : public runtime::NatsServiceApp, public pb::Normalize
   absl::StatusOr<md::RawFrame> FrameOf(const bus::ReceivedMessage& m) {
     const std::string& subject = m.subject();
     md::RawFrame frame;
-    frame.venue = subject.size() > strlen(md::kRawSubjectPrefix) ? subject.substr(strlen(md::kRawSubjectPrefix)) : "";
+    frame.venue = wire::RawVenueOf(subject);
     frame.conn = m.header(md::kHeaderConn).value_or("");
     (void)absl::SimpleAtoi(m.header(md::kHeaderFrameSeq).value_or("0"), &frame.frame_seq);
     (void)absl::SimpleAtoi(m.header(md::kHeaderRecvNs).value_or("0"), &frame.recv_time_ns);
-    std::string kind = m.header(md::kHeaderKind).value_or("ws");
+    std::string kind = m.header(md::kHeaderKind).value_or(wire::frame_kind::kWs);
     frame.url = m.header(md::kHeaderUrl).value_or("");
     auto payload = md::DecodeRawPayload(m.data(), m.header(md::kHeaderEncoding).value_or(""),
                                         config_.max_frame_bytes() ? config_.max_frame_bytes() : (32u << 20));
@@ -862,7 +862,7 @@ class NormalizerApp final : public runtime::NatsServiceApp, public pb::Normalize
     if (m.stream_sequence() <= p->skip_through) return;  // in the restored books, outputs stored
     SA_CRASH_POINT("normalizer.frame_decoding");  // the k-th frame of this process, before its decode
     FrameOutputs sink(venue, p->candles.get(), resyncs, &recent_status_, MaxMessageBytes());
-    sink.Reset(m.msg_id().empty() ? absl::StrCat(subject, ":", m.stream_sequence()) : m.msg_id());
+    sink.Reset(m.msg_id().empty() ? wire::StreamPositionId(subject, m.stream_sequence()) : m.msg_id());
     absl::Status st = p->decoder->Decode(frame, sink);
     p->trades += sink.trades;
     p->book_updates += sink.book_updates;
@@ -882,26 +882,23 @@ class NormalizerApp final : public runtime::NatsServiceApp, public pb::Normalize
     }
   }
 
+  // The dead letter goes out with the batch's other outputs: the raw frame is
+  // acked only once it is stored.
   void DeadLetter(const bus::ReceivedMessage& m, const std::string& reason, const std::string& error,
                   std::vector<bus::Message>* out) {
-    std::string venue = m.subject().substr(std::min(m.subject().size(), strlen(md::kRawSubjectPrefix)));
+    std::string venue = m.subject().substr(std::min(m.subject().size(), strlen(wire::kRawPrefix)));
     obs::MetricsRegistry::Default()
         .GetCounter("streamadmin_normalizer_decode_errors_total", "Raw frames sent to dlq.normalizer, by reason",
                     {{"venue", venue}, {"reason", reason}})
         .Inc();
     spdlog::warn("dead letter ({}): {}", reason, error);
-    bus::Message d;
-    d.subject = kDlqSubject;
-    d.msg_id = absl::StrCat("dlq:", m.msg_id().empty() ? std::to_string(m.stream_sequence()) : m.msg_id());
-    d.data = m.data();
-    d.headers = m.headers();
-    d.headers.erase(std::remove_if(d.headers.begin(), d.headers.end(),
-                                   [](const auto& h) { return h.first == bus::kMsgIdHeader; }),
-                    d.headers.end());
-    d.headers.emplace_back(md::kHeaderDlqReason, reason);
-    d.headers.emplace_back(md::kHeaderDlqError, error.substr(0, 1024));
-    d.headers.emplace_back(md::kHeaderDlqSubject, m.subject());
-    out->push_back(std::move(d));
+    out->push_back(dlq_.Build(
+        {.reason = reason,
+         .error = error,
+         .subject = m.subject(),
+         .input_msg_id = m.msg_id().empty() ? wire::StreamPositionId(m.subject(), m.stream_sequence()) : m.msg_id(),
+         .payload = m.data(),
+         .input_headers = m.headers()}));
   }
 
   // Asks ingest for a fresh snapshot (core NATS, best effort: the decoder
@@ -911,10 +908,14 @@ class NormalizerApp final : public runtime::NatsServiceApp, public pb::Normalize
         .GetCounter("streamadmin_normalizer_resync_requests_total", "Book resyncs requested from ingest",
                     {{"venue", r.venue}, {"reason", r.reason}})
         .Inc();
-    (void)nats().connection().Publish(absl::StrCat("md.ctl.snapshot.", r.venue), r.symbol,
-                                      {{"Sa-Action", r.action == md::ResyncRequest::Action::kFetchSnapshot ? "fetch" : "resubscribe"},
-                                       {"Sa-Url", r.url},
-                                       {"Sa-Reason", r.reason}});
+    wire::CoreMessage m = wire::EncodeSnapshotRequest({.venue = r.venue,
+                                                       .symbol = r.symbol,
+                                                       .action = r.action == md::ResyncRequest::Action::kFetchSnapshot
+                                                                     ? wire::SnapshotAction::kFetch
+                                                                     : wire::SnapshotAction::kResubscribe,
+                                                       .url = r.url,
+                                                       .reason = r.reason});
+    (void)nats().connection().Publish(m.subject, m.data, m.headers);
   }
 
   size_t MaxMessageBytes() const { return config_.max_message_bytes() ? config_.max_message_bytes() : (512u << 10); }
@@ -940,6 +941,7 @@ class NormalizerApp final : public runtime::NatsServiceApp, public pb::Normalize
   }
 
   cfg::NormalizerConfig config_;
+  bus::DeadLetterWriter dlq_{{.stage = "normalizer"}};  // builds; publisher_ publishes
   std::unique_ptr<bus::JetStreamPublisher> publisher_;
   std::thread worker_;
   std::atomic<bool> stop_{false};

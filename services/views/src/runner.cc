@@ -9,9 +9,11 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "bus/jetstream.h"
+#include "bus/dead_letters.h"
 #include "bus/jetstream_publisher.h"
 #include "observability/metrics.h"
 #include "views/definition.h"
+#include "wire/subjects.h"
 #include "views/engine.h"
 
 namespace sa::views_service {
@@ -20,9 +22,10 @@ namespace vpb = streamadmin::views::v1;
 namespace cfg = streamadmin::config::v1;
 
 absl::StatusOr<std::string> SourceStreams::For(const std::string& subject) const {
-  if (absl::StartsWith(subject, "md.")) return md;
-  if (absl::StartsWith(subject, "cdc.")) return cdc;
-  if (absl::StartsWith(subject, "anomaly.") || subject == "anomaly") return anomaly;
+  // A source's subject filter ("md.trade.>", "cdc.pg.public.orders", "anomaly.>").
+  if (wire::MdKindOf(subject) != wire::MdKind::kNone) return md;
+  if (absl::StartsWith(subject, wire::kCdcPrefix)) return cdc;
+  if (absl::StartsWith(subject, wire::kAnomalyPrefix)) return anomaly;
   return absl::NotFoundError(absl::StrCat("no stream is configured for source subject ", subject));
 }
 
@@ -75,7 +78,7 @@ struct ViewRunner::Attempt {
   views::PreparedView view;
   std::unique_ptr<bus::JetStream> js;
   std::unique_ptr<bus::JetStreamPublisher> out;
-  std::unique_ptr<bus::JetStreamPublisher> dlq;
+  std::unique_ptr<bus::DeadLetterWriter> dlq;
   std::unique_ptr<bus::PullSubscription> sub;
   cfg::ConsumerConfig consumer;
   vpb::ViewCheckpoint checkpoint;
@@ -246,7 +249,8 @@ absl::Status ViewRunner::RunAttempt() {
   if (!sub.ok()) return FailedAt("binding the consumer", sub.status());
   a.sub = *std::move(sub);
   auto out = bus::JetStreamPublisher::Create(connection_);
-  auto dlq = bus::JetStreamPublisher::Create(connection_);
+  auto dlq = bus::DeadLetterWriter::Create(
+      connection_, {.stage = views::OutputSubject(name), .subject = views::DeadLetterSubject(name)});
   if (!out.ok()) return FailedAt("publisher", out.status());
   if (!dlq.ok()) return FailedAt("publisher", dlq.status());
   a.out = *std::move(out);
@@ -257,19 +261,13 @@ absl::Status ViewRunner::RunAttempt() {
   ReportStatus(&a, true);
 
   const std::string subject = views::OutputSubject(name);
-  const std::string dlq_subject = views::DeadLetterSubject(name);
-  const std::string version = absl::StrCat(definition_.version());
   auto dead_letter = [&](const bus::ReceivedMessage& m, const char* reason, const std::string& error) -> absl::Status {
     (std::string_view(reason) == "late" ? a.probe->late : a.probe->invalid).Inc();
-    bus::Message d{dlq_subject,
-                   m.data(),
-                   absl::StrCat("view:", name, ":", version, ":", m.stream_sequence()),
-                   {{"Sa-Dlq-Reason", reason},
-                    {"Sa-Dlq-Error", error.substr(0, 1024)},
-                    {"Sa-Dlq-Subject", m.subject()},
-                    {"Sa-Dlq-Stage", subject},
-                    {"Sa-Msg-Id", m.msg_id()}}};
-    return a.dlq->Publish(d);
+    return a.dlq->Write({.reason = reason,
+                         .error = error,
+                         .subject = m.subject(),
+                         .input_msg_id = m.msg_id(),
+                         .payload = m.data()});
   };
 
   // 5. Flush, then store the position (compare-and-set).

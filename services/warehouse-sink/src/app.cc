@@ -14,6 +14,7 @@
 #include "streamadmin/cdc/v1/cdc.grpc.pb.h"
 #include "warehouse_sink/cdc_sink.h"
 #include "warehouse_sink/market_data_sink.h"
+#include "wire/subjects.h"
 
 namespace sa::warehouse_sink {
 
@@ -31,7 +32,7 @@ cfg::WarehouseSinkConfig DefaultConfig() {
   auto* cdc = c.mutable_cdc();
   cdc->mutable_consumer()->set_stream("CDC");
   cdc->mutable_consumer()->set_durable("warehouse");
-  cdc->mutable_consumer()->set_filter_subject("cdc.>");
+  cdc->mutable_consumer()->set_filter_subject(wire::kCdcAll);
   cdc->mutable_consumer()->set_ack_wait_s(60);
   cdc->mutable_consumer()->set_max_ack_pending(200000);
   cdc->mutable_consumer()->set_fetch_batch(1000);

@@ -8,6 +8,8 @@
 #include "cdc/pgoutput.h"
 #include "common/clock.h"
 #include "common/crash_point.h"
+#include "wire/msg_ids.h"
+#include "wire/subjects.h"
 
 namespace sa::warehouse_sink {
 
@@ -17,7 +19,6 @@ namespace cfg = streamadmin::config::v1;
 namespace {
 constexpr char kDeadLettersTotal[] = "streamadmin_cdc_sink_dead_letters_total";
 constexpr char kDeadLettersHelp[] = "Change events the warehouse could not take, by reason";
-constexpr char kDlqSubject[] = "dlq.cdc";
 }  // namespace
 
 CdcSink::CdcSink(runtime::NatsClient& nats, std::string warehouse_dsn, cfg::CdcSinkConfig config,
@@ -112,7 +113,7 @@ void CdcSink::Run() {
       absl::Status st = s.status();
       if (st.ok()) sub = std::move(*s);
       if (st.ok() && !dlq_) {
-        auto p = bus::JetStreamPublisher::Create(nats_.connection(), {});
+        auto p = bus::DeadLetterWriter::Create(nats_.connection(), {.stage = "warehouse", .subject = wire::kDlqCdc});
         if (p.ok()) dlq_ = std::move(*p);
         st = p.status();
       }
@@ -190,7 +191,8 @@ bool CdcSink::Take(bus::ReceivedMessage m) {
   if (!e.ParseFromString(m.data()) || e.table().server().empty()) {
     spdlog::error("warehouse sink: {} (msg id {}) is not a cdc.v1.ChangeEvent; dead-lettered", m.subject(),
                   m.msg_id());
-    DeadLetter(m.subject(), m.msg_id(), m.data(), "undecodable", "payload is not a cdc.v1.ChangeEvent");
+    DeadLetter(m.subject(), m.msg_id().empty() ? wire::StreamPositionId(m.subject(), m.stream_sequence()) : m.msg_id(),
+               m.data(), "undecodable", "payload is not a cdc.v1.ChangeEvent");
     if (dlq_) (void)dlq_->Flush(absl::Seconds(5));
     (void)m.Ack();
     return true;
@@ -262,10 +264,10 @@ bool CdcSink::ApplyServer(const std::string& name, Server& s) {
     }
     for (const auto& r : result->rejected) {
       const cdcpb::ChangeEvent& e = *batch[r.index];
-      const std::string subject = absl::StrCat("cdc.", name, ".", e.table().schema(), ".", e.table().table());
+      const std::string subject = wire::CdcSubject(name, e.table().schema(), e.table().table());
       spdlog::error("warehouse sink: event {}:{} of {}.{} dead-lettered ({}): {}", cdc::FormatLsn(e.source().lsn()),
                     e.source().index(), e.table().schema(), e.table().table(), r.reason, r.error);
-      DeadLetter(subject, absl::StrCat(name, ":", cdc::FormatLsn(e.source().lsn()), ":", e.source().index()),
+      DeadLetter(subject, wire::CdcEventMsgId(name, cdc::FormatLsn(e.source().lsn()), e.source().index()),
                  e.SerializeAsString(), r.reason, r.error);
     }
     // The dead letters are stored before the events they stand for are acked.
@@ -311,16 +313,9 @@ void CdcSink::DeadLetter(const std::string& subject, const std::string& msg_id, 
   ++dead_letters_;
   obs::MetricsRegistry::Default().GetCounter(kDeadLettersTotal, kDeadLettersHelp, {{"reason", reason}}).Inc();
   if (!dlq_) return;
-  bus::Message out;
-  out.subject = kDlqSubject;
-  out.data = payload;
-  out.msg_id = absl::StrCat("sink:", msg_id.empty() ? absl::StrCat(NowUnixNanos()) : msg_id);
-  out.headers = {{"Sa-Dlq-Reason", reason},
-                 {"Sa-Dlq-Error", error.substr(0, 1024)},
-                 {"Sa-Dlq-Subject", subject},
-                 {"Sa-Dlq-Stage", "warehouse"},
-                 {"Sa-Msg-Id", msg_id}};
-  if (absl::Status st = dlq_->Publish(out); !st.ok())
+  if (absl::Status st = dlq_->Write(
+          {.reason = reason, .error = error, .subject = subject, .input_msg_id = msg_id, .payload = payload});
+      !st.ok())
     spdlog::error("warehouse sink: dead letter {} not published: {}", msg_id, std::string(st.message()));
 }
 

@@ -8,6 +8,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/crash_point.h"
+#include "wire/msg_ids.h"
+#include "wire/subjects.h"
 
 namespace sa::warehouse_sink {
 
@@ -64,13 +66,13 @@ void MarketDataSink::DeadLetter(const bus::ReceivedMessage& m, const std::string
   spdlog::error("warehouse: {} (msg id {}) dead-lettered to dlq.warehouse ({}): {}", m.subject(), m.msg_id(), reason,
                 error);
   if (!dlq_) return;
-  bus::Message out{"dlq.warehouse", m.data(), absl::StrCat("md:", m.subject(), ":", m.stream_sequence()),
-                   {{"Sa-Dlq-Reason", reason},
-                    {"Sa-Dlq-Error", error.substr(0, 1024)},
-                    {"Sa-Dlq-Subject", m.subject()},
-                    {"Sa-Dlq-Stage", "warehouse"},
-                    {"Sa-Msg-Id", m.msg_id()}}};
-  if (absl::Status st = dlq_->Publish(out); !st.ok())
+  if (absl::Status st = dlq_->Write(
+          {.reason = reason,
+           .error = error,
+           .subject = m.subject(),
+           .input_msg_id = m.msg_id().empty() ? wire::StreamPositionId(m.subject(), m.stream_sequence()) : m.msg_id(),
+           .payload = m.data()});
+      !st.ok())
     spdlog::error("dead letter of {} not published: {}", m.subject(), std::string(st.message()));
 }
 
@@ -176,10 +178,11 @@ void MarketDataSink::Run() {
         auto s = nats_.jetstream().PullSubscribe(c);
         return s.ok() ? std::move(*s) : nullptr;
       };
-      trades = make("warehouse-trades", "md.trade.>");
-      candles = make("warehouse-candles", "md.candle.>");
+      trades = make("warehouse-trades", wire::kTradeAll);
+      candles = make("warehouse-candles", wire::kCandleAll);
       if (!dlq_) {
-        auto p = bus::JetStreamPublisher::Create(nats_.connection(), {});
+        auto p =
+            bus::DeadLetterWriter::Create(nats_.connection(), {.stage = "warehouse", .subject = wire::kDlqWarehouse});
         if (p.ok()) dlq_ = std::move(*p);
       }
       if (!trades || !candles) {

@@ -7,6 +7,7 @@
 
 #include "auth/nkeys.h"
 #include "streamadmin/admin/v1/admin.pb.h"
+#include "wire/subjects.h"
 
 namespace sa::auth {
 
@@ -14,7 +15,7 @@ namespace sa::auth {
 // answers, JetStream publish acks). Credentials never carry it as such: every
 // user gets an inbox prefix of its own (InboxPrefixFor) and may subscribe only
 // below it, so nobody receives replies addressed to another client.
-inline constexpr char kInboxSubscription[] = "_INBOX.>";
+inline constexpr const auto& kInboxSubscription = wire::kInboxAll;
 
 std::vector<streamadmin::admin::v1::Role> BuiltinRoles();
 

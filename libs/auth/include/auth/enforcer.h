@@ -33,6 +33,7 @@
 #include "auth/revocations.h"
 #include "auth/token.h"
 #include "streamadmin/config/v1/config.pb.h"
+#include "wire/subjects.h"
 
 namespace sa::bus {
 class Connection;
@@ -80,8 +81,8 @@ struct Caller {
   std::string key_id;
   std::vector<std::string> perms;  // what the token grants
 };
-inline constexpr char kDenialSubjectPrefix[] = "sa.audit.denied.";
-inline constexpr char kCallSubjectPrefix[] = "sa.audit.call.";
+inline constexpr const auto& kDenialSubjectPrefix = wire::kAuditDeniedPrefix;
+inline constexpr const auto& kCallSubjectPrefix = wire::kAuditCallPrefix;
 
 // The JSON of a Denial on sa.audit.denied.<service> and of a CallRecord on
 // sa.audit.call.<service>. Decoding: nullopt when not an object or a field has

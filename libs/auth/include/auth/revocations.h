@@ -15,10 +15,11 @@
 
 #include "absl/strings/string_view.h"
 #include "auth/token.h"
+#include "wire/subjects.h"
 
 namespace sa::auth {
 
-inline constexpr char kDefaultRevocationSubject[] = "sa.auth.revoked";
+inline constexpr const auto& kDefaultRevocationSubject = wire::kAuthRevoked;
 
 struct Revocation {
   std::string kind;  // "jti", "sub" or "key"

@@ -9,11 +9,12 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "wire/headers.h"
 
 namespace sa::md {
 
-inline constexpr char kHeaderEncoding[] = "Sa-Encoding";  // absent: identity
-inline constexpr char kEncodingZstd[] = "zstd";
+inline constexpr const auto& kHeaderEncoding = wire::header::kEncoding;  // absent: identity
+inline constexpr const auto& kEncodingZstd = wire::encoding::kZstd;
 
 // Compresses `data` in place when it is larger than `threshold` bytes and
 // compression pays off; returns true when it did (then set Sa-Encoding: zstd).

@@ -18,6 +18,7 @@
 #include "dsl/checker.h"
 #include "streamadmin/views/v1/views.pb.h"
 #include "views/engine.h"
+#include "wire/subjects.h"
 
 namespace sa::views {
 
@@ -33,7 +34,7 @@ absl::Status ValidateViewName(const std::string& name);
 
 // Outputs of view `name`: "view.<name>"; the output stream captures "view.>".
 std::string OutputSubject(const std::string& name);
-inline constexpr char kOutputSubjects[] = "view.>";
+inline constexpr const char* kOutputSubjects = wire::kViewAll;
 // Late and undecodable inputs of view `name`: "dlq.view.<name>".
 std::string DeadLetterSubject(const std::string& name);
 // The durable consumer a view reads its source through: "view_<name>".

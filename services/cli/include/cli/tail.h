@@ -6,6 +6,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "wire/subjects.h"
 
 namespace sa::cli {
 
@@ -18,7 +19,7 @@ std::string SummarizeMessage(const std::string& subject, const std::string& data
 
 struct TailOptions {
   std::string server = "nats://127.0.0.1:4222";
-  std::string subject = "md.>";
+  std::string subject = wire::kMdAll;
   int limit = 0;  // stop after this many messages (0: until Ctrl-C)
   bool summary = false;
 };

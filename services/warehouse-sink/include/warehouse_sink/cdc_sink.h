@@ -31,6 +31,7 @@
 #include <thread>
 #include <vector>
 
+#include "bus/dead_letters.h"
 #include "bus/jetstream.h"
 #include "bus/jetstream_publisher.h"
 #include "observability/metrics.h"
@@ -98,7 +99,7 @@ class CdcSink {
   std::thread worker_;
   std::atomic<bool> stop_{false};
   std::atomic<bool> paused_{false};
-  std::unique_ptr<bus::JetStreamPublisher> dlq_;
+  std::unique_ptr<bus::DeadLetterWriter> dlq_;
   std::unique_ptr<warehouse::ChangeApplier> applier_;
   std::map<std::string, Server> servers_;  // worker thread only
   uint64_t next_seq_ = 0;                   // next stream sequence expected; 0: take the next as baseline

@@ -22,6 +22,7 @@
 #include <string>
 #include <thread>
 
+#include "bus/dead_letters.h"
 #include "bus/jetstream.h"
 #include "bus/jetstream_publisher.h"
 #include "observability/metrics.h"
@@ -66,7 +67,7 @@ class MarketDataSink {
   std::atomic<bool> paused_{false};
   bool resubscribe_ = false;  // a fetch failed: bind again
   std::unique_ptr<warehouse::MarketDataWriter> writer_;
-  std::unique_ptr<bus::JetStreamPublisher> dlq_;
+  std::unique_ptr<bus::DeadLetterWriter> dlq_;
   std::atomic<uint64_t> trades_{0}, candles_{0}, dead_letters_{0};
   mutable std::mutex error_mu_;
   std::string last_error_;  // "" once a batch was stored again
