@@ -79,8 +79,8 @@
 #include <atomic>
 #include <chrono>
 #include <cinttypes>
-#include <cstdint>
 #include <condition_variable>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -99,16 +99,17 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "bench_util.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "bench_util.h"
 #include "bus/connection.h"
 #include "bus/jetstream.h"
 #include "bus/jetstream_publisher.h"
 #include "cdc/pgoutput.h"
 #include "cdc/replication_client.h"
+#include "pg/connection.h"
 #include "runtime/main.h"
 #include "runtime/streams.h"
 #include "streamadmin/cdc/v1/cdc.pb.h"
@@ -118,7 +119,6 @@
 #include "testing/temp_dir.h"
 #include "testing/wait.h"
 #include "warehouse/change_applier.h"
-#include "warehouse/pg.h"
 
 namespace {
 
@@ -471,7 +471,7 @@ SourceResult RunSource(sa::testing::PostgresServer& pg, const std::string& nats_
     Check(pg.Exec("SELECT pg_create_logical_replication_slot('bench_bridge_src', 'pgoutput')"), "create bench_bridge_src");
 
   // Writes (not a benchmark figure, printed for reference).
-  auto w = CheckOr(sa::warehouse::PgConnection::Connect(pg.dsn()), "connect writer");
+  auto w = CheckOr(sa::pg::Connection::Connect(pg.dsn()), "connect writer");
   const uint64_t start_lsn = QueryLsn(pg, "SELECT pg_current_wal_lsn()");
   const auto w0 = Clock::now();
   for (int64_t first = 1; first <= args.rows; first += args.txn_rows) {
@@ -648,7 +648,7 @@ struct WriterResult {
   int64_t start_us = 0;
 };
 WriterResult RunWriter(const std::string& dsn, const std::string& table, const Args& args) {
-  auto w = CheckOr(sa::warehouse::PgConnection::Connect(dsn), "connect writer");
+  auto w = CheckOr(sa::pg::Connection::Connect(dsn), "connect writer");
   const std::string sql = absl::StrCat("INSERT INTO ", table,
                                        " SELECT g, g * 1.5, md5(g::text), clock_timestamp() "
                                        "FROM generate_series($1::bigint, $2::bigint) g");
@@ -940,7 +940,7 @@ SinkResult RunSink(sa::testing::PostgresServer& pg, CpuSampler& cpu, const Args&
     }
     chunks.push_back(std::move(buf));
   }
-  auto pc = CheckOr(sa::warehouse::PgConnection::Connect(dsn), "connect copy");
+  auto pc = CheckOr(sa::pg::Connection::Connect(dsn), "connect copy");
   PGconn* raw = pc->raw();
   cpu.Start();
   const auto t0 = Clock::now();
