@@ -620,7 +620,7 @@ absl::Status JetStream::RecreatePullConsumerAt(const ConsumerConfig& config, uin
   const std::string op = absl::StrCat("RecreatePullConsumerAt ", config.stream(), "/", config.durable(), " seq ",
                                       cfg.OptStartSeq);
   if (absl::Status st = DeleteConsumer(config.stream(), config.durable());
-      !st.ok() && st.code() != absl::StatusCode::kNotFound && !absl::StrContains(st.message(), "not found"))
+      !st.ok() && !absl::IsNotFound(st))  // nats.c: NATS_NOT_FOUND / JSConsumerNotFoundErr
     return st;
   auto js = ContextFor(*state_, op);
   if (!js.ok()) return js.status();
