@@ -16,8 +16,12 @@ std::string Trimmed(const char* text) {
 
 using Params = std::vector<std::pair<std::string, std::string>>;
 
-// The conninfo's own keywords (those it sets), in its order.
+// The conninfo's own keywords (those it sets). Like libpq's expand_dbname, a
+// string with no '=' and no URI prefix is a database name.
 absl::StatusOr<Params> Parse(const std::string& conninfo) {
+  if (!conninfo.empty() && conninfo.find('=') == std::string::npos && conninfo.rfind("postgresql://", 0) != 0 &&
+      conninfo.rfind("postgres://", 0) != 0)
+    return Params{{"dbname", conninfo}};
   char* err = nullptr;
   PQconninfoOption* parsed = PQconninfoParse(conninfo.c_str(), &err);
   if (parsed == nullptr) {

@@ -86,6 +86,9 @@ TEST(ConnectParams, KeepsTheConninfosTimeoutTakesUrisAndAddsReplicationAndStatem
       {"replication", "database"}};
   EXPECT_EQ(Map(p->begin(), p->end()), want);
   EXPECT_EQ(ConnectParams("host='unterminated", {}).status().code(), StatusCode::kInvalidArgument);
+  auto bare = ConnectParams("warehouse", {});
+  ASSERT_TRUE(bare.ok()) << bare.status();
+  EXPECT_EQ(Map(bare->begin(), bare->end()).at("dbname"), "warehouse");
 }
 
 }  // namespace

@@ -11,7 +11,7 @@
 //   connect_timeout=10 unless the conninfo sets one,
 //   fallback_application_name=<SessionOptions::application_name> (a conninfo's
 //   application_name wins), and statement_timeout when one is given.
-// The conninfo may be key=value or a postgresql:// URI.
+// The conninfo may be key=value, a postgresql:// URI, or a bare database name.
 //
 // Threading: one thread at a time per Connection.
 #pragma once
