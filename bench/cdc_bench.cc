@@ -109,6 +109,7 @@
 #include "bus/jetstream_publisher.h"
 #include "cdc/pgoutput.h"
 #include "cdc/replication_client.h"
+#include "pg/connection.h"
 #include "runtime/main.h"
 #include "runtime/streams.h"
 #include "streamadmin/cdc/v1/cdc.pb.h"
@@ -118,7 +119,6 @@
 #include "testing/temp_dir.h"
 #include "testing/wait.h"
 #include "warehouse/change_applier.h"
-#include "warehouse/pg.h"
 #include "wire/msg_ids.h"
 #include "wire/subjects.h"
 
@@ -473,7 +473,7 @@ SourceResult RunSource(sa::testing::PostgresServer& pg, const std::string& nats_
     Check(pg.Exec("SELECT pg_create_logical_replication_slot('bench_bridge_src', 'pgoutput')"), "create bench_bridge_src");
 
   // Writes (not a benchmark figure, printed for reference).
-  auto w = CheckOr(sa::warehouse::PgConnection::Connect(pg.dsn()), "connect writer");
+  auto w = CheckOr(sa::pg::Connection::Connect(pg.dsn()), "connect writer");
   const uint64_t start_lsn = QueryLsn(pg, "SELECT pg_current_wal_lsn()");
   const auto w0 = Clock::now();
   for (int64_t first = 1; first <= args.rows; first += args.txn_rows) {
@@ -650,7 +650,7 @@ struct WriterResult {
   int64_t start_us = 0;
 };
 WriterResult RunWriter(const std::string& dsn, const std::string& table, const Args& args) {
-  auto w = CheckOr(sa::warehouse::PgConnection::Connect(dsn), "connect writer");
+  auto w = CheckOr(sa::pg::Connection::Connect(dsn), "connect writer");
   const std::string sql = absl::StrCat("INSERT INTO ", table,
                                        " SELECT g, g * 1.5, md5(g::text), clock_timestamp() "
                                        "FROM generate_series($1::bigint, $2::bigint) g");
@@ -942,7 +942,7 @@ SinkResult RunSink(sa::testing::PostgresServer& pg, CpuSampler& cpu, const Args&
     }
     chunks.push_back(std::move(buf));
   }
-  auto pc = CheckOr(sa::warehouse::PgConnection::Connect(dsn), "connect copy");
+  auto pc = CheckOr(sa::pg::Connection::Connect(dsn), "connect copy");
   PGconn* raw = pc->raw();
   cpu.Start();
   const auto t0 = Clock::now();

@@ -640,7 +640,7 @@ absl::Status JetStream::RecreatePullConsumer(const ConsumerConfig& config, uint6
                       absl::FormatTime(start));
   }
   if (absl::Status st = DeleteConsumer(config.stream(), config.durable());
-      !st.ok() && st.code() != absl::StatusCode::kNotFound && !absl::StrContains(st.message(), "not found"))
+      !st.ok() && !absl::IsNotFound(st))  // nats.c: NATS_NOT_FOUND / JSConsumerNotFoundErr
     return st;
   auto js = ContextFor(*state_, op);
   if (!js.ok()) return js.status();

@@ -483,7 +483,7 @@ absl::Status JetStreamPublisher::Publish(const Message& message) {
   {
     std::unique_lock<std::mutex> lock(st.mu);
     st.space_cv.wait(lock, [&] { return st.stopping || static_cast<int64_t>(st.pending.size()) < st.max_pending; });
-    if (st.stopping) return absl::FailedPreconditionError("JetStream publish: publisher is closing");
+    if (st.stopping) return absl::CancelledError("JetStream publish: publisher is closing");
     seq = st.next_seq++;
     st.pending.emplace(seq, PublisherState::Entry{message});
     st.by_id.emplace(message.msg_id, seq);
@@ -525,7 +525,7 @@ absl::Status JetStreamPublisher::Flush(absl::Duration timeout) {
     st.first_failure = absl::OkStatus();
     return failure;
   }
-  if (st.stopping) return absl::FailedPreconditionError("JetStream Flush: publisher is closing");
+  if (st.stopping) return absl::CancelledError("JetStream Flush: publisher is closing");
   return absl::OkStatus();
 }
 

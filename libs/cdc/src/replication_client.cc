@@ -14,13 +14,10 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "cdc/pgoutput.h"
+#include "pg/connection.h"
 
 namespace sa::cdc {
 namespace {
-
-constexpr char kSessionSettings[] =
-    "-c DateStyle=ISO -c TimeZone=UTC -c bytea_output=hex -c extra_float_digits=3 "
-    "-c IntervalStyle=postgres";
 
 std::string ServerMessage(PGconn* conn) {
   std::string m = PQerrorMessage(conn);
@@ -37,49 +34,8 @@ bool SimpleName(const std::string& s) {
   return true;
 }
 
-absl::StatusOr<PGconn*> Open(const std::string& conninfo, bool replication) {
-  char* err = nullptr;
-  PQconninfoOption* parsed = PQconninfoParse(conninfo.c_str(), &err);
-  if (parsed == nullptr) {
-    std::string m = err ? err : "out of memory";
-    PQfreemem(err);
-    return absl::InvalidArgumentError(absl::StrCat("bad conninfo: ", m));
-  }
-  std::vector<std::string> keys, values;
-  std::string options = kSessionSettings;
-  for (PQconninfoOption* o = parsed; o->keyword != nullptr; ++o) {
-    if (o->val == nullptr) continue;
-    if (std::strcmp(o->keyword, "replication") == 0) continue;
-    if (std::strcmp(o->keyword, "options") == 0) {
-      options = absl::StrCat(o->val, " ", kSessionSettings);
-      continue;
-    }
-    keys.push_back(o->keyword);
-    values.push_back(o->val);
-  }
-  PQconninfoFree(parsed);
-  keys.push_back("options");
-  values.push_back(options);
-  if (replication) {
-    keys.push_back("replication");
-    values.push_back("database");
-  }
-  std::vector<const char*> k, v;
-  for (size_t i = 0; i < keys.size(); ++i) {
-    k.push_back(keys[i].c_str());
-    v.push_back(values[i].c_str());
-  }
-  k.push_back(nullptr);
-  v.push_back(nullptr);
-  PGconn* conn = PQconnectdbParams(k.data(), v.data(), 0);
-  if (conn == nullptr) return absl::ResourceExhaustedError("libpq: out of memory");
-  if (PQstatus(conn) != CONNECTION_OK) {
-    std::string m = ServerMessage(conn);
-    PQfinish(conn);
-    return absl::UnavailableError(absl::StrCat("connecting to PostgreSQL (",
-                                               replication ? "replication" : "sql", "): ", m));
-  }
-  return conn;
+absl::StatusOr<std::unique_ptr<pg::Connection>> Open(const std::string& conninfo, bool replication) {
+  return pg::Connection::Connect(conninfo, {.application_name = "sa-cdc", .replication = replication});
 }
 
 // Runs a command; returns its result (caller PQclear-s) or the server's error.
@@ -92,24 +48,11 @@ absl::StatusOr<PGresult*> Exec(PGconn* conn, const std::string& sql,
                                                 nullptr, p.data(), nullptr, nullptr, 0);
   ExecStatusType st = PQresultStatus(res);
   if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_COPY_BOTH) return res;
-  std::string m = res ? PQresultErrorMessage(res) : ServerMessage(conn);
-  while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
-  const char* state_field = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
-  const std::string state = state_field ? state_field : "";
+  // The one SQLSTATE table (pg/error.h): 55006 (slot in use) FailedPrecondition,
+  // 42710 AlreadyExists, 42704/42P01 NotFound, a lost connection Unavailable.
+  absl::Status error = pg::ResultError(conn, res, sql.substr(0, 120));
   PQclear(res);
-  std::string what = absl::StrCat("PostgreSQL: ", sql.substr(0, 120), ": ", m);
-  if (state == "55006") return absl::FailedPreconditionError(what);  // object in use
-  if (state == "42710") return absl::AlreadyExistsError(what);        // duplicate object
-  if (state == "42704" || state == "42P01") return absl::NotFoundError(what);
-  if (PQstatus(conn) != CONNECTION_OK) return absl::UnavailableError(what);
-  return absl::InternalError(what);
-}
-
-std::string QuoteIdent(PGconn* conn, const std::string& s) {
-  char* q = PQescapeIdentifier(conn, s.c_str(), s.size());
-  std::string out = q ? q : "\"\"";
-  PQfreemem(q);
-  return out;
+  return error;
 }
 
 void PutU64(std::string* out, uint64_t v) {
@@ -131,25 +74,24 @@ absl::StatusOr<std::unique_ptr<ReplicationClient>> ReplicationClient::Connect(
   if (!SimpleName(options.publication_name))
     return absl::InvalidArgumentError(absl::StrCat(
         "publication_name '", options.publication_name, "': expected [a-z0-9_]{1,63}"));
-  absl::StatusOr<PGconn*> sql = Open(options.conninfo, false);
+  auto sql = Open(options.conninfo, false);
   if (!sql.ok()) return sql.status();
-  absl::StatusOr<PGconn*> repl = Open(options.conninfo, true);
-  if (!repl.ok()) {
-    PQfinish(*sql);
-    return repl.status();
-  }
+  auto repl = Open(options.conninfo, true);
+  if (!repl.ok()) return repl.status();
   return std::unique_ptr<ReplicationClient>(
-      new ReplicationClient(std::move(options), *repl, *sql));
+      new ReplicationClient(std::move(options), std::move(*repl), std::move(*sql)));
 }
 
-ReplicationClient::ReplicationClient(ReplicationOptions options, PGconn* repl, PGconn* sql)
+ReplicationClient::ReplicationClient(ReplicationOptions options, std::unique_ptr<pg::Connection> repl,
+                                     std::unique_ptr<pg::Connection> sql)
     : options_(std::move(options)),
-      repl_(repl),
-      sql_(sql),
-      decoder_(PgOutputDecoder::Options{
-          options_.server_name, PQdb(sql), options_.exclude_tables,
-          [this](uint32_t oid) { return LookupTypeName(oid); },
-          [this](uint32_t relid) { return LookupPrimaryKey(relid); }}) {}
+      repl_conn_(std::move(repl)),
+      sql_conn_(std::move(sql)),
+      repl_(repl_conn_->raw()),
+      sql_(sql_conn_->raw()),
+      decoder_(PgOutputDecoder::Options{options_.server_name, sql_conn_->database(), options_.exclude_tables,
+                                        [this](uint32_t oid) { return LookupTypeName(oid); },
+                                        [this](uint32_t relid) { return LookupPrimaryKey(relid); }}) {}
 
 std::vector<std::string> ReplicationClient::LookupPrimaryKey(uint32_t relation_id) {
   auto res = Exec(sql_,
@@ -182,9 +124,8 @@ ReplicationClient::~ReplicationClient() {
       PQputCopyEnd(repl_, nullptr);
       PQflush(repl_);
     }
-    PQfinish(repl_);
   }
-  if (sql_) PQfinish(sql_);
+  // The connections close with repl_conn_ and sql_conn_.
 }
 
 absl::Status ReplicationClient::EnsurePublication() {
@@ -202,7 +143,7 @@ absl::Status ReplicationClient::EnsurePublication() {
     for (const std::string& t : options_.include_tables) {
       std::vector<std::string> parts = absl::StrSplit(t, absl::MaxSplits('.', 1));
       if (parts.size() == 1) parts.insert(parts.begin(), "public");
-      names.push_back(absl::StrCat(QuoteIdent(sql_, parts[0]), ".", QuoteIdent(sql_, parts[1])));
+      names.push_back(absl::StrCat(sql_conn_->QuoteIdent(parts[0]), ".", sql_conn_->QuoteIdent(parts[1])));
     }
     absl::StrAppend(&sql, " FOR TABLE ", absl::StrJoin(names, ", "));
   }

@@ -17,9 +17,9 @@
 #include "absl/time/time.h"
 #include "dsl/aggregate.h"
 #include "dsl/sql.h"
+#include "pg/connection.h"
 #include "testing/postgres_server.h"
 #include "warehouse/market_data_writer.h"
-#include "warehouse/pg.h"
 
 namespace sa::dsl {
 namespace {
@@ -111,7 +111,7 @@ class SqlPgTest : public ::testing::Test {
                        "CREATE TABLE cdc_pg_public.big (id int8 PRIMARY KEY, note text);"
                        "INSERT INTO cdc_pg_public.big SELECT g, md5(g::text) FROM generate_series(1, 300000) g;")
                     .ok());
-    auto conn = warehouse::PgConnection::Connect(pg_->dsn());
+    auto conn = pg::Connection::Connect(pg_->dsn());
     ASSERT_TRUE(conn.ok()) << conn.status();
     conn_ = conn->release();
     catalog_ = new StaticCatalog(BuiltinCatalog());
@@ -168,13 +168,13 @@ class SqlPgTest : public ::testing::Test {
   }
 
   static testing::PostgresServer* pg_;
-  static warehouse::PgConnection* conn_;
+  static pg::Connection* conn_;
   static std::vector<mdpb::Trade>* trades_;
   static StaticCatalog* catalog_;
 };
 
 testing::PostgresServer* SqlPgTest::pg_ = nullptr;
-warehouse::PgConnection* SqlPgTest::conn_ = nullptr;
+pg::Connection* SqlPgTest::conn_ = nullptr;
 std::vector<mdpb::Trade>* SqlPgTest::trades_ = nullptr;
 StaticCatalog* SqlPgTest::catalog_ = nullptr;
 

@@ -1,6 +1,6 @@
 #include "runtime/postgres_probe.h"
 
-#include <libpq-fe.h>
+#include "pg/connection.h"
 
 namespace sa::runtime {
 
@@ -8,19 +8,18 @@ streamadmin::control::v1::Dependency ProbePostgres(const std::string& name, cons
   streamadmin::control::v1::Dependency d;
   d.set_name(name);
   // connect_timeout bounds the probe; a dsn without it would wait for the OS.
-  std::string conninfo = dsn.find("connect_timeout") == std::string::npos ? dsn + " connect_timeout=2" : dsn;
-  switch (PQping(conninfo.c_str())) {
-    case PQPING_OK:
+  switch (pg::Ping(dsn, /*connect_timeout_s=*/2)) {
+    case pg::PingResult::kOk:
       d.set_healthy(true);
       d.set_detail("accepting connections");
       break;
-    case PQPING_REJECT:
+    case pg::PingResult::kRejected:
       d.set_detail("server is up but rejecting connections (starting up or shutting down)");
       break;
-    case PQPING_NO_RESPONSE:
+    case pg::PingResult::kNoResponse:
       d.set_detail("no response");
       break;
-    case PQPING_NO_ATTEMPT:
+    case pg::PingResult::kBadConninfo:
       d.set_detail("invalid connection string");
       break;
   }

@@ -56,11 +56,11 @@ absl::Status ValidateStreams(const google::protobuf::RepeatedPtrField<cfg::Strea
   return absl::OkStatus();
 }
 
-absl::Status ValidateConsumer(const cfg::ConsumerConfig& c) {
-  if (c.stream().empty()) return absl::InvalidArgumentError("key 'consumer.stream': required");
+absl::Status ValidateConsumer(const cfg::ConsumerConfig& c, const std::string& key) {
+  if (c.stream().empty()) return absl::InvalidArgumentError(absl::StrCat("key '", key, ".stream': required"));
   if (c.durable().empty() || c.durable().find_first_of(" .*>") != std::string::npos)
     return absl::InvalidArgumentError(
-        absl::StrCat("key 'consumer.durable': '", c.durable(), "' must be non-empty without spaces, '.', '*', '>'"));
+        absl::StrCat("key '", key, ".durable': '", c.durable(), "' must be non-empty without spaces, '.', '*', '>'"));
   return absl::OkStatus();
 }
 

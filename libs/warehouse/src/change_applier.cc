@@ -69,7 +69,7 @@ std::string TableLabel(const cdcpb::TableId& t) { return absl::StrCat(t.schema()
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<ChangeApplier>> ChangeApplier::Connect(ApplierOptions options) {
-  auto conn = PgConnection::Connect(options.conninfo);
+  auto conn = pg::Connection::Connect(options.conninfo, {.application_name = "sa-warehouse"});
   if (!conn.ok()) return conn.status();
   std::unique_ptr<ChangeApplier> a(new ChangeApplier(std::move(options), std::move(*conn)));
   if (auto st = a->EnsureStateTable(); !st.ok()) return st;
@@ -85,7 +85,7 @@ absl::Status ChangeApplier::EnsureStateTable() {
                      "updated_at timestamptz NOT NULL DEFAULT now())")}) {
     auto r = conn_->Exec(sql);
     // Two appliers creating the same schema at once: one loses the race, harmlessly.
-    if (!r.ok() && !absl::StrContains(r.status().message(), "already exists")) return r.status();
+    if (!r.ok() && !absl::IsAlreadyExists(r.status())) return r.status();
   }
   if (options_.citus_distribute_shards > 0) {
     auto citus = conn_->Exec("SELECT 1 FROM pg_extension WHERE extname = 'citus'");

@@ -11,6 +11,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
+#include "pg/error.h"
 
 namespace sa::warehouse {
 
@@ -102,7 +103,7 @@ std::string MarketDataWriter::Check(const CandleRow& r) {
 
 absl::StatusOr<std::unique_ptr<MarketDataWriter>> MarketDataWriter::Connect(MarketDataWriterOptions options) {
   std::unique_ptr<MarketDataWriter> w(new MarketDataWriter(std::move(options)));
-  auto conn = PgConnection::Connect(w->options_.conninfo);
+  auto conn = pg::Connection::Connect(w->options_.conninfo, {.application_name = "sa-warehouse"});
   if (!conn.ok()) return conn.status();
   w->conn_ = std::move(*conn);
   w->schema_ = w->conn_->QuoteIdent(w->options_.schema);
@@ -131,7 +132,7 @@ absl::Status MarketDataWriter::Setup() {
                        "open_time timestamptz, close_time timestamptz, open numeric, high numeric, low numeric, "
                        "close numeric, volume numeric, trade_count bigint, closed bool) ON COMMIT DELETE ROWS")}) {
     auto r = conn_->Exec(sql);
-    if (!r.ok() && !absl::StrContains(r.status().message(), "already exists")) return r.status();
+    if (!r.ok() && !absl::IsAlreadyExists(r.status())) return r.status();
   }
   auto citus = conn_->Exec("SELECT 1 FROM pg_extension WHERE extname = 'citus'");
   if (!citus.ok()) return citus.status();
@@ -159,7 +160,7 @@ absl::Status MarketDataWriter::CreatePartition(const std::string& table, const s
   auto r = conn_->Exec(absl::StrCat("CREATE TABLE IF NOT EXISTS ", schema_, ".", conn_->QuoteIdent(name),
                                     " PARTITION OF ", schema_, ".", table, " FOR VALUES FROM ('", from,
                                     " 00:00:00+00') TO ('", to, " 00:00:00+00')"));
-  if (!r.ok() && !absl::StrContains(r.status().message(), "already exists")) return r.status();
+  if (!r.ok() && !absl::IsAlreadyExists(r.status())) return r.status();
   return absl::OkStatus();
 }
 
@@ -187,7 +188,8 @@ absl::Status MarketDataWriter::EnsurePartitions(const std::string& table, const 
       partitions_.insert(key);
       continue;
     }
-    if (!absl::StrContains(st.message(), "would overlap")) return st;
+    // 42P17 invalid_object_definition: "partition ... would overlap partition ...".
+    if (pg::SqlStateOf(st) != pg::sqlstate::kInvalidObjectDefinition) return st;
     if (auto r = conn_->Exec("ROLLBACK TO SAVEPOINT partition"); !r.ok()) return r.status();
     if (auto st2 = CreatePartition(table, day, absl::FormatCivilTime(d), absl::FormatCivilTime(d + 1)); !st2.ok())
       return st2;
@@ -197,16 +199,7 @@ absl::Status MarketDataWriter::EnsurePartitions(const std::string& table, const 
 }
 
 absl::Status MarketDataWriter::Copy(const std::string& table, const std::string& rows) {
-  PGconn* c = conn_->raw();
-  PgResult start(PQexec(c, absl::StrCat("COPY ", table, " FROM STDIN").c_str()));
-  if (PQresultStatus(start.get()) != PGRES_COPY_IN) return PgError(c, start.get(), absl::StrCat("COPY ", table));
-  if (PQputCopyData(c, rows.data(), static_cast<int>(rows.size())) != 1 || PQputCopyEnd(c, nullptr) != 1)
-    return PgError(c, nullptr, absl::StrCat("COPY ", table, " data"));
-  PgResult end(PQgetResult(c));
-  absl::Status st = PQresultStatus(end.get()) == PGRES_COMMAND_OK ? absl::OkStatus()
-                                                                   : PgError(c, end.get(), absl::StrCat("COPY ", table));
-  while (PGresult* more = PQgetResult(c)) PQclear(more);
-  return st;
+  return conn_->CopyIn(absl::StrCat("COPY ", table, " FROM STDIN"), rows);
 }
 
 absl::StatusOr<size_t> MarketDataWriter::WriteTrades(const std::vector<const mdpb::Trade*>& trades) {

@@ -12,6 +12,8 @@
 #include "absl/time/clock.h"
 #include "auth/permissions.h"
 #include "dsl/parser.h"
+#include "pg/connection.h"
+#include "pg/error.h"
 #include "wire/subjects.h"
 
 namespace sa::admin {
@@ -33,10 +35,7 @@ bool ValidRoleName(const std::string& r) {
   return true;
 }
 
-struct ResultDeleter {
-  void operator()(PGresult* r) const { PQclear(r); }
-};
-using Result = std::unique_ptr<PGresult, ResultDeleter>;
+using Result = pg::Result;
 
 std::string FirstLine(const char* text) {
   std::string s = text ? text : "";
@@ -44,23 +43,30 @@ std::string FirstLine(const char* text) {
   return s;
 }
 
-// The status of a failed statement, by SQLSTATE class; never the SQL text.
+// The status of a failed statement: its code by the one SQLSTATE table
+// (pg/error.h), the SQLSTATE as payload, a message for the caller; never the
+// SQL text.
 absl::Status StatusOfResult(PGconn* conn, const PGresult* r) {
-  const char* state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
-  std::string code = state ? state : "";
+  const char* field = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
+  const std::string state = field ? field : "";
   std::string msg = FirstLine(r ? PQresultErrorMessage(r) : PQerrorMessage(conn));
-  if (PQstatus(conn) != CONNECTION_OK) return absl::UnavailableError(absl::StrCat("warehouse connection lost: ", msg));
-  if (code == "57014") return absl::DeadlineExceededError(absl::StrCat("the warehouse cancelled the query: ", msg));
-  if (code == "42P01" || code == "3F000")
-    return absl::NotFoundError(absl::StrCat("the warehouse has no such table yet: ", msg));
-  if (code == "42501")
-    return absl::FailedPreconditionError(
-        absl::StrCat("the warehouse refused the read-only role (query.role; see docs/DSL.md): ", msg));
-  if (absl::StartsWith(code, "22"))
-    return absl::InvalidArgumentError(absl::StrCat("the query failed in the warehouse: ", msg));
-  if (absl::StartsWith(code, "08") || absl::StartsWith(code, "53") || absl::StartsWith(code, "57"))
-    return absl::UnavailableError(absl::StrCat("warehouse: ", msg));
-  return absl::InternalError(absl::StrCat("warehouse (SQLSTATE ", code, "): ", msg));
+  if (PQstatus(conn) != CONNECTION_OK)
+    return pg::ConnectionError(state, absl::StrCat("warehouse connection lost: ", msg));
+  if (state == pg::sqlstate::kInsufficientPrivilege)
+    return pg::SqlError(state,
+                        absl::StrCat("the warehouse refused the read-only role (query.role; see docs/DSL.md): ", msg));
+  switch (pg::CodeForSqlState(state)) {
+    case absl::StatusCode::kDeadlineExceeded:
+      return pg::SqlError(state, absl::StrCat("the warehouse cancelled the query: ", msg));
+    case absl::StatusCode::kNotFound:
+      return pg::SqlError(state, absl::StrCat("the warehouse has no such table yet: ", msg));
+    case absl::StatusCode::kInvalidArgument:
+      return pg::SqlError(state, absl::StrCat("the query failed in the warehouse: ", msg));
+    case absl::StatusCode::kUnavailable:
+      return pg::SqlError(state, absl::StrCat("warehouse: ", msg));
+    default:
+      return pg::SqlError(state, absl::StrCat("warehouse (SQLSTATE ", state, "): ", msg));
+  }
 }
 
 absl::Status Exec(PGconn* c, const std::string& sql) {
@@ -116,20 +122,19 @@ std::string DenialMessage(const dsl::SourceDef& s) {
 }
 
 struct QueryEngine::Conn {
-  explicit Conn(PGconn* c) : conn(c) {}
-  ~Conn() { PQfinish(conn); }
-  PGconn* conn;
+  explicit Conn(std::unique_ptr<pg::Connection> c) : pg(std::move(c)), conn(pg->raw()) {}
+  std::unique_ptr<pg::Connection> pg;
+  PGconn* conn;  // pg->raw(): single-row mode and cancellation are libpq's own
 };
 
 QueryEngine::QueryEngine(QueryOptions options) : options_(std::move(options)) {}
 QueryEngine::~QueryEngine() = default;
 
 absl::StatusOr<std::unique_ptr<QueryEngine::Conn>> QueryEngine::Open() {
-  const char* keys[] = {"dbname", "application_name", "connect_timeout", nullptr};
-  const char* values[] = {options_.warehouse_dsn.c_str(), kApplicationName, "10", nullptr};
-  auto c = std::make_unique<Conn>(PQconnectdbParams(keys, values, /*expand_dbname=*/1));
-  if (PQstatus(c->conn) != CONNECTION_OK)
-    return absl::UnavailableError(absl::StrCat("warehouse: ", FirstLine(PQerrorMessage(c->conn))));
+  auto connected = pg::Connection::Connect(options_.warehouse_dsn, {.application_name = kApplicationName});
+  if (!connected.ok())
+    return absl::Status(connected.status().code(), absl::StrCat("warehouse: ", connected.status().message()));
+  auto c = std::make_unique<Conn>(std::move(*connected));
   // Every query of this connection runs with the read-only role's rights,
   // whoever the DSN logs in as; and no transaction may write.
   if (auto st = Exec(c->conn, absl::StrCat("SET ROLE ", options_.role)); !st.ok()) return st;
@@ -168,12 +173,11 @@ void QueryEngine::Release(std::unique_ptr<Conn> conn) {
 
 absl::Status QueryEngine::SetupRole() {
   if (options_.setup_dsn.empty()) return absl::OkStatus();
-  const char* keys[] = {"dbname", "application_name", "connect_timeout", nullptr};
-  const char* values[] = {options_.setup_dsn.c_str(), "sa-query-setup", "10", nullptr};
-  std::unique_ptr<Conn> c = std::make_unique<Conn>(PQconnectdbParams(keys, values, 1));
-  if (PQstatus(c->conn) != CONNECTION_OK)
-    return absl::UnavailableError(
-        absl::StrCat("query.setup_dsn: cannot connect: ", FirstLine(PQerrorMessage(c->conn))));
+  auto connected = pg::Connection::Connect(options_.setup_dsn, {.application_name = "sa-query-setup"});
+  if (!connected.ok())
+    return absl::Status(connected.status().code(),
+                        absl::StrCat("query.setup_dsn: cannot connect: ", connected.status().message()));
+  auto c = std::make_unique<Conn>(std::move(*connected));
   const std::string& role = options_.role;  // validated: needs no quoting
   std::vector<std::string> sql = {
       absl::StrCat("DO $sa$ BEGIN IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = '", role,
@@ -195,10 +199,9 @@ absl::Status QueryEngine::SetupRole() {
                    "', t.nspname, t.relname); END LOOP; END $sa$"),
   };
   if (!options_.role_password.empty()) {
-    char* lit = PQescapeLiteral(c->conn, options_.role_password.c_str(), options_.role_password.size());
-    if (!lit) return absl::InternalError("query.role_password: cannot be quoted");
-    sql.push_back(absl::StrCat("ALTER ROLE ", role, " LOGIN PASSWORD ", lit));
-    PQfreemem(lit);
+    auto lit = c->pg->QuoteLiteral(options_.role_password);
+    if (!lit.ok()) return absl::InternalError("query.role_password: cannot be quoted");
+    sql.push_back(absl::StrCat("ALTER ROLE ", role, " LOGIN PASSWORD ", *lit));
   }
   for (const auto& s : sql) {
     if (auto st = Exec(c->conn, s); !st.ok())
@@ -349,7 +352,7 @@ absl::StatusOr<std::string> QueryEngine::Explain(const CompiledQuery& q) {
 // A table the sink created since the last grants (md.trades on a fresh
 // warehouse, a new CDC table): with setup_dsn, grant and try once more.
 bool QueryEngine::RetryAfterGrants(const absl::Status& st) {
-  if (!absl::IsFailedPrecondition(st) || options_.setup_dsn.empty()) return false;
+  if (pg::SqlStateOf(st) != pg::sqlstate::kInsufficientPrivilege || options_.setup_dsn.empty()) return false;
   return FullCatalog(/*refresh=*/true).ok();
 }
 

@@ -14,6 +14,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "migrations.h"
+#include "pg/error.h"
 
 namespace sa::admin {
 namespace {
@@ -146,15 +147,20 @@ auto Store::Run(const char* what, F&& f) {
     return R(f(db->conn));
   } catch (const NulInParameter&) {
     return R(absl::InvalidArgumentError(absl::StrCat(what, ": a text value holds a NUL byte")));
-  } catch (const pqxx::unique_violation&) {
-    return R(absl::AlreadyExistsError(absl::StrCat(what, ": already exists")));
-  } catch (const pqxx::foreign_key_violation&) {
-    return R(absl::InvalidArgumentError(absl::StrCat(what, ": names a role or user that does not exist")));
   } catch (const pqxx::broken_connection& e) {
     db.reset();
     return R(absl::UnavailableError(absl::StrCat(what, ": database unavailable: ", e.what())));
-  } catch (const pqxx::data_exception& e) {
-    return R(absl::InvalidArgumentError(absl::StrCat(what, ": value refused by the database: ", e.what())));
+  } catch (const pqxx::sql_error& e) {
+    // The code by the one SQLSTATE table (pg/error.h), shared with libs/.
+    const std::string& state = e.sqlstate();
+    if (db && !db->conn.is_open()) db.reset();
+    if (pg::CodeForSqlState(state) == absl::StatusCode::kAlreadyExists)
+      return R(pg::SqlError(state, absl::StrCat(what, ": already exists")));
+    if (state == pg::sqlstate::kForeignKeyViolation)
+      return R(pg::SqlError(state, absl::StrCat(what, ": names a role or user that does not exist")));
+    if (state.rfind("22", 0) == 0)
+      return R(pg::SqlError(state, absl::StrCat(what, ": value refused by the database: ", e.what())));
+    return R(pg::SqlError(state, absl::StrCat(what, ": ", e.what())));
   } catch (const std::exception& e) {
     if (db && !db->conn.is_open()) db.reset();
     return R(absl::InternalError(absl::StrCat(what, ": ", e.what())));

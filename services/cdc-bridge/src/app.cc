@@ -21,14 +21,15 @@
 #include "cdc/kafka_change_sink.h"
 #include "cdc/pgoutput.h"
 #include "cdc/replication_client.h"
-#include "cdc_bridge/table_snapshot.h"
+#include "cdc/table_snapshot.h"
+#include "pg/connection.h"
+#include "streamadmin/cdc/v1/cdc.grpc.pb.h"
 #include "common/clock.h"
 #include "common/crash_point.h"
 #include "observability/metrics.h"
 #include "runtime/main.h"
 #include "runtime/nats_service_app.h"
 #include "runtime/streams.h"
-#include "streamadmin/cdc/v1/cdc.grpc.pb.h"
 #include "wire/headers.h"
 #include "wire/msg_ids.h"
 #include "wire/subjects.h"
@@ -558,7 +559,7 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
   // The publication's tables (schema, table) but the excluded ones.
   absl::StatusOr<std::vector<std::pair<std::string, std::string>>> PublicationTables() {
     const auto& k = config_.connector();
-    auto conn = warehouse::PgConnection::Connect(config_.source().dsn());
+    auto conn = pg::Connection::Connect(config_.source().dsn(), {.application_name = "sa-cdc"});
     if (!conn.ok()) return conn.status();
     auto r = (*conn)->Exec("SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = $1 ORDER BY 1, 2",
                            {k.publication_name()});
@@ -659,7 +660,7 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
     if (mode == "never") return absl::OkStatus();
     OpenSnapshotStates();
     if (!snapshot_kv_) return absl::OkStatus();  // warned: snapshots are not resumable
-    auto conn = warehouse::PgConnection::Connect(config_.source().dsn());
+    auto conn = pg::Connection::Connect(config_.source().dsn(), {.application_name = "sa-cdc"});
     if (!conn.ok()) return conn.status();
     auto r = (*conn)->Exec("SELECT 1 FROM pg_replication_slots WHERE slot_name = $1", {config_.connector().slot_name()});
     if (!r.ok()) return r.status();
@@ -719,8 +720,8 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
       job = jobs_.front();
     }
     if (!reader_) {
-      auto r = TableSnapshotReader::Open(config_.source().dsn(), server_, job.schema, job.table, job.chunk_size,
-                                         job.resume);
+      auto r = cdc::TableSnapshotReader::Open(config_.source().dsn(), server_, job.schema, job.table, job.chunk_size,
+                                              job.resume);
       if (!r.ok()) {
         if (r.status().code() == absl::StatusCode::kUnavailable) return r.status();
         spdlog::error("snapshot of {}.{} failed: {}", job.schema, job.table, std::string(r.status().message()));
@@ -816,8 +817,7 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
   // A failure that says nothing about the event (the connection, or this
   // process closing) must not confirm it: the slot redelivers it instead.
   bool IsTransportFailure(const absl::Status& st) const {
-    return st.code() == absl::StatusCode::kUnavailable ||
-           (st.code() == absl::StatusCode::kFailedPrecondition && absl::StrContains(st.message(), "publisher is closing"));
+    return absl::IsUnavailable(st) || absl::IsCancelled(st);  // Cancelled: the publisher is closing
   }
 
   // OK, or a transport failure after which the session must replay.
@@ -987,7 +987,7 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
   std::deque<SnapshotJob> jobs_;
   std::vector<SnapshotJob> finished_jobs_;
   std::unique_ptr<bus::KeyValue> snapshot_kv_;
-  std::unique_ptr<TableSnapshotReader> reader_;
+  std::unique_ptr<cdc::TableSnapshotReader> reader_;
   uint64_t chunk_lsn_ = 0;  // pending_ key of the chunk in flight
   size_t chunk_rows_ = 0;
   bool chunk_last_ = false;

@@ -63,8 +63,7 @@ absl::Status ValidateConfig(const cfg::WarehouseSinkConfig& c) {
         "keys 'cdc.disabled' and 'market_data.disabled': both parts are off, the service would do nothing");
   if (c.warehouse().dsn().empty()) return absl::InvalidArgumentError("key 'warehouse.dsn': required");
   if (!c.cdc().disabled()) {
-    if (auto st = runtime::ValidateConsumer(c.cdc().consumer()); !st.ok())
-      return absl::InvalidArgumentError(absl::StrCat("key 'cdc.", st.message().substr(5)));
+    if (auto st = runtime::ValidateConsumer(c.cdc().consumer(), "cdc.consumer"); !st.ok()) return st;
     if (c.cdc().consumer().max_ack_pending() == 0)
       return absl::InvalidArgumentError(
           "key 'cdc.consumer.max_ack_pending': must be > 0 (and above the largest source transaction)");

@@ -85,8 +85,7 @@ absl::StatusOr<std::unique_ptr<bus::PullSubscription>> CdcSink::Subscribe(bool f
   bus::JetStream& js = nats_.jetstream();
   const auto& c = config_.consumer();
   auto info = js.GetConsumerInfo(c.stream(), c.durable());
-  if (!info.ok() && info.status().code() != absl::StatusCode::kNotFound &&
-      !absl::StrContains(info.status().message(), "not found"))
+  if (!info.ok() && !absl::IsNotFound(info.status()))
     return info.status();  // a timeout, say: retry (an update could not change a rewound consumer's policy)
   if (!info.ok()) {
     if (absl::Status st = js.EnsurePullConsumer(c); !st.ok()) return st;

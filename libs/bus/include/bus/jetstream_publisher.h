@@ -78,6 +78,8 @@ class JetStreamPublisher : public Publisher {
   // InvalidArgument for an empty subject or msg_id (dedup is mandatory).
   // Blocks while max_pending_acks publishes are unacknowledged. OK means the
   // message will be retried until acknowledged (or reported as failed).
+  // Cancelled (here and from Flush) once the publisher is closing: the
+  // message says nothing about the message, only about this process.
   absl::Status Publish(const Message& message) override;
   // Waits until every message accepted by Publish() before this call has
   // been acknowledged. DeadlineExceeded says how many are still missing.

@@ -38,12 +38,17 @@
 
 typedef struct pg_conn PGconn;
 
+namespace sa::pg {
+class Connection;
+}  // namespace sa::pg
+
 namespace sa::cdc {
 
 struct ReplicationOptions {
-  // libpq conninfo (key=value or URI) of the source database. The client adds
-  // replication=database and the session settings the decoder relies on
-  // (DateStyle=ISO, TimeZone=UTC, bytea_output=hex, extra_float_digits=3).
+  // libpq conninfo (key=value or URI) of the source database. Both connections
+  // are pg::Connection's, with its session settings (the decoder relies on
+  // DateStyle=ISO, TimeZone=UTC, bytea_output=hex, extra_float_digits=3); the
+  // replication one adds replication=database.
   std::string conninfo;
   std::string slot_name = "streamadmin_cdc";          // [a-z0-9_]+
   std::string publication_name = "streamadmin_cdc";   // [a-z0-9_]+
@@ -104,7 +109,8 @@ class ReplicationClient {
   absl::Status DropPublication();
 
  private:
-  ReplicationClient(ReplicationOptions options, PGconn* repl, PGconn* sql);
+  ReplicationClient(ReplicationOptions options, std::unique_ptr<pg::Connection> repl,
+                    std::unique_ptr<pg::Connection> sql);
   absl::Status SendStatus(bool reply_requested);
   // Type name from pg_catalog over the SQL connection ("" on failure).
   std::string LookupTypeName(uint32_t oid);
@@ -112,8 +118,10 @@ class ReplicationClient {
   absl::Status HandleCopyData(const char* data, int len, std::vector<Transaction>* out);
 
   ReplicationOptions options_;
-  PGconn* repl_;
-  PGconn* sql_;
+  std::unique_ptr<pg::Connection> repl_conn_;
+  std::unique_ptr<pg::Connection> sql_conn_;
+  PGconn* repl_;  // repl_conn_->raw(): the replication protocol is libpq's own
+  PGconn* sql_;   // sql_conn_->raw()
   PgOutputDecoder decoder_;
   bool streaming_ = false;
   std::atomic<uint64_t> confirmed_{0};

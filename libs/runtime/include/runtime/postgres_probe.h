@@ -1,4 +1,4 @@
-// Cheap reachability check of a PostgreSQL server (libpq PQping: no login,
+// Cheap reachability check of a PostgreSQL server (pg::Ping, libpq PQping: no login,
 // no query), for GetStatus and /readyz.
 #pragma once
 

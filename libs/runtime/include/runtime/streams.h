@@ -22,6 +22,8 @@ streamadmin::config::v1::StreamConfig DlqStream();     // DLQ      dlq.>        
 absl::Status ValidateStreams(
     const google::protobuf::RepeatedPtrField<streamadmin::config::v1::StreamConfig>& streams);
 
-absl::Status ValidateConsumer(const streamadmin::config::v1::ConsumerConfig& consumer);
+// Errors name the key below `key` ("consumer.durable", "cdc.consumer.stream").
+absl::Status ValidateConsumer(const streamadmin::config::v1::ConsumerConfig& consumer,
+                              const std::string& key = "consumer");
 
 }  // namespace sa::runtime

@@ -32,8 +32,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "pg/connection.h"
 #include "streamadmin/cdc/v1/cdc.pb.h"
-#include "warehouse/pg.h"
 
 namespace sa::warehouse {
 
@@ -91,7 +91,7 @@ class ChangeApplier {
     std::vector<std::string> primary_key;
   };
 
-  ChangeApplier(ApplierOptions options, std::unique_ptr<PgConnection> conn)
+  ChangeApplier(ApplierOptions options, std::unique_ptr<pg::Connection> conn)
       : options_(std::move(options)), conn_(std::move(conn)) {}
 
   absl::Status EnsureStateTable();
@@ -105,7 +105,7 @@ class ChangeApplier {
   std::string SqlType(const std::string& pg_type_name);
 
   ApplierOptions options_;
-  std::unique_ptr<PgConnection> conn_;
+  std::unique_ptr<pg::Connection> conn_;
   bool citus_ = false;  // the citus extension is installed and tables are distributed
   std::map<std::string, Table> tables_;        // by target name; cleared after a failed transaction
   std::map<std::string, std::string> type_map_;  // source type name -> warehouse SQL type

@@ -36,8 +36,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "pg/connection.h"
 #include "streamadmin/marketdata/v1/marketdata.pb.h"
-#include "warehouse/pg.h"
 
 namespace sa::warehouse {
 
@@ -81,7 +81,7 @@ class MarketDataWriter {
                                    const std::string& rows, const std::string& insert);
 
   MarketDataWriterOptions options_;
-  std::unique_ptr<PgConnection> conn_;
+  std::unique_ptr<pg::Connection> conn_;
   std::string schema_;  // quoted
   std::set<std::string> partitions_;  // "trades_20261121", known to exist
   bool distributed_ = false;

@@ -1,4 +1,4 @@
-#include "cdc_bridge/table_snapshot.h"
+#include "cdc/table_snapshot.h"
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -8,15 +8,11 @@
 #include "cdc/value_mapping.h"
 #include "common/clock.h"
 
-namespace sa::cdc_bridge {
+namespace sa::cdc {
 
 namespace cdcpb = streamadmin::cdc::v1;
 
 namespace {
-
-// The same session settings as the walsender's, so values map identically.
-constexpr char kSessionOptions[] =
-    " options='-c DateStyle=ISO -c TimeZone=UTC -c bytea_output=hex -c extra_float_digits=3'";
 
 // key values -> "len:value;" pairs, N; for NULL (keys are never NULL, but be total).
 std::string EncodeKey(const std::vector<std::optional<std::string>>& key) {
@@ -47,12 +43,11 @@ bool DecodeKey(const std::string& s, std::vector<std::optional<std::string>>* ou
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<TableSnapshotReader>> TableSnapshotReader::Open(const std::string& dsn,
-                                                                               std::string server,
-                                                                               std::string schema, std::string table,
-                                                                               int chunk_size,
+                                                                               std::string server, std::string schema,
+                                                                               std::string table, int chunk_size,
                                                                                const std::string& resume_after) {
   std::unique_ptr<TableSnapshotReader> r(new TableSnapshotReader());
-  auto conn = warehouse::PgConnection::Connect(absl::StrCat(dsn, kSessionOptions));
+  auto conn = pg::Connection::Connect(dsn, {.application_name = "sa-cdc-snapshot"});
   if (!conn.ok()) return conn.status();
   r->conn_ = std::move(*conn);
   r->server_ = std::move(server);
@@ -136,7 +131,7 @@ absl::StatusOr<TableSnapshotReader::Chunk> TableSnapshotReader::Next() {
   auto lsn = conn_->Exec("SELECT pg_current_wal_insert_lsn()::text");
   if (!lsn.ok()) return fail(lsn.status());
   if (auto r = conn_->Exec("COMMIT"); !r.ok()) return fail(r.status());
-  auto gate = cdc::ParseLsn(PQgetvalue(lsn->get(), 0, 0));
+  auto gate = ParseLsn(PQgetvalue(lsn->get(), 0, 0));
   if (!gate.ok()) return gate.status();
   chunk.gate_lsn = *gate;
   chunk.commit_lsn = *gate - 1;
@@ -172,8 +167,7 @@ absl::StatusOr<TableSnapshotReader::Chunk> TableSnapshotReader::Next() {
       if (PQgetisnull(res, row, f))
         col->mutable_value()->set_null(true);
       else
-        cdc::MapTextValue(c.oid, absl::string_view(PQgetvalue(res, row, f), PQgetlength(res, row, f)),
-                          col->mutable_value());
+        MapTextValue(c.oid, absl::string_view(PQgetvalue(res, row, f), PQgetlength(res, row, f)), col->mutable_value());
     }
     chunk.events.push_back(std::move(e));
   }
@@ -188,4 +182,4 @@ absl::StatusOr<TableSnapshotReader::Chunk> TableSnapshotReader::Next() {
   return chunk;
 }
 
-}  // namespace sa::cdc_bridge
+}  // namespace sa::cdc

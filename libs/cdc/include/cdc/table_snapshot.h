@@ -14,6 +14,9 @@
 // The caller must not let the chunk count as applied-up-to before the
 // replication stream has passed that LSN (see gate_lsn).
 //
+// Session: pg::Connection's settings, the same as the replication
+// connection's, so a value maps identically in a chunk and in the stream.
+//
 // Threading: one thread at a time.
 #pragma once
 
@@ -23,10 +26,10 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "pg/connection.h"
 #include "streamadmin/cdc/v1/cdc.pb.h"
-#include "warehouse/pg.h"
 
-namespace sa::cdc_bridge {
+namespace sa::cdc {
 
 class TableSnapshotReader {
  public:
@@ -55,7 +58,7 @@ class TableSnapshotReader {
   };
   TableSnapshotReader() = default;
 
-  std::unique_ptr<warehouse::PgConnection> conn_;
+  std::unique_ptr<pg::Connection> conn_;
   std::string server_, database_, schema_, table_, quoted_;
   int chunk_size_ = 0;
   std::vector<Column> columns_;
@@ -64,4 +67,4 @@ class TableSnapshotReader {
   bool done_ = false;
 };
 
-}  // namespace sa::cdc_bridge
+}  // namespace sa::cdc
