@@ -136,6 +136,7 @@ rejects() { # each case: "expected message|--set arg"
     "one reader|services.cdc-bridge.replicas=2" \
     "one reader|services.warehouse-sink.replicas=2" \
     "has no warehouse.dsn|services.cdc-bridge.dsnSecretKeys.warehouse=warehouse-dsn" \
+    "same name in leases|services.views.config.replica=views-1" \
     "unknown service|services.foo.enabled=true" \
     "use an odd number|nats.embedded.enabled=true,nats.embedded.replicas=2" \
     "exceeds the embedded cluster|nats.embedded.enabled=true,nats.embedded.replicas=1,nats.streamReplicas=3"; do
@@ -150,6 +151,24 @@ rejects() { # each case: "expected message|--set arg"
   echo "$n bad values rejected with a message"
 }
 step "chart rejects bad values" rejects
+views_scales_out() { # the default render: views runs 2 replicas, rolled one by one, each pod named by itself
+  "$PY" - "$tmp/default.yaml" <<'EOF'
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+dep = next(d for d in docs if d["kind"] == "Deployment"
+           and d["metadata"]["labels"].get("app.kubernetes.io/component") == "views")
+spec = dep["spec"]
+assert spec["replicas"] == 2, spec["replicas"]
+assert spec["strategy"]["type"] == "RollingUpdate" and spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 0, \
+    spec["strategy"]
+cm = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == dep["metadata"]["name"])
+cfg = yaml.safe_load(cm["data"]["config.yaml"])
+env = [e["name"] for e in spec["template"]["spec"]["containers"][0].get("env", [])]
+assert "replica" not in cfg and "STREAM_ADMIN_REPLICA" not in env, (cfg, env)
+print("views: 2 replicas, RollingUpdate with maxUnavailable 0, replica name left to each pod")
+EOF
+}
+step "views scales out (replicas 2, RollingUpdate, per-pod replica name)" views_scales_out
 embedded_nats() { # the all-options render's NATS: a 3-node cluster every service knows, R3 streams
   "$PY" - "$tmp/all.yaml" "$tmp/nats.conf" <<'EOF' || return
 import sys, yaml

@@ -35,6 +35,7 @@ SERVICES = {
     "warehouse-sink": "WarehouseSinkConfig",
     "anomaly": "AnomalyConfig",
     "admin": "AdminConfig",
+    "views": "ViewsConfig",
 }
 ENV_PREFIX = "STREAM_ADMIN_"
 RESERVED_ENV = {"STREAM_ADMIN_CONFIG"}
