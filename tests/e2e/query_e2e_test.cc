@@ -151,29 +151,12 @@ class QueryE2E : public ::testing::Test {
     ASSERT_TRUE(login.ok()) << login.status() << "\n" << admin_->process->Output();
     admin_token_ = new std::string(login->access_token());
     // alice: market data only. bob: market data and one CDC table.
-    auto roles = adm::Roles::NewStub(admin_->channel);
     for (const auto& [name, perms] : std::vector<std::pair<std::string, std::vector<std::string>>>{
-             {"md-reader", {"md:read"}}, {"orders-reader", {"md:read", "cdc.pg.public.orders:read"}}}) {
-      adm::PutRoleRequest req;
-      req.mutable_role()->set_name(name);
-      for (const auto& p : perms) {
-        auto* perm = req.mutable_role()->add_permissions();
-        perm->set_resource(p.substr(0, p.find(':')));
-        perm->set_action(p.substr(p.find(':') + 1));
-      }
-      adm::Role out;
-      ASSERT_TRUE(roles->PutRole(testing::Ctx(*admin_token_).get(), req, &out).ok());
-    }
-    auto users = adm::Users::NewStub(admin_->channel);
+             {"md-reader", {"md:read"}}, {"orders-reader", {"md:read", "cdc.pg.public.orders:read"}}})
+      ASSERT_TRUE(testing::PutRole(admin_->channel, *admin_token_, name, perms).ok());
     for (const auto& [name, role] : std::vector<std::pair<std::string, std::string>>{
-             {"alice", "md-reader"}, {"bob", "orders-reader"}, {"carol", "viewer"}}) {
-      adm::CreateUserRequest req;
-      req.set_username(name);
-      req.set_password(kUserPassword);
-      req.add_roles(role);
-      adm::User out;
-      ASSERT_TRUE(users->CreateUser(testing::Ctx(*admin_token_).get(), req, &out).ok());
-    }
+             {"alice", "md-reader"}, {"bob", "orders-reader"}, {"carol", "viewer"}})
+      ASSERT_TRUE(testing::CreateUser(admin_->channel, *admin_token_, name, kUserPassword, role).ok());
     alice_token_ = new std::string(testing::PasswordLogin(admin_->channel, "alice", kUserPassword)->access_token());
     bob_token_ = new std::string(testing::PasswordLogin(admin_->channel, "bob", kUserPassword)->access_token());
 

@@ -167,24 +167,11 @@ class ViewsE2E : public ::testing::Test {
   }
 
   static void PutRole(const std::string& name, const std::vector<std::string>& perms) {
-    adm::PutRoleRequest req;
-    req.mutable_role()->set_name(name);
-    for (const auto& p : perms) {
-      auto* perm = req.mutable_role()->add_permissions();
-      perm->set_resource(p.substr(0, p.find(':')));
-      perm->set_action(p.substr(p.find(':') + 1));
-    }
-    adm::Role out;
-    ASSERT_TRUE(adm::Roles::NewStub(admin_->channel)->PutRole(testing::Ctx(*admin_token_).get(), req, &out).ok());
+    ASSERT_TRUE(testing::PutRole(admin_->channel, *admin_token_, name, perms).ok());
   }
 
   static void CreateUser(const std::string& name, const std::string& role) {
-    adm::CreateUserRequest req;
-    req.set_username(name);
-    req.set_password(kUserPassword);
-    req.add_roles(role);
-    adm::User out;
-    ASSERT_TRUE(adm::Users::NewStub(admin_->channel)->CreateUser(testing::Ctx(*admin_token_).get(), req, &out).ok());
+    ASSERT_TRUE(testing::CreateUser(admin_->channel, *admin_token_, name, kUserPassword, role).ok());
   }
 
   static grpc::Status Create(const std::string& token, const std::string& name, const std::string& statement,

@@ -64,6 +64,31 @@ inline absl::StatusOr<streamadmin::admin::v1::TokenResponse> PasswordLogin(const
   return resp;
 }
 
+// Roles.PutRole of `name` with "resource:action" permissions, as `token`.
+inline absl::Status PutRole(const std::shared_ptr<grpc::Channel>& admin, const std::string& token,
+                            const std::string& name, const std::vector<std::string>& perms) {
+  streamadmin::admin::v1::PutRoleRequest req;
+  req.mutable_role()->set_name(name);
+  for (const auto& p : perms) {
+    auto* perm = req.mutable_role()->add_permissions();
+    perm->set_resource(p.substr(0, p.find(':')));
+    perm->set_action(p.substr(p.find(':') + 1));
+  }
+  streamadmin::admin::v1::Role out;
+  return ToStatus(streamadmin::admin::v1::Roles::NewStub(admin)->PutRole(Ctx(token).get(), req, &out));
+}
+
+// Users.CreateUser with a password and one role, as `token`.
+inline absl::Status CreateUser(const std::shared_ptr<grpc::Channel>& admin, const std::string& token,
+                               const std::string& name, const std::string& password, const std::string& role) {
+  streamadmin::admin::v1::CreateUserRequest req;
+  req.set_username(name);
+  req.set_password(password);
+  req.add_roles(role);
+  streamadmin::admin::v1::User out;
+  return ToStatus(streamadmin::admin::v1::Users::NewStub(admin)->CreateUser(Ctx(token).get(), req, &out));
+}
+
 struct Service {
   std::unique_ptr<Process> process;
   std::string target;
