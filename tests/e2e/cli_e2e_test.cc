@@ -303,7 +303,7 @@ TEST(CliStack, StartMonitorPipelineCommandsAndStop) {
   EXPECT_THAT(r.output, ContainsRegex("\ningest .* [1-9][0-9.]*[kM]?/s .*raw frames in"));
   EXPECT_THAT(r.output, ContainsRegex("\nnormalizer .* [1-9][0-9.]*[kM]?/s .*canonical msgs out"));
   EXPECT_THAT(r.output, ContainsRegex("== BOOKS PER VENUE / LATEST GAPS ==\n(.*\n)*kraken +[1-9]"));
-  EXPECT_THAT(r.output, HasSubstr("consumer_pending"));
+  EXPECT_THAT(r.output, HasSubstr("== CONSUMER LAG"));
 
   // Full screen under tmux: renders, reacts to a key, survives a killed service.
   const std::string session = absl::StrCat("sa-monitor-", getpid());

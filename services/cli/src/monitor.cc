@@ -78,7 +78,7 @@ struct ThroughputSpec {
   const char* unit;
 };
 ThroughputSpec ThroughputOf(const std::string& service) {
-  if (service == "ingest") return {{"streamadmin_ingest_frames_total"}, "raw frames in"};
+  if (service == "ingest") return {{"streamadmin_ingest_published_frames_total"}, "raw frames in"};
   if (service == "normalizer") return {{"streamadmin_normalizer_published_total"}, "canonical msgs out"};
   if (service == "cdc-bridge") return {{"streamadmin_cdc_events_total"}, "CDC events"};
   if (service == "warehouse-sink")
@@ -249,8 +249,7 @@ std::vector<Pane> Render(const World& w) {
   Pane lag{"CONSUMER LAG (pending per durable) / CDC SLOT LAG", {}};
   for (const auto& s : w.services)
     for (const auto& m : s.metrics)
-      if (m.name == "streamadmin_bus_consumer_pending" || m.name == "streamadmin_cdc_slot_lag_bytes" ||
-          m.name == "streamadmin_bus_js_in_flight")
+      if (m.name == "streamadmin_bus_consumer_pending" || m.name == "streamadmin_cdc_slot_lag_bytes")
         lag.lines.push_back(absl::StrFormat("%-15s %-32s %-48s %12.0f", s.name,
                                             m.name.substr(std::string("streamadmin_").size()), m.labels, m.value));
   if (lag.lines.empty()) lag.lines.push_back("(no consumer reports yet)");
