@@ -17,7 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "auth/nkeys.h"
 #include "cli/control_client.h"
-#include "support/admin_stack.h"
+#include "admin_stack.h"
 #include "testing/process.h"
 #include "testing/temp_dir.h"
 #include "testing/wait.h"
@@ -33,7 +33,7 @@ constexpr char kAdminPassword[] = "correct horse battery staple";
 
 std::string Cli() { return testing::BinDir() + "/stream-admin"; }
 
-testing::ProcessResult Run(std::vector<std::string> args, absl::Duration timeout = absl::Seconds(60)) {
+testing::ProcessResult RunCli(std::vector<std::string> args, absl::Duration timeout = absl::Seconds(60)) {
   args.insert(args.begin(), Cli());
   auto r = testing::RunProcess(args, timeout);
   EXPECT_TRUE(r.ok()) << r.status();
@@ -60,7 +60,7 @@ class CliAdmin : public ::testing::Test {
   // `stream-admin login --json` as admin: {access_token, refresh_token, ...}.
   static nlohmann::json Login() {
     setenv("STREAM_ADMIN_PASSWORD", kAdminPassword, 1);
-    auto r = Run({"login", "-t", admin_->target, "-u", "admin", "--json"});
+    auto r = RunCli({"login", "-t", admin_->target, "-u", "admin", "--json"});
     unsetenv("STREAM_ADMIN_PASSWORD");
     EXPECT_EQ(r.exit_code, 0) << r.output;
     return nlohmann::json::parse(r.output, nullptr, false);
@@ -69,7 +69,7 @@ class CliAdmin : public ::testing::Test {
   static testing::ProcessResult As(const std::string& token, std::vector<std::string> args) {
     args.insert(args.end(), {"-t", admin_->target});
     args.insert(args.begin(), {"--token", token});
-    return Run(args);
+    return RunCli(args);
   }
 
   static testing::AdminStack* stack_;
@@ -177,20 +177,20 @@ TEST_F(CliAdmin, NatsCredentialsAreWrittenOwnerOnly) {
 
 TEST_F(CliAdmin, ErrorsSayWhatToDo) {
   // No token: log in.
-  auto r = Run({"users", "list", "-t", admin_->target});
+  auto r = RunCli({"users", "list", "-t", admin_->target});
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_THAT(r.output, HasSubstr("log in first"));
   // Nothing listening: is the service up, which -t.
   const std::string nowhere = absl::StrCat("127.0.0.1:", *testing::PickFreePort());
-  r = Run({"users", "list", "-t", nowhere, "--timeout", "3"});
+  r = RunCli({"users", "list", "-t", nowhere, "--timeout", "3"});
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_THAT(r.output, HasSubstr("is the admin service up at " + nowhere));
   // Bad usage: 2.
-  r = Run({"users", "frobnicate"});
+  r = RunCli({"users", "frobnicate"});
   EXPECT_EQ(r.exit_code, 2) << r.output;
-  r = Run({"book", "kraken"});
+  r = RunCli({"book", "kraken"});
   EXPECT_EQ(r.exit_code, 2) << r.output;
-  r = Run({"--help"});
+  r = RunCli({"--help"});
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_THAT(r.output, HasSubstr("Exit codes: 0 ok; 1"));
 }
@@ -230,7 +230,7 @@ TEST(CliStack, StartMonitorPipelineCommandsAndStop) {
   }
   ASSERT_NE(base, 0);
   const std::string run_dir = dir->path() + "/stack";
-  auto r = Run({"start", "--run-dir", run_dir, "--speed", "0", "--grpc-base-port", std::to_string(base),
+  auto r = RunCli({"start", "--run-dir", run_dir, "--speed", "0", "--grpc-base-port", std::to_string(base),
                 "--http-base-port", std::to_string(base + 2000)},
                absl::Seconds(300));
   ASSERT_EQ(r.exit_code, 0) << r.output;
@@ -242,21 +242,21 @@ TEST(CliStack, StartMonitorPipelineCommandsAndStop) {
     ~StopAtEnd() { (void)testing::RunProcess({Cli(), "stop", "--run-dir", dir}, absl::Seconds(90)); }
   } stop_at_end{run_dir};
   // A second start is refused while it runs.
-  EXPECT_EQ(Run({"start", "--run-dir", run_dir}).exit_code, 1);
+  EXPECT_EQ(RunCli({"start", "--run-dir", run_dir}).exit_code, 1);
 
   auto target = [&](int i) { return absl::StrCat("127.0.0.1:", base + i); };
   std::vector<std::string> all;
   for (int i = 1; i <= 7; ++i) all.insert(all.end(), {"-t", target(i)});
 
   // Ingest sources.
-  r = Run({"sources", "list", "-t", target(1)});
+  r = RunCli({"sources", "list", "-t", target(1)});
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_THAT(r.output, ContainsRegex("replay-kraken +replay +kraken"));
+  EXPECT_THAT(r.output, ContainsRegex("replay-kraken +replay +(kraken +)?running"));
   // Venues and a book from the normalizer, once it has one.
   std::string symbol;
   ASSERT_TRUE(testing::WaitFor(
       [&] {
-        auto v = Run({"venues", "-t", target(2), "--json"});
+        auto v = RunCli({"venues", "-t", target(2), "--json"});
         auto j = nlohmann::json::parse(v.output, nullptr, false);
         if (!j.is_object()) return false;
         for (const auto& venue : j.value("venues", nlohmann::json::array()))
@@ -265,11 +265,11 @@ TEST(CliStack, StartMonitorPipelineCommandsAndStop) {
         return !symbol.empty();
       },
       absl::Seconds(60)));
-  r = Run({"venues", "-t", target(2)});
+  r = RunCli({"venues", "-t", target(2)});
   EXPECT_THAT(r.output, ContainsRegex("kraken +[1-9][0-9]* "));
   ASSERT_TRUE(testing::WaitFor(
       [&] {
-        r = Run({"book", "kraken", symbol, "-t", target(2), "-d", "5"});
+        r = RunCli({"book", "kraken", symbol, "-t", target(2), "-d", "5"});
         return r.exit_code == 0 && r.output.find("BID SIZE") != std::string::npos &&
                r.output.find("RESYNCING") == std::string::npos;
       },
@@ -278,31 +278,31 @@ TEST(CliStack, StartMonitorPipelineCommandsAndStop) {
   EXPECT_THAT(r.output, ContainsRegex("kraken " + symbol + "  sequence [0-9]+"));
   EXPECT_THAT(r.output, ContainsRegex("\n[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+\n"));
   EXPECT_THAT(r.output, HasSubstr("spread "));
-  EXPECT_EQ(Run({"book", "nowhere", "XXX-YYY", "-t", target(2)}).exit_code, 3);
-  EXPECT_EQ(Run({"gaps", "-t", target(2)}).exit_code, 0);
+  EXPECT_EQ(RunCli({"book", "nowhere", "XXX-YYY", "-t", target(2)}).exit_code, 3);
+  EXPECT_EQ(RunCli({"gaps", "-t", target(2)}).exit_code, 0);
   // CDC and anomaly.
-  r = Run({"cdc", "connectors", "-t", target(3)});
+  r = RunCli({"cdc", "connectors", "-t", target(3)});
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_THAT(r.output, ContainsRegex("SERVER +SLOT"));
-  r = Run({"cdc", "sink", "-t", target(6)});
+  r = RunCli({"cdc", "sink", "-t", target(6)});
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("sink enabled"));
-  r = Run({"anomaly", "models", "-t", target(4)});
+  r = RunCli({"anomaly", "models", "-t", target(4)});
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_THAT(r.output, ContainsRegex("\ntrade +"));
-  EXPECT_EQ(Run({"anomaly", "recent", "-t", target(4), "--json"}).exit_code, 0);
-  EXPECT_EQ(Run({"anomaly", "threshold", "-t", target(4)}).exit_code, 2);
+  EXPECT_EQ(RunCli({"anomaly", "recent", "-t", target(4), "--json"}).exit_code, 0);
+  EXPECT_EQ(RunCli({"anomaly", "threshold", "-t", target(4)}).exit_code, 2);
 
   // monitor --once: every service, non-zero throughput, the books.
   std::vector<std::string> once = {"monitor", "--once"};
   once.insert(once.end(), all.begin(), all.end());
-  r = Run(once);
+  r = RunCli(once);
   EXPECT_EQ(r.exit_code, 0) << r.output;
   for (const char* s : {"ingest", "normalizer", "cdc-bridge", "warehouse-sink", "anomaly", "admin", "views"})
     EXPECT_THAT(r.output, ContainsRegex(std::string("\n") + s + " +127.0.0.1:[0-9]+ +RUNNING +ready")) << s;
   EXPECT_THAT(r.output, ContainsRegex("\ningest .* [1-9][0-9.]*[kM]?/s .*raw frames in"));
   EXPECT_THAT(r.output, ContainsRegex("\nnormalizer .* [1-9][0-9.]*[kM]?/s .*canonical msgs out"));
-  EXPECT_THAT(r.output, ContainsRegex("== BOOKS PER VENUE / LATEST GAPS ==\n(.*\n)*kraken +[1-9]"));
+  EXPECT_THAT(r.output, ContainsRegex("\nkraken +[1-9]"));
   EXPECT_THAT(r.output, HasSubstr("== CONSUMER LAG"));
 
   // Full screen under tmux: renders, reacts to a key, survives a killed service.
@@ -337,10 +337,12 @@ TEST(CliStack, StartMonitorPipelineCommandsAndStop) {
   ASSERT_TRUE(absl::SimpleAtoi(status->instance().substr(status->instance().rfind(':') + 1), &pid))
       << status->instance();
   ASSERT_EQ(kill(pid, SIGKILL), 0);
+  // Back to the services pane (it shows every service when selected).
+  ASSERT_TRUE(testing::RunProcess({"tmux", "send-keys", "-t", session, "p"}, absl::Seconds(10)).ok());
   EXPECT_TRUE(testing::WaitFor(
       [&] {
         screen = Capture(session);
-        return screen.find("6/7 services up") != std::string::npos &&
+        return screen.find("6/7 services up") != std::string::npos && screen.find("> SERVICES") != std::string::npos &&
                std::regex_search(screen, std::regex("anomaly +" + target(4) + " +DOWN"));
       },
       absl::Seconds(20)))
@@ -348,18 +350,18 @@ TEST(CliStack, StartMonitorPipelineCommandsAndStop) {
   // Still refreshing: the clock in the header moves on.
   const std::string header = screen.substr(0, screen.find('\n'));
   EXPECT_TRUE(testing::WaitFor([&] { return Capture(session).substr(0, header.size()) != header; }, absl::Seconds(10)));
-  auto bad = Run(once);
+  auto bad = RunCli(once);
   EXPECT_EQ(bad.exit_code, 1) << bad.output;
   EXPECT_THAT(bad.output, ContainsRegex(target(4) + " +DOWN"));
   ASSERT_TRUE(testing::RunProcess({"tmux", "send-keys", "-t", session, "q"}, absl::Seconds(10)).ok());
 
   // stop: clean, the pid file gone, the services gone.
-  r = Run({"stop", "--run-dir", run_dir}, absl::Seconds(90));
+  r = RunCli({"stop", "--run-dir", run_dir}, absl::Seconds(90));
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("stopped"));
   EXPECT_FALSE(std::filesystem::exists(run_dir + "/stack.pid"));
   EXPECT_FALSE(cli::ControlClient(target(2), absl::Seconds(1)).Health().ok());
-  EXPECT_EQ(Run({"stop", "--run-dir", run_dir}).exit_code, 3);
+  EXPECT_EQ(RunCli({"stop", "--run-dir", run_dir}).exit_code, 3);
 }
 
 }  // namespace
