@@ -15,9 +15,9 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "admin_stack.h"
 #include "auth/nkeys.h"
 #include "cli/control_client.h"
-#include "admin_stack.h"
 #include "testing/process.h"
 #include "testing/temp_dir.h"
 #include "testing/wait.h"
@@ -231,8 +231,8 @@ TEST(CliStack, StartMonitorPipelineCommandsAndStop) {
   ASSERT_NE(base, 0);
   const std::string run_dir = dir->path() + "/stack";
   auto r = RunCli({"start", "--run-dir", run_dir, "--speed", "0", "--grpc-base-port", std::to_string(base),
-                "--http-base-port", std::to_string(base + 2000)},
-               absl::Seconds(300));
+                   "--http-base-port", std::to_string(base + 2000)},
+                  absl::Seconds(300));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_THAT(r.output, ContainsRegex("ingest +127.0.0.1:[0-9]+ +RUNNING"));
   EXPECT_THAT(r.output, HasSubstr("stream-admin stop --run-dir " + run_dir));

@@ -72,7 +72,8 @@ int RunInit(const InitOptions& o) {
 int RunLogin(const LoginOptions& o) {
   std::string password = Env("STREAM_ADMIN_PASSWORD");
   if (password.empty()) password = Prompt("password: ");
-  auto stub = streamadmin::admin::v1::Auth::NewStub(grpc::CreateChannel(o.target, o.credentials ? o.credentials : grpc::InsecureChannelCredentials()));
+  auto stub = streamadmin::admin::v1::Auth::NewStub(
+      grpc::CreateChannel(o.target, o.credentials ? o.credentials : grpc::InsecureChannelCredentials()));
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
   streamadmin::admin::v1::LoginRequest req;

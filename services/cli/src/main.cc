@@ -42,7 +42,7 @@ const std::vector<std::string> kDefaultTargets = {
     sa::cli::kIngestTarget, sa::cli::kNormalizerTarget,    sa::cli::kCdcBridgeTarget, sa::cli::kAnomalyTarget,
     sa::cli::kAdminTarget,  sa::cli::kWarehouseSinkTarget, sa::cli::kViewsTarget};
 
-std::string g_token;  // --token / STREAM_ADMIN_TOKEN
+std::string g_token;                                // --token / STREAM_ADMIN_TOKEN
 std::shared_ptr<grpc::ChannelCredentials> g_creds;  // --ca-file etc.; null: plaintext
 
 int Status(const std::vector<std::string>& targets) {
@@ -62,8 +62,7 @@ int Status(const std::vector<std::string>& targets) {
       if (!d.healthy()) rc = 1;
     }
     std::printf("%-11s %-21s %-9s %-8s %s\n", st->service().c_str(), t.c_str(),
-                sa::cli::StateLabel(st->state()).c_str(), (std::to_string(st->uptime_s()) + "s").c_str(),
-                deps.c_str());
+                sa::cli::StateLabel(st->state()).c_str(), (std::to_string(st->uptime_s()) + "s").c_str(), deps.c_str());
   }
   return rc;
 }
@@ -92,7 +91,8 @@ int main(int argc, char** argv) {
 
   app.add_option("--token", g_token, "access token (stream-admin login)")->envname("STREAM_ADMIN_TOKEN");
   std::string ca_file, cert_file, key_file;
-  app.add_option("--ca-file", ca_file, "TLS: CA that signed the services' certificates")->envname("STREAM_ADMIN_CA_FILE");
+  app.add_option("--ca-file", ca_file, "TLS: CA that signed the services' certificates")
+      ->envname("STREAM_ADMIN_CA_FILE");
   app.add_option("--cert-file", cert_file, "TLS: client certificate")->envname("STREAM_ADMIN_CERT_FILE");
   app.add_option("--key-file", key_file, "TLS: client key")->envname("STREAM_ADMIN_KEY_FILE");
   std::vector<std::string> targets;
@@ -102,7 +102,9 @@ int main(int argc, char** argv) {
   auto* status = app.add_subcommand("status", "state and dependencies of each service");
   status->add_option("-t,--target", targets, "host:port of a service (repeatable); default: the local stack");
 
-  auto add_target = [&](CLI::App* cmd) { cmd->add_option("-t,--target", target, "host:port of the service")->required(); };
+  auto add_target = [&](CLI::App* cmd) {
+    cmd->add_option("-t,--target", target, "host:port of the service")->required();
+  };
   auto* health = app.add_subcommand("health", "grpc.health.v1 check; exit 0 when SERVING");
   add_target(health);
   auto* config = app.add_subcommand("config", "effective configuration of a service (secrets redacted)");
@@ -161,7 +163,8 @@ int main(int argc, char** argv) {
   tail->add_flag("--summary", tail_opts.summary, "one readable line per message instead of JSON");
 
   sa::cli::InitOptions init_opts;
-  auto* init = app.add_subcommand("init", "create the first administrator (password: STREAM_ADMIN_INIT_PASSWORD or prompt)");
+  auto* init =
+      app.add_subcommand("init", "create the first administrator (password: STREAM_ADMIN_INIT_PASSWORD or prompt)");
   init->add_option("--dsn", init_opts.dsn, "admin database (libpq connection string)")->required();
   init->add_option("--user", init_opts.username, "administrator name (default admin)");
   sa::cli::LoginOptions login_opts;
