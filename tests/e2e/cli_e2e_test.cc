@@ -236,6 +236,8 @@ TEST(CliStack, StartMonitorPipelineCommandsAndStop) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_THAT(r.output, ContainsRegex("ingest +127.0.0.1:[0-9]+ +RUNNING"));
   EXPECT_THAT(r.output, HasSubstr("stream-admin stop --run-dir " + run_dir));
+  EXPECT_THAT(r.output, ContainsRegex("first administrator: stream-admin init --dsn \"host=127.0.0.1 port=[0-9]+ "
+                                      "user=postgres dbname=admin\""));
   EXPECT_TRUE(std::filesystem::exists(run_dir + "/stack.pid"));
   struct StopAtEnd {
     std::string dir;

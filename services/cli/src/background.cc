@@ -150,6 +150,14 @@ int RunStart(const LocalStackOptions& o) {
       std::printf("%s\n", l.c_str());
     }
   }
+  // The admin's database is beside the CDC source: the first administrator goes there.
+  const size_t port_at = text.find("  postgres: host=127.0.0.1 port=");
+  if (port_at != std::string::npos) {
+    const size_t from = port_at + std::string("  postgres: host=127.0.0.1 port=").size();
+    const std::string pg_port = text.substr(from, text.find(' ', from) - from);
+    std::printf("\nfirst administrator: stream-admin init --dsn \"host=127.0.0.1 port=%s user=postgres dbname=admin\"",
+                pg_port.c_str());
+  }
   std::printf("\nmetrics: http://127.0.0.1:<METRICS port>/metrics (e.g. ingest: http://127.0.0.1:%d/metrics)\n",
               o.http_base_port + 1);
   std::printf("watch it:  stream-admin monitor%s\nstop it:   stream-admin stop --run-dir %s\n",
