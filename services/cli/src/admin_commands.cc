@@ -1,5 +1,6 @@
 #include "cli/admin_commands.h"
 
+#include <google/protobuf/util/json_util.h>
 #include <grpcpp/grpcpp.h>
 #include <termios.h>
 #include <unistd.h>
@@ -12,6 +13,7 @@
 #include "admin/store.h"
 #include "auth/crypto.h"
 #include "auth/nkeys.h"
+#include "cli/rpc.h"
 #include "streamadmin/admin/v1/admin.grpc.pb.h"
 
 namespace sa::cli {
@@ -70,7 +72,8 @@ int RunInit(const InitOptions& o) {
 int RunLogin(const LoginOptions& o) {
   std::string password = Env("STREAM_ADMIN_PASSWORD");
   if (password.empty()) password = Prompt("password: ");
-  auto stub = streamadmin::admin::v1::Auth::NewStub(grpc::CreateChannel(o.target, o.credentials ? o.credentials : grpc::InsecureChannelCredentials()));
+  auto stub = streamadmin::admin::v1::Auth::NewStub(
+      grpc::CreateChannel(o.target, o.credentials ? o.credentials : grpc::InsecureChannelCredentials()));
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
   streamadmin::admin::v1::LoginRequest req;
@@ -78,9 +81,14 @@ int RunLogin(const LoginOptions& o) {
   req.set_password(password);
   streamadmin::admin::v1::TokenResponse resp;
   grpc::Status st = stub->Login(&ctx, req, &resp);
-  if (!st.ok()) {
-    std::fprintf(stderr, "stream-admin login: %s\n", st.error_message().c_str());
-    return 1;
+  if (!st.ok()) return ReportFailure("login", "admin", {o.target, "", o.credentials, 10}, st);
+  if (o.json) {
+    std::string out;
+    google::protobuf::util::JsonPrintOptions opts;
+    opts.preserve_proto_field_names = true;
+    (void)google::protobuf::util::MessageToJsonString(resp, &out, opts);
+    std::printf("%s\n", out.c_str());
+    return 0;
   }
   std::printf("%s\n", resp.access_token().c_str());
   return 0;

@@ -10,16 +10,26 @@
 //   stream-admin keygen                              signing key + NATS seeds as config YAML
 //   stream-admin query   'DSL' [--json|--csv|--explain|--validate] | --catalog   warehouse queries
 //   stream-admin views   create|replace|list|get|drop|tail ...   continuous views (docs/VIEWS.md)
+//   stream-admin users|roles|keys|audit|nats|sources|cdc|anomaly <verb>, book, gaps, venues, logout
+//                                                    every gRPC API (cli/api_commands.h)
+//   stream-admin monitor [--once]                    live full-screen view of the whole system
+//   stream-admin start|stop                          the local stack in the background
 // With token auth on, pass --token or STREAM_ADMIN_TOKEN (from `login`).
+// Exit codes: 0 ok, 1 refused/failed/unreachable, 2 bad usage, 3 not found.
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <functional>
 
 #include "cli/admin_commands.h"
+#include "cli/api_commands.h"
+#include "cli/background.h"
 #include "cli/control_client.h"
 #include "cli/local_stack.h"
+#include "cli/monitor.h"
 #include "cli/query_command.h"
+#include "cli/rpc.h"
 #include "cli/tail.h"
 #include "cli/views_command.h"
 #include "common/version.h"
@@ -28,11 +38,11 @@ namespace {
 
 using sa::cli::ControlClient;
 
-const std::vector<std::string> kDefaultTargets = {"127.0.0.1:7101", "127.0.0.1:7102", "127.0.0.1:7103",
-                                                  "127.0.0.1:7104", "127.0.0.1:7105", "127.0.0.1:7106",
-                                                  "127.0.0.1:7107"};
+const std::vector<std::string> kDefaultTargets = {
+    sa::cli::kIngestTarget, sa::cli::kNormalizerTarget,    sa::cli::kCdcBridgeTarget, sa::cli::kAnomalyTarget,
+    sa::cli::kAdminTarget,  sa::cli::kWarehouseSinkTarget, sa::cli::kViewsTarget};
 
-std::string g_token;  // --token / STREAM_ADMIN_TOKEN
+std::string g_token;                                // --token / STREAM_ADMIN_TOKEN
 std::shared_ptr<grpc::ChannelCredentials> g_creds;  // --ca-file etc.; null: plaintext
 
 int Status(const std::vector<std::string>& targets) {
@@ -52,8 +62,7 @@ int Status(const std::vector<std::string>& targets) {
       if (!d.healthy()) rc = 1;
     }
     std::printf("%-11s %-21s %-9s %-8s %s\n", st->service().c_str(), t.c_str(),
-                sa::cli::StateLabel(st->state()).c_str(), (std::to_string(st->uptime_s()) + "s").c_str(),
-                deps.c_str());
+                sa::cli::StateLabel(st->state()).c_str(), (std::to_string(st->uptime_s()) + "s").c_str(), deps.c_str());
   }
   return rc;
 }
@@ -75,10 +84,15 @@ int main(int argc, char** argv) {
   CLI::App app{"stream-admin: drive the Stream-Admin services"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string(sa::kVersion));
+  app.footer(
+      "Exit codes: 0 ok; 1 the service refused or failed, or is unreachable (the message says what to do);\n"
+      "            2 bad usage; 3 not found.\n"
+      "Nouns take verbs: stream-admin users list, stream-admin book kraken BTC-USD, ... (--help on each).");
 
   app.add_option("--token", g_token, "access token (stream-admin login)")->envname("STREAM_ADMIN_TOKEN");
   std::string ca_file, cert_file, key_file;
-  app.add_option("--ca-file", ca_file, "TLS: CA that signed the services' certificates")->envname("STREAM_ADMIN_CA_FILE");
+  app.add_option("--ca-file", ca_file, "TLS: CA that signed the services' certificates")
+      ->envname("STREAM_ADMIN_CA_FILE");
   app.add_option("--cert-file", cert_file, "TLS: client certificate")->envname("STREAM_ADMIN_CERT_FILE");
   app.add_option("--key-file", key_file, "TLS: client key")->envname("STREAM_ADMIN_KEY_FILE");
   std::vector<std::string> targets;
@@ -88,7 +102,9 @@ int main(int argc, char** argv) {
   auto* status = app.add_subcommand("status", "state and dependencies of each service");
   status->add_option("-t,--target", targets, "host:port of a service (repeatable); default: the local stack");
 
-  auto add_target = [&](CLI::App* cmd) { cmd->add_option("-t,--target", target, "host:port of the service")->required(); };
+  auto add_target = [&](CLI::App* cmd) {
+    cmd->add_option("-t,--target", target, "host:port of the service")->required();
+  };
   auto* health = app.add_subcommand("health", "grpc.health.v1 check; exit 0 when SERVING");
   add_target(health);
   auto* config = app.add_subcommand("config", "effective configuration of a service (secrets redacted)");
@@ -113,6 +129,32 @@ int main(int argc, char** argv) {
   local->add_option("--speed", local_opts.speed, "replay pace: 1 = recorded, N = N x faster, 0 = as fast as possible");
   local->add_option("--samples-dir", local_opts.samples_dir, "recordings to replay (default data/samples)");
 
+  auto add_stack_options = [](CLI::App* cmd, sa::cli::LocalStackOptions& lo) {
+    cmd->add_option("--run-dir", lo.run_dir, "configs, logs, pid file (default ./.stream-admin-local)");
+    cmd->add_option("--bin-dir", lo.bin_dir, "where the service binaries are (default: beside stream-admin)");
+    cmd->add_option("--grpc-base-port", lo.grpc_base_port, "service i listens on base+i (default 7100)");
+    cmd->add_option("--http-base-port", lo.http_base_port, "metrics of service i on base+i (default 9100)");
+    cmd->add_option("--timeout", lo.timeout_s, "seconds to wait for health (default 60)");
+    cmd->add_flag("--live", lo.live, "the exchanges' public feeds instead of the recordings");
+    cmd->add_option("--speed", lo.speed, "replay pace: 1 = recorded, N = N x faster, 0 = as fast as possible");
+    cmd->add_option("--samples-dir", lo.samples_dir, "recordings to replay (default data/samples)");
+  };
+  sa::cli::LocalStackOptions start_opts;
+  auto* start = app.add_subcommand("start", "the local stack in the background: pid file, logs, URLs printed");
+  add_stack_options(start, start_opts);
+  std::string stop_run_dir;
+  int stop_timeout_s = 60;
+  auto* stop = app.add_subcommand("stop", "stop the background local stack cleanly");
+  stop->add_option("--run-dir", stop_run_dir, "as given to start (default ./.stream-admin-local)");
+  stop->add_option("--timeout", stop_timeout_s, "seconds to wait before SIGKILL (default 60)");
+  sa::cli::MonitorOptions monitor_opts;
+  auto* monitor = app.add_subcommand("monitor", "full-screen live view of every service (q quits, Tab moves)");
+  monitor->add_option("-t,--target", monitor_opts.targets,
+                      "host:port of a service (repeatable); default: the local stack");
+  monitor->add_flag("--once", monitor_opts.once, "print one plain-text screen and exit (1 when a service is down)");
+  monitor->add_option("--interval", monitor_opts.interval_s, "seconds between refreshes (default 1)");
+  monitor->add_option("--http-offset", monitor_opts.http_offset, "metrics port = gRPC port + this (default 2000)");
+
   sa::cli::TailOptions tail_opts;
   auto* tail = app.add_subcommand("tail", "print canonical messages from NATS as JSON (or --summary lines)");
   tail->add_option("subject", tail_opts.subject, "subject or wildcard, e.g. 'md.trade.kraken.>' (default md.>)");
@@ -121,13 +163,15 @@ int main(int argc, char** argv) {
   tail->add_flag("--summary", tail_opts.summary, "one readable line per message instead of JSON");
 
   sa::cli::InitOptions init_opts;
-  auto* init = app.add_subcommand("init", "create the first administrator (password: STREAM_ADMIN_INIT_PASSWORD or prompt)");
+  auto* init =
+      app.add_subcommand("init", "create the first administrator (password: STREAM_ADMIN_INIT_PASSWORD or prompt)");
   init->add_option("--dsn", init_opts.dsn, "admin database (libpq connection string)")->required();
   init->add_option("--user", init_opts.username, "administrator name (default admin)");
   sa::cli::LoginOptions login_opts;
   auto* login = app.add_subcommand("login", "print an access token (password: STREAM_ADMIN_PASSWORD or prompt)");
   login->add_option("-t,--target", login_opts.target, "the admin service (default 127.0.0.1:7105)");
   login->add_option("-u,--user", login_opts.username, "username")->required();
+  login->add_flag("--json", login_opts.json, "the whole response: access and refresh tokens, expiry, permissions");
   sa::cli::QueryOptions query_opts;
   auto* query =
       app.add_subcommand("query", "run a DSL query over the warehouse (docs/DSL.md) through the admin service");
@@ -153,19 +197,30 @@ int main(int argc, char** argv) {
   views->add_option("-s,--server", views_opts.server, "tail: NATS URL (default nats://127.0.0.1:4222)");
   views->add_option("-n,--limit", views_opts.limit, "tail: exit after N messages");
   auto* keygen = app.add_subcommand("keygen", "new token signing key and NATS operator/account seeds (config YAML)");
+  sa::cli::GlobalOptions globals;
+  std::function<int()> api_command;
+  sa::cli::AddApiCommands(app, &globals, &api_command);
 
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help and --version exit 0; every other parse error is bad usage.
+    return app.exit(e) == 0 ? 0 : sa::cli::kExitUsage;
+  }
   if (auto c = sa::cli::ClientCredentials(ca_file, cert_file, key_file); c.ok()) {
     g_creds = *c;
     login_opts.credentials = *c;
     query_opts.credentials = *c;
     views_opts.credentials = *c;
+    globals.credentials = *c;
   } else {
     std::fprintf(stderr, "stream-admin: %s\n", std::string(c.status().message()).c_str());
     return 2;
   }
   // Library connection chatter is for service logs; the CLI prints what matters.
   spdlog::set_level(spdlog::level::warn);
+  globals.token = g_token;
+  if (api_command) return api_command();
 
   if (*status) return Status(targets.empty() ? kDefaultTargets : targets);
   if (*health) {
@@ -186,6 +241,13 @@ int main(int argc, char** argv) {
   if (*resume) return Report(target, [](ControlClient c) { return c.Resume(); });
   if (*drain) return Report(target, [&](ControlClient c) { return c.Drain(absl::Seconds(drain_timeout_s)); });
   if (*local) return sa::cli::RunLocalStack(local_opts);
+  if (*start) return sa::cli::RunStart(start_opts);
+  if (*stop) return sa::cli::RunStop(stop_run_dir, stop_timeout_s);
+  if (*monitor) {
+    monitor_opts.token = g_token;
+    monitor_opts.credentials = g_creds;
+    return sa::cli::RunMonitor(monitor_opts);
+  }
   if (*tail) return sa::cli::RunTail(tail_opts);
   if (*init) return sa::cli::RunInit(init_opts);
   if (*login) return sa::cli::RunLogin(login_opts);

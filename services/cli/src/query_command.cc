@@ -12,6 +12,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "cli/rpc.h"
 #include "streamadmin/query/v1/query.grpc.pb.h"
 
 namespace sa::cli {
@@ -19,19 +20,11 @@ namespace {
 
 namespace qpb = streamadmin::query::v1;
 
-std::unique_ptr<grpc::ClientContext> Context(const QueryOptions& o) {
-  auto ctx = std::make_unique<grpc::ClientContext>();
-  if (!o.token.empty()) ctx->AddMetadata("authorization", "Bearer " + o.token);
-  ctx->set_deadline(std::chrono::system_clock::now() +
-                    std::chrono::milliseconds(static_cast<int64_t>(std::max(0.001, o.timeout_s) * 1000)));
-  return ctx;
-}
+CallOptions Call(const QueryOptions& o) { return {o.target, o.token, o.credentials, o.timeout_s}; }
 
-int Fail(const grpc::Status& st) {
-  // The service's message is the whole story (for DSL errors: position, line, caret, hint).
-  std::fprintf(stderr, "stream-admin query: %s\n", st.error_message().c_str());
-  return 1;
-}
+std::unique_ptr<grpc::ClientContext> Context(const QueryOptions& o) { return MakeContext(Call(o)); }
+
+int Fail(const QueryOptions& o, const grpc::Status& st) { return ReportFailure("query", "admin", Call(o), st); }
 
 // Code points, so that the columns of names with accents line up.
 size_t Width(const std::string& s) {
@@ -93,7 +86,7 @@ int Run(const QueryOptions& o, qpb::Query::Stub& stub) {
     if (part.has_trailer()) trailer = part.trailer();
   }
   grpc::Status st = reader->Finish();
-  if (!st.ok()) return Fail(st);
+  if (!st.ok()) return Fail(o, st);
   if (o.json) {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& r : rows) {
@@ -155,7 +148,7 @@ int Explain(const QueryOptions& o, qpb::Query::Stub& stub) {
   qpb::ExplainResponse resp;
   auto ctx = Context(o);
   grpc::Status st = stub.Explain(ctx.get(), req, &resp);
-  if (!st.ok()) return Fail(st);
+  if (!st.ok()) return Fail(o, st);
   std::printf("-- SQL (read-only transaction, statement timeout %lld ms, row limit %llu%s)\n%s\n",
               static_cast<long long>(resp.statement_timeout_ms()), static_cast<unsigned long long>(resp.row_limit()),
               resp.truncatable() ? ", truncated past it" : "", resp.sql().c_str());
@@ -176,7 +169,7 @@ int Validate(const QueryOptions& o, qpb::Query::Stub& stub) {
   qpb::ValidateResponse resp;
   auto ctx = Context(o);
   grpc::Status st = stub.Validate(ctx.get(), req, &resp);
-  if (!st.ok()) return Fail(st);
+  if (!st.ok()) return Fail(o, st);
   if (!resp.ok()) {
     for (const auto& e : resp.errors()) std::fprintf(stderr, "%s\n", e.formatted().c_str());
     return 1;
@@ -191,7 +184,7 @@ int Catalog(const QueryOptions& o, qpb::Query::Stub& stub) {
   qpb::CatalogResponse resp;
   auto ctx = Context(o);
   grpc::Status st = stub.Catalog(ctx.get(), qpb::CatalogRequest(), &resp);
-  if (!st.ok()) return Fail(st);
+  if (!st.ok()) return Fail(o, st);
   for (const auto& s : resp.sources()) {
     std::printf("%s  (%s%s)\n", s.name().c_str(), s.permission().c_str(),
                 s.resource().empty() ? "" : absl::StrCat(", ", s.resource()).c_str());
@@ -204,14 +197,12 @@ int Catalog(const QueryOptions& o, qpb::Query::Stub& stub) {
 
 int RunQuery(const QueryOptions& o) {
   if (!o.catalog && o.query.empty()) {
-    std::fprintf(stderr, "stream-admin query: a query (or --catalog)\n");
-    return 2;
+    return ReportUsage("query", "a query (or --catalog)");
   }
   if (o.json && o.csv) {
-    std::fprintf(stderr, "stream-admin query: --json or --csv, not both\n");
-    return 2;
+    return ReportUsage("query", "--json or --csv, not both");
   }
-  auto channel = grpc::CreateChannel(o.target, o.credentials ? o.credentials : grpc::InsecureChannelCredentials());
+  auto channel = MakeChannel(Call(o));
   auto stub = qpb::Query::NewStub(channel);
   if (o.catalog) return Catalog(o, *stub);
   if (o.validate) return Validate(o, *stub);

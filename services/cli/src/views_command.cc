@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
+#include "cli/rpc.h"
 #include "cli/tail.h"
 #include "streamadmin/views/v1/views.grpc.pb.h"
 #include "wire/subjects.h"
@@ -20,28 +21,13 @@ namespace {
 
 namespace vpb = streamadmin::views::v1;
 
-std::unique_ptr<grpc::ClientContext> Context(const ViewsOptions& o) {
-  auto ctx = std::make_unique<grpc::ClientContext>();
-  if (!o.token.empty()) ctx->AddMetadata("authorization", "Bearer " + o.token);
-  ctx->set_deadline(std::chrono::system_clock::now() +
-                    std::chrono::milliseconds(static_cast<int64_t>(std::max(0.001, o.timeout_s) * 1000)));
-  return ctx;
-}
+CallOptions Call(const ViewsOptions& o) { return {o.target, o.token, o.credentials, o.timeout_s}; }
 
-int Fail(const grpc::Status& st) {
-  std::fprintf(stderr, "stream-admin views: %s\n", st.error_message().c_str());
-  if (st.error_code() == grpc::StatusCode::NOT_FOUND) return 3;
-  if (st.error_code() == grpc::StatusCode::UNAVAILABLE)
-    std::fprintf(stderr, "  (is the admin service up? -t host:port, default 127.0.0.1:7105)\n");
-  if (st.error_code() == grpc::StatusCode::UNAUTHENTICATED)
-    std::fprintf(stderr, "  (log in first: export STREAM_ADMIN_TOKEN=$(stream-admin login -u NAME))\n");
-  return 1;
-}
+std::unique_ptr<grpc::ClientContext> Context(const ViewsOptions& o) { return MakeContext(Call(o)); }
 
-int Usage(const std::string& what) {
-  std::fprintf(stderr, "stream-admin views: %s\n", what.c_str());
-  return 2;
-}
+int Fail(const ViewsOptions& o, const grpc::Status& st) { return ReportFailure("views", "admin", Call(o), st); }
+
+int Usage(const std::string& what) { return ReportUsage("views", what); }
 
 // --from: now | beginning | seq:N | time:RFC3339
 bool ParseFrom(const std::string& s, vpb::StartAt* out) {
@@ -134,7 +120,7 @@ int Put(const ViewsOptions& o, vpb::Views::Stub& stub, bool create) {
     req.set_memory_limit_bytes(o.memory_limit_bytes);
     st = stub.ReplaceView(ctx.get(), req, &out);
   }
-  if (!st.ok()) return Fail(st);
+  if (!st.ok()) return Fail(o, st);
   if (o.json) {
     std::printf("%s\n", Json(out).c_str());
   } else {
@@ -155,7 +141,7 @@ int RunViews(const ViewsOptions& o) {
     t.limit = o.limit;
     return RunTail(t);
   }
-  auto channel = grpc::CreateChannel(o.target, o.credentials ? o.credentials : grpc::InsecureChannelCredentials());
+  auto channel = MakeChannel(Call(o));
   auto stub = vpb::Views::NewStub(channel);
   if (o.action == "create") return Put(o, *stub, true);
   if (o.action == "replace") return Put(o, *stub, false);
@@ -165,7 +151,7 @@ int RunViews(const ViewsOptions& o) {
     req.set_name(o.name);
     vpb::DropViewResponse resp;
     auto ctx = Context(o);
-    if (auto st = stub->DropView(ctx.get(), req, &resp); !st.ok()) return Fail(st);
+    if (auto st = stub->DropView(ctx.get(), req, &resp); !st.ok()) return Fail(o, st);
     std::printf("dropped view %s (v%llu)\n", o.name.c_str(), static_cast<unsigned long long>(resp.version()));
     return 0;
   }
@@ -175,7 +161,7 @@ int RunViews(const ViewsOptions& o) {
     req.set_name(o.name);
     vpb::ViewInfo resp;
     auto ctx = Context(o);
-    if (auto st = stub->GetView(ctx.get(), req, &resp); !st.ok()) return Fail(st);
+    if (auto st = stub->GetView(ctx.get(), req, &resp); !st.ok()) return Fail(o, st);
     if (o.json)
       std::printf("%s\n", Json(resp).c_str());
     else
@@ -185,7 +171,7 @@ int RunViews(const ViewsOptions& o) {
   if (o.action == "list") {
     vpb::ListViewsResponse resp;
     auto ctx = Context(o);
-    if (auto st = stub->ListViews(ctx.get(), vpb::ListViewsRequest(), &resp); !st.ok()) return Fail(st);
+    if (auto st = stub->ListViews(ctx.get(), vpb::ListViewsRequest(), &resp); !st.ok()) return Fail(o, st);
     if (o.json) {
       std::printf("%s\n", Json(resp).c_str());
       return 0;

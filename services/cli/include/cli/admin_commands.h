@@ -22,6 +22,7 @@ struct LoginOptions {
   std::string target = "127.0.0.1:7105";  // the admin service
   std::string username;
   std::shared_ptr<grpc::ChannelCredentials> credentials;  // TLS; null: plaintext
+  bool json = false;  // the whole TokenResponse (refresh token for `logout`) instead of the access token
 };
 // Password: STREAM_ADMIN_PASSWORD, else asked on the terminal. Prints the token.
 int RunLogin(const LoginOptions& options);

@@ -31,7 +31,7 @@ struct QueryOptions {
 };
 
 // Prints to stdout (results) and stderr (errors, the row count); returns the
-// exit code: 0 ok, 1 the service refused or failed, 2 bad usage.
+// exit code (cli/rpc.h): 0 ok, 1 the service refused or failed, 2 bad usage, 3 not found.
 int RunQuery(const QueryOptions& options);
 
 }  // namespace sa::cli
