@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "admin/query.h"
+#include "auth/permissions.h"
 #include "config/loader.h"
 #include "dsl/checker.h"
 #include "dsl/error.h"
@@ -408,6 +409,12 @@ TEST(AskConfig, ComesFromTheConfigWithClearErrorsAndTheKeyIsSecret) {
   const std::string shown = config::ToRedactedYaml(admin);
   EXPECT_EQ(shown.find("sk-secret"), std::string::npos) << shown;
   EXPECT_NE(shown.find("https://api.example.com/v1"), std::string::npos) << shown;
+}
+
+TEST(AskPermission, AnyAuthenticatedCallerMayAskAndTheServiceAuditsIt) {
+  const std::string method = "/streamadmin.query.v1.Query/Ask";
+  EXPECT_EQ(auth::RequiredPermission(method), auth::kAuthenticated);
+  EXPECT_FALSE(auth::IsMutating(method));
 }
 
 TEST(AskEvalSet, HasAtLeastThirtyQuestionsWhoseReferencesAreValidWarehouseQueries) {
