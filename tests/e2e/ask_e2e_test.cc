@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <deque>
+#include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -269,6 +270,30 @@ TEST_F(AskE2E, TheCliPrintsTheDslThenTheTable) {
                      "id  status\n--  ---------\n 1  new\n 2  cancelled\n"),
             std::string::npos)
       << out;
+}
+
+TEST_F(AskE2E, TheEvaluationCommandRunsEndToEndAndScoresTheAnswers) {
+  const std::string set = stack_->dir().path() + "/eval.jsonl";
+  {
+    std::ofstream f(set);
+    f << R"({"question": "orders per status", "reference": "cdc_pg_public.orders | summarize n = count() by status"})"
+      << "\n"
+      << R"j({"question": "total amount", "reference": "cdc_pg_public.orders | summarize total = sum(amount)"})j"
+      << "\n";
+  }
+  // The first answer is right (another column name and order), the second wrong.
+  model_->Script({"cdc_pg_public.orders | summarize orders = count() by status | project orders, status",
+                  "cdc_pg_public.orders | where id > 1 | summarize total = sum(amount)"});
+  auto p = testing::Process::Spawn(
+      {e2e::BinDir() + "/../bench/ask_eval", "-t", admin_->target, "--token", *bob_token_, "--set", set});
+  ASSERT_TRUE(p.ok()) << p.status();
+  auto rc = (*p)->Wait(absl::Seconds(60));
+  EXPECT_TRUE((*p)->WaitForOutputEnd(absl::Seconds(5)).ok());
+  const std::string out = (*p)->Output();
+  EXPECT_TRUE(rc.ok() && *rc == 0) << out;
+  EXPECT_NE(out.find("ok     tries=1"), std::string::npos) << out;
+  EXPECT_NE(out.find("WRONG  tries=1"), std::string::npos) << out;
+  EXPECT_NE(out.find("correct 1/2 (50%); answered 2; mean tries 1.00; latency p50"), std::string::npos) << out;
 }
 
 }  // namespace
