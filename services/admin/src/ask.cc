@@ -183,8 +183,6 @@ absl::StatusOr<std::string> ChatClient::CompleteOnce(const std::string& body) co
   return choice["message"]["content"].get<std::string>();
 }
 
-const std::string& DslGrammar();
-
 std::string SystemPrompt(const dsl::Catalog& catalog, AskOptions::Constrain constrain) {
   std::string out =
       "You translate a user's question about market data and captured database tables into ONE statement of "
