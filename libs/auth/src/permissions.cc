@@ -73,6 +73,7 @@ const std::unordered_map<std::string_view, std::string_view>& MethodTable() {
       {"/streamadmin.query.v1.Query/Explain", "@authenticated"},
       {"/streamadmin.query.v1.Query/Validate", "@authenticated"},
       {"/streamadmin.query.v1.Query/Catalog", "@authenticated"},
+      {"/streamadmin.query.v1.Query/Ask", "@authenticated"},
       // views.v1: definitions on admin; running views on each views replica.
       {"/streamadmin.views.v1.Views/CreateView", "views:write"},
       {"/streamadmin.views.v1.Views/ReplaceView", "views:write"},

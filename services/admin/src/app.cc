@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "admin/ask.h"
 #include "admin/query.h"
 #include "admin/services.h"
 #include "admin/store.h"
@@ -71,6 +72,7 @@ absl::Status ValidateConfig(const cfg::AdminConfig& c) {
   if (!q.ok()) return q.status();
   if (c.query().pool_size() > 64) return absl::InvalidArgumentError("key 'query.pool_size': at most 64");
   if (c.query().max_rows() > 10000000) return absl::InvalidArgumentError("key 'query.max_rows': at most 10000000");
+  if (auto a = AskOptionsFromConfig(c.ask()); !a.ok()) return a.status();
   return absl::OkStatus();
 }
 
@@ -78,7 +80,7 @@ namespace {
 
 class AdminApp final : public runtime::NatsServiceApp {
  public:
-  AdminApp(const cfg::AdminConfig& c, AdminOptions options, QueryOptions query)
+  AdminApp(const cfg::AdminConfig& c, AdminOptions options, QueryOptions query, AskOptions ask)
       : NatsServiceApp(c.nats(), {}, {{"database", c.database().dsn()}}),
         config_(c),
         store_(c.database().dsn(), c.database_pool_size() ? static_cast<int>(c.database_pool_size()) : 4),
@@ -89,7 +91,7 @@ class AdminApp final : public runtime::NatsServiceApp {
               }),
         services_(&core_),
         query_engine_(std::move(query)),
-        query_service_(MakeQueryService(&core_, &query_engine_)),
+        query_service_(MakeQueryService(&core_, &query_engine_, ask)),
         views_(&core_, &query_engine_,
                [this]() -> bus::Connection* { return started_ ? &nats().connection() : nullptr; }) {}
 
@@ -243,7 +245,9 @@ absl::StatusOr<std::unique_ptr<runtime::Application>> CreateApp(const cfg::Admin
   if (!o.ok()) return o.status();
   auto q = QueryOptionsFromConfig(c.query());
   if (!q.ok()) return q.status();
-  return std::make_unique<AdminApp>(c, std::move(*o), std::move(*q));
+  auto a = AskOptionsFromConfig(c.ask());
+  if (!a.ok()) return a.status();
+  return std::make_unique<AdminApp>(c, std::move(*o), std::move(*q), std::move(*a));
 }
 
 }  // namespace sa::admin

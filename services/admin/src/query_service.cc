@@ -1,9 +1,12 @@
 // The query.v1 gRPC layer: request in, QueryEngine, responses and audit out.
 #include <google/protobuf/any.pb.h>
 
+#include <optional>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "admin/ask.h"
 #include "admin/query.h"
 #include "admin/services.h"
 #include "common/status.h"
@@ -99,7 +102,8 @@ class QueryProbe {
 
 class QueryService final : public qpb::Query::Service {
  public:
-  QueryService(AdminCore* core, QueryEngine* engine) : core_(core), engine_(engine) {}
+  QueryService(AdminCore* core, QueryEngine* engine, AskOptions ask)
+      : core_(core), engine_(engine), ask_(std::move(ask)) {}
 
   grpc::Status Run(grpc::ServerContext* ctx, const qpb::RunRequest* req,
                    grpc::ServerWriter<qpb::RunResponse>* writer) override {
@@ -108,46 +112,55 @@ class QueryService final : public qpb::Query::Service {
     std::string denied;
     auto q = engine_->Compile(caller, req->query(), req->max_rows(), &denied);
     if (!q.ok()) return Finish(ctx, caller, "query.run", denied, req->query(), q.status(), {}, start);
-    qpb::RunResponse header;
-    AddColumns(q->sql.columns, header.mutable_header()->mutable_columns());
-    writer->Write(header);
-    qpb::RunResponse batch;
-    size_t bytes = 0;
-    auto flush = [&] {
-      if (batch.rows().rows_size() == 0) return true;
-      const bool ok = writer->Write(batch);
-      batch.Clear();
-      bytes = 0;
-      return ok;
+    auto stats = Stream(ctx, *q, writer, start);
+    return Finish(ctx, caller, "query.run", q->plan.source->name, req->query(), stats.status(),
+                  stats.ok() ? *stats : RunStats{}, start);
+  }
+
+  // Translate (admin/ask.h), check with the caller's permissions exactly as
+  // Run does, then stream like Run. The model never sees rows. Audited as
+  // query.ask with the question and the DSL, whatever the outcome.
+  grpc::Status Ask(grpc::ServerContext* ctx, const qpb::AskRequest* req,
+                   grpc::ServerWriter<qpb::AskResponse>* writer) override {
+    const absl::Time start = absl::Now();
+    const auth::Caller caller = core_->CallerOf(*ctx);
+    std::string denied;
+    std::string dsl_text;
+    std::optional<CompiledQuery> compiled;
+    auto audit = [&](const std::string& source, const absl::Status& st, RunStats stats, int tries) {
+      const std::string text = absl::StrCat("asked (tries=", tries, "): ", req->question(), " | dsl: ", dsl_text);
+      return Finish(ctx, caller, "query.ask", source, text, st, stats, start);
     };
-    auto stats = engine_->Run(
-        *q, [ctx] { return ctx->IsCancelled(); },
-        [&](const std::vector<const char*>& values, const std::vector<bool>& nulls) {
-          auto* row = batch.mutable_rows()->add_rows();
-          for (size_t i = 0; i < values.size(); ++i) {
-            auto* cell = row->add_cells();
-            if (nulls[i]) {
-              cell->set_is_null(true);
-            } else {
-              cell->set_text(values[i]);
-              bytes += cell->text().size();
-            }
-          }
-          bytes += 8 * values.size();
-          if (batch.rows().rows_size() >= kBatchRows || bytes >= kBatchBytes) return flush();
-          return true;
-        });
-    if (!stats.ok())
-      return Finish(ctx, caller, "query.run", q->plan.source->name, req->query(), stats.status(), {}, start);
-    flush();
-    qpb::RunResponse trailer;
-    auto* t = trailer.mutable_trailer();
-    t->set_row_count(stats->rows);
-    t->set_truncated(stats->truncated);
-    t->set_row_limit(static_cast<uint64_t>(q->sql.row_limit));
-    t->set_duration_us(absl::ToInt64Microseconds(absl::Now() - start));
-    writer->Write(trailer);
-    return Finish(ctx, caller, "query.run", q->plan.source->name, req->query(), absl::OkStatus(), *stats, start);
+    if (ask_.endpoint.empty())
+      return audit(
+          "", absl::FailedPreconditionError("no model configured for Ask: set the admin config key 'ask.endpoint'"), {},
+          0);
+    if (req->question().empty()) return audit("", absl::InvalidArgumentError("an empty question"), {}, 0);
+    if (req->question().size() > 4096)
+      return audit("", absl::InvalidArgumentError("the question is longer than 4096 bytes"), {}, 0);
+    auto catalog = engine_->CatalogFor(caller);
+    if (!catalog.ok()) return audit("", catalog.status(), {}, 0);
+    ChatClient client(ask_);
+    auto t = Translate(client, **catalog, req->question(), [&](const std::string& dsl) -> absl::Status {
+      dsl_text = dsl;
+      if (ctx->IsCancelled()) return absl::CancelledError("the caller cancelled");
+      auto q = engine_->Compile(caller, dsl, req->max_rows(), &denied);
+      if (!q.ok()) return q.status();
+      compiled = std::move(*q);
+      return absl::OkStatus();
+    });
+    if (!t.ok()) return audit(denied, t.status(), {}, 0);
+    const std::string source = compiled->plan.source->name;
+    qpb::AskResponse first;
+    auto* a = first.mutable_answer();
+    a->set_dsl(t->answer.dsl);
+    a->set_explanation(t->answer.explanation);
+    a->set_tries(static_cast<uint32_t>(t->tries));
+    a->set_source(source);
+    writer->Write(first);
+    if (req->dry_run()) return audit(source, absl::OkStatus(), {}, t->tries);
+    auto stats = Stream(ctx, *compiled, writer, start);
+    return audit(source, stats.status(), stats.ok() ? *stats : RunStats{}, t->tries);
   }
 
   grpc::Status Explain(grpc::ServerContext* ctx, const qpb::ExplainRequest* req, qpb::ExplainResponse* resp) override {
@@ -217,6 +230,52 @@ class QueryService final : public qpb::Query::Service {
   }
 
  private:
+  // Streams q's header, row batches and trailer (RunResponse and AskResponse
+  // share the part names).
+  template <class Response>
+  absl::StatusOr<RunStats> Stream(grpc::ServerContext* ctx, const CompiledQuery& q,
+                                  grpc::ServerWriter<Response>* writer, absl::Time start) {
+    Response header;
+    AddColumns(q.sql.columns, header.mutable_header()->mutable_columns());
+    writer->Write(header);
+    Response batch;
+    size_t bytes = 0;
+    auto flush = [&] {
+      if (batch.rows().rows_size() == 0) return true;
+      const bool ok = writer->Write(batch);
+      batch.Clear();
+      bytes = 0;
+      return ok;
+    };
+    auto stats = engine_->Run(
+        q, [ctx] { return ctx->IsCancelled(); },
+        [&](const std::vector<const char*>& values, const std::vector<bool>& nulls) {
+          auto* row = batch.mutable_rows()->add_rows();
+          for (size_t i = 0; i < values.size(); ++i) {
+            auto* cell = row->add_cells();
+            if (nulls[i]) {
+              cell->set_is_null(true);
+            } else {
+              cell->set_text(values[i]);
+              bytes += cell->text().size();
+            }
+          }
+          bytes += 8 * values.size();
+          if (batch.rows().rows_size() >= kBatchRows || bytes >= kBatchBytes) return flush();
+          return true;
+        });
+    if (!stats.ok()) return stats.status();
+    flush();
+    Response trailer;
+    auto* t = trailer.mutable_trailer();
+    t->set_row_count(stats->rows);
+    t->set_truncated(stats->truncated);
+    t->set_row_limit(static_cast<uint64_t>(q.sql.row_limit));
+    t->set_duration_us(absl::ToInt64Microseconds(absl::Now() - start));
+    writer->Write(trailer);
+    return stats;
+  }
+
   // Audits the call (who, text, rows, duration, outcome) and answers it.
   grpc::Status Finish(grpc::ServerContext* ctx, const auth::Caller& caller, const char* action,
                       const std::string& source, const std::string& text, const absl::Status& st, RunStats stats,
@@ -233,13 +292,14 @@ class QueryService final : public qpb::Query::Service {
 
   AdminCore* core_;
   QueryEngine* engine_;
+  const AskOptions ask_;
   QueryProbe probe_;
 };
 
 }  // namespace
 
-std::unique_ptr<grpc::Service> MakeQueryService(AdminCore* core, QueryEngine* engine) {
-  return std::make_unique<QueryService>(core, engine);
+std::unique_ptr<grpc::Service> MakeQueryService(AdminCore* core, QueryEngine* engine, const AskOptions& ask) {
+  return std::make_unique<QueryService>(core, engine, ask);
 }
 
 }  // namespace sa::admin

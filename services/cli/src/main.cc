@@ -14,6 +14,7 @@
 //                                                    every gRPC API (cli/api_commands.h)
 //   stream-admin monitor [--once]                    live full-screen view of the whole system
 //   stream-admin start|stop                          the local stack in the background
+//   stream-admin ask     "question" [--dry-run] [--json|--csv]   plain words → DSL → rows (docs/ASK.md)
 // With token auth on, pass --token or STREAM_ADMIN_TOKEN (from `login`).
 // Exit codes: 0 ok, 1 refused/failed/unreachable, 2 bad usage, 3 not found.
 #include <spdlog/spdlog.h>
@@ -25,6 +26,7 @@
 #include "cli/admin_commands.h"
 #include "cli/api_commands.h"
 #include "cli/background.h"
+#include "cli/ask_command.h"
 #include "cli/control_client.h"
 #include "cli/local_stack.h"
 #include "cli/monitor.h"
@@ -184,6 +186,15 @@ int main(int argc, char** argv) {
   query->add_flag("--catalog", query_opts.catalog, "list the tables you may query, with their fields");
   query->add_option("--max-rows", query_opts.max_rows, "return at most N rows (default: the server's limit)");
   query->add_option("--timeout", query_opts.timeout_s, "seconds before the call is given up (default 60)");
+  sa::cli::AskOptions ask_opts;
+  auto* ask = app.add_subcommand("ask", "a question in plain words, translated into the DSL by the configured model");
+  ask->add_option("question", ask_opts.question, "e.g. \"what was BTC's VWAP on each venue over the last hour?\"");
+  ask->add_option("-t,--target", ask_opts.target, "the admin service (default 127.0.0.1:7105)");
+  ask->add_flag("--dry-run", ask_opts.dry_run, "print the DSL (and explanation) only; nothing runs");
+  ask->add_flag("--json", ask_opts.json, "rows as a JSON array of objects (the DSL goes to stderr)");
+  ask->add_flag("--csv", ask_opts.csv, "rows as CSV (the DSL goes to stderr)");
+  ask->add_option("--max-rows", ask_opts.max_rows, "return at most N rows (default: the server's limit)");
+  ask->add_option("--timeout", ask_opts.timeout_s, "seconds before the call is given up (default 300)");
   sa::cli::ViewsOptions views_opts;
   auto* views = app.add_subcommand("views", "continuous views (docs/VIEWS.md) through the admin service");
   views->add_option("action", views_opts.action, "create, replace, list, get, drop or tail")->required();
@@ -213,6 +224,7 @@ int main(int argc, char** argv) {
     query_opts.credentials = *c;
     views_opts.credentials = *c;
     globals.credentials = *c;
+    ask_opts.credentials = *c;
   } else {
     std::fprintf(stderr, "stream-admin: %s\n", std::string(c.status().message()).c_str());
     return 2;
@@ -255,6 +267,10 @@ int main(int argc, char** argv) {
   if (*query) {
     query_opts.token = g_token;
     return sa::cli::RunQuery(query_opts);
+  }
+  if (*ask) {
+    ask_opts.token = g_token;
+    return sa::cli::RunAsk(ask_opts);
   }
   if (*views) {
     views_opts.token = g_token;

@@ -69,25 +69,11 @@ std::string Text(const qpb::Cell& c, const std::string& type) {
   return c.text();
 }
 
-int Run(const QueryOptions& o, qpb::Query::Stub& stub) {
-  qpb::RunRequest req;
-  req.set_query(o.query);
-  req.set_max_rows(o.max_rows);
-  auto ctx = Context(o);
-  auto reader = stub.Run(ctx.get(), req);
-  std::vector<qpb::Column> cols;
-  std::vector<qpb::Row> rows;
-  qpb::Trailer trailer;
-  qpb::RunResponse part;
-  while (reader->Read(&part)) {
-    if (part.has_header()) cols.assign(part.header().columns().begin(), part.header().columns().end());
-    if (part.has_rows())
-      for (auto& r : *part.mutable_rows()->mutable_rows()) rows.push_back(std::move(r));
-    if (part.has_trailer()) trailer = part.trailer();
-  }
-  grpc::Status st = reader->Finish();
-  if (!st.ok()) return Fail(o, st);
-  if (o.json) {
+}  // namespace
+
+int PrintResult(const std::vector<qpb::Column>& cols, const std::vector<qpb::Row>& rows, const qpb::Trailer& trailer,
+                bool json, bool csv) {
+  if (json) {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& r : rows) {
       nlohmann::json obj = nlohmann::json::object();
@@ -96,7 +82,7 @@ int Run(const QueryOptions& o, qpb::Query::Stub& stub) {
       out.push_back(std::move(obj));
     }
     std::printf("%s\n", out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
-  } else if (o.csv) {
+  } else if (csv) {
     std::vector<std::string> names;
     for (const auto& c : cols) names.push_back(c.name());
     std::printf("%s\n", absl::StrJoin(names, ",").c_str());
@@ -139,6 +125,29 @@ int Run(const QueryOptions& o, qpb::Query::Stub& stub) {
                trailer.truncated() ? absl::StrCat("; TRUNCATED at the row limit of ", trailer.row_limit()).c_str() : "",
                static_cast<double>(trailer.duration_us()) / 1000.0);
   return 0;
+}
+
+namespace {
+
+int Run(const QueryOptions& o, qpb::Query::Stub& stub) {
+  qpb::RunRequest req;
+  req.set_query(o.query);
+  req.set_max_rows(o.max_rows);
+  auto ctx = Context(o);
+  auto reader = stub.Run(ctx.get(), req);
+  std::vector<qpb::Column> cols;
+  std::vector<qpb::Row> rows;
+  qpb::Trailer trailer;
+  qpb::RunResponse part;
+  while (reader->Read(&part)) {
+    if (part.has_header()) cols.assign(part.header().columns().begin(), part.header().columns().end());
+    if (part.has_rows())
+      for (auto& r : *part.mutable_rows()->mutable_rows()) rows.push_back(std::move(r));
+    if (part.has_trailer()) trailer = part.trailer();
+  }
+  grpc::Status st = reader->Finish();
+  if (!st.ok()) return Fail(o, st);
+  return PrintResult(cols, rows, trailer, o.json, o.csv);
 }
 
 int Explain(const QueryOptions& o, qpb::Query::Stub& stub) {

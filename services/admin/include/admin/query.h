@@ -137,9 +137,11 @@ class QueryEngine {
 };
 
 class AdminCore;
+struct AskOptions;
 // The query.v1 gRPC service over `engine`, auditing through `core`. Both
-// must outlive it.
-std::unique_ptr<grpc::Service> MakeQueryService(AdminCore* core, QueryEngine* engine);
+// must outlive it. `ask` configures Ask's model (admin/ask.h); without an
+// endpoint Ask answers FAILED_PRECONDITION.
+std::unique_ptr<grpc::Service> MakeQueryService(AdminCore* core, QueryEngine* engine, const AskOptions& ask);
 
 // A status as gRPC returns it; a DSL error (INVALID_ARGUMENT with a position)
 // also carries its QueryError (line, column, caret) as status details.

@@ -13,6 +13,9 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
+
+#include "streamadmin/query/v1/query.pb.h"
 
 namespace sa::cli {
 
@@ -33,5 +36,12 @@ struct QueryOptions {
 // Prints to stdout (results) and stderr (errors, the row count); returns the
 // exit code (cli/rpc.h): 0 ok, 1 the service refused or failed, 2 bad usage, 3 not found.
 int RunQuery(const QueryOptions& options);
+
+// Prints a result as `stream-admin query` does: an aligned table (the row
+// count and duration to stderr), or JSON / CSV. Returns 0. (Also used by
+// `stream-admin ask`.)
+int PrintResult(const std::vector<streamadmin::query::v1::Column>& cols,
+                const std::vector<streamadmin::query::v1::Row>& rows, const streamadmin::query::v1::Trailer& trailer,
+                bool json, bool csv);
 
 }  // namespace sa::cli
