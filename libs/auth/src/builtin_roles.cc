@@ -88,6 +88,8 @@ struct Js {
     self.publish.push_back(absl::StrCat("$JS.API.CONSUMER.CREATE.", stream, ".>"));
     self.publish.push_back(absl::StrCat("$JS.API.CONSUMER.DELETE.", stream, ".>"));
     self.publish.push_back(absl::StrCat("$JS.FC.", stream, ".>"));
+    // nats.c finds the stream of the watched subject by name lookup.
+    self.publish.push_back("$JS.API.STREAM.NAMES");
     return self;
   }
   // Every durable of a stream another service owns (read its info, create,

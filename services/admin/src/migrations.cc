@@ -199,10 +199,11 @@ CREATE TABLE IF NOT EXISTS login_failures (
          (void)google::protobuf::util::MessageToJsonString(stored, &spec);
          w.exec_params("UPDATE roles SET spec = $1 WHERE name = 'svc-cdc-bridge'", spec);
        }},
+      // Idempotent, like every migration: an upgrade test re-runs them from an earlier version.
       {7, "continuous views: one row per name (dropped ones kept, so a re-created view gets a new version)",
        [](pqxx::work& w) {
          Sql(w, R"sql(
-CREATE TABLE views (
+CREATE TABLE IF NOT EXISTS views (
   name text PRIMARY KEY,
   version bigint NOT NULL,
   owner_id text NOT NULL,
