@@ -249,16 +249,20 @@ int Migrate(pqxx::connection& conn) {
   w.exec(
       "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, description text NOT NULL, "
       "applied_at timestamptz NOT NULL DEFAULT now())");
-  int current = w.exec("SELECT coalesce(max(version), 0) FROM schema_migrations")[0][0].as<int>();
+  // Every migration not recorded as applied runs, in order: a gap (a row
+  // removed by hand, or a version skipped by an older binary) is filled, not
+  // hidden behind a higher applied version. Migrations are idempotent.
+  std::set<int> applied;
+  for (const auto& row : w.exec("SELECT version FROM schema_migrations")) applied.insert(row[0].as<int>());
   for (const auto& m : Migrations()) {
-    if (m.version <= current) continue;
+    if (applied.count(m.version)) continue;
     m.apply(w);
     w.exec_params("INSERT INTO schema_migrations (version, description) VALUES ($1, $2)", m.version,
                   std::string(m.description));
-    current = m.version;
+    applied.insert(m.version);
   }
   w.commit();
-  return current;
+  return applied.empty() ? 0 : *applied.rbegin();
 }
 
 }  // namespace sa::admin
