@@ -2,7 +2,6 @@
 
 #include <google/protobuf/util/json_util.h>
 #include <grpcpp/grpcpp.h>
-#include <termios.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -14,39 +13,15 @@
 #include "auth/crypto.h"
 #include "auth/nkeys.h"
 #include "cli/rpc.h"
+#include "cli/terminal.h"
 #include "streamadmin/admin/v1/admin.grpc.pb.h"
 
 namespace sa::cli {
-namespace {
-
-// Reads a line from the terminal without echo; empty when there is no terminal.
-std::string Prompt(const char* question) {
-  if (!isatty(STDIN_FILENO)) return "";
-  std::fprintf(stderr, "%s", question);
-  termios old{};
-  tcgetattr(STDIN_FILENO, &old);
-  termios quiet = old;
-  quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
-  tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
-  std::string line;
-  std::getline(std::cin, line);
-  tcsetattr(STDIN_FILENO, TCSANOW, &old);
-  std::fprintf(stderr, "\n");
-  return line;
-}
-
-std::string Env(const char* name) {
-  const char* v = std::getenv(name);
-  return v ? v : "";
-}
-
-}  // namespace
-
 int RunInit(const InitOptions& o) {
-  std::string password = Env("STREAM_ADMIN_INIT_PASSWORD");
+  std::string password = EnvOr("STREAM_ADMIN_INIT_PASSWORD");
   if (password.empty()) {
-    password = Prompt("password for the first administrator: ");
-    if (password.empty() || Prompt("again: ") != password) {
+    password = PromptSecret("password for the first administrator: ");
+    if (password.empty() || PromptSecret("again: ") != password) {
       std::fprintf(stderr, "stream-admin init: no password (set STREAM_ADMIN_INIT_PASSWORD or type it twice)\n");
       return 2;
     }
@@ -70,8 +45,8 @@ int RunInit(const InitOptions& o) {
 }
 
 int RunLogin(const LoginOptions& o) {
-  std::string password = Env("STREAM_ADMIN_PASSWORD");
-  if (password.empty()) password = Prompt("password: ");
+  std::string password = EnvOr("STREAM_ADMIN_PASSWORD");
+  if (password.empty()) password = PromptSecret("password: ");
   auto stub = streamadmin::admin::v1::Auth::NewStub(
       grpc::CreateChannel(o.target, o.credentials ? o.credentials : grpc::InsecureChannelCredentials()));
   grpc::ClientContext ctx;

@@ -3,7 +3,6 @@
 #include <google/protobuf/util/json_util.h>
 #include <grpcpp/grpcpp.h>
 #include <sys/stat.h>
-#include <termios.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -21,6 +20,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "cli/rpc.h"
+#include "cli/terminal.h"
 #include "streamadmin/admin/v1/admin.grpc.pb.h"
 #include "streamadmin/anomaly/v1/anomaly.grpc.pb.h"
 #include "streamadmin/cdc/v1/cdc.grpc.pb.h"
@@ -89,30 +89,9 @@ std::string TimeNs(int64_t ns) {
 }
 std::string Num(uint64_t v) { return std::to_string(v); }
 
-std::string Env(const char* name) {
-  const char* v = std::getenv(name);
-  return v ? v : "";
-}
-
-// A line from the terminal without echo; empty when there is no terminal.
-std::string PromptSecret(const char* question) {
-  if (!isatty(STDIN_FILENO)) return "";
-  std::fprintf(stderr, "%s", question);
-  termios old{};
-  tcgetattr(STDIN_FILENO, &old);
-  termios quiet = old;
-  quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
-  tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
-  std::string line;
-  std::getline(std::cin, line);
-  tcsetattr(STDIN_FILENO, TCSANOW, &old);
-  std::fprintf(stderr, "\n");
-  return line;
-}
-
 // New passwords: STREAM_ADMIN_NEW_PASSWORD, else typed twice.
 std::string NewPassword() {
-  std::string p = Env("STREAM_ADMIN_NEW_PASSWORD");
+  std::string p = EnvOr("STREAM_ADMIN_NEW_PASSWORD");
   if (!p.empty()) return p;
   p = PromptSecret("new password: ");
   if (p.empty() || PromptSecret("again: ") != p) return "";
