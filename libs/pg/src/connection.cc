@@ -125,9 +125,27 @@ absl::StatusOr<Result> Connection::Exec(const std::string& sql,
 }
 
 absl::Status Connection::CopyIn(const std::string& copy_sql, std::string_view data) {
+  bool sent = false;
+  return CopyIn(copy_sql, [&](std::string& piece) {
+    if (!sent) piece.assign(data.data(), data.size());
+    sent = true;
+    return false;
+  });
+}
+
+absl::Status Connection::CopyIn(const std::string& copy_sql, const std::function<bool(std::string&)>& next) {
   Result start(PQexec(conn_, copy_sql.c_str()));
   if (PQresultStatus(start.get()) != PGRES_COPY_IN) return ResultError(conn_, start.get(), copy_sql.substr(0, 160));
-  if (PQputCopyData(conn_, data.data(), static_cast<int>(data.size())) != 1 || PQputCopyEnd(conn_, nullptr) != 1)
+  std::string piece;
+  for (bool more = true; more;) {
+    piece.clear();
+    more = next(piece);
+    if (!piece.empty() && PQputCopyData(conn_, piece.data(), static_cast<int>(piece.size())) != 1) {
+      // The connection is gone (PQputCopyData fails only then): nothing to end.
+      return ResultError(conn_, nullptr, absl::StrCat(copy_sql.substr(0, 160), " (data)"));
+    }
+  }
+  if (PQputCopyEnd(conn_, nullptr) != 1)
     return ResultError(conn_, nullptr, absl::StrCat(copy_sql.substr(0, 160), " (data)"));
   Result end(PQgetResult(conn_));
   absl::Status st = PQresultStatus(end.get()) == PGRES_COMMAND_OK

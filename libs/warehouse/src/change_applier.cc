@@ -23,6 +23,7 @@ struct NetChanges {
     std::vector<std::optional<std::string>> key;  // primary key values, table key order
     bool deleted = false;                         // the row ends the batch deleted
     bool delete_first = false;                    // deleted, then written again
+    bool insert_only = false;  // only an insert of a key the batch had not touched before: COPY may do
     std::map<std::string, std::optional<std::string>> values;  // columns to write
   };
   std::map<std::string, Row> rows;  // by encoded key
@@ -31,6 +32,13 @@ struct NetChanges {
 namespace {
 
 constexpr char kBegin[] = "BEGIN ISOLATION LEVEL READ COMMITTED";
+
+// Fewer new rows than this in one table and column set are upserted, not
+// copied: below it the savepoint's round trips cost more than COPY saves.
+constexpr size_t kCopyMinRows = 256;
+// COPY data is sent in pieces of about this size (the server parses one
+// while the next is built).
+constexpr size_t kCopyPieceBytes = 256 * 1024;
 
 const cdcpb::Column* FindColumn(const Columns& cols, const std::string& name) {
   for (const auto& c : cols)
@@ -302,6 +310,49 @@ bool KeyOf(const std::vector<std::string>& pk, const Columns& image, std::vector
 
 }  // namespace
 
+namespace {
+
+// COPYs the rows of one column set that only the batch inserted, when there
+// are enough of them; true if it did (the other rows still need the upsert).
+absl::StatusOr<bool> CopyNewRows(pg::Connection& conn, const std::string& table, const std::vector<std::string>& cols,
+                                 const std::vector<const NetChanges::Row*>& rows) {
+  // Rows inserted by the source whose key the batch did not touch before:
+  // the warehouse, which mirrors the source up to the stored position, does
+  // not have them either, so COPY stores them at COPY's cost. If one is there
+  // after all (a warehouse written by someone else), the COPY is undone and
+  // every row goes through the upsert.
+  std::vector<const NetChanges::Row*> fresh;
+  for (const auto* row : rows)
+    if (row->insert_only) fresh.push_back(row);
+  if (fresh.size() < kCopyMinRows) return false;
+  std::vector<std::string> names;
+  for (const auto& c : cols) names.push_back(conn.QuoteIdent(c));
+  if (auto r = conn.Exec("SAVEPOINT sa_copy"); !r.ok()) return r.status();
+  size_t next = 0;
+  absl::Status st = conn.CopyIn(absl::StrCat("COPY ", table, " (", absl::StrJoin(names, ", "), ") FROM STDIN"),
+                                [&](std::string& piece) {
+                                  while (next < fresh.size() && piece.size() < kCopyPieceBytes) {
+                                    const auto& values = fresh[next++]->values;
+                                    for (size_t i = 0; i < cols.size(); ++i) {
+                                      if (i > 0) piece.push_back('\t');
+                                      AppendCopyField(values.at(cols[i]), &piece);
+                                    }
+                                    piece.push_back('\n');
+                                  }
+                                  return next < fresh.size();
+                                });
+  if (st.ok()) {
+    if (auto r = conn.Exec("RELEASE SAVEPOINT sa_copy"); !r.ok()) return r.status();
+    return true;
+  }
+  if (!absl::IsAlreadyExists(st)) return absl::Status(st.code(), absl::StrCat("copy into ", table, ": ", st.message()));
+  spdlog::info("warehouse: {} already holds some of {} inserted keys; upserting them", table, fresh.size());
+  if (auto r = conn.Exec("ROLLBACK TO SAVEPOINT sa_copy"); !r.ok()) return r.status();
+  return false;
+}
+
+}  // namespace
+
 absl::Status ChangeApplier::FlushTable(Table& t, NetChanges& net) {
   if (net.rows.empty()) return absl::OkStatus();
   const size_t nk = t.primary_key.size();
@@ -337,7 +388,17 @@ absl::Status ChangeApplier::FlushTable(Table& t, NetChanges& net) {
       if (row.values.count(name)) cols.push_back(name);
     groups[cols].push_back(&row);
   }
-  for (const auto& [cols, rows] : groups) {
+  for (auto& [cols, all_rows] : groups) {
+    std::vector<const NetChanges::Row*> rows;
+    if (auto copied = CopyNewRows(*conn_, t.quoted, cols, all_rows); !copied.ok()) {
+      return copied.status();
+    } else if (*copied) {
+      for (const auto* row : all_rows)
+        if (!row->insert_only) rows.push_back(row);
+    } else {
+      rows = std::move(all_rows);
+    }
+    if (rows.empty()) continue;
     std::vector<std::string> names, sel, unn, alias, set;
     std::vector<std::optional<std::string>> params;
     for (size_t i = 0; i < cols.size(); ++i) {
@@ -393,6 +454,7 @@ absl::Status ChangeApplier::ApplyBatch(const std::vector<const cdcpb::ChangeEven
       auto& row = n.rows[EncodeKey(key)];
       row.key = key;
       row.deleted = true;
+      row.insert_only = false;
       row.values.clear();
       continue;
     }
@@ -405,11 +467,14 @@ absl::Status ChangeApplier::ApplyBatch(const std::vector<const cdcpb::ChangeEven
         auto& old = n.rows[EncodeKey(old_key)];
         old.key = old_key;
         old.deleted = true;
+        old.insert_only = false;
         old.values.clear();
       }
     }
-    auto& row = n.rows[enc];
+    auto [it, fresh] = n.rows.try_emplace(enc);
+    auto& row = it->second;
     row.key = key;
+    row.insert_only = fresh && e->op() == cdcpb::OP_CREATE;
     const bool full = e->op() != cdcpb::OP_UPDATE;
     if (row.deleted) {
       row.deleted = false;

@@ -25,6 +25,31 @@ void AppendArrayElement(const std::optional<std::string>& element, std::string* 
   out->push_back('"');
 }
 
+void AppendCopyField(const std::optional<std::string>& value, std::string* out) {
+  if (!value) {
+    out->append("\\N");
+    return;
+  }
+  for (char ch : *value) {
+    switch (ch) {
+      case '\\':
+        out->append("\\\\");
+        break;
+      case '\t':
+        out->append("\\t");
+        break;
+      case '\n':
+        out->append("\\n");
+        break;
+      case '\r':
+        out->append("\\r");
+        break;
+      default:
+        out->push_back(ch);
+    }
+  }
+}
+
 namespace {
 
 std::string Hex(const std::string& bytes) {

@@ -5,6 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+
+#include "absl/strings/str_cat.h"
 #include "testing/postgres_server.h"
 
 namespace sa::warehouse {
@@ -161,6 +164,69 @@ TEST_F(ChangeApplierTest, RejectsBadEventsAndAppliesTheRest) {
   EXPECT_EQ(Q("SELECT string_agg(id::text, ',' ORDER BY id) FROM cdc_src_public.items"), "1,4");
   EXPECT_EQ(Q("SELECT name = E'\\'); DROP TABLE cdc_src_public.items; --\"\\x01' FROM cdc_src_public.items WHERE id = 4"), "t");
   EXPECT_EQ(*applier_->AppliedLsn("src"), 10u);
+}
+
+
+// Enough new keys in one batch go in by COPY; the rows must read back exactly
+// as the unnest() upsert would have stored them, whatever the bytes.
+TEST_F(ChangeApplierTest, ManyNewKeysAreCopiedWithEveryByteKept) {
+  const std::vector<std::string> awkward = {"tab\there", "new\nline", "cr\rhere", "back\\slash", "\\N",
+                                            "quote\"s'", "{array,like}", "", "plain"};
+  std::vector<cdcpb::ChangeEvent> events;
+  for (int i = 1; i <= 600; ++i) {
+    auto row = Row(i, awkward[i % awkward.size()], absl::StrCat(i, ".5"));
+    if (i % 7 == 0) row[1].text = std::nullopt;  // NULL
+    events.push_back(Event(cdcpb::OP_CREATE, 10, i, {}, row));
+  }
+  auto r = Apply(events, 10);
+  EXPECT_EQ(r.applied, 600u);
+  EXPECT_FALSE(r.slow_path);
+  std::string want;
+  for (int i = 1; i <= 600; ++i)
+    absl::StrAppend(&want, i > 1 ? "," : "", i, "=", i % 7 == 0 ? "<null>" : awkward[i % awkward.size()], "=", i,
+                    ".5");
+  EXPECT_EQ(Q("SELECT string_agg(id || '=' || coalesce(name, '<null>') || '=' || price, ',' ORDER BY id) "
+              "FROM cdc_src_public.items"),
+            want);
+}
+
+// An insert of a key the warehouse already holds (written there by someone
+// else) cannot be COPYed: the batch falls back to the upsert, whole.
+TEST_F(ChangeApplierTest, NewKeysTheWarehouseAlreadyHoldsAreUpserted) {
+  Apply({Event(cdcpb::OP_CREATE, 10, 0, {}, Row(1, "first", "1"))}, 10);
+  ASSERT_TRUE(pg_->Query("INSERT INTO cdc_src_public.items VALUES (300, 'stray', 0)").ok());
+  std::vector<cdcpb::ChangeEvent> events;
+  for (int i = 2; i <= 400; ++i) events.push_back(Event(cdcpb::OP_CREATE, 20, i, {}, Row(i, "n", std::to_string(i))));
+  events.push_back(Event(cdcpb::OP_UPDATE, 20, 401, Key(1), Row(1, "updated", "1")));
+  auto r = Apply(events, 20);
+  EXPECT_EQ(r.applied, 400u);
+  EXPECT_TRUE(r.rejected.empty());
+  EXPECT_FALSE(r.slow_path);
+  EXPECT_EQ(Q("SELECT count(*) || ':' || sum(price) FROM cdc_src_public.items"), "400:80200");
+  EXPECT_EQ(Q("SELECT name || price FROM cdc_src_public.items WHERE id IN (1, 300) ORDER BY id"), "updated1\nn300");
+  EXPECT_EQ(*applier_->AppliedLsn("src"), 20u);
+}
+
+// A batch that inserts, deletes and re-inserts keys among many new ones:
+// only keys first seen as inserts are copied, and the net effect holds.
+TEST_F(ChangeApplierTest, CopiedInsertsMixWithDeletesAndReinserts) {
+  std::vector<cdcpb::ChangeEvent> events;
+  uint32_t idx = 0;
+  for (int i = 1; i <= 900; ++i) events.push_back(Event(cdcpb::OP_CREATE, 10, idx++, {}, Row(i, "v1", "1")));
+  for (int i = 1; i <= 900; i += 3) events.push_back(Event(cdcpb::OP_DELETE, 10, idx++, Key(i), {}));
+  for (int i = 1; i <= 900; i += 6) events.push_back(Event(cdcpb::OP_CREATE, 10, idx++, {}, Row(i, "v2", "2")));
+  for (int i = 2; i <= 900; i += 3) events.push_back(Event(cdcpb::OP_UPDATE, 10, idx++, Key(i), Row(i, "u", "3")));
+  auto r = Apply(events, 10);
+  EXPECT_TRUE(r.rejected.empty());
+  std::map<int, std::string> oracle;
+  for (int i = 1; i <= 900; ++i) oracle[i] = "v1:1";
+  for (int i = 1; i <= 900; i += 3) oracle.erase(i);
+  for (int i = 1; i <= 900; i += 6) oracle[i] = "v2:2";
+  for (int i = 2; i <= 900; i += 3) oracle[i] = "u:3";
+  std::string want;
+  for (const auto& [id, v] : oracle) absl::StrAppend(&want, want.empty() ? "" : ",", id, ":", v);
+  EXPECT_EQ(Q("SELECT string_agg(id || ':' || name || ':' || price, ',' ORDER BY id) FROM cdc_src_public.items"),
+            want);
 }
 
 }  // namespace

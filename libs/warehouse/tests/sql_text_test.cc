@@ -54,6 +54,16 @@ TEST(ValueToSqlText, QuotesArrayElementsAndKeepsNulls) {
   EXPECT_EQ(Text(v), "{\"a \\\"quoted\\\", {braced} \\\\ value\",NULL,\"NULL\"}");
 }
 
+TEST(AppendCopyField, EscapesWhatCopyTextFormatReadsSpecially) {
+  std::string out;
+  AppendCopyField(std::nullopt, &out);
+  out.push_back('|');
+  AppendCopyField(std::string("a\tb\nc\rd\\e\\N"), &out);
+  out.push_back('|');
+  AppendCopyField(std::string(""), &out);
+  EXPECT_EQ(out, "\\N|a\\tb\\nc\\rd\\\\e\\\\N|");
+}
+
 TEST(ValueToSqlText, RefusesWhatHasNoText) {
   cdcpb::Value v;
   EXPECT_FALSE(ValueToSqlText(v).ok());

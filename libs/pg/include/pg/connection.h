@@ -19,6 +19,7 @@
 #include <libpq-fe.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -75,6 +76,10 @@ class Connection {
   // COPY ... FROM STDIN of `data` (already in the COPY format the statement
   // names), then the command's result.
   absl::Status CopyIn(const std::string& copy_sql, std::string_view data);
+  // The same, with the data produced in pieces: `next` appends the next piece
+  // to its (emptied) argument and returns false after the last one. Each
+  // piece is sent as it is made, so the server parses while the client builds.
+  absl::Status CopyIn(const std::string& copy_sql, const std::function<bool(std::string&)>& next);
 
   std::string QuoteIdent(const std::string& name) const;
   absl::StatusOr<std::string> QuoteLiteral(const std::string& value) const;

@@ -19,4 +19,8 @@ absl::StatusOr<std::optional<std::string>> ValueToSqlText(const streamadmin::cdc
 // '\' escaped, or NULL.
 void AppendArrayElement(const std::optional<std::string>& element, std::string* out);
 
+// Appends `value` as one field of COPY's text format: \N for NULL, and
+// backslash, tab, newline and carriage return escaped.
+void AppendCopyField(const std::optional<std::string>& value, std::string* out);
+
 }  // namespace sa::warehouse
