@@ -14,6 +14,7 @@
 #include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <iterator>
 #include <map>
@@ -426,6 +427,8 @@ TEST_F(NatsAttack, EachServiceRoleReachesItsOwnStreamsAndConsumersThroughItsOwnI
            {"svc-ingest", "$JS.API.STREAM.INFO.DLQ", "\"name\":\"DLQ\""},
            {"svc-normalizer", "$JS.API.CONSUMER.INFO.MD_RAW.normalizer", "\"name\":\"normalizer\""},
            {"svc-normalizer", "$JS.API.STREAM.INFO.MD", "\"name\":\"MD\""},
+           // Restoring a book checkpoint asks whether its frames are still in MD_RAW.
+           {"svc-normalizer", "$JS.API.STREAM.INFO.MD_RAW", "\"name\":\"MD_RAW\""},
            {"svc-anomaly", "$JS.API.CONSUMER.INFO.MD.anomaly", "\"name\":\"anomaly\""},
            {"svc-cdc-bridge", "$JS.API.STREAM.INFO.CDC", "\"name\":\"CDC\""},
            {"svc-warehouse-sink", "$JS.API.STREAM.INFO.DLQ", "\"name\":\"DLQ\""},
@@ -612,6 +615,56 @@ TEST_F(NatsAttack, AnUpgradedDeploymentsCdcBridgeRoleHandsTheSinksRightsToWareho
   EXPECT_THAT(bridge, ::testing::Contains("$KV.CDC_SNAPSHOTS.>"));
   EXPECT_THAT(bridge, ::testing::Contains("cdc.>"));
   EXPECT_THAT(sink, Not(::testing::Contains("cdc.>")));
+}
+
+
+// Schema 8: the normalizer reads MD_RAW's state to restore book checkpoints.
+// A stored svc-normalizer as schema 7 left it gets the right on upgrade; one
+// an operator edited does not.
+TEST_F(NatsAttack, AnUpgradedDeploymentsNormalizerRoleMayReadTheRawStreamsState) {
+  const std::string added = "$JS.API.STREAM.INFO.MD_RAW";
+  adm::Role schema7;
+  for (const auto& r : auth::BuiltinRoles())
+    if (r.name() == "svc-normalizer") schema7 = r;
+  ASSERT_EQ(schema7.name(), "svc-normalizer");
+  auto* allow = schema7.mutable_nats()->mutable_publish_allow();
+  allow->erase(std::remove(allow->begin(), allow->end(), added), allow->end());
+  adm::Role edited = schema7;
+  edited.mutable_nats()->add_publish_allow("md.extra.>");
+  std::string spec, edited_spec;
+  ASSERT_TRUE(google::protobuf::util::MessageToJsonString(schema7, &spec).ok());
+  ASSERT_TRUE(google::protobuf::util::MessageToJsonString(edited, &edited_spec).ok());
+  ASSERT_TRUE(stack_->pg()
+                  .Exec(absl::StrCat("UPDATE roles SET spec = $sa$", spec, "$sa$ WHERE name = 'svc-normalizer';",
+                                     "DELETE FROM schema_migrations WHERE version = 8"))
+                  .ok());
+  ASSERT_TRUE(admin_->process->Terminate(absl::Seconds(10)).ok());
+  *admin_ = StartOnNats("admin", *admin_yaml_, "svc-admin");
+  adm::ListRolesResponse roles;
+  ASSERT_TRUE(
+      adm::Roles::NewStub(admin_->channel)->ListRoles(Ctx(AdminToken()).get(), adm::ListRolesRequest(), &roles).ok());
+  bool seen = false;
+  for (const auto& r : roles.roles()) {
+    if (r.name() != "svc-normalizer") continue;
+    seen = true;
+    EXPECT_THAT(r.nats().publish_allow(), ::testing::Contains(added));
+    EXPECT_EQ(r.nats().publish_allow_size(), schema7.nats().publish_allow_size() + 1);
+  }
+  EXPECT_TRUE(seen);
+
+  // Edited: an extra subject. Left as it is.
+  ASSERT_TRUE(stack_->pg()
+                  .Exec(absl::StrCat("UPDATE roles SET spec = $sa$", edited_spec,
+                                     "$sa$ WHERE name = 'svc-normalizer';",
+                                     "DELETE FROM schema_migrations WHERE version = 8"))
+                  .ok());
+  ASSERT_TRUE(admin_->process->Terminate(absl::Seconds(10)).ok());
+  *admin_ = StartOnNats("admin", *admin_yaml_, "svc-admin");
+  roles.Clear();
+  ASSERT_TRUE(
+      adm::Roles::NewStub(admin_->channel)->ListRoles(Ctx(AdminToken()).get(), adm::ListRolesRequest(), &roles).ok());
+  for (const auto& r : roles.roles())
+    if (r.name() == "svc-normalizer") EXPECT_THAT(r.nats().publish_allow(), Not(::testing::Contains(added)));
 }
 
 }  // namespace

@@ -51,6 +51,11 @@ struct Js {
     publish.push_back(absl::StrCat("$JS.API.", call));
     return std::move(*this);
   }
+  // Read the state of a stream another service owns (no create).
+  Js ReadStream(const std::string& stream) && {
+    publish.push_back(absl::StrCat("$JS.API.STREAM.INFO.", stream));
+    return std::move(*this);
+  }
   // Create with its configuration (an identical re-create is how services
   // ensure it) and read its state; no update, delete, purge or message access.
   Js Stream(const std::string& stream) && {
@@ -120,10 +125,12 @@ std::vector<adm::Role> BuiltinRoles() {
   // (docs/SECURITY.md).
   const Js ingest = Js().Api("INFO").Stream("MD_RAW").Stream("DLQ");
   // Book checkpoints: the bucket, and the consumers that replay a venue's raw
-  // frames after one (the venues whose books are checkpointed).
+  // frames after one (the venues whose books are checkpointed); MD_RAW's
+  // state says whether a checkpoint's frames are still stored.
   const Js normalizer = Js().Api("INFO")
                             .Stream("MD")
                             .Stream("DLQ")
+                            .ReadStream("MD_RAW")
                             .Consumer("MD_RAW", "normalizer")
                             .KeyValue("NORMALIZER_BOOKS")
                             .Consumer("MD_RAW", "normalizer-books-kraken")

@@ -28,6 +28,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/clock.h"
 #include "internal/http_fetch.h"
 #include "internal/metrics.h"
@@ -52,6 +53,9 @@ using TlsWs = websocket::stream<beast::ssl_stream<beast::tcp_stream>>;
 // Process-wide, so two sources of one venue never share a connection id.
 std::atomic<uint64_t> g_conn_number{0};
 uint64_t NextConnNumber() { return g_conn_number.fetch_add(1) + 1; }
+// When this process started: HTTP connection ids carry it, so a restarted
+// process never repeats the message ids (conn + frame seq) of the last one.
+const int64_t g_process_start_ms = absl::ToUnixMillis(absl::Now());
 
 Clock::duration ToChrono(absl::Duration d) {
   return std::chrono::duration_cast<Clock::duration>(absl::ToChronoNanoseconds(d));
@@ -760,7 +764,7 @@ absl::Status WebSocketSource::Start(FrameSink* sink) {
   }
   impl_->started = true;
   impl_->sink = sink;
-  impl_->http_conn = absl::StrCat(impl_->opts.venue, ".http.", NextConnNumber());
+  impl_->http_conn = absl::StrCat(impl_->opts.venue, ".http.", g_process_start_ms, ".", NextConnNumber());
   impl_->work.emplace(asio::make_work_guard(impl_->ioc));
   asio::post(impl_->ioc, [impl = impl_.get()] { impl->Connect(); });
   impl_->thread = std::thread([impl = impl_.get()] { impl->Run(); });

@@ -13,6 +13,9 @@
 #include <filesystem>
 #include <fstream>
 
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
 #include "observability/metrics.h"
 #include "sources/testing/recording.h"
 #include "sources/testing/ws_test_server.h"
@@ -378,6 +381,17 @@ TEST_F(BinanceSnapshotTest, SnapshotArrivesAsAnHttpFrameAfterTheStreamIsUpAndOnR
   EXPECT_EQ(snaps[1].data, blz_snapshot_);
   EXPECT_EQ(snaps[0].conn, snaps[1].conn);
   EXPECT_EQ(snaps[0].conn.rfind("t_binance.http.", 0), 0u);
+  // The connection id carries when this process started, so a restarted
+  // ingest's snapshot ids (conn + seq) differ from the last run's and
+  // JetStream's duplicate window does not swallow them.
+  {
+    std::vector<std::string> parts = absl::StrSplit(snaps[0].conn, '.');
+    ASSERT_EQ(parts.size(), 4u) << snaps[0].conn;
+    int64_t started_ms = 0;
+    ASSERT_TRUE(absl::SimpleAtoi(parts[2], &started_ms)) << snaps[0].conn;
+    EXPECT_LE(started_ms, absl::ToUnixMillis(absl::Now()));
+    EXPECT_GT(started_ms, absl::ToUnixMillis(absl::Now() - absl::Hours(1)));
+  }
   EXPECT_EQ(snaps[0].frame_seq, 1u);
   EXPECT_EQ(snaps[1].frame_seq, 2u);
   EXPECT_EQ(snaps[0].venue, "t_binance");

@@ -235,6 +235,29 @@ CREATE TABLE IF NOT EXISTS views (
          (void)google::protobuf::util::MessageToJsonString(stored, &spec);
          w.exec_params("UPDATE roles SET spec = $1 WHERE name = 'svc-admin'", spec);
        }},
+      {8, "built-in svc-normalizer reads MD_RAW's stream state (book checkpoints under per-service credentials)",
+       [](pqxx::work& w) {
+         // A stored svc-normalizer that is still exactly schema 7's built-in
+         // one (today's without the new right) gets it; an edited one is
+         // left alone.
+         const std::string added = "$JS.API.STREAM.INFO.MD_RAW";
+         const auto roles = auth::BuiltinRoles();
+         const auto& builtin = *std::find_if(roles.begin(), roles.end(),
+                                             [](const auto& r) { return r.name() == "svc-normalizer"; });
+         std::set<std::string> schema7(builtin.nats().publish_allow().begin(), builtin.nats().publish_allow().end());
+         schema7.erase(added);
+         auto r = w.exec("SELECT spec FROM roles WHERE name = 'svc-normalizer'");
+         if (r.empty()) return;
+         streamadmin::admin::v1::Role stored;
+         if (!google::protobuf::util::JsonStringToMessage(r[0][0].c_str(), &stored).ok()) return;
+         const std::set<std::string> have(stored.nats().publish_allow().begin(),
+                                          stored.nats().publish_allow().end());
+         if (have != schema7) return;
+         stored.mutable_nats()->add_publish_allow(added);
+         std::string spec;
+         (void)google::protobuf::util::MessageToJsonString(stored, &spec);
+         w.exec_params("UPDATE roles SET spec = $1 WHERE name = 'svc-normalizer'", spec);
+       }},
   };
   return *m;
 }

@@ -17,8 +17,10 @@
 //  - A message larger than `max_frame_bytes` [32 MiB] is an error ("oversized"):
 //    reported, counted, and the connection is replaced.
 //  - After subscribing (every time), fetches `snapshots` over HTTP(S) and emits
-//    each response body as a Frame{kind="http", url=request URL}; RequestSnapshot()
-//    fetches one again on demand.
+//    each response body as a Frame{kind="http", url=request URL} on conn
+//    "<venue>.http.<process start, ms>.<n>" (unique across restarts, so a
+//    restarted ingest's snapshots are not taken for duplicates of the last
+//    run's); RequestSnapshot() fetches one again on demand.
 //  - Stop() closes with a WebSocket close frame, bounded by `close_timeout` [2 s].
 //
 // Threading: everything runs on one io_context thread owned by the source; the
