@@ -676,5 +676,46 @@ TEST_F(MarketDataPipeline, ReplaysStartOnRequestThroughTheIngestApi) {
   }
 }
 
+// A paused ingest holds each source's next frame at its gate; removing the
+// source must not wait for Resume (it did: Stop joined a thread parked there).
+TEST_F(MarketDataPipeline, RemovingASourceOfAPausedIngestReturnsAtOnce) {
+  Service ingest = Start("ingest", "");
+  auto stub =
+      streamadmin::ingest::v1::Ingest::NewStub(grpc::CreateChannel(ingest.target, grpc::InsecureChannelCredentials()));
+  cli::ControlClient control(ingest.target);
+  ASSERT_EQ(*control.Pause(), streamadmin::control::v1::SERVING_STATE_PAUSED);
+  // Started while paused: the replay's thread reads its first frame and
+  // parks with it at the gate (GetStatus says so).
+  {
+    grpc::ClientContext ctx;
+    streamadmin::ingest::v1::StartReplayRequest req;
+    req.set_path(Fixture("kraken.jsonl.zst"));
+    req.set_name("kraken-paused");
+    req.set_speed(0);
+    streamadmin::ingest::v1::StartReplayResponse resp;
+    ASSERT_TRUE(stub->StartReplay(&ctx, req, &resp).ok());
+  }
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        auto status = control.GetStatus();
+        return status.ok() && status->details().count("frames_held_by_pause") &&
+               status->details().at("frames_held_by_pause") == "1";
+      },
+      absl::Seconds(30)));
+  grpc::ClientContext rctx;
+  rctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  streamadmin::ingest::v1::RemoveSourceRequest rreq;
+  rreq.set_name("kraken-paused");
+  streamadmin::ingest::v1::RemoveSourceResponse rresp;
+  grpc::Status st = stub->RemoveSource(&rctx, rreq, &rresp);
+  EXPECT_TRUE(st.ok()) << st.error_code() << " " << st.error_message();
+  grpc::ClientContext lctx;
+  streamadmin::ingest::v1::ListSourcesResponse list;
+  ASSERT_TRUE(stub->ListSources(&lctx, {}, &list).ok());
+  EXPECT_EQ(list.sources_size(), 0);
+  EXPECT_EQ(*control.Resume(), streamadmin::control::v1::SERVING_STATE_RUNNING);
+  EXPECT_TRUE(control.Health().ok());
+}
+
 }  // namespace
 }  // namespace sa

@@ -617,7 +617,6 @@ TEST_F(NatsAttack, AnUpgradedDeploymentsCdcBridgeRoleHandsTheSinksRightsToWareho
   EXPECT_THAT(sink, Not(::testing::Contains("cdc.>")));
 }
 
-
 // Schema 8: the normalizer reads MD_RAW's state to restore book checkpoints.
 // A stored svc-normalizer as schema 7 left it gets the right on upgrade; one
 // an operator edited does not.
@@ -654,8 +653,7 @@ TEST_F(NatsAttack, AnUpgradedDeploymentsNormalizerRoleMayReadTheRawStreamsState)
 
   // Edited: an extra subject. Left as it is.
   ASSERT_TRUE(stack_->pg()
-                  .Exec(absl::StrCat("UPDATE roles SET spec = $sa$", edited_spec,
-                                     "$sa$ WHERE name = 'svc-normalizer';",
+                  .Exec(absl::StrCat("UPDATE roles SET spec = $sa$", edited_spec, "$sa$ WHERE name = 'svc-normalizer';",
                                      "DELETE FROM schema_migrations WHERE version = 8"))
                   .ok());
   ASSERT_TRUE(admin_->process->Terminate(absl::Seconds(10)).ok());

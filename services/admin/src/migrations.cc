@@ -242,16 +242,15 @@ CREATE TABLE IF NOT EXISTS views (
          // left alone.
          const std::string added = "$JS.API.STREAM.INFO.MD_RAW";
          const auto roles = auth::BuiltinRoles();
-         const auto& builtin = *std::find_if(roles.begin(), roles.end(),
-                                             [](const auto& r) { return r.name() == "svc-normalizer"; });
+         const auto& builtin =
+             *std::find_if(roles.begin(), roles.end(), [](const auto& r) { return r.name() == "svc-normalizer"; });
          std::set<std::string> schema7(builtin.nats().publish_allow().begin(), builtin.nats().publish_allow().end());
          schema7.erase(added);
          auto r = w.exec("SELECT spec FROM roles WHERE name = 'svc-normalizer'");
          if (r.empty()) return;
          streamadmin::admin::v1::Role stored;
          if (!google::protobuf::util::JsonStringToMessage(r[0][0].c_str(), &stored).ok()) return;
-         const std::set<std::string> have(stored.nats().publish_allow().begin(),
-                                          stored.nats().publish_allow().end());
+         const std::set<std::string> have(stored.nats().publish_allow().begin(), stored.nats().publish_allow().end());
          if (have != schema7) return;
          stored.mutable_nats()->add_publish_allow(added);
          std::string spec;

@@ -125,10 +125,21 @@ class RawSink final : public sources::FrameSink {
           std::condition_variable* gate_cv)
       : publisher_(publisher), blocked_(std::move(paused_or_stopping)), gate_mu_(gate_mu), gate_cv_(gate_cv) {}
 
-  void OnFrame(sources::Frame&& f) override {
+  void OnFrame(sources::Frame&& f) override { OnFrameOf(std::move(f), nullptr); }
+
+  // `released`: the frame's source is being removed; its frame passes a
+  // closed gate (it was received, and removal must not wait for Resume).
+  void OnFrameOf(sources::Frame&& f, const std::atomic<bool>* released) {
     {
       std::unique_lock lock(*gate_mu_);
-      gate_cv_->wait(lock, [this] { return !blocked_(); });
+      auto open = [&] { return !blocked_() || (released && released->load()); };
+      if (!open()) {
+        held_.fetch_add(1);
+        held_gauge_->Set(static_cast<double>(held_.load()));
+        gate_cv_->wait(lock, open);
+        held_.fetch_sub(1);
+        held_gauge_->Set(static_cast<double>(held_.load()));
+      }
     }
     bus::Message m;
     m.subject = md::RawSubject(f.venue);
@@ -161,6 +172,9 @@ class RawSink final : public sources::FrameSink {
                 ev.detail);
   }
 
+  // Sources whose thread waits at the closed gate with a frame.
+  int held() const { return held_.load(); }
+
  private:
   struct VenueCounters {
     obs::Counter* frames;
@@ -184,10 +198,36 @@ class RawSink final : public sources::FrameSink {
 
   bus::Publisher* publisher_;
   std::function<bool()> blocked_;
+  std::atomic<int> held_{0};
+  obs::Gauge* held_gauge_ = &obs::MetricsRegistry::Default().GetGauge(
+      "streamadmin_ingest_frames_held_by_pause", "Sources waiting with a frame while ingest is paused");
   std::mutex* gate_mu_;
   std::condition_variable* gate_cv_;
   std::mutex counters_mu_;
   std::map<std::string, VenueCounters> counters_;
+};
+
+// One per source: RemoveSource releases that source's frames from the pause
+// gate, so removing a source of a paused ingest does not wait for Resume.
+class SourceSink final : public sources::FrameSink {
+ public:
+  SourceSink(RawSink* sink, std::mutex* gate_mu, std::condition_variable* gate_cv)
+      : sink_(sink), gate_mu_(gate_mu), gate_cv_(gate_cv) {}
+  void OnFrame(sources::Frame&& f) override { sink_->OnFrameOf(std::move(f), &released_); }
+  void OnStatus(const sources::SourceEvent& ev) override { sink_->OnStatus(ev); }
+  void Release() {
+    {
+      std::lock_guard lock(*gate_mu_);
+      released_ = true;
+    }
+    gate_cv_->notify_all();
+  }
+
+ private:
+  RawSink* sink_;
+  std::mutex* gate_mu_;
+  std::condition_variable* gate_cv_;
+  std::atomic<bool> released_{false};
 };
 
 constexpr char kDeadLettersTotal[] = "streamadmin_ingest_dead_letters_total";
@@ -299,6 +339,7 @@ class IngestApp final : public runtime::NatsServiceApp, public pb::Ingest::Servi
     uint64_t frames = 0;
     for (auto& [name, src] : sources_) frames += src.source->Stats().frames;
     d["frames"] = std::to_string(frames);
+    if (sink_) d["frames_held_by_pause"] = std::to_string(sink_->held());
     if (publisher_) {
       auto st = publisher_->stats();
       d["published"] = std::to_string(st.published);
@@ -322,15 +363,16 @@ class IngestApp final : public runtime::NatsServiceApp, public pb::Ingest::Servi
     return grpc::Status::OK;
   }
   grpc::Status RemoveSource(grpc::ServerContext*, const pb::RemoveSourceRequest* req, pb::RemoveSourceResponse*) override {
-    std::unique_ptr<sources::Source> victim;
+    Running victim;
     {
       std::lock_guard lock(mu_);
       auto it = sources_.find(req->name());
       if (it == sources_.end()) return grpc::Status(grpc::StatusCode::NOT_FOUND, "no source named '" + req->name() + "'");
-      victim = std::move(it->second.source);
+      victim = std::move(it->second);
       sources_.erase(it);
     }
-    victim->Stop();  // outside the lock: Stop joins the source thread
+    victim.sink->Release();  // a paused ingest: its frame waiting at the gate goes on, so Stop can join
+    victim.source->Stop();   // outside the lock: Stop joins the source thread
     return grpc::Status::OK;
   }
   grpc::Status StartReplay(grpc::ServerContext*, const pb::StartReplayRequest* req, pb::StartReplayResponse* resp) override {
@@ -352,6 +394,7 @@ class IngestApp final : public runtime::NatsServiceApp, public pb::Ingest::Servi
  private:
   struct Running {
     cfg::SourceConfig config;
+    std::unique_ptr<SourceSink> sink;  // outlives source (destroyed after it)
     std::unique_ptr<sources::Source> source;
     absl::Time last_reconnect = absl::InfinitePast();
   };
@@ -361,10 +404,11 @@ class IngestApp final : public runtime::NatsServiceApp, public pb::Ingest::Servi
     if (sources_.count(s.name())) return absl::AlreadyExistsError(absl::StrCat("source '", s.name(), "' exists"));
     auto src = MakeSource(s);
     if (!src.ok()) return absl::Status(src.status().code(), absl::StrCat("source ", s.name(), ": ", src.status().message()));
-    if (auto st = (*src)->Start(sink_.get()); !st.ok())
+    auto sink = std::make_unique<SourceSink>(sink_.get(), &gate_mu_, &gate_cv_);
+    if (auto st = (*src)->Start(sink.get()); !st.ok())
       return absl::Status(st.code(), absl::StrCat("source ", s.name(), ": ", st.message()));
     spdlog::info("source {} ({} {}) started", s.name(), s.kind(), s.venue());
-    sources_.emplace(s.name(), Running{s, std::move(*src), absl::InfinitePast()});
+    sources_.emplace(s.name(), Running{s, std::move(sink), std::move(*src), absl::InfinitePast()});
     return absl::OkStatus();
   }
 
