@@ -24,7 +24,7 @@ const std::vector<HeaderSpec>& AllHeaders() {
       {header::kDlqReason, "dlq.<stage>", "bounded snake_case reason code"},
       {header::kDlqError, "dlq.<stage>", "human-readable error, at most 1024 bytes"},
       {header::kDlqSubject, "dlq.<stage>", "the input's subject"},
-      {header::kDlqStage, "dlq.<stage>", "ingest | normalizer | cdc-bridge | warehouse | views"},
+      {header::kDlqStage, "dlq.<stage>", "ingest | normalizer | cdc-bridge | warehouse | view.<name>"},
       {header::kDlqMsgId, "dlq.<stage>", "the input's Nats-Msg-Id, or <subject>:<stream sequence>"},
       {header::kDlqTruncated, "dlq.<stage>", "absent (whole payload) | key-columns-only | payload-dropped"},
   };

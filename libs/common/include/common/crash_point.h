@@ -1,7 +1,7 @@
 // Crash points: named places where a test can make a process die at once
 // (SIGKILL, no cleanup), at the n-th time the process passes there.
 //
-//   SA_CRASH_POINT("normalizer.outputs_published");
+//   SA_CRASH_POINT("cdc.transaction_published");
 //
 // Armed only by the environment variable SA_CRASH_POINTS (not STREAM_ADMIN_*:
 // those are config keys), read once

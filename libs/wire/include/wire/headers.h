@@ -24,7 +24,7 @@ inline constexpr char kConn[] = "Sa-Conn";           // ingest connection id
 inline constexpr char kFrameSeq[] = "Sa-Frame-Seq";  // decimal, per connection from 1
 inline constexpr char kRecvNs[] = "Sa-Recv-Ns";      // decimal ns since the epoch
 inline constexpr char kKind[] = "Sa-Kind";           // FrameKind: "ws" | "http"
-inline constexpr char kUrl[] = "Sa-Url";             // http frames and snapshot requests: the URL
+inline constexpr char kUrl[] = "Sa-Url";             // http frames and snapshot requests: the request URL (REST snapshots)
 inline constexpr char kEncoding[] = "Sa-Encoding";   // absent: identity; "zstd"
 
 // ---- md.ctl.snapshot.<venue> (normalizer -> ingest) ----
@@ -34,8 +34,8 @@ inline constexpr char kReason[] = "Sa-Reason";  // why the book is resynced (fre
 // ---- dlq.<stage>: the dead-letter header set (bus/dead_letters.h) ----
 inline constexpr char kDlqReason[] = "Sa-Dlq-Reason";    // bounded snake_case reason code
 inline constexpr char kDlqError[] = "Sa-Dlq-Error";      // human-readable error, <= 1024 bytes
-inline constexpr char kDlqSubject[] = "Sa-Dlq-Subject";  // the input's subject (absent: unknown)
-inline constexpr char kDlqStage[] = "Sa-Dlq-Stage";  // who parked it: ingest, normalizer, cdc-bridge, warehouse, views
+inline constexpr char kDlqSubject[] = "Sa-Dlq-Subject";  // the input's subject (empty: unknown)
+inline constexpr char kDlqStage[] = "Sa-Dlq-Stage";  // who parked it: ingest, normalizer, cdc-bridge, warehouse, view.<name>
 inline constexpr char kDlqMsgId[] = "Sa-Msg-Id";     // the input's Nats-Msg-Id (or its position)
 inline constexpr char kDlqTruncated[] = "Sa-Dlq-Truncated";  // DlqTruncation; absent: the payload is whole
 

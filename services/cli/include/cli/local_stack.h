@@ -1,6 +1,6 @@
 // `stream-admin local`: the whole suite on one machine with embedded defaults.
 // Starts a nats-server (JetStream) and a PostgreSQL cluster of its own, writes
-// a config per service into the run directory, starts the six services,
+// a config per service into the run directory, starts the seven services,
 // waits until every one answers grpc.health.v1 SERVING with all dependencies
 // healthy, and prints their status. Ingest replays the bundled recordings
 // (or, with --live, subscribes to the exchanges) and the normalizer publishes

@@ -3,7 +3,7 @@
 // exit code and a message that says what to do next.
 //
 // Exit codes of every stream-admin command (also in `stream-admin --help` and
-// docs/CLI.md): 0 ok, 1 the service refused or failed (or is unreachable),
+// services/cli/README.md): 0 ok, 1 the service refused or failed (or is unreachable),
 // 2 bad usage, 3 not found.
 #pragma once
 
