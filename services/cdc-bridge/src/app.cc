@@ -438,7 +438,7 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
         DropSlotAfterInitialOnly();
         break;
       }
-      if (st.ok() && pause_requested_) {
+      if (st.ok()) {  // closed for a pause (or one that timed out and was withdrawn)
         first = true;  // the session after Resume is not a reconnect
         continue;
       }
