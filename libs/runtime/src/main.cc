@@ -6,7 +6,9 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdio>
+#include <future>
 #include <iostream>
 #include <mutex>
 
@@ -76,6 +78,10 @@ namespace {
 
 const char* StateName(ctl::ServingState s) { return ctl::ServingState_Name(s).c_str(); }
 
+// How long past its timeout a Drain call waits for the application's own
+// answer (which names what is unfinished) before giving the generic one.
+constexpr absl::Duration kDrainAnswerGrace = absl::Milliseconds(250);
+
 // Owns the running service: state machine, control plane, signals.
 class ServiceHost final : public obs::ControlHandler {
  public:
@@ -125,15 +131,18 @@ class ServiceHost final : public obs::ControlHandler {
 
     int sig = 0;
     sigwait(&signals, &sig);
-    spdlog::info("signal {} received: draining (grace {} s)", strsignal(sig), def_.server().shutdown_grace_s());
+    const absl::Duration grace = absl::Seconds(def_.server().shutdown_grace_s());
+    spdlog::info("signal {} received: draining (grace {})", strsignal(sig), absl::FormatDuration(grace));
     (*grpc)->SetServing(false);
     {
       std::lock_guard lock(mu_);
-      if (state_ != ctl::SERVING_STATE_DRAINED) {
-        SetState(ctl::SERVING_STATE_DRAINING);
-        if (auto st = app_->Drain(absl::Seconds(def_.server().shutdown_grace_s())); !st.ok())
-          spdlog::error("drain incomplete: {}", std::string(st.message()));
-      }
+      if (!drain_.valid()) StartDrainLocked(grace);
+      // Stop() must not run beside Drain: a drain past the grace is waited
+      // out (the orchestrator's kill is the bound then).
+      if (drain_.wait_for(absl::ToChronoNanoseconds(grace + kDrainAnswerGrace)) != std::future_status::ready)
+        spdlog::error("drain still running after the grace of {}; waiting for it before stopping",
+                      absl::FormatDuration(grace));
+      drain_.wait();
       SetState(ctl::SERVING_STATE_STOPPING);
     }
     (*grpc)->Shutdown(absl::Seconds(2));
@@ -179,18 +188,22 @@ class ServiceHost final : public obs::ControlHandler {
     spdlog::info("resumed");
     return state_.load();
   }
+  // Answers by `timeout` (+ kDrainAnswerGrace) whatever the application
+  // does: a drain still running then is DEADLINE_EXCEEDED and the state stays
+  // DRAINING; calling Drain again waits for the same drain.
   absl::StatusOr<ctl::ServingState> Drain(absl::Duration timeout) override {
     std::lock_guard lock(mu_);
-    if (state_ == ctl::SERVING_STATE_DRAINED) return state_.load();
-    if (state_ != ctl::SERVING_STATE_RUNNING && state_ != ctl::SERVING_STATE_PAUSED)
-      return absl::FailedPreconditionError(absl::StrCat("cannot drain while ", StateName(state_)));
     if (timeout == absl::ZeroDuration()) timeout = absl::Seconds(def_.server().shutdown_grace_s());
-    SetState(ctl::SERVING_STATE_DRAINING);
-    if (grpc_) grpc_->SetServing(false);
-    absl::Status st = app_->Drain(timeout);
-    SetState(ctl::SERVING_STATE_DRAINED);
-    spdlog::info("drained{}", st.ok() ? "" : absl::StrCat(" with errors: ", st.message()));
-    if (!st.ok()) return st;
+    if (!drain_.valid()) {
+      if (state_ != ctl::SERVING_STATE_RUNNING && state_ != ctl::SERVING_STATE_PAUSED)
+        return absl::FailedPreconditionError(absl::StrCat("cannot drain while ", StateName(state_)));
+      StartDrainLocked(timeout);
+    }
+    if (drain_.wait_for(absl::ToChronoNanoseconds(timeout + kDrainAnswerGrace)) != std::future_status::ready)
+      return absl::DeadlineExceededError(absl::StrCat("drain did not finish within ", absl::FormatDuration(timeout),
+                                                      "; in-flight work is still finishing (state DRAINING): call "
+                                                      "Drain again to wait longer, or stop the process"));
+    if (absl::Status st = drain_.get(); !st.ok()) return st;
     return state_.load();
   }
 
@@ -208,12 +221,30 @@ class ServiceHost final : public obs::ControlHandler {
     state_ = s;
     state_gauge_->Set(s);
   }
+  // mu_ held. The application drains on its own thread, so that a caller is
+  // answered at its timeout even when the application overruns it; the
+  // thread sets DRAINED when the application returns.
+  void StartDrainLocked(absl::Duration timeout) {
+    SetState(ctl::SERVING_STATE_DRAINING);
+    if (grpc_) grpc_->SetServing(false);
+    drain_ = std::async(std::launch::async, [this, timeout] {
+               absl::Status st = app_->Drain(timeout);
+               if (st.ok()) {
+                 spdlog::info("drained");
+               } else {
+                 spdlog::error("drain incomplete: {}", std::string(st.message()));
+               }
+               SetState(ctl::SERVING_STATE_DRAINED);
+               return st;
+             }).share();
+  }
 
   ErasedDefinition def_;
   std::unique_ptr<Application> app_;
   int64_t started_us_;
   std::string instance_;
   std::mutex mu_;  // serialises state transitions
+  std::shared_future<absl::Status> drain_;  // the application's Drain, once started (mu_)
   std::atomic<ctl::ServingState> state_{ctl::SERVING_STATE_UNSPECIFIED};
   obs::Gauge* state_gauge_;
   obs::GrpcServer* grpc_ = nullptr;

@@ -9,6 +9,9 @@
 namespace sa::runtime {
 
 absl::Status NatsServiceApp::Start() {
+  std::vector<PostgresProbes::Target> targets;
+  for (const auto& pg : postgres_) targets.push_back({pg.name, pg.dsn});
+  postgres_probes_ = std::make_unique<PostgresProbes>(std::move(targets));
   auto client = NatsClient::Start(nats_config_, streams_);
   if (!client.ok()) return client.status();
   nats_ = std::move(*client);
@@ -18,12 +21,15 @@ absl::Status NatsServiceApp::Start() {
 void NatsServiceApp::Stop() {
   OnStop();
   nats_.reset();
+  // postgres_probes_ lives on with the application: /readyz may still be asked.
 }
 
 std::vector<streamadmin::control::v1::Dependency> NatsServiceApp::Dependencies() {
   std::vector<streamadmin::control::v1::Dependency> deps;
   if (nats_) deps.push_back(nats_->Health());
-  for (const auto& pg : postgres_) deps.push_back(ProbePostgres(pg.name, pg.dsn));
+  if (postgres_probes_) {
+    for (auto& d : postgres_probes_->Results()) deps.push_back(std::move(d));
+  }
   return deps;
 }
 

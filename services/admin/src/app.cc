@@ -111,6 +111,27 @@ class AdminApp final : public runtime::NatsServiceApp {
     LoadRevocations();
   }
 
+  // Pause stops the admin's background work: republishing revocations,
+  // pruning login failures, synchronising view definitions (in-flight rounds
+  // finish first). The API, the audit log and the loading of stored
+  // revocations (this process's own enforcement) go on: they answer callers,
+  // they are not input the admin processes.
+  absl::Status Pause() override {
+    paused_ = true;
+    // Waits out a round in progress (a slow database can hold one; then the
+    // admin stays RUNNING rather than report a pause that has not happened).
+    if (!round_mu_.try_lock_for(std::chrono::seconds(4))) {
+      paused_ = false;
+      return absl::DeadlineExceededError("not paused: a background round (revocations or views) is still running");
+    }
+    round_mu_.unlock();
+    return absl::OkStatus();
+  }
+  absl::Status Resume() override {
+    paused_ = false;
+    return absl::OkStatus();
+  }
+
  protected:
   absl::Status OnStart() override {
     started_ = true;
@@ -197,10 +218,15 @@ class AdminApp final : public runtime::NatsServiceApp {
     while (!cv_.wait_for(lock, std::chrono::seconds(10), [this] { return stopping_; })) {
       lock.unlock();
       if (!revocations_loaded_) LoadRevocations();
-      core_.RepublishRevocations();
-      int64_t now = NowUnixMicros();
-      // Names idle for a day forget their failures (users and unknown names alike).
-      (void)store_.PruneLoginFailures(now - int64_t{86400} * 1000000, now);
+      {
+        std::lock_guard round(round_mu_);
+        if (!paused_) {
+          core_.RepublishRevocations();
+          int64_t now = NowUnixMicros();
+          // Names idle for a day forget their failures (users and unknown names alike).
+          (void)store_.PruneLoginFailures(now - int64_t{86400} * 1000000, now);
+        }
+      }
       lock.lock();
     }
   }
@@ -211,10 +237,15 @@ class AdminApp final : public runtime::NatsServiceApp {
     bool failing = false;
     while (!cv_.wait_for(lock, std::chrono::seconds(3), [this] { return stopping_; })) {
       lock.unlock();
-      absl::Status st = views_.Sync();
-      if (!st.ok() && !failing) spdlog::warn("views: definitions not synchronised: {}", std::string(st.message()));
-      if (st.ok() && failing) spdlog::info("views: definitions synchronised again");
-      failing = !st.ok();
+      {
+        std::lock_guard round(round_mu_);
+        if (!paused_) {
+          absl::Status st = views_.Sync();
+          if (!st.ok() && !failing) spdlog::warn("views: definitions not synchronised: {}", std::string(st.message()));
+          if (st.ok() && failing) spdlog::info("views: definitions synchronised again");
+          failing = !st.ok();
+        }
+      }
       lock.lock();
     }
   }
@@ -236,6 +267,8 @@ class AdminApp final : public runtime::NatsServiceApp {
   std::condition_variable cv_;
   bool stopping_ = false;
   std::thread republisher_;
+  std::atomic<bool> paused_{false};
+  std::timed_mutex round_mu_;  // held by a background round (republish or view sync); Pause waits for it
 };
 
 }  // namespace

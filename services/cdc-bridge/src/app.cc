@@ -123,6 +123,14 @@ absl::Status ValidateConfig(const cfg::CdcBridgeConfig& c) {
 namespace {
 
 constexpr char kDeadLettersTotal[] = "streamadmin_cdc_dead_letters_total";
+
+// Pause closes the replication session: what was published gets this long
+// for its acks (what stays unacked is read again after Resume; ids dedupe it),
+// and Pause answers within kPauseTimeout (under the CLI's 5 s) or not at all.
+constexpr absl::Duration kPauseFlushTimeout = absl::Seconds(3);
+constexpr absl::Duration kPauseTimeout = absl::Seconds(4);
+// A session that ends for neither a drain nor a pause (initial_only done).
+constexpr absl::Duration kSessionFlushTimeout = absl::Seconds(10);
 constexpr char kDeadLettersHelp[] = "Change events parked on dlq.cdc, by reason";
 
 // Who still has to store an event before its transaction may confirm.
@@ -162,6 +170,13 @@ const char* OpName(cdcpb::Op op) {
 // and raise `confirmable_`; the worker passes that to Confirm() before each
 // Poll, so the client is never touched from two threads nor after it is
 // replaced by a reconnect.
+//
+// Lifecycle (gRPC threads ask, the worker acts, under ctl_mu_): Pause ends
+// the replication session like a drain does (acks awaited, slot confirmed,
+// connection closed, so the server keeps the WAL from the confirmed LSN and
+// nothing more is read or published) and returns once the worker is parked;
+// Resume starts a new session, which continues from the slot's
+// confirmed_flush_lsn. Drain ends the session by its deadline.
 class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Service {
  public:
   explicit CdcBridgeApp(const cfg::CdcBridgeConfig& c)
@@ -198,15 +213,54 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
     auto publisher = bus::JetStreamPublisher::Create(nats().connection(), popts);
     if (!publisher.ok()) return publisher.status();
     publisher_ = std::move(*publisher);
-    worker_ = std::thread([this] { Run(); });
+    worker_ = std::thread([this] {
+      Run();
+      std::lock_guard lock(ctl_mu_);
+      worker_done_ = true;
+      ctl_cv_.notify_all();
+    });
     return absl::OkStatus();
   }
 
-  // Stops polling, waits for the acks of what was published, confirms them.
-  absl::Status Drain(absl::Duration timeout) override {
-    drain_timeout_ns_ = absl::ToInt64Nanoseconds(timeout);
-    StopWorker();
+  // Returns once the session is closed (nothing is read from the slot nor
+  // published), or DEADLINE_EXCEEDED after kPauseTimeout, still running.
+  absl::Status Pause() override {
+    std::unique_lock lock(ctl_mu_);
+    pause_requested_ = true;
+    ctl_cv_.notify_all();
+    if (ctl_cv_.wait_for(lock, absl::ToChronoNanoseconds(kPauseTimeout), [this] { return parked_ || worker_done_; }))
+      return absl::OkStatus();
+    pause_requested_ = false;
+    ctl_cv_.notify_all();
+    return absl::DeadlineExceededError(absl::StrCat("not paused: the replication session of slot ",
+                                                    config_.connector().slot_name(), " did not close within ",
+                                                    absl::FormatDuration(kPauseTimeout), "; still running"));
+  }
+  absl::Status Resume() override {
+    {
+      std::lock_guard lock(ctl_mu_);
+      pause_requested_ = false;
+    }
+    ctl_cv_.notify_all();
     return absl::OkStatus();
+  }
+
+  // Stops polling, waits until `timeout` for the acks of what was published,
+  // confirms them. DEADLINE_EXCEEDED at `timeout` when the session has not
+  // closed by then (the worker finishes in Stop()).
+  absl::Status Drain(absl::Duration timeout) override {
+    const absl::Time deadline = absl::Now() + timeout;
+    std::unique_lock lock(ctl_mu_);
+    drain_deadline_ = deadline;
+    stop_ = true;
+    ctl_cv_.notify_all();
+    if (!ctl_cv_.wait_until(lock, absl::ToChronoTime(deadline), [this] { return worker_done_; })) {
+      std::lock_guard pending_lock(mu_);
+      return absl::DeadlineExceededError(absl::StrCat(
+          "drain did not finish within ", absl::FormatDuration(timeout), ": ", pending_.size(),
+          " transactions published and not acknowledged; the slot delivers them again to the next process"));
+    }
+    return drain_result_;
   }
   void OnStop() override {
     StopWorker();
@@ -278,6 +332,14 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
     std::lock_guard lock(status_mu_);
     d.set_detail(streaming_ ? absl::StrCat("streaming slot ", config_.connector().slot_name())
                             : absl::StrCat("not streaming: ", last_error_.empty() ? "connecting" : last_error_));
+    {
+      std::lock_guard ctl_lock(ctl_mu_);
+      if (parked_) {  // not streaming on purpose: nothing is wrong with the source
+        d.set_healthy(true);
+        d.set_detail(absl::StrCat("paused: slot ", config_.connector().slot_name(), " not read; WAL kept from ",
+                                  cdc::FormatLsn(confirmed_.load())));
+      }
+    }
     deps.push_back(d);
     return deps;
   }
@@ -295,6 +357,10 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
     d["dead_letters"] = std::to_string(dead_letters_.load());
     d["reconnects"] = std::to_string(reconnects_.load());
     d["streaming"] = streaming_ ? "true" : "false";
+    {
+      std::lock_guard lock(ctl_mu_);
+      d["paused"] = parked_ ? "true" : "false";
+    }
     return d;
   }
 
@@ -311,17 +377,33 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
 
   void StopWorker() {
     {
-      std::lock_guard lock(stop_mu_);
+      std::lock_guard lock(ctl_mu_);
       stop_ = true;
     }
-    stop_cv_.notify_all();
+    ctl_cv_.notify_all();
     if (worker_.joinable()) worker_.join();
   }
 
-  // Sleeps up to `d`; false when stopping.
+  // Sleeps up to `d` (less when a pause is asked for); false when stopping.
   bool SleepUnlessStopping(absl::Duration d) {
-    std::unique_lock lock(stop_mu_);
-    return !stop_cv_.wait_for(lock, absl::ToChronoNanoseconds(d), [this] { return stop_.load(); });
+    std::unique_lock lock(ctl_mu_);
+    ctl_cv_.wait_for(lock, absl::ToChronoNanoseconds(d), [this] { return stop_.load() || pause_requested_.load(); });
+    return !stop_;
+  }
+
+  // Worker, holding no session: waits while paused; false when stopping.
+  bool ParkWhilePaused() {
+    std::unique_lock lock(ctl_mu_);
+    if (!pause_requested_ || stop_) return !stop_;
+    parked_ = true;
+    ctl_cv_.notify_all();
+    spdlog::info("paused: slot {} is not read; the server keeps its WAL from {}", config_.connector().slot_name(),
+                 cdc::FormatLsn(confirmed_.load()));
+    ctl_cv_.wait(lock, [this] { return !pause_requested_ || stop_; });
+    parked_ = false;
+    if (!stop_)
+      spdlog::info("resumed: slot {} is read again from its confirmed position", config_.connector().slot_name());
+    return !stop_;
   }
 
   std::string MsgId(uint64_t commit_lsn, uint32_t index) const {
@@ -341,7 +423,7 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
   void Run() {
     absl::Duration backoff = absl::Milliseconds(200);
     bool first = true;
-    while (!stop_) {
+    while (ParkWhilePaused()) {
       if (!nats().WaitReady(absl::Milliseconds(200))) continue;
       if (!first) {
         ++reconnects_;
@@ -355,6 +437,10 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
       if (initial_only_done_ && st.ok()) {
         DropSlotAfterInitialOnly();
         break;
+      }
+      if (st.ok()) {  // closed for a pause (or one that timed out and was withdrawn)
+        first = true;  // the session after Resume is not a reconnect
+        continue;
       }
       errors_total_->Inc();
       {
@@ -430,7 +516,7 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
     }
     absl::Time next_lag = absl::InfinitePast();
     absl::Time next_heartbeat = absl::Now() + absl::Seconds(k.heartbeat_interval_s());
-    while (!stop_) {
+    while (!stop_ && !pause_requested_) {
       ConfirmAcked(c);
       if (resend_needed_.exchange(false))
         return absl::UnavailableError(
@@ -466,22 +552,44 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
         next_heartbeat = now + absl::Seconds(k.heartbeat_interval_s());
       }
     }
-    // Drain: what was published gets its acks, then the slot moves past it.
-    const int64_t timeout_ns = drain_timeout_ns_.load();
-    const absl::Duration drain = timeout_ns > 0 ? absl::Nanoseconds(timeout_ns) : absl::Seconds(10);
-    if (absl::Status st = publisher_->Flush(drain); !st.ok())
-      spdlog::warn("drain: not every event was acknowledged ({}); the slot redelivers them", std::string(st.message()));
+    // Drain or pause: what was published gets its acks (until the deadline),
+    // then the slot moves past it.
+    absl::Time deadline = absl::Now() + kSessionFlushTimeout;
+    const char* why = "session end";
+    {
+      std::lock_guard lock(ctl_mu_);
+      if (stop_) {
+        why = "drain";
+        if (drain_deadline_ != absl::InfinitePast()) deadline = drain_deadline_;
+      } else if (pause_requested_) {
+        why = "pause";
+        deadline = absl::Now() + kPauseFlushTimeout;
+      }
+    }
+    auto left = [deadline] { return std::max(deadline - absl::Now(), absl::ZeroDuration()); };
+    absl::Status flushed = publisher_->Flush(left());
+    if (!flushed.ok())
+      spdlog::warn("{}: not every event was acknowledged ({}); the slot redelivers them", why,
+                   std::string(flushed.message()));
     if (kafka_) {
-      if (absl::Status st = kafka_->Flush(drain); !st.ok())
-        spdlog::warn("drain: not every event was acknowledged by Kafka ({}); the slot redelivers them",
+      if (absl::Status st = kafka_->Flush(left()); !st.ok()) {
+        spdlog::warn("{}: not every event was acknowledged by Kafka ({}); the slot redelivers them", why,
                      std::string(st.message()));
+        if (flushed.ok()) flushed = st;
+      }
     }
     ConfirmAcked(c);
     MaybePublishWatermark(true);
-    (void)publisher_->Flush(absl::Seconds(2));
+    (void)publisher_->Flush(std::min(left(), absl::Seconds(2)));
     (void)c.Poll(absl::Milliseconds(1));  // sends the standby status with the final confirmation
     RefreshLag(c);
-    spdlog::info("stopped streaming slot {} at {}", k.slot_name(), cdc::FormatLsn(c.confirmed_lsn()));
+    spdlog::info("stopped streaming slot {} at {} ({})", k.slot_name(), cdc::FormatLsn(c.confirmed_lsn()), why);
+    if (stop_ && !flushed.ok()) {
+      std::lock_guard lock(ctl_mu_);
+      drain_result_ = absl::Status(flushed.code(),
+                                   absl::StrCat("drain: not every change event was acknowledged (", flushed.message(),
+                                                "); the slot delivers them again to the next process"));
+    }
     return absl::OkStatus();
   }
 
@@ -1000,10 +1108,17 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
   uint64_t watermark_published_ = 0;  // worker thread
   absl::Time watermark_time_ = absl::InfinitePast();
   std::thread worker_;
-  std::mutex stop_mu_;
-  std::condition_variable stop_cv_;
+  // Lifecycle requests (gRPC threads) and the worker's answers. The flags are
+  // atomics so the worker's loop reads them without the lock; they change
+  // under ctl_mu_ so that waits on ctl_cv_ see every change.
+  std::mutex ctl_mu_;
+  std::condition_variable ctl_cv_;
   std::atomic<bool> stop_{false};
-  std::atomic<int64_t> drain_timeout_ns_{0};
+  std::atomic<bool> pause_requested_{false};
+  bool parked_ = false;                               // the worker holds no session, waiting for Resume
+  bool worker_done_ = false;                          // Run returned
+  absl::Time drain_deadline_ = absl::InfinitePast();  // set by Drain
+  absl::Status drain_result_;                         // what the drain left undone
 
   std::mutex mu_;                           // guards pending_
   std::map<uint64_t, Pending> pending_;     // by commit LSN = commit order

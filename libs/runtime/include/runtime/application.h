@@ -48,10 +48,16 @@ class Application {
   // Dependencies() instead. An error here is fatal (bad config, bug).
   virtual absl::Status Start() = 0;
 
-  // Stop taking new input; in-flight work completes. Resume undoes it.
-  virtual absl::Status Pause() { return absl::OkStatus(); }
-  virtual absl::Status Resume() { return absl::OkStatus(); }
-  // Finish in-flight work and flush outputs/acks within `timeout`; no new input after.
+  // Stop taking new input; in-flight work completes before it returns OK, so
+  // once the service reports PAUSED nothing more is read nor produced.
+  // Resume undoes it. A service that cannot stop its input leaves the
+  // default: UNIMPLEMENTED, and the service stays RUNNING.
+  virtual absl::Status Pause() { return absl::UnimplementedError("this service cannot pause"); }
+  virtual absl::Status Resume() { return absl::UnimplementedError("this service cannot pause"); }
+  // Finish in-flight work and flush outputs/acks within `timeout`; no new
+  // input after. Should return by `timeout` (DEADLINE_EXCEEDED naming what is
+  // unfinished); the runtime answers the caller at `timeout` in any case and
+  // calls Stop() only after Drain returned.
   virtual absl::Status Drain(absl::Duration timeout) { return absl::OkStatus(); }
   // Release everything. Called once, after Drain.
   virtual void Stop() = 0;

@@ -13,6 +13,7 @@
 #include "bus/jetstream.h"
 #include "runtime/application.h"
 #include "runtime/nats_client.h"
+#include "runtime/postgres_probe.h"
 
 namespace sa::runtime {
 
@@ -30,6 +31,8 @@ class NatsServiceApp : public Application {
 
   absl::Status Start() override;
   void Stop() override;
+  // NATS health, then the PostgreSQL servers' last background probe (cached:
+  // a call never connects to the database).
   std::vector<streamadmin::control::v1::Dependency> Dependencies() override;
 
  protected:
@@ -49,6 +52,7 @@ class NatsServiceApp : public Application {
   std::vector<streamadmin::config::v1::StreamConfig> streams_;
   std::vector<PostgresDependency> postgres_;
   std::unique_ptr<NatsClient> nats_;
+  std::unique_ptr<PostgresProbes> postgres_probes_;  // from Start() on
   absl::flat_hash_set<std::string> rewound_;  // durables checked for an earlier process's deliveries
 };
 
