@@ -70,7 +70,8 @@ class Table:
         self.rows = []
 
     def add(self, group, figure, value, unit, limit_name, limit, kind, target=None, target_ok=None, note=""):
-        """kind: 'throughput' (value/limit, %), 'cost' (value/limit, x), 'speedup' (limit/value, x), None."""
+        """kind: 'throughput' (value/limit, %), 'cost' and 'faster' (value/limit, x), 'speedup' (limit/value, x),
+        None (no ratio)."""
         ratio = None
         if value is not None and limit not in (None, 0):
             ratio = limit / value if kind == "speedup" and value else value / limit if kind else None
@@ -142,8 +143,13 @@ def build(args):
           "msg/s", "", None, None, note=ps or "context: the one-hop transport limit")
     t.add("pipeline", "normalizer end to end (raw frames/s, two hops)", med(p, "normalizer_frames_s"), "frames/s",
           "bare relay, same two hops", med(p, "relay_frames_s"), "throughput", ">= 90 %", lambda r: r >= 0.9, ps)
-    rate = med(p, "latency_normalizer_rate_msg_s")
-    rate_txt = f"{rate / 1e3:.0f}k msg/s" if rate else "20k msg/s"
+    offered = med(p, "latency_normalizer_offered_msg_s") or 20000
+    rate_txt = f"{offered / 1e3:.0f}k msg/s"
+    achieved = [k for k in ("latency_normalizer_rate_msg_s", "latency_relay_rate_msg_s", "services_rate_msg_s")
+                if med(p, k) is not None and med(p, k) < 0.95 * offered]
+    if achieved and not ps:
+        ps = "publisher fell behind (machine busy): " + ", ".join(
+            f"{k.split('_rate')[0].replace('_', ' ')} {med(p, k):,.0f} msg/s" for k in achieved)
     t.add("pipeline", f"latency p50 at {rate_txt}, through the normalizer", med(p, "latency_normalizer_p50_us") and
           med(p, "latency_normalizer_p50_us") / 1e3, "ms", "bare relay",
           med(p, "latency_relay_p50_us") and med(p, "latency_relay_p50_us") / 1e3, "cost", note=ps)
@@ -156,6 +162,11 @@ def build(args):
           "MiB", "bare relay", mib("latency_relay_rss_kib"), "cost", note=ps)
     t.add("memory", f"nats-server resident memory at {rate_txt}, normalizer run", mib("latency_normalizer_nats_rss_kib"),
           "MiB", "relay run", mib("latency_relay_nats_rss_kib"), "cost", note=ps)
+    for name in ("anomaly", "views", "warehouse_sink"):
+        t.add("memory", f"{name.replace('_', '-')} resident memory at {rate_txt} (beside the normalizer)",
+              mib(f"services_{name}_rss_kib"), "MiB", "", None, None,
+              note=ps or (f"max {mib(f'services_{name}_rss_max_kib'):.1f} MiB"
+                          if mib(f"services_{name}_rss_max_kib") else ""))
 
     # CDC source and the warehouse sink.
     c = rounds_of(res, "cdc-*.json") if "cdc" in only else []
@@ -189,13 +200,13 @@ def build(args):
     # Isolation Forest against scikit-learn.
     a = gbench_medians(res, "anomaly.json") if "anomaly" in only else {}
     s = rounds_of(res, "sklearn-*.json") if "anomaly" in only else []
-    as_ = status("anomaly") or status("sklearn")
+    as_ = status("anomaly")
     score = a.get("BM_ScoreBatch/points:65536/isolate:0/cols:8/walk:2", {}).get("items_per_second")
     t.add("anomaly", "Isolation Forest scoring, 65,536 x 8, standard score", score, "points/s",
-          "scikit-learn score_samples", med(s, "sk_score_points_s"), "throughput", note=as_)
+          "scikit-learn score_samples", med(s, "sk_score_points_s"), "faster", note=as_)
     svc = a.get("BM_ScoreBatch/points:65536/isolate:1/cols:8/walk:2", {}).get("items_per_second")
     t.add("anomaly", "Isolation Forest scoring, out-of-range rule (the service's)", svc, "points/s",
-          "scikit-learn score_samples", med(s, "sk_score_points_s"), "throughput", note=as_)
+          "scikit-learn score_samples", med(s, "sk_score_points_s"), "faster", note=as_)
     train_keys = sorted({k[:-len("_cpp_s")] for r in s for k in r if k.startswith("train_") and k.endswith("_cpp_s")},
                         key=lambda k: int(k.split("_")[1].split("x")[0]))
     if not train_keys:
@@ -241,6 +252,7 @@ def main():
     ap.add_argument("--load-start", default="")
     ap.add_argument("--load-end", default="")
     ap.add_argument("--failed", default="")
+    ap.add_argument("--check", action="store_true", help="exit 1 unless every row has its figure and its limit")
     args = ap.parse_args()
     t = build(args)
     meta = {"started": args.started, "finished": args.finished, "load_start": args.load_start,
@@ -254,6 +266,13 @@ def main():
     with open(os.path.splitext(args.out)[0] + ".md", "w") as f:
         f.write(md)
     print(f"written {args.out} and {os.path.splitext(args.out)[0]}.md")
+    if args.check:
+        missing = [r["figure"] for r in t.rows if r["value"] is None or (r["limit_name"] and r["limit"] is None)]
+        if missing or not t.rows:
+            print("bench_report: rows without a figure or a limit:\n  " + "\n  ".join(missing), file=sys.stderr)
+            return 1
+        print(f"bench_report: all {len(t.rows)} rows have their figures")
+    return 0
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 //
 //   build/bench/pipeline_bench [--messages=200000] [--fetch_batch=0]
 //                              [--rate=20000] [--latency_s=12] [--warmup_s=2]
-//                              [--phases=rtt,transport,relay,e2e,relay_latency,latency]
+//                              [--phases=rtt,transport,relay,e2e,relay_latency,latency,services]
 //                              [--rounds=1] [--reader=core|pull] [--pace_us=250] [--keep]
 //                              [--json=PATH]
 //
@@ -50,6 +50,10 @@
 //              subscriber on relay.> takes now - Sa-Recv-Ns of each copy.
 //              Both latency phases also sample the resident memory of the
 //              normalizer (relay) and nats-server every 50 ms after the warm-up.
+//   services   The latency phase's load once more, through the normalizer
+//              and the real anomaly, views (one filter view) and
+//              warehouse-sink (into its own PostgreSQL) binaries, sampling
+//              the resident memory of each (RunServices).
 //   latency    Trade frames (Kraken `trade`, Binance `aggTrade`) paced at
 //              --rate msg/s on two new conns (what is due is published on one
 //              wake-up every --pace_us; 0: a sleep per frame), Sa-Recv-Ns =
@@ -114,6 +118,8 @@
 #include "bus/connection.h"
 #include "bus/jetstream.h"
 #include "bus/jetstream_publisher.h"
+#include "bus/kv.h"
+#include "cli/control_client.h"
 #include "marketdata/decoder_registry.h"
 #include "marketdata/raw_codec.h"
 #include "marketdata/raw_wire.h"
@@ -121,7 +127,9 @@
 #include "runtime/main.h"
 #include "runtime/streams.h"
 #include "streamadmin/marketdata/v1/marketdata.pb.h"
+#include "streamadmin/views/v1/views.pb.h"
 #include "testing/nats_server.h"
+#include "testing/postgres_server.h"
 #include "testing/process.h"
 #include "testing/temp_dir.h"
 #include "wire/subjects.h"
@@ -159,7 +167,7 @@ struct Args {
   std::vector<std::string> nats_args;  // --nats_arg=X (repeatable): appended to nats-server's command line
   double latency_s = 12;
   double warmup_s = 2;
-  std::set<std::string> phases = {"rtt", "transport", "relay", "e2e", "relay_latency", "latency"};
+  std::set<std::string> phases = {"rtt", "transport", "relay", "e2e", "relay_latency", "latency", "services"};
   bool keep = false;  // keep the temp dir (normalizer log, nats-server log)
   std::string json_path;  // --json=PATH: every round's figures as JSON
   std::string as_relay;   // --as_relay=URL: be the bare relay process (internal)
@@ -673,17 +681,19 @@ int RunRelayProcess(const std::string& url, int fetch_batch) {
   };
   auto publisher = CheckOr(sa::bus::JetStreamPublisher::Create(*conn, po), "JetStreamPublisher");
   std::thread acker([&] {
+    std::vector<sa::bus::ReceivedMessage> ready;
     std::unique_lock lock(mu);
     while (!stop) {
       cv.wait_for(lock, std::chrono::milliseconds(100), [&] { return raw_acked < acked && !waiting.empty(); });
       while (raw_acked < acked && !waiting.empty()) {
-        sa::bus::ReceivedMessage m = std::move(waiting.front());
+        ready.push_back(std::move(waiting.front()));
         waiting.pop_front();
         ++raw_acked;
-        lock.unlock();
-        (void)m.Ack();
-        lock.lock();
       }
+      lock.unlock();
+      for (auto& m : ready) (void)m.Ack();
+      ready.clear();
+      lock.lock();
     }
   });
   std::printf("relay ready\n");
@@ -691,19 +701,21 @@ int RunRelayProcess(const std::string& url, int fetch_batch) {
   while (!stop) {
     auto msgs = sub->Fetch(fetch_batch, absl::Milliseconds(100));
     if (!msgs.ok() || msgs->empty()) continue;
-    for (auto& m : *msgs) {
-      sa::bus::Message out;
+    std::vector<sa::bus::Message> outs(msgs->size());
+    for (size_t i = 0; i < msgs->size(); ++i) {
+      const sa::bus::ReceivedMessage& m = (*msgs)[i];
+      sa::bus::Message& out = outs[i];
       out.subject = absl::StrCat(kRelayPrefix, m.subject());
       out.data = m.data();
       out.msg_id = m.msg_id();
       if (auto recv = m.header(sa::md::kHeaderRecvNs)) out.headers.emplace_back(sa::md::kHeaderRecvNs, *recv);
-      {
-        std::lock_guard lock(mu);
-        waiting.push_back(std::move(m));
-        ++published;
-      }
-      Check(publisher->Publish(out), "relay publish");
     }
+    {
+      std::lock_guard lock(mu);
+      for (auto& m : *msgs) waiting.push_back(std::move(m));
+      published += outs.size();
+    }
+    for (const auto& out : outs) Check(publisher->Publish(out), "relay publish");
   }
   (void)publisher->Flush(absl::Seconds(5));
   cv.notify_one();
@@ -1084,7 +1096,7 @@ int64_t RssKiB(pid_t pid) {
   while (std::getline(in, line)) {
     if (line.rfind("VmRSS:", 0) != 0) continue;
     int64_t kib = 0;
-    std::vector<absl::string_view> f = absl::StrSplit(line.substr(6), ' ', absl::SkipEmpty());
+    std::vector<absl::string_view> f = absl::StrSplit(line.substr(6), absl::ByAnyChar(" \t"), absl::SkipEmpty());
     if (!f.empty() && absl::SimpleAtoi(f[0], &kib)) return kib;
   }
   return 0;
@@ -1108,6 +1120,7 @@ RssResult SummarizeRss(std::vector<int64_t> v) {
 struct LatencyResult {
   PacedResult paced;
   RssResult rss, nats_rss;  // the normalizer's (relay's) and nats-server's, at steady state under the load
+  std::map<std::string, RssResult> others_rss;  // services consuming MD meanwhile (phase services)
   Percentiles transport;  // raw publish -> bare pull consumer (no decoding)
   Percentiles pipeline;   // raw publish -> md.trade through the normalizer
   uint64_t received = 0;
@@ -1170,7 +1183,8 @@ Percentiles RunTransportLatency(const std::string& url, const Args& args, const 
 // relay.> (now - its Sa-Recv-Ns), one sample per frame instead of per trade,
 // and the transport-only run is skipped (`with_transport`).
 LatencyResult RunLatency(const std::string& url, const Args& args, int fetch_batch, const Downstream& down,
-                         pid_t nats_pid, bool with_transport) {
+                         pid_t nats_pid, bool with_transport,
+                         const std::vector<std::pair<std::string, pid_t>>& others = {}) {
   std::printf("\n[latency%s] trade frames paced at %d msg/s for %.0f s (first %.0f s not counted); fetch_batch %s\n",
               down.relay() ? " relay" : "", args.rate, args.latency_s, args.warmup_s,
               fetch_batch > 0 ? std::to_string(fetch_batch).c_str() : "default 1024");
@@ -1214,6 +1228,7 @@ LatencyResult RunLatency(const std::string& url, const Args& args, int fetch_bat
   uint64_t max_pending = 0;
   int64_t max_ack_pending = 0;
   std::vector<int64_t> rss, nats_rss;  // after the warm-up, every 50 ms
+  std::vector<std::vector<int64_t>> others_rss(others.size());
   std::thread sampler([&] {
     auto sjs = CheckOr(sa::bus::JetStream::Create(*sub_conn), "JetStream");
     while (!stop_sampler) {
@@ -1224,11 +1239,15 @@ LatencyResult RunLatency(const std::string& url, const Args& args, int fetch_bat
       if (RealtimeNs() >= count_from_ns) {
         rss.push_back(RssKiB(down.pid));
         nats_rss.push_back(RssKiB(nats_pid));
+        for (size_t i = 0; i < others.size(); ++i) others_rss[i].push_back(RssKiB(others[i].second));
       }
       absl::SleepFor(absl::Milliseconds(50));  // NOLINT: sampling
     }
   });
-  CpuWatch cpu({{down.name, down.pid}, {"nats-server", nats_pid}, {"harness", ::getpid()}});
+  std::vector<std::pair<std::string, pid_t>> watched = {{down.name, down.pid}, {"nats-server", nats_pid}};
+  watched.insert(watched.end(), others.begin(), others.end());
+  watched.push_back({"harness", ::getpid()});
+  CpuWatch cpu(watched);
   cpu.Start();
   r.paced = PublishPaced(*pub_conn, templates, args, sa::md::kRawSubjectPrefix, start_ns, count_from_ns);
   const std::string cpu_report = cpu.Report();
@@ -1244,6 +1263,11 @@ LatencyResult RunLatency(const std::string& url, const Args& args, int fetch_bat
   r.pipeline = Summarize(samples);
   r.rss = SummarizeRss(rss);
   r.nats_rss = SummarizeRss(nats_rss);
+  for (size_t i = 0; i < others.size(); ++i) {
+    r.others_rss[others[i].first] = SummarizeRss(others_rss[i]);
+    std::printf("  resident memory under the load: %s median %.1f MiB, max %.1f MiB\n", others[i].first.c_str(),
+                r.others_rss[others[i].first].median_kib / 1024.0, r.others_rss[others[i].first].max_kib / 1024.0);
+  }
   std::printf("  through the %s: %" PRIu64 " frames in %.3f s = %.0f msg/s to md.raw.{kraken,binance}; %s "
               "expected %" PRIu64 ", received %" PRIu64 "\n",
               down.name.c_str(), r.paced.frames, r.paced.seconds, r.paced.rate, down.relay() ? "copies" : "trades",
@@ -1264,6 +1288,70 @@ LatencyResult RunLatency(const std::string& url, const Args& args, int fetch_bat
               "; normalizer durable: max %" PRIu64 " pending, max %" PRId64 " ack pending (50 ms samples)\n",
               r.paced.lag_p99 / 1e3, r.paced.lag_max / 1e3, r.paced.max_in_flight, max_pending, max_ack_pending);
   std::fflush(stdout);
+  return r;
+}
+
+
+// --- phase: services ----------------------------------------------------------------
+
+// The services that consume the normalizer's output, each the real binary
+// from the build, started beside the running normalizer: anomaly (scores
+// md.trade and books), views (one filter view on md.trade, every trade
+// passes) and warehouse-sink (md.trade and md.candle into a fresh
+// PostgreSQL). Their resident memory is sampled while the latency phase's
+// 20k msg/s load runs once more through all of them.
+struct ServiceProcess {
+  std::string name;
+  std::unique_ptr<sa::testing::Process> process;
+};
+
+ServiceProcess StartService(const std::string& dir, const std::string& name, const std::string& url,
+                            const std::string& yaml) {
+  const int grpc_port = CheckOr(sa::testing::PickFreePort(), "PickFreePort");
+  const std::string config = absl::StrCat(dir, "/", name, ".yaml");
+  std::ofstream(config) << "server:\n  grpc_listen: 127.0.0.1:" << grpc_port
+                        << "\n  http_listen: 127.0.0.1:0\n  shutdown_grace_s: 5\nnats:\n  servers: [" << url << "]\n"
+                        << yaml;
+  sa::testing::Process::Options opts;
+  opts.log_file = absl::StrCat(dir, "/", name, ".log");
+  std::string bin = NormalizerPath();  // build/bin/normalizer: the others are beside it
+  bin = absl::StrCat(bin.substr(0, bin.rfind('/')), "/", name);
+  ServiceProcess s{name, CheckOr(sa::testing::Process::Spawn({bin, "--config", config}, opts), "spawn " + name)};
+  sa::cli::ControlClient control(absl::StrCat("127.0.0.1:", grpc_port), absl::Seconds(1));
+  const auto deadline = Clock::now() + std::chrono::seconds(60);
+  while (!control.Health().ok()) {
+    if (Clock::now() > deadline) Die(name + " not SERVING after 60 s:\n" + s.process->Output().substr(0, 4000));
+    absl::SleepFor(absl::Milliseconds(50));  // NOLINT: polling the service's health
+  }
+  return s;
+}
+
+LatencyResult RunServices(const std::string& url, const Args& args, const std::string& dir, const Downstream& down,
+                          sa::bus::JetStream& js, pid_t nats_pid) {
+  std::printf("\n[services] anomaly, views (one filter view) and warehouse-sink beside the normalizer\n");
+  auto pg = CheckOr(sa::testing::PostgresServer::Start(), "start PostgreSQL");
+  Check(pg->Exec("CREATE DATABASE warehouse"), "create warehouse");
+  std::vector<ServiceProcess> services;
+  services.push_back(StartService(dir, "anomaly", url, ""));
+  services.push_back(StartService(dir, "views", url, ""));
+  services.push_back(StartService(
+      dir, "warehouse-sink", url, absl::StrCat("warehouse:\n  dsn: \"", pg->dsn(), " dbname=warehouse\"\n")));
+  auto defs = CheckOr(sa::bus::KeyValue::Create(js, "VIEW_DEFINITIONS"), "view definitions bucket");
+  ::streamadmin::views::v1::ViewDefinition d;
+  d.set_name("bench_all_trades");
+  d.set_version(1);
+  d.set_statement("md.trade | where price > 0");
+  d.mutable_start()->set_beginning(false);
+  d.add_owner_permissions("*:*");
+  d.set_created_at_ns(1);
+  Check(defs->Put(d.name(), d.SerializeAsString()).status(), "put view definition");
+  std::vector<std::pair<std::string, pid_t>> pids;
+  for (const auto& s : services) pids.push_back({s.name, s.process->pid()});
+  LatencyResult r = RunLatency(url, args, args.fetch_batch, down, nats_pid, false, pids);
+  for (auto& s : services) {
+    (void)s.process->Signal(SIGTERM);
+    (void)s.process->Wait(absl::Seconds(15));
+  }
   return r;
 }
 
@@ -1370,7 +1458,7 @@ Args ParseArgs(int argc, char** argv) {
     if (!ok) {
       Die(absl::StrCat("bad argument '", arg,
                        "'\nusage: pipeline_bench [--messages=N] [--fetch_batch=N] [--prefetch=N] [--send_asap=none|normalizer|all] [--reader=core|pull] [--rate=N] [--pace_us=N] [--rounds=N] [--nats_arg=X ...] [--latency_s=S] "
-                       "[--warmup_s=S] [--phases=rtt,transport,relay,e2e,relay_latency,latency] [--keep] [--json=PATH]"));
+                       "[--warmup_s=S] [--phases=rtt,transport,relay,e2e,relay_latency,latency,services] [--keep] [--json=PATH]"));
     }
   }
   if (a.warmup_s >= a.latency_s) Die("--warmup_s must be shorter than --latency_s");
@@ -1383,7 +1471,7 @@ struct Round {
   RttResult rtt;
   TransportResult transport;
   E2eResult e2e, relay;
-  LatencyResult latency, relay_latency;
+  LatencyResult latency, relay_latency, services;
   double ratio() const {
     return transport.combined.per_s() > 0 ? e2e.raw.per_s() / transport.combined.per_s() : 0;
   }
@@ -1414,7 +1502,7 @@ Round RunRound(const Args& args, const Workload& w, const std::string& dir, int 
       out.relay_latency = RunLatency(nats->url(), args, consumer_batch, OfRelay(relay), nats_pid, false);
     StopRelay(relay, *js);
   }
-  if (args.phases.count("e2e") || args.phases.count("latency")) {
+  if (args.phases.count("e2e") || args.phases.count("latency") || args.phases.count("services")) {
     auto conn = Connect(nats->url(), "bench-admin");
     auto js = CheckOr(sa::bus::JetStream::Create(*conn), "JetStream");
     RecreateStream(*js, sa::runtime::MdRawStream());
@@ -1425,6 +1513,8 @@ Round RunRound(const Args& args, const Workload& w, const std::string& dir, int 
       out.e2e = RunE2e(nats->url(), w, OfNormalizer(normalizer), *js, args.fetch_batch, nats_pid);
     if (args.phases.count("latency"))
       out.latency = RunLatency(nats->url(), args, args.fetch_batch, OfNormalizer(normalizer), nats_pid, true);
+    if (args.phases.count("services"))
+      out.services = RunServices(nats->url(), args, ndir, OfNormalizer(normalizer), *js, nats_pid);
     (void)normalizer.process->Signal(SIGTERM);
     auto code = normalizer.process->Wait(absl::Seconds(15));
     if (!code.ok() || *code != 0)
@@ -1499,6 +1589,7 @@ void WriteJson(const Args& args, const std::vector<Round>& rounds) {
       f.push_back({prefix + "_p50_us", l.pipeline.p50 / 1e3});
       f.push_back({prefix + "_p99_us", l.pipeline.p99 / 1e3});
       f.push_back({prefix + "_rate_msg_s", l.paced.rate});
+      f.push_back({prefix + "_offered_msg_s", static_cast<double>(args.rate)});
       f.push_back({prefix + "_drain_frames_s", l.drain_rate});
       f.push_back({prefix + "_rss_kib", static_cast<double>(l.rss.median_kib)});
       f.push_back({prefix + "_rss_max_kib", static_cast<double>(l.rss.max_kib)});
@@ -1509,6 +1600,17 @@ void WriteJson(const Args& args, const std::vector<Round>& rounds) {
       latency("latency_normalizer", r.latency);
       f.push_back({"latency_transport_p50_us", r.latency.transport.p50 / 1e3});
       f.push_back({"latency_transport_p99_us", r.latency.transport.p99 / 1e3});
+    }
+    if (args.phases.count("services")) {
+      f.push_back({"services_rate_msg_s", r.services.paced.rate});
+      f.push_back({"services_normalizer_rss_kib", static_cast<double>(r.services.rss.median_kib)});
+      f.push_back({"services_nats_rss_kib", static_cast<double>(r.services.nats_rss.median_kib)});
+      for (const auto& [name, rss] : r.services.others_rss) {
+        std::string key = name;
+        std::replace(key.begin(), key.end(), '-', '_');
+        f.push_back({absl::StrCat("services_", key, "_rss_kib"), static_cast<double>(rss.median_kib)});
+        f.push_back({absl::StrCat("services_", key, "_rss_max_kib"), static_cast<double>(rss.max_kib)});
+      }
     }
     absl::StrAppend(&out, i ? ", " : "", "{");
     for (size_t j = 0; j < f.size(); ++j)

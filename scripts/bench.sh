@@ -13,8 +13,10 @@
 #   --build-dir   default build (or $SA_BUILD_DIR); --no-build: use what is built.
 #   --out FILE    the JSON (default <build-dir>/bench/results.json); the table
 #                 in markdown beside it (results.md), each benchmark's own
-#                 output and JSON under <build-dir>/bench/results/.
+#                 output and JSON in a directory beside it (results/).
 #   --only LIST   some of: decode, pipeline, cdc, views, query, anomaly.
+#   --check       exit 1 unless every row of the table has its figure and its
+#                 limit (the bench_smoke test).
 #
 # Needs what the benchmarks need: nats-server, PostgreSQL 15 (pg_recvlogical),
 # /usr/bin/python3 with scikit-learn (scripts/install-deps.sh). The machine's
@@ -29,6 +31,7 @@ QUICK=0
 NO_BUILD=0
 OUT=
 ONLY=decode,pipeline,cdc,views,query,anomaly
+CHECK=
 while [ $# -gt 0 ]; do
   case "$1" in
     --rounds) ROUNDS=$2; shift 2 ;;
@@ -41,7 +44,8 @@ while [ $# -gt 0 ]; do
     --out=*) OUT=${1#*=}; shift ;;
     --only) ONLY=$2; shift 2 ;;
     --only=*) ONLY=${1#*=}; shift ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    --check) CHECK=--check; shift ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -49,14 +53,14 @@ case "$ROUNDS" in ''|*[!0-9]*|0) echo "bench.sh: --rounds needs a positive numbe
 [ "$QUICK" = 1 ] && ROUNDS=1
 BUILD=$(cd "$BUILD" 2>/dev/null && pwd || echo "$SRC/$BUILD")
 OUT=${OUT:-$BUILD/bench/results.json}
-RES=$BUILD/bench/results
+RES=${OUT%.json}
 rm -rf "$RES"
 mkdir -p "$RES" "$(dirname "$OUT")"
 wants() { case ",$ONLY," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 
 targets=()
 wants decode && targets+=(marketdata_bench)
-wants pipeline && targets+=(pipeline_bench normalizer)
+wants pipeline && targets+=(pipeline_bench normalizer anomaly views warehouse-sink)
 wants cdc && targets+=(cdc_bench cdc-bridge)
 wants views && targets+=(views_bench)
 wants query && targets+=(query_bench admin cdc-bridge ingest normalizer warehouse-sink)
@@ -97,11 +101,11 @@ if wants decode; then
 fi
 if wants pipeline; then
   if [ "$QUICK" = 1 ]; then
-    run pipeline "$B/pipeline_bench" --rounds=1 --messages=15000 --latency_s=3 --warmup_s=1 \
-      --phases=transport,relay,e2e,relay_latency,latency --json="$RES/pipeline.json"
+    run pipeline "$B/pipeline_bench" --rounds=1 --messages=8000 --latency_s=2 --warmup_s=0.5 \
+      --phases=transport,relay,e2e,relay_latency,latency,services --json="$RES/pipeline.json"
   else
-    run pipeline "$B/pipeline_bench" --rounds="$ROUNDS" --phases=transport,relay,e2e,relay_latency,latency \
-      --json="$RES/pipeline.json"
+    run pipeline "$B/pipeline_bench" --rounds="$ROUNDS" \
+      --phases=transport,relay,e2e,relay_latency,latency,services --json="$RES/pipeline.json"
   fi
 fi
 if wants cdc; then
@@ -149,5 +153,6 @@ finished=$(date -u '+%Y-%m-%d %H:%M:%S')
 echo "== finished $finished UTC, load average $load_end"
 /usr/bin/python3 "$SRC/bench/bench_report.py" --results "$RES" --out "$OUT" --only "$ONLY" --rounds "$ROUNDS" \
   --quick "$QUICK" --started "$started" --finished "$finished" --load-start "$load_start" --load-end "$load_end" \
-  --failed "$(IFS=,; echo "${failed[*]:-}")"
+  --failed "$(IFS=,; echo "${failed[*]:-}")" $CHECK || status=1
 [ ${#failed[@]} -eq 0 ] || { echo "bench.sh: failed: ${failed[*]}" >&2; exit 1; }
+exit ${status:-0}
