@@ -95,7 +95,7 @@ run() {
 
 B=$BUILD/bench
 if wants decode; then
-  min_time=1; [ "$QUICK" = 1 ] && min_time=0.05
+  min_time=0.5; [ "$QUICK" = 1 ] && min_time=0.05
   run decode "$B/marketdata_bench" --benchmark_min_time=$min_time --benchmark_repetitions="$ROUNDS" \
     --benchmark_out="$RES/decode.json" --benchmark_out_format=json
 fi
@@ -114,7 +114,7 @@ if wants cdc; then
       run "cdc-$i" "$B/cdc_bench" --phases=source,sink --rows=20000 --txn_rows=1000 --sink_rows=20000 \
         --sink_batch=5000 --json="$RES/cdc-$i.json"
     else
-      run "cdc-$i" "$B/cdc_bench" --phases=source,sink --json="$RES/cdc-$i.json"
+      run "cdc-$i" "$B/cdc_bench" --phases=source,sink --rows=200000 --json="$RES/cdc-$i.json"
     fi
   done
 fi
@@ -122,7 +122,7 @@ if wants views; then
   if [ "$QUICK" = 1 ]; then
     run views "$B/views_bench" --rounds=1 --messages=10000 --window_messages=20000 --json="$RES/views.json"
   else
-    run views "$B/views_bench" --rounds="$ROUNDS" --messages=200000 --window_messages=200000 --json="$RES/views.json"
+    run views "$B/views_bench" --rounds="$ROUNDS" --messages=200000 --window_messages=300000 --json="$RES/views.json"
   fi
 fi
 if wants query; then
