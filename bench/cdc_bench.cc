@@ -992,15 +992,14 @@ Args ParseArgs(int argc, char** argv) {
     } else if (key == "--source_steps") {
       a.source_steps = value;
     } else if (key == "--keep") a.keep = true;
-    else if (key == "--json") {
-      a.json_path = value;
-      ok = !value.empty();
-    } else ok = false;
+    else if (key == "--json") ok = !(a.json_path = value).empty();
+    else ok = false;
     if (!ok)
       Die(absl::StrCat("bad argument '", arg,
                        "'\nusage: cdc_bench [--rows=N] [--txn_rows=N] [--lag_rate=N] [--lag_txn_rows=N] [--lag_s=S] "
                        "[--warmup_s=S] [--sink_rows=N] [--sink_batch=N (multiple of 1000)] "
-                       "[--phases=source,lag,bridge_lag,sink] [--source_steps=abcde] [--bridge_env=K=V] [--keep] [--json=PATH]"));
+                       "[--phases=source,lag,bridge_lag,sink] [--source_steps=abcde] [--bridge_env=K=V] [--keep] "
+                       "[--json=PATH]"));
   }
   if (a.warmup_s >= a.lag_s) Die("--warmup_s must be shorter than --lag_s");
   return a;

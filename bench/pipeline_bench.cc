@@ -93,8 +93,8 @@
 #include <chrono>
 #include <cinttypes>
 #include <condition_variable>
-#include <cstdio>
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <deque>
 #include <filesystem>
@@ -142,7 +142,7 @@ using Clock = std::chrono::steady_clock;
 using sa::md::RawFrame;
 
 constexpr size_t kCompressOverBytes = 64 << 10;  // ingest's threshold (services/ingest/src/app.cc)
-constexpr int kWatchdogSeconds = 180;  // per round
+constexpr int kWatchdogSeconds = 180;            // per round
 // The normalizer's consumer.fetch_batch default (services/normalizer/src/app.cc).
 constexpr int kDefaultFetchBatch = 1024;
 // And its consumer.prefetch default; the bare consumers use the same value
@@ -736,12 +736,12 @@ Relay StartRelay(const std::string& url, const std::string& dir, int fetch_batch
   sa::testing::Process::Options opts;
   r.log_path = absl::StrCat(dir, "/relay.log");
   opts.log_file = r.log_path;
-  r.process = CheckOr(sa::testing::Process::Spawn({std::string(self, static_cast<size_t>(n)), "--as_relay=" + url,
-                                                   absl::StrCat("--fetch_batch=", fetch_batch),
-                                                   absl::StrCat("--prefetch=", g_prefetch),
-                                                   "--send_asap=" + std::string(g_send_asap == "none" ? "none" : "all")},
-                                                  opts),
-                      "spawn relay");
+  r.process = CheckOr(
+      sa::testing::Process::Spawn({std::string(self, static_cast<size_t>(n)), "--as_relay=" + url,
+                                   absl::StrCat("--fetch_batch=", fetch_batch), absl::StrCat("--prefetch=", g_prefetch),
+                                   "--send_asap=" + std::string(g_send_asap == "none" ? "none" : "all")},
+                                  opts),
+      "spawn relay");
   const auto deadline = Clock::now() + std::chrono::seconds(30);
   while (true) {
     auto ci = js.GetConsumerInfo("MD_RAW", kRelayDurable);
@@ -756,7 +756,8 @@ void StopRelay(Relay& relay, sa::bus::JetStream& js) {
   (void)relay.process->Signal(SIGTERM);
   auto code = relay.process->Wait(absl::Seconds(15));
   if (!code.ok() || *code != 0)
-    std::fprintf(stderr, "relay exit: %s\n", code.ok() ? std::to_string(*code).c_str() : code.status().ToString().c_str());
+    std::fprintf(stderr, "relay exit: %s\n",
+                 code.ok() ? std::to_string(*code).c_str() : code.status().ToString().c_str());
   (void)js.DeleteConsumer("MD_RAW", kRelayDurable);
   (void)js.DeleteStream("RELAY");
 }
@@ -775,9 +776,9 @@ struct Downstream {
   std::string name;     // "normalizer" or "relay"
   std::string durable;  // its durable on MD_RAW
   pid_t pid = 0;
-  int http_port = 0;        // /metrics (the normalizer's), 0: none
+  int http_port = 0;  // /metrics (the normalizer's), 0: none
   std::string log_path;
-  std::string out_stream;   // where its outputs are stored: MD or RELAY
+  std::string out_stream;  // where its outputs are stored: MD or RELAY
   bool relay() const { return name == "relay"; }
 };
 
@@ -1268,21 +1269,24 @@ LatencyResult RunLatency(const std::string& url, const Args& args, int fetch_bat
     std::printf("  resident memory under the load: %s median %.1f MiB, max %.1f MiB\n", others[i].first.c_str(),
                 r.others_rss[others[i].first].median_kib / 1024.0, r.others_rss[others[i].first].max_kib / 1024.0);
   }
-  std::printf("  through the %s: %" PRIu64 " frames in %.3f s = %.0f msg/s to md.raw.{kraken,binance}; %s "
+  std::printf("  through the %s: %" PRIu64
+              " frames in %.3f s = %.0f msg/s to md.raw.{kraken,binance}; %s "
               "expected %" PRIu64 ", received %" PRIu64 "\n",
               down.name.c_str(), r.paced.frames, r.paced.seconds, r.paced.rate, down.relay() ? "copies" : "trades",
               down.relay() ? r.paced.frames : r.paced.expected_trades, r.received);
-  PrintPercentiles(down.relay() ? "raw publish -> relay copy at a core subscriber"
-                                : "raw publish -> md.trade at a core subscriber",
-                   r.pipeline);
-  std::printf("  resident memory under the load (50 ms samples after the warm-up): %s median %.1f MiB, max %.1f MiB; "
-              "nats-server median %.1f MiB, max %.1f MiB\n",
-              down.name.c_str(), r.rss.median_kib / 1024.0, r.rss.max_kib / 1024.0, r.nats_rss.median_kib / 1024.0,
-              r.nats_rss.max_kib / 1024.0);
+  PrintPercentiles(
+      down.relay() ? "raw publish -> relay copy at a core subscriber" : "raw publish -> md.trade at a core subscriber",
+      r.pipeline);
+  std::printf(
+      "  resident memory under the load (50 ms samples after the warm-up): %s median %.1f MiB, max %.1f MiB; "
+      "nats-server median %.1f MiB, max %.1f MiB\n",
+      down.name.c_str(), r.rss.median_kib / 1024.0, r.rss.max_kib / 1024.0, r.nats_rss.median_kib / 1024.0,
+      r.nats_rss.max_kib / 1024.0);
   r.drain_rate = static_cast<double>(r.paced.frames) / (static_cast<double>(last_received_ns.load() - start_ns) / 1e9);
-  std::printf("  %s throughput on these frames: %.0f frames/s (frames / first publish -> last output received; "
-              "equals the offered rate when it keeps up)\n",
-              down.name.c_str(), r.drain_rate);
+  std::printf(
+      "  %s throughput on these frames: %.0f frames/s (frames / first publish -> last output received; "
+      "equals the offered rate when it keeps up)\n",
+      down.name.c_str(), r.drain_rate);
   std::printf("  cpu while publishing: %s\n", cpu_report.c_str());
   std::printf("  publisher behind schedule (us): p99 %.0f max %.0f; raw publishes in flight max %" PRId64
               "; normalizer durable: max %" PRIu64 " pending, max %" PRId64 " ack pending (50 ms samples)\n",
@@ -1290,7 +1294,6 @@ LatencyResult RunLatency(const std::string& url, const Args& args, int fetch_bat
   std::fflush(stdout);
   return r;
 }
-
 
 // --- phase: services ----------------------------------------------------------------
 
@@ -1334,8 +1337,8 @@ LatencyResult RunServices(const std::string& url, const Args& args, const std::s
   std::vector<ServiceProcess> services;
   services.push_back(StartService(dir, "anomaly", url, ""));
   services.push_back(StartService(dir, "views", url, ""));
-  services.push_back(StartService(
-      dir, "warehouse-sink", url, absl::StrCat("warehouse:\n  dsn: \"", pg->dsn(), " dbname=warehouse\"\n")));
+  services.push_back(StartService(dir, "warehouse-sink", url,
+                                  absl::StrCat("warehouse:\n  dsn: \"", pg->dsn(), " dbname=warehouse\"\n")));
   auto defs = CheckOr(sa::bus::KeyValue::Create(js, "VIEW_DEFINITIONS"), "view definitions bucket");
   ::streamadmin::views::v1::ViewDefinition d;
   d.set_name("bench_all_trades");
@@ -1456,9 +1459,11 @@ Args ParseArgs(int argc, char** argv) {
       ok = false;
     }
     if (!ok) {
-      Die(absl::StrCat("bad argument '", arg,
-                       "'\nusage: pipeline_bench [--messages=N] [--fetch_batch=N] [--prefetch=N] [--send_asap=none|normalizer|all] [--reader=core|pull] [--rate=N] [--pace_us=N] [--rounds=N] [--nats_arg=X ...] [--latency_s=S] "
-                       "[--warmup_s=S] [--phases=rtt,transport,relay,e2e,relay_latency,latency,services] [--keep] [--json=PATH]"));
+      Die(absl::StrCat(
+          "bad argument '", arg,
+          "'\nusage: pipeline_bench [--messages=N] [--fetch_batch=N] [--prefetch=N] [--send_asap=none|normalizer|all] "
+          "[--reader=core|pull] [--rate=N] [--pace_us=N] [--rounds=N] [--nats_arg=X ...] [--latency_s=S] "
+          "[--warmup_s=S] [--phases=rtt,transport,relay,e2e,relay_latency,latency,services] [--keep] [--json=PATH]"));
     }
   }
   if (a.warmup_s >= a.latency_s) Die("--warmup_s must be shorter than --latency_s");
@@ -1552,10 +1557,11 @@ void PrintRound(const Args& args, const Round& r, const char* label) {
     std::printf("e2e normalizer / bare relay %.0f%% (target >= 90%%)\n", 100 * r.relay_ratio());
   if (args.phases.count("relay_latency")) {
     const auto& p = r.relay_latency.pipeline;
-    std::printf("latency @ %.0f msg/s, via bare relay  p50 %.0f us p90 %.0f us p99 %.0f us p99.9 %.0f us max %.0f us; "
-                "relay RSS %.1f MiB\n",
-                r.relay_latency.paced.rate, p.p50 / 1e3, p.p90 / 1e3, p.p99 / 1e3, p.p999 / 1e3, p.max / 1e3,
-                r.relay_latency.rss.median_kib / 1024.0);
+    std::printf(
+        "latency @ %.0f msg/s, via bare relay  p50 %.0f us p90 %.0f us p99 %.0f us p99.9 %.0f us max %.0f us; "
+        "relay RSS %.1f MiB\n",
+        r.relay_latency.paced.rate, p.p50 / 1e3, p.p90 / 1e3, p.p99 / 1e3, p.p999 / 1e3, p.max / 1e3,
+        r.relay_latency.rss.median_kib / 1024.0);
   }
   if (args.phases.count("e2e")) {
     std::printf("e2e raw through normalizer %8.0f msg/s %7.1f MB/s", r.e2e.raw.per_s(), r.e2e.raw.mb_per_s());
@@ -1567,10 +1573,11 @@ void PrintRound(const Args& args, const Round& r, const char* label) {
     const auto& p = r.latency.pipeline;
     std::printf("latency @ %.0f msg/s, transport only  p50 %.0f us p90 %.0f us p99 %.0f us p99.9 %.0f us max %.0f us\n",
                 r.latency.paced.rate, t.p50 / 1e3, t.p90 / 1e3, t.p99 / 1e3, t.p999 / 1e3, t.max / 1e3);
-    std::printf("latency @ %.0f msg/s, via normalizer  p50 %.0f us p90 %.0f us p99 %.0f us p99.9 %.0f us max %.0f us "
-                "(target p99 < 1000 us); normalizer kept %.0f frames/s; RSS normalizer %.1f MiB, nats-server %.1f MiB\n",
-                r.latency.paced.rate, p.p50 / 1e3, p.p90 / 1e3, p.p99 / 1e3, p.p999 / 1e3, p.max / 1e3,
-                r.latency.drain_rate, r.latency.rss.median_kib / 1024.0, r.latency.nats_rss.median_kib / 1024.0);
+    std::printf(
+        "latency @ %.0f msg/s, via normalizer  p50 %.0f us p90 %.0f us p99 %.0f us p99.9 %.0f us max %.0f us "
+        "(target p99 < 1000 us); normalizer kept %.0f frames/s; RSS normalizer %.1f MiB, nats-server %.1f MiB\n",
+        r.latency.paced.rate, p.p50 / 1e3, p.p90 / 1e3, p.p99 / 1e3, p.p999 / 1e3, p.max / 1e3, r.latency.drain_rate,
+        r.latency.rss.median_kib / 1024.0, r.latency.nats_rss.median_kib / 1024.0);
   }
 }
 
@@ -1627,7 +1634,8 @@ void WriteJson(const Args& args, const std::vector<Round>& rounds) {
 
 int main(int argc, char** argv) {
   const Args args = ParseArgs(argc, argv);
-  if (!args.as_relay.empty()) return RunRelayProcess(args.as_relay, args.fetch_batch > 0 ? args.fetch_batch : kDefaultFetchBatch);
+  if (!args.as_relay.empty())
+    return RunRelayProcess(args.as_relay, args.fetch_batch > 0 ? args.fetch_batch : kDefaultFetchBatch);
   sa::bench::StartWatchdog("pipeline_bench", kWatchdogSeconds * args.rounds);
   const auto bench_start = Clock::now();
 
@@ -1671,8 +1679,9 @@ int main(int argc, char** argv) {
       std::printf("transport limit %.0f msg/s, e2e %.0f frames/s, ratio %.0f%% (each round's own ratio; target >= 50%%)\n",
                   Median(limit), Median(e2e), 100 * Median(ratio));
     if (args.phases.count("relay") && args.phases.count("e2e"))
-      std::printf("bare relay %.0f frames/s, normalizer %.0f frames/s, ratio %.0f%% (each round's own; target >= 90%%)\n",
-                  Median(relay), Median(e2e), 100 * Median(relay_ratio));
+      std::printf(
+          "bare relay %.0f frames/s, normalizer %.0f frames/s, ratio %.0f%% (each round's own; target >= 90%%)\n",
+          Median(relay), Median(e2e), 100 * Median(relay_ratio));
     if (args.phases.count("latency"))
       std::printf("latency p99: transport only %.0f us, via normalizer %.0f us (target < 1000 us)\n", Median(tp99) / 1e3,
                   Median(p99) / 1e3);

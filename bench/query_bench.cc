@@ -250,8 +250,8 @@ int main(int argc, char** argv) {
     for (size_t i = 0; i < g50.size(); ++i)
       absl::StrAppend(&out, i ? ", " : "", "{\"grpc_p50_ms\": ", g50[i], ", \"grpc_p99_ms\": ", g99[i],
                       ", \"libpq_p50_ms\": ", l50[i], ", \"libpq_p99_ms\": ", l99[i], ", \"sql_p50_ms\": ", s50[i],
-                      ", \"sql_p99_ms\": ", s99[i], ", \"validate_p50_ms\": ", v50[i], ", \"validate_p99_ms\": ",
-                      v99[i], "}");
+                      ", \"sql_p99_ms\": ", s99[i], ", \"validate_p50_ms\": ", v50[i],
+                      ", \"validate_p99_ms\": ", v99[i], "}");
     absl::StrAppend(&out, "]}\n");
     std::ofstream file(a.json_path);
     file << out;
