@@ -53,7 +53,10 @@ case "$ROUNDS" in ''|*[!0-9]*|0) echo "bench.sh: --rounds needs a positive numbe
 [ "$QUICK" = 1 ] && ROUNDS=1
 BUILD=$(cd "$BUILD" 2>/dev/null && pwd || echo "$SRC/$BUILD")
 OUT=${OUT:-$BUILD/bench/results.json}
-RES=${OUT%.json}
+case "$OUT" in
+  *.json) RES=${OUT%.json} ;;
+  *) echo "bench.sh: --out must end in .json" >&2; exit 2 ;;
+esac
 rm -rf "$RES"
 mkdir -p "$RES" "$(dirname "$OUT")"
 wants() { case ",$ONLY," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
