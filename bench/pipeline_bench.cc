@@ -79,7 +79,7 @@
 //
 // --json=PATH writes every round's figures (scripts/bench.sh reads it).
 // Bounded: every wait has a deadline and a watchdog ends the process after
-// 180 s a round (children die with it: PR_SET_PDEATHSIG). Loopback traffic only.
+// 300 s a round (children die with it: PR_SET_PDEATHSIG). Loopback traffic only.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -142,7 +142,7 @@ using Clock = std::chrono::steady_clock;
 using sa::md::RawFrame;
 
 constexpr size_t kCompressOverBytes = 64 << 10;  // ingest's threshold (services/ingest/src/app.cc)
-constexpr int kWatchdogSeconds = 180;            // per round
+constexpr int kWatchdogSeconds = 300;            // per round (a loaded round took 160 s)
 // The normalizer's consumer.fetch_batch default (services/normalizer/src/app.cc).
 constexpr int kDefaultFetchBatch = 1024;
 // And its consumer.prefetch default; the bare consumers use the same value
