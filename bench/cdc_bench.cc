@@ -145,6 +145,7 @@ struct Args {
   std::string bridge_env;  // e.g. GLIBC_TUNABLES=glibc.malloc.mxfast=0: set for cdc-bridge only (experiments)
   std::string source_steps = "abcde";  // which of source's (a)..(e) run; (d) needs (c) (to profile one step)
   bool keep = false;
+  std::string json_path;  // --json=PATH: the summary's figures as JSON (scripts/bench.sh)
 };
 
 using sa::bench::Check;
@@ -991,12 +992,14 @@ Args ParseArgs(int argc, char** argv) {
     } else if (key == "--source_steps") {
       a.source_steps = value;
     } else if (key == "--keep") a.keep = true;
+    else if (key == "--json") ok = !(a.json_path = value).empty();
     else ok = false;
     if (!ok)
       Die(absl::StrCat("bad argument '", arg,
                        "'\nusage: cdc_bench [--rows=N] [--txn_rows=N] [--lag_rate=N] [--lag_txn_rows=N] [--lag_s=S] "
                        "[--warmup_s=S] [--sink_rows=N] [--sink_batch=N (multiple of 1000)] "
-                       "[--phases=source,lag,bridge_lag,sink] [--source_steps=abcde] [--bridge_env=K=V] [--keep]"));
+                       "[--phases=source,lag,bridge_lag,sink] [--source_steps=abcde] [--bridge_env=K=V] [--keep] "
+                       "[--json=PATH]"));
   }
   if (a.warmup_s >= a.lag_s) Die("--warmup_s must be shorter than --lag_s");
   return a;
@@ -1062,6 +1065,36 @@ int main(int argc, char** argv) {
     std::printf("| COPY FROM STDIN | %.0f rows/s | (the limit) | |\n", sink.copy.per_s());
   }
   std::fflush(stdout);
+  if (!args.json_path.empty()) {
+    // One round (scripts/bench.sh runs the binary once per round); rates per
+    // second, latencies in ms; a phase or step not run gives no keys.
+    std::vector<std::pair<std::string, double>> f;
+    auto put = [&](const char* key, double v) {
+      if (v > 0) f.push_back({key, v});
+    };
+    if (args.phases.count("source")) {
+      put("recvlogical_events_s", source.recvlogical.per_s());
+      put("decode_events_s", source.decode.per_s());
+      put("source_loop_events_s", source.publish.per_s());
+      put("raw_publish_msg_s", source.raw.per_s());
+      put("bridge_events_s", source.bridge.per_s());
+      put("bridge_streaming_events_s", source.bridge_streaming.per_s());
+    }
+    if (lag.lat.n > 0) put("lag_p99_ms", lag.lat.p99);
+    if (bridge_lag.lat.n > 0) put("bridge_lag_p99_ms", bridge_lag.lat.p99);
+    if (args.phases.count("sink")) {
+      put("sink_insert_rows_s", sink.insert.per_s());
+      put("sink_upsert_rows_s", sink.upsert.per_s());
+      put("copy_rows_s", sink.copy.per_s());
+    }
+    std::string out = "{\"bench\": \"cdc\", \"rounds\": [{";
+    for (size_t i = 0; i < f.size(); ++i)
+      absl::StrAppend(&out, i ? ", " : "", "\"", f[i].first, "\": ", absl::StrFormat("%.3f", f[i].second));
+    absl::StrAppend(&out, "}]}\n");
+    std::ofstream file(args.json_path);
+    file << out;
+    if (!file.flush()) Die("cannot write " + args.json_path);
+  }
   if (args.keep) {
     std::printf("kept %s\n", dir.path().c_str());
     std::_Exit(0);

@@ -3,8 +3,9 @@
 //
 //   build/bench/pipeline_bench [--messages=200000] [--fetch_batch=0]
 //                              [--rate=20000] [--latency_s=12] [--warmup_s=2]
-//                              [--phases=rtt,transport,e2e,latency] [--rounds=1]
-//                              [--reader=core|pull] [--pace_us=250] [--keep]
+//                              [--phases=rtt,transport,relay,e2e,relay_latency,latency,services]
+//                              [--rounds=1] [--reader=core|pull] [--pace_us=250] [--keep]
+//                              [--json=PATH]
 //
 // The harness starts its own nats-server (sa::testing::NatsServer: loopback,
 // free port, fresh store directory, JetStream file storage as the streams of
@@ -41,6 +42,18 @@
 //              consumer on stream MD, an ack per message. Raw frames/s = frames / (first
 //              raw publish -> the normalizer's durable has acked the last frame;
 //              it acks only after the frame's outputs are stored in MD).
+//   relay      The limit of e2e (issue [13]): the same frames through the
+//              same two JetStream hops with a bare relay process in place of
+//              the normalizer (fetch, republish the bytes, ack once stored;
+//              see RunRelayProcess). Frames/s measured as in e2e.
+//   relay_latency  The latency phase below through the bare relay: a core
+//              subscriber on relay.> takes now - Sa-Recv-Ns of each copy.
+//              Both latency phases also sample the resident memory of the
+//              normalizer (relay) and nats-server every 50 ms after the warm-up.
+//   services   The latency phase's load once more, through the normalizer
+//              and the real anomaly, views (one filter view) and
+//              warehouse-sink (into its own PostgreSQL) binaries, sampling
+//              the resident memory of each (RunServices).
 //   latency    Trade frames (Kraken `trade`, Binance `aggTrade`) paced at
 //              --rate msg/s on two new conns (what is due is published on one
 //              wake-up every --pace_us; 0: a sleep per frame), Sa-Recv-Ns =
@@ -64,8 +77,9 @@
 // Running it with LD_PRELOAD=build/bench/libnats_send_asap_preload.so is an
 // experiment (see nats_send_asap_preload.cc); the first lines say which.
 //
+// --json=PATH writes every round's figures (scripts/bench.sh reads it).
 // Bounded: every wait has a deadline and a watchdog ends the process after
-// 115 s (children die with it: PR_SET_PDEATHSIG). Loopback traffic only.
+// 300 s a round (children die with it: PR_SET_PDEATHSIG). Loopback traffic only.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -79,8 +93,10 @@
 #include <chrono>
 #include <cinttypes>
 #include <condition_variable>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -102,6 +118,8 @@
 #include "bus/connection.h"
 #include "bus/jetstream.h"
 #include "bus/jetstream_publisher.h"
+#include "bus/kv.h"
+#include "cli/control_client.h"
 #include "marketdata/decoder_registry.h"
 #include "marketdata/raw_codec.h"
 #include "marketdata/raw_wire.h"
@@ -109,7 +127,9 @@
 #include "runtime/main.h"
 #include "runtime/streams.h"
 #include "streamadmin/marketdata/v1/marketdata.pb.h"
+#include "streamadmin/views/v1/views.pb.h"
 #include "testing/nats_server.h"
+#include "testing/postgres_server.h"
 #include "testing/process.h"
 #include "testing/temp_dir.h"
 #include "wire/subjects.h"
@@ -122,7 +142,7 @@ using Clock = std::chrono::steady_clock;
 using sa::md::RawFrame;
 
 constexpr size_t kCompressOverBytes = 64 << 10;  // ingest's threshold (services/ingest/src/app.cc)
-constexpr int kWatchdogSeconds = 115;
+constexpr int kWatchdogSeconds = 300;            // per round (a loaded round took 160 s)
 // The normalizer's consumer.fetch_batch default (services/normalizer/src/app.cc).
 constexpr int kDefaultFetchBatch = 1024;
 // And its consumer.prefetch default; the bare consumers use the same value
@@ -147,8 +167,10 @@ struct Args {
   std::vector<std::string> nats_args;  // --nats_arg=X (repeatable): appended to nats-server's command line
   double latency_s = 12;
   double warmup_s = 2;
-  std::set<std::string> phases = {"rtt", "transport", "e2e", "latency"};
+  std::set<std::string> phases = {"rtt", "transport", "relay", "e2e", "relay_latency", "latency", "services"};
   bool keep = false;  // keep the temp dir (normalizer log, nats-server log)
+  std::string json_path;  // --json=PATH: every round's figures as JSON
+  std::string as_relay;   // --as_relay=URL: be the bare relay process (internal)
 };
 
 using sa::bench::Check;
@@ -611,6 +633,135 @@ Normalizer StartNormalizer(const std::string& url, const std::string& dir, int f
   return n;
 }
 
+// --- the bare relay ------------------------------------------------------------------
+
+// The limit of the normalizer's work without our code (issue [13]): the same
+// raw frames through the same two JetStream hops. A separate process (this
+// binary with --as_relay, so it competes for the cores as the normalizer
+// does) binds a durable on MD_RAW configured like the normalizer's (fetch
+// batch, prefetch, ack wait, max ack pending), republishes each frame's bytes
+// unchanged to relay.<raw subject> in stream RELAY (MD's configuration, other
+// name and subjects) with the frame's own Nats-Msg-Id and its Sa-Recv-Ns (for
+// the latency phase), and acks each raw frame once RELAY has acked its copy,
+// in order, as the normalizer acks a frame once MD has its outputs. No
+// decoding, no protobuf, no metrics.
+constexpr char kRelayPrefix[] = "relay.";
+constexpr char kRelayDurable[] = "bench-relay";
+
+cfg::StreamConfig RelayStream() {
+  cfg::StreamConfig s = sa::runtime::MdStream();
+  s.set_name("RELAY");
+  s.clear_subjects();
+  s.add_subjects(absl::StrCat(kRelayPrefix, ">"));
+  return s;
+}
+
+// Runs until SIGTERM (or its parent dies); exit 0.
+int RunRelayProcess(const std::string& url, int fetch_batch) {
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  static std::atomic<bool> stop{false};
+  std::signal(SIGTERM, [](int) { stop = true; });
+  auto conn = Connect(url, "bench-relay");
+  auto js = CheckOr(sa::bus::JetStream::Create(*conn), "JetStream");
+  Check(js->EnsureStream(RelayStream()), "EnsureStream RELAY");
+  const cfg::ConsumerConfig c = BareConsumer("MD_RAW", kRelayDurable, sa::wire::kRawAll, fetch_batch);
+  Check(js->EnsurePullConsumer(c), "EnsurePullConsumer");
+  auto sub = CheckOr(js->PullSubscribe(c), "PullSubscribe");
+  // Raw frames waiting for their copy's ack, in publish order; acked_ counts
+  // RELAY's acks (on nats.c's ack thread).
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<sa::bus::ReceivedMessage> waiting;
+  uint64_t published = 0, acked = 0, raw_acked = 0;
+  sa::bus::JetStreamPublisher::Options po;
+  po.on_ack = [&](const std::string&) {
+    std::lock_guard lock(mu);
+    ++acked;
+    cv.notify_one();
+  };
+  auto publisher = CheckOr(sa::bus::JetStreamPublisher::Create(*conn, po), "JetStreamPublisher");
+  std::thread acker([&] {
+    std::vector<sa::bus::ReceivedMessage> ready;
+    std::unique_lock lock(mu);
+    while (!stop) {
+      cv.wait_for(lock, std::chrono::milliseconds(100), [&] { return raw_acked < acked && !waiting.empty(); });
+      while (raw_acked < acked && !waiting.empty()) {
+        ready.push_back(std::move(waiting.front()));
+        waiting.pop_front();
+        ++raw_acked;
+      }
+      lock.unlock();
+      for (auto& m : ready) (void)m.Ack();
+      ready.clear();
+      lock.lock();
+    }
+  });
+  std::printf("relay ready\n");
+  std::fflush(stdout);
+  while (!stop) {
+    auto msgs = sub->Fetch(fetch_batch, absl::Milliseconds(100));
+    if (!msgs.ok() || msgs->empty()) continue;
+    std::vector<sa::bus::Message> outs(msgs->size());
+    for (size_t i = 0; i < msgs->size(); ++i) {
+      const sa::bus::ReceivedMessage& m = (*msgs)[i];
+      sa::bus::Message& out = outs[i];
+      out.subject = absl::StrCat(kRelayPrefix, m.subject());
+      out.data = m.data();
+      out.msg_id = m.msg_id();
+      if (auto recv = m.header(sa::md::kHeaderRecvNs)) out.headers.emplace_back(sa::md::kHeaderRecvNs, *recv);
+    }
+    {
+      std::lock_guard lock(mu);
+      for (auto& m : *msgs) waiting.push_back(std::move(m));
+      published += outs.size();
+    }
+    for (const auto& out : outs) Check(publisher->Publish(out), "relay publish");
+  }
+  (void)publisher->Flush(absl::Seconds(5));
+  cv.notify_one();
+  acker.join();
+  std::_Exit(0);
+}
+
+struct Relay {
+  std::unique_ptr<sa::testing::Process> process;
+  std::string log_path;
+};
+
+Relay StartRelay(const std::string& url, const std::string& dir, int fetch_batch, sa::bus::JetStream& js) {
+  Relay r;
+  char self[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", self, sizeof(self) - 1);
+  if (n <= 0) Die("readlink /proc/self/exe");
+  sa::testing::Process::Options opts;
+  r.log_path = absl::StrCat(dir, "/relay.log");
+  opts.log_file = r.log_path;
+  r.process = CheckOr(
+      sa::testing::Process::Spawn({std::string(self, static_cast<size_t>(n)), "--as_relay=" + url,
+                                   absl::StrCat("--fetch_batch=", fetch_batch), absl::StrCat("--prefetch=", g_prefetch),
+                                   "--send_asap=" + std::string(g_send_asap == "none" ? "none" : "all")},
+                                  opts),
+      "spawn relay");
+  const auto deadline = Clock::now() + std::chrono::seconds(30);
+  while (true) {
+    auto ci = js.GetConsumerInfo("MD_RAW", kRelayDurable);
+    if (ci.ok() && ci->num_waiting > 0 && js.GetStreamInfo("RELAY").ok()) break;
+    if (Clock::now() > deadline) Die("relay not consuming after 30 s:\n" + r.process->Output().substr(0, 4000));
+    absl::SleepFor(absl::Milliseconds(20));  // NOLINT: polling the server for the consumer's state
+  }
+  return r;
+}
+
+void StopRelay(Relay& relay, sa::bus::JetStream& js) {
+  (void)relay.process->Signal(SIGTERM);
+  auto code = relay.process->Wait(absl::Seconds(15));
+  if (!code.ok() || *code != 0)
+    std::fprintf(stderr, "relay exit: %s\n",
+                 code.ok() ? std::to_string(*code).c_str() : code.status().ToString().c_str());
+  (void)js.DeleteConsumer("MD_RAW", kRelayDurable);
+  (void)js.DeleteStream("RELAY");
+}
+
 // --- phase: e2e --------------------------------------------------------------------
 
 struct E2eResult {
@@ -620,10 +771,26 @@ struct E2eResult {
   double published_total = 0, batches = 0, batch_seconds = 0;
 };
 
-E2eResult RunE2e(const std::string& url, const Workload& w, Normalizer& normalizer, sa::bus::JetStream& js,
+// What consumes MD_RAW in e2e and latency: the normalizer, or the bare relay.
+struct Downstream {
+  std::string name;     // "normalizer" or "relay"
+  std::string durable;  // its durable on MD_RAW
+  pid_t pid = 0;
+  int http_port = 0;  // /metrics (the normalizer's), 0: none
+  std::string log_path;
+  std::string out_stream;  // where its outputs are stored: MD or RELAY
+  bool relay() const { return name == "relay"; }
+};
+
+Downstream OfNormalizer(const Normalizer& n) {
+  return {"normalizer", "normalizer", n.process->pid(), n.http_port, n.log_path, "MD"};
+}
+Downstream OfRelay(const Relay& r) { return {"relay", kRelayDurable, r.process->pid(), 0, r.log_path, "RELAY"}; }
+
+E2eResult RunE2e(const std::string& url, const Workload& w, const Downstream& down, sa::bus::JetStream& js,
                  int fetch_batch, pid_t nats_pid) {
-  std::printf("\n[e2e] %zu raw frames published to md.raw.<venue> by the harness while the normalizer runs\n",
-              w.messages.size());
+  std::printf("\n[e2e%s] %zu raw frames published to md.raw.<venue> by the harness while the %s runs\n",
+              down.relay() ? " relay" : "", w.messages.size(), down.name.c_str());
   E2eResult r;
   const uint64_t n = w.messages.size();
   auto pub_conn = Connect(url, "bench-e2e-pub");
@@ -635,14 +802,22 @@ E2eResult RunE2e(const std::string& url, const Workload& w, Normalizer& normaliz
   std::thread reader;
   std::vector<std::unique_ptr<sa::bus::Subscription>> core_subs;
   std::mutex core_mu;  // guards `outputs` while core subscriptions deliver
+  std::vector<std::string> reader_subjects;
+  if (down.relay()) {
+    reader_subjects.push_back(absl::StrCat(kRelayPrefix, ">"));
+  } else {
+    for (const char* kind : {"trade", "book", "ticker", "candle", "status"})
+      reader_subjects.push_back(absl::StrCat("md.", kind, ".>"));  // wire-lint: ok (one per kind)
+  }
   if (g_reader == "pull") {
     reader = std::thread([&] {
-      outputs = ConsumeAll(*read_conn, BareConsumer("MD", "bench-reader", "", 1000), UINT64_MAX,
+      outputs = ConsumeAll(*read_conn, BareConsumer(down.out_stream, "bench-reader", "", 1000), UINT64_MAX,
                            Clock::now() + std::chrono::seconds(90), &stop_reader, /*by_kind=*/true, &read_so_far);
     });
   } else {
-    for (const char* kind : {"trade", "book", "ticker", "candle", "status"}) {
-      core_subs.push_back(CheckOr(read_conn->Subscribe(absl::StrCat("md.", kind, ".>"),  // wire-lint: ok (one per kind)
+    for (const std::string& subject : reader_subjects) {
+      const std::string kind = subject.substr(0, subject.size() - 2);
+      core_subs.push_back(CheckOr(read_conn->Subscribe(subject,
                                                        [&, kind](const sa::bus::InboundMessage& m) {
                                                          std::lock_guard<std::mutex> lock(core_mu);
                                                          const auto now = Clock::now();
@@ -658,9 +833,9 @@ E2eResult RunE2e(const std::string& url, const Workload& w, Normalizer& normaliz
     Check(read_conn->Flush(absl::Seconds(5)), "flush subscriptions");
   }
 
-  CpuWatch cpu({{"normalizer", normalizer.process->pid()}, {"nats-server", nats_pid}, {"harness", ::getpid()}});
+  CpuWatch cpu({{down.name, down.pid}, {"nats-server", nats_pid}, {"harness", ::getpid()}});
   cpu.Start();
-  // Done: the normalizer's durable has acked every raw frame (it acks a frame
+  // Done: the normalizer's (relay's) durable has acked every raw frame (it acks a frame
   // only after the frame's outputs are acknowledged by the MD stream).
   std::atomic<bool> done{false};
   Clock::time_point done_at;
@@ -668,7 +843,7 @@ E2eResult RunE2e(const std::string& url, const Workload& w, Normalizer& normaliz
     auto wjs = CheckOr(sa::bus::JetStream::Create(*read_conn), "JetStream");
     const auto deadline = Clock::now() + std::chrono::seconds(80);
     while (Clock::now() < deadline) {
-      auto ci = wjs->GetConsumerInfo("MD_RAW", "normalizer");
+      auto ci = wjs->GetConsumerInfo("MD_RAW", down.durable);
       if (ci.ok() && ci->ack_floor_stream_seq >= n && ci->num_ack_pending == 0 && ci->num_pending == 0) {
         done_at = Clock::now();
         done = true;
@@ -683,12 +858,12 @@ E2eResult RunE2e(const std::string& url, const Workload& w, Normalizer& normaliz
   });
   auto [p0, p1] = PublishAll(*pub_conn, w.messages);
   watcher.join();
-  if (!done) Die("normalizer did not ack every raw frame within 80 s; see " + normalizer.log_path);
+  if (!done) Die(absl::StrCat(down.name, " did not ack every raw frame within 80 s; see ", down.log_path));
   const std::string cpu_report = cpu.Report();
   // Let the reader catch up with what MD holds, then stop it. (A core
   // subscriber also sees the publishes MD drops as duplicates, so it gets a
   // few more.)
-  auto md = CheckOr(js.GetStreamInfo("MD"), "MD info");
+  auto md = CheckOr(js.GetStreamInfo(down.out_stream), down.out_stream + " info");
   const uint64_t want = md.messages;
   const auto reader_deadline = Clock::now() + std::chrono::seconds(20);
   while (Clock::now() < reader_deadline) {
@@ -698,7 +873,7 @@ E2eResult RunE2e(const std::string& url, const Workload& w, Normalizer& normaliz
   stop_reader = true;
   if (reader.joinable()) reader.join();
   core_subs.clear();  // no handler runs after this
-  if (g_reader == "pull") (void)js.DeleteConsumer("MD", "bench-reader");
+  if (g_reader == "pull") (void)js.DeleteConsumer(down.out_stream, "bench-reader");
   if (read_so_far.load() < want) {
     std::printf("  WARNING: the %s reader got %" PRIu64 " of %" PRIu64 " canonical messages\n", g_reader.c_str(),
                 read_so_far.load(), want);
@@ -712,7 +887,17 @@ E2eResult RunE2e(const std::string& url, const Workload& w, Normalizer& normaliz
   r.reader = {outputs.messages, outputs.bytes, Seconds(p0, outputs.last)};
   auto dlq = js.GetStreamInfo("DLQ");
   r.dlq = dlq.ok() ? dlq->messages : 0;
-  auto metrics = ScrapeMetrics(normalizer.http_port);
+  if (down.relay()) {
+    std::printf("  publisher done after %.3f s (raw publish side: %.0f msg/s)\n", Seconds(p0, p1),
+                static_cast<double>(n) / Seconds(p0, p1));
+    PrintRate("raw frames through the bare relay", r.raw);
+    PrintRate("copies stored in RELAY", r.canonical);
+    PrintRate("copies received by a core subscriber", r.reader);
+    std::printf("  cpu during the run: %s\n", cpu_report.c_str());
+    std::fflush(stdout);
+    return r;
+  }
+  auto metrics = ScrapeMetrics(down.http_port);
   r.published_total = SumMetric(metrics, "streamadmin_normalizer_published_total");
   r.batches = SumMetric(metrics, "streamadmin_normalizer_batch_seconds_count");
   r.batch_seconds = SumMetric(metrics, "streamadmin_normalizer_batch_seconds_sum");
@@ -905,8 +1090,38 @@ PacedResult PublishPaced(sa::bus::Connection& conn, const std::vector<TradeTempl
   return r;
 }
 
+// Resident set size of `pid` (VmRSS of /proc/<pid>/status), in KiB; 0 when gone.
+int64_t RssKiB(pid_t pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) != 0) continue;
+    int64_t kib = 0;
+    std::vector<absl::string_view> f = absl::StrSplit(line.substr(6), absl::ByAnyChar(" \t"), absl::SkipEmpty());
+    if (!f.empty() && absl::SimpleAtoi(f[0], &kib)) return kib;
+  }
+  return 0;
+}
+
+// RSS samples of one process while the paced load runs, after the warm-up.
+struct RssResult {
+  int64_t median_kib = 0, max_kib = 0;
+  int samples = 0;
+};
+RssResult SummarizeRss(std::vector<int64_t> v) {
+  RssResult r;
+  if (v.empty()) return r;
+  std::sort(v.begin(), v.end());
+  r.median_kib = v[v.size() / 2];
+  r.max_kib = v.back();
+  r.samples = static_cast<int>(v.size());
+  return r;
+}
+
 struct LatencyResult {
   PacedResult paced;
+  RssResult rss, nats_rss;  // the normalizer's (relay's) and nats-server's, at steady state under the load
+  std::map<std::string, RssResult> others_rss;  // services consuming MD meanwhile (phase services)
   Percentiles transport;  // raw publish -> bare pull consumer (no decoding)
   Percentiles pipeline;   // raw publish -> md.trade through the normalizer
   uint64_t received = 0;
@@ -964,15 +1179,21 @@ Percentiles RunTransportLatency(const std::string& url, const Args& args, const 
   return p;
 }
 
-LatencyResult RunLatency(const std::string& url, const Args& args, int fetch_batch, pid_t normalizer_pid,
-                         pid_t nats_pid) {
-  std::printf("\n[latency] trade frames paced at %d msg/s for %.0f s (first %.0f s not counted); normalizer fetch_batch %s\n",
-              args.rate, args.latency_s, args.warmup_s,
+// Through the normalizer, or (down.relay()) through the bare relay: then
+// `pipeline` is raw publish -> the relay's copy at a core subscriber on
+// relay.> (now - its Sa-Recv-Ns), one sample per frame instead of per trade,
+// and the transport-only run is skipped (`with_transport`).
+LatencyResult RunLatency(const std::string& url, const Args& args, int fetch_batch, const Downstream& down,
+                         pid_t nats_pid, bool with_transport,
+                         const std::vector<std::pair<std::string, pid_t>>& others = {}) {
+  std::printf("\n[latency%s] trade frames paced at %d msg/s for %.0f s (first %.0f s not counted); fetch_batch %s\n",
+              down.relay() ? " relay" : "", args.rate, args.latency_s, args.warmup_s,
               fetch_batch > 0 ? std::to_string(fetch_batch).c_str() : "default 1024");
   std::vector<TradeTemplate> templates = TradeTemplates();
   if (templates.empty()) Die("no trade frames in the recordings");
   LatencyResult r;
-  r.transport = RunTransportLatency(url, args, templates, fetch_batch > 0 ? fetch_batch : kDefaultFetchBatch);
+  if (with_transport)
+    r.transport = RunTransportLatency(url, args, templates, fetch_batch > 0 ? fetch_batch : kDefaultFetchBatch);
 
   auto pub_conn = Connect(url, "bench-latency-pub");
   auto sub_conn = Connect(url, "bench-latency-sub");
@@ -982,12 +1203,19 @@ LatencyResult RunLatency(const std::string& url, const Args& args, int fetch_bat
   samples.reserve(static_cast<size_t>(args.rate * args.latency_s * 2));
   std::atomic<uint64_t> received{0};
   std::atomic<int64_t> last_received_ns{0};
-  auto sub = CheckOr(sub_conn->Subscribe(sa::wire::kTradeAll,
+  auto sub = CheckOr(sub_conn->Subscribe(down.relay() ? absl::StrCat(kRelayPrefix, ">") : sa::wire::kTradeAll,
                                          [&](const sa::bus::InboundMessage& m) {
                                            const int64_t now = RealtimeNs();
-                                           mdpb::Trade t;
-                                           if (!t.ParseFromString(m.data)) return;
-                                           const int64_t recv = t.origin().receive_time_ns();
+                                           int64_t recv = 0;
+                                           if (down.relay()) {
+                                             for (const auto& [k, v] : m.headers) {
+                                               if (k == sa::md::kHeaderRecvNs) (void)absl::SimpleAtoi(v, &recv);
+                                             }
+                                           } else {
+                                             mdpb::Trade t;
+                                             if (!t.ParseFromString(m.data)) return;
+                                             recv = t.origin().receive_time_ns();
+                                           }
                                            if (recv >= count_from_ns) samples.push_back(now - recv);
                                            last_received_ns.store(now, std::memory_order_relaxed);
                                            received.fetch_add(1, std::memory_order_relaxed);
@@ -1000,42 +1228,133 @@ LatencyResult RunLatency(const std::string& url, const Args& args, int fetch_bat
   std::atomic<bool> stop_sampler{false};
   uint64_t max_pending = 0;
   int64_t max_ack_pending = 0;
+  std::vector<int64_t> rss, nats_rss;  // after the warm-up, every 50 ms
+  std::vector<std::vector<int64_t>> others_rss(others.size());
   std::thread sampler([&] {
     auto sjs = CheckOr(sa::bus::JetStream::Create(*sub_conn), "JetStream");
     while (!stop_sampler) {
-      if (auto ci = sjs->GetConsumerInfo("MD_RAW", "normalizer"); ci.ok()) {
+      if (auto ci = sjs->GetConsumerInfo("MD_RAW", down.durable); ci.ok()) {
         max_pending = std::max(max_pending, ci->num_pending);
         max_ack_pending = std::max(max_ack_pending, ci->num_ack_pending);
+      }
+      if (RealtimeNs() >= count_from_ns) {
+        rss.push_back(RssKiB(down.pid));
+        nats_rss.push_back(RssKiB(nats_pid));
+        for (size_t i = 0; i < others.size(); ++i) others_rss[i].push_back(RssKiB(others[i].second));
       }
       absl::SleepFor(absl::Milliseconds(50));  // NOLINT: sampling
     }
   });
-  CpuWatch cpu({{"normalizer", normalizer_pid}, {"nats-server", nats_pid}, {"harness", ::getpid()}});
+  std::vector<std::pair<std::string, pid_t>> watched = {{down.name, down.pid}, {"nats-server", nats_pid}};
+  watched.insert(watched.end(), others.begin(), others.end());
+  watched.push_back({"harness", ::getpid()});
+  CpuWatch cpu(watched);
   cpu.Start();
   r.paced = PublishPaced(*pub_conn, templates, args, sa::md::kRawSubjectPrefix, start_ns, count_from_ns);
   const std::string cpu_report = cpu.Report();
   stop_sampler = true;
   sampler.join();
   const auto deadline = Clock::now() + std::chrono::seconds(10);
-  while (received.load() < r.paced.expected_trades && Clock::now() < deadline) {
+  const uint64_t expected = down.relay() ? r.paced.frames : r.paced.expected_trades;
+  while (received.load() < expected && Clock::now() < deadline) {
     absl::SleepFor(absl::Milliseconds(10));  // NOLINT: waiting for the last outputs, bounded
   }
   sub.reset();  // the handler is not running after this: samples is ours
   r.received = received.load();
   r.pipeline = Summarize(samples);
-  std::printf("  through the normalizer: %" PRIu64 " frames in %.3f s = %.0f msg/s to md.raw.{kraken,binance}; trades "
+  r.rss = SummarizeRss(rss);
+  r.nats_rss = SummarizeRss(nats_rss);
+  for (size_t i = 0; i < others.size(); ++i) {
+    r.others_rss[others[i].first] = SummarizeRss(others_rss[i]);
+    std::printf("  resident memory under the load: %s median %.1f MiB, max %.1f MiB\n", others[i].first.c_str(),
+                r.others_rss[others[i].first].median_kib / 1024.0, r.others_rss[others[i].first].max_kib / 1024.0);
+  }
+  std::printf("  through the %s: %" PRIu64
+              " frames in %.3f s = %.0f msg/s to md.raw.{kraken,binance}; %s "
               "expected %" PRIu64 ", received %" PRIu64 "\n",
-              r.paced.frames, r.paced.seconds, r.paced.rate, r.paced.expected_trades, r.received);
-  PrintPercentiles("raw publish -> md.trade at a core subscriber", r.pipeline);
+              down.name.c_str(), r.paced.frames, r.paced.seconds, r.paced.rate, down.relay() ? "copies" : "trades",
+              down.relay() ? r.paced.frames : r.paced.expected_trades, r.received);
+  PrintPercentiles(
+      down.relay() ? "raw publish -> relay copy at a core subscriber" : "raw publish -> md.trade at a core subscriber",
+      r.pipeline);
+  std::printf(
+      "  resident memory under the load (50 ms samples after the warm-up): %s median %.1f MiB, max %.1f MiB; "
+      "nats-server median %.1f MiB, max %.1f MiB\n",
+      down.name.c_str(), r.rss.median_kib / 1024.0, r.rss.max_kib / 1024.0, r.nats_rss.median_kib / 1024.0,
+      r.nats_rss.max_kib / 1024.0);
   r.drain_rate = static_cast<double>(r.paced.frames) / (static_cast<double>(last_received_ns.load() - start_ns) / 1e9);
-  std::printf("  normalizer throughput on these frames: %.0f frames/s (frames / first publish -> last trade received; "
-              "equals the offered rate when it keeps up)\n",
-              r.drain_rate);
+  std::printf(
+      "  %s throughput on these frames: %.0f frames/s (frames / first publish -> last output received; "
+      "equals the offered rate when it keeps up)\n",
+      down.name.c_str(), r.drain_rate);
   std::printf("  cpu while publishing: %s\n", cpu_report.c_str());
   std::printf("  publisher behind schedule (us): p99 %.0f max %.0f; raw publishes in flight max %" PRId64
               "; normalizer durable: max %" PRIu64 " pending, max %" PRId64 " ack pending (50 ms samples)\n",
               r.paced.lag_p99 / 1e3, r.paced.lag_max / 1e3, r.paced.max_in_flight, max_pending, max_ack_pending);
   std::fflush(stdout);
+  return r;
+}
+
+// --- phase: services ----------------------------------------------------------------
+
+// The services that consume the normalizer's output, each the real binary
+// from the build, started beside the running normalizer: anomaly (scores
+// md.trade and books), views (one filter view on md.trade, every trade
+// passes) and warehouse-sink (md.trade and md.candle into a fresh
+// PostgreSQL). Their resident memory is sampled while the latency phase's
+// 20k msg/s load runs once more through all of them.
+struct ServiceProcess {
+  std::string name;
+  std::unique_ptr<sa::testing::Process> process;
+};
+
+ServiceProcess StartService(const std::string& dir, const std::string& name, const std::string& url,
+                            const std::string& yaml) {
+  const int grpc_port = CheckOr(sa::testing::PickFreePort(), "PickFreePort");
+  const std::string config = absl::StrCat(dir, "/", name, ".yaml");
+  std::ofstream(config) << "server:\n  grpc_listen: 127.0.0.1:" << grpc_port
+                        << "\n  http_listen: 127.0.0.1:0\n  shutdown_grace_s: 5\nnats:\n  servers: [" << url << "]\n"
+                        << yaml;
+  sa::testing::Process::Options opts;
+  opts.log_file = absl::StrCat(dir, "/", name, ".log");
+  std::string bin = NormalizerPath();  // build/bin/normalizer: the others are beside it
+  bin = absl::StrCat(bin.substr(0, bin.rfind('/')), "/", name);
+  ServiceProcess s{name, CheckOr(sa::testing::Process::Spawn({bin, "--config", config}, opts), "spawn " + name)};
+  sa::cli::ControlClient control(absl::StrCat("127.0.0.1:", grpc_port), absl::Seconds(1));
+  const auto deadline = Clock::now() + std::chrono::seconds(60);
+  while (!control.Health().ok()) {
+    if (Clock::now() > deadline) Die(name + " not SERVING after 60 s:\n" + s.process->Output().substr(0, 4000));
+    absl::SleepFor(absl::Milliseconds(50));  // NOLINT: polling the service's health
+  }
+  return s;
+}
+
+LatencyResult RunServices(const std::string& url, const Args& args, const std::string& dir, const Downstream& down,
+                          sa::bus::JetStream& js, pid_t nats_pid) {
+  std::printf("\n[services] anomaly, views (one filter view) and warehouse-sink beside the normalizer\n");
+  auto pg = CheckOr(sa::testing::PostgresServer::Start(), "start PostgreSQL");
+  Check(pg->Exec("CREATE DATABASE warehouse"), "create warehouse");
+  std::vector<ServiceProcess> services;
+  services.push_back(StartService(dir, "anomaly", url, ""));
+  services.push_back(StartService(dir, "views", url, ""));
+  services.push_back(StartService(dir, "warehouse-sink", url,
+                                  absl::StrCat("warehouse:\n  dsn: \"", pg->dsn(), " dbname=warehouse\"\n")));
+  auto defs = CheckOr(sa::bus::KeyValue::Create(js, "VIEW_DEFINITIONS"), "view definitions bucket");
+  ::streamadmin::views::v1::ViewDefinition d;
+  d.set_name("bench_all_trades");
+  d.set_version(1);
+  d.set_statement("md.trade | where price > 0");
+  d.mutable_start()->set_beginning(false);
+  d.add_owner_permissions("*:*");
+  d.set_created_at_ns(1);
+  Check(defs->Put(d.name(), d.SerializeAsString()).status(), "put view definition");
+  std::vector<std::pair<std::string, pid_t>> pids;
+  for (const auto& s : services) pids.push_back({s.name, s.process->pid()});
+  LatencyResult r = RunLatency(url, args, args.fetch_batch, down, nats_pid, false, pids);
+  for (auto& s : services) {
+    (void)s.process->Signal(SIGTERM);
+    (void)s.process->Wait(absl::Seconds(15));
+  }
   return r;
 }
 
@@ -1130,13 +1449,21 @@ Args ParseArgs(int argc, char** argv) {
       for (absl::string_view p : absl::StrSplit(value, ',', absl::SkipEmpty())) a.phases.insert(std::string(p));
     } else if (key == "--keep") {
       a.keep = true;
+    } else if (key == "--json") {
+      a.json_path = value;
+      ok = !value.empty();
+    } else if (key == "--as_relay") {
+      a.as_relay = value;
+      ok = !value.empty();
     } else {
       ok = false;
     }
     if (!ok) {
-      Die(absl::StrCat("bad argument '", arg,
-                       "'\nusage: pipeline_bench [--messages=N] [--fetch_batch=N] [--prefetch=N] [--send_asap=none|normalizer|all] [--reader=core|pull] [--rate=N] [--pace_us=N] [--rounds=N] [--nats_arg=X ...] [--latency_s=S] "
-                       "[--warmup_s=S] [--phases=rtt,transport,e2e,latency] [--keep]"));
+      Die(absl::StrCat(
+          "bad argument '", arg,
+          "'\nusage: pipeline_bench [--messages=N] [--fetch_batch=N] [--prefetch=N] [--send_asap=none|normalizer|all] "
+          "[--reader=core|pull] [--rate=N] [--pace_us=N] [--rounds=N] [--nats_arg=X ...] [--latency_s=S] "
+          "[--warmup_s=S] [--phases=rtt,transport,relay,e2e,relay_latency,latency,services] [--keep] [--json=PATH]"));
     }
   }
   if (a.warmup_s >= a.latency_s) Die("--warmup_s must be shorter than --latency_s");
@@ -1148,11 +1475,12 @@ Args ParseArgs(int argc, char** argv) {
 struct Round {
   RttResult rtt;
   TransportResult transport;
-  E2eResult e2e;
-  LatencyResult latency;
+  E2eResult e2e, relay;
+  LatencyResult latency, relay_latency, services;
   double ratio() const {
     return transport.combined.per_s() > 0 ? e2e.raw.per_s() / transport.combined.per_s() : 0;
   }
+  double relay_ratio() const { return relay.raw.per_s() > 0 ? e2e.raw.per_s() / relay.raw.per_s() : 0; }
 };
 
 Round RunRound(const Args& args, const Workload& w, const std::string& dir, int round) {
@@ -1167,16 +1495,31 @@ Round RunRound(const Args& args, const Workload& w, const std::string& dir, int 
   const pid_t nats_pid = nats->pid();
   if (args.phases.count("rtt")) out.rtt = RunRtt(nats->url());
   if (args.phases.count("transport")) out.transport = RunTransport(nats->url(), w, consumer_batch, nats_pid);
-  if (args.phases.count("e2e") || args.phases.count("latency")) {
+  if (args.phases.count("relay") || args.phases.count("relay_latency")) {
+    auto conn = Connect(nats->url(), "bench-admin");
+    auto js = CheckOr(sa::bus::JetStream::Create(*conn), "JetStream");
+    RecreateStream(*js, sa::runtime::MdRawStream());
+    const std::string rdir = absl::StrCat(dir, "/relay-", round);
+    std::filesystem::create_directories(rdir);
+    Relay relay = StartRelay(nats->url(), rdir, consumer_batch, *js);
+    if (args.phases.count("relay")) out.relay = RunE2e(nats->url(), w, OfRelay(relay), *js, consumer_batch, nats_pid);
+    if (args.phases.count("relay_latency"))
+      out.relay_latency = RunLatency(nats->url(), args, consumer_batch, OfRelay(relay), nats_pid, false);
+    StopRelay(relay, *js);
+  }
+  if (args.phases.count("e2e") || args.phases.count("latency") || args.phases.count("services")) {
     auto conn = Connect(nats->url(), "bench-admin");
     auto js = CheckOr(sa::bus::JetStream::Create(*conn), "JetStream");
     RecreateStream(*js, sa::runtime::MdRawStream());
     const std::string ndir = absl::StrCat(dir, "/normalizer-", round);
     std::filesystem::create_directories(ndir);
     Normalizer normalizer = StartNormalizer(nats->url(), ndir, args.fetch_batch, *js);
-    if (args.phases.count("e2e")) out.e2e = RunE2e(nats->url(), w, normalizer, *js, args.fetch_batch, nats_pid);
+    if (args.phases.count("e2e"))
+      out.e2e = RunE2e(nats->url(), w, OfNormalizer(normalizer), *js, args.fetch_batch, nats_pid);
     if (args.phases.count("latency"))
-      out.latency = RunLatency(nats->url(), args, args.fetch_batch, normalizer.process->pid(), nats_pid);
+      out.latency = RunLatency(nats->url(), args, args.fetch_batch, OfNormalizer(normalizer), nats_pid, true);
+    if (args.phases.count("services"))
+      out.services = RunServices(nats->url(), args, ndir, OfNormalizer(normalizer), *js, nats_pid);
     (void)normalizer.process->Signal(SIGTERM);
     auto code = normalizer.process->Wait(absl::Seconds(15));
     if (!code.ok() || *code != 0)
@@ -1207,6 +1550,19 @@ void PrintRound(const Args& args, const Round& r, const char* label) {
     std::printf("transport combined       %10.0f msg/s %7.1f MB/s  (the limit)\n", r.transport.combined.per_s(),
                 r.transport.combined.mb_per_s());
   }
+  if (args.phases.count("relay"))
+    std::printf("e2e raw through bare relay %8.0f msg/s %7.1f MB/s  (the limit of two hops)\n", r.relay.raw.per_s(),
+                r.relay.raw.mb_per_s());
+  if (args.phases.count("relay") && args.phases.count("e2e"))
+    std::printf("e2e normalizer / bare relay %.0f%% (target >= 90%%)\n", 100 * r.relay_ratio());
+  if (args.phases.count("relay_latency")) {
+    const auto& p = r.relay_latency.pipeline;
+    std::printf(
+        "latency @ %.0f msg/s, via bare relay  p50 %.0f us p90 %.0f us p99 %.0f us p99.9 %.0f us max %.0f us; "
+        "relay RSS %.1f MiB\n",
+        r.relay_latency.paced.rate, p.p50 / 1e3, p.p90 / 1e3, p.p99 / 1e3, p.p999 / 1e3, p.max / 1e3,
+        r.relay_latency.rss.median_kib / 1024.0);
+  }
   if (args.phases.count("e2e")) {
     std::printf("e2e raw through normalizer %8.0f msg/s %7.1f MB/s", r.e2e.raw.per_s(), r.e2e.raw.mb_per_s());
     if (r.ratio() > 0) std::printf("  = %.0f%% of the transport limit (target >= 50%%)", 100 * r.ratio());
@@ -1217,17 +1573,69 @@ void PrintRound(const Args& args, const Round& r, const char* label) {
     const auto& p = r.latency.pipeline;
     std::printf("latency @ %.0f msg/s, transport only  p50 %.0f us p90 %.0f us p99 %.0f us p99.9 %.0f us max %.0f us\n",
                 r.latency.paced.rate, t.p50 / 1e3, t.p90 / 1e3, t.p99 / 1e3, t.p999 / 1e3, t.max / 1e3);
-    std::printf("latency @ %.0f msg/s, via normalizer  p50 %.0f us p90 %.0f us p99 %.0f us p99.9 %.0f us max %.0f us "
-                "(target p99 < 1000 us); normalizer kept %.0f frames/s\n",
-                r.latency.paced.rate, p.p50 / 1e3, p.p90 / 1e3, p.p99 / 1e3, p.p999 / 1e3, p.max / 1e3,
-                r.latency.drain_rate);
+    std::printf(
+        "latency @ %.0f msg/s, via normalizer  p50 %.0f us p90 %.0f us p99 %.0f us p99.9 %.0f us max %.0f us "
+        "(target p99 < 1000 us); normalizer kept %.0f frames/s; RSS normalizer %.1f MiB, nats-server %.1f MiB\n",
+        r.latency.paced.rate, p.p50 / 1e3, p.p90 / 1e3, p.p99 / 1e3, p.p999 / 1e3, p.max / 1e3, r.latency.drain_rate,
+        r.latency.rss.median_kib / 1024.0, r.latency.nats_rss.median_kib / 1024.0);
   }
+}
+
+// Every round's figures, one object per round (rates in msg/s, latencies in
+// microseconds, memory in KiB); a phase not run gives no keys. For
+// scripts/bench.sh, which takes the medians.
+void WriteJson(const Args& args, const std::vector<Round>& rounds) {
+  std::string out = "{\"bench\": \"pipeline\", \"rounds\": [";
+  for (size_t i = 0; i < rounds.size(); ++i) {
+    const Round& r = rounds[i];
+    std::vector<std::pair<std::string, double>> f;
+    if (args.phases.count("transport")) f.push_back({"transport_limit_msg_s", r.transport.combined.per_s()});
+    if (args.phases.count("relay")) f.push_back({"relay_frames_s", r.relay.raw.per_s()});
+    if (args.phases.count("e2e")) f.push_back({"normalizer_frames_s", r.e2e.raw.per_s()});
+    auto latency = [&](const std::string& prefix, const LatencyResult& l) {
+      f.push_back({prefix + "_p50_us", l.pipeline.p50 / 1e3});
+      f.push_back({prefix + "_p99_us", l.pipeline.p99 / 1e3});
+      f.push_back({prefix + "_rate_msg_s", l.paced.rate});
+      f.push_back({prefix + "_offered_msg_s", static_cast<double>(args.rate)});
+      f.push_back({prefix + "_drain_frames_s", l.drain_rate});
+      f.push_back({prefix + "_rss_kib", static_cast<double>(l.rss.median_kib)});
+      f.push_back({prefix + "_rss_max_kib", static_cast<double>(l.rss.max_kib)});
+      f.push_back({prefix + "_nats_rss_kib", static_cast<double>(l.nats_rss.median_kib)});
+    };
+    if (args.phases.count("relay_latency")) latency("latency_relay", r.relay_latency);
+    if (args.phases.count("latency")) {
+      latency("latency_normalizer", r.latency);
+      f.push_back({"latency_transport_p50_us", r.latency.transport.p50 / 1e3});
+      f.push_back({"latency_transport_p99_us", r.latency.transport.p99 / 1e3});
+    }
+    if (args.phases.count("services")) {
+      f.push_back({"services_rate_msg_s", r.services.paced.rate});
+      f.push_back({"services_normalizer_rss_kib", static_cast<double>(r.services.rss.median_kib)});
+      f.push_back({"services_nats_rss_kib", static_cast<double>(r.services.nats_rss.median_kib)});
+      for (const auto& [name, rss] : r.services.others_rss) {
+        std::string key = name;
+        std::replace(key.begin(), key.end(), '-', '_');
+        f.push_back({absl::StrCat("services_", key, "_rss_kib"), static_cast<double>(rss.median_kib)});
+        f.push_back({absl::StrCat("services_", key, "_rss_max_kib"), static_cast<double>(rss.max_kib)});
+      }
+    }
+    absl::StrAppend(&out, i ? ", " : "", "{");
+    for (size_t j = 0; j < f.size(); ++j)
+      absl::StrAppend(&out, j ? ", " : "", "\"", f[j].first, "\": ", absl::StrFormat("%.3f", f[j].second));
+    absl::StrAppend(&out, "}");
+  }
+  absl::StrAppend(&out, "]}\n");
+  std::ofstream file(args.json_path);
+  file << out;
+  if (!file.flush()) Die("cannot write " + args.json_path);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   const Args args = ParseArgs(argc, argv);
+  if (!args.as_relay.empty())
+    return RunRelayProcess(args.as_relay, args.fetch_batch > 0 ? args.fetch_batch : kDefaultFetchBatch);
   sa::bench::StartWatchdog("pipeline_bench", kWatchdogSeconds * args.rounds);
   const auto bench_start = Clock::now();
 
@@ -1255,8 +1663,11 @@ int main(int argc, char** argv) {
               args.rounds, Seconds(bench_start, Clock::now()));
   for (size_t i = 0; i < rounds.size(); ++i) PrintRound(args, rounds[i], absl::StrCat("round ", i + 1).c_str());
   if (rounds.size() > 1) {
-    std::vector<double> limit, e2e, ratio, p99, tp99;
+    std::vector<double> limit, e2e, ratio, p99, tp99, relay, relay_ratio, relay_p99;
     for (const auto& r : rounds) {
+      relay.push_back(r.relay.raw.per_s());
+      relay_ratio.push_back(r.relay_ratio());
+      relay_p99.push_back(r.relay_latency.pipeline.p99);
       limit.push_back(r.transport.combined.per_s());
       e2e.push_back(r.e2e.raw.per_s());
       ratio.push_back(r.ratio());
@@ -1267,10 +1678,17 @@ int main(int argc, char** argv) {
     if (args.phases.count("transport") && args.phases.count("e2e"))
       std::printf("transport limit %.0f msg/s, e2e %.0f frames/s, ratio %.0f%% (each round's own ratio; target >= 50%%)\n",
                   Median(limit), Median(e2e), 100 * Median(ratio));
+    if (args.phases.count("relay") && args.phases.count("e2e"))
+      std::printf(
+          "bare relay %.0f frames/s, normalizer %.0f frames/s, ratio %.0f%% (each round's own; target >= 90%%)\n",
+          Median(relay), Median(e2e), 100 * Median(relay_ratio));
     if (args.phases.count("latency"))
       std::printf("latency p99: transport only %.0f us, via normalizer %.0f us (target < 1000 us)\n", Median(tp99) / 1e3,
                   Median(p99) / 1e3);
+    if (args.phases.count("relay_latency"))
+      std::printf("latency p99 via bare relay %.0f us\n", Median(relay_p99) / 1e3);
   }
+  if (!args.json_path.empty()) WriteJson(args, rounds);
   if (args.keep) {
     std::printf("kept %s\n", dir.path().c_str());
     std::_Exit(0);  // skip TempDir removal (the servers are killed by PDEATHSIG)

@@ -13,7 +13,7 @@
 // Each round runs --queries of each, interleaved; the figures are the medians
 // over --rounds of each round's p50 and p99.
 //
-//   build/bench/query_bench [--bin_dir=build/bin] [--rounds=5] [--queries=300]
+//   build/bench/query_bench [--bin_dir=build/bin] [--rounds=5] [--queries=300] [--json=PATH]
 #include <grpcpp/grpcpp.h>
 #include <libpq-fe.h>
 
@@ -51,6 +51,7 @@ struct Args {
   std::string bin_dir = "build/bin";
   int rounds = 5;
   int queries = 300;
+  std::string json_path;  // --json=PATH: every round's p50/p99 (scripts/bench.sh)
 };
 
 Args ParseArgs(int argc, char** argv) {
@@ -64,6 +65,8 @@ Args ParseArgs(int argc, char** argv) {
     };
     if (absl::StartsWith(s, "--bin_dir=")) {
       a.bin_dir = s.substr(10);
+    } else if (absl::StartsWith(s, "--json=")) {
+      a.json_path = s.substr(7);
     } else if (!num("--rounds=", &a.rounds) && !num("--queries=", &a.queries)) {
       Die(absl::StrCat("unknown argument ", s));
     }
@@ -242,6 +245,18 @@ int main(int argc, char** argv) {
   std::printf("  libpq, SQL only    p50 %7.3f ms  p99 %7.3f ms\n", Median(s50), Median(s99));
   std::printf("  grpc Validate      p50 %7.3f ms  p99 %7.3f ms  (no database, no audit)\n", Median(v50), Median(v99));
   std::printf("  ratio grpc / libpq: p50 %.2fx  p99 %.2fx\n", Median(g50) / Median(l50), Median(g99) / Median(l99));
+  if (!a.json_path.empty()) {
+    std::string out = "{\"bench\": \"query\", \"rounds\": [";
+    for (size_t i = 0; i < g50.size(); ++i)
+      absl::StrAppend(&out, i ? ", " : "", "{\"grpc_p50_ms\": ", g50[i], ", \"grpc_p99_ms\": ", g99[i],
+                      ", \"libpq_p50_ms\": ", l50[i], ", \"libpq_p99_ms\": ", l99[i], ", \"sql_p50_ms\": ", s50[i],
+                      ", \"sql_p99_ms\": ", s99[i], ", \"validate_p50_ms\": ", v50[i],
+                      ", \"validate_p99_ms\": ", v99[i], "}");
+    absl::StrAppend(&out, "]}\n");
+    std::ofstream file(a.json_path);
+    file << out;
+    if (!file.flush()) Die("cannot write " + a.json_path);
+  }
   PQfinish(direct);
   (void)admin.process->Terminate(absl::Seconds(5));
   (void)ingest.process->Terminate(absl::Seconds(5));

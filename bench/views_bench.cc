@@ -2,7 +2,7 @@
 // work without our code, on one real nats-server, medians of rounds
 // (docs/PERFORMANCE.md, "Continuous views").
 //
-//   views_bench [--messages=N] [--window_messages=N] [--rounds=N]
+//   views_bench [--messages=N] [--window_messages=N] [--rounds=N] [--json=PATH]
 //
 // Per round, on a fresh nats-server (file storage):
 // 1. N trades are stored in MD (md.trade.<venue>.<symbol>, 3 venues x 4 symbols).
@@ -19,6 +19,7 @@
 //    time), a 1-minute OHLCV + VWAP view by venue and symbol, beside the bare
 //    consume of the same M messages (fetch + ack, nothing published).
 #include <cstdio>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,7 @@ struct Args {
   int messages = 200000;
   int window_messages = 1000000;
   int rounds = 3;
+  std::string json_path;  // --json=PATH: every round's figures (scripts/bench.sh)
 };
 
 double Median(std::vector<double> v) {
@@ -223,9 +225,13 @@ int main(int argc, char** argv) {
       const std::string k = absl::StrCat("--", key, "=");
       return arg.rfind(k, 0) == 0 && absl::SimpleAtoi(arg.substr(k.size()), out);
     };
+    if (arg.rfind("--json=", 0) == 0 && arg.size() > 7) {
+      a.json_path = arg.substr(7);
+      continue;
+    }
     if (!value("messages", &a.messages) && !value("window_messages", &a.window_messages) && !value("rounds", &a.rounds))
       Die(absl::StrCat("unknown argument ", arg,
-                       "\nusage: views_bench [--messages=N] [--window_messages=N] [--rounds=N]"));
+                       "\nusage: views_bench [--messages=N] [--window_messages=N] [--rounds=N] [--json=PATH]"));
   }
   StartWatchdog("views_bench", 1800 * a.rounds);
   std::vector<double> relay, filter, ratio, consume, window, wratio;
@@ -251,5 +257,15 @@ int main(int argc, char** argv) {
       "windowed aggregate %.0f msg/s over %d trades vs bare consume %.0f msg/s = %.0f %%\n",
       a.rounds, Median(filter), Median(relay), 100 * Median(ratio), Median(window), a.messages + a.window_messages,
       Median(consume), 100 * Median(wratio));
+  if (!a.json_path.empty()) {
+    std::string out = "{\"bench\": \"views\", \"rounds\": [";
+    for (size_t i = 0; i < relay.size(); ++i)
+      absl::StrAppend(&out, i ? ", " : "", "{\"relay_msg_s\": ", relay[i], ", \"filter_msg_s\": ", filter[i],
+                      ", \"consume_msg_s\": ", consume[i], ", \"window_msg_s\": ", window[i], "}");
+    absl::StrAppend(&out, "]}\n");
+    std::ofstream file(a.json_path);
+    file << out;
+    if (!file.flush()) Die("cannot write " + a.json_path);
+  }
   return 0;
 }
