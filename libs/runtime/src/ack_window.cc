@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/crash_point.h"
 
 namespace sa::runtime {
 namespace internal {
@@ -30,6 +31,7 @@ struct AckWindowState {
   size_t inputs = 0;  // of `entries`
   bool stopping = false;
   bool failed = false;
+  const char* crash_point_after_ack = nullptr;
   std::thread settler;
 
   Pending* FindLocked(uint64_t seq) {
@@ -73,7 +75,10 @@ struct AckWindowState {
             spdlog::error("outputs of {} inputs were not stored; the inputs are nak'd for redelivery", p.inputs.size());
           for (auto& m : p.inputs) (void)m.Nak();
         } else {
-          for (auto& m : p.inputs) (void)m.Ack();
+          for (auto& m : p.inputs) {
+            (void)m.Ack();
+            if (crash_point_after_ack != nullptr) SA_CRASH_POINT(crash_point_after_ack);
+          }
         }
         if (p.then) p.then(!p.failed);
       }
@@ -116,7 +121,8 @@ void AckWindow::Entry::Seal() {
   state_.reset();
 }
 
-AckWindow::AckWindow() : state_(std::make_shared<AckWindowState>()) {
+AckWindow::AckWindow(Options options) : state_(std::make_shared<AckWindowState>()) {
+  state_->crash_point_after_ack = options.crash_point_after_ack;
   state_->settler = std::thread([state = state_.get()] { state->Run(); });
 }
 
@@ -175,6 +181,7 @@ absl::Status AckWindow::Drain(absl::Duration timeout) {
   absl::Status result;
   {
     std::unique_lock lock(state_->mu);
+    if (state_->stopping) timeout = absl::ZeroDuration();  // drained before: nothing settles any more
     if (!state_->cv.wait_for(lock, absl::ToChronoNanoseconds(timeout), [&] { return state_->entries.empty(); }))
       result = absl::DeadlineExceededError(absl::StrCat("ack window: ", state_->entries.size(), " entries (",
                                                         state_->inputs, " inputs) not settled after ",

@@ -65,7 +65,7 @@ absl::StatusOr<std::unique_ptr<bus::PullSubscription>> ConsumerLoop::DefaultBind
   const auto& c = options_.consumer;
   bus::JetStream& js = nats_.jetstream();
   if (absl::Status st = js.EnsurePullConsumer(c); !st.ok()) return st;
-  if (!rewound_) {
+  if (options_.rewind_on_first_bind && !rewound_) {
     // Deliveries a dead process held come again only after their ack wait,
     // AFTER newer messages: a decoder would see them out of order and the
     // work they carry would be lost. So the first bind restarts the durable

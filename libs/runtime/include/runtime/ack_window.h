@@ -67,7 +67,14 @@ class AckWindow {
     uint64_t seq_ = 0;
   };
 
-  AckWindow();
+  struct Options {
+    // Passed after each input is acked (tests/chaos kill a service between
+    // two acks of one entry); null: none.
+    const char* crash_point_after_ack = nullptr;
+  };
+
+  AckWindow() : AckWindow(Options{}) {}
+  explicit AckWindow(Options options);
   // Stops the window's thread; entries not settled are left unacked (JetStream
   // redelivers their inputs). Drain first to finish them.
   ~AckWindow();
@@ -85,7 +92,8 @@ class AckWindow {
   bool WaitForRoom(size_t max_inputs, absl::Duration timeout);
   // Waits up to `timeout` for every entry opened so far to settle, then stops
   // the window's thread. DeadlineExceeded names how many entries (and inputs)
-  // are left unacked for redelivery. No Open after Drain.
+  // are left unacked for redelivery. No Open after Drain; a second Drain
+  // does not wait.
   absl::Status Drain(absl::Duration timeout);
 
   size_t inputs_in_flight() const;

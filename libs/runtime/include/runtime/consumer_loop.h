@@ -70,6 +70,10 @@ class ConsumerLoop {
     // Before each fetch: blocks up to the given time for room downstream
     // (e.g. AckWindow::WaitForRoom); false: no room yet, ask again.
     std::function<bool(absl::Duration)> wait_for_room = nullptr;
+    // The default bind's restart of the durable from its ack floor (for a
+    // consumer whose outputs depend on input order); off: unacked deliveries
+    // of an earlier process come after their ack wait.
+    bool rewind_on_first_bind = true;
     Bind bind = nullptr;
   };
 
