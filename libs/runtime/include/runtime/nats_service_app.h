@@ -1,6 +1,7 @@
 // The starting point of most services: an Application whose dependencies are
 // NATS (with the JetStream streams it owns) and optionally PostgreSQL servers.
-// Services derive from it and add their own workers in OnStart()/OnStop().
+// Services derive from it and add their own workers in OnStart()/OnStop();
+// a durable is consumed through runtime::ConsumerLoop (consumer_loop.h).
 #pragma once
 
 #include <memory>
@@ -8,7 +9,6 @@
 #include <utility>
 #include <vector>
 
-#include "absl/container/flat_hash_set.h"
 #include "absl/time/time.h"
 #include "bus/jetstream.h"
 #include "runtime/application.h"
@@ -36,20 +36,12 @@ class NatsServiceApp : public Application {
   virtual absl::Status OnStart() { return absl::OkStatus(); }
   virtual void OnStop() {}
   NatsClient& nats() { return *nats_; }
-  // Ensures the durable pull consumer `consumer` and binds to it; the first
-  // bind of a durable in this process redelivers, in stream order, what an
-  // earlier process left unacknowledged. On failure:
-  // logs why, waits `*backoff` (then doubles it, up to 5 s) and returns
-  // nullptr — call again from the worker's loop.
-  std::unique_ptr<bus::PullSubscription> BindPullConsumer(const streamadmin::config::v1::ConsumerConfig& consumer,
-                                                          absl::Duration* backoff);
 
  private:
   streamadmin::config::v1::NatsConfig nats_config_;
   std::vector<streamadmin::config::v1::StreamConfig> streams_;
   std::vector<PostgresDependency> postgres_;
   std::unique_ptr<NatsClient> nats_;
-  absl::flat_hash_set<std::string> rewound_;  // durables checked for an earlier process's deliveries
 };
 
 }  // namespace sa::runtime
