@@ -13,14 +13,56 @@ absl::Status NatsServiceApp::Start() {
 
 void NatsServiceApp::Stop() {
   OnStop();
+  (void)StopConsuming(absl::ZeroDuration());
+  publisher_.reset();  // cancels what it still holds: the window ignores it
+  window_.reset();
+  {
+    std::lock_guard lock(loop_mu_);
+    loop_.reset();
+  }
   nats_.reset();
+}
+
+absl::Status NatsServiceApp::Pause() {
+  std::lock_guard lock(loop_mu_);
+  if (loop_) loop_->SetPaused(true);
+  return absl::OkStatus();
+}
+
+absl::Status NatsServiceApp::Resume() {
+  std::lock_guard lock(loop_mu_);
+  if (loop_) loop_->SetPaused(false);
+  return absl::OkStatus();
 }
 
 std::vector<streamadmin::control::v1::Dependency> NatsServiceApp::Dependencies() {
   std::vector<streamadmin::control::v1::Dependency> deps;
   if (nats_) deps.push_back(nats_->Health());
   for (const auto& pg : postgres_) deps.push_back(ProbePostgres(pg.name, pg.dsn));
+  std::lock_guard lock(loop_mu_);
+  if (loop_) deps.push_back(loop_->Health());
   return deps;
+}
+
+absl::Status NatsServiceApp::StartConsuming(ConsumerLoop::Options loop, ConsumerLoop::Handler handler,
+                                            AckWindow::Options window) {
+  auto publisher = bus::JetStreamPublisher::Create(nats().connection());
+  if (!publisher.ok()) return publisher.status();
+  publisher_ = std::move(*publisher);
+  window_ = std::make_unique<AckWindow>(window);
+  std::lock_guard lock(loop_mu_);
+  loop_ = std::make_unique<ConsumerLoop>(nats(), std::move(loop), std::move(handler));
+  loop_->Start();
+  return absl::OkStatus();
+}
+
+absl::Status NatsServiceApp::StopConsuming(absl::Duration timeout) {
+  {
+    std::lock_guard lock(loop_mu_);
+    if (!loop_) return absl::OkStatus();
+  }
+  loop_->Stop();  // loop_ changes only on the main thread (Start, Stop)
+  return window_->Drain(timeout);
 }
 
 }  // namespace sa::runtime

@@ -230,51 +230,22 @@ class AnomalyApp final : public runtime::NatsServiceApp, public pb::AnomalyServi
 
   absl::Status OnStart() override {
     LoadModels();
-    auto publisher = bus::JetStreamPublisher::Create(nats().connection());
-    if (!publisher.ok()) return publisher.status();
-    publisher_ = std::move(*publisher);
-    window_ = std::make_unique<runtime::AckWindow>();
     trainer_ = std::thread([this] { TrainLoop(); });
-    const int fetch_batch =
-        config_.consumer().fetch_batch() ? static_cast<int>(config_.consumer().fetch_batch()) : bus::kDefaultFetchBatch;
-    const size_t window_messages = kMaxBatchesInFlight * static_cast<size_t>(fetch_batch);
-    loop_ = std::make_unique<runtime::ConsumerLoop>(
-        nats(),
-        runtime::ConsumerLoop::Options{
-            .consumer = config_.consumer(),
-            .wait_for_room = [this,
-                              window_messages](absl::Duration d) { return window_->WaitForRoom(window_messages, d); }},
-        [this](std::vector<bus::ReceivedMessage>& batch) {
-          if (!batch.empty()) ProcessBatch(batch);
-          return runtime::ConsumerLoop::Next::kFetch;
-        });
-    loop_->Start();
-    return absl::OkStatus();
+    const size_t window_messages = kMaxBatchesInFlight * static_cast<size_t>(runtime::FetchBatchOf(config_.consumer()));
+    return StartConsuming({.consumer = config_.consumer(),
+                           .wait_for_room = [this, window_messages](
+                                                absl::Duration d) { return window().WaitForRoom(window_messages, d); }},
+                          [this](std::vector<bus::ReceivedMessage>& batch) {
+                            if (!batch.empty()) ProcessBatch(batch);
+                            return runtime::ConsumerLoop::Next::kFetch;
+                          });
   }
 
-  absl::Status Pause() override {
-    if (loop_) loop_->SetPaused(true);
-    return absl::OkStatus();
-  }
-  absl::Status Resume() override {
-    if (loop_) loop_->SetPaused(false);
-    return absl::OkStatus();
-  }
   absl::Status Drain(absl::Duration) override {
     StopThreads();
     return absl::OkStatus();
   }
-  void OnStop() override {
-    StopThreads();
-    publisher_.reset();
-    window_.reset();
-  }
-
-  std::vector<streamadmin::control::v1::Dependency> Dependencies() override {
-    auto deps = NatsServiceApp::Dependencies();
-    if (loop_) deps.push_back(loop_->Health());
-    return deps;
-  }
+  void OnStop() override { StopThreads(); }
 
   std::map<std::string, std::string> Details() override {
     std::map<std::string, std::string> d;
@@ -421,11 +392,8 @@ class AnomalyApp final : public runtime::NatsServiceApp, public pb::AnomalyServi
   // The loop finishes its batch, the window waits (up to 30 s) for the
   // anomalies in flight and acks their md.* messages; then the trainer stops.
   void StopThreads() {
-    if (loop_) loop_->Stop();
-    if (window_) {
-      if (absl::Status st = window_->Drain(kDrainTimeout); !st.ok())
-        spdlog::error("stopping: {}", std::string(st.message()));
-    }
+    if (absl::Status st = StopConsuming(kDrainTimeout); !st.ok())
+      spdlog::error("stopping: {}", std::string(st.message()));
     {
       // Under the trainer's mutex, so the trainer cannot miss the wake-up
       // between testing its predicate and blocking.
@@ -567,7 +535,7 @@ class AnomalyApp final : public runtime::NatsServiceApp, public pb::AnomalyServi
     std::vector<bus::Message> out;
     for (auto& m : msgs) ProcessOne(m, &out);
     const size_t n = msgs.size();
-    window_->Submit(*publisher_, std::move(msgs), out, [this, n](bool stored) {
+    window().Submit(publisher(), std::move(msgs), out, [this, n](bool stored) {
       if (stored) messages_total_->Inc(static_cast<double>(n));
     });
   }
@@ -681,9 +649,6 @@ class AnomalyApp final : public runtime::NatsServiceApp, public pb::AnomalyServi
   const std::vector<std::string> names_;
   std::set<std::string> resyncing_;  // worker thread only: "venue|symbol"
   std::map<EventKind, std::unique_ptr<ModelSlot>> slots_;  // fixed after construction
-  std::unique_ptr<bus::JetStreamPublisher> publisher_;
-  std::unique_ptr<runtime::AckWindow> window_;
-  std::unique_ptr<runtime::ConsumerLoop> loop_;
   std::thread trainer_;
   std::atomic<bool> stop_{false};  // the trainer's
   std::mutex train_mu_;

@@ -238,36 +238,19 @@ class NormalizerApp final : public runtime::NatsServiceApp, public pb::Normalize
   // order and publishes the outputs (ProcessBatch), the ack window acks the
   // raw frames once their outputs are acknowledged.
   absl::Status OnStart() override {
-    auto publisher = bus::JetStreamPublisher::Create(nats().connection());
-    if (!publisher.ok()) return publisher.status();
-    publisher_ = std::move(*publisher);
-    window_ = std::make_unique<runtime::AckWindow>(
-        runtime::AckWindow::Options{.crash_point_after_ack = "normalizer.frame_acked"});
-    const size_t window_frames = kMaxBatchesInFlight * static_cast<size_t>(FetchBatch());
-    loop_ = std::make_unique<runtime::ConsumerLoop>(
-        nats(),
-        runtime::ConsumerLoop::Options{
-            .consumer = config_.consumer(),
-            .fetch_ahead = kMaxFetchedAhead,
-            .wait_for_room = [this,
-                              window_frames](absl::Duration d) { return window_->WaitForRoom(window_frames, d); }},
+    const size_t window_frames = kMaxBatchesInFlight * static_cast<size_t>(runtime::FetchBatchOf(config_.consumer()));
+    return StartConsuming(
+        {.consumer = config_.consumer(),
+         .fetch_ahead = kMaxFetchedAhead,
+         .wait_for_room = [this, window_frames](absl::Duration d) { return window().WaitForRoom(window_frames, d); }},
         [this](std::vector<bus::ReceivedMessage>& batch) {
           TickCandles();
           if (!batch.empty()) ProcessBatch(batch);
           return runtime::ConsumerLoop::Next::kFetch;
-        });
-    loop_->Start();
-    return absl::OkStatus();
+        },
+        {.crash_point_after_ack = "normalizer.frame_acked"});
   }
 
-  absl::Status Pause() override {
-    if (loop_) loop_->SetPaused(true);
-    return absl::OkStatus();
-  }
-  absl::Status Resume() override {
-    if (loop_) loop_->SetPaused(false);
-    return absl::OkStatus();
-  }
   // Stops fetching, decodes what was fetched, waits (up to 30 s) until the
   // outputs of the batches in the window are acknowledged, acks their raw
   // frames and stops.
@@ -275,17 +258,7 @@ class NormalizerApp final : public runtime::NatsServiceApp, public pb::Normalize
     StopPipeline();
     return absl::OkStatus();
   }
-  void OnStop() override {
-    StopPipeline();
-    publisher_.reset();
-    window_.reset();
-  }
-
-  std::vector<streamadmin::control::v1::Dependency> Dependencies() override {
-    auto deps = NatsServiceApp::Dependencies();
-    if (loop_) deps.push_back(loop_->Health());
-    return deps;
-  }
+  void OnStop() override { StopPipeline(); }
 
   std::map<std::string, std::string> Details() override {
     std::lock_guard lock(mu_);
@@ -349,20 +322,14 @@ class NormalizerApp final : public runtime::NatsServiceApp, public pb::Normalize
   }
 
  private:
-  int FetchBatch() const {
-    return config_.consumer().fetch_batch() ? static_cast<int>(config_.consumer().fetch_batch())
-                                            : bus::kDefaultFetchBatch;
-  }
-
   // Once, from Drain or Stop: the loop handles what it fetched, the window
   // settles; then, every decoded frame acked, the books are checkpointed.
   void StopPipeline() {
-    if (stopped_ || !loop_) return;
+    if (stopped_) return;
     stopped_ = true;
-    loop_->Stop();
     // The outputs already published get their acks, then their raw frames
     // are acked; what is still unacked after the timeout is redelivered.
-    absl::Status drained = window_->Drain(kDrainTimeout);
+    absl::Status drained = StopConsuming(kDrainTimeout);
     if (!drained.ok()) spdlog::error("stopping: {}", std::string(drained.message()));
     if (drained.ok() && CheckpointsOn()) {
       std::vector<std::pair<std::string, std::string>> checkpoints;
@@ -399,8 +366,8 @@ class NormalizerApp final : public runtime::NatsServiceApp, public pb::Normalize
     }
     SA_CRASH_POINT("normalizer.batch_decoded");  // decoded, nothing published
     const size_t frames = msgs.size();
-    window_->Submit(
-        *publisher_, std::move(msgs), out,
+    window().Submit(
+        publisher(), std::move(msgs), out,
         [this, frames, outputs = out.size(), resyncs = std::move(resyncs), checkpoints = std::move(checkpoints),
          t0](bool stored) { OnBatchSettled(stored, frames, outputs, resyncs, checkpoints, t0); });
     SA_CRASH_POINT("normalizer.batch_published");  // outputs published, raw frames not acked
@@ -753,16 +720,13 @@ class NormalizerApp final : public runtime::NatsServiceApp, public pb::Normalize
     }
     if (out.empty()) return;
     const int64_t t0 = MonotonicNanos();
-    window_->Submit(*publisher_, {}, out, [this, outputs = out.size(), t0](bool stored) {  // no raw frames
+    window().Submit(publisher(), {}, out, [this, outputs = out.size(), t0](bool stored) {  // no raw frames
       OnBatchSettled(stored, 0, outputs, {}, {}, t0);
     });
   }
 
   cfg::NormalizerConfig config_;
-  bus::DeadLetterWriter dlq_{{.stage = "normalizer"}};  // builds; publisher_ publishes
-  std::unique_ptr<bus::JetStreamPublisher> publisher_;
-  std::unique_ptr<runtime::AckWindow> window_;
-  std::unique_ptr<runtime::ConsumerLoop> loop_;
+  bus::DeadLetterWriter dlq_{{.stage = "normalizer"}};  // builds; publisher() publishes
   bool stopped_ = false;  // main thread
   std::mutex mu_;  // guards venues_, recent_status_, last_checkpoint_ (decoders are single-threaded)
   absl::Time last_checkpoint_ = absl::Now();

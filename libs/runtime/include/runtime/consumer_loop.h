@@ -50,6 +50,11 @@
 
 namespace sa::runtime {
 
+// ConsumerConfig.fetch_batch, or bus::kDefaultFetchBatch when 0.
+inline int FetchBatchOf(const streamadmin::config::v1::ConsumerConfig& consumer) {
+  return consumer.fetch_batch() ? static_cast<int>(consumer.fetch_batch()) : bus::kDefaultFetchBatch;
+}
+
 class ConsumerLoop {
  public:
   enum class Next {
