@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <string>
 
@@ -15,6 +16,7 @@
 #include "runtime/main.h"
 #include "runtime/nats_client.h"
 #include "testing/nats_server.h"
+#include "testing/wait.h"
 
 namespace sa::runtime {
 namespace {
@@ -38,15 +40,9 @@ cfg::ConsumerConfig Durable(const std::string& name) {
   return c;
 }
 
-// Waits (bounded) until `cond` holds; true if it did.
-template <typename Cond>
-bool Eventually(Cond cond, absl::Duration timeout = absl::Seconds(20)) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (!cond()) {
-    if (absl::Now() > deadline) return false;
-    absl::SleepFor(absl::Milliseconds(20));  // NOLINT: polls server state that has no notification
-  }
-  return true;
+// Server-side state (consumer info, stream counts) has no notification: polled.
+bool Eventually(const std::function<bool()>& cond, absl::Duration timeout = absl::Seconds(20)) {
+  return testing::WaitFor(cond, timeout);
 }
 
 class ConsumerLoopTest : public ::testing::Test {
