@@ -124,7 +124,6 @@ absl::Status PullState::Bind() {
 namespace {
 
 constexpr int64_t kNanosPerSecond = 1000000000;
-constexpr int kDefaultFetchBatch = 128;
 
 absl::Status FillStreamConfig(const JetStream::StreamConfig& c, jsStreamConfig* out,
                               std::vector<const char*>* subjects) {
@@ -172,7 +171,6 @@ absl::Status FillConsumerConfig(const JetStream::ConsumerConfig& c, jsConsumerCo
 }  // namespace internal
 
 using internal::CurrentConnection;
-using internal::kDefaultFetchBatch;
 using internal::NatsToStatus;
 
 // --- ReceivedMessage --------------------------------------------------------

@@ -11,6 +11,7 @@
 #include <thread>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "internal/callback_registry.h"
@@ -63,12 +64,14 @@ struct PublisherState : CallbackTarget, RebuildListener {
   enum class EntryState { kSending, kSent, kRetryWait, kAcked };
   struct Entry {
     Message msg;
+    JetStreamPublisher::Completion done;  // may be empty
     EntryState state = EntryState::kSending;
     int attempts = 0;
   };
   struct Failure {
     std::string msg_id;
     absl::Status status;
+    JetStreamPublisher::Completion done;
   };
 
   std::shared_ptr<ConnectionState> conn;
@@ -220,7 +223,7 @@ struct PublisherState : CallbackTarget, RebuildListener {
     absl::Status status =
         NatsToStatus(s, absl::StrCat("JetStream publish ", it->second.msg.subject, " (", it->second.msg.msg_id, ")"));
     if (IsPermanent(s, 0, conn->UserClosed())) {
-      *failure = Failure{it->second.msg.msg_id, status};
+      *failure = Failure{it->second.msg.msg_id, status, std::move(it->second.done)};
       ++stats.failed;
       metrics.js_failed.Inc();
       Erase(it);
@@ -232,6 +235,7 @@ struct PublisherState : CallbackTarget, RebuildListener {
 
   void OnAck(const std::string& msg_id) {
     uint64_t seq;
+    JetStreamPublisher::Completion done;
     {
       std::lock_guard<std::mutex> lock(mu);
       auto it = FindById(msg_id, /*any=*/false);
@@ -239,14 +243,16 @@ struct PublisherState : CallbackTarget, RebuildListener {
       if (it == pending.end()) return;  // a second ack for an already acked id
       ++stats.acked;
       metrics.js_acked.Inc();
-      if (!options.on_ack) {
+      if (!options.on_ack && !it->second.done) {
         Erase(it);
         return;
       }
       it->second.state = EntryState::kAcked;
+      done = std::move(it->second.done);
       seq = it->first;
     }
-    options.on_ack(msg_id);
+    if (options.on_ack) options.on_ack(msg_id);
+    if (done) done(absl::OkStatus());
     std::lock_guard<std::mutex> lock(mu);
     if (auto it = pending.find(seq); it != pending.end()) Erase(it);
   }
@@ -269,10 +275,11 @@ struct PublisherState : CallbackTarget, RebuildListener {
       if (first_failure.ok()) first_failure = status;
       ++stats.failed;
       metrics.js_failed.Inc();
-      failure = Failure{msg_id, status};
+      failure = Failure{msg_id, status, std::move(it->second.done)};
       Erase(it);
     }
     if (options.on_failure) options.on_failure(failure->msg_id, failure->status);
+    if (failure->done) failure->done(failure->status);
   }
 
   // True while an entry is on the wire (sent, neither acked nor failed yet).
@@ -300,9 +307,10 @@ struct PublisherState : CallbackTarget, RebuildListener {
     if (failure.has_value()) {
       if (first_failure.ok()) first_failure = st;
       spdlog::error("{}", std::string(st.message()));
-      if (options.on_failure) {
+      if (options.on_failure || failure->done) {
         lock.unlock();
-        options.on_failure(failure->msg_id, failure->status);
+        if (options.on_failure) options.on_failure(failure->msg_id, failure->status);
+        if (failure->done) failure->done(failure->status);
         lock.lock();
       }
     }
@@ -464,15 +472,24 @@ JetStreamPublisher::~JetStreamPublisher() {
   }
   if (closure != nullptr) internal::PubRegistry::Instance().Unregister(closure);
   js.reset();
-  std::lock_guard<std::mutex> lock(state_->mu);
-  if (!state_->pending.empty()) {
-    spdlog::warn("JetStreamPublisher destroyed with {} unacknowledged messages", state_->pending.size());
-    state_->metrics.js_in_flight.Add(-static_cast<double>(state_->pending.size()));
-    state_->pending.clear();
+  std::vector<Completion> cancelled;
+  {
+    std::lock_guard<std::mutex> lock(state_->mu);
+    if (!state_->pending.empty()) {
+      spdlog::warn("JetStreamPublisher destroyed with {} unacknowledged messages", state_->pending.size());
+      state_->metrics.js_in_flight.Add(-static_cast<double>(state_->pending.size()));
+      for (auto& [seq, e] : state_->pending)
+        if (e.done) cancelled.push_back(std::move(e.done));
+      state_->pending.clear();
+    }
   }
+  const absl::Status closing = absl::CancelledError("JetStream publish: publisher destroyed before the ack");
+  for (auto& done : cancelled) done(closing);
 }
 
-absl::Status JetStreamPublisher::Publish(const Message& message) {
+absl::Status JetStreamPublisher::Publish(const Message& message) { return Publish(message, nullptr); }
+
+absl::Status JetStreamPublisher::Publish(const Message& message, Completion done) {
   if (message.subject.empty()) return absl::InvalidArgumentError("JetStream publish: empty subject");
   if (message.msg_id.empty()) {
     return absl::InvalidArgumentError(
@@ -485,7 +502,7 @@ absl::Status JetStreamPublisher::Publish(const Message& message) {
     st.space_cv.wait(lock, [&] { return st.stopping || static_cast<int64_t>(st.pending.size()) < st.max_pending; });
     if (st.stopping) return absl::CancelledError("JetStream publish: publisher is closing");
     seq = st.next_seq++;
-    st.pending.emplace(seq, PublisherState::Entry{message});
+    st.pending.emplace(seq, PublisherState::Entry{message, std::move(done)});
     st.by_id.emplace(message.msg_id, seq);
     ++st.stats.published;
     st.stats.in_flight = static_cast<int64_t>(st.pending.size());

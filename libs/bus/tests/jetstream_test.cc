@@ -153,6 +153,39 @@ TEST_F(JetStreamTest, APayloadOverTheServerLimitFailsWithoutRetry) {
   EXPECT_TRUE((*pub)->Flush(absl::Seconds(5)).ok());
 }
 
+TEST_F(JetStreamTest, PerMessageCompletionReportsEveryOutcomeOnce) {
+  ASSERT_TRUE(js_->EnsureStream(Stream("DONE", "done.>")).ok());
+  auto pub = JetStreamPublisher::Create(*conn_);
+  ASSERT_TRUE(pub.ok());
+  std::mutex mu;
+  std::map<std::string, std::vector<absl::StatusCode>> outcomes;
+  auto record = [&](const std::string& id) {
+    return [&, id](const absl::Status& st) {
+      std::lock_guard<std::mutex> lock(mu);
+      outcomes[id].push_back(st.code());
+    };
+  };
+  ASSERT_TRUE((*pub)->Publish(Message{"done.a", "1", "a", {}}, record("a")).ok());
+  ASSERT_TRUE((*pub)->Publish(Message{"done.b", "2", "b", {}}, record("b")).ok());
+  ASSERT_TRUE((*pub)->Publish(Message{"done.b", "2", "b", {}}, record("b-again")).ok());  // a duplicate is stored too
+  // Refused outright: the caller has the error, the completion never runs.
+  EXPECT_FALSE((*pub)->Publish(Message{"done.c", std::string(2 << 20, 'x'), "c", {}}, record("c")).ok());
+  ASSERT_TRUE((*pub)->Flush(absl::Seconds(10)).ok());
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    EXPECT_THAT(outcomes["a"], ElementsAre(absl::StatusCode::kOk));
+    EXPECT_THAT(outcomes["b"], ElementsAre(absl::StatusCode::kOk));
+    EXPECT_THAT(outcomes["b-again"], ElementsAre(absl::StatusCode::kOk));
+    EXPECT_EQ(outcomes.count("c"), 0u);
+  }
+  // No stream takes "nowhere": retried until the publisher is destroyed,
+  // which cancels it.
+  ASSERT_TRUE((*pub)->Publish(Message{"nowhere.x", "d", "lost", {}}, record("lost")).ok());
+  pub->reset();
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_THAT(outcomes["lost"], ElementsAre(absl::StatusCode::kCancelled));
+}
+
 TEST_F(JetStreamTest, EnsureStreamIsIdempotentAndUpdatesSubjects) {
   auto cfg = Stream("MD_RAW", "md.raw.>");
   cfg.set_max_age_s(3600);

@@ -2,10 +2,6 @@
 
 #include "runtime/postgres_probe.h"
 
-#include <spdlog/spdlog.h>
-
-#include <algorithm>
-
 namespace sa::runtime {
 
 absl::Status NatsServiceApp::Start() {
@@ -20,51 +16,63 @@ absl::Status NatsServiceApp::Start() {
 
 void NatsServiceApp::Stop() {
   OnStop();
+  (void)StopConsuming(absl::ZeroDuration());
+  publisher_.reset();  // cancels what it still holds: the window ignores it
+  window_.reset();
+  {
+    std::lock_guard lock(loop_mu_);
+    loop_.reset();
+  }
   nats_.reset();
   // postgres_probes_ lives on with the application: /readyz may still be asked.
+}
+
+absl::Status NatsServiceApp::Pause() {
+  std::lock_guard lock(loop_mu_);
+  if (!loop_) return Application::Pause();  // nothing to pause: UNIMPLEMENTED
+  loop_->SetPaused(true);
+  return absl::OkStatus();
+}
+
+absl::Status NatsServiceApp::Resume() {
+  std::lock_guard lock(loop_mu_);
+  if (!loop_) return Application::Resume();
+  loop_->SetPaused(false);
+  return absl::OkStatus();
 }
 
 std::vector<streamadmin::control::v1::Dependency> NatsServiceApp::Dependencies() {
   std::vector<streamadmin::control::v1::Dependency> deps;
   if (nats_) deps.push_back(nats_->Health());
+  {
+    std::lock_guard lock(loop_mu_);
+    if (loop_) deps.push_back(loop_->Health());
+  }
   if (postgres_probes_) {
     for (auto& d : postgres_probes_->Results()) deps.push_back(std::move(d));
   }
   return deps;
 }
 
-std::unique_ptr<bus::PullSubscription> NatsServiceApp::BindPullConsumer(
-    const streamadmin::config::v1::ConsumerConfig& consumer, absl::Duration* backoff) {
-  auto js = bus::JetStream::Create(nats().connection());
-  absl::Status st = js.ok() ? (*js)->EnsurePullConsumer(consumer) : js.status();
-  if (st.ok() && !rewound_.contains(consumer.durable())) {
-    // Deliveries a dead process held come again only after their ack wait,
-    // AFTER newer messages: a decoder would see them out of order and the
-    // work they carry would be lost. So the first bind in a process restarts
-    // the durable from its ack floor: everything unacked comes again, in
-    // stream order (outputs carry deterministic ids, so repeats are stored once).
-    auto info = (*js)->GetConsumerInfo(consumer.stream(), consumer.durable());
-    st = info.status();
-    if (st.ok() && info->num_ack_pending > 0) {
-      spdlog::info("consumer {}/{}: {} deliveries of an earlier process unacknowledged; redelivering from stream "
-                   "sequence {}",
-                   consumer.stream(), consumer.durable(), info->num_ack_pending, info->ack_floor_stream_seq + 1);
-      st = (*js)->RecreatePullConsumerAt(consumer, info->ack_floor_stream_seq + 1);
-    }
-    if (st.ok()) rewound_.insert(consumer.durable());
+absl::Status NatsServiceApp::StartConsuming(ConsumerLoop::Options loop, ConsumerLoop::Handler handler,
+                                            AckWindow::Options window) {
+  auto publisher = bus::JetStreamPublisher::Create(nats().connection());
+  if (!publisher.ok()) return publisher.status();
+  publisher_ = std::move(*publisher);
+  window_ = std::make_unique<AckWindow>(window);
+  std::lock_guard lock(loop_mu_);
+  loop_ = std::make_unique<ConsumerLoop>(nats(), std::move(loop), std::move(handler));
+  loop_->Start();
+  return absl::OkStatus();
+}
+
+absl::Status NatsServiceApp::StopConsuming(absl::Duration timeout) {
+  {
+    std::lock_guard lock(loop_mu_);
+    if (!loop_) return absl::OkStatus();
   }
-  if (st.ok()) {
-    auto sub = (*js)->PullSubscribe(consumer);
-    if (sub.ok()) {
-      spdlog::info("consuming {} through durable {}", consumer.stream(), consumer.durable());
-      return std::move(*sub);
-    }
-    st = sub.status();
-  }
-  spdlog::warn("consumer {}/{} not ready: {}", consumer.stream(), consumer.durable(), std::string(st.message()));
-  absl::SleepFor(*backoff);  // NOLINT: retry pacing of a background loop, not test synchronisation
-  *backoff = std::min(*backoff * 2, absl::Seconds(5));
-  return nullptr;
+  loop_->Stop();  // loop_ changes only on the main thread (Start, Stop)
+  return window_->Drain(timeout);
 }
 
 }  // namespace sa::runtime

@@ -26,6 +26,8 @@
 #include "common/clock.h"
 #include "common/status.h"
 #include "observability/metrics.h"
+#include "runtime/ack_window.h"
+#include "runtime/consumer_loop.h"
 #include "runtime/main.h"
 #include "runtime/nats_service_app.h"
 #include "runtime/streams.h"
@@ -132,6 +134,11 @@ absl::Status ValidateConfig(const cfg::AnomalyConfig& c) {
 namespace {
 
 constexpr EventKind kKinds[] = {EventKind::kTrade, EventKind::kQuote};
+// md.* messages waiting for their anomalies' acks, at most, in fetch_batches
+// (kept well under the consumer's max_ack_pending).
+constexpr size_t kMaxBatchesInFlight = 4;
+// How long stopping waits for the anomalies in flight.
+constexpr absl::Duration kDrainTimeout = absl::Seconds(30);
 
 FeatureOptions ToOptions(const cfg::AnomalyFeaturesConfig& c) {
   FeatureOptions o;
@@ -223,41 +230,22 @@ class AnomalyApp final : public runtime::NatsServiceApp, public pb::AnomalyServi
 
   absl::Status OnStart() override {
     LoadModels();
-    auto publisher = bus::JetStreamPublisher::Create(nats().connection());
-    if (!publisher.ok()) return publisher.status();
-    publisher_ = std::move(*publisher);
     trainer_ = std::thread([this] { TrainLoop(); });
-    worker_ = std::thread([this] { Run(); });
-    return absl::OkStatus();
+    const size_t window_messages = kMaxBatchesInFlight * static_cast<size_t>(runtime::FetchBatchOf(config_.consumer()));
+    return StartConsuming({.consumer = config_.consumer(),
+                           .wait_for_room = [this, window_messages](
+                                                absl::Duration d) { return window().WaitForRoom(window_messages, d); }},
+                          [this](std::vector<bus::ReceivedMessage>& batch) {
+                            if (!batch.empty()) ProcessBatch(batch);
+                            return runtime::ConsumerLoop::Next::kFetch;
+                          });
   }
 
-  absl::Status Pause() override {
-    paused_ = true;
-    return absl::OkStatus();
-  }
-  absl::Status Resume() override {
-    paused_ = false;
-    return absl::OkStatus();
-  }
   absl::Status Drain(absl::Duration) override {
     StopThreads();
     return absl::OkStatus();
   }
-  void OnStop() override {
-    StopThreads();
-    publisher_.reset();
-  }
-
-  std::vector<streamadmin::control::v1::Dependency> Dependencies() override {
-    auto deps = NatsServiceApp::Dependencies();
-    streamadmin::control::v1::Dependency d;
-    d.set_name("consumer");
-    d.set_healthy(consumer_ready_.load());
-    d.set_detail(consumer_ready_ ? absl::StrCat("bound to ", config_.consumer().stream(), "/", config_.consumer().durable())
-                                 : "not bound yet");
-    deps.push_back(d);
-    return deps;
-  }
+  void OnStop() override { StopThreads(); }
 
   std::map<std::string, std::string> Details() override {
     std::map<std::string, std::string> d;
@@ -401,7 +389,11 @@ class AnomalyApp final : public runtime::NatsServiceApp, public pb::AnomalyServi
     info->set_loaded_from_disk(s.loaded_from_disk);
   }
 
+  // The loop finishes its batch, the window waits (up to 30 s) for the
+  // anomalies in flight and acks their md.* messages; then the trainer stops.
   void StopThreads() {
+    if (absl::Status st = StopConsuming(kDrainTimeout); !st.ok())
+      spdlog::error("stopping: {}", std::string(st.message()));
     {
       // Under the trainer's mutex, so the trainer cannot miss the wake-up
       // between testing its predicate and blocking.
@@ -409,7 +401,6 @@ class AnomalyApp final : public runtime::NatsServiceApp, public pb::AnomalyServi
       stop_ = true;
     }
     train_cv_.notify_all();
-    if (worker_.joinable()) worker_.join();
     if (trainer_.joinable()) trainer_.join();
   }
 
@@ -536,50 +527,17 @@ class AnomalyApp final : public runtime::NatsServiceApp, public pb::AnomalyServi
     train_cv_.notify_one();
   }
 
-  void Run() {
-    std::unique_ptr<bus::PullSubscription> sub;
-    absl::Duration backoff = absl::Milliseconds(100);
-    while (!stop_) {
-      if (!sub) {
-        if (!nats().WaitReady(absl::Milliseconds(200))) continue;
-        sub = BindPullConsumer(config_.consumer(), &backoff);
-        if (!sub) continue;
-        consumer_ready_ = true;
-      }
-      if (paused_) {
-        absl::SleepFor(absl::Milliseconds(50));  // NOLINT: paused; polls the flag
-        continue;
-      }
-      int batch = static_cast<int>(config_.consumer().fetch_batch() ? config_.consumer().fetch_batch() : 256);
-      auto msgs = sub->Fetch(batch, absl::Milliseconds(200));
-      if (!msgs.ok()) {
-        spdlog::warn("fetch: {}", std::string(msgs.status().message()));
-        continue;
-      }
-      if (msgs->empty()) continue;
-      ProcessBatch(*msgs);
-    }
-  }
-
-  // Features, scores and anomalies of a batch; the anomalies are published
-  // and acknowledged before the md.* messages are acked, so a crash replays
-  // the batch and the anomalies' ids make the replay harmless.
+  // Features, scores and anomalies of a batch. The anomalies are published
+  // without waiting: the ack window acks the md.* messages once they (and
+  // every earlier batch's) are acknowledged, so a crash replays the batch and
+  // the anomalies' ids make the replay harmless.
   void ProcessBatch(std::vector<bus::ReceivedMessage>& msgs) {
     std::vector<bus::Message> out;
     for (auto& m : msgs) ProcessOne(m, &out);
-    for (const auto& o : out) {
-      if (absl::Status st = publisher_->Publish(o); !st.ok())
-        spdlog::error("publish {}: {}", o.subject, std::string(st.message()));
-    }
-    if (!out.empty()) {
-      if (absl::Status st = publisher_->Flush(absl::Seconds(30)); !st.ok()) {
-        spdlog::error("anomalies not acknowledged, batch will be redelivered: {}", std::string(st.message()));
-        for (auto& m : msgs) (void)m.Nak();
-        return;
-      }
-    }
-    for (auto& m : msgs) (void)m.Ack();
-    messages_total_->Inc(static_cast<double>(msgs.size()));
+    const size_t n = msgs.size();
+    window().Submit(publisher(), std::move(msgs), out, [this, n](bool stored) {
+      if (stored) messages_total_->Inc(static_cast<double>(n));
+    });
   }
 
   void Reject(const std::string& reason) {
@@ -691,11 +649,8 @@ class AnomalyApp final : public runtime::NatsServiceApp, public pb::AnomalyServi
   const std::vector<std::string> names_;
   std::set<std::string> resyncing_;  // worker thread only: "venue|symbol"
   std::map<EventKind, std::unique_ptr<ModelSlot>> slots_;  // fixed after construction
-  std::unique_ptr<bus::JetStreamPublisher> publisher_;
-  std::thread worker_, trainer_;
-  std::atomic<bool> stop_{false};
-  std::atomic<bool> paused_{false};
-  std::atomic<bool> consumer_ready_{false};
+  std::thread trainer_;
+  std::atomic<bool> stop_{false};  // the trainer's
   std::mutex train_mu_;
   std::condition_variable train_cv_;
   std::deque<TrainJob> jobs_;

@@ -1,20 +1,15 @@
 #include "normalizer/app.h"
 
-#include <pthread.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
 #include <cstring>
 #include <deque>
 #include <map>
 #include <mutex>
 #include <set>
-#include <thread>
 
-#include "absl/container/flat_hash_map.h"
-#include "absl/container/inlined_vector.h"
 #include "absl/strings/cord.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -32,6 +27,8 @@
 #include "marketdata/raw_codec.h"
 #include "marketdata/raw_wire.h"
 #include "observability/metrics.h"
+#include "runtime/ack_window.h"
+#include "runtime/consumer_loop.h"
 #include "runtime/main.h"
 #include "runtime/nats_service_app.h"
 #include "runtime/streams.h"
@@ -90,15 +87,14 @@ absl::Status ValidateConfig(const cfg::NormalizerConfig& c) {
 namespace {
 
 constexpr size_t kRecentStatusLimit = 1000;
-// Raw frames fetched and waiting to be decoded or for their outputs'
-// JetStream acks, at once, in fetch_batches (plus the batch being decoded).
-// Their raw frames stay unacked meanwhile, so (this + 1) times fetch_batch
-// must stay well under the consumer's max_ack_pending. Counted in frames, not
-// batches: with standing pull requests a batch is what arrived since the last
-// Fetch, often a handful of frames.
+// Raw frames waiting for their outputs' JetStream acks, at most, in
+// fetch_batches; and how many fetch_batches may be fetched ahead of the
+// decoder. Their raw frames stay unacked meanwhile, so (the sum + 1) times
+// fetch_batch must stay well under the consumer's max_ack_pending. Counted in
+// frames, not batches: with standing pull requests a batch is what arrived
+// since the last Fetch, often a handful of frames.
 constexpr size_t kMaxBatchesInFlight = 4;
-// Of those, how many may be fetched ahead of the decoder.
-constexpr size_t kMaxFetchedAhead = 2;
+constexpr int kMaxFetchedAhead = 2;
 // How long a stopping worker waits for the outputs of its in-flight batches.
 constexpr absl::Duration kDrainTimeout = absl::Seconds(30);
 
@@ -237,49 +233,32 @@ class NormalizerApp final : public runtime::NatsServiceApp, public pb::Normalize
 
   std::vector<grpc::Service*> GrpcServices() override { return {this}; }
 
+  // Three stages, each on its own thread, so none waits for another's round
+  // trips: the consumer loop fetches ahead, its handler thread decodes in
+  // order and publishes the outputs (ProcessBatch), the ack window acks the
+  // raw frames once their outputs are acknowledged.
   absl::Status OnStart() override {
-    bus::JetStreamPublisher::Options po;
-    po.on_ack = [this](const std::string& msg_id) { OnOutputDone(msg_id, absl::OkStatus()); };
-    po.on_failure = [this](const std::string& msg_id, const absl::Status& st) { OnOutputDone(msg_id, st); };
-    auto publisher = bus::JetStreamPublisher::Create(nats().connection(), std::move(po));
-    if (!publisher.ok()) return publisher.status();
-    publisher_ = std::move(*publisher);
-    worker_ = std::thread([this] { Run(); });
-    return absl::OkStatus();
+    const size_t window_frames = kMaxBatchesInFlight * static_cast<size_t>(runtime::FetchBatchOf(config_.consumer()));
+    return StartConsuming(
+        {.consumer = config_.consumer(),
+         .fetch_ahead = kMaxFetchedAhead,
+         .wait_for_room = [this, window_frames](absl::Duration d) { return window().WaitForRoom(window_frames, d); }},
+        [this](std::vector<bus::ReceivedMessage>& batch) {
+          TickCandles();
+          if (!batch.empty()) ProcessBatch(batch);
+          return runtime::ConsumerLoop::Next::kFetch;
+        },
+        {.crash_point_after_ack = "normalizer.frame_acked"});
   }
 
-  absl::Status Pause() override {
-    paused_ = true;
-    return absl::OkStatus();
-  }
-  absl::Status Resume() override {
-    paused_ = false;
-    return absl::OkStatus();
-  }
-  // The worker stops fetching, decodes what it has fetched, waits (up to 30 s)
-  // until the outputs of its in-flight batches are acknowledged, acks their
-  // raw frames and stops.
+  // Stops fetching, decodes what was fetched, waits (up to 30 s) until the
+  // outputs of the batches in the window are acknowledged, acks their raw
+  // frames and stops.
   absl::Status Drain(absl::Duration timeout) override {
-    stop_ = true;
-    if (worker_.joinable()) worker_.join();
+    StopPipeline();
     return absl::OkStatus();
   }
-  void OnStop() override {
-    stop_ = true;
-    if (worker_.joinable()) worker_.join();
-    publisher_.reset();
-  }
-
-  std::vector<streamadmin::control::v1::Dependency> Dependencies() override {
-    auto deps = NatsServiceApp::Dependencies();
-    streamadmin::control::v1::Dependency d;
-    d.set_name("consumer");
-    d.set_healthy(consumer_ready_.load());
-    d.set_detail(consumer_ready_ ? absl::StrCat("bound to ", config_.consumer().stream(), "/", config_.consumer().durable())
-                                 : "not bound yet");
-    deps.push_back(d);
-    return deps;
-  }
+  void OnStop() override { StopPipeline(); }
 
   std::map<std::string, std::string> Details() override {
     std::lock_guard lock(mu_);
@@ -343,74 +322,16 @@ class NormalizerApp final : public runtime::NatsServiceApp, public pb::Normalize
   }
 
  private:
-  // In-flight batch: raw frames wait for their acks until every output
-  // decoded from them (and from every earlier batch) is acknowledged.
-  struct InFlightBatch {
-    uint64_t seq = 0;
-    std::vector<bus::ReceivedMessage> raw;
-    std::vector<md::ResyncRequest> resyncs;
-    size_t outputs = 0;
-    size_t outstanding = 0;  // outputs neither acknowledged nor failed yet
-    bool failed = false;     // an output failed permanently: nak the raw frames
-    int64_t start_ns = 0;
-    // Book checkpoints (KV key, value) taken after decoding this batch: saved
-    // once its raw frames, and every earlier batch's, are acked.
-    std::vector<std::pair<std::string, std::string>> checkpoints;
-  };
-
-  // Three stages, each on its own thread, so none waits for another's round
-  // trips: the fetcher pulls batches ahead (FetchBatches), this thread
-  // decodes them in order and publishes the outputs, the completer acks the
-  // raw frames once their outputs are acknowledged (CompleteBatches).
-  void Run() {
-    pthread_setname_np(pthread_self(), "norm-decode");  // names show in top -H and perf
-    std::thread completer([this] {
-      pthread_setname_np(pthread_self(), "norm-complete");
-      CompleteBatches();
-    });
-    std::thread fetcher([this] {
-      pthread_setname_np(pthread_self(), "norm-fetch");
-      FetchBatches();
-    });
-    while (true) {
-      std::vector<bus::ReceivedMessage> msgs;
-      {
-        std::unique_lock lock(win_mu_);
-        win_cv_.wait_for(lock, std::chrono::milliseconds(200), [&] { return !fetched_.empty() || fetcher_done_; });
-        if (!fetched_.empty()) {
-          // Everything fetched so far becomes one batch: one window entry
-          // and one publish loop instead of several small ones.
-          msgs = std::move(fetched_.front());
-          fetched_.pop_front();
-          while (!fetched_.empty()) {
-            for (auto& m : fetched_.front()) msgs.push_back(std::move(m));
-            fetched_.pop_front();
-          }
-          fetched_frames_ = 0;
-        } else if (fetcher_done_) {
-          break;  // stopping, and every fetched batch is processed
-        }
-      }
-      win_cv_.notify_all();  // room for the fetcher
-      TickCandles();
-      if (!msgs.empty()) ProcessBatch(msgs);
-    }
-    fetcher.join();
-    // Drain: the outputs already published get their acks, then their raw
-    // frames are acked; what is still unacked after the timeout is redelivered.
-    bool drained;
-    {
-      std::unique_lock lock(win_mu_);
-      drained = win_cv_.wait_for(lock, absl::ToChronoNanoseconds(kDrainTimeout), [&] { return window_.empty(); });
-      if (!drained)
-        spdlog::error("stopping with {} batches whose outputs are not acknowledged; their raw frames will be redelivered",
-                      window_.size());
-      completer_stop_ = true;
-    }
-    win_cv_.notify_all();
-    completer.join();
-    if (drained && CheckpointsOn()) {
-      // Every decoded frame is acked: the books as they are now.
+  // Once, from Drain or Stop: the loop handles what it fetched, the window
+  // settles; then, every decoded frame acked, the books are checkpointed.
+  void StopPipeline() {
+    if (stopped_) return;
+    stopped_ = true;
+    // The outputs already published get their acks, then their raw frames
+    // are acked; what is still unacked after the timeout is redelivered.
+    absl::Status drained = StopConsuming(kDrainTimeout);
+    if (!drained.ok()) spdlog::error("stopping: {}", std::string(drained.message()));
+    if (drained.ok() && CheckpointsOn()) {
       std::vector<std::pair<std::string, std::string>> checkpoints;
       {
         std::lock_guard lock(mu_);
@@ -420,63 +341,11 @@ class NormalizerApp final : public runtime::NatsServiceApp, public pb::Normalize
     }
   }
 
-  // Fetcher thread: binds the durable and fetches ahead of the decoder.
-  void FetchBatches() {
-    FetchLoop();
-    {
-      std::lock_guard lock(win_mu_);
-      fetcher_done_ = true;
-    }
-    win_cv_.notify_all();
-  }
-
-  void FetchLoop() {
-    std::unique_ptr<bus::PullSubscription> sub;
-    absl::Duration backoff = absl::Milliseconds(100);
-    while (!stop_) {
-      if (!sub) {
-        if (!nats().WaitReady(absl::Milliseconds(200))) continue;
-        sub = BindPullConsumer(config_.consumer(), &backoff);
-        if (!sub) continue;
-        consumer_ready_ = true;
-      }
-      if (paused_) {
-        absl::SleepFor(absl::Milliseconds(50));  // NOLINT: paused; polls the flag
-        continue;
-      }
-      const int batch = static_cast<int>(config_.consumer().fetch_batch() ? config_.consumer().fetch_batch() : 256);
-      {
-        // Bounded pipeline: at most kMaxFetchedAhead batches' worth of
-        // frames wait for the decoder, and at most kMaxBatchesInFlight in all
-        // (fetched or awaiting their output acks).
-        const size_t batch_frames = static_cast<size_t>(batch);
-        std::unique_lock lock(win_mu_);
-        if (!win_cv_.wait_for(lock, std::chrono::milliseconds(200), [&] {
-              return fetched_frames_ < kMaxFetchedAhead * batch_frames &&
-                     fetched_frames_ + window_frames_ < kMaxBatchesInFlight * batch_frames;
-            }))
-          continue;
-      }
-      auto msgs = sub->Fetch(batch, absl::Milliseconds(200));
-      if (!msgs.ok()) {
-        spdlog::warn("fetch: {}", std::string(msgs.status().message()));
-        continue;
-      }
-      if (msgs->empty()) continue;
-      {
-        std::lock_guard lock(win_mu_);
-        fetched_frames_ += msgs->size();
-        fetched_.push_back(std::move(*msgs));
-      }
-      win_cv_.notify_all();
-    }
-  }
-
   // Decodes every frame in order and publishes the outputs without waiting
-  // for their acks: the batch joins the in-flight window, and
-  // CompleteBatches acks its raw frames once all its outputs, and those of
-  // every earlier batch, are acknowledged. A crash before that replays the
-  // raw frames; the outputs' deterministic ids make the replay harmless.
+  // for their acks: the batch joins the ack window, which acks its raw frames
+  // once all its outputs, and those of every earlier batch, are acknowledged.
+  // A crash before that replays the raw frames; the outputs' deterministic
+  // ids make the replay harmless.
   void ProcessBatch(std::vector<bus::ReceivedMessage>& msgs) {
     const int64_t t0 = MonotonicNanos();
     std::vector<bus::Message> out;
@@ -496,113 +365,28 @@ class NormalizerApp final : public runtime::NatsServiceApp, public pb::Normalize
       }
     }
     SA_CRASH_POINT("normalizer.batch_decoded");  // decoded, nothing published
-    auto b = std::make_unique<InFlightBatch>();
-    b->checkpoints = std::move(checkpoints);
-    b->raw = std::move(msgs);
-    b->resyncs = std::move(resyncs);
-    b->start_ns = t0;
-    PublishTracked(std::move(b), out);
+    const size_t frames = msgs.size();
+    window().Submit(
+        publisher(), std::move(msgs), out,
+        [this, frames, outputs = out.size(), resyncs = std::move(resyncs), checkpoints = std::move(checkpoints),
+         t0](bool stored) { OnBatchSettled(stored, frames, outputs, resyncs, checkpoints, t0); });
     SA_CRASH_POINT("normalizer.batch_published");  // outputs published, raw frames not acked
   }
 
-  // Registers `b` in the window with one expected ack per output (before
-  // publishing, so no ack can come first), then publishes the outputs.
-  void PublishTracked(std::unique_ptr<InFlightBatch> b, const std::vector<bus::Message>& out) {
-    uint64_t seq;
-    {
-      std::lock_guard lock(win_mu_);
-      seq = b->seq = next_batch_seq_++;
-      b->outputs = b->outstanding = out.size();
-      for (const auto& o : out) awaiting_[o.msg_id].push_back(seq);
-      window_frames_ += b->raw.size();
-      window_.push_back(std::move(b));
+  // The ack window's thread, in batch order, once the batch's raw frames are
+  // acked (stored) or nak'd for redelivery (!stored).
+  void OnBatchSettled(bool stored, size_t frames, size_t outputs, const std::vector<md::ResyncRequest>& resyncs,
+                      const std::vector<std::pair<std::string, std::string>>& checkpoints, int64_t start_ns) {
+    if (!stored) {
+      outputs_failed_ = true;  // later checkpoints could claim frames whose outputs are not stored
+      return;
     }
-    if (out.empty()) win_cv_.notify_all();
-    for (const auto& o : out) {
-      absl::Status st = publisher_->Publish(o);
-      if (st.ok()) continue;
-      // Refused outright (no callback will come): counts as done, as before
-      // the pipeline (logged, the raw frame is still acked).
-      spdlog::error("publish {}: {}", o.subject, std::string(st.message()));
-      std::lock_guard lock(win_mu_);
-      auto it = awaiting_.find(o.msg_id);
-      if (it != awaiting_.end()) {
-        auto& q = it->second;
-        for (auto r = q.rbegin(); r != q.rend(); ++r) {
-          if (*r == seq) {
-            q.erase(std::next(r).base());
-            break;
-          }
-        }
-        if (q.empty()) awaiting_.erase(it);
-      }
-      if (InFlightBatch* w = FindBatchLocked(seq); w && --w->outstanding == 0) win_cv_.notify_all();
-    }
-  }
-
-  InFlightBatch* FindBatchLocked(uint64_t seq) {
-    if (window_.empty() || seq < window_.front()->seq) return nullptr;
-    size_t i = static_cast<size_t>(seq - window_.front()->seq);
-    return i < window_.size() ? window_[i].get() : nullptr;
-  }
-
-  // The publisher's on_ack / on_failure (nats.c's ack thread: quick, no
-  // publishing). An id that repeats across batches (an open candle) is
-  // attributed to the oldest batch waiting for it: any ack means a message
-  // with that id is stored.
-  void OnOutputDone(const std::string& msg_id, const absl::Status& st) {
-    bool notify = false;
-    {
-      std::lock_guard lock(win_mu_);
-      auto it = awaiting_.find(msg_id);
-      if (it == awaiting_.end()) return;
-      const uint64_t seq = it->second.front();
-      it->second.erase(it->second.begin());
-      if (it->second.empty()) awaiting_.erase(it);
-      if (InFlightBatch* b = FindBatchLocked(seq)) {
-        if (!st.ok()) b->failed = true;
-        notify = --b->outstanding == 0;
-      }
-    }
-    if (notify) win_cv_.notify_all();
-  }
-
-  // Completer thread: acks (or, after a permanent output failure, naks) the
-  // raw frames of finished batches, in batch order.
-  void CompleteBatches() {
-    while (true) {
-      std::vector<std::unique_ptr<InFlightBatch>> done;
-      {
-        std::unique_lock lock(win_mu_);
-        win_cv_.wait(lock, [&] { return completer_stop_ || (!window_.empty() && window_.front()->outstanding == 0); });
-        while (!window_.empty() && window_.front()->outstanding == 0) {
-          window_frames_ -= window_.front()->raw.size();
-          done.push_back(std::move(window_.front()));
-          window_.pop_front();
-        }
-        if (done.empty() && completer_stop_) return;
-      }
-      win_cv_.notify_all();  // room in the window (and Run's drain)
-      for (auto& b : done) {
-        if (b->failed) {
-          // Not stored: the raw frames come again; outputs are deduplicated.
-          spdlog::error("outputs of {} raw frames failed, they will be redelivered", b->raw.size());
-          for (auto& m : b->raw) (void)m.Nak();
-          outputs_failed_ = true;  // later checkpoints could claim frames whose outputs are not stored
-          continue;
-        }
-        for (auto& m : b->raw) {
-          (void)m.Ack();
-          SA_CRASH_POINT("normalizer.frame_acked");  // part of a batch's raw frames acked
-        }
-        SaveCheckpoints(b->checkpoints);
-        published_total_->Inc(static_cast<double>(b->outputs));
-        if (b->raw.empty()) continue;
-        frames_total_->Inc(static_cast<double>(b->raw.size()));
-        for (const auto& r : b->resyncs) RequestResync(r);
-        batch_seconds_->Observe(static_cast<double>(MonotonicNanos() - b->start_ns) / 1e9);
-      }
-    }
+    SaveCheckpoints(checkpoints);
+    published_total_->Inc(static_cast<double>(outputs));
+    if (frames == 0) return;
+    frames_total_->Inc(static_cast<double>(frames));
+    for (const auto& r : resyncs) RequestResync(r);
+    batch_seconds_->Observe(static_cast<double>(MonotonicNanos() - start_ns) / 1e9);
   }
 
   VenuePipeline* PipelineFor(const std::string& venue, uint64_t first_seq, std::vector<md::ResyncRequest>* resyncs,
@@ -935,40 +719,24 @@ class NormalizerApp final : public runtime::NatsServiceApp, public pb::Normalize
       }
     }
     if (out.empty()) return;
-    auto b = std::make_unique<InFlightBatch>();  // no raw frames: only tracks the acks
-    b->start_ns = MonotonicNanos();
-    PublishTracked(std::move(b), out);
+    const int64_t t0 = MonotonicNanos();
+    window().Submit(publisher(), {}, out, [this, outputs = out.size(), t0](bool stored) {  // no raw frames
+      OnBatchSettled(stored, 0, outputs, {}, {}, t0);
+    });
   }
 
   cfg::NormalizerConfig config_;
-  bus::DeadLetterWriter dlq_{{.stage = "normalizer"}};  // builds; publisher_ publishes
-  std::unique_ptr<bus::JetStreamPublisher> publisher_;
-  std::thread worker_;
-  std::atomic<bool> stop_{false};
-  std::atomic<bool> paused_{false};
-  std::atomic<bool> consumer_ready_{false};
+  bus::DeadLetterWriter dlq_{{.stage = "normalizer"}};  // builds; publisher() publishes
+  bool stopped_ = false;  // main thread
   std::mutex mu_;  // guards venues_, recent_status_, last_checkpoint_ (decoders are single-threaded)
   absl::Time last_checkpoint_ = absl::Now();
   absl::Time last_resync_gauges_ = absl::InfinitePast();  // mu_
-  std::mutex kv_mu_;  // guards books_kv_ (decoder and completer threads)
+  std::mutex kv_mu_;                                      // guards books_kv_ (decoder and ack window threads)
   std::unique_ptr<bus::KeyValue> books_kv_;
   std::atomic<bool> outputs_failed_{false};
-  std::set<std::string> checkpointed_venues_;  // completer thread: venues whose first save was logged
+  std::set<std::string> checkpointed_venues_;  // window thread: venues whose first save was logged
   std::map<std::string, VenuePipeline> venues_;
   std::deque<mdpb::VenueStatus> recent_status_;
-  // The pipeline's queues (fetcher, worker, completer and the publisher's ack thread).
-  std::mutex win_mu_;
-  std::condition_variable win_cv_;
-  std::deque<std::unique_ptr<InFlightBatch>> window_;  // by seq, oldest first
-  // Output msg id -> batch seqs, oldest first (an id repeats across batches
-  // only when a candle is re-emitted; one inline slot, no deque per output).
-  absl::flat_hash_map<std::string, absl::InlinedVector<uint64_t, 1>> awaiting_;
-  std::deque<std::vector<bus::ReceivedMessage>> fetched_;  // fetched, not decoded yet
-  size_t fetched_frames_ = 0;  // in fetched_ (guarded by win_mu_)
-  size_t window_frames_ = 0;   // raw frames of window_ (guarded by win_mu_)
-  uint64_t next_batch_seq_ = 1;
-  bool fetcher_done_ = false;
-  bool completer_stop_ = false;
   obs::Counter* frames_total_;
   obs::Counter* published_total_;
   obs::Histogram* batch_seconds_;

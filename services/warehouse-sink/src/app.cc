@@ -170,6 +170,13 @@ class WarehouseSinkApp final : public runtime::NatsServiceApp, public cdcpb::Cdc
       d["warehouse_md_dead_letters"] = std::to_string(md_->dead_letters());
       d["warehouse_md_last_error"] = md_->last_error();
     }
+    // The consumer loops' health entries, as details: readiness stays NATS +
+    // the warehouse (a CDC or MD stream that does not exist yet is waited for).
+    std::vector<streamadmin::control::v1::Dependency> loops;
+    if (cdc_) loops.push_back(cdc_->Health());
+    if (md_)
+      for (auto& h : md_->Health()) loops.push_back(std::move(h));
+    for (const auto& h : loops) d[h.name()] = h.detail();
     return d;
   }
 

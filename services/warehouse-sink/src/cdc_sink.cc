@@ -46,13 +46,32 @@ CdcSink::CdcSink(runtime::NatsClient& nats, std::string warehouse_dsn, cfg::CdcS
 CdcSink::~CdcSink() { Stop(); }
 
 void CdcSink::Start() {
-  worker_ = std::thread([this] { Run(); });
+  loop_ = std::make_unique<runtime::ConsumerLoop>(
+      nats_,
+      runtime::ConsumerLoop::Options{.consumer = config_.consumer(),
+                                     .name = "consumer.cdc",
+                                     .fetch_wait = absl::Milliseconds(100),
+                                     .bind = [this] { return Bind(); }},
+      [this](std::vector<bus::ReceivedMessage>& batch) { return Handle(batch); });
+  loop_->Start();
 }
 
 void CdcSink::Stop() {
   stop_ = true;
-  if (worker_.joinable()) worker_.join();
+  if (loop_) loop_->Stop();
   dlq_.reset();
+}
+
+void CdcSink::SetPaused(bool paused) {
+  if (loop_) loop_->SetPaused(paused);
+}
+
+streamadmin::control::v1::Dependency CdcSink::Health() const {
+  if (loop_) return loop_->Health();
+  streamadmin::control::v1::Dependency d;
+  d.set_name("consumer.cdc");
+  d.set_detail("not started");
+  return d;
 }
 
 std::string CdcSink::last_error() const {
@@ -100,62 +119,35 @@ absl::StatusOr<std::unique_ptr<bus::PullSubscription>> CdcSink::Subscribe(bool f
   return js.PullSubscribe(c);
 }
 
-void CdcSink::Run() {
-  std::unique_ptr<bus::PullSubscription> sub;
-  absl::Duration backoff = absl::Milliseconds(100);
-  absl::Time retry_apply = absl::InfinitePast();
-  bool force_rewind = false;
-  while (!stop_) {
-    if (!sub) {
-      if (!nats_.WaitReady(absl::Milliseconds(200))) continue;
-      auto s = Subscribe(force_rewind);
-      absl::Status st = s.status();
-      if (st.ok()) sub = std::move(*s);
-      if (st.ok() && !dlq_) {
-        auto p = bus::DeadLetterWriter::Create(nats_.connection(), {.stage = "warehouse", .subject = wire::kDlqCdc});
-        if (p.ok()) dlq_ = std::move(*p);
-        st = p.status();
-      }
-      if (!st.ok()) {
-        sub.reset();
-        SetError(std::string(st.message()));
-        spdlog::warn("warehouse sink: consumer {}/{} not ready: {}", config_.consumer().stream(),
-                     config_.consumer().durable(), std::string(st.message()));
-        absl::SleepFor(backoff);  // NOLINT: retry pacing of a background loop
-        backoff = std::min(backoff * 2, absl::Seconds(5));
-        continue;
-      }
-      force_rewind = false;
-      backoff = absl::Milliseconds(100);
-      spdlog::info("warehouse sink: consuming {} through durable {}", config_.consumer().stream(),
-                   config_.consumer().durable());
-    }
-    if (paused_) {
-      if (absl::Now() >= retry_apply && !ApplyReady()) retry_apply = absl::Now() + absl::Milliseconds(500);
-      absl::SleepFor(absl::Milliseconds(50));  // NOLINT: paused; polls the flag
-      continue;
-    }
-    auto msgs = sub->Fetch(static_cast<int>(config_.consumer().fetch_batch()), absl::Milliseconds(100));
-    if (!msgs.ok()) {
-      // Bind again (after a server restart the old subscription may be gone);
-      // what was fetched and not acked is redelivered.
-      spdlog::warn("warehouse sink: fetch: {}", std::string(msgs.status().message()));
-      sub.reset();
-      continue;
-    }
-    for (auto& m : *msgs) {
-      if (!Take(std::move(m))) {
-        force_rewind = true;
-        sub.reset();
-        break;
-      }
-    }
-    if (!sub) continue;
-    size_t buffered = 0;
-    for (const auto& [name, s] : servers_) buffered += s.events.size();
-    buffered_gauge_.Set(static_cast<double>(buffered));
-    if (absl::Now() >= retry_apply && !ApplyReady()) retry_apply = absl::Now() + absl::Milliseconds(500);
+absl::StatusOr<std::unique_ptr<bus::PullSubscription>> CdcSink::Bind() {
+  auto sub = Subscribe(force_rewind_);
+  absl::Status st = sub.status();
+  if (st.ok() && !dlq_) {
+    auto p = bus::DeadLetterWriter::Create(nats_.connection(), {.stage = "warehouse", .subject = wire::kDlqCdc});
+    if (p.ok()) dlq_ = std::move(*p);
+    st = p.status();
   }
+  if (!st.ok()) {
+    SetError(std::string(st.message()));
+    return st;
+  }
+  force_rewind_ = false;
+  return sub;
+}
+
+runtime::ConsumerLoop::Next CdcSink::Handle(std::vector<bus::ReceivedMessage>& batch) {
+  for (auto& m : batch) {
+    if (!Take(std::move(m))) {
+      force_rewind_ = true;
+      return runtime::ConsumerLoop::Next::kRebind;
+    }
+  }
+  size_t buffered = 0;
+  for (const auto& [name, s] : servers_) buffered += s.events.size();
+  buffered_gauge_.Set(static_cast<double>(buffered));
+  // Also while paused: what is buffered is applied as its watermarks allow.
+  if (absl::Now() >= retry_apply_ && !ApplyReady()) retry_apply_ = absl::Now() + absl::Milliseconds(500);
+  return runtime::ConsumerLoop::Next::kFetch;
 }
 
 bool CdcSink::Take(bus::ReceivedMessage m) {

@@ -41,13 +41,58 @@ MarketDataSink::MarketDataSink(runtime::NatsClient& nats, std::string warehouse_
 MarketDataSink::~MarketDataSink() { Stop(); }
 
 void MarketDataSink::Start() {
-  worker_ = std::thread([this] { Run(); });
+  const std::string stream = config_.stream().empty() ? "MD" : config_.stream();
+  for (Part* part : {&trades_part_, &candles_part_}) {
+    cfg::ConsumerConfig c;
+    c.set_stream(stream);
+    c.set_durable(part == &trades_part_ ? "warehouse-trades" : "warehouse-candles");
+    c.set_filter_subject(part == &trades_part_ ? wire::kTradeAll : wire::kCandleAll);
+    c.set_ack_wait_s(60);
+    c.set_max_ack_pending(50000);
+    c.set_fetch_batch(config_.batch() ? config_.batch() : 5000);
+    part->trades = part == &trades_part_;
+    // Writes are idempotent and need no order: an earlier process's unacked
+    // deliveries may come after their ack wait.
+    part->loop = std::make_unique<runtime::ConsumerLoop>(
+        nats_,
+        runtime::ConsumerLoop::Options{.consumer = c,
+                                       .name = part->trades ? "consumer.trades" : "consumer.candles",
+                                       .fetch_wait = absl::Milliseconds(50),
+                                       .rewind_on_first_bind = false},
+        [this, part](std::vector<bus::ReceivedMessage>& batch) {
+          if (batch.empty()) return runtime::ConsumerLoop::Next::kFetch;
+          return Write(*part, batch) ? runtime::ConsumerLoop::Next::kFetch : runtime::ConsumerLoop::Next::kBackOff;
+        });
+    part->loop->Start();
+  }
 }
 
 void MarketDataSink::Stop() {
-  stop_ = true;
-  if (worker_.joinable()) worker_.join();
+  for (Part* part : {&trades_part_, &candles_part_})
+    if (part->loop) part->loop->Stop();
+  std::lock_guard lock(dlq_mu_);
   dlq_.reset();
+}
+
+void MarketDataSink::SetPaused(bool paused) {
+  for (Part* part : {&trades_part_, &candles_part_})
+    if (part->loop) part->loop->SetPaused(paused);
+}
+
+std::vector<streamadmin::control::v1::Dependency> MarketDataSink::Health() const {
+  std::vector<streamadmin::control::v1::Dependency> out;
+  for (const Part* part : {&trades_part_, &candles_part_})
+    if (part->loop) out.push_back(part->loop->Health());
+  return out;
+}
+
+bus::DeadLetterWriter* MarketDataSink::Dlq() {
+  std::lock_guard lock(dlq_mu_);
+  if (!dlq_) {
+    auto p = bus::DeadLetterWriter::Create(nats_.connection(), {.stage = "warehouse", .subject = wire::kDlqWarehouse});
+    if (p.ok()) dlq_ = std::move(*p);
+  }
+  return dlq_.get();
 }
 
 std::string MarketDataSink::last_error() const {
@@ -65,8 +110,9 @@ void MarketDataSink::DeadLetter(const bus::ReceivedMessage& m, const std::string
   obs::MetricsRegistry::Default().GetCounter(kDeadLettersTotal, kDeadLettersHelp, {{"reason", reason}}).Inc();
   spdlog::error("warehouse: {} (msg id {}) dead-lettered to dlq.warehouse ({}): {}", m.subject(), m.msg_id(), reason,
                 error);
-  if (!dlq_) return;
-  if (absl::Status st = dlq_->Write(
+  bus::DeadLetterWriter* dlq = Dlq();
+  if (dlq == nullptr) return;
+  if (absl::Status st = dlq->Write(
           {.reason = reason,
            .error = error,
            .subject = m.subject(),
@@ -76,14 +122,9 @@ void MarketDataSink::DeadLetter(const bus::ReceivedMessage& m, const std::string
     spdlog::error("dead letter of {} not published: {}", m.subject(), std::string(st.message()));
 }
 
-bool MarketDataSink::Drain(bus::PullSubscription& sub, bool trades) {
-  const int batch = static_cast<int>(config_.batch() ? config_.batch() : 5000);
-  auto msgs = sub.Fetch(batch, absl::Milliseconds(50));
-  if (!msgs.ok()) {
-    resubscribe_ = true;
-    return false;
-  }
-  if (msgs->empty()) return true;
+bool MarketDataSink::Write(Part& part, std::vector<bus::ReceivedMessage>& batch) {
+  const bool trades = part.trades;
+  std::vector<bus::ReceivedMessage>* msgs = &batch;
   std::vector<mdpb::Trade> t;
   std::vector<warehouse::CandleRow> c;
   std::vector<bool> ok(msgs->size(), false);
@@ -114,7 +155,7 @@ bool MarketDataSink::Drain(bus::PullSubscription& sub, bool trades) {
     }
     ok[i] = true;
   }
-  if (!writer_) {
+  if (!part.writer) {
     auto w = warehouse::MarketDataWriter::Connect(
         {.conninfo = dsn_,
          .schema = config_.schema().empty() ? "md" : config_.schema(),
@@ -126,29 +167,31 @@ bool MarketDataSink::Drain(bus::PullSubscription& sub, bool trades) {
       for (auto& m : *msgs) (void)m.NakWithDelay(absl::Seconds(1));
       return false;
     }
-    writer_ = std::move(*w);
+    part.writer = std::move(*w);
   }
   absl::StatusOr<size_t> n;
   if (trades) {
     std::vector<const mdpb::Trade*> p;
     for (size_t i = 0; i < t.size(); ++i)
       if (ok[i]) p.push_back(&t[i]);
-    n = writer_->WriteTrades(p);
+    n = part.writer->WriteTrades(p);
   } else {
     std::vector<const warehouse::CandleRow*> p;
     for (size_t i = 0; i < c.size(); ++i)
       if (ok[i]) p.push_back(&c[i]);
-    n = writer_->WriteCandles(p);
+    n = part.writer->WriteCandles(p);
   }
   if (!n.ok()) {
     errors_.Inc();
     SetError(std::string(n.status().message()));
     spdlog::warn("warehouse (market data): batch of {} not stored: {}", msgs->size(), std::string(n.status().message()));
-    writer_.reset();
+    part.writer.reset();
     for (auto& m : *msgs) (void)m.NakWithDelay(absl::Seconds(1));
     return false;
   }
-  if (parked > 0 && dlq_) (void)dlq_->Flush(absl::Seconds(10));
+  if (parked > 0) {
+    if (bus::DeadLetterWriter* dlq = Dlq()) (void)dlq->Flush(absl::Seconds(10));
+  }
   SetError("");
   SA_CRASH_POINT("md_sink.batch_committed");  // in the warehouse, nothing acked
   for (auto& m : *msgs) {
@@ -158,59 +201,6 @@ bool MarketDataSink::Drain(bus::PullSubscription& sub, bool trades) {
   (trades ? trades_ : candles_) += *n;
   (trades ? rows_trades_ : rows_candles_).Inc(static_cast<double>(*n));
   return true;
-}
-
-void MarketDataSink::Run() {
-  std::unique_ptr<bus::PullSubscription> trades, candles;
-  const std::string stream = config_.stream().empty() ? "MD" : config_.stream();
-  bool told = false;
-  while (!stop_) {
-    if (!trades || !candles) {
-      if (!nats_.WaitReady(absl::Milliseconds(200))) continue;
-      auto make = [&](const std::string& durable, const std::string& filter) -> std::unique_ptr<bus::PullSubscription> {
-        cfg::ConsumerConfig c;
-        c.set_stream(stream);
-        c.set_durable(durable);
-        c.set_filter_subject(filter);
-        c.set_ack_wait_s(60);
-        c.set_max_ack_pending(50000);
-        if (!nats_.jetstream().EnsurePullConsumer(c).ok()) return nullptr;
-        auto s = nats_.jetstream().PullSubscribe(c);
-        return s.ok() ? std::move(*s) : nullptr;
-      };
-      trades = make("warehouse-trades", wire::kTradeAll);
-      candles = make("warehouse-candles", wire::kCandleAll);
-      if (!dlq_) {
-        auto p =
-            bus::DeadLetterWriter::Create(nats_.connection(), {.stage = "warehouse", .subject = wire::kDlqWarehouse});
-        if (p.ok()) dlq_ = std::move(*p);
-      }
-      if (!trades || !candles) {
-        if (!told) spdlog::info("warehouse (market data): stream {} not available yet; waiting for it", stream);
-        told = true;
-        trades.reset();
-        candles.reset();
-        for (int i = 0; i < 20 && !stop_; ++i) absl::SleepFor(absl::Milliseconds(100));  // NOLINT: retry pacing
-        continue;
-      }
-      spdlog::info("warehouse (market data): consuming md.trade.> and md.candle.> of {}", stream);
-    }
-    if (paused_) {
-      absl::SleepFor(absl::Milliseconds(50));  // NOLINT: paused; polls the flag
-      continue;
-    }
-    const bool a = Drain(*trades, true);
-    const bool b = Drain(*candles, false);
-    if (resubscribe_) {
-      resubscribe_ = false;
-      trades.reset();
-      candles.reset();
-      continue;
-    }
-    if (!a || !b) {
-      for (int i = 0; i < 5 && !stop_; ++i) absl::SleepFor(absl::Milliseconds(100));  // NOLINT: retry pacing
-    }
-  }
 }
 
 }  // namespace sa::warehouse_sink

@@ -20,6 +20,9 @@ class Gauge;
 
 namespace sa::bus {
 
+// Messages per Fetch when ConsumerConfig.fetch_batch is 0, in every service.
+inline constexpr int kDefaultFetchBatch = 256;
+
 namespace internal {
 struct JetStreamState;
 struct PullState;
@@ -108,7 +111,7 @@ class PullSubscription {
   absl::StatusOr<std::vector<ReceivedMessage>> Fetch(absl::Duration timeout) {
     return Fetch(fetch_batch_, timeout);
   }
-  // ConsumerConfig.fetch_batch, or 128 when unset.
+  // ConsumerConfig.fetch_batch, or kDefaultFetchBatch when unset.
   int fetch_batch() const { return fetch_batch_; }
 
   const std::string& stream() const { return stream_; }

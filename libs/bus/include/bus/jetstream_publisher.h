@@ -81,6 +81,16 @@ class JetStreamPublisher : public Publisher {
   // Cancelled (here and from Flush) once the publisher is closing: the
   // message says nothing about the message, only about this process.
   absl::Status Publish(const Message& message) override;
+  // Called once per message accepted by Publish(message, done): OK once the
+  // stream stored it (a "duplicate" ack included), else the permanent failure,
+  // or Cancelled for a message still unacknowledged when the publisher is
+  // destroyed. Runs on the ack-delivery (or retry) thread, with the rules of
+  // on_ack; in the destructor, on the destroying thread. Flush returns only
+  // after the completions of the stored messages it waited for have returned.
+  using Completion = std::function<void(const absl::Status& result)>;
+  // Publish, with `done` for this message alone. When this returns an error
+  // the message was refused and `done` is never called.
+  absl::Status Publish(const Message& message, Completion done);
   // Waits until every message accepted by Publish() before this call has
   // been acknowledged. DeadlineExceeded says how many are still missing.
   absl::Status Flush(absl::Duration timeout) override;

@@ -19,7 +19,8 @@
 // warehouse schemas and the position table are the same, so a deployment
 // moving over resumes where the old process stopped.
 //
-// Threading: one worker thread owns the subscription, buffer and applier;
+// Threading: the consumer loop's thread (runtime::ConsumerLoop) owns the
+// subscription, buffer and applier;
 // SetPaused, Details, healthy and last_error are for any thread.
 #pragma once
 
@@ -28,13 +29,13 @@
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "bus/dead_letters.h"
 #include "bus/jetstream.h"
 #include "bus/jetstream_publisher.h"
 #include "observability/metrics.h"
+#include "runtime/consumer_loop.h"
 #include "runtime/nats_client.h"
 #include "streamadmin/cdc/v1/cdc.pb.h"
 #include "streamadmin/config/v1/config.pb.h"
@@ -56,7 +57,9 @@ class CdcSink {
   // Stops fetching; whatever is buffered and unacked is redelivered later.
   void Stop();
   // Paused: no fetch; what is buffered is still applied as its watermarks allow.
-  void SetPaused(bool paused) { paused_ = paused; }
+  void SetPaused(bool paused);
+  // The consumer loop's health entry ("consumer.cdc").
+  streamadmin::control::v1::Dependency Health() const;
 
   // For GetStatus: position per server, counters, last error.
   std::map<std::string, std::string> Details() const;
@@ -76,7 +79,10 @@ class CdcSink {
     uint64_t applied = 0;  // position in the warehouse, once known
   };
 
-  void Run();
+  // The consumer loop's bind: Subscribe, and the dead-letter writer.
+  absl::StatusOr<std::unique_ptr<bus::PullSubscription>> Bind();
+  // The consumer loop's handler (its thread owns everything below).
+  runtime::ConsumerLoop::Next Handle(std::vector<bus::ReceivedMessage>& batch);
   // Binds to the durable consumer. If deliveries are outstanding (a previous
   // process died holding them, or a reconnect lost some in flight), the
   // consumer is recreated from its ack floor so they come again now and in
@@ -96,9 +102,10 @@ class CdcSink {
   const std::string dsn_;
   const streamadmin::config::v1::CdcSinkConfig config_;
   const uint32_t citus_shard_count_;
-  std::thread worker_;
+  std::unique_ptr<runtime::ConsumerLoop> loop_;
   std::atomic<bool> stop_{false};
-  std::atomic<bool> paused_{false};
+  bool force_rewind_ = false;                      // a gap was seen: the next bind rewinds
+  absl::Time retry_apply_ = absl::InfinitePast();  // after an apply error, not before
   std::unique_ptr<bus::DeadLetterWriter> dlq_;
   std::unique_ptr<warehouse::ChangeApplier> applier_;
   std::map<std::string, Server> servers_;  // worker thread only

@@ -12,20 +12,22 @@
 // cdc-bridge. The durables and the tables are the same, so a deployment
 // moving over resumes where the old process stopped.
 //
-// Threading: one worker thread owns everything but the counters, the pause
-// flag and the last error.
+// Threading: one consumer loop (runtime::ConsumerLoop) per durable, each
+// with a warehouse connection of its own; the dead-letter writer, counters
+// and last error are shared.
 #pragma once
 
 #include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
+#include <vector>
 
 #include "bus/dead_letters.h"
 #include "bus/jetstream.h"
 #include "bus/jetstream_publisher.h"
 #include "observability/metrics.h"
+#include "runtime/consumer_loop.h"
 #include "runtime/nats_client.h"
 #include "streamadmin/config/v1/config.pb.h"
 #include "warehouse/market_data_writer.h"
@@ -45,16 +47,26 @@ class MarketDataSink {
   // Stops fetching; what was fetched and not acked is redelivered later.
   void Stop();
   // Paused: no fetch (the batch in hand is finished first).
-  void SetPaused(bool paused) { paused_ = paused; }
+  void SetPaused(bool paused);
+  // The consumer loops' health entries ("consumer.trades", "consumer.candles").
+  std::vector<streamadmin::control::v1::Dependency> Health() const;
   uint64_t trades() const { return trades_.load(); }
   uint64_t candles() const { return candles_.load(); }
   uint64_t dead_letters() const { return dead_letters_.load(); }
   std::string last_error() const;
 
  private:
-  void Run();
-  // Fetches one batch from `sub` and writes it; false on a warehouse error.
-  bool Drain(bus::PullSubscription& sub, bool trades);
+  // One consumer and what writes its messages; its loop's thread owns `writer`.
+  struct Part {
+    bool trades = true;
+    std::unique_ptr<warehouse::MarketDataWriter> writer;
+    std::unique_ptr<runtime::ConsumerLoop> loop;
+  };
+  // Writes one fetched batch, acks it after COMMIT; false on a warehouse
+  // error (the batch is nak'd with a delay).
+  bool Write(Part& part, std::vector<bus::ReceivedMessage>& batch);
+  // Created on first use; null while it cannot be.
+  bus::DeadLetterWriter* Dlq();
   void DeadLetter(const bus::ReceivedMessage& m, const std::string& reason, const std::string& error);
   void SetError(std::string e);
 
@@ -62,12 +74,9 @@ class MarketDataSink {
   const std::string dsn_;
   const streamadmin::config::v1::MarketDataSinkConfig config_;
   const uint32_t citus_shard_count_;
-  std::thread worker_;
-  std::atomic<bool> stop_{false};
-  std::atomic<bool> paused_{false};
-  bool resubscribe_ = false;  // a fetch failed: bind again
-  std::unique_ptr<warehouse::MarketDataWriter> writer_;
-  std::unique_ptr<bus::DeadLetterWriter> dlq_;
+  Part trades_part_, candles_part_;
+  std::mutex dlq_mu_;
+  std::unique_ptr<bus::DeadLetterWriter> dlq_;  // dlq_mu_
   std::atomic<uint64_t> trades_{0}, candles_{0}, dead_letters_{0};
   mutable std::mutex error_mu_;
   std::string last_error_;  // "" once a batch was stored again

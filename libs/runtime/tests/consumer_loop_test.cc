@@ -1,0 +1,239 @@
+// ConsumerLoop + AckWindow + JetStreamPublisher against a real nats-server:
+// inputs on IN are turned into outputs on OUT, and acked only once stored.
+#include "runtime/consumer_loop.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "bus/jetstream_publisher.h"
+#include "runtime/ack_window.h"
+#include "runtime/main.h"
+#include "runtime/nats_client.h"
+#include "testing/nats_server.h"
+#include "testing/wait.h"
+
+namespace sa::runtime {
+namespace {
+
+namespace cfg = streamadmin::config::v1;
+
+cfg::StreamConfig StreamOf(const std::string& name, const std::string& subject) {
+  cfg::StreamConfig s;
+  s.set_name(name);
+  s.add_subjects(subject);
+  s.set_storage("memory");
+  return s;
+}
+
+cfg::ConsumerConfig Durable(const std::string& name) {
+  cfg::ConsumerConfig c;
+  c.set_stream("IN");
+  c.set_durable(name);
+  c.set_ack_wait_s(30);
+  c.set_max_ack_pending(10000);
+  return c;
+}
+
+// Server-side state (consumer info, stream counts) has no notification: polled.
+bool Eventually(const std::function<bool()>& cond, absl::Duration timeout = absl::Seconds(20)) {
+  return testing::WaitFor(cond, timeout);
+}
+
+class ConsumerLoopTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto server = testing::NatsServer::Start();
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = std::move(*server);
+    cfg::ServerConfig s;
+    cfg::LogConfig l;
+    cfg::NatsConfig nats;
+    SetCommonDefaults(0, 0, &s, &l, &nats);
+    nats.clear_servers();
+    nats.add_servers(server_->url());
+    auto client = NatsClient::Start(nats, {StreamOf("IN", "in.>"), StreamOf("OUT", "out.>")});
+    ASSERT_TRUE(client.ok()) << client.status();
+    client_ = std::move(*client);
+    ASSERT_TRUE(client_->WaitReady(absl::Seconds(30)));
+    auto publisher = bus::JetStreamPublisher::Create(client_->connection());
+    ASSERT_TRUE(publisher.ok()) << publisher.status();
+    publisher_ = std::move(*publisher);
+  }
+
+  void PublishInputs(int n) {
+    for (int i = 0; i < n; ++i)
+      ASSERT_TRUE(
+          publisher_->Publish({.subject = absl::StrCat("in.", i), .data = "x", .msg_id = absl::StrCat("in-", i)}).ok());
+    ASSERT_TRUE(publisher_->Flush(absl::Seconds(10)).ok());
+  }
+
+  uint64_t Stored(const std::string& stream) {
+    auto info = client_->jetstream().GetStreamInfo(stream);
+    return info.ok() ? info->messages : 0;
+  }
+
+  std::unique_ptr<testing::NatsServer> server_;
+  std::unique_ptr<NatsClient> client_;
+  std::unique_ptr<bus::JetStreamPublisher> publisher_;
+};
+
+TEST_F(ConsumerLoopTest, AcksEveryInputOnceItsOutputIsStored) {
+  PublishInputs(300);
+  AckWindow window;
+  ConsumerLoop loop(*client_, {.consumer = Durable("copier"), .fetch_ahead = 2},
+                    [&](std::vector<bus::ReceivedMessage>& batch) {
+                      std::vector<bus::Message> out;
+                      for (const auto& m : batch)
+                        out.push_back({.subject = absl::StrCat("out.", m.stream_sequence()),
+                                       .data = m.data(),
+                                       .msg_id = absl::StrCat("out-", m.stream_sequence())});
+                      if (!batch.empty()) window.Submit(*publisher_, std::move(batch), out);
+                      return ConsumerLoop::Next::kFetch;
+                    });
+  EXPECT_FALSE(loop.Health().healthy());
+  loop.Start();
+  ASSERT_TRUE(Eventually([&] {
+    auto info = client_->jetstream().GetConsumerInfo("IN", "copier");
+    return info.ok() && info->ack_floor_stream_seq == 300 && info->num_ack_pending == 0;
+  }));
+  EXPECT_EQ(Stored("OUT"), 300u);
+  EXPECT_TRUE(loop.Health().healthy());
+  EXPECT_EQ(loop.Health().name(), "consumer");
+  EXPECT_EQ(loop.Health().detail(), "bound to IN/copier");
+  EXPECT_EQ(loop.fetched(), 300u);
+  loop.Stop();
+  EXPECT_TRUE(window.Drain(absl::Seconds(10)).ok());
+  EXPECT_FALSE(window.failed());
+}
+
+TEST_F(ConsumerLoopTest, AnInputWhoseOutputIsRefusedIsNeverAckedButDeliveredAgain) {
+  PublishInputs(3);
+  AckWindow window;
+  std::mutex mu;
+  std::condition_variable cv;
+  uint64_t max_delivery_of_second = 0;
+  ConsumerLoop loop(*client_, {.consumer = Durable("refused")}, [&](std::vector<bus::ReceivedMessage>& batch) {
+    std::vector<bus::Message> out;
+    for (const auto& m : batch) {
+      // The second input's output is over the server's max_payload: refused.
+      const bool too_big = m.stream_sequence() == 2;
+      if (too_big) {
+        std::lock_guard lock(mu);
+        max_delivery_of_second = std::max(max_delivery_of_second, m.delivery_count());
+        cv.notify_all();
+      }
+      out.push_back({.subject = absl::StrCat("out.", m.stream_sequence()),
+                     .data = std::string(too_big ? (2 << 20) : 1, 'x'),
+                     .msg_id = absl::StrCat("out-", m.stream_sequence())});
+    }
+    for (size_t i = 0; i < batch.size(); ++i) {  // one entry per input, so only the second fails
+      std::vector<bus::ReceivedMessage> one;
+      one.push_back(std::move(batch[i]));
+      window.Submit(*publisher_, std::move(one), {out[i]});
+    }
+    return ConsumerLoop::Next::kFetch;
+  });
+  loop.Start();
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(20), [&] { return max_delivery_of_second >= 2; }));
+  }
+  ASSERT_TRUE(Eventually([&] {
+    auto info = client_->jetstream().GetConsumerInfo("IN", "refused");
+    return info.ok() && info->ack_floor_stream_seq == 1 && Stored("OUT") == 2;
+  }));
+  loop.Stop();
+  (void)window.Drain(absl::Seconds(5));
+  EXPECT_TRUE(window.failed());
+  auto info = client_->jetstream().GetConsumerInfo("IN", "refused");
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(info->ack_floor_stream_seq, 1u);  // the third is acked, the second never
+  EXPECT_GE(info->num_ack_pending, 1);
+}
+
+TEST_F(ConsumerLoopTest, ReportsWhyItIsNotBoundAndBindsOnceTheStreamExists) {
+  cfg::ConsumerConfig c = Durable("late");
+  c.set_stream("LATE");
+  std::atomic<uint64_t> handled{0};
+  ConsumerLoop loop(*client_, {.consumer = c, .name = "consumer.late"}, [&](std::vector<bus::ReceivedMessage>& batch) {
+    for (auto& m : batch) (void)m.Ack();
+    handled += batch.size();
+    return ConsumerLoop::Next::kFetch;
+  });
+  loop.Start();
+  ASSERT_TRUE(Eventually([&] { return loop.Health().detail() != "not bound yet"; }));
+  EXPECT_FALSE(loop.Health().healthy());
+  EXPECT_EQ(loop.Health().name(), "consumer.late");
+  EXPECT_NE(loop.Health().detail().find("not bound yet: "), std::string::npos) << loop.Health().detail();
+  ASSERT_TRUE(client_->jetstream().EnsureStream(StreamOf("LATE", "late.>")).ok());
+  ASSERT_TRUE(publisher_->Publish({.subject = "late.1", .data = "x", .msg_id = "late-1"}).ok());
+  ASSERT_TRUE(Eventually([&] { return handled.load() == 1; }));
+  EXPECT_TRUE(loop.Health().healthy());
+}
+
+TEST_F(ConsumerLoopTest, FetchesNothingWhilePausedAndTheDefaultBatchWhenFetchBatchIsZero) {
+  PublishInputs(600);
+  std::atomic<size_t> largest{0};
+  std::atomic<uint64_t> handled{0};
+  std::atomic<uint64_t> ticks{0};
+  cfg::ConsumerConfig c = Durable("paused");
+  c.set_fetch_batch(0);
+  ConsumerLoop loop(*client_, {.consumer = c}, [&](std::vector<bus::ReceivedMessage>& batch) {
+    largest = std::max(largest.load(), batch.size());
+    for (auto& m : batch) (void)m.Ack();
+    handled += batch.size();
+    ++ticks;
+    return ConsumerLoop::Next::kFetch;
+  });
+  loop.SetPaused(true);
+  loop.Start();
+  ASSERT_TRUE(Eventually([&] { return loop.bound() && ticks.load() >= 5; }));  // the handler ticks while paused
+  EXPECT_EQ(handled.load(), 0u);
+  EXPECT_EQ(loop.Health().detail(), "bound to IN/paused (paused)");
+  loop.SetPaused(false);
+  ASSERT_TRUE(Eventually([&] { return handled.load() == 600; }));
+  EXPECT_LE(largest.load(), static_cast<size_t>(bus::kDefaultFetchBatch));
+  EXPECT_GT(largest.load(), 1u);
+}
+
+TEST_F(ConsumerLoopTest, TheFirstBindRedeliversWhatAnEarlierProcessLeftUnacked) {
+  PublishInputs(5);
+  {
+    // An earlier process: fetched everything, acked nothing.
+    ASSERT_TRUE(client_->jetstream().EnsurePullConsumer(Durable("restart")).ok());
+    auto sub = client_->jetstream().PullSubscribe(Durable("restart"));
+    ASSERT_TRUE(sub.ok());
+    auto got = (*sub)->Fetch(5, absl::Seconds(5));
+    ASSERT_TRUE(got.ok());
+    ASSERT_EQ(got->size(), 5u);
+  }
+  std::mutex mu;
+  std::vector<uint64_t> seen;
+  ConsumerLoop loop(*client_, {.consumer = Durable("restart")}, [&](std::vector<bus::ReceivedMessage>& batch) {
+    std::lock_guard lock(mu);
+    for (auto& m : batch) {
+      seen.push_back(m.stream_sequence());
+      (void)m.Ack();
+    }
+    return ConsumerLoop::Next::kFetch;
+  });
+  loop.Start();
+  // At once (the ack wait is 30 s), in stream order.
+  ASSERT_TRUE(Eventually(
+      [&] {
+        std::lock_guard lock(mu);
+        return seen.size() >= 5;
+      },
+      absl::Seconds(10)));
+  std::lock_guard lock(mu);
+  EXPECT_EQ(seen, (std::vector<uint64_t>{1, 2, 3, 4, 5}));
+}
+
+}  // namespace
+}  // namespace sa::runtime
