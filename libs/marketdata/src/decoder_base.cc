@@ -96,9 +96,8 @@ absl::Status DecoderBase::Decode(const RawFrame& frame, Sink& sink) {
   return status;
 }
 
-absl::Status DecoderBase::CheckLevel(const RawFrame& frame, absl::string_view what,
-                                     std::string_view price, std::string_view size,
-                                     OrderBook::ParsedLevel* parsed) {
+absl::Status DecoderBase::CheckLevel(const RawFrame& frame, absl::string_view what, std::string_view price,
+                                     std::string_view size, OrderBook::ParsedLevel* parsed) {
   OrderBook::ParsedLevel level;
   if (OrderBook::ParseLevel(AV(price), AV(size), &level)) {
     if (parsed != nullptr) *parsed = level;

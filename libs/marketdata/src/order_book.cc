@@ -58,8 +58,7 @@ absl::Status OrderBook::Set(BookSide side, absl::string_view price, absl::string
   return absl::OkStatus();
 }
 
-void OrderBook::SetParsed(BookSide side, const ParsedLevel& parsed, absl::string_view price,
-                          absl::string_view size) {
+void OrderBook::SetParsed(BookSide side, const ParsedLevel& parsed, absl::string_view price, absl::string_view size) {
   if (side == BookSide::kBid) {
     SetLevel(bids_, parsed.key, price, size, parsed.remove);
   } else {

@@ -93,7 +93,7 @@ TEST(KrakenChecksum, MatchesKrakensDocumentedExample) {
 TEST(KrakenChecksum, LongTextsGiveTheCrcOfTheWholeStrippedString) {
   OrderBook book;
   std::string expected_text;
-  const std::string zeros(300, '0');       // several texts to one crc32() call
+  const std::string zeros(300, '0');        // several texts to one crc32() call
   const std::string long_zeros(1100, '0');  // one text longer than the buffer
   for (int i = 0; i < 10; ++i) {
     const std::string ask = absl::StrCat("0.0", 6000 + i);

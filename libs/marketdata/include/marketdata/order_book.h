@@ -46,8 +46,7 @@ class OrderBook {
   // book is unchanged then.
   absl::Status Set(BookSide side, absl::string_view price, absl::string_view size);
   // Set for texts already parsed: `parsed` must be ParseLevel(price, size).
-  void SetParsed(BookSide side, const ParsedLevel& parsed, absl::string_view price,
-                 absl::string_view size);
+  void SetParsed(BookSide side, const ParsedLevel& parsed, absl::string_view price, absl::string_view size);
 
   void Clear();
   // Drops everything beyond the best `depth` levels of each side; `removed`

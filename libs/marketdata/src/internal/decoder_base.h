@@ -100,8 +100,8 @@ class DecoderBase : public Decoder {
   // OK when `price` is an exact decimal price and `size` an exact, non-negative
   // decimal; else a kBadValue error: `<what> "<price>" "<size>"`. `parsed`, when
   // given, receives the parsed level for OrderBook::SetParsed.
-  absl::Status CheckLevel(const RawFrame& frame, absl::string_view what, std::string_view price,
-                          std::string_view size, OrderBook::ParsedLevel* parsed = nullptr);
+  absl::Status CheckLevel(const RawFrame& frame, absl::string_view what, std::string_view price, std::string_view size,
+                          OrderBook::ParsedLevel* parsed = nullptr);
   absl::Status JsonError(const RawFrame& frame, simdjson::error_code error,
                          absl::string_view where);
   void CountSkipped() { ++stats_.skipped; }
