@@ -96,11 +96,11 @@ absl::Status DecoderBase::Decode(const RawFrame& frame, Sink& sink) {
   return status;
 }
 
-absl::Status DecoderBase::CheckLevel(const RawFrame& frame, absl::string_view what,
-                                     std::string_view price, std::string_view size) {
-  PriceKey key;
-  ExactDecimal exact_size;
-  if (ParsePriceKey(AV(price), &key) && ParseExactDecimal(AV(size), &exact_size) && exact_size.units >= 0) {
+absl::Status DecoderBase::CheckLevel(const RawFrame& frame, absl::string_view what, std::string_view price,
+                                     std::string_view size, OrderBook::ParsedLevel* parsed) {
+  OrderBook::ParsedLevel level;
+  if (OrderBook::ParseLevel(AV(price), AV(size), &level)) {
+    if (parsed != nullptr) *parsed = level;
     return absl::OkStatus();
   }
   return Error(frame, DecodeError::kBadValue, absl::StrCat(what, " \"", AV(price), "\" \"", AV(size), "\""));

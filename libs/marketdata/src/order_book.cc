@@ -36,6 +36,15 @@ void ForEach(const Map& map, size_t n, absl::FunctionRef<void(const OrderBook::L
 
 }  // namespace
 
+bool OrderBook::ParseLevel(absl::string_view price, absl::string_view size, ParsedLevel* out) {
+  ExactDecimal amount;
+  if (!ParsePriceKey(price, &out->key) || !ParseExactDecimal(size, &amount) || amount.units < 0) {
+    return false;
+  }
+  out->remove = IsZero(amount);
+  return true;
+}
+
 absl::Status OrderBook::Set(BookSide side, absl::string_view price, absl::string_view size) {
   PriceKey key;
   if (!ParsePriceKey(price, &key)) {
@@ -45,13 +54,16 @@ absl::Status OrderBook::Set(BookSide side, absl::string_view price, absl::string
   if (!ParseExactDecimal(size, &amount) || amount.units < 0) {
     return absl::InvalidArgumentError(absl::StrCat("bad size \"", size, "\" at price ", price));
   }
-  const bool remove = IsZero(amount);
-  if (side == BookSide::kBid) {
-    SetLevel(bids_, key, price, size, remove);
-  } else {
-    SetLevel(asks_, key, price, size, remove);
-  }
+  SetParsed(side, ParsedLevel{key, IsZero(amount)}, price, size);
   return absl::OkStatus();
+}
+
+void OrderBook::SetParsed(BookSide side, const ParsedLevel& parsed, absl::string_view price, absl::string_view size) {
+  if (side == BookSide::kBid) {
+    SetLevel(bids_, parsed.key, price, size, parsed.remove);
+  } else {
+    SetLevel(asks_, parsed.key, price, size, parsed.remove);
+  }
 }
 
 void OrderBook::Clear() {

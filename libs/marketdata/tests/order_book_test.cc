@@ -2,7 +2,11 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <zlib.h>
 
+#include <string>
+
+#include "absl/strings/str_cat.h"
 #include "venues/kraken/kraken_checksum.h"
 
 namespace sa::md {
@@ -82,6 +86,30 @@ TEST(KrakenChecksum, MatchesKrakensDocumentedExample) {
   for (const auto& level : asks) ASSERT_TRUE(book.Set(BookSide::kAsk, level[0], level[1]).ok());
   for (const auto& level : bids) ASSERT_TRUE(book.Set(BookSide::kBid, level[0], level[1]).ok());
   EXPECT_EQ(KrakenBookChecksum(book), 974947235u);
+}
+
+// Texts longer than the checksum's buffer (sizes with hundreds of trailing
+// zeros) give the CRC of the same stripped string, fed in several calls.
+TEST(KrakenChecksum, LongTextsGiveTheCrcOfTheWholeStrippedString) {
+  OrderBook book;
+  std::string expected_text;
+  const std::string zeros(300, '0');        // several texts to one crc32() call
+  const std::string long_zeros(1100, '0');  // one text longer than the buffer
+  for (int i = 0; i < 10; ++i) {
+    const std::string ask = absl::StrCat("0.0", 6000 + i);
+    const std::string size = absl::StrCat("0.", i + 1, zeros);
+    ASSERT_TRUE(book.Set(BookSide::kAsk, ask, size).ok());
+    expected_text += absl::StrCat(6000 + i, i + 1, zeros);
+  }
+  for (int i = 0; i < 10; ++i) {
+    const std::string bid = absl::StrCat("0.0", 5999 - i);
+    const std::string size = absl::StrCat("00", i + 1, ".5", long_zeros);
+    ASSERT_TRUE(book.Set(BookSide::kBid, bid, size).ok());
+    expected_text += absl::StrCat(5999 - i, i + 1, "5", long_zeros);
+  }
+  const uLong expected = crc32(crc32(0L, Z_NULL, 0), reinterpret_cast<const Bytef*>(expected_text.data()),
+                               static_cast<uInt>(expected_text.size()));
+  EXPECT_EQ(KrakenBookChecksum(book), static_cast<uint32_t>(expected));
 }
 
 }  // namespace

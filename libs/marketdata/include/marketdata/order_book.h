@@ -31,11 +31,22 @@ class OrderBook {
     std::string size;   // venue text, never zero
   };
 
+  // A level's price and size, parsed once: decoders validate every level as
+  // they read it and apply it later, so they keep this and call SetParsed.
+  struct ParsedLevel {
+    PriceKey key = 0;
+    bool remove = false;  // size is zero
+  };
+  // False when either text is not an exact decimal or size < 0.
+  static bool ParseLevel(absl::string_view price, absl::string_view size, ParsedLevel* out);
+
   // Sets the level at `price` to `size`; a size equal to zero removes it
   // (removing an absent level is not an error: venues send such deletes).
   // InvalidArgument when either text is not an exact decimal or size < 0; the
   // book is unchanged then.
   absl::Status Set(BookSide side, absl::string_view price, absl::string_view size);
+  // Set for texts already parsed: `parsed` must be ParseLevel(price, size).
+  void SetParsed(BookSide side, const ParsedLevel& parsed, absl::string_view price, absl::string_view size);
 
   void Clear();
   // Drops everything beyond the best `depth` levels of each side; `removed`

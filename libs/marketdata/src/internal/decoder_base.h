@@ -98,9 +98,10 @@ class DecoderBase : public Decoder {
   // "<venue> frame <seq> on <conn>: <what>" with the reason as payload.
   absl::Status Error(const RawFrame& frame, DecodeError error, absl::string_view what);
   // OK when `price` is an exact decimal price and `size` an exact, non-negative
-  // decimal; else a kBadValue error: `<what> "<price>" "<size>"`.
-  absl::Status CheckLevel(const RawFrame& frame, absl::string_view what, std::string_view price,
-                          std::string_view size);
+  // decimal; else a kBadValue error: `<what> "<price>" "<size>"`. `parsed`, when
+  // given, receives the parsed level for OrderBook::SetParsed.
+  absl::Status CheckLevel(const RawFrame& frame, absl::string_view what, std::string_view price, std::string_view size,
+                          OrderBook::ParsedLevel* parsed = nullptr);
   absl::Status JsonError(const RawFrame& frame, simdjson::error_code error,
                          absl::string_view where);
   void CountSkipped() { ++stats_.skipped; }

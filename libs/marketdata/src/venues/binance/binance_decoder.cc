@@ -52,12 +52,14 @@ struct LevelView {
   BookSide side;
   std::string_view price;
   std::string_view size;
+  OrderBook::ParsedLevel parsed;  // by CheckLevel: applied without parsing again
 };
 
 struct OwnedLevel {
   BookSide side;
   std::string price;
   std::string size;
+  OrderBook::ParsedLevel parsed;
 };
 
 // A depthUpdate kept until a snapshot arrives.
@@ -272,7 +274,7 @@ absl::Status BinanceDecoder::ReadLevels(const RawFrame& frame, od::value value, 
       ++index;  // later elements (old API's []) are ignored
     }
     if (index < 2) return Error(frame, DecodeError::kMissingField, "level without price and size");
-    if (auto st = CheckLevel(frame, "level", level.price, level.size); !st.ok()) return st;
+    if (auto st = CheckLevel(frame, "level", level.price, level.size, &level.parsed); !st.ok()) return st;
     levels_.push_back(level);
   }
   return absl::OkStatus();
@@ -426,7 +428,7 @@ void BinanceDecoder::Buffer(SyncState& sync, const RawFrame& frame, uint64_t fir
   diff.frame.recv_time_ns = frame.recv_time_ns;
   diff.levels.reserve(levels.size());
   for (const LevelView& level : levels) {
-    diff.levels.push_back({level.side, std::string(level.price), std::string(level.size)});
+    diff.levels.push_back({level.side, std::string(level.price), std::string(level.size), level.parsed});
   }
   sync.buffer.push_back(std::move(diff));
   while (sync.buffer.size() > options_.max_buffered_diffs) sync.buffer.pop_front();
@@ -455,7 +457,7 @@ void BinanceDecoder::ApplyLive(TrackedBook& book, SyncState& sync, const RawFram
   pb::BookUpdate& update =
       StartBookUpdate(book, frame, /*snapshot=*/false, final_id, event_time_ns);
   for (const LevelView& level : levels) {
-    (void)book.book.Set(level.side, AV(level.price), AV(level.size));  // validated
+    book.book.SetParsed(level.side, level.parsed, AV(level.price), AV(level.size));
     pb::BookLevel* out = level.side == BookSide::kBid ? update.add_bids() : update.add_asks();
     SetDecimal(out->mutable_price(), level.price);
     SetDecimal(out->mutable_size(), level.size);
@@ -536,7 +538,7 @@ absl::Status BinanceDecoder::DecodeSnapshot(const RawFrame& frame, od::document&
   }
   book.book.Clear();
   for (const LevelView& level : levels_) {
-    (void)book.book.Set(level.side, AV(level.price), AV(level.size));  // validated
+    book.book.SetParsed(level.side, level.parsed, AV(level.price), AV(level.size));
   }
   std::deque<BufferedDiff> pending;
   pending.swap(sync.buffer);
@@ -550,7 +552,7 @@ absl::Status BinanceDecoder::DecodeSnapshot(const RawFrame& frame, od::document&
     }
     replay_levels_.clear();
     for (const OwnedLevel& level : diff.levels) {
-      replay_levels_.push_back({level.side, level.price, level.size});
+      replay_levels_.push_back({level.side, level.price, level.size, level.parsed});
     }
     ApplyLive(book, sync, diff.frame, diff.first_id, diff.final_id, diff.event_time_ns,
               replay_levels_, sink);

@@ -57,6 +57,7 @@ struct L2Level {
   BookSide side;
   std::string_view price;
   std::string_view size;
+  OrderBook::ParsedLevel parsed;  // by CheckLevel: applied without parsing again
 };
 
 struct TradeView {
@@ -295,7 +296,7 @@ absl::Status CoinbaseDecoder::ReadL2(const RawFrame& frame, od::array events) {
           } else {
             return Error(frame, DecodeError::kBadValue, absl::StrCat("l2 side \"", AV(side), "\""));
           }
-          if (auto st = CheckLevel(frame, "l2 level", level.price, level.size); !st.ok()) return st;
+          if (auto st = CheckLevel(frame, "l2 level", level.price, level.size, &level.parsed); !st.ok()) return st;
           int64_t time_ns = 0;
           if (!time.empty() && ParseRfc3339ToNs(AV(time), &time_ns) && time_ns > event.time_ns) {
             event.time_ns = time_ns;
@@ -326,7 +327,8 @@ void CoinbaseDecoder::ApplyL2(const RawFrame& frame, uint64_t sequence, Sink& si
     if (event.snapshot) {
       book.book.Clear();
       for (size_t i = event.first_level; i < event.end_level; ++i) {
-        (void)book.book.Set(levels_[i].side, AV(levels_[i].price), AV(levels_[i].size));
+        const L2Level& level = levels_[i];
+        book.book.SetParsed(level.side, level.parsed, AV(level.price), AV(level.size));
       }
       GoLiveWithSnapshot(book, frame, sequence, event.time_ns, sink);
       continue;
@@ -344,7 +346,7 @@ void CoinbaseDecoder::ApplyL2(const RawFrame& frame, uint64_t sequence, Sink& si
     pb::BookUpdate& update = StartBookUpdate(book, frame, false, sequence, event.time_ns);
     for (size_t i = event.first_level; i < event.end_level; ++i) {
       const L2Level& level = levels_[i];
-      (void)book.book.Set(level.side, AV(level.price), AV(level.size));  // validated
+      book.book.SetParsed(level.side, level.parsed, AV(level.price), AV(level.size));
       pb::BookLevel* out = level.side == BookSide::kBid ? update.add_bids() : update.add_asks();
       SetDecimal(out->mutable_price(), level.price);
       SetDecimal(out->mutable_size(), level.size);

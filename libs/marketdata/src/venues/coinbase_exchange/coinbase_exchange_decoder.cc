@@ -49,6 +49,7 @@ struct LevelView {
   BookSide side;
   std::string_view price;
   std::string_view size;
+  OrderBook::ParsedLevel parsed;  // by CheckLevel: applied without parsing again
 };
 
 struct Message {
@@ -183,7 +184,7 @@ absl::Status CoinbaseExchangeDecoder::ReadLevels(const RawFrame& frame, od::valu
       level.price = parts[0];
       level.size = parts[1];
     }
-    if (auto st = CheckLevel(frame, "level", level.price, level.size); !st.ok()) return st;
+    if (auto st = CheckLevel(frame, "level", level.price, level.size, &level.parsed); !st.ok()) return st;
     levels_.push_back(level);
   }
   return absl::OkStatus();
@@ -241,7 +242,7 @@ absl::Status CoinbaseExchangeDecoder::OnBook(const RawFrame& frame, const Messag
   if (m.type == "snapshot") {
     book.book.Clear();
     for (const LevelView& level : levels_) {
-      (void)book.book.Set(level.side, AV(level.price), AV(level.size));  // validated
+      book.book.SetParsed(level.side, level.parsed, AV(level.price), AV(level.size));
     }
     GoLiveWithSnapshot(book, frame, 0, time_ns, sink);
     return absl::OkStatus();
@@ -257,7 +258,7 @@ absl::Status CoinbaseExchangeDecoder::OnBook(const RawFrame& frame, const Messag
   }
   pb::BookUpdate& update = StartBookUpdate(book, frame, false, 0, time_ns);
   for (const LevelView& level : levels_) {
-    (void)book.book.Set(level.side, AV(level.price), AV(level.size));  // validated
+    book.book.SetParsed(level.side, level.parsed, AV(level.price), AV(level.size));
     pb::BookLevel* out = level.side == BookSide::kBid ? update.add_bids() : update.add_asks();
     SetDecimal(out->mutable_price(), level.price);
     SetDecimal(out->mutable_size(), level.size);

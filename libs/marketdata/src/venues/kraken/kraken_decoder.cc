@@ -107,6 +107,7 @@ struct PendingLevel {
   BookSide side;
   std::string_view price;
   std::string_view size;
+  OrderBook::ParsedLevel parsed;  // by CheckLevel: applied without parsing again
 };
 
 class KrakenDecoder final : public internal::DecoderBase {
@@ -419,7 +420,7 @@ absl::Status KrakenDecoder::ReadLevels(const RawFrame& frame, od::value value, B
       }
     }
     if (index < 3) return Error(frame, DecodeError::kMissingField, "book level with < 3 fields");
-    if (auto st = CheckLevel(frame, "book level", level.price, level.size); !st.ok()) return st;
+    if (auto st = CheckLevel(frame, "book level", level.price, level.size, &level.parsed); !st.ok()) return st;
     int64_t time_ns = 0;
     if (!ParseDecimalSecondsToNs(AV(time), &time_ns)) {
       return Error(frame, DecodeError::kBadValue, absl::StrCat("level time \"", AV(time), "\""));
@@ -470,7 +471,7 @@ absl::Status KrakenDecoder::ApplyBook(const RawFrame& frame, std::string_view pa
     book.book.Clear();
     for (const PendingLevel& level : levels_) {
       // Validated while reading: cannot fail.
-      (void)book.book.Set(level.side, AV(level.price), AV(level.size));
+      book.book.SetParsed(level.side, level.parsed, AV(level.price), AV(level.size));
     }
     book.book.Truncate(static_cast<size_t>(depth));
     GoLiveWithSnapshot(book, frame, 0, book_time_ns_, sink);
@@ -489,7 +490,7 @@ absl::Status KrakenDecoder::ApplyBook(const RawFrame& frame, std::string_view pa
   }
   pb::BookUpdate& update = StartBookUpdate(book, frame, /*snapshot=*/false, 0, book_time_ns_);
   for (const PendingLevel& level : levels_) {
-    (void)book.book.Set(level.side, AV(level.price), AV(level.size));
+    book.book.SetParsed(level.side, level.parsed, AV(level.price), AV(level.size));
     pb::BookLevel* out = level.side == BookSide::kBid ? update.add_bids() : update.add_asks();
     SetDecimal(out->mutable_price(), level.price);
     SetDecimal(out->mutable_size(), level.size);
