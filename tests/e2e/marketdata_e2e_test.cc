@@ -634,6 +634,22 @@ TEST_F(MarketDataPipeline, KafkaTopicFramesFlowThroughIngestLikeLiveOnes) {
     ASSERT_TRUE(s->process->Signal(SIGTERM).ok());
     EXPECT_EQ(*s->process->Wait(absl::Seconds(30)), 0);
   }
+  // Every record was stored in MD_RAW, so the group committed past all of
+  // them (an offset is committed only once JetStream stored its frame).
+  {
+    rd_kafka_conf_t* cconf = rd_kafka_conf_new();
+    rd_kafka_conf_set(cconf, "bootstrap.servers", brokers.c_str(), err, sizeof(err));
+    rd_kafka_conf_set(cconf, "group.id", "e2e", err, sizeof(err));
+    rd_kafka_conf_set(cconf, "log_level", "3", err, sizeof(err));
+    rd_kafka_t* c = rd_kafka_new(RD_KAFKA_CONSUMER, cconf, err, sizeof(err));
+    ASSERT_NE(c, nullptr) << err;
+    rd_kafka_topic_partition_list_t* parts = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(parts, "kraken-frames", 0);
+    EXPECT_EQ(rd_kafka_committed(c, parts, 5000), RD_KAFKA_RESP_ERR_NO_ERROR);
+    EXPECT_EQ(parts->elems[0].offset, static_cast<int64_t>(produced));
+    rd_kafka_topic_partition_list_destroy(parts);
+    rd_kafka_destroy(c);
+  }
   rd_kafka_destroy(producer);
   rd_kafka_mock_cluster_destroy(cluster);
   rd_kafka_destroy(host);

@@ -4,7 +4,9 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -62,6 +64,31 @@ struct KafkaSource::Impl {
   bool stopped = false;
   FrameSink* sink = nullptr;
 
+  // Offsets handed to the sink, per partition, in order, until the sink says
+  // they are stored; only the contiguous stored prefix is committed, so a
+  // record in flight at a crash is consumed again (and deduplicated by its
+  // msg id downstream), never skipped.
+  struct PartitionKey {
+    std::string topic;
+    int32_t partition;
+    bool operator<(const PartitionKey& o) const { return topic != o.topic ? topic < o.topic : partition < o.partition; }
+  };
+  struct InFlight {
+    int64_t offset;
+    bool stored = false;
+    bool settled = false;  // the sink answered (stored or not)
+  };
+  std::mutex flight_mu;
+  std::condition_variable flight_cv;
+  std::map<PartitionKey, std::deque<InFlight>> in_flight;  // guarded by flight_mu
+  void Settle(const PartitionKey& key, int64_t offset, bool stored);
+  // Stores the offsets of each partition's stored prefix (poll thread).
+  void StoreSettled();
+  // Forgets the partitions given up (their unsettled records go to the next owner).
+  void Forget(const rd_kafka_topic_partition_list_t* parts);
+  // Waits up to `timeout` until every record handed out is settled.
+  void AwaitSettled(absl::Duration timeout);
+
   int assigned = 0;  // poll thread only
   mutable std::mutex stats_mu;
   SourceStats stats;
@@ -107,11 +134,13 @@ void KafkaSource::Impl::RebalanceCb(rd_kafka_t* rk, rd_kafka_resp_err_t err,
                absl::StrCat("assigned ", absl::StrJoin(names, ",")));
     return;
   }
-  // Revoked (or lost): commit what the sink has accepted before giving the
+  // Revoked (or lost): commit what is stored downstream before giving the
   // partitions up, so the next owner starts right after it.
+  self->StoreSettled();
   if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS && !rd_kafka_assignment_lost(rk)) {
     rd_kafka_commit(rk, nullptr, 0);
   }
+  self->Forget(parts);
   if (cooperative) {
     if (rd_kafka_error_t* e = rd_kafka_incremental_unassign(rk, parts)) rd_kafka_error_destroy(e);
     self->assigned -= parts->cnt;
@@ -196,30 +225,93 @@ void KafkaSource::Impl::HandleMessage(const rd_kafka_message_t* msg) {
     stats.bytes += frame.data.size();
     stats.last_frame_time_ns = frame.recv_time_ns;
   }
-  sink->OnFrame(std::move(frame));
-  // Only now is the record ours to acknowledge (at-least-once).
-  rd_kafka_resp_err_t err = rd_kafka_offset_store(msg->rkt, msg->partition, msg->offset);
-  if (err) {
-    // Typically the partition was revoked meanwhile: it will be redelivered.
-    spdlog::warn("source {}: cannot store offset {} of {}/{}: {}", opts.name, msg->offset, topic,
-                 msg->partition, rd_kafka_err2str(err));
+  // The offset is stored (and later committed) only once the sink says the
+  // record is safe downstream (at-least-once; a record accepted but not yet
+  // stored when the process dies is consumed again).
+  PartitionKey key{topic, msg->partition};
+  {
+    std::lock_guard<std::mutex> lock(flight_mu);
+    in_flight[key].push_back({msg->offset});
   }
+  frame.done = [this, key, offset = msg->offset](bool stored) { Settle(key, offset, stored); };
+  sink->OnFrame(std::move(frame));
+}
+
+void KafkaSource::Impl::Settle(const PartitionKey& key, int64_t offset, bool stored) {
+  {
+    std::lock_guard<std::mutex> lock(flight_mu);
+    auto it = in_flight.find(key);
+    if (it == in_flight.end()) return;  // the partition was given up meanwhile
+    for (auto& f : it->second)
+      if (f.offset == offset) {
+        f.stored = stored;
+        f.settled = true;
+        break;
+      }
+  }
+  flight_cv.notify_all();
+}
+
+void KafkaSource::Impl::StoreSettled() {
+  rd_kafka_topic_partition_list_t* list = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(flight_mu);
+    for (auto& [key, q] : in_flight) {
+      int64_t last = -1;
+      // A record the sink could not store stops the prefix: it (and what
+      // follows) is consumed again after a restart.
+      while (!q.empty() && q.front().settled && q.front().stored) {
+        last = q.front().offset;
+        q.pop_front();
+      }
+      if (last < 0) continue;
+      if (!list) list = rd_kafka_topic_partition_list_new(static_cast<int>(in_flight.size()));
+      // The committed offset is the next record to read.
+      rd_kafka_topic_partition_list_add(list, key.topic.c_str(), key.partition)->offset = last + 1;
+    }
+  }
+  if (!list) return;
+  if (rd_kafka_resp_err_t err = rd_kafka_offsets_store(rk, list); err) {
+    // Typically a partition was revoked meanwhile: it will be redelivered.
+    spdlog::warn("source {}: cannot store offsets: {}", opts.name, rd_kafka_err2str(err));
+  }
+  rd_kafka_topic_partition_list_destroy(list);
+}
+
+void KafkaSource::Impl::Forget(const rd_kafka_topic_partition_list_t* parts) {
+  std::lock_guard<std::mutex> lock(flight_mu);
+  for (int i = 0; i < parts->cnt; ++i) in_flight.erase(PartitionKey{parts->elems[i].topic, parts->elems[i].partition});
+}
+
+void KafkaSource::Impl::AwaitSettled(absl::Duration timeout) {
+  std::unique_lock<std::mutex> lock(flight_mu);
+  flight_cv.wait_for(lock, std::chrono::nanoseconds(absl::ToInt64Nanoseconds(timeout)), [this] {
+    for (const auto& [key, q] : in_flight)
+      for (const auto& f : q)
+        if (!f.settled) return false;
+    return true;
+  });
 }
 
 void KafkaSource::Impl::Run() {
   const int timeout_ms = static_cast<int>(absl::ToInt64Milliseconds(opts.poll_timeout));
   while (!stop.load(std::memory_order_acquire)) {
     rd_kafka_message_t* msg = rd_kafka_consumer_poll(rk, timeout_ms);
-    if (msg == nullptr) continue;
-    try {
-      HandleMessage(msg);
-    } catch (const std::exception& e) {
-      spdlog::error("source {}: exception from the sink: {}", opts.name, e.what());
+    if (msg != nullptr) {
+      try {
+        HandleMessage(msg);
+      } catch (const std::exception& e) {
+        spdlog::error("source {}: exception from the sink: {}", opts.name, e.what());
+      }
+      rd_kafka_message_destroy(msg);
     }
-    rd_kafka_message_destroy(msg);
+    StoreSettled();  // also when idle: completions arrive on other threads
   }
-  // Final commit of everything the sink accepted, then leave the group
-  // (consumer_close serves the revoke callback on this thread).
+  // Final commit of everything stored downstream (waiting a little for what
+  // is in flight), then leave the group (consumer_close serves the revoke
+  // callback on this thread).
+  AwaitSettled(opts.close_settle_timeout);
+  StoreSettled();
   rd_kafka_resp_err_t err = rd_kafka_commit(rk, nullptr, 0);
   if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
     spdlog::warn("source {}: final commit failed: {}", opts.name, rd_kafka_err2str(err));

@@ -200,5 +200,47 @@ TEST(KafkaSource, CommitsOnlyWhatTheSinkHasAccepted) {
   EXPECT_EQ(kafka.Committed("g-commit", "md-commit", 0), 12);
 }
 
+// Accepted is not stored: the offset moves only over the records the sink
+// says are stored downstream, in order, and never past one that was not.
+TEST(KafkaSource, CommitsOnlyWhatIsStoredDownstreamInOrder) {
+  MockKafka kafka;
+  kafka.CreateTopic("md-stored", 1);
+  kafka.Produce("md-stored", 0, 10, 0);
+  RecordingSink sink;
+  sink.HoldCompletions();
+  auto options = Options(kafka, "g-stored", "md-stored");
+  options.close_settle_timeout = absl::Milliseconds(200);
+  auto source = MustCreate(options);
+  ASSERT_TRUE(source->Start(&sink).ok());
+  ASSERT_TRUE(sink.WaitForFrames(10, kWait));
+  ASSERT_EQ(sink.held(), 10u);
+
+  // Stored out of order: 0, 1, 2 and 4..6. The commit may reach 3 (the next
+  // record to read), not 7: record 3 is not stored yet.
+  for (size_t i : {2, 0, 1, 4, 5, 6}) sink.Settle(i, true);
+  int64_t committed = -1;
+  sa::testing::WaitFor([&] { return (committed = kafka.Committed("g-stored", "md-stored", 0)) == 3; }, kWait);
+  EXPECT_EQ(committed, 3);
+  // Record 3 stored: the prefix runs to 6.
+  sink.Settle(3, true);
+  sa::testing::WaitFor([&] { return (committed = kafka.Committed("g-stored", "md-stored", 0)) == 7; }, kWait);
+  EXPECT_EQ(committed, 7);
+  // Record 7 could not be stored (shutdown): 8 and 9 were, but the commit
+  // stays at 7, so a restart consumes 7, 8 and 9 again.
+  sink.Settle(7, false);
+  sink.Settle(8, true);
+  sink.Settle(9, true);
+  source->Stop();
+  EXPECT_EQ(kafka.Committed("g-stored", "md-stored", 0), 7);
+
+  RecordingSink again;
+  auto second = MustCreate(Options(kafka, "g-stored", "md-stored"));
+  ASSERT_TRUE(second->Start(&again).ok());
+  ASSERT_TRUE(again.WaitForFrames(3, kWait));
+  const auto frames = again.frames();
+  ASSERT_EQ(frames.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) EXPECT_EQ(frames[i].frame_seq, 8 + i);
+}
+
 }  // namespace
 }  // namespace sa::sources

@@ -20,6 +20,34 @@ class RecordingSink : public FrameSink {
     cv_.notify_all();
     // Optional gate: block the source (back-pressure) on the frame_seq given.
     cv_.wait(lock, [&] { return block_at_ == 0 || frames_.size() < block_at_ || released_; });
+    if (!frame.done) return;
+    if (hold_) {
+      held_.push_back(std::move(frame.done));
+      return;
+    }
+    lock.unlock();
+    frame.done(true);  // stored at once, as far as this sink goes
+  }
+
+  // From now on the frames' completions are kept (not stored downstream yet)
+  // until Settle.
+  void HoldCompletions() {
+    std::lock_guard<std::mutex> lock(mu_);
+    hold_ = true;
+  }
+  // Settles the i-th held completion (0-based, in arrival order).
+  void Settle(size_t i, bool stored) {
+    std::function<void(bool)> done;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      done = std::move(held_.at(i));
+      held_.at(i) = nullptr;
+    }
+    if (done) done(stored);
+  }
+  size_t held() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return held_.size();
   }
   void OnStatus(const SourceEvent& event) override {
     std::lock_guard<std::mutex> lock(mu_);
@@ -78,6 +106,8 @@ class RecordingSink : public FrameSink {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::vector<Frame> frames_;
+  bool hold_ = false;
+  std::vector<std::function<void(bool)>> held_;
   std::vector<SourceEvent> events_;
   size_t block_at_ = 0;
   bool released_ = false;

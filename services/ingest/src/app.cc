@@ -121,7 +121,7 @@ constexpr size_t kCompressOverBytes = 64 << 10;
 // While paused, OnFrame waits at the gate (same effect).
 class RawSink final : public sources::FrameSink {
  public:
-  RawSink(bus::Publisher* publisher, std::function<bool()> paused_or_stopping, std::mutex* gate_mu,
+  RawSink(bus::JetStreamPublisher* publisher, std::function<bool()> paused_or_stopping, std::mutex* gate_mu,
           std::condition_variable* gate_cv)
       : publisher_(publisher), blocked_(std::move(paused_or_stopping)), gate_mu_(gate_mu), gate_cv_(gate_cv) {}
 
@@ -155,7 +155,19 @@ class RawSink final : public sources::FrameSink {
     const size_t raw_bytes = m.data.size();
     if (md::CompressRawPayload(&m.data, kCompressOverBytes)) m.headers.emplace_back(md::kHeaderEncoding, md::kEncodingZstd);
     auto& metrics = obs::MetricsRegistry::Default();
-    if (absl::Status st = publisher_->Publish(m); !st.ok()) {
+    // A frame whose source waits for it to be stored (Kafka commits its
+    // offset only then) hears back: stored, or refused for good (parked on
+    // dlq.ingest by on_failure: it will never be stored, the source moves
+    // on), or not stored (the publisher closed: consumed again next run).
+    absl::Status st;
+    if (f.done) {
+      auto done = f.done;
+      st = publisher_->Publish(m, [done](const absl::Status& result) { done(!absl::IsCancelled(result)); });
+      if (!st.ok()) done(false);
+    } else {
+      st = publisher_->Publish(m);
+    }
+    if (!st.ok()) {
       metrics.GetCounter("streamadmin_ingest_publish_errors_total", "Raw frames that could not be published",
                          {{"venue", f.venue}})
           .Inc();
@@ -196,7 +208,7 @@ class RawSink final : public sources::FrameSink {
     return it->second;
   }
 
-  bus::Publisher* publisher_;
+  bus::JetStreamPublisher* publisher_;
   std::function<bool()> blocked_;
   std::atomic<int> held_{0};
   obs::Gauge* held_gauge_ = &obs::MetricsRegistry::Default().GetGauge(

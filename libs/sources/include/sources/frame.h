@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -26,6 +27,12 @@ struct Frame {
   std::string data;          // payload bytes as received
   int64_t recv_time_ns = 0;  // wall clock, Unix nanoseconds, taken when the read completed
   uint64_t frame_seq = 0;    // per conn, from 1, no gaps within a conn
+  // Set by sources that must know when a frame is safe downstream (Kafka: its
+  // offset may be committed only then). The sink calls it exactly once, from
+  // any thread: true once the frame is stored downstream (or parked as a dead
+  // letter: it will never be stored), false when it was not (shutdown). Empty:
+  // the source does not care.
+  std::function<void(bool stored)> done;
 };
 
 enum class SourceEventType {

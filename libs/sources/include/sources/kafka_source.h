@@ -2,12 +2,15 @@
 // subscribed topics becomes a Frame{kind="kafka", conn="kafka.<topic>.<partition>",
 // url=<topic>, frame_seq=offset+1, data=value}.
 //
-// Delivery: AT LEAST ONCE. An offset is stored for commit only after
-// sink->OnFrame() for that record has returned; stored offsets are committed
-// in the background (auto.commit.interval.ms) and synchronously on Stop(). A
-// crash or a rebalance between OnFrame and the commit redelivers the records
-// since the last commit — consumers deduplicate on (conn, frame_seq), which is
-// stable across restarts. Within one partition frames arrive in offset order.
+// Delivery: AT LEAST ONCE. Every frame carries `done`; an offset is stored
+// for commit only once the sink has called done(true) for that record and for
+// every earlier one of its partition (a record not stored stops the prefix).
+// Stored offsets are committed in the background (auto.commit.interval.ms),
+// before a rebalance gives partitions up, and on Stop() (after waiting up to
+// close_settle_timeout for the records in flight). A crash or a rebalance
+// between OnFrame and the commit redelivers the records since the last
+// commit — consumers deduplicate on (conn, frame_seq), which is stable across
+// restarts. Within one partition frames arrive in offset order.
 //
 // Back-pressure: OnFrame blocking stops polling. Blocking longer than
 // max.poll.interval.ms (librdkafka default 300 s) makes the consumer leave the
@@ -38,6 +41,10 @@ struct KafkaSourceOptions {
   std::string venue_header = "venue";  // record header naming the venue; empty: ignore headers
   std::string auto_offset_reset = "earliest";
   absl::Duration poll_timeout = absl::Milliseconds(100);  // bounds Stop() latency
+  // At Stop, how long to wait for the records handed to the sink to be
+  // stored downstream before the final commit (those still unsettled are
+  // consumed again by the next run).
+  absl::Duration close_settle_timeout = absl::Seconds(5);
   // Extra librdkafka properties, applied last (they win). The source itself
   // owns enable.auto.offset.store (false) and enable.auto.commit (true).
   std::map<std::string, std::string> properties;
