@@ -22,6 +22,7 @@
 #include "streamadmin/admin/v1/admin.grpc.pb.h"
 #include "streamadmin/query/v1/query.grpc.pb.h"
 #include "testing/process.h"
+#include "testing/wait.h"
 
 namespace sa {
 namespace {
@@ -52,7 +53,7 @@ class ScriptedModel {
     port_ = server_.bind_to_any_port("127.0.0.1");
     thread_ = std::thread([this] { server_.listen_after_bind(); });
     // stop() before the loop runs would be lost (httplib 0.11 has no wait_until_ready).
-    while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    EXPECT_TRUE(sa::testing::WaitFor([this] { return server_.is_running(); }, absl::Seconds(10)));
   }
   ~ScriptedModel() {
     server_.stop();

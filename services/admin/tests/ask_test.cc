@@ -21,6 +21,7 @@
 #include "dsl/checker.h"
 #include "dsl/error.h"
 #include "dsl/parser.h"
+#include "testing/wait.h"
 
 namespace sa::admin {
 namespace {
@@ -66,7 +67,7 @@ class ScriptedModel {
     port_ = server_.bind_to_any_port("127.0.0.1");
     thread_ = std::thread([this] { server_.listen_after_bind(); });
     // stop() before the loop runs would be lost (httplib 0.11 has no wait_until_ready).
-    while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    EXPECT_TRUE(sa::testing::WaitFor([this] { return server_.is_running(); }, absl::Seconds(10)));
   }
   ~ScriptedModel() { Stop(); }
   void Stop() {
@@ -367,7 +368,7 @@ TEST(AskEndpoint, TheApiKeyIsSentAsABearerTokenAndTheEndpointPathIsCompleted) {
   });
   const int port = server.bind_to_any_port("127.0.0.1");
   std::thread t([&] { server.listen_after_bind(); });
-  while (!server.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  EXPECT_TRUE(sa::testing::WaitFor([&] { return server.is_running(); }, absl::Seconds(10)));
   AskOptions o;
   o.model = "m";
   o.api_key = "sk-test";
