@@ -17,6 +17,7 @@
 
 #include "admin/query.h"
 #include "auth/permissions.h"
+#include "caller.h"
 #include "config/loader.h"
 #include "dsl/checker.h"
 #include "dsl/error.h"
@@ -102,13 +103,7 @@ class ScriptedModel {
   std::vector<std::string> requests_;
 };
 
-auth::Caller With(std::vector<std::string> perms) {
-  auth::Caller c;
-  c.authenticated = true;
-  c.name = "u";
-  c.perms = std::move(perms);
-  return c;
-}
+using test::With;
 
 // The caller's catalog, as QueryEngine::CatalogFor builds it.
 dsl::StaticCatalog CatalogFor(const auth::Caller& caller) {

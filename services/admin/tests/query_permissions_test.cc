@@ -4,17 +4,12 @@
 
 #include "admin/query.h"
 #include "auth/permissions.h"
+#include "caller.h"
 
 namespace sa::admin {
 namespace {
 
-auth::Caller With(std::vector<std::string> perms) {
-  auth::Caller c;
-  c.authenticated = true;
-  c.name = "u";
-  c.perms = std::move(perms);
-  return c;
-}
+using test::With;
 
 dsl::StaticCatalog Catalog() {
   dsl::StaticCatalog c = dsl::BuiltinCatalog();
