@@ -8,6 +8,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <string>
@@ -222,11 +223,14 @@ std::string Capture(const std::string& session) {
 
 TEST(CliStack, StartMonitorPipelineCommandsAndStop) {
   auto dir = testing::TempDir::Create("cli_stack");
-  // Metrics on gRPC port + 2000, the monitor's default convention.
+  // Metrics on gRPC port + 2000, the monitor's default convention; every
+  // port of the stack free when chosen.
   int base = 0;
-  for (int i = 0; i < 20 && base == 0; ++i) {
+  for (int i = 0; i < 50 && base == 0; ++i) {
     int p = *testing::PickFreePort();
-    if (p > 12000 && p < 60000) base = p;
+    bool all_free = p > 12000 && p < 60000;
+    for (int k = 1; k <= 7 && all_free; ++k) all_free = testing::PortIsFree(p + k) && testing::PortIsFree(p + 2000 + k);
+    if (all_free) base = p;
   }
   ASSERT_NE(base, 0);
   const std::string run_dir = dir->path() + "/stack";
@@ -241,12 +245,37 @@ TEST(CliStack, StartMonitorPipelineCommandsAndStop) {
   EXPECT_TRUE(std::filesystem::exists(run_dir + "/stack.pid"));
   struct StopAtEnd {
     std::string dir;
-    ~StopAtEnd() { (void)testing::RunProcess({Cli(), "stop", "--run-dir", dir}, absl::Seconds(90)); }
+    ~StopAtEnd() {
+      // A failure says what the services said last.
+      if (::testing::Test::HasFailure()) {
+        std::error_code ec;
+        for (const auto& f : std::filesystem::directory_iterator(dir, ec))
+          if (f.path().extension() == ".log") {
+            auto tail = testing::RunProcess({"tail", "-n", "25", f.path().string()}, absl::Seconds(10));
+            std::fprintf(stderr, "---- %s (last lines)\n%s", f.path().c_str(), tail.ok() ? tail->output.c_str() : "");
+          }
+      }
+      (void)testing::RunProcess({Cli(), "stop", "--run-dir", dir}, absl::Seconds(90));
+    }
   } stop_at_end{run_dir};
   // A second start is refused while it runs.
   EXPECT_EQ(RunCli({"start", "--run-dir", run_dir}).exit_code, 1);
 
-  auto target = [&](int i) { return absl::StrCat("127.0.0.1:", base + i); };
+  // Where each service listens, as `start` printed it (a service whose port
+  // was taken meanwhile is started on other free ports).
+  const char* const kNames[] = {"",        "ingest", "normalizer",     "cdc-bridge",
+                                "anomaly", "admin",  "warehouse-sink", "views"};
+  std::map<std::string, std::string> listening;
+  {
+    const std::regex row("(^|\n)([a-z-]+) +(127\\.0\\.0\\.1:[0-9]+) +RUNNING");
+    for (auto it = std::sregex_iterator(r.output.begin(), r.output.end(), row); it != std::sregex_iterator(); ++it)
+      listening[(*it)[2]] = (*it)[3];
+  }
+  auto target = [&](int i) {
+    auto it = listening.find(kNames[i]);
+    return it != listening.end() ? it->second : absl::StrCat("127.0.0.1:", base + i);
+  };
+  for (int i = 1; i <= 7; ++i) EXPECT_TRUE(listening.count(kNames[i])) << kNames[i] << " not in\n" << r.output;
   std::vector<std::string> all;
   for (int i = 1; i <= 7; ++i) all.insert(all.end(), {"-t", target(i)});
 

@@ -66,4 +66,26 @@ absl::StatusOr<int> PickFreePort() {
   return static_cast<int>(ntohs(addr.sin_port));
 }
 
+bool PortIsFree(int port) {
+  if (port <= 0 || port > 65535) return false;
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  const bool ok = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  close(fd);
+  return ok;
+}
+
+absl::StatusOr<int> PickFreePortPair(int offset, int tries) {
+  for (int i = 0; i < tries; ++i) {
+    auto p = PickFreePort();
+    if (!p.ok()) return p.status();
+    if (PortIsFree(*p + offset)) return *p;
+  }
+  return absl::NotFoundError(absl::StrCat("no free port P with P+", offset, " free after ", tries, " tries"));
+}
+
 }  // namespace sa::testing

@@ -293,13 +293,15 @@ int RunLocalStack(const LocalStackOptions& o) {
       if (ok || !s.process->Exited()) break;
       (void)s.process->WaitForOutputEnd(absl::Seconds(2));  // its last words
       if (!absl::StrContains(s.process->Output(), "cannot listen")) break;
-      auto grpc_port = testing::PickFreePort();
-      auto http_port = testing::PickFreePort();
-      if (!grpc_port.ok() || !http_port.ok()) break;
+      // Keep metrics at gRPC port + the same offset (`monitor`'s convention).
+      const int offset = o.http_base_port - o.grpc_base_port;
+      auto grpc_port = testing::PickFreePortPair(offset);
+      if (!grpc_port.ok()) break;
+      const int http_port = *grpc_port + offset;
       std::fprintf(stderr, "%s could not listen on %s / %d; starting it on free ports %d / %d\n", s.spec.name,
-                   s.target.c_str(), s.http_port, *grpc_port, *http_port);
+                   s.target.c_str(), s.http_port, *grpc_port, http_port);
       s.target = absl::StrCat("127.0.0.1:", *grpc_port);
-      s.http_port = *http_port;
+      s.http_port = http_port;
       if (!spawn(s)) break;
     }
     if (!ok) {

@@ -33,4 +33,12 @@ class TempDir {
 // the port the kernel chose, close. (Racy in theory; fine on a test host.)
 absl::StatusOr<int> PickFreePort();
 
+// True when 127.0.0.1:`port` can be bound right now (nothing listens on it
+// and no connection holds it as its local port).
+bool PortIsFree(int port);
+
+// A port P with P + `offset` free as well, both a moment ago (for services
+// whose metrics port is their gRPC port + offset); NotFound after `tries`.
+absl::StatusOr<int> PickFreePortPair(int offset, int tries = 50);
+
 }  // namespace sa::testing
