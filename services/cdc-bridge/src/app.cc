@@ -22,14 +22,16 @@
 #include "cdc/pgoutput.h"
 #include "cdc/replication_client.h"
 #include "cdc/table_snapshot.h"
-#include "pg/connection.h"
-#include "streamadmin/cdc/v1/cdc.grpc.pb.h"
+#include "cdc_bridge/confirm_tracker.h"
+#include "cdc_bridge/probe.h"
 #include "common/clock.h"
 #include "common/crash_point.h"
 #include "observability/metrics.h"
+#include "pg/connection.h"
 #include "runtime/main.h"
 #include "runtime/nats_service_app.h"
 #include "runtime/streams.h"
+#include "streamadmin/cdc/v1/cdc.grpc.pb.h"
 #include "wire/headers.h"
 #include "wire/msg_ids.h"
 #include "wire/subjects.h"
@@ -39,90 +41,7 @@ namespace sa::cdc_bridge {
 namespace cfg = streamadmin::config::v1;
 namespace cdcpb = streamadmin::cdc::v1;
 
-cfg::CdcBridgeConfig DefaultConfig() {
-  cfg::CdcBridgeConfig c;
-  runtime::SetCommonDefaults(7103, 9103, c.mutable_server(), c.mutable_log(), c.mutable_nats());
-  c.mutable_nats()->set_name("cdc-bridge");
-  *c.add_streams() = runtime::CdcStream();
-  *c.add_streams() = runtime::DlqStream();
-  c.mutable_source()->set_dsn("host=127.0.0.1 port=5432 dbname=postgres user=postgres");
-  auto* k = c.mutable_connector();
-  k->set_server_name("pg");
-  k->set_slot_name("streamadmin_cdc");
-  k->set_publication_name("streamadmin_cdc");
-  k->set_heartbeat_interval_s(10);
-  k->set_status_interval_ms(1000);
-  k->set_lag_refresh_interval_ms(2000);
-  k->mutable_kafka()->set_tombstones_on_delete(true);
-  k->set_snapshot_mode("initial");
-  k->set_snapshot_chunk_size(10000);  // Debezium's tombstones.on.delete default
-  return c;
-}
-
 namespace {
-
-bool IsPgName(const std::string& s) {
-  if (s.empty() || s.size() > 63) return false;
-  return std::all_of(s.begin(), s.end(), [](char ch) { return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_'; });
-}
-
-// A NATS subject token: no '.', '*', '>', whitespace, and (for the msg id) no ':'.
-bool IsServerName(const std::string& s) {
-  if (s.empty() || s.size() > 64) return false;
-  return std::all_of(s.begin(), s.end(), [](char ch) {
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_' || ch == '-';
-  });
-}
-
-}  // namespace
-
-absl::Status ValidateConfig(const cfg::CdcBridgeConfig& c) {
-  if (auto st = runtime::ValidateCommon(c.server(), &c.nats()); !st.ok()) return st;
-  if (c.source().dsn().empty()) return absl::InvalidArgumentError("key 'source.dsn': required");
-  const auto& k = c.connector();
-  if (!IsServerName(k.server_name()))
-    return absl::InvalidArgumentError(absl::StrCat("key 'connector.server_name': '", k.server_name(),
-                                                   "' must be 1-64 of [A-Za-z0-9_-] (it is a subject token)"));
-  if (!IsPgName(k.slot_name()))
-    return absl::InvalidArgumentError(
-        absl::StrCat("key 'connector.slot_name': '", k.slot_name(), "' must be 1-63 of [a-z0-9_]"));
-  if (!IsPgName(k.publication_name()))
-    return absl::InvalidArgumentError(
-        absl::StrCat("key 'connector.publication_name': '", k.publication_name(), "' must be 1-63 of [a-z0-9_]"));
-  for (int i = 0; i < k.include_tables_size(); ++i)
-    if (k.include_tables(i).empty() || k.include_tables(i).find_first_of(" ;\"'") != std::string::npos)
-      return absl::InvalidArgumentError(absl::StrCat("key 'connector.include_tables[", i, "]': '", k.include_tables(i),
-                                                     "' must be \"schema.table\" or \"table\""));
-  for (int i = 0; i < k.exclude_tables_size(); ++i)
-    if (std::count(k.exclude_tables(i).begin(), k.exclude_tables(i).end(), '.') != 1)
-      return absl::InvalidArgumentError(absl::StrCat("key 'connector.exclude_tables[", i, "]': '", k.exclude_tables(i),
-                                                     "' must be \"schema.table\""));
-  if (k.status_interval_ms() == 0 || k.status_interval_ms() > 30000)
-    return absl::InvalidArgumentError(
-        absl::StrCat("key 'connector.status_interval_ms': ", k.status_interval_ms(), " must be 1..30000"));
-  if (k.heartbeat_interval_s() > 3600)
-    return absl::InvalidArgumentError(
-        absl::StrCat("key 'connector.heartbeat_interval_s': ", k.heartbeat_interval_s(), " must be 0..3600"));
-  if (k.lag_refresh_interval_ms() == 0)
-    return absl::InvalidArgumentError("key 'connector.lag_refresh_interval_ms': must be > 0");
-  if (k.snapshot_mode() != "initial" && k.snapshot_mode() != "never" && k.snapshot_mode() != "when_needed" &&
-      k.snapshot_mode() != "initial_only")
-    return absl::InvalidArgumentError(absl::StrCat("key 'connector.snapshot_mode': '", k.snapshot_mode(),
-                                                   "' must be initial, never, when_needed or initial_only"));
-  if (k.snapshot_chunk_size() == 0 || k.snapshot_chunk_size() > 1000000)
-    return absl::InvalidArgumentError(
-        absl::StrCat("key 'connector.snapshot_chunk_size': ", k.snapshot_chunk_size(), " must be 1..1000000"));
-  if (k.kafka().enabled() && k.kafka().bootstrap_servers().empty())
-    return absl::InvalidArgumentError("key 'connector.kafka.bootstrap_servers': required when connector.kafka.enabled");
-  for (int i = 0; i < k.kafka().properties_size(); ++i)
-    if (k.kafka().properties(i).name().empty())
-      return absl::InvalidArgumentError(absl::StrCat("key 'connector.kafka.properties[", i, "].name': required"));
-  return runtime::ValidateStreams(c.streams());
-}
-
-namespace {
-
-constexpr char kDeadLettersTotal[] = "streamadmin_cdc_dead_letters_total";
 
 // Pause closes the replication session: what was published gets this long
 // for its acks (what stays unacked is read again after Resume; ids dedupe it),
@@ -131,43 +50,17 @@ constexpr absl::Duration kPauseFlushTimeout = absl::Seconds(3);
 constexpr absl::Duration kPauseTimeout = absl::Seconds(4);
 // A session that ends for neither a drain nor a pause (initial_only done).
 constexpr absl::Duration kSessionFlushTimeout = absl::Seconds(10);
-constexpr char kDeadLettersHelp[] = "Change events parked on dlq.cdc, by reason";
-
-// Who still has to store an event before its transaction may confirm.
-constexpr uint8_t kAckJetStream = 1;
-constexpr uint8_t kAckKafka = 2;
-constexpr uint8_t kAckAll = kAckJetStream | kAckKafka;
-
-cdc::KafkaChangeSinkOptions KafkaSinkOptions(const cfg::KafkaOutputConfig& kc) {
-  cdc::KafkaChangeSinkOptions o;
-  o.bootstrap_servers = kc.bootstrap_servers();
-  o.topic_prefix = kc.topic_prefix();  // empty: server_name, as Debezium's topic.prefix
-  o.tombstones_on_delete = kc.tombstones_on_delete();
-  for (const auto& p : kc.properties()) o.properties[p.name()] = p.value();
-  return o;
-}
 
 // A dead-lettered event larger than this is parked with key columns only.
 constexpr size_t kMaxDlqPayload = 512 * 1024;
-
-const char* OpName(cdcpb::Op op) {
-  switch (op) {
-    case cdcpb::OP_CREATE: return "c";
-    case cdcpb::OP_UPDATE: return "u";
-    case cdcpb::OP_DELETE: return "d";
-    case cdcpb::OP_READ: return "r";
-    case cdcpb::OP_TRUNCATE: return "t";
-    default: return "unknown";
-  }
-}
 
 // Publishes committed PostgreSQL transactions to JetStream and moves the
 // replication slot only past what JetStream acknowledged.
 //
 // Threads: the worker (Run) owns the ReplicationClient and is the only one to
 // call it (Connect/Ensure*/Start/Poll/Confirm/SlotLagBytes). The publisher's
-// ack thread calls OnAck/OnFailure, which only update `pending_` under `mu_`
-// and raise `confirmable_`; the worker passes that to Confirm() before each
+// ack thread runs each event's completion (OnStored/OnFailure), which only
+// marks it in `tracker_`; the worker passes tracker_.confirmable() to Confirm() before each
 // Poll, so the client is never touched from two threads nor after it is
 // replaced by a reconnect.
 //
@@ -182,35 +75,16 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
   explicit CdcBridgeApp(const cfg::CdcBridgeConfig& c)
       : NatsServiceApp(c.nats(), {c.streams().begin(), c.streams().end()}, {{"source", c.source().dsn()}}),
         config_(c),
-        server_(c.connector().server_name()) {
-    auto& r = obs::MetricsRegistry::Default();
-    for (auto op : {cdcpb::OP_CREATE, cdcpb::OP_UPDATE, cdcpb::OP_DELETE, cdcpb::OP_TRUNCATE})
-      events_total_[op] = &r.GetCounter("streamadmin_cdc_events_total", "Change events handed to JetStream, by op",
-                                        {{"op", OpName(op)}});
-    transactions_total_ =
-        &r.GetCounter("streamadmin_cdc_transactions_total", "Committed transactions received from the slot");
-    acked_total_ = &r.GetCounter("streamadmin_cdc_events_acked_total", "Change events acknowledged by JetStream");
-    errors_total_ = &r.GetCounter("streamadmin_cdc_replication_errors_total",
-                                  "Replication errors (connect, slot, stream); each is followed by a reconnect");
-    reconnects_total_ = &r.GetCounter("streamadmin_cdc_reconnects_total", "Replication connections opened after the first");
-    slot_lag_bytes_ = &r.GetGauge("streamadmin_cdc_slot_lag_bytes",
-                                  "pg_current_wal_lsn() - confirmed_flush_lsn of the slot, in bytes");
-    confirmed_lsn_ = &r.GetGauge("streamadmin_cdc_confirmed_lsn", "LSN the slot was last confirmed to");
-    streaming_gauge_ = &r.GetGauge("streamadmin_cdc_streaming", "1 while the replication stream is open");
-    // Dead-letter reasons at 0 from the start, so increase() sees the first one.
-    for (const char* reason : {"serialize_failed", "publish_refused", "kafka_refused", "publish_failed"})
-      r.GetCounter(kDeadLettersTotal, kDeadLettersHelp, {{"reason", reason}});
-  }
+        server_(c.connector().server_name()) {}
 
   absl::Status OnStart() override {
     auto dlq = bus::DeadLetterWriter::Create(
         nats().connection(), {.stage = "cdc-bridge", .subject = wire::kDlqCdc, .max_payload_bytes = kMaxDlqPayload});
     if (!dlq.ok()) return dlq.status();
     dlq_ = std::move(*dlq);
-    bus::JetStreamPublisher::Options popts;
-    popts.on_ack = [this](const std::string& msg_id) { OnAck(msg_id); };
-    popts.on_failure = [this](const std::string& msg_id, const absl::Status& error) { OnFailure(msg_id, error); };
-    auto publisher = bus::JetStreamPublisher::Create(nats().connection(), popts);
+    // Each publish carries its own completion (events: OnStored/OnFailure by
+    // position; watermarks: a log line).
+    auto publisher = bus::JetStreamPublisher::Create(nats().connection());
     if (!publisher.ok()) return publisher.status();
     publisher_ = std::move(*publisher);
     worker_ = std::thread([this] {
@@ -255,9 +129,8 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
     stop_ = true;
     ctl_cv_.notify_all();
     if (!ctl_cv_.wait_until(lock, absl::ToChronoTime(deadline), [this] { return worker_done_; })) {
-      std::lock_guard pending_lock(mu_);
       return absl::DeadlineExceededError(absl::StrCat(
-          "drain did not finish within ", absl::FormatDuration(timeout), ": ", pending_.size(),
+          "drain did not finish within ", absl::FormatDuration(timeout), ": ", tracker_.waiting(),
           " transactions published and not acknowledged; the slot delivers them again to the next process"));
     }
     return drain_result_;
@@ -281,10 +154,10 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
     c->set_confirmed_lsn(cdc::FormatLsn(confirmed_.load()));
     c->set_lag_bytes(lag_known_ ? static_cast<int64_t>(lag_bytes_.load()) : -1);
     c->set_events_published(events_published_.load());
-    c->set_events_acked(events_acked_.load());
-    c->set_transactions(transactions_.load());
-    c->set_dead_letters(dead_letters_.load());
-    c->set_reconnects(reconnects_.load());
+    c->set_events_acked(Count(probe_.events_acked));
+    c->set_transactions(Count(probe_.transactions));
+    c->set_dead_letters(probe_.dead_letters());
+    c->set_reconnects(Count(probe_.reconnects));
     c->set_kafka_enabled(config_.connector().kafka().enabled());
     c->set_snapshot_mode(config_.connector().snapshot_mode());
     std::lock_guard lock(status_mu_);
@@ -352,10 +225,10 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
     d["confirmed_lsn"] = cdc::FormatLsn(confirmed_.load());
     d["lag_bytes"] = lag_known_ ? std::to_string(lag_bytes_.load()) : "unknown";
     d["events_published"] = std::to_string(events_published_.load());
-    d["events_acked"] = std::to_string(events_acked_.load());
-    d["transactions"] = std::to_string(transactions_.load());
-    d["dead_letters"] = std::to_string(dead_letters_.load());
-    d["reconnects"] = std::to_string(reconnects_.load());
+    d["events_acked"] = std::to_string(Count(probe_.events_acked));
+    d["transactions"] = std::to_string(Count(probe_.transactions));
+    d["dead_letters"] = std::to_string(probe_.dead_letters());
+    d["reconnects"] = std::to_string(Count(probe_.reconnects));
     d["streaming"] = streaming_ ? "true" : "false";
     {
       std::lock_guard lock(ctl_mu_);
@@ -365,16 +238,6 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
   }
 
  private:
-  // One received transaction waiting for its events' acks.
-  struct Pending {
-    uint64_t end_lsn = 0;
-    uint64_t gate = 0;  // a snapshot chunk: complete only once the stream passed this LSN
-    size_t remaining = 0;
-    std::vector<uint8_t> waiting;      // by SourcePosition.index: kAck* bits not yet stored
-    std::vector<std::string> subject;  // kept for the dead letter
-    std::vector<std::string> payload;  // released once acked
-  };
-
   void StopWorker() {
     {
       std::lock_guard lock(ctl_mu_);
@@ -409,16 +272,6 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
   std::string MsgId(uint64_t commit_lsn, uint32_t index) const {
     return wire::CdcEventMsgId(server_, cdc::FormatLsn(commit_lsn), index);
   }
-  // Inverse of MsgId: (commit LSN, index).
-  static bool ParseMsgId(const std::string& msg_id, uint64_t* lsn, uint32_t* index) {
-    auto parts = wire::ParseCdcEventMsgId(msg_id);
-    if (!parts) return false;
-    auto l = cdc::ParseLsn(parts->commit_lsn);
-    if (!l.ok()) return false;
-    *lsn = *l;
-    *index = parts->index;
-    return true;
-  }
 
   void Run() {
     absl::Duration backoff = absl::Milliseconds(200);
@@ -426,13 +279,12 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
     while (ParkWhilePaused()) {
       if (!nats().WaitReady(absl::Milliseconds(200))) continue;
       if (!first) {
-        ++reconnects_;
-        reconnects_total_->Inc();
+        probe_.reconnects.Inc();
       }
       first = false;
       absl::Status st = Stream();
       streaming_ = false;
-      streaming_gauge_->Set(0);
+      probe_.streaming.Set(0);
       if (stop_) break;
       if (initial_only_done_ && st.ok()) {
         DropSlotAfterInitialOnly();
@@ -442,7 +294,7 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
         first = true;  // the session after Resume is not a reconnect
         continue;
       }
-      errors_total_->Inc();
+      probe_.replication_errors.Inc();
       {
         std::lock_guard lock(status_mu_);
         last_error_ = std::string(st.message());
@@ -481,10 +333,6 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
     auto slot = c.EnsureSlot();
     if (!slot.ok()) return slot.status();
     // Whatever an earlier session left unacknowledged comes again from the slot.
-    {
-      std::lock_guard lock(mu_);
-      pending_.clear();
-    }
     // The previous session's sink is closed (its callbacks have run), so a
     // failure it reported is covered by this replay.
     resend_needed_ = false;
@@ -505,11 +353,11 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
     if (auto st = PrepareSnapshots(slot->created || InitialSnapshotPending()); !st.ok()) return st;
     if (auto st = c.Start(); !st.ok()) return st;
     const uint64_t start_lsn = slot->created ? slot->consistent_point : slot->confirmed_flush_lsn;
-    confirmable_ = std::max(confirmable_.load(), start_lsn);
+    tracker_.Reset(start_lsn);
     spdlog::info("streaming slot {} (publication {}) from {}{}", k.slot_name(), k.publication_name(),
                  cdc::FormatLsn(start_lsn), slot->created ? " (slot created)" : "");
     streaming_ = true;
-    streaming_gauge_->Set(1);
+    probe_.streaming.Set(1);
     {
       std::lock_guard lock(status_mu_);
       last_error_.clear();
@@ -529,11 +377,7 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
         if (absl::Status st = PublishTransaction(tx); !st.ok()) return st;
         SA_CRASH_POINT("cdc.transaction_published");  // published, neither acked nor confirmed yet
       }
-      if (c.server_wal_end() > received_wal_.load()) {
-        received_wal_ = c.server_wal_end();
-        std::lock_guard lock(mu_);
-        AdvanceLocked();
-      }
+      tracker_.SetReceivedWal(c.server_wal_end());
       if (absl::Status st = SnapshotStep(); !st.ok()) return st;
       if (snapshot_finished_for_initial_only_) {
         ConfirmAcked(c);
@@ -593,15 +437,16 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
     return absl::OkStatus();
   }
 
-  // cdc.<server>.watermark: every event below `confirmable_` is stored, and
+  // cdc.<server>.watermark: every event below the tracker's confirmable position is stored, and
   // this message is stored after them (warehouse-sink applies up to it).
   // At most every 20 ms; `force` at the end of a session.
   void MaybePublishWatermark(bool force) {
-    // confirmable_ is an end LSN (or the slot's start): the next
+    // confirmable is an end LSN (or the slot's start): the next
     // transaction's commit record may start exactly there, so the events
     // covered are those with a commit LSN strictly below it.
-    if (confirmable_.load() == 0) return;
-    const uint64_t lsn = confirmable_.load() - 1;
+    const uint64_t confirmable = tracker_.confirmable();
+    if (confirmable == 0) return;
+    const uint64_t lsn = confirmable - 1;
     const absl::Time now = absl::Now();
     if (lsn <= watermark_published_ || (!force && now - watermark_time_ < absl::Milliseconds(20))) return;
     cdcpb::Watermark w;
@@ -612,7 +457,10 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
     m.subject = wire::CdcWatermarkSubject(server_);
     m.msg_id = wire::CdcWatermarkMsgId(server_, cdc::FormatLsn(lsn));
     m.data = w.SerializeAsString();
-    if (publisher_->Publish(m).ok()) {
+    auto done = [lsn](const absl::Status& st) {  // the next watermark supersedes a lost one
+      if (!st.ok()) spdlog::warn("watermark {} not stored: {}", cdc::FormatLsn(lsn), std::string(st.message()));
+    };
+    if (publisher_->Publish(m, std::move(done)).ok()) {
       SA_CRASH_POINT("cdc.watermark_published");
       watermark_published_ = lsn;
       watermark_time_ = now;
@@ -801,8 +649,7 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
   absl::Status SnapshotStep() {
     if (chunk_lsn_ != 0) {
       {
-        std::lock_guard lock(mu_);
-        if (pending_.count(chunk_lsn_)) return absl::OkStatus();  // still in flight
+        if (tracker_.Contains(chunk_lsn_)) return absl::OkStatus();  // still in flight
       }
       chunk_lsn_ = 0;
       std::lock_guard lock(jobs_mu_);
@@ -889,7 +736,7 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
   }
 
   void ConfirmAcked(cdc::ReplicationClient& c) {
-    const uint64_t lsn = confirmable_.load();
+    const uint64_t lsn = tracker_.confirmable();
     if (lsn > c.confirmed_lsn()) {
       c.Confirm(lsn);
       SA_CRASH_POINT("cdc.slot_confirmed");
@@ -897,7 +744,7 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
     const uint64_t now = c.confirmed_lsn();
     if (now != confirmed_.load()) {
       confirmed_ = now;
-      confirmed_lsn_->Set(static_cast<double>(now));
+      probe_.confirmed_lsn.Set(static_cast<double>(now));
     }
   }
 
@@ -909,7 +756,7 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
     }
     lag_bytes_ = *lag;
     lag_known_ = true;
-    slot_lag_bytes_->Set(static_cast<double>(*lag));
+    probe_.slot_lag_bytes.Set(static_cast<double>(*lag));
   }
 
   // Core NATS, best effort: tells consumers the connector is alive and where
@@ -930,55 +777,46 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
 
   // OK, or a transport failure after which the session must replay.
   absl::Status PublishTransaction(cdc::Transaction& tx, uint64_t gate = 0) {
-    ++transactions_;
-    transactions_total_->Inc();
+    probe_.transactions.Inc();
     const size_t n = tx.events.size();
+    const uint64_t lsn = tx.commit_lsn;
     std::vector<bus::Message> out(n);
-    Pending p;
-    p.end_lsn = tx.end_lsn;
-    p.gate = gate;
-    p.remaining = n;
-    p.waiting.assign(n, kafka_ ? kAckAll : kAckJetStream);
-    p.subject.resize(n);
-    p.payload.resize(n);
+    std::vector<ConfirmTracker::Event> events(n);
     const int64_t now_ms = NowUnixNanos() / 1000000;
     for (size_t i = 0; i < n; ++i) {
       auto& e = tx.events[i];
       e.mutable_table()->set_server(server_);
       e.set_ts_ms(now_ms);
       out[i].subject = wire::CdcSubject(server_, e.table().schema(), e.table().table());
-      out[i].msg_id = MsgId(tx.commit_lsn, static_cast<uint32_t>(i));
+      out[i].msg_id = MsgId(lsn, static_cast<uint32_t>(i));
       if (!e.SerializeToString(&out[i].data)) out[i].data.clear();
-      p.subject[i] = out[i].subject;
-      p.payload[i] = out[i].data;
-      if (auto it = events_total_.find(e.op()); it != events_total_.end()) it->second->Inc();
+      events[i] = {out[i].subject, out[i].data};
+      probe_.CountEvent(e.op());
     }
-    {
-      std::lock_guard lock(mu_);
-      pending_[tx.commit_lsn] = std::move(p);
-      AdvanceLocked();
-    }
+    tracker_.Add(lsn, tx.end_lsn, gate, std::move(events), kafka_ ? ConfirmTracker::kAll : ConfirmTracker::kJetStream);
     for (size_t i = 0; i < n; ++i) {
+      const auto index = static_cast<uint32_t>(i);
       if (out[i].data.empty() && tx.events[i].ByteSizeLong() > 0) {
-        DeadLetter(out[i].msg_id, "serialize_failed", "ChangeEvent could not be serialized");
+        DeadLetter(lsn, index, CdcProbe::DeadLetterReason::kSerializeFailed, "ChangeEvent could not be serialized");
         continue;
       }
-      absl::Status st = publisher_->Publish(out[i]);
+      absl::Status st =
+          publisher_->Publish(out[i], [this, lsn, index](const absl::Status& r) { OnPublished(lsn, index, r); });
       if (!st.ok()) {
         if (IsTransportFailure(st)) return st;
-        DeadLetter(out[i].msg_id, "publish_refused", std::string(st.message()));
+        DeadLetter(lsn, index, CdcProbe::DeadLetterReason::kPublishRefused, std::string(st.message()));
         continue;
       }
       ++events_published_;
       if (kafka_) {
         // Blocks while the sink's in-flight limit is reached (back-pressure).
-        absl::Status ks = kafka_->Send(tx.events[i], [this, id = out[i].msg_id](absl::Status s) {
-          OnKafkaDelivered(id, s);
-        });
+        absl::Status ks =
+            kafka_->Send(tx.events[i], [this, lsn, index](absl::Status s) { OnKafkaDelivered(lsn, index, s); });
         if (ks.code() == absl::StatusCode::kInvalidArgument) {
           // This event can never go to Kafka (e.g. larger than message.max.bytes):
           // park it; JetStream still has to store it before the slot moves.
-          DeadLetter(out[i].msg_id, "kafka_refused", std::string(ks.message()), kAckKafka);
+          DeadLetter(lsn, index, CdcProbe::DeadLetterReason::kKafkaRefused, std::string(ks.message()),
+                     ConfirmTracker::kKafka);
         } else if (!ks.ok()) {
           return ks;  // fatal producer error or topic unavailable: new session, replay
         }
@@ -987,51 +825,50 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
     return absl::OkStatus();
   }
 
-  // Ack thread: quick, no Publish.
-  void OnAck(const std::string& msg_id) {
-    if (wire::IsCdcWatermarkMsgId(msg_id)) return;  // a watermark, not an event
-    ++events_acked_;
-    acked_total_->Inc();
-    MarkDone(msg_id, kAckJetStream, nullptr, nullptr);
+  // An event's JetStream completion (ack thread: quick, no Publish). A
+  // failure that says nothing about the event is replayed from the slot; one
+  // that can never succeed parks the event on dlq.cdc.
+  void OnPublished(uint64_t lsn, uint32_t index, const absl::Status& result) {
+    if (result.ok()) {
+      probe_.events_acked.Inc();
+      tracker_.MarkDone(lsn, index, ConfirmTracker::kJetStream);
+      return;
+    }
+    if (IsTransportFailure(result)) {
+      if (!absl::IsCancelled(result))  // Cancelled: this process is closing, nothing to say per event
+        spdlog::warn("change event {} not stored: {}; it will be replayed from the slot", MsgId(lsn, index),
+                     std::string(result.message()));
+      resend_needed_ = true;
+      return;
+    }
+    DeadLetter(lsn, index, CdcProbe::DeadLetterReason::kPublishFailed, std::string(result.message()));
   }
 
   // Kafka sink's poll thread: quick, no Send.
-  void OnKafkaDelivered(const std::string& msg_id, const absl::Status& st) {
+  void OnKafkaDelivered(uint64_t lsn, uint32_t index, const absl::Status& st) {
     if (st.ok()) {
-      MarkDone(msg_id, kAckKafka, nullptr, nullptr);
+      tracker_.MarkDone(lsn, index, ConfirmTracker::kKafka);
       return;
     }
-    spdlog::warn("change event {} not stored in Kafka: {}; it will be replayed from the slot", msg_id,
+    spdlog::warn("change event {} not stored in Kafka: {}; it will be replayed from the slot", MsgId(lsn, index),
                  std::string(st.message()));
     resend_needed_ = true;
   }
 
-  // Ack/retry thread: the event can never be stored; park it on dlq.cdc
-  // (core NATS, allowed here) and let the transaction confirm.
-  void OnFailure(const std::string& msg_id, const absl::Status& error) {
-    if (wire::IsCdcWatermarkMsgId(msg_id)) {  // the next watermark supersedes it
-      spdlog::warn("watermark {} not stored: {}", msg_id, std::string(error.message()));
-      return;
-    }
-    if (IsTransportFailure(error)) {
-      spdlog::warn("change event {} not stored: {}; it will be replayed from the slot", msg_id,
-                   std::string(error.message()));
-      resend_needed_ = true;
-      return;
-    }
-    DeadLetter(msg_id, "publish_failed", std::string(error.message()));
-  }
-
-  // `acks`: which outputs the parked event counts as done for.
-  void DeadLetter(const std::string& msg_id, const std::string& reason, const std::string& error,
-                  uint8_t acks = kAckAll) {
-    ++dead_letters_;
-    obs::MetricsRegistry::Default().GetCounter(kDeadLettersTotal, kDeadLettersHelp, {{"reason", reason}}).Inc();
+  // The event can never be stored: park it on dlq.cdc and let its
+  // transaction confirm. `outputs`: which outputs the parked event counts as
+  // done for.
+  void DeadLetter(uint64_t lsn, uint32_t index, CdcProbe::DeadLetterReason reason, const std::string& error,
+                  uint8_t outputs = ConfirmTracker::kAll) {
+    probe_.DeadLetters(reason).Inc();
+    const char* const reason_label = CdcProbe::ReasonLabel(reason);
+    const std::string msg_id = MsgId(lsn, index);
     std::string subject, payload;
-    MarkDone(msg_id, acks, &subject, &payload);
-    spdlog::error("change event {} on {} dead-lettered to {} ({}): {}", msg_id, subject, dlq_->subject(), reason,
+    tracker_.MarkDone(lsn, index, outputs, &subject, &payload);
+    spdlog::error("change event {} on {} dead-lettered to {} ({}): {}", msg_id, subject, dlq_->subject(), reason_label,
                   error);
-    bus::DeadLetter d{.reason = reason, .error = error, .subject = subject, .input_msg_id = msg_id, .payload = payload};
+    bus::DeadLetter d{
+        .reason = reason_label, .error = error, .subject = subject, .input_msg_id = msg_id, .payload = payload};
     // Too big to park whole: keep what identifies the row.
     d.shrink = [](std::string* p) -> std::string {
       cdcpb::ChangeEvent e;
@@ -1049,43 +886,6 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
       spdlog::error("dead letter {} not published: {}", msg_id, std::string(st.message()));
   }
 
-  // Marks one event stored (or parked) by the outputs in `acks`; hands back
-  // its subject and payload. The event is done when no output is waiting.
-  void MarkDone(const std::string& msg_id, uint8_t acks, std::string* subject, std::string* payload) {
-    uint64_t lsn = 0;
-    uint32_t index = 0;
-    if (!ParseMsgId(msg_id, &lsn, &index)) return;
-    std::lock_guard lock(mu_);
-    auto it = pending_.find(lsn);
-    if (it == pending_.end() || index >= it->second.waiting.size()) return;  // an earlier session's
-    Pending& p = it->second;
-    if (subject) *subject = p.subject[index];
-    if (payload) *payload = p.payload[index];  // a copy: the other output may still need it
-    if (p.waiting[index] == 0) return;
-    p.waiting[index] &= static_cast<uint8_t>(~acks);
-    if (p.waiting[index] != 0) return;
-    std::string().swap(p.payload[index]);
-    --p.remaining;
-    AdvanceLocked();
-  }
-
-  // Transactions confirm in commit order: the head, once all its events are
-  // stored, and every following one that is complete too.
-  // confirmable_ never passes the key (commit LSN) of an entry still
-  // pending, so a watermark (confirmable_ - 1) never covers one: a snapshot
-  // chunk keyed just below its gate may be inserted after a transaction that
-  // ends past that key completed.
-  void AdvanceLocked() {
-    uint64_t lsn = 0;
-    const uint64_t received = received_wal_.load();
-    while (!pending_.empty() && pending_.begin()->second.remaining == 0 && pending_.begin()->second.gate <= received) {
-      lsn = pending_.begin()->second.end_lsn;
-      pending_.erase(pending_.begin());
-      if (!pending_.empty()) lsn = std::min(lsn, pending_.begin()->first);
-    }
-    if (lsn > confirmable_.load()) confirmable_ = lsn;
-  }
-
   cfg::CdcBridgeConfig config_;
   const std::string server_;
   std::unique_ptr<bus::DeadLetterWriter> dlq_;  // outlives publisher_, whose on_failure uses it
@@ -1096,14 +896,13 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
   std::vector<SnapshotJob> finished_jobs_;
   std::unique_ptr<bus::KeyValue> snapshot_kv_;
   std::unique_ptr<cdc::TableSnapshotReader> reader_;
-  uint64_t chunk_lsn_ = 0;  // pending_ key of the chunk in flight
+  uint64_t chunk_lsn_ = 0;  // tracker_ key of the chunk in flight
   size_t chunk_rows_ = 0;
   bool chunk_last_ = false;
   bool initial_only_pending_ = false;
   bool snapshot_finished_for_initial_only_ = false;
   std::atomic<bool> initial_only_done_{false};
-  bool slot_dropped_ = false;  // initial_only, finished in an earlier run (worker thread)
-  std::atomic<uint64_t> received_wal_{0};  // highest WAL end the stream reported (snapshot chunk gates)
+  bool slot_dropped_ = false;                    // initial_only, finished in an earlier run (worker thread)
   std::unique_ptr<cdc::KafkaChangeSink> kafka_;  // worker thread only; one per Stream() session
   uint64_t watermark_published_ = 0;  // worker thread
   absl::Time watermark_time_ = absl::InfinitePast();
@@ -1120,9 +919,7 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
   absl::Time drain_deadline_ = absl::InfinitePast();  // set by Drain
   absl::Status drain_result_;                         // what the drain left undone
 
-  std::mutex mu_;                           // guards pending_
-  std::map<uint64_t, Pending> pending_;     // by commit LSN = commit order
-  std::atomic<uint64_t> confirmable_{0};    // every event up to here is stored
+  ConfirmTracker tracker_;  // what is stored, in commit order: how far the slot may confirm
 
   std::atomic<bool> resend_needed_{false};  // set on the ack thread, read by the worker
   std::atomic<bool> streaming_{false};
@@ -1132,17 +929,9 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
   std::atomic<uint64_t> confirmed_{0};
   std::atomic<uint64_t> lag_bytes_{0};
   std::atomic<bool> lag_known_{false};
-  std::atomic<uint64_t> events_published_{0}, events_acked_{0}, transactions_{0}, dead_letters_{0},
-      reconnects_{0};
+  std::atomic<uint64_t> events_published_{0};  // accepted by the publisher (GetStatus; no metric of its own)
 
-  std::map<int, obs::Counter*> events_total_;
-  obs::Counter* transactions_total_;
-  obs::Counter* acked_total_;
-  obs::Counter* errors_total_;
-  obs::Counter* reconnects_total_;
-  obs::Gauge* slot_lag_bytes_;
-  obs::Gauge* confirmed_lsn_;
-  obs::Gauge* streaming_gauge_;
+  CdcProbe probe_;
 };
 
 }  // namespace
