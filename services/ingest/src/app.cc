@@ -12,6 +12,7 @@
 #include "bus/jetstream_publisher.h"
 #include "common/clock.h"
 #include "common/status.h"
+#include "ingest/probe.h"
 #include "marketdata/raw_codec.h"
 #include "marketdata/raw_wire.h"
 #include "observability/metrics.h"
@@ -121,9 +122,13 @@ constexpr size_t kCompressOverBytes = 64 << 10;
 // While paused, OnFrame waits at the gate (same effect).
 class RawSink final : public sources::FrameSink {
  public:
-  RawSink(bus::JetStreamPublisher* publisher, std::function<bool()> paused_or_stopping, std::mutex* gate_mu,
-          std::condition_variable* gate_cv)
-      : publisher_(publisher), blocked_(std::move(paused_or_stopping)), gate_mu_(gate_mu), gate_cv_(gate_cv) {}
+  RawSink(bus::JetStreamPublisher* publisher, IngestProbe* probe, std::function<bool()> paused_or_stopping,
+          std::mutex* gate_mu, std::condition_variable* gate_cv)
+      : publisher_(publisher),
+        probe_(probe),
+        blocked_(std::move(paused_or_stopping)),
+        gate_mu_(gate_mu),
+        gate_cv_(gate_cv) {}
 
   void OnFrame(sources::Frame&& f) override { OnFrameOf(std::move(f), nullptr); }
 
@@ -134,11 +139,9 @@ class RawSink final : public sources::FrameSink {
       std::unique_lock lock(*gate_mu_);
       auto open = [&] { return !blocked_() || (released && released->load()); };
       if (!open()) {
-        held_.fetch_add(1);
-        held_gauge_->Set(static_cast<double>(held_.load()));
+        probe_->HoldFrame();
         gate_cv_->wait(lock, open);
-        held_.fetch_sub(1);
-        held_gauge_->Set(static_cast<double>(held_.load()));
+        probe_->ReleaseFrame();
       }
     }
     bus::Message m;
@@ -154,7 +157,7 @@ class RawSink final : public sources::FrameSink {
     m.data = std::move(f.data);
     const size_t raw_bytes = m.data.size();
     if (md::CompressRawPayload(&m.data, kCompressOverBytes)) m.headers.emplace_back(md::kHeaderEncoding, md::kEncodingZstd);
-    auto& metrics = obs::MetricsRegistry::Default();
+    IngestProbe::Venue& venue = probe_->ForVenue(f.venue);
     // A frame whose source waits for it to be stored (Kafka commits its
     // offset only then) hears back: stored, or refused for good (parked on
     // dlq.ingest by on_failure: it will never be stored, the source moves
@@ -168,14 +171,12 @@ class RawSink final : public sources::FrameSink {
       st = publisher_->Publish(m);
     }
     if (!st.ok()) {
-      metrics.GetCounter("streamadmin_ingest_publish_errors_total", "Raw frames that could not be published",
-                         {{"venue", f.venue}})
-          .Inc();
+      venue.publish_errors.Inc();
       spdlog::error("publish {} ({}): {}", m.subject, m.msg_id, std::string(st.message()));
       return;
     }
-    Counters(f.venue).frames->Inc();
-    Counters(f.venue).bytes->Inc(static_cast<double>(raw_bytes));
+    venue.frames.Inc();
+    venue.bytes.Inc(static_cast<double>(raw_bytes));
   }
 
   void OnStatus(const sources::SourceEvent& ev) override {
@@ -185,38 +186,14 @@ class RawSink final : public sources::FrameSink {
   }
 
   // Sources whose thread waits at the closed gate with a frame.
-  int held() const { return held_.load(); }
+  int held() const { return probe_->held(); }
 
  private:
-  struct VenueCounters {
-    obs::Counter* frames;
-    obs::Counter* bytes;
-  };
-  // Sources call from their own threads; one map for all, looked up per frame.
-  VenueCounters& Counters(const std::string& venue) {
-    std::lock_guard lock(counters_mu_);
-    auto it = counters_.find(venue);
-    if (it == counters_.end()) {
-      auto& r = obs::MetricsRegistry::Default();
-      it = counters_
-               .emplace(venue, VenueCounters{&r.GetCounter("streamadmin_ingest_published_frames_total",
-                                                           "Raw frames published to md.raw.<venue>", {{"venue", venue}}),
-                                             &r.GetCounter("streamadmin_ingest_published_bytes_total",
-                                                           "Raw frame payload bytes published", {{"venue", venue}})})
-               .first;
-    }
-    return it->second;
-  }
-
   bus::JetStreamPublisher* publisher_;
+  IngestProbe* probe_;
   std::function<bool()> blocked_;
-  std::atomic<int> held_{0};
-  obs::Gauge* held_gauge_ = &obs::MetricsRegistry::Default().GetGauge(
-      "streamadmin_ingest_frames_held_by_pause", "Sources waiting with a frame while ingest is paused");
   std::mutex* gate_mu_;
   std::condition_variable* gate_cv_;
-  std::mutex counters_mu_;
-  std::map<std::string, VenueCounters> counters_;
 };
 
 // One per source: RemoveSource releases that source's frames from the pause
@@ -242,16 +219,10 @@ class SourceSink final : public sources::FrameSink {
   std::atomic<bool> released_{false};
 };
 
-constexpr char kDeadLettersTotal[] = "streamadmin_ingest_dead_letters_total";
-constexpr char kDeadLettersHelp[] = "Raw frames JetStream refused, sent to dlq.ingest";
-
 class IngestApp final : public runtime::NatsServiceApp, public pb::Ingest::Service {
  public:
   explicit IngestApp(const cfg::IngestConfig& c)
-      : NatsServiceApp(c.nats(), {c.streams().begin(), c.streams().end()}), config_(c) {
-    // At 0 from the start, so increase() (StreamAdminDeadLettersGrowing) sees the first one.
-    obs::MetricsRegistry::Default().GetCounter(kDeadLettersTotal, kDeadLettersHelp);
-  }
+      : NatsServiceApp(c.nats(), {c.streams().begin(), c.streams().end()}), config_(c) {}
 
   std::vector<grpc::Service*> GrpcServices() override { return {this}; }
 
@@ -266,7 +237,7 @@ class IngestApp final : public runtime::NatsServiceApp, public pb::Ingest::Servi
     dlq_ = std::move(*dlq);
     bus::JetStreamPublisher::Options popts;
     popts.on_failure = [this](const std::string& msg_id, const absl::Status& error) {
-      obs::MetricsRegistry::Default().GetCounter(kDeadLettersTotal, kDeadLettersHelp).Inc();
+      probe_.dead_letters().Inc();
       spdlog::error("raw frame {} refused: {}", msg_id, std::string(error.message()));
       auto id = wire::ParseRawMsgId(msg_id);
       if (absl::Status st = dlq_->Write({.reason = "publish_refused",
@@ -280,7 +251,7 @@ class IngestApp final : public runtime::NatsServiceApp, public pb::Ingest::Servi
     if (!publisher.ok()) return publisher.status();
     publisher_ = std::move(*publisher);
     sink_ = std::make_unique<RawSink>(
-        publisher_.get(), [this] { return paused_ && !stopping_; }, &gate_mu_, &gate_cv_);
+        publisher_.get(), &probe_, [this] { return paused_ && !stopping_; }, &gate_mu_, &gate_cv_);
     // The normalizer asks for a fresh snapshot after a gap: md.ctl.snapshot.<venue>, payload = symbol.
     // Header Sa-Action: "fetch" (Binance: a REST snapshot of that symbol) or
     // "resubscribe" (Kraken, Coinbase: a new session brings new snapshots;
@@ -452,6 +423,7 @@ class IngestApp final : public runtime::NatsServiceApp, public pb::Ingest::Servi
   }
 
   cfg::IngestConfig config_;
+  IngestProbe probe_;                           // outlives the publisher and the sink, which count in it
   std::unique_ptr<bus::DeadLetterWriter> dlq_;  // outlives publisher_, whose on_failure uses it
   std::unique_ptr<bus::JetStreamPublisher> publisher_;
   std::unique_ptr<RawSink> sink_;

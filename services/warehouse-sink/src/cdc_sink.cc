@@ -16,32 +16,9 @@ namespace sa::warehouse_sink {
 namespace cdcpb = streamadmin::cdc::v1;
 namespace cfg = streamadmin::config::v1;
 
-namespace {
-constexpr char kDeadLettersTotal[] = "streamadmin_cdc_sink_dead_letters_total";
-constexpr char kDeadLettersHelp[] = "Change events the warehouse could not take, by reason";
-}  // namespace
-
 CdcSink::CdcSink(runtime::NatsClient& nats, std::string warehouse_dsn, cfg::CdcSinkConfig config,
                  uint32_t citus_shard_count)
-    : nats_(nats),
-      dsn_(std::move(warehouse_dsn)),
-      config_(std::move(config)),
-      citus_shard_count_(citus_shard_count),
-      applied_total_(obs::MetricsRegistry::Default().GetCounter(
-          "streamadmin_cdc_sink_events_applied_total", "Change events applied to the warehouse")),
-      skipped_total_(obs::MetricsRegistry::Default().GetCounter(
-          "streamadmin_cdc_sink_events_skipped_total", "Replayed change events skipped (already applied)")),
-      batches_total_(obs::MetricsRegistry::Default().GetCounter(
-          "streamadmin_cdc_sink_transactions_total", "Warehouse transactions committed by the sink")),
-      errors_total_(obs::MetricsRegistry::Default().GetCounter(
-          "streamadmin_cdc_sink_errors_total", "Warehouse errors (connect, apply); each is retried")),
-      buffered_gauge_(obs::MetricsRegistry::Default().GetGauge(
-          "streamadmin_cdc_sink_buffered_events", "Events received, waiting for their watermark")),
-      lag_ms_gauge_(obs::MetricsRegistry::Default().GetGauge(
-          "streamadmin_cdc_sink_lag_ms", "Now minus when cdc-bridge published the last applied watermark")) {
-  // At 0 from the start, so increase() (StreamAdminDeadLettersGrowing) sees the first one.
-  obs::MetricsRegistry::Default().GetCounter(kDeadLettersTotal, kDeadLettersHelp, {{"reason", "undecodable"}});
-}
+    : nats_(nats), dsn_(std::move(warehouse_dsn)), config_(std::move(config)), citus_shard_count_(citus_shard_count) {}
 
 CdcSink::~CdcSink() { Stop(); }
 
@@ -91,12 +68,12 @@ std::map<std::string, std::string> CdcSink::Details() const {
     for (const auto& [server, lsn] : positions_) d[absl::StrCat("sink_position.", server)] = cdc::FormatLsn(lsn);
     d["sink_last_error"] = last_error_;
   }
-  d["sink_applied"] = std::to_string(applied_.load());
-  d["sink_skipped"] = std::to_string(skipped_.load());
-  d["sink_dead_letters"] = std::to_string(dead_letters_.load());
-  d["sink_transactions"] = std::to_string(batches_.load());
-  d["sink_errors"] = std::to_string(errors_.load());
-  d["sink_rewinds"] = std::to_string(rewinds_.load());
+  d["sink_applied"] = std::to_string(Count(probe_.applied));
+  d["sink_skipped"] = std::to_string(Count(probe_.skipped));
+  d["sink_dead_letters"] = std::to_string(probe_.dead_letters.total());
+  d["sink_transactions"] = std::to_string(Count(probe_.transactions));
+  d["sink_errors"] = std::to_string(Count(probe_.errors));
+  d["sink_rewinds"] = std::to_string(Count(probe_.rewinds));
   return d;
 }
 
@@ -112,7 +89,7 @@ absl::StatusOr<std::unique_ptr<bus::PullSubscription>> CdcSink::Subscribe(bool f
     spdlog::info("warehouse sink: {} deliveries of {}/{} unacknowledged; redelivering from stream sequence {}",
                  info->num_ack_pending, c.stream(), c.durable(), info->ack_floor_stream_seq + 1);
     if (absl::Status st = js.RecreatePullConsumerAt(c, info->ack_floor_stream_seq + 1); !st.ok()) return st;
-    ++rewinds_;
+    probe_.rewinds.Inc();
   }
   servers_.clear();  // everything held comes again
   next_seq_ = 0;
@@ -144,7 +121,7 @@ runtime::ConsumerLoop::Next CdcSink::Handle(std::vector<bus::ReceivedMessage>& b
   }
   size_t buffered = 0;
   for (const auto& [name, s] : servers_) buffered += s.events.size();
-  buffered_gauge_.Set(static_cast<double>(buffered));
+  probe_.buffered.Set(static_cast<double>(buffered));
   // Also while paused: what is buffered is applied as its watermarks allow.
   if (absl::Now() >= retry_apply_ && !ApplyReady()) retry_apply_ = absl::Now() + absl::Milliseconds(500);
   return runtime::ConsumerLoop::Next::kFetch;
@@ -215,8 +192,7 @@ bool CdcSink::ApplyServer(const std::string& name, Server& s) {
     auto a = warehouse::ChangeApplier::Connect(o);
     if (!a.ok()) {
       connected_ = false;
-      ++errors_;
-      errors_total_.Inc();
+      probe_.errors.Inc();
       SetError(std::string(a.status().message()));
       spdlog::warn("warehouse sink: {}", std::string(a.status().message()));
       return false;
@@ -242,8 +218,7 @@ bool CdcSink::ApplyServer(const std::string& name, Server& s) {
     if (batch.empty() && up_to <= s.applied && s.watermark_messages.empty()) return true;
     auto result = applier_->Apply(name, batch, up_to);
     if (!result.ok()) {
-      ++errors_;
-      errors_total_.Inc();
+      probe_.errors.Inc();
       SetError(std::string(result.status().message()));
       spdlog::warn("warehouse sink: apply for {} up to {}: {}", name, cdc::FormatLsn(up_to),
                    std::string(result.status().message()));
@@ -283,13 +258,10 @@ bool CdcSink::ApplyServer(const std::string& name, Server& s) {
         ++it;
       }
     }
-    applied_ += result->applied;
-    skipped_ += result->skipped;
-    applied_total_.Inc(static_cast<double>(result->applied));
-    skipped_total_.Inc(static_cast<double>(result->skipped));
-    ++batches_;
-    batches_total_.Inc();
-    if (s.watermark_ts_ms > 0) lag_ms_gauge_.Set(static_cast<double>(NowUnixNanos() / 1000000 - s.watermark_ts_ms));
+    probe_.applied.Inc(static_cast<double>(result->applied));
+    probe_.skipped.Inc(static_cast<double>(result->skipped));
+    probe_.transactions.Inc();
+    if (s.watermark_ts_ms > 0) probe_.lag_ms.Set(static_cast<double>(NowUnixNanos() / 1000000 - s.watermark_ts_ms));
     {
       std::lock_guard lock(status_mu_);
       positions_[name] = s.applied;
@@ -301,8 +273,7 @@ bool CdcSink::ApplyServer(const std::string& name, Server& s) {
 
 void CdcSink::DeadLetter(const std::string& subject, const std::string& msg_id, const std::string& payload,
                                const std::string& reason, const std::string& error) {
-  ++dead_letters_;
-  obs::MetricsRegistry::Default().GetCounter(kDeadLettersTotal, kDeadLettersHelp, {{"reason", reason}}).Inc();
+  probe_.dead_letters.For(reason).Inc();
   if (!dlq_) return;
   if (absl::Status st = dlq_->Write(
           {.reason = reason, .error = error, .subject = subject, .input_msg_id = msg_id, .payload = payload});

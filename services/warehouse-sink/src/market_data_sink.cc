@@ -15,28 +15,11 @@ namespace sa::warehouse_sink {
 
 namespace mdpb = streamadmin::marketdata::v1;
 
-namespace {
-constexpr char kDeadLettersTotal[] = "streamadmin_warehouse_md_dead_letters_total";
-constexpr char kDeadLettersHelp[] = "Market data messages the warehouse cannot store";
-}  // namespace
 namespace cfg = streamadmin::config::v1;
 
 MarketDataSink::MarketDataSink(runtime::NatsClient& nats, std::string warehouse_dsn, cfg::MarketDataSinkConfig config,
                                uint32_t citus_shard_count)
-    : nats_(nats),
-      dsn_(std::move(warehouse_dsn)),
-      config_(std::move(config)),
-      citus_shard_count_(citus_shard_count),
-      rows_trades_(obs::MetricsRegistry::Default().GetCounter(
-          "streamadmin_warehouse_md_rows_total", "Market data rows stored in the warehouse", {{"table", "trades"}})),
-      rows_candles_(obs::MetricsRegistry::Default().GetCounter(
-          "streamadmin_warehouse_md_rows_total", "Market data rows stored in the warehouse", {{"table", "candles"}})),
-      errors_(obs::MetricsRegistry::Default().GetCounter("streamadmin_warehouse_md_errors_total",
-                                                         "Market data batches the warehouse refused; retried")) {
-  // At 0 from the start, so increase() (StreamAdminDeadLettersGrowing) sees the first one.
-  for (const char* reason : {"undecodable", "invalid"})
-    obs::MetricsRegistry::Default().GetCounter(kDeadLettersTotal, kDeadLettersHelp, {{"reason", reason}});
-}
+    : nats_(nats), dsn_(std::move(warehouse_dsn)), config_(std::move(config)), citus_shard_count_(citus_shard_count) {}
 
 MarketDataSink::~MarketDataSink() { Stop(); }
 
@@ -106,8 +89,7 @@ void MarketDataSink::SetError(std::string e) {
 }
 
 void MarketDataSink::DeadLetter(const bus::ReceivedMessage& m, const std::string& reason, const std::string& error) {
-  ++dead_letters_;
-  obs::MetricsRegistry::Default().GetCounter(kDeadLettersTotal, kDeadLettersHelp, {{"reason", reason}}).Inc();
+  probe_.dead_letters.For(reason).Inc();
   spdlog::error("warehouse: {} (msg id {}) dead-lettered to dlq.warehouse ({}): {}", m.subject(), m.msg_id(), reason,
                 error);
   bus::DeadLetterWriter* dlq = Dlq();
@@ -161,7 +143,7 @@ bool MarketDataSink::Write(Part& part, std::vector<bus::ReceivedMessage>& batch)
          .schema = config_.schema().empty() ? "md" : config_.schema(),
          .citus_shard_count = citus_shard_count_ > 0 ? static_cast<int>(citus_shard_count_) : 8});
     if (!w.ok()) {
-      errors_.Inc();
+      probe_.errors.Inc();
       SetError(std::string(w.status().message()));
       spdlog::warn("warehouse (market data): {}", std::string(w.status().message()));
       for (auto& m : *msgs) (void)m.NakWithDelay(absl::Seconds(1));
@@ -182,7 +164,7 @@ bool MarketDataSink::Write(Part& part, std::vector<bus::ReceivedMessage>& batch)
     n = part.writer->WriteCandles(p);
   }
   if (!n.ok()) {
-    errors_.Inc();
+    probe_.errors.Inc();
     SetError(std::string(n.status().message()));
     spdlog::warn("warehouse (market data): batch of {} not stored: {}", msgs->size(), std::string(n.status().message()));
     part.writer.reset();
@@ -198,8 +180,7 @@ bool MarketDataSink::Write(Part& part, std::vector<bus::ReceivedMessage>& batch)
     (void)m.Ack();
     SA_CRASH_POINT("md_sink.message_acked");
   }
-  (trades ? trades_ : candles_) += *n;
-  (trades ? rows_trades_ : rows_candles_).Inc(static_cast<double>(*n));
+  (trades ? probe_.trades : probe_.candles).Inc(static_cast<double>(*n));
   return true;
 }
 

@@ -40,6 +40,7 @@
 #include "streamadmin/cdc/v1/cdc.pb.h"
 #include "streamadmin/config/v1/config.pb.h"
 #include "warehouse/change_applier.h"
+#include "warehouse_sink/probe.h"
 
 namespace sa::warehouse_sink {
 
@@ -115,14 +116,7 @@ class CdcSink {
   std::string last_error_;
   std::map<std::string, uint64_t> positions_;  // copy for Details()
   std::atomic<bool> connected_{false};
-  std::atomic<uint64_t> applied_{0}, skipped_{0}, dead_letters_{0}, batches_{0}, errors_{0}, rewinds_{0};
-
-  obs::Counter& applied_total_;
-  obs::Counter& skipped_total_;
-  obs::Counter& batches_total_;
-  obs::Counter& errors_total_;
-  obs::Gauge& buffered_gauge_;
-  obs::Gauge& lag_ms_gauge_;
+  CdcSinkProbe probe_;
 };
 
 }  // namespace sa::warehouse_sink

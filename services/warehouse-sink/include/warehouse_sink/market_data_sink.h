@@ -31,6 +31,7 @@
 #include "runtime/nats_client.h"
 #include "streamadmin/config/v1/config.pb.h"
 #include "warehouse/market_data_writer.h"
+#include "warehouse_sink/probe.h"
 
 namespace sa::warehouse_sink {
 
@@ -50,9 +51,9 @@ class MarketDataSink {
   void SetPaused(bool paused);
   // The consumer loops' health entries ("consumer.trades", "consumer.candles").
   std::vector<streamadmin::control::v1::Dependency> Health() const;
-  uint64_t trades() const { return trades_.load(); }
-  uint64_t candles() const { return candles_.load(); }
-  uint64_t dead_letters() const { return dead_letters_.load(); }
+  uint64_t trades() const { return Count(probe_.trades); }
+  uint64_t candles() const { return Count(probe_.candles); }
+  uint64_t dead_letters() const { return probe_.dead_letters.total(); }
   std::string last_error() const;
 
  private:
@@ -77,12 +78,9 @@ class MarketDataSink {
   Part trades_part_, candles_part_;
   std::mutex dlq_mu_;
   std::unique_ptr<bus::DeadLetterWriter> dlq_;  // dlq_mu_
-  std::atomic<uint64_t> trades_{0}, candles_{0}, dead_letters_{0};
   mutable std::mutex error_mu_;
   std::string last_error_;  // "" once a batch was stored again
-  obs::Counter& rows_trades_;
-  obs::Counter& rows_candles_;
-  obs::Counter& errors_;
+  MarketDataSinkProbe probe_;
 };
 
 }  // namespace sa::warehouse_sink
