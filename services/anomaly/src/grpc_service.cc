@@ -37,18 +37,15 @@ grpc::Status AnomalyGrpcService::ListRecentAnomalies(grpc::ServerContext*, const
 
 grpc::Status AnomalyGrpcService::ScoreBatch(grpc::ServerContext*, const pb::ScoreBatchRequest* req,
                                             pb::ScoreBatchResponse* resp) {
-  auto threshold = store_.ThresholdOf(req->model_id());
-  if (!threshold.ok())
+  auto live = store_.Live(req->model_id());
+  if (!live.ok() && live.status().code() == absl::StatusCode::kNotFound)
     return grpc::Status(grpc::StatusCode::NOT_FOUND,
                         absl::StrCat("no model '", req->model_id(), "' (models: trade, quote)"));
-  auto model = store_.Model(req->model_id());
-  if (!model)
-    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
-                        absl::StrCat("model '", req->model_id(), "' is still warming up"));
-  // The threshold of the model read above (a model installed in between has its own).
-  threshold = store_.ThresholdOf(req->model_id());
+  if (!live.ok()) return ToGrpcStatus(live.status());
+  const std::shared_ptr<const anomaly::IsolationForest>& model = live->model;
+  const double threshold = live->threshold;
   resp->set_model_id(req->model_id());
-  resp->set_threshold(*threshold);
+  resp->set_threshold(threshold);
   const size_t cols = model->num_features();
   std::vector<double> contrib(cols);
   for (int i = 0; i < req->vectors_size(); ++i) {
@@ -64,7 +61,7 @@ grpc::Status AnomalyGrpcService::ScoreBatch(grpc::ServerContext*, const pb::Scor
     auto* out = resp->add_results();
     double score = req->attribution() ? model->ScoreWithAttribution(x.data(), contrib.data()) : model->Score(x.data());
     out->set_score(score);
-    out->set_anomalous(score >= *threshold);
+    out->set_anomalous(score >= threshold);
     if (req->attribution()) {
       for (size_t f = 0; f < cols; ++f) {
         auto* feat = out->add_features();

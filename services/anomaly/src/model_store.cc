@@ -137,11 +137,14 @@ ModelStore::Verdict ModelStore::Judge(EventKind kind, double score) {
   return v;
 }
 
-absl::StatusOr<double> ModelStore::ThresholdOf(const std::string& model_id) const {
+absl::StatusOr<ModelStore::LiveModel> ModelStore::Live(const std::string& model_id) const {
   Slot* s = Find(model_id);
   if (!s) return absl::NotFoundError(absl::StrCat("no model '", model_id, "'"));
+  LiveModel live{.model = s->model.load()};
+  if (!live.model) return absl::FailedPreconditionError(absl::StrCat("model '", model_id, "' is still warming up"));
   std::lock_guard lock(s->mu);
-  return s->threshold_value;
+  live.threshold = s->threshold_value;
+  return live;
 }
 
 void ModelStore::Install(const std::string& model_id, std::shared_ptr<const IsolationForest> model, bool loaded) {

@@ -13,6 +13,7 @@
 #include "anomaly_service/model_store.h"
 #include "anomaly_service/trainer.h"
 #include "streamadmin/marketdata/v1/marketdata.pb.h"
+#include "testing/temp_dir.h"
 
 namespace sa::anomaly_service {
 namespace {
@@ -48,16 +49,10 @@ std::vector<std::vector<double>> Points(size_t n, size_t cols) {
 }
 
 // A temporary model_dir, removed at the end.
-struct TempDir {
-  TempDir() {
-    path = (std::filesystem::temp_directory_path() /
-            ("anomaly_test_" + std::to_string(::getpid()) + "_" + std::to_string(reinterpret_cast<uintptr_t>(this))))
-               .string();
-    std::filesystem::remove_all(path);
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-  std::string path;
-};
+std::string PathOf(const absl::StatusOr<sa::testing::TempDir>& dir) {
+  EXPECT_TRUE(dir.ok()) << dir.status();
+  return dir.ok() ? dir->path() + "/models" : "";
+}
 
 TEST(ModelStore, AsksForTheFirstTrainingOnceWarmedUpAndNotAgainWhileItTrains) {
   cfg::AnomalyConfig c = SmallModel();
@@ -78,9 +73,9 @@ TEST(ModelStore, AsksForTheFirstTrainingOnceWarmedUpAndNotAgainWhileItTrains) {
 }
 
 TEST(Trainer, InstallsTheTrainedModelWithItsThresholdAndSavesIt) {
-  TempDir dir;
+  auto dir = sa::testing::TempDir::Create("anomaly");
   cfg::AnomalyConfig c = SmallModel();
-  c.mutable_model()->set_model_dir(dir.path);
+  c.mutable_model()->set_model_dir(PathOf(dir));
   ModelStore store(c.model(), Names(c));
   store.Load();  // as at start: creates model_dir
   std::optional<TrainJob> job;
@@ -92,11 +87,12 @@ TEST(Trainer, InstallsTheTrainedModelWithItsThresholdAndSavesIt) {
   ASSERT_NE(model, nullptr);
   EXPECT_EQ(model->training_rows(), 40u);
   EXPECT_EQ(store.Describe()["model.trade"], "ready gen 1");
-  EXPECT_TRUE(std::filesystem::exists(dir.path + "/trade.saif"));
-  auto threshold = store.ThresholdOf("trade");
-  ASSERT_TRUE(threshold.ok());
-  EXPECT_GT(*threshold, 0);
-  EXPECT_LT(*threshold, 1);
+  EXPECT_TRUE(std::filesystem::exists(PathOf(dir) + "/trade.saif"));
+  auto live = store.Live("trade");
+  ASSERT_TRUE(live.ok()) << live.status();
+  EXPECT_EQ(live->model, model);
+  EXPECT_GT(live->threshold, 0);  // the training scores' quantile (contamination)
+  EXPECT_LT(live->threshold, 1);
 
   // A new store over the same directory comes back with it.
   ModelStore restarted(c.model(), Names(c));
@@ -134,9 +130,9 @@ TEST(Trainer, TrainsQueuedJobsOnItsThread) {
 }
 
 TEST(ModelStore, AModelWithOtherFeaturesIsNotLoaded) {
-  TempDir dir;
+  auto dir = sa::testing::TempDir::Create("anomaly");
   cfg::AnomalyConfig c = SmallModel();
-  c.mutable_model()->set_model_dir(dir.path);
+  c.mutable_model()->set_model_dir(PathOf(dir));
   {
     ModelStore store(c.model(), Names(c));
     store.Load();
@@ -144,7 +140,7 @@ TEST(ModelStore, AModelWithOtherFeaturesIsNotLoaded) {
     for (auto& p : Points(40, Names(c).size())) job = store.AddTrainingPoint(EventKind::kTrade, p);
     Trainer(c.model(), store).Train(*job);
   }
-  ASSERT_TRUE(std::filesystem::exists(dir.path + "/trade.saif"));
+  ASSERT_TRUE(std::filesystem::exists(PathOf(dir) + "/trade.saif"));
   cfg::AnomalyConfig other = c;
   other.mutable_features()->add_features(Names(c)[0]);  // one feature only
   ModelStore store(other.model(), Names(other));
@@ -153,9 +149,9 @@ TEST(ModelStore, AModelWithOtherFeaturesIsNotLoaded) {
 }
 
 TEST(ModelStore, AThresholdSetIsKeptInModelDirAndComesBackAfterARestart) {
-  TempDir dir;
+  auto dir = sa::testing::TempDir::Create("anomaly");
   cfg::AnomalyConfig c = SmallModel();
-  c.mutable_model()->set_model_dir(dir.path);
+  c.mutable_model()->set_model_dir(PathOf(dir));
   ModelStore store(c.model(), Names(c));
   auto changed = store.SetThreshold("quote", *anomaly::Threshold::Fixed(0.7));
   ASSERT_TRUE(changed.ok()) << changed.status();
@@ -171,10 +167,10 @@ TEST(ModelStore, AThresholdSetIsKeptInModelDirAndComesBackAfterARestart) {
 }
 
 TEST(ModelStore, AThresholdThatCannotBeKeptIsNotSet) {
-  TempDir dir;
+  auto dir = sa::testing::TempDir::Create("anomaly");
   cfg::AnomalyConfig c = SmallModel();
-  std::filesystem::create_directories(dir.path);
-  const std::string file = dir.path + "/not-a-dir";
+  std::filesystem::create_directories(PathOf(dir));
+  const std::string file = PathOf(dir) + "/not-a-dir";
   { std::ofstream(file) << "x"; }
   c.mutable_model()->set_model_dir(file);  // a file: nothing can be written under it
   ModelStore store(c.model(), Names(c));

@@ -66,9 +66,13 @@ class ModelStore {
   };
   // Counts a point `score`d by the live model and says whether it is an anomaly.
   Verdict Judge(anomaly::EventKind kind, double score);
-  // The score at or above which a point of the model is anomalous; NotFound
-  // for an unknown id.
-  absl::StatusOr<double> ThresholdOf(const std::string& model_id) const;
+  struct LiveModel {
+    std::shared_ptr<const anomaly::IsolationForest> model;
+    double threshold = 0;  // the score at or above which a point is anomalous
+  };
+  // The live forest of a model and its threshold: NotFound for an unknown
+  // id, FailedPrecondition while it warms up.
+  absl::StatusOr<LiveModel> Live(const std::string& model_id) const;
 
   // The trainer's: a new forest goes live (its threshold resolved), written
   // to model_dir first when set; `loaded` when it came from there.
