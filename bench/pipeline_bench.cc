@@ -143,7 +143,7 @@ using sa::md::RawFrame;
 
 constexpr size_t kCompressOverBytes = 64 << 10;  // ingest's threshold (services/ingest/src/app.cc)
 constexpr int kWatchdogSeconds = 300;            // per round (a loaded round took 160 s)
-// The normalizer's consumer.fetch_batch default (services/normalizer/src/app.cc).
+// The normalizer's consumer.fetch_batch default (services/normalizer/src/config.cc).
 constexpr int kDefaultFetchBatch = 1024;
 // And its consumer.prefetch default; the bare consumers use the same value
 // (--prefetch sets both; 0 turns standing requests off).
