@@ -74,7 +74,8 @@ bool IsFinal(const absl::Status& st) {
 }  // namespace
 
 // What one attempt holds. Run's thread sets it up; then the consumer loop's
-// thread owns it until the loop is stopped.
+// handler owns it until the loop is stopped (its fetching side, in Bind, only
+// `bound` and the durable's start).
 struct ViewRunner::Attempt {
   views::PreparedView view;
   std::unique_ptr<bus::JetStream> js;
@@ -86,7 +87,8 @@ struct ViewRunner::Attempt {
   vpb::ViewCheckpoint checkpoint;
   uint64_t checkpoint_revision = 0;
   uint64_t checkpointed_position = 0;
-  bool bound = false;    // the durable was recreated (once per attempt)
+  bool bound = false;    // fetching side: the durable was recreated (once per attempt)
+  bool running = false;  // handler: the loop was seen bound (state RUNNING reported)
   bool dirty = false;    // processed since the last checkpoint
   bool paused = false;   // the last tick saw the loop paused
   uint64_t pending = 0;  // matching messages not yet delivered (the last delivery's num_pending)
@@ -268,6 +270,7 @@ absl::Status ViewRunner::RunAttempt() {
   runtime::ConsumerLoop loop({.consumer = a.consumer,
                               .name = absl::StrCat("view.", name),
                               .fetch_wait = options_.fetch_wait,
+                              .fetch_ahead = options_.fetch_ahead,
                               .rewind_on_first_bind = false,
                               .bind = [this, &a] { return Bind(a); }},
                              [this, &a](std::vector<bus::ReceivedMessage>& batch) { return Handle(a, batch); });
@@ -309,6 +312,10 @@ void ViewRunner::Fail(Attempt& a, absl::Status st) {
 }
 
 absl::StatusOr<std::unique_ptr<bus::PullSubscription>> ViewRunner::Bind(Attempt& a) {
+  {
+    std::lock_guard lock(loop_mu_);
+    if (a.failed) return a.error;  // the handler ends the loop at its next tick
+  }
   absl::Status st;
   if (a.bound) {
     // The loop binds again after a fetch error: this attempt ends, the next
@@ -336,11 +343,8 @@ absl::StatusOr<std::unique_ptr<bus::PullSubscription>> ViewRunner::Bind(Attempt&
     return sub.status();
   }
   a.bound = true;
-  a.paused = a.loop->paused();
   spdlog::info("view {} v{} running on {} (filter {}, position {})", definition_.name(), definition_.version(),
                a.consumer.stream(), a.consumer.filter_subject(), a.view.engine->position());
-  SetState(vpb::VIEW_STATE_RUNNING, a.paused ? "paused" : "");
-  ReportStatus(&a, true);
   return sub;
 }
 
@@ -349,14 +353,17 @@ runtime::ConsumerLoop::Next ViewRunner::Handle(Attempt& a, std::vector<bus::Rece
     std::lock_guard lock(loop_mu_);
     if (a.failed) return runtime::ConsumerLoop::Next::kStop;  // a failed bind
   }
-  if (a.bound && !a.loop->bound()) {
+  const bool bound = a.loop->bound();
+  if (a.running && !bound) {
     // A fetch failed (the loop would bind again): this attempt ends.
     Fail(a, FailedAt("fetch", absl::UnavailableError(a.loop->last_error())));
     return runtime::ConsumerLoop::Next::kStop;
   }
-  if (const bool paused = a.loop->paused(); paused != a.paused && a.bound) {
-    SetState(vpb::VIEW_STATE_RUNNING, paused ? "paused" : "");
+  if (const bool paused = a.loop->paused(); bound && (!a.running || paused != a.paused)) {
     a.paused = paused;
+    SetState(vpb::VIEW_STATE_RUNNING, paused ? "paused" : "");
+    if (!a.running) ReportStatus(&a, true);
+    a.running = true;
   }
   absl::Status st = Process(a, batch);
   // 5. Flush, then store the position (compare-and-set).

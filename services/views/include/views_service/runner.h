@@ -63,6 +63,9 @@ struct RunnerOptions {
   absl::Duration status_interval = absl::Seconds(1);
   size_t default_memory_limit = 64u << 20;
   int fetch_batch = 256;
+  // Batches fetched while the engine works on one (ConsumerLoop's
+  // fetch_ahead; 0: fetch and engine on one thread).
+  int fetch_ahead = 1;
   absl::Duration fetch_wait = absl::Milliseconds(200);
   absl::Duration flush_timeout = absl::Seconds(30);
 };
