@@ -178,8 +178,7 @@ class JetStream {
  private:
   friend class KeyValue;
   explicit JetStream(std::shared_ptr<internal::JetStreamState> state);
-  absl::Status RecreatePullConsumer(const ConsumerConfig& config, uint64_t start_seq, absl::Time start,
-                                    AckPolicy ack);
+  absl::Status RecreatePullConsumer(const ConsumerConfig& config, uint64_t start_seq, absl::Time start, AckPolicy ack);
   std::shared_ptr<internal::JetStreamState> state_;
 };
 
