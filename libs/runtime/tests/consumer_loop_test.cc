@@ -268,7 +268,9 @@ TEST_P(ConsumerLoopStopTest, TheHandlerEndsTheLoopWithStop) {
   EXPECT_TRUE(loop.ended());
   std::lock_guard lock(mu);
   EXPECT_EQ(calls, calls_at_stop);
-  if (GetParam() == 0) EXPECT_EQ(loop.fetched(), handled);  // no fetch after the stop
+  if (GetParam() == 0) {
+    EXPECT_EQ(loop.fetched(), handled);  // no fetch after the stop
+  }
 }
 
 // Without a NatsClient: Options::bind binds, its error is reported, and the
