@@ -615,17 +615,19 @@ absl::Status JetStream::EnsurePullConsumer(const ConsumerConfig& config) {
   return NatsToStatus(s, op, jerr);
 }
 
-absl::Status JetStream::RecreatePullConsumerAt(const ConsumerConfig& config, uint64_t start_seq) {
-  return RecreatePullConsumer(config, std::max<uint64_t>(1, start_seq), absl::InfinitePast());
+absl::Status JetStream::RecreatePullConsumerAt(const ConsumerConfig& config, uint64_t start_seq, AckPolicy ack) {
+  return RecreatePullConsumer(config, std::max<uint64_t>(1, start_seq), absl::InfinitePast(), ack);
 }
 
-absl::Status JetStream::RecreatePullConsumerAtTime(const ConsumerConfig& config, absl::Time start) {
-  return RecreatePullConsumer(config, 0, start);
+absl::Status JetStream::RecreatePullConsumerAtTime(const ConsumerConfig& config, absl::Time start, AckPolicy ack) {
+  return RecreatePullConsumer(config, 0, start, ack);
 }
 
-absl::Status JetStream::RecreatePullConsumer(const ConsumerConfig& config, uint64_t start_seq, absl::Time start) {
+absl::Status JetStream::RecreatePullConsumer(const ConsumerConfig& config, uint64_t start_seq, absl::Time start,
+                                             AckPolicy ack) {
   jsConsumerConfig cfg;
   if (auto st = internal::FillConsumerConfig(config, &cfg); !st.ok()) return st;
+  if (ack == AckPolicy::kAll) cfg.AckPolicy = js_AckAll;
   std::string op;
   if (start_seq > 0) {
     cfg.DeliverPolicy = js_DeliverByStartSequence;

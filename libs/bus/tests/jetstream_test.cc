@@ -112,6 +112,36 @@ TEST_P(ConsumeTest, PublishesThousandMessagesAndConsumesThemWithAcks) {
   EXPECT_TRUE(js_->GetConsumerInfo("ORDERS", "worker").ok());
 }
 
+// A durable recreated with AckPolicy::kAll: acking the last message of a
+// batch acks the whole batch; kExplicit (the default) acks one message.
+TEST_F(JetStreamTest, RecreatedWithAckAllOneAckFreesTheBatch) {
+  ASSERT_TRUE(js_->EnsureStream(Stream("ACKALL", "ackall.>")).ok());
+  auto pub = JetStreamPublisher::Create(*conn_);
+  ASSERT_TRUE(pub.ok()) << pub.status();
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE((*pub)->Publish({"ackall.x", "p", absl::StrCat("a-", i), {}}).ok());
+  ASSERT_TRUE((*pub)->Flush(absl::Seconds(10)).ok());
+  for (const auto policy : {JetStream::AckPolicy::kAll, JetStream::AckPolicy::kExplicit}) {
+    auto consumer = Consumer("ACKALL", "batcher");
+    ASSERT_TRUE(js_->RecreatePullConsumerAt(consumer, 5, policy).ok());
+    auto sub = js_->PullSubscribe(consumer);
+    ASSERT_TRUE(sub.ok()) << sub.status();
+    auto batch = FetchAll(**sub, 10);
+    ASSERT_EQ(batch.size(), 16u);
+    EXPECT_EQ(batch.front().stream_sequence(), 5u);
+    ASSERT_TRUE(batch[9].Ack().ok());  // sequence 14
+    ASSERT_TRUE(conn_->Flush(absl::Seconds(5)).ok());
+    // Delivered: 5..20. Unacked after the ack of 14: 15..20, or all but 14.
+    const bool all = policy == JetStream::AckPolicy::kAll;
+    EXPECT_TRUE(sa::testing::WaitFor(
+        [&] {
+          auto info = js_->GetConsumerInfo("ACKALL", "batcher");
+          return info.ok() && info->num_ack_pending == (all ? 6u : 15u) && (!all || info->ack_floor_stream_seq == 14);
+        },
+        absl::Seconds(5)))
+        << (all ? "all" : "explicit");
+  }
+}
+
 TEST_F(JetStreamTest, SameMsgIdIsStoredOnce) {
   ASSERT_TRUE(js_->EnsureStream(Stream("DEDUP", "dedup.>")).ok());
   std::mutex mu;

@@ -16,7 +16,10 @@ constexpr absl::Duration kPausedPoll = absl::Milliseconds(50);
 }  // namespace
 
 ConsumerLoop::ConsumerLoop(NatsClient& nats, Options options, Handler handler)
-    : nats_(nats), options_(std::move(options)), handler_(std::move(handler)) {}
+    : nats_(&nats), options_(std::move(options)), handler_(std::move(handler)) {}
+
+ConsumerLoop::ConsumerLoop(Options options, Handler handler)
+    : nats_(nullptr), options_(std::move(options)), handler_(std::move(handler)) {}
 
 ConsumerLoop::~ConsumerLoop() { Stop(); }
 
@@ -56,6 +59,11 @@ streamadmin::control::v1::Dependency ConsumerLoop::Health() const {
   return d;
 }
 
+std::string ConsumerLoop::last_error() const {
+  std::lock_guard lock(mu_);
+  return last_error_;
+}
+
 void ConsumerLoop::Pause(absl::Duration d) {
   std::unique_lock lock(mu_);
   cv_.wait_for(lock, absl::ToChronoNanoseconds(d), [&] { return stop_.load(); });
@@ -63,7 +71,8 @@ void ConsumerLoop::Pause(absl::Duration d) {
 
 absl::StatusOr<std::unique_ptr<bus::PullSubscription>> ConsumerLoop::DefaultBind() {
   const auto& c = options_.consumer;
-  bus::JetStream& js = nats_.jetstream();
+  if (nats_ == nullptr) return absl::FailedPreconditionError("a ConsumerLoop without a NatsClient needs Options::bind");
+  bus::JetStream& js = nats_->jetstream();
   if (absl::Status st = js.EnsurePullConsumer(c); !st.ok()) return st;
   if (options_.rewind_on_first_bind && !rewound_) {
     // Deliveries a dead process held come again only after their ack wait,
@@ -91,7 +100,7 @@ std::vector<bus::ReceivedMessage> ConsumerLoop::FetchOnce() {
     bound_ = false;
   }
   if (!sub_) {
-    if (!nats_.WaitReady(absl::Milliseconds(200))) return {};
+    if (nats_ != nullptr && !nats_->WaitReady(absl::Milliseconds(200))) return {};
     auto sub = options_.bind ? options_.bind() : DefaultBind();
     if (!sub.ok()) {
       const std::string why(sub.status().message());
@@ -140,6 +149,7 @@ std::vector<bus::ReceivedMessage> ConsumerLoop::FetchOnce() {
 }
 
 void ConsumerLoop::Handle(std::vector<bus::ReceivedMessage>& batch) {
+  if (ended_) return;  // fetched ahead after kStop: dropped (never acked)
   switch (handler_(batch)) {
     case Next::kFetch:
       break;
@@ -149,6 +159,15 @@ void ConsumerLoop::Handle(std::vector<bus::ReceivedMessage>& batch) {
     case Next::kRebind:
       rebind_ = true;
       break;
+    case Next::kStop: {
+      ended_ = true;
+      {
+        std::lock_guard lock(mu_);
+        stop_ = true;
+      }
+      cv_.notify_all();
+      break;
+    }
   }
 }
 

@@ -235,5 +235,75 @@ TEST_F(ConsumerLoopTest, TheFirstBindRedeliversWhatAnEarlierProcessLeftUnacked) 
   EXPECT_EQ(seen, (std::vector<uint64_t>{1, 2, 3, 4, 5}));
 }
 
+// kStop ends the loop from the handler: no further handler call, with or
+// without fetching ahead.
+class ConsumerLoopStopTest : public ConsumerLoopTest, public ::testing::WithParamInterface<int> {};
+INSTANTIATE_TEST_SUITE_P(FetchAhead, ConsumerLoopStopTest, ::testing::Values(0, 2),
+                         [](const auto& info) { return absl::StrCat("ahead", info.param); });
+
+TEST_P(ConsumerLoopStopTest, TheHandlerEndsTheLoopWithStop) {
+  PublishInputs(50);
+  cfg::ConsumerConfig c = Durable(absl::StrCat("stopper", GetParam()));
+  c.set_fetch_batch(10);
+  std::mutex mu;
+  std::condition_variable cv;
+  int calls = 0, calls_at_stop = -1;
+  uint64_t handled = 0;
+  ConsumerLoop loop(*client_, {.consumer = c, .fetch_ahead = GetParam()},
+                    [&](std::vector<bus::ReceivedMessage>& batch) {
+                      std::lock_guard lock(mu);
+                      ++calls;
+                      handled += batch.size();
+                      if (handled < 20) return ConsumerLoop::Next::kFetch;
+                      if (calls_at_stop < 0) calls_at_stop = calls;
+                      cv.notify_all();
+                      return ConsumerLoop::Next::kStop;
+                    });
+  loop.Start();
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(20), [&] { return calls_at_stop > 0; }));
+  }
+  loop.Stop();
+  EXPECT_TRUE(loop.ended());
+  std::lock_guard lock(mu);
+  EXPECT_EQ(calls, calls_at_stop);
+  if (GetParam() == 0) {
+    EXPECT_EQ(loop.fetched(), handled);  // no fetch after the stop
+  }
+}
+
+// Without a NatsClient: Options::bind binds, its error is reported, and the
+// loop binds again after it.
+TEST_F(ConsumerLoopTest, BindsThroughOptionsBindWithoutANatsClient) {
+  PublishInputs(5);
+  auto js = bus::JetStream::Create(client_->connection());
+  ASSERT_TRUE(js.ok()) << js.status();
+  const cfg::ConsumerConfig c = Durable("own-bind");
+  std::atomic<int> binds{0};
+  std::atomic<uint64_t> handled{0};
+  std::string first_error;
+  ConsumerLoop::Options o{.consumer = c, .rewind_on_first_bind = false};
+  o.bind = [&]() -> absl::StatusOr<std::unique_ptr<bus::PullSubscription>> {
+    if (binds++ == 0) return absl::UnavailableError("not yet");
+    if (absl::Status st = (*js)->RecreatePullConsumerAt(c, 3); !st.ok()) return st;
+    return (*js)->PullSubscribe(c);
+  };
+  ConsumerLoop* self = nullptr;
+  ConsumerLoop loop(std::move(o), [&](std::vector<bus::ReceivedMessage>& batch) {
+    if (first_error.empty()) first_error = self->last_error();
+    for (auto& m : batch) (void)m.Ack();
+    handled += batch.size();
+    return ConsumerLoop::Next::kFetch;
+  });
+  self = &loop;
+  loop.Start();
+  ASSERT_TRUE(Eventually([&] { return handled.load() == 3; }));  // sequences 3..5
+  loop.Stop();
+  EXPECT_EQ(first_error, "not yet");
+  EXPECT_EQ(binds.load(), 2);
+  EXPECT_EQ(loop.last_error(), "");
+}
+
 }  // namespace
 }  // namespace sa::runtime

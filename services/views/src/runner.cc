@@ -73,24 +73,33 @@ bool IsFinal(const absl::Status& st) {
 
 }  // namespace
 
-// What one attempt holds.
+// What one attempt holds. Run's thread sets it up; then the consumer loop's
+// handler owns it until the loop is stopped (its fetching side, in Bind, only
+// `bound` and the durable's start).
 struct ViewRunner::Attempt {
   views::PreparedView view;
   std::unique_ptr<bus::JetStream> js;
   std::unique_ptr<bus::JetStreamPublisher> out;
   std::unique_ptr<bus::DeadLetterWriter> dlq;
-  std::unique_ptr<bus::PullSubscription> sub;
+  runtime::ConsumerLoop* loop = nullptr;
   cfg::ConsumerConfig consumer;
+  std::string subject;  // view.<name>
   vpb::ViewCheckpoint checkpoint;
   uint64_t checkpoint_revision = 0;
   uint64_t checkpointed_position = 0;
-  bool dirty = false;  // processed since the last checkpoint
+  bool bound = false;    // fetching side: the durable was recreated (once per attempt)
+  bool running = false;  // handler: the loop was seen bound (state RUNNING reported)
+  bool dirty = false;    // processed since the last checkpoint
+  bool paused = false;   // the last tick saw the loop paused
   uint64_t pending = 0;  // matching messages not yet delivered (the last delivery's num_pending)
   absl::Time last_checkpoint = absl::Now();
   absl::Time last_status = absl::InfinitePast();
   uint64_t last_inputs = 0, last_outputs = 0;
   absl::Time rate_since = absl::Now();
   Probe* probe = nullptr;
+  std::vector<views::Record> records;
+  bool failed = false;  // loop_mu_
+  absl::Status error;   // loop_mu_: why the attempt ended
 };
 
 ViewRunner::ViewRunner(bus::Connection& connection, bus::KeyValue& checkpoints, bus::KeyValue& status,
@@ -115,8 +124,18 @@ void ViewRunner::Start() {
 
 void ViewRunner::Stop(bool checkpoint) {
   checkpoint_on_stop_.store(checkpoint);
-  stop_.store(true);
+  {
+    std::lock_guard lock(loop_mu_);
+    stop_.store(true);
+  }
+  loop_cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+}
+
+void ViewRunner::SetPaused(bool paused) {
+  std::lock_guard lock(loop_mu_);
+  paused_.store(paused);
+  if (loop_ != nullptr) loop_->SetPaused(paused);
 }
 
 vpb::ViewStatus ViewRunner::Status() const {
@@ -149,8 +168,10 @@ void ViewRunner::Run() {
     SetState(vpb::VIEW_STATE_FAILED, std::string(st.message()));
     ReportStatus(nullptr, true);
     probe_->restarts.Inc();
-    for (absl::Time until = absl::Now() + backoff; !stop_.load() && absl::Now() < until;)
-      absl::SleepFor(absl::Milliseconds(50));  // NOLINT: retry pacing, interruptible by Stop
+    {
+      std::unique_lock lock(loop_mu_);  // retry pacing, cut short by Stop
+      loop_cv_.wait_for(lock, absl::ToChronoNanoseconds(backoff), [&] { return stop_.load(); });
+    }
     backoff = std::min(backoff * 2, absl::Seconds(10));
   }
 }
@@ -173,6 +194,7 @@ absl::Status ViewRunner::RunAttempt() {
   a.view = *std::move(prepared);
   views::Engine& engine = *a.view.engine;
   a.probe = probe_.get();
+  a.subject = views::OutputSubject(name);
   auto stream = options_.sources.For(a.view.plan.source->subject);
   if (!stream.ok()) return absl::FailedPreconditionError(stream.status().message());
 
@@ -230,126 +252,202 @@ absl::Status ViewRunner::RunAttempt() {
   }
   a.checkpointed_position = engine.position();
 
-  // 3. The durable, at the next sequence.
+  auto out = bus::JetStreamPublisher::Create(connection_);
+  auto dlq =
+      bus::DeadLetterWriter::Create(connection_, {.stage = a.subject, .subject = views::DeadLetterSubject(name)});
+  if (!out.ok()) return FailedAt("publisher", out.status());
+  if (!dlq.ok()) return FailedAt("publisher", dlq.status());
+  a.out = *std::move(out);
+  a.dlq = *std::move(dlq);
+
+  // 3. The durable (recreated by the loop's bind) and the loop.
   a.consumer.set_stream(*stream);
   a.consumer.set_durable(views::DurableName(name));
   a.consumer.set_filter_subject(engine.subjects().size() == 1 ? engine.subjects()[0] : a.view.plan.source->subject);
   a.consumer.set_ack_wait_s(60);
   a.consumer.set_max_ack_pending(std::max(20000, 4 * options_.fetch_batch));
   a.consumer.set_fetch_batch(options_.fetch_batch);
-  absl::Status st;
-  if (engine.position() > 0)
-    st = a.js->RecreatePullConsumerAt(a.consumer, engine.position() + 1);
-  else if (a.checkpoint.start_seq() > 0)
-    st = a.js->RecreatePullConsumerAt(a.consumer, a.checkpoint.start_seq());
-  else
-    st = a.js->RecreatePullConsumerAtTime(a.consumer, absl::FromUnixNanos(a.checkpoint.start_time_ns()));
-  if (!st.ok()) return FailedAt("creating the consumer", st);
-  auto sub = a.js->PullSubscribe(a.consumer);
-  if (!sub.ok()) return FailedAt("binding the consumer", sub.status());
-  a.sub = *std::move(sub);
-  auto out = bus::JetStreamPublisher::Create(connection_);
-  auto dlq = bus::DeadLetterWriter::Create(
-      connection_, {.stage = views::OutputSubject(name), .subject = views::DeadLetterSubject(name)});
-  if (!out.ok()) return FailedAt("publisher", out.status());
-  if (!dlq.ok()) return FailedAt("publisher", dlq.status());
-  a.out = *std::move(out);
-  a.dlq = *std::move(dlq);
-  spdlog::info("view {} v{} running on {} (filter {}, position {})", name, definition_.version(), *stream,
-               a.consumer.filter_subject(), engine.position());
-  SetState(vpb::VIEW_STATE_RUNNING, "");
-  ReportStatus(&a, true);
-
-  const std::string subject = views::OutputSubject(name);
-  auto dead_letter = [&](const bus::ReceivedMessage& m, const char* reason, const std::string& error) -> absl::Status {
-    (std::string_view(reason) == "late" ? a.probe->late : a.probe->invalid).Inc();
-    return a.dlq->Write({.reason = reason,
-                         .error = error,
-                         .subject = m.subject(),
-                         .input_msg_id = m.msg_id(),
-                         .payload = m.data()});
-  };
-
-  // 5. Flush, then store the position (compare-and-set).
-  auto checkpoint = [&]() -> absl::Status {
-    if (absl::Status f = a.out->Flush(options_.flush_timeout); !f.ok()) return FailedAt("outputs not stored", f);
-    if (absl::Status f = a.dlq->Flush(options_.flush_timeout); !f.ok()) return FailedAt("dead letters not stored", f);
-    a.checkpoint.set_engine(engine.Checkpoint());
-    a.checkpoint.set_replica(options_.replica);
-    a.checkpoint.set_saved_at_ns(NowNs());
-    auto rev = checkpoints_.PutIfRevision(name, a.checkpoint.SerializeAsString(), a.checkpoint_revision);
-    if (!rev.ok()) {
-      if (rev.status().code() == absl::StatusCode::kFailedPrecondition)  // another replica wrote it: not ours
-        return absl::AbortedError(
-            absl::StrCat("the checkpoint was written by another replica: ", rev.status().message()));
-      return FailedAt("storing the checkpoint", rev.status());
-    }
-    a.checkpoint_revision = *rev;
-    a.checkpointed_position = engine.position();
-    a.dirty = false;
-    a.last_checkpoint = absl::Now();
-    a.probe->checkpoints.Inc();
-    return absl::OkStatus();
-  };
-
-  // 4. The loop.
-  std::vector<views::Record> records;
-  while (!stop_.load()) {
-    if (paused_.load()) {
-      SetState(vpb::VIEW_STATE_RUNNING, "paused");
-      absl::SleepFor(absl::Milliseconds(50));  // NOLINT: the pause gate of a background loop
-      ReportStatus(&a, false);
-      continue;
-    }
-    auto batch = a.sub->Fetch(options_.fetch_batch, options_.fetch_wait);
-    if (!batch.ok()) return FailedAt("fetch", batch.status());
-    a.pending = batch->empty() ? 0 : batch->back().num_pending();
-    for (bus::ReceivedMessage& m : *batch) {
-      const uint64_t seq = m.stream_sequence();
-      if (seq <= engine.position()) {  // a redelivery of what was processed
-        (void)m.Ack();
-        continue;
-      }
-      records.clear();
-      auto step = engine.Process(seq, m.data(), &records);
-      a.probe->inputs.Inc();
-      a.dirty = true;
-      if (!step.ok()) {
-        if (step.status().code() == absl::StatusCode::kInvalidArgument) {
-          if (absl::Status d = dead_letter(m, "invalid", std::string(step.status().message())); !d.ok())
-            return FailedAt("dead letter", d);
-        } else if (step.status().code() == absl::StatusCode::kResourceExhausted) {
-          (void)a.out->Flush(options_.flush_timeout);  // what was emitted stays emitted
-          return step.status();                        // the view stops, saying why
-        } else {
-          return FailedAt("processing", step.status());
-        }
-      } else if (step->late) {
-        if (absl::Status d = dead_letter(
-                m, "late",
-                absl::StrCat("event at ", absl::FormatTime(absl::FromUnixNanos(step->event_ns)),
-                             " is after its windows closed (stream time ",
-                             absl::FormatTime(absl::FromUnixNanos(engine.stream_time_ns())), ", grace included)"));
-            !d.ok())
-          return FailedAt("dead letter", d);
-      }
-      for (views::Record& r : records) {
-        if (absl::Status p = a.out->Publish({subject, std::move(r.payload), std::move(r.msg_id), {}}); !p.ok())
-          return FailedAt("publish", p);
-        a.probe->outputs.Inc();
-      }
-      (void)m.Ack();  // the consumer is recreated at the checkpoint on every start: acks only free its window
-    }
-    if (a.dirty && absl::Now() - a.last_checkpoint >= options_.checkpoint_interval) {
-      if (absl::Status c = checkpoint(); !c.ok()) return c;
-    }
-    ReportStatus(&a, false);
+  runtime::ConsumerLoop loop({.consumer = a.consumer,
+                              .name = absl::StrCat("view.", name),
+                              .fetch_wait = options_.fetch_wait,
+                              .fetch_ahead = options_.fetch_ahead,
+                              .rewind_on_first_bind = false,
+                              .bind = [this, &a] { return Bind(a); }},
+                             [this, &a](std::vector<bus::ReceivedMessage>& batch) { return Handle(a, batch); });
+  a.loop = &loop;
+  {
+    std::lock_guard lock(loop_mu_);
+    loop_ = &loop;
+    loop.SetPaused(paused_.load());
   }
+  loop.Start();
+  {
+    std::unique_lock lock(loop_mu_);
+    loop_cv_.wait(lock, [&] { return stop_.load() || a.failed; });
+  }
+  loop.Stop();  // the handler finishes the batch in hand
+  absl::Status error;
+  {
+    std::lock_guard lock(loop_mu_);
+    loop_ = nullptr;
+    error = a.error;
+  }
+  if (!error.ok()) return error;
   if (checkpoint_on_stop_.load() && a.dirty) {
-    if (absl::Status c = checkpoint(); !c.ok())
+    if (absl::Status c = Checkpoint(a); !c.ok())
       spdlog::warn("view {}: last checkpoint not stored ({}); the next owner replays from the one before", name,
                    std::string(c.message()));
   }
+  return absl::OkStatus();
+}
+
+void ViewRunner::Fail(Attempt& a, absl::Status st) {
+  {
+    std::lock_guard lock(loop_mu_);
+    if (a.failed) return;
+    a.failed = true;
+    a.error = std::move(st);
+  }
+  loop_cv_.notify_all();
+}
+
+absl::StatusOr<std::unique_ptr<bus::PullSubscription>> ViewRunner::Bind(Attempt& a) {
+  {
+    std::lock_guard lock(loop_mu_);
+    if (a.failed) return a.error;  // the handler ends the loop at its next tick
+  }
+  absl::Status st;
+  if (a.bound) {
+    // The loop binds again after a fetch error: this attempt ends, the next
+    // one restores the checkpoint.
+    st = FailedAt("fetch", absl::UnavailableError(a.loop->last_error()));
+  } else {
+    // At the next sequence. Acks only free the window: ack-all, one per batch.
+    const views::Engine& engine = *a.view.engine;
+    constexpr auto kAll = bus::JetStream::AckPolicy::kAll;
+    if (engine.position() > 0)
+      st = a.js->RecreatePullConsumerAt(a.consumer, engine.position() + 1, kAll);
+    else if (a.checkpoint.start_seq() > 0)
+      st = a.js->RecreatePullConsumerAt(a.consumer, a.checkpoint.start_seq(), kAll);
+    else
+      st = a.js->RecreatePullConsumerAtTime(a.consumer, absl::FromUnixNanos(a.checkpoint.start_time_ns()), kAll);
+    if (!st.ok()) st = FailedAt("creating the consumer", st);
+  }
+  if (!st.ok()) {
+    Fail(a, st);
+    return st;
+  }
+  auto sub = a.js->PullSubscribe(a.consumer);
+  if (!sub.ok()) {
+    Fail(a, FailedAt("binding the consumer", sub.status()));
+    return sub.status();
+  }
+  a.bound = true;
+  spdlog::info("view {} v{} running on {} (filter {}, position {})", definition_.name(), definition_.version(),
+               a.consumer.stream(), a.consumer.filter_subject(), a.view.engine->position());
+  return sub;
+}
+
+runtime::ConsumerLoop::Next ViewRunner::Handle(Attempt& a, std::vector<bus::ReceivedMessage>& batch) {
+  {
+    std::lock_guard lock(loop_mu_);
+    if (a.failed) return runtime::ConsumerLoop::Next::kStop;  // a failed bind
+  }
+  const bool bound = a.loop->bound();
+  if (a.running && !bound) {
+    // A fetch failed (the loop would bind again): this attempt ends.
+    Fail(a, FailedAt("fetch", absl::UnavailableError(a.loop->last_error())));
+    return runtime::ConsumerLoop::Next::kStop;
+  }
+  if (const bool paused = a.loop->paused(); bound && (!a.running || paused != a.paused)) {
+    a.paused = paused;
+    SetState(vpb::VIEW_STATE_RUNNING, paused ? "paused" : "");
+    if (!a.running) ReportStatus(&a, true);
+    a.running = true;
+  }
+  absl::Status st = Process(a, batch);
+  // 5. Flush, then store the position (compare-and-set).
+  if (st.ok() && a.dirty && absl::Now() - a.last_checkpoint >= options_.checkpoint_interval) st = Checkpoint(a);
+  if (!st.ok()) {
+    Fail(a, std::move(st));
+    return runtime::ConsumerLoop::Next::kStop;
+  }
+  ReportStatus(&a, false);
+  return runtime::ConsumerLoop::Next::kFetch;
+}
+
+// 4. Each input through the engine; outputs and dead letters published.
+absl::Status ViewRunner::Process(Attempt& a, std::vector<bus::ReceivedMessage>& batch) {
+  if (batch.empty()) {
+    if (!a.paused) a.pending = 0;  // a fetch that found nothing
+    return absl::OkStatus();
+  }
+  a.pending = batch.back().num_pending();
+  views::Engine& engine = *a.view.engine;
+  for (bus::ReceivedMessage& m : batch) {
+    const uint64_t seq = m.stream_sequence();
+    if (seq <= engine.position()) continue;  // a redelivery of what was processed
+    a.records.clear();
+    auto step = engine.Process(seq, m.data(), &a.records);
+    a.probe->inputs.Inc();
+    a.dirty = true;
+    if (!step.ok()) {
+      if (step.status().code() == absl::StatusCode::kInvalidArgument) {
+        if (absl::Status d = DeadLetter(a, m, "invalid", std::string(step.status().message())); !d.ok())
+          return FailedAt("dead letter", d);
+      } else if (step.status().code() == absl::StatusCode::kResourceExhausted) {
+        (void)a.out->Flush(options_.flush_timeout);  // what was emitted stays emitted
+        return step.status();                        // the view stops, saying why
+      } else {
+        return FailedAt("processing", step.status());
+      }
+    } else if (step->late) {
+      if (absl::Status d = DeadLetter(
+              a, m, "late",
+              absl::StrCat("event at ", absl::FormatTime(absl::FromUnixNanos(step->event_ns)),
+                           " is after its windows closed (stream time ",
+                           absl::FormatTime(absl::FromUnixNanos(engine.stream_time_ns())), ", grace included)"));
+          !d.ok())
+        return FailedAt("dead letter", d);
+    }
+    for (views::Record& r : a.records) {
+      if (absl::Status p = a.out->Publish({a.subject, std::move(r.payload), std::move(r.msg_id), {}}); !p.ok())
+        return FailedAt("publish", p);
+      a.probe->outputs.Inc();
+    }
+  }
+  // The durable acks all and is recreated at the checkpoint on every start:
+  // this ack only frees its window.
+  (void)batch.back().Ack();
+  return absl::OkStatus();
+}
+
+absl::Status ViewRunner::DeadLetter(Attempt& a, const bus::ReceivedMessage& m, const char* reason,
+                                    const std::string& error) {
+  (std::string_view(reason) == "late" ? a.probe->late : a.probe->invalid).Inc();
+  return a.dlq->Write(
+      {.reason = reason, .error = error, .subject = m.subject(), .input_msg_id = m.msg_id(), .payload = m.data()});
+}
+
+absl::Status ViewRunner::Checkpoint(Attempt& a) {
+  if (absl::Status f = a.out->Flush(options_.flush_timeout); !f.ok()) return FailedAt("outputs not stored", f);
+  if (absl::Status f = a.dlq->Flush(options_.flush_timeout); !f.ok()) return FailedAt("dead letters not stored", f);
+  views::Engine& engine = *a.view.engine;
+  a.checkpoint.set_engine(engine.Checkpoint());
+  a.checkpoint.set_replica(options_.replica);
+  a.checkpoint.set_saved_at_ns(NowNs());
+  auto rev = checkpoints_.PutIfRevision(definition_.name(), a.checkpoint.SerializeAsString(), a.checkpoint_revision);
+  if (!rev.ok()) {
+    if (rev.status().code() == absl::StatusCode::kFailedPrecondition)  // another replica wrote it: not ours
+      return absl::AbortedError(
+          absl::StrCat("the checkpoint was written by another replica: ", rev.status().message()));
+    return FailedAt("storing the checkpoint", rev.status());
+  }
+  a.checkpoint_revision = *rev;
+  a.checkpointed_position = engine.position();
+  a.dirty = false;
+  a.last_checkpoint = absl::Now();
+  a.probe->checkpoints.Inc();
   return absl::OkStatus();
 }
 

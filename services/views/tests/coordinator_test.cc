@@ -233,6 +233,60 @@ TEST_F(ViewsServiceTest, FilterViewRepublishesExactlyTheMatchingTrades) {
   replica->Stop(true);
 }
 
+// Pause: the view fetches nothing (its status still reports, saying so);
+// resumed, it reads what came meanwhile.
+TEST_F(ViewsServiceTest, APausedViewFetchesNothingAndGoesOnWhenResumed) {
+  auto all = Trades(30);
+  Publish(all);
+  Define("krk", "md.trade | where venue = \"kraken\"");
+  auto replica = StartReplica("r1");
+  ASSERT_TRUE(sa::testing::WaitFor([&] { return Stored("VIEWS") == 10; }, absl::Seconds(30)));
+  replica->SetPaused(true);
+  int64_t paused_ns = 0;
+  ASSERT_TRUE(sa::testing::WaitFor(
+      [&] {
+        auto s = StatusOf("krk");
+        if (s && s->state() == vpb::VIEW_STATE_RUNNING && s->reason() == "paused") paused_ns = s->updated_at_ns();
+        return paused_ns > 0;
+      },
+      absl::Seconds(10)));
+  // A fetch under way when the pause came has ended (it waits 50 ms at most).
+  ASSERT_TRUE(sa::testing::WaitFor(
+      [&] {
+        auto s = StatusOf("krk");
+        return s && s->updated_at_ns() > paused_ns + absl::ToInt64Nanoseconds(absl::Milliseconds(100));
+      },
+      absl::Seconds(10)));
+  auto more = Trades(30, 30);
+  Publish(more);
+  all.insert(all.end(), more.begin(), more.end());
+  // Two status reports after the input came: the paused loop ticked, and
+  // fetched none of it.
+  const int64_t published_ns = absl::ToUnixNanos(absl::Now());
+  ASSERT_TRUE(sa::testing::WaitFor(
+      [&] {
+        auto s = StatusOf("krk");
+        return s && s->updated_at_ns() > published_ns + absl::ToInt64Nanoseconds(absl::Milliseconds(150));
+      },
+      absl::Seconds(10)));
+  auto ci = js_->GetConsumerInfo("MD", "view_krk");
+  ASSERT_TRUE(ci.ok()) << ci.status();
+  EXPECT_EQ(ci->num_pending, 10u);
+  EXPECT_EQ(Stored("VIEWS"), 10u);
+  EXPECT_EQ(StatusOf("krk")->reason(), "paused");
+  replica->SetPaused(false);
+  ASSERT_TRUE(sa::testing::WaitFor([&] { return Stored("VIEWS") == 20; }, absl::Seconds(30)));
+  ASSERT_TRUE(sa::testing::WaitFor(
+      [&] {
+        auto s = StatusOf("krk");
+        return s && s->state() == vpb::VIEW_STATE_RUNNING && s->reason().empty() && s->position() == all.size() - 2;
+      },
+      absl::Seconds(10)))
+      << (StatusOf("krk") ? StatusOf("krk")->DebugString() : "no status");
+  EXPECT_EQ(IdsToTradeIds(Outputs("view.krk")), KrakenOracle(all, "krk"));
+  replica->Stop(true);
+}
+
 TEST_F(ViewsServiceTest, CrashesAnywhereLoseAndRepeatNothing) {
   // A windowed aggregate (final rows) and a filter, replicas stopped without
   // a checkpoint (as by SIGKILL) while the input keeps coming.

@@ -154,13 +154,19 @@ class JetStream {
   // Idempotent: a durable pull consumer with explicit ack, delivering from
   // the start of the stream; updated when it exists with another config.
   absl::Status EnsurePullConsumer(const ConsumerConfig& config);
+  // How a recreated durable takes acks. kAll: acking a message acks every
+  // earlier one, so one ack per batch frees the window (for a consumer whose
+  // acks only do that; never under an AckWindow, which acks out of order).
+  enum class AckPolicy { kExplicit, kAll };
   // Deletes the durable consumer (if any) and creates it again delivering
   // from stream sequence `start_seq`: every message from there on is
   // delivered again, in stream order, at once (no waiting for ack waits of
   // deliveries a dead process never acked).
-  absl::Status RecreatePullConsumerAt(const ConsumerConfig& config, uint64_t start_seq);
+  absl::Status RecreatePullConsumerAt(const ConsumerConfig& config, uint64_t start_seq,
+                                      AckPolicy ack = AckPolicy::kExplicit);
   // The same, from the first message stored at or after `start`.
-  absl::Status RecreatePullConsumerAtTime(const ConsumerConfig& config, absl::Time start);
+  absl::Status RecreatePullConsumerAtTime(const ConsumerConfig& config, absl::Time start,
+                                          AckPolicy ack = AckPolicy::kExplicit);
   // Binds to the durable consumer `config` names (EnsurePullConsumer first).
   absl::StatusOr<std::unique_ptr<PullSubscription>> PullSubscribe(const ConsumerConfig& config);
 
@@ -172,7 +178,7 @@ class JetStream {
  private:
   friend class KeyValue;
   explicit JetStream(std::shared_ptr<internal::JetStreamState> state);
-  absl::Status RecreatePullConsumer(const ConsumerConfig& config, uint64_t start_seq, absl::Time start);
+  absl::Status RecreatePullConsumer(const ConsumerConfig& config, uint64_t start_seq, absl::Time start, AckPolicy ack);
   std::shared_ptr<internal::JetStreamState> state_;
 };
 

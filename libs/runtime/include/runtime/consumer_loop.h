@@ -18,16 +18,23 @@
 // `fetch_wait` while nothing comes or the loop is paused (for timers: candles
 // that close, buffered work to retry). It owns the messages: it acks them,
 // hands them to an AckWindow, or drops them for redelivery. Its answer says
-// what comes next: fetch again, back off (after a failure downstream), or
-// bind again (the stream moved under the consumer).
+// what comes next: fetch again, back off (after a failure downstream), bind
+// again (the stream moved under the consumer), or stop (the handler met an
+// error that ends its run: no further fetch or handler call; the owner learns
+// it from its handler and calls Stop() to join the threads).
 //
 // Fetch size: ConsumerConfig.fetch_batch, 0 meaning bus::kDefaultFetchBatch.
 // With `fetch_ahead` > 0 a second thread fetches up to that many batches
 // ahead of the handler, and the handler gets everything fetched meanwhile as
 // one batch; else fetch and handler share one thread.
 //
-// Threading: Start/Stop from the owner; SetPaused and Health from any
-// thread; the handler and wait_for_room run on the loop's threads only.
+// Without a NatsClient (an owner holding only a bus::Connection), Options::bind
+// is required, and there is no readiness gate: the bind's errors say when
+// NATS is away.
+//
+// Threading: Start/Stop from the owner; SetPaused, Health and last_error from
+// any thread; the handler, bind and wait_for_room run on the loop's threads
+// only.
 #pragma once
 
 #include <atomic>
@@ -61,6 +68,7 @@ class ConsumerLoop {
     kFetch,    // go on
     kBackOff,  // something downstream failed: wait Options::back_off before fetching again
     kRebind,   // drop the subscription and bind again
+    kStop,     // end the loop: the handler is not called again (Stop() still joins)
   };
   using Handler = std::function<Next(std::vector<bus::ReceivedMessage>& batch)>;
   using Bind = std::function<absl::StatusOr<std::unique_ptr<bus::PullSubscription>>()>;
@@ -83,6 +91,8 @@ class ConsumerLoop {
   };
 
   ConsumerLoop(NatsClient& nats, Options options, Handler handler);
+  // Options::bind required.
+  ConsumerLoop(Options options, Handler handler);
   // Stop().
   ~ConsumerLoop();
   ConsumerLoop(const ConsumerLoop&) = delete;
@@ -100,6 +110,10 @@ class ConsumerLoop {
   streamadmin::control::v1::Dependency Health() const;
   bool bound() const { return bound_.load(); }
   uint64_t fetched() const { return fetched_.load(); }
+  // The last bind or fetch error, empty once bound again.
+  std::string last_error() const;
+  // The handler answered kStop.
+  bool ended() const { return ended_.load(); }
 
  private:
   absl::StatusOr<std::unique_ptr<bus::PullSubscription>> DefaultBind();
@@ -112,13 +126,14 @@ class ConsumerLoop {
   // Sleeps `d` unless the loop stops first.
   void Pause(absl::Duration d);
 
-  NatsClient& nats_;
+  NatsClient* const nats_;  // null: Options::bind binds, no readiness gate
   const Options options_;
   const Handler handler_;
   std::atomic<bool> stop_{false};
   std::atomic<bool> paused_{false};
   std::atomic<bool> bound_{false};
   std::atomic<bool> rebind_{false};
+  std::atomic<bool> ended_{false};
   std::atomic<int64_t> back_off_until_ns_{0};  // monotonic-ish: absl::Now() in ns
   std::atomic<uint64_t> fetched_{0};
 
