@@ -6,9 +6,11 @@
 //
 // Per round, on a fresh nats-server (file storage):
 // 1. N trades are stored in MD (md.trade.<venue>.<symbol>, 3 venues x 4 symbols).
-// 2. bare relay: a durable on MD, fetch 256, each payload republished as is to
-//    RELAY with a Nats-Msg-Id (async, JetStreamPublisher), each input acked,
-//    flushed at the end: the same two JetStream hops as a filter view, with no
+// 2. bare relay: a durable on MD, fetch 256 through runtime::ConsumerLoop
+//    with one batch fetched ahead and one ack-all ack per batch (what the
+//    views runner does), each payload republished as is to RELAY with a
+//    Nats-Msg-Id (async, JetStreamPublisher), flushed at the end: the same two
+//    JetStream hops and the same consume machinery as a filter view, with no
 //    decoding, no predicate and no envelope.
 // 3. filter view: the views service's runner (in process, coordinator and
 //    leases included) on a view that matches every trade
@@ -17,8 +19,11 @@
 //    output.
 // 4. windowed aggregate: M trades (default 1,000,000; one per 10 ms of event
 //    time), a 1-minute OHLCV + VWAP view by venue and symbol, beside the bare
-//    consume of the same M messages (fetch + ack, nothing published).
+//    consume of the same M messages (fetch ahead + ack per batch, nothing
+//    published).
+#include <condition_variable>
 #include <cstdio>
+#include <mutex>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -28,6 +33,7 @@
 #include "absl/time/clock.h"
 #include "bench_util.h"
 #include "bus/connection.h"
+#include "runtime/consumer_loop.h"
 #include "bus/jetstream.h"
 #include "bus/jetstream_publisher.h"
 #include "bus/kv.h"
@@ -90,7 +96,10 @@ uint64_t Fill(bus::Connection& conn, bus::JetStream& js, int n) {
   return info->last_seq;
 }
 
-// Fetch, (republish,) ack every message of MD; seconds.
+// Fetch, (republish,) ack every message of MD; seconds. Through the same
+// consume machinery as the views runner (runtime::ConsumerLoop fetching one
+// batch ahead, an ack-all durable acked once per batch), so that the ratio
+// measures what the view does with the messages, not how it fetches them.
 double Relay(bus::Connection& conn, bus::JetStream& js, uint64_t last, bool republish, const std::string& durable) {
   cfg::ConsumerConfig c;
   c.set_stream("MD");
@@ -99,26 +108,43 @@ double Relay(bus::Connection& conn, bus::JetStream& js, uint64_t last, bool repu
   c.set_ack_wait_s(60);
   c.set_max_ack_pending(20000);
   c.set_fetch_batch(256);
-  Check(js.EnsurePullConsumer(c), "consumer");
-  auto sub = js.PullSubscribe(c);
-  if (!sub.ok()) Die(std::string(sub.status().message()));
   auto pub = bus::JetStreamPublisher::Create(conn);
   if (!pub.ok()) Die(std::string(pub.status().message()));
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  runtime::ConsumerLoop::Options o;
+  o.consumer = c;
+  o.name = "relay";
+  o.fetch_ahead = 1;
+  o.rewind_on_first_bind = false;
+  o.bind = [&]() -> absl::StatusOr<std::unique_ptr<bus::PullSubscription>> {
+    if (absl::Status st = js.RecreatePullConsumerAt(c, 1, bus::JetStream::AckPolicy::kAll); !st.ok()) return st;
+    return js.PullSubscribe(c);
+  };
   const absl::Time start = absl::Now();
-  uint64_t seen = 0;
-  while (seen < last) {
-    auto batch = (*sub)->Fetch(256, absl::Seconds(5));
-    if (!batch.ok()) Die(std::string(batch.status().message()));
-    if (batch->empty()) Die("relay: no more messages before the last one");
-    for (auto& m : *batch) {
-      if (republish)
+  runtime::ConsumerLoop loop(std::move(o), [&](std::vector<bus::ReceivedMessage>& batch) {
+    if (batch.empty()) return runtime::ConsumerLoop::Next::kFetch;
+    if (republish)
+      for (auto& m : batch)
         Check((*pub)->Publish(
                   {absl::StrCat("relay.", m.subject()), m.data(), absl::StrCat("r:", m.stream_sequence()), {}}),
               "relay publish");
-      (void)m.Ack();
-      seen = m.stream_sequence();
+    (void)batch.back().Ack();  // ack-all: frees the whole batch
+    if (batch.back().stream_sequence() < last) return runtime::ConsumerLoop::Next::kFetch;
+    {
+      std::lock_guard lock(mu);
+      done = true;
     }
+    cv.notify_all();
+    return runtime::ConsumerLoop::Next::kStop;
+  });
+  loop.Start();
+  {
+    std::unique_lock lock(mu);
+    if (!cv.wait_for(lock, std::chrono::minutes(10), [&] { return done; })) Die("relay: the last message never came");
   }
+  loop.Stop();
   Check((*pub)->Flush(absl::Seconds(120)), "relay flush");
   return absl::ToDoubleSeconds(absl::Now() - start);
 }
