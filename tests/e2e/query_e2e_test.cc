@@ -88,12 +88,10 @@ struct RunResult {
   bool saw_trailer = false;
 };
 
-class QueryE2E : public ::testing::Test {
+class QueryE2E : public testing::AdminStackSuite<QueryE2E> {
  protected:
   static void SetUpTestSuite() {
-    auto stack = testing::AdminStack::Create("query-e2e");
-    ASSERT_TRUE(stack.ok()) << stack.status();
-    stack_ = stack->release();
+    ASSERT_NO_FATAL_FAILURE(CreateStack("query-e2e"));
     auto& pg = stack_->pg();
     ASSERT_TRUE(pg.Exec("CREATE DATABASE warehouse").ok());
     ASSERT_TRUE(pg.Exec("CREATE DATABASE shop").ok());
@@ -266,7 +264,6 @@ class QueryE2E : public ::testing::Test {
     return d;
   }
 
-  static testing::AdminStack* stack_;
   static e2e::ServiceRunner* runner_;
   static std::vector<e2e::RunningService>* services_;
   static testing::Service* admin_;
@@ -277,7 +274,6 @@ class QueryE2E : public ::testing::Test {
   static Warehouse* warehouse_;
 };
 
-testing::AdminStack* QueryE2E::stack_ = nullptr;
 e2e::ServiceRunner* QueryE2E::runner_ = nullptr;
 std::vector<e2e::RunningService>* QueryE2E::services_ = nullptr;
 testing::Service* QueryE2E::admin_ = nullptr;
