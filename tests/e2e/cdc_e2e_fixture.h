@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "bus/connection.h"
@@ -42,15 +43,7 @@ inline const cdcpb::Column* Find(const google::protobuf::RepeatedPtrField<cdcpb:
   return nullptr;
 }
 
-inline std::string Hex(const std::string& bytes) {
-  static const char* d = "0123456789abcdef";
-  std::string out;
-  for (unsigned char ch : bytes) {
-    out.push_back(d[ch >> 4]);
-    out.push_back(d[ch & 15]);
-  }
-  return out;
-}
+inline std::string Hex(const std::string& bytes) { return absl::BytesToHexString(bytes); }
 
 class CdcBridgeE2E : public e2e::NatsTest {
  protected:
