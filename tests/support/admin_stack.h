@@ -33,11 +33,6 @@
 
 namespace sa::testing {
 
-inline std::string BinDir() {
-  const char* b = std::getenv("SA_BUILD_DIR");
-  return absl::StrCat(b ? b : ".", "/bin");
-}
-
 inline absl::Status ToStatus(const grpc::Status& st) {
   return st.ok() ? absl::OkStatus() : absl::Status(static_cast<absl::StatusCode>(st.error_code()), st.error_message());
 }

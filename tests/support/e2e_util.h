@@ -10,15 +10,12 @@
 #include "absl/strings/str_cat.h"
 #include "bus/connection.h"
 #include "testing/nats_server.h"
+#include "testing/process.h"
 #include "testing/temp_dir.h"
 
 namespace sa::e2e {
 
-// build/bin, from SA_BUILD_DIR (set by sa_test).
-inline std::string BinDir() {
-  const char* b = std::getenv("SA_BUILD_DIR");
-  return absl::StrCat(b ? b : ".", "/bin");
-}
+using testing::BinDir;
 
 // A recording of shared/fixtures/exchanges: SA_FIXTURES_DIR, else
 // <source dir>/../shared/fixtures/exchanges.
