@@ -39,13 +39,10 @@ namespace {
 
 namespace mdpb = streamadmin::marketdata::v1;
 
-class KillAnywhereCdc : public e2e::NatsTest {
+class KillAnywhereCdc : public e2e::NatsPostgresTest {
  protected:
   void SetUp() override {
-    e2e::NatsTest::SetUp();
-    auto pg = testing::PostgresServer::Start();
-    ASSERT_TRUE(pg.ok()) << pg.status();
-    pg_ = std::move(*pg);
+    ASSERT_NO_FATAL_FAILURE(e2e::NatsPostgresTest::SetUp());
     // The warehouse in a cluster of its own, as in production.
     auto wh = testing::PostgresServer::Start();
     ASSERT_TRUE(wh.ok()) << wh.status();
@@ -64,7 +61,6 @@ class KillAnywhereCdc : public e2e::NatsTest {
     return absl::StrCat("warehouse:\n  dsn: \"", wh_->dsn(), " dbname=warehouse\"\n", extra);
   }
 
-  std::unique_ptr<testing::PostgresServer> pg_;  // the source
   std::unique_ptr<testing::PostgresServer> wh_;  // the warehouse
 };
 

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "bus/connection.h"
 #include "testing/nats_server.h"
+#include "testing/postgres_server.h"
 #include "testing/process.h"
 #include "testing/temp_dir.h"
 
@@ -47,6 +48,19 @@ class NatsTest : public ::testing::Test {
   std::unique_ptr<testing::NatsServer> nats_;
   std::unique_ptr<testing::TempDir> dir_;
   std::unique_ptr<bus::Connection> conn_;
+};
+
+// NatsTest plus a fresh PostgreSQL per test, `pg_` (the CDC source).
+class NatsPostgresTest : public NatsTest {
+ protected:
+  void SetUp() override {
+    NatsTest::SetUp();
+    auto pg = testing::PostgresServer::Start();
+    ASSERT_TRUE(pg.ok()) << pg.status();
+    pg_ = std::move(*pg);
+  }
+
+  std::unique_ptr<testing::PostgresServer> pg_;
 };
 
 }  // namespace sa::e2e
