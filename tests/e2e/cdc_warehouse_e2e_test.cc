@@ -438,9 +438,9 @@ TEST_F(CdcBridgeE2E, KrakenTradesWithoutVenueIdsReachTheWarehouseOnce) {
   e2e::ServiceRunner runner(dir_->path(), {nats_->url()});
   auto normalizer = runner.Start({.binary = "normalizer"});
   ASSERT_TRUE(normalizer.ok()) << normalizer.status();
-  auto ingest = runner.Start({.binary = "ingest",
-                              .yaml = absl::StrCat("sources:\n  - {name: kraken, kind: replay, replay: {path: \"",
-                                                   e2e::Fixture("kraken.jsonl.zst"), "\", speed: 0}}\n")});
+  auto ingest =
+      runner.Start({.binary = "ingest",
+                    .yaml = absl::StrCat("sources:\n", e2e::ReplaySourceYaml("kraken", "kraken.jsonl.zst", "0"))});
   ASSERT_TRUE(ingest.ok()) << ingest.status();
   auto want = e2e::TradesInRecording(e2e::Fixture("kraken.jsonl.zst"), "kraken");
   ASSERT_TRUE(want.ok()) << want.status();

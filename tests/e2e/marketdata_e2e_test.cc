@@ -139,7 +139,7 @@ class MarketDataPipeline : public e2e::NatsTest {
   }
 
   static std::string ReplaySource(const std::string& name, const std::string& file) {
-    return absl::StrCat("  - {name: ", name, ", kind: replay, replay: {path: \"", Fixture(file), "\", speed: 0}}\n");
+    return e2e::ReplaySourceYaml(name, file, "0");
   }
 
   // Number of messages stored in the MD stream under `filter`, read fresh.

@@ -131,8 +131,7 @@ class QueryE2E : public testing::AdminStackSuite<QueryE2E> {
            .yaml = absl::StrCat("warehouse:\n  dsn: \"", pg.dsn(), " dbname=warehouse\"\n")});
     std::string sources = "sources:\n";
     for (const auto& [file, venue] : Venues())
-      absl::StrAppend(&sources, "  - {name: r-", venue, ", kind: replay, replay: {path: \"", e2e::Fixture(file),
-                      "\", speed: 0}}\n");
+      absl::StrAppend(&sources, e2e::ReplaySourceYaml(absl::StrCat("r-", venue), file, "0"));
     start({.binary = "ingest", .yaml = sources});
 
     const std::string query_yaml =

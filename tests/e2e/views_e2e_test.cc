@@ -306,8 +306,7 @@ TEST_F(ViewsE2E, ViewsOverTheReplayEqualTheirOraclesThroughKillsAndFailover) {
   // The replay at half its recorded pace (about 60 s).
   std::string sources = "sources:\n";
   for (const auto& [file, venue] : Venues())
-    absl::StrAppend(&sources, "  - {name: r-", venue, ", kind: replay, replay: {path: \"", e2e::Fixture(file),
-                    "\", speed: 0.5}}\n");
+    absl::StrAppend(&sources, e2e::ReplaySourceYaml(absl::StrCat("r-", venue), file, "0.5"));
   Start({.binary = "ingest", .yaml = sources});
   size_t want_trades = 0;
   for (const auto& [file, venue] : Venues()) {

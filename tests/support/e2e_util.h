@@ -26,6 +26,14 @@ inline std::string Fixture(const std::string& name) {
   return absl::StrCat(s ? s : ".", "/../shared/fixtures/exchanges/", name);
 }
 
+// One ingest source, an item of `sources:`, named `name`, that replays the
+// recording `file` (see Fixture) at `speed` times its pace ("0": as fast as it
+// reads).
+inline std::string ReplaySourceYaml(const std::string& name, const std::string& file, const std::string& speed) {
+  return absl::StrCat("  - {name: ", name, ", kind: replay, replay: {path: \"", Fixture(file), "\", speed: ", speed,
+                      "}}\n");
+}
+
 // A fresh nats-server (JetStream), a scratch directory for configs and logs,
 // and the test's own NATS connection, per test.
 class NatsTest : public ::testing::Test {
