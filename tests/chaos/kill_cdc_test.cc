@@ -71,10 +71,8 @@ struct KillPoint {
 
 TEST_F(KillAnywhereCdc, BridgeAndSinkKilledAtManyPointsLeaveEveryWarehouseTableEqualToItsSource) {
   const int kills = chaos::Kills(50);
-  const uint64_t seed = chaos::Seed();
+  const uint64_t seed = chaos::AnnouncedSeed("kill-anywhere cdc", kills);
   std::mt19937_64 rng(seed);
-  std::printf("kill-anywhere cdc: %d kills, seed %llu (SA_CHAOS_SEED to repeat)\n", kills,
-              static_cast<unsigned long long>(seed));
   ASSERT_TRUE(pg_->Exec(e2e::WorkloadSchemaSql() + e2e::SnapshotTableSql(30000)).ok());
   e2e::ServiceRunner runner(dir_->path(), {nats_->url()});
   const std::string yaml = BridgeYaml("  snapshot_mode: initial\n  snapshot_chunk_size: 200\n");
@@ -150,9 +148,7 @@ TEST_F(KillAnywhereCdc, BridgeAndSinkKilledAtManyPointsLeaveEveryWarehouseTableE
 
 TEST_F(KillAnywhereCdc, MarketDataSinkKilledBetweenCommitAndAcksStoresEveryTradeOnce) {
   const int kills = chaos::Kills(50) / 2;
-  const uint64_t seed = chaos::Seed();
-  std::mt19937_64 rng(seed);
-  std::printf("kill-anywhere md sink: %d kills, seed %llu\n", kills, static_cast<unsigned long long>(seed));
+  std::mt19937_64 rng(chaos::AnnouncedSeed("kill-anywhere md sink", kills));
   auto js = bus::JetStream::Create(*conn_);
   ASSERT_TRUE(js.ok());
   streamadmin::config::v1::StreamConfig md;

@@ -72,10 +72,7 @@ class KillAnywhere : public e2e::NatsTest {
 
 TEST_F(KillAnywhere, NormalizerKilledAtManyPointsStoresEveryTradeOfEveryRecordingOnce) {
   const int kills = chaos::Kills(60);
-  const uint64_t seed = chaos::Seed();
-  std::mt19937_64 rng(seed);
-  std::printf("kill-anywhere normalizer: %d kills, seed %llu (SA_CHAOS_SEED to repeat)\n", kills,
-              static_cast<unsigned long long>(seed));
+  std::mt19937_64 rng(chaos::AnnouncedSeed("kill-anywhere normalizer", kills));
 
   e2e::TradeMultiset want;
   for (const auto& r : e2e::kRecordings) {
