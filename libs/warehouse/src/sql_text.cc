@@ -86,7 +86,8 @@ absl::StatusOr<std::optional<std::string>> ValueToSqlText(const cdcpb::Value& v)
                                                      h.substr(16, 4), "-", h.substr(20)));
     }
     case cdcpb::Value::kJsonValue: return std::optional<std::string>(v.json_value());
-    case cdcpb::Value::kBytesValue: return std::optional<std::string>(absl::StrCat("\\x", absl::BytesToHexString(v.bytes_value())));
+    case cdcpb::Value::kBytesValue:
+      return std::optional<std::string>(absl::StrCat("\\x", absl::BytesToHexString(v.bytes_value())));
     case cdcpb::Value::kArrayValue: {
       std::string out = "{";
       for (int i = 0; i < v.array_value().elements_size(); ++i) {
