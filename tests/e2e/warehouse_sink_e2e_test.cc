@@ -71,7 +71,7 @@ TEST_F(WarehouseSinkE2E, TradesOfReplayedRecordingsReachTheWarehouseWithCdcBridg
   e2e::ServiceRunner runner(dir_->path(), {nats_->url()});
   auto normalizer = runner.Start({.binary = "normalizer"});
   ASSERT_TRUE(normalizer.ok()) << normalizer.status();
-  auto ingest = runner.Start({.binary = "ingest", .yaml = e2e::ReplayRecordingsYaml("0")});
+  auto ingest = runner.Start({.binary = "ingest", .yaml = e2e::ReplayRecordingsYaml("0", kRecordings)});
   ASSERT_TRUE(ingest.ok()) << ingest.status();
 
   // MD against the oracle first; it also gives each venue symbol's canonical

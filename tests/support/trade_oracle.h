@@ -11,6 +11,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -31,11 +32,11 @@ inline constexpr Recording kRecordings[] = {{"kraken.jsonl.zst", "kraken"},
                                             {"coinbase-exchange.jsonl.zst", "coinbase-exchange"},
                                             {"coinbase-advanced-trade.jsonl.zst", "coinbase"}};
 
-// Ingest's `sources:` replaying every recording of kRecordings (each named
+// Ingest's `sources:` replaying every recording of `recordings` (each named
 // r-<venue>) at `speed` (see ReplaySourceYaml).
-inline std::string ReplayRecordingsYaml(const std::string& speed) {
+inline std::string ReplayRecordingsYaml(const std::string& speed, std::span<const Recording> recordings = kRecordings) {
   std::string yaml = "sources:\n";
-  for (const Recording& r : kRecordings) yaml += ReplaySourceYaml(absl::StrCat("r-", r.venue), r.file, speed);
+  for (const Recording& r : recordings) yaml += ReplaySourceYaml(absl::StrCat("r-", r.venue), r.file, speed);
   return yaml;
 }
 
