@@ -61,6 +61,16 @@ inline std::pair<uint64_t, uint64_t> MachineJiffies() {
   std::fflush(stderr);
   std::_Exit(1);
 }
+// "--key=value" split at the first '=' (value "" when there is none).
+struct Flag {
+  std::string key;
+  std::string value;
+};
+inline Flag SplitFlag(const std::string& arg) {
+  const size_t eq = arg.find('=');
+  return {arg.substr(0, eq), eq == std::string::npos ? "" : arg.substr(eq + 1)};
+}
+
 // "--name=N": true and *out = N when `arg` is that flag (a bad number dies);
 // false when `arg` is another flag.
 inline bool IntFlag(const std::string& arg, const char* flag, int* out) {
@@ -68,6 +78,24 @@ inline bool IntFlag(const std::string& arg, const char* flag, int* out) {
   if (arg.compare(0, prefix.size(), prefix) != 0) return false;
   if (!absl::SimpleAtoi(arg.substr(prefix.size()), out)) Die(absl::StrCat("bad ", arg));
   return true;
+}
+
+// Seconds from `a` to `b`.
+inline double Seconds(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+// $SA_BUILD_DIR/bin/<name>, else build/bin/<name> beside this benchmark's
+// build/bench/.
+inline std::string BinPath(const std::string& name) {
+  if (const char* b = std::getenv("SA_BUILD_DIR"); b != nullptr && *b != '\0') return absl::StrCat(b, "/bin/", name);
+  char self[4096];
+  ssize_t n = ::readlink("/proc/self/exe", self, sizeof(self) - 1);
+  if (n <= 0) Die("readlink /proc/self/exe");
+  std::string path(self, static_cast<size_t>(n));
+  path = path.substr(0, path.rfind('/'));  // build/bench
+  path = path.substr(0, path.rfind('/'));  // build
+  return absl::StrCat(path, "/bin/", name);
 }
 
 inline void Check(const absl::Status& st, const std::string& what) {

@@ -148,12 +148,13 @@ struct Args {
   std::string json_path;  // --json=PATH: the summary's figures as JSON (scripts/bench.sh)
 };
 
+using sa::bench::BinPath;
 using sa::bench::Check;
 using sa::bench::CheckOr;
-using sa::bench::MachineJiffies;
 using sa::bench::Die;
+using sa::bench::MachineJiffies;
+using sa::bench::Seconds;
 
-double Seconds(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
 int64_t RealtimeUs() {
   timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
@@ -165,18 +166,6 @@ std::string LoadAvg() {
   std::string a, b, c;
   in >> a >> b >> c;
   return absl::StrCat(a, " ", b, " ", c);
-}
-
-// build/bin/<name> beside build/bench/cdc_bench ($SA_BUILD_DIR/bin first).
-std::string BinPath(const std::string& name) {
-  if (const char* b = std::getenv("SA_BUILD_DIR"); b != nullptr && *b != '\0') return absl::StrCat(b, "/bin/", name);
-  char self[4096];
-  ssize_t n = ::readlink("/proc/self/exe", self, sizeof(self) - 1);
-  if (n <= 0) Die("readlink /proc/self/exe");
-  std::string path(self, static_cast<size_t>(n));
-  path = path.substr(0, path.rfind('/'));  // build/bench
-  path = path.substr(0, path.rfind('/'));  // build
-  return absl::StrCat(path, "/bin/", name);
 }
 
 // --- CPU accounting --------------------------------------------------------------
@@ -971,9 +960,7 @@ Args ParseArgs(int argc, char** argv) {
   Args a;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
-    const size_t eq = arg.find('=');
-    const std::string key = arg.substr(0, eq);
-    const std::string value = eq == std::string::npos ? "" : arg.substr(eq + 1);
+    const auto [key, value] = sa::bench::SplitFlag(arg);
     bool ok = true;
     if (key == "--rows") ok = absl::SimpleAtoi(value, &a.rows) && a.rows > 0;
     else if (key == "--txn_rows") ok = absl::SimpleAtoi(value, &a.txn_rows) && a.txn_rows > 0;

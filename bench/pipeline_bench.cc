@@ -176,8 +176,8 @@ struct Args {
 using sa::bench::Check;
 using sa::bench::CheckOr;
 using sa::bench::Die;
+using sa::bench::Seconds;
 
-double Seconds(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
 int64_t RealtimeNs() {
   timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
@@ -186,18 +186,6 @@ int64_t RealtimeNs() {
 
 using sa::bench::FixturePath;
 using sa::bench::MachineJiffies;
-
-// $SA_BUILD_DIR/bin/normalizer, else ../bin/normalizer next to this binary.
-std::string NormalizerPath() {
-  if (const char* b = std::getenv("SA_BUILD_DIR"); b != nullptr && *b != '\0') return absl::StrCat(b, "/bin/normalizer");
-  char self[4096];
-  ssize_t n = ::readlink("/proc/self/exe", self, sizeof(self) - 1);
-  if (n <= 0) Die("readlink /proc/self/exe");
-  std::string path(self, static_cast<size_t>(n));
-  path = path.substr(0, path.rfind('/'));  // build/bench
-  path = path.substr(0, path.rfind('/'));  // build
-  return absl::StrCat(path, "/bin/normalizer");
-}
 
 // --- output -------------------------------------------------------------------
 
@@ -621,7 +609,8 @@ Normalizer StartNormalizer(const std::string& url, const std::string& dir, int f
   sa::testing::Process::Options opts;
   n.log_path = absl::StrCat(dir, "/normalizer.log");
   opts.log_file = n.log_path;
-  n.process = CheckOr(sa::testing::Process::Spawn({NormalizerPath(), "--config", config}, opts), "spawn normalizer");
+  n.process = CheckOr(sa::testing::Process::Spawn({sa::bench::BinPath("normalizer"), "--config", config}, opts),
+                      "spawn normalizer");
   // Ready when its durable on MD_RAW has a pull request waiting and MD exists.
   const auto deadline = Clock::now() + std::chrono::seconds(30);
   while (true) {
@@ -1317,7 +1306,7 @@ ServiceProcess StartService(const std::string& dir, const std::string& name, con
                         << yaml;
   sa::testing::Process::Options opts;
   opts.log_file = absl::StrCat(dir, "/", name, ".log");
-  std::string bin = NormalizerPath();  // build/bin/normalizer: the others are beside it
+  std::string bin = sa::bench::BinPath("normalizer");  // build/bin/normalizer: the others are beside it
   bin = absl::StrCat(bin.substr(0, bin.rfind('/')), "/", name);
   ServiceProcess s{name, CheckOr(sa::testing::Process::Spawn({bin, "--config", config}, opts), "spawn " + name)};
   sa::cli::ControlClient control(absl::StrCat("127.0.0.1:", grpc_port), absl::Seconds(1));
@@ -1417,8 +1406,7 @@ Args ParseArgs(int argc, char** argv) {
   Args a;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
-    const size_t eq = arg.find('=');
-    const std::string key = arg.substr(0, eq), value = eq == std::string::npos ? "" : arg.substr(eq + 1);
+    const auto [key, value] = sa::bench::SplitFlag(arg);
     bool ok = true;
     if (key == "--messages") {
       ok = absl::SimpleAtoi(value, &a.messages) && a.messages > 0;

@@ -31,9 +31,9 @@ TEST_F(BookCheckpoints, ANormalizerKilledMidReplayServesEveryKrakenBookAtOnceAft
   constexpr size_t kBookMessages = 10 + 4269;
   e2e::ServiceRunner runner(dir_->path(), {nats_->url()});
   // Every frame of the recording in MD_RAW first, through the real ingest.
-  auto ingest = runner.Start({.binary = "ingest",
-                              .yaml = absl::StrCat("sources:\n  - {name: r-kraken, kind: replay, replay: {path: \"",
-                                                   e2e::Fixture("kraken.jsonl.zst"), "\", speed: 0}}\n")});
+  auto ingest =
+      runner.Start({.binary = "ingest",
+                    .yaml = absl::StrCat("sources:\n", e2e::ReplaySourceYaml("r-kraken", "kraken.jsonl.zst", "0"))});
   ASSERT_TRUE(ingest.ok()) << ingest.status();
   auto js = bus::JetStream::Create(*conn_);
   ASSERT_TRUE(js.ok());

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <random>
 #include <string>
@@ -25,6 +26,15 @@ inline uint64_t Seed() {
   const char* e = std::getenv("SA_CHAOS_SEED");
   if (e != nullptr && absl::SimpleAtoi(e, &s)) return s;
   return std::random_device{}();
+}
+
+// Seed(), printed with the run's name and kill count ("<run>: <kills> kills,
+// seed <seed> (SA_CHAOS_SEED to repeat)") before the run starts.
+inline uint64_t AnnouncedSeed(const std::string& run, int kills) {
+  const uint64_t seed = Seed();
+  std::printf("%s: %d kills, seed %llu (SA_CHAOS_SEED to repeat)\n", run.c_str(), kills,
+              static_cast<unsigned long long>(seed));
+  return seed;
 }
 
 }  // namespace sa::chaos

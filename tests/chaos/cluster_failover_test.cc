@@ -152,11 +152,7 @@ TEST_F(ClusterFailover, LeadersOfMdRawAndMdKilledMidStreamLoseAndDoubleNoTrade) 
   ASSERT_TRUE(sink.ok()) << sink.status();
   auto normalizer = runner.Start({.binary = "normalizer"});
   ASSERT_TRUE(normalizer.ok()) << normalizer.status();
-  std::string yaml = "sources:\n";
-  for (const auto& r : e2e::kRecordings)
-    absl::StrAppend(&yaml, "  - {name: r-", r.venue, ", kind: replay, replay: {path: \"", e2e::Fixture(r.file),
-                    "\", speed: 1}}\n");
-  auto ingest = runner.Start({.binary = "ingest", .yaml = yaml});
+  auto ingest = runner.Start({.binary = "ingest", .yaml = e2e::ReplayRecordingsYaml("1")});
   ASSERT_TRUE(ingest.ok()) << ingest.status();
 
   // The recordings last about 31 s at their pace.

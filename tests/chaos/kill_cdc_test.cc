@@ -39,13 +39,10 @@ namespace {
 
 namespace mdpb = streamadmin::marketdata::v1;
 
-class KillAnywhereCdc : public e2e::NatsTest {
+class KillAnywhereCdc : public e2e::NatsPostgresTest {
  protected:
   void SetUp() override {
-    e2e::NatsTest::SetUp();
-    auto pg = testing::PostgresServer::Start();
-    ASSERT_TRUE(pg.ok()) << pg.status();
-    pg_ = std::move(*pg);
+    ASSERT_NO_FATAL_FAILURE(e2e::NatsPostgresTest::SetUp());
     // The warehouse in a cluster of its own, as in production.
     auto wh = testing::PostgresServer::Start();
     ASSERT_TRUE(wh.ok()) << wh.status();
@@ -64,7 +61,6 @@ class KillAnywhereCdc : public e2e::NatsTest {
     return absl::StrCat("warehouse:\n  dsn: \"", wh_->dsn(), " dbname=warehouse\"\n", extra);
   }
 
-  std::unique_ptr<testing::PostgresServer> pg_;  // the source
   std::unique_ptr<testing::PostgresServer> wh_;  // the warehouse
 };
 
@@ -75,10 +71,8 @@ struct KillPoint {
 
 TEST_F(KillAnywhereCdc, BridgeAndSinkKilledAtManyPointsLeaveEveryWarehouseTableEqualToItsSource) {
   const int kills = chaos::Kills(50);
-  const uint64_t seed = chaos::Seed();
+  const uint64_t seed = chaos::AnnouncedSeed("kill-anywhere cdc", kills);
   std::mt19937_64 rng(seed);
-  std::printf("kill-anywhere cdc: %d kills, seed %llu (SA_CHAOS_SEED to repeat)\n", kills,
-              static_cast<unsigned long long>(seed));
   ASSERT_TRUE(pg_->Exec(e2e::WorkloadSchemaSql() + e2e::SnapshotTableSql(30000)).ok());
   e2e::ServiceRunner runner(dir_->path(), {nats_->url()});
   const std::string yaml = BridgeYaml("  snapshot_mode: initial\n  snapshot_chunk_size: 200\n");
@@ -154,9 +148,7 @@ TEST_F(KillAnywhereCdc, BridgeAndSinkKilledAtManyPointsLeaveEveryWarehouseTableE
 
 TEST_F(KillAnywhereCdc, MarketDataSinkKilledBetweenCommitAndAcksStoresEveryTradeOnce) {
   const int kills = chaos::Kills(50) / 2;
-  const uint64_t seed = chaos::Seed();
-  std::mt19937_64 rng(seed);
-  std::printf("kill-anywhere md sink: %d kills, seed %llu\n", kills, static_cast<unsigned long long>(seed));
+  std::mt19937_64 rng(chaos::AnnouncedSeed("kill-anywhere md sink", kills));
   auto js = bus::JetStream::Create(*conn_);
   ASSERT_TRUE(js.ok());
   streamadmin::config::v1::StreamConfig md;

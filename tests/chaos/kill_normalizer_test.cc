@@ -38,11 +38,7 @@ class KillAnywhere : public e2e::NatsTest {
   // Fills MD_RAW with every frame of the recordings through the real ingest;
   // returns the number of frames.
   uint64_t IngestRecordings(e2e::ServiceRunner& runner) {
-    std::string yaml = "sources:\n";
-    for (const auto& r : e2e::kRecordings)
-      absl::StrAppend(&yaml, "  - {name: r-", r.venue, ", kind: replay, replay: {path: \"", e2e::Fixture(r.file),
-                      "\", speed: 0}}\n");
-    auto ingest = runner.Start({.binary = "ingest", .yaml = yaml});
+    auto ingest = runner.Start({.binary = "ingest", .yaml = e2e::ReplayRecordingsYaml("0")});
     EXPECT_TRUE(ingest.ok()) << ingest.status();
     if (!ingest.ok()) return 0;
     auto stub = ingestpb::Ingest::NewStub(grpc::CreateChannel(ingest->target, grpc::InsecureChannelCredentials()));
@@ -76,10 +72,7 @@ class KillAnywhere : public e2e::NatsTest {
 
 TEST_F(KillAnywhere, NormalizerKilledAtManyPointsStoresEveryTradeOfEveryRecordingOnce) {
   const int kills = chaos::Kills(60);
-  const uint64_t seed = chaos::Seed();
-  std::mt19937_64 rng(seed);
-  std::printf("kill-anywhere normalizer: %d kills, seed %llu (SA_CHAOS_SEED to repeat)\n", kills,
-              static_cast<unsigned long long>(seed));
+  std::mt19937_64 rng(chaos::AnnouncedSeed("kill-anywhere normalizer", kills));
 
   e2e::TradeMultiset want;
   for (const auto& r : e2e::kRecordings) {

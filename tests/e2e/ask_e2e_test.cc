@@ -86,13 +86,11 @@ struct AskResult {
   std::vector<std::vector<std::string>> rows;
 };
 
-class AskE2E : public ::testing::Test {
+class AskE2E : public testing::AdminStackSuite<AskE2E> {
  protected:
   static void SetUpTestSuite() {
     model_ = new ScriptedModel();
-    auto stack = testing::AdminStack::Create("ask-e2e");
-    ASSERT_TRUE(stack.ok()) << stack.status();
-    stack_ = stack->release();
+    ASSERT_NO_FATAL_FAILURE(CreateStack("ask-e2e"));
     auto& pg = stack_->pg();
     ASSERT_TRUE(pg.Exec("CREATE DATABASE warehouse").ok());
     // Captured tables as the warehouse sink lays them out (cdc_<server>_<schema>.<table>).
@@ -177,7 +175,6 @@ class AskE2E : public ::testing::Test {
   }
 
   static ScriptedModel* model_;
-  static testing::AdminStack* stack_;
   static testing::Service* admin_;
   static testing::Service* admin_no_model_;
   static std::string* admin_token_;
@@ -185,7 +182,6 @@ class AskE2E : public ::testing::Test {
 };
 
 ScriptedModel* AskE2E::model_ = nullptr;
-testing::AdminStack* AskE2E::stack_ = nullptr;
 testing::Service* AskE2E::admin_ = nullptr;
 testing::Service* AskE2E::admin_no_model_ = nullptr;
 std::string* AskE2E::admin_token_ = nullptr;

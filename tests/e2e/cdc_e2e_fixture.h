@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "bus/connection.h"
@@ -42,23 +43,12 @@ inline const cdcpb::Column* Find(const google::protobuf::RepeatedPtrField<cdcpb:
   return nullptr;
 }
 
-inline std::string Hex(const std::string& bytes) {
-  static const char* d = "0123456789abcdef";
-  std::string out;
-  for (unsigned char ch : bytes) {
-    out.push_back(d[ch >> 4]);
-    out.push_back(d[ch & 15]);
-  }
-  return out;
-}
+inline std::string Hex(const std::string& bytes) { return absl::BytesToHexString(bytes); }
 
-class CdcBridgeE2E : public e2e::NatsTest {
+class CdcBridgeE2E : public e2e::NatsPostgresTest {
  protected:
   void SetUp() override {
-    e2e::NatsTest::SetUp();
-    auto pg = testing::PostgresServer::Start();
-    ASSERT_TRUE(pg.ok()) << pg.status();
-    pg_ = std::move(*pg);
+    ASSERT_NO_FATAL_FAILURE(e2e::NatsPostgresTest::SetUp());
     ASSERT_TRUE(pg_->Exec("CREATE DATABASE warehouse").ok());
   }
 
@@ -163,8 +153,6 @@ class CdcBridgeE2E : public e2e::NatsTest {
     EXPECT_TRUE(r.ok()) << q << ": " << r.status();
     return r.ok() ? *r : "";
   }
-
-  std::unique_ptr<testing::PostgresServer> pg_;
 };
 
 }  // namespace sa::e2e

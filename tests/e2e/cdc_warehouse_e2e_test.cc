@@ -226,6 +226,16 @@ std::vector<cdcpb::SnapshotState> Snapshots(cdcpb::Cdc::Stub& stub) {
   return {r.snapshots().begin(), r.snapshots().end()};
 }
 
+// Waits (up to two minutes) until the bridge lists one snapshot, done.
+bool OneSnapshotDone(cdcpb::Cdc::Stub& stub) {
+  return testing::WaitFor(
+      [&] {
+        auto s = Snapshots(stub);
+        return s.size() == 1 && s[0].state() == "done";
+      },
+      absl::Seconds(120));
+}
+
 TEST_F(CdcBridgeE2E, InitialSnapshotInChunksUnderConcurrentWritesEqualsSource) {
   ASSERT_TRUE(pg_->Exec("CREATE TABLE big (id int PRIMARY KEY, v int, note text);"
                         "INSERT INTO big SELECT g, g % 97, 'row ' || g FROM generate_series(1, 25000) g")
@@ -234,13 +244,7 @@ TEST_F(CdcBridgeE2E, InitialSnapshotInChunksUnderConcurrentWritesEqualsSource) {
   Bridge bridge = StartBridge("  snapshot_mode: initial\n  snapshot_chunk_size: 1000\n");
   Sink sink = StartSink();
   auto stub = cdcpb::Cdc::NewStub(grpc::CreateChannel(bridge.target, grpc::InsecureChannelCredentials()));
-  EXPECT_TRUE(testing::WaitFor(
-      [&] {
-        auto s = Snapshots(*stub);
-        return s.size() == 1 && s[0].state() == "done";
-      },
-      absl::Seconds(120)))
-      << bridge.process->Output();
+  EXPECT_TRUE(OneSnapshotDone(*stub)) << bridge.process->Output();
   churn.Stop();
   ASSERT_GT(churn.writes(), 100);
   auto s = Snapshots(*stub);
@@ -282,13 +286,7 @@ TEST_F(CdcBridgeE2E, OnDemandSnapshotOfOneTableWhileStreamingEqualsSource) {
   req.set_table("");
   EXPECT_EQ(stub->SnapshotTable(&bad_ctx, req, &resp).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
 
-  EXPECT_TRUE(testing::WaitFor(
-      [&] {
-        auto s = Snapshots(*stub);
-        return s.size() == 1 && s[0].state() == "done";
-      },
-      absl::Seconds(120)))
-      << bridge.process->Output();
+  EXPECT_TRUE(OneSnapshotDone(*stub)) << bridge.process->Output();
   churn.Stop();
   const std::string want = TableDigest(*pg_, "big", "postgres");
   EXPECT_TRUE(testing::WaitFor([&] { return TableDigest(*pg_, "cdc_pg_public.big", "warehouse") == want; },
@@ -440,9 +438,9 @@ TEST_F(CdcBridgeE2E, KrakenTradesWithoutVenueIdsReachTheWarehouseOnce) {
   e2e::ServiceRunner runner(dir_->path(), {nats_->url()});
   auto normalizer = runner.Start({.binary = "normalizer"});
   ASSERT_TRUE(normalizer.ok()) << normalizer.status();
-  auto ingest = runner.Start({.binary = "ingest",
-                              .yaml = absl::StrCat("sources:\n  - {name: kraken, kind: replay, replay: {path: \"",
-                                                   e2e::Fixture("kraken.jsonl.zst"), "\", speed: 0}}\n")});
+  auto ingest =
+      runner.Start({.binary = "ingest",
+                    .yaml = absl::StrCat("sources:\n", e2e::ReplaySourceYaml("kraken", "kraken.jsonl.zst", "0"))});
   ASSERT_TRUE(ingest.ok()) << ingest.status();
   auto want = e2e::TradesInRecording(e2e::Fixture("kraken.jsonl.zst"), "kraken");
   ASSERT_TRUE(want.ok()) << want.status();
@@ -525,12 +523,7 @@ TEST_F(CdcBridgeE2E, InterruptedSnapshotResumesAfterTheLastStoredChunk) {
   EXPECT_NE(bridge.process->Output().find("resuming after the last stored chunk"), std::string::npos)
       << bridge.process->Output();
   stub = cdcpb::Cdc::NewStub(grpc::CreateChannel(bridge.target, grpc::InsecureChannelCredentials()));
-  EXPECT_TRUE(testing::WaitFor(
-      [&] {
-        auto s = Snapshots(*stub);
-        return s.size() == 1 && s[0].state() == "done";
-      },
-      absl::Seconds(120)));
+  EXPECT_TRUE(OneSnapshotDone(*stub));
   const std::string want = TableDigest(*pg_, "big", "postgres");
   EXPECT_TRUE(testing::WaitFor([&] { return TableDigest(*pg_, "cdc_pg_public.big", "warehouse") == want; },
                                absl::Seconds(60)))

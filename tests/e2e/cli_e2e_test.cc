@@ -41,18 +41,12 @@ testing::ProcessResult RunCli(std::vector<std::string> args, absl::Duration time
   return r.ok() ? *r : testing::ProcessResult{-1, ""};
 }
 
-class CliAdmin : public ::testing::Test {
+class CliAdmin : public testing::AdminStackSuite<CliAdmin> {
  protected:
   static void SetUpTestSuite() {
-    auto stack = testing::AdminStack::Create("cli_admin");
-    ASSERT_TRUE(stack.ok()) << stack.status();
-    stack_ = stack->release();
-    setenv("STREAM_ADMIN_AUTH_BOOTSTRAP_PASSWORD", kAdminPassword, 1);
-    admin_ = new testing::Service(stack_->Start(
-        "admin", absl::StrCat(stack_->AdminYaml(),
-                              "nats_jwt:\n  operator_seed: ", auth::nkeys::Generate(auth::nkeys::Type::kOperator).seed,
-                              "\n  account_seed: ", auth::nkeys::Generate(auth::nkeys::Type::kAccount).seed, "\n")));
-    unsetenv("STREAM_ADMIN_AUTH_BOOTSTRAP_PASSWORD");
+    ASSERT_NO_FATAL_FAILURE(CreateStack("cli_admin"));
+    admin_ = new testing::Service(
+        stack_->StartAdmin(kAdminPassword, absl::StrCat(stack_->AdminYaml(), testing::NatsJwtYaml())));
   }
   static void TearDownTestSuite() {
     delete admin_;
@@ -73,10 +67,8 @@ class CliAdmin : public ::testing::Test {
     return RunCli(args);
   }
 
-  static testing::AdminStack* stack_;
   static testing::Service* admin_;
 };
-testing::AdminStack* CliAdmin::stack_ = nullptr;
 testing::Service* CliAdmin::admin_ = nullptr;
 
 TEST_F(CliAdmin, ManagesUsersRolesAndKeysWithTablesJsonAndExitCodes) {

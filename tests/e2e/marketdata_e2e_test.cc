@@ -139,7 +139,7 @@ class MarketDataPipeline : public e2e::NatsTest {
   }
 
   static std::string ReplaySource(const std::string& name, const std::string& file) {
-    return absl::StrCat("  - {name: ", name, ", kind: replay, replay: {path: \"", Fixture(file), "\", speed: 0}}\n");
+    return e2e::ReplaySourceYaml(name, file, "0");
   }
 
   // Number of messages stored in the MD stream under `filter`, read fresh.
@@ -406,16 +406,30 @@ TEST_F(MarketDataPipeline, UndecodableFramesGoToTheDeadLetterStreamWithTheReason
   EXPECT_EQ(status->details().at("decode_errors"), "4") << "unknown venue is counted apart from decode errors";
 }
 
+// Ingest's config: one Kraken WebSocket source at `url` for the recording's
+// ten symbols (trades, tickers, books), reconnecting fast.
+std::string KrakenWebSocketSourceYaml(const std::string& url) {
+  return absl::StrCat("sources:\n  - name: kraken-ws\n    kind: websocket\n    venue: kraken\n    websocket:\n",
+                      "      url: ", url, "\n      channels: [trade, ticker, book]\n",
+                      "      symbols: [WAVES-EUR, XMR-USD, KSM-BTC, GRT-ETH, SC-EUR, ETH-CHF, OCEAN-BTC, OMG-USD,",
+                      " BTC-CHF, ADA-BTC]\n      reconnect_min_ms: 50\n      subscribe_per_second: 100\n");
+}
+
+// The frames a recording received (its kRecv records), in order.
+void ReadReceivedFrames(const std::string& fixture, std::vector<std::string>* frames) {
+  auto reader = md::RecordingReader::Open(Fixture(fixture));
+  ASSERT_TRUE(reader.ok());
+  md::RecordingRecord rec;
+  while (*(*reader)->Next(&rec))
+    if (rec.type == md::RecordingRecord::Type::kRecv) frames->push_back(rec.data);
+}
+
 // The live path with the same code as production: ingest's WebSocket source
 // connects to a local server of the test's own that plays the Kraken
 // recording, sends garbage, and drops the connection mid-stream.
 TEST_F(MarketDataPipeline, WebSocketFeedSurvivesGarbageAndADroppedConnection) {
   std::vector<std::string> frames;
-  auto reader = md::RecordingReader::Open(Fixture("kraken.jsonl.zst"));
-  ASSERT_TRUE(reader.ok());
-  md::RecordingRecord rec;
-  while (*(*reader)->Next(&rec))
-    if (rec.type == md::RecordingRecord::Type::kRecv) frames.push_back(rec.data);
+  ASSERT_NO_FATAL_FAILURE(ReadReceivedFrames("kraken.jsonl.zst", &frames));
   ASSERT_GT(frames.size(), 4000u);
 
   auto server = sources::testing::WsTestServer::Start();
@@ -430,11 +444,7 @@ TEST_F(MarketDataPipeline, WebSocketFeedSurvivesGarbageAndADroppedConnection) {
   (*server)->SetScript(1, sources::testing::SendFrames(frames, 3));  // a fresh session: snapshots again
 
   Service normalizer = Start("normalizer", "");
-  Service ingest = Start(
-      "ingest", absl::StrCat("sources:\n  - name: kraken-ws\n    kind: websocket\n    venue: kraken\n    websocket:\n"
-                             "      url: ", (*server)->WsUrl("/"), "\n      channels: [trade, ticker, book]\n"
-                             "      symbols: [WAVES-EUR, XMR-USD, KSM-BTC, GRT-ETH, SC-EUR, ETH-CHF, OCEAN-BTC, OMG-USD,"
-                             " BTC-CHF, ADA-BTC]\n      reconnect_min_ms: 50\n      subscribe_per_second: 100\n"));
+  Service ingest = Start("ingest", KrakenWebSocketSourceYaml((*server)->WsUrl("/")));
   ASSERT_TRUE((*server)->WaitForConnections(2, absl::Seconds(30))) << ingest.process->Output();
   const std::vector<std::string> subscribes = (*server)->MessagesOf(0);
   ASSERT_EQ(subscribes.size(), 3u);
@@ -509,11 +519,7 @@ class StatusCollector : public CountingSink {
 
 TEST_F(MarketDataPipeline, ChecksumMismatchIsReportedAndTheBookResyncsThroughANewSession) {
   std::vector<std::string> frames;
-  auto reader = md::RecordingReader::Open(Fixture("kraken.jsonl.zst"));
-  ASSERT_TRUE(reader.ok());
-  md::RecordingRecord rec;
-  while (*(*reader)->Next(&rec))
-    if (rec.type == md::RecordingRecord::Type::kRecv) frames.push_back(rec.data);
+  ASSERT_NO_FATAL_FAILURE(ReadReceivedFrames("kraken.jsonl.zst", &frames));
 
   // The first book update whose corruption the venue's checksum exposes,
   // found with the same decoder in-process.
@@ -547,11 +553,7 @@ TEST_F(MarketDataPipeline, ChecksumMismatchIsReportedAndTheBookResyncsThroughANe
   (*server)->SetScript(1, sources::testing::SendFrames(frames, 3));
 
   Service normalizer = Start("normalizer", "");
-  Service ingest = Start(
-      "ingest", absl::StrCat("sources:\n  - name: kraken-ws\n    kind: websocket\n    venue: kraken\n    websocket:\n"
-                             "      url: ", (*server)->WsUrl("/"), "\n      channels: [trade, ticker, book]\n"
-                             "      symbols: [WAVES-EUR, XMR-USD, KSM-BTC, GRT-ETH, SC-EUR, ETH-CHF, OCEAN-BTC, OMG-USD,"
-                             " BTC-CHF, ADA-BTC]\n      reconnect_min_ms: 50\n      subscribe_per_second: 100\n"));
+  Service ingest = Start("ingest", KrakenWebSocketSourceYaml((*server)->WsUrl("/")));
   ASSERT_TRUE((*server)->WaitForConnections(2, absl::Seconds(30)))
       << "ingest did not renew the session on the normalizer's request\n" << ingest.process->Output();
 

@@ -256,11 +256,7 @@ TEST_F(NatsAuthPipeline, WholePipelineRunsOnEachServicesOwnRoleWithoutViolations
   e2e::RunningService normalizer = Start("normalizer", "");
   ASSERT_TRUE(normalizer.process);
   services.emplace_back("normalizer", &normalizer);
-  std::string sources = "sources:\n";
-  for (const auto& r : e2e::kRecordings)
-    absl::StrAppend(&sources, "  - {name: r-", r.venue, ", kind: replay, replay: {path: \"", Fixture(r.file),
-                    "\", speed: 0}}\n");
-  e2e::RunningService ingest = Start("ingest", sources);
+  e2e::RunningService ingest = Start("ingest", e2e::ReplayRecordingsYaml("0"));
   ASSERT_TRUE(ingest.process);
   services.emplace_back("ingest", &ingest);
   e2e::PgWorkload load((*pg)->dsn(), {.tx_per_second = 200});

@@ -88,12 +88,10 @@ struct RunResult {
   bool saw_trailer = false;
 };
 
-class QueryE2E : public ::testing::Test {
+class QueryE2E : public testing::AdminStackSuite<QueryE2E> {
  protected:
   static void SetUpTestSuite() {
-    auto stack = testing::AdminStack::Create("query-e2e");
-    ASSERT_TRUE(stack.ok()) << stack.status();
-    stack_ = stack->release();
+    ASSERT_NO_FATAL_FAILURE(CreateStack("query-e2e"));
     auto& pg = stack_->pg();
     ASSERT_TRUE(pg.Exec("CREATE DATABASE warehouse").ok());
     ASSERT_TRUE(pg.Exec("CREATE DATABASE shop").ok());
@@ -133,8 +131,7 @@ class QueryE2E : public ::testing::Test {
            .yaml = absl::StrCat("warehouse:\n  dsn: \"", pg.dsn(), " dbname=warehouse\"\n")});
     std::string sources = "sources:\n";
     for (const auto& [file, venue] : Venues())
-      absl::StrAppend(&sources, "  - {name: r-", venue, ", kind: replay, replay: {path: \"", e2e::Fixture(file),
-                      "\", speed: 0}}\n");
+      absl::StrAppend(&sources, e2e::ReplaySourceYaml(absl::StrCat("r-", venue), file, "0"));
     start({.binary = "ingest", .yaml = sources});
 
     const std::string query_yaml =
@@ -266,7 +263,6 @@ class QueryE2E : public ::testing::Test {
     return d;
   }
 
-  static testing::AdminStack* stack_;
   static e2e::ServiceRunner* runner_;
   static std::vector<e2e::RunningService>* services_;
   static testing::Service* admin_;
@@ -277,7 +273,6 @@ class QueryE2E : public ::testing::Test {
   static Warehouse* warehouse_;
 };
 
-testing::AdminStack* QueryE2E::stack_ = nullptr;
 e2e::ServiceRunner* QueryE2E::runner_ = nullptr;
 std::vector<e2e::RunningService>* QueryE2E::services_ = nullptr;
 testing::Service* QueryE2E::admin_ = nullptr;

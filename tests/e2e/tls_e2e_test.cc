@@ -11,6 +11,7 @@
 #include "auth/crypto.h"
 #include "auth/token.h"
 #include "e2e_util.h"
+#include "testing/certificates.h"
 #include "testing/nats_server.h"
 #include "testing/process.h"
 #include "testing/temp_dir.h"
@@ -25,27 +26,8 @@ using ::testing::HasSubstr;
 class TlsService : public e2e::NatsTest {
  protected:
   void MakeCertificates() {
-    std::string p = dir_->path();
-    std::ofstream(p + "/san.ext") << "subjectAltName=DNS:localhost,IP:127.0.0.1\n";
-    auto run = [&](std::vector<std::string> argv) {
-      auto r = testing::RunProcess(argv);
-      ASSERT_TRUE(r.ok()) << r.status();
-      ASSERT_EQ(r->exit_code, 0) << r->output;
-    };
-    const std::vector<std::string> ec = {"-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"};
-    std::vector<std::string> ca = {"openssl", "req", "-x509"};
-    ca.insert(ca.end(), ec.begin(), ec.end());
-    ca.insert(ca.end(), {"-keyout", p + "/ca.key", "-out", p + "/ca.crt", "-subj", "/CN=e2e-ca", "-days", "1"});
-    run(ca);
-    for (const char* who : {"server", "client"}) {
-      std::string w = p + "/" + who;
-      std::vector<std::string> req = {"openssl", "req"};
-      req.insert(req.end(), ec.begin(), ec.end());
-      req.insert(req.end(), {"-keyout", w + ".key", "-out", w + ".csr", "-subj", absl::StrCat("/CN=", who)});
-      run(req);
-      run({"openssl", "x509", "-req", "-in", w + ".csr", "-CA", p + "/ca.crt", "-CAkey", p + "/ca.key",
-           "-CAcreateserial", "-out", w + ".crt", "-days", "1", "-extfile", p + "/san.ext"});
-    }
+    absl::Status certificates = testing::MakeTestCertificates(dir_->path());
+    ASSERT_TRUE(certificates.ok()) << certificates;
   }
 
   testing::ProcessResult Cli(std::vector<std::string> args, bool client_cert = true, bool tls = true) {

@@ -93,12 +93,10 @@ int64_t EpochOf(const std::string& text) {
 
 bool Near(double a, double b) { return std::abs(a - b) <= 1e-9 * std::max(1.0, std::max(std::abs(a), std::abs(b))); }
 
-class ViewsE2E : public ::testing::Test {
+class ViewsE2E : public testing::AdminStackSuite<ViewsE2E> {
  protected:
   static void SetUpTestSuite() {
-    auto stack = testing::AdminStack::Create("views-e2e");
-    ASSERT_TRUE(stack.ok()) << stack.status();
-    stack_ = stack->release();
+    ASSERT_NO_FATAL_FAILURE(CreateStack("views-e2e"));
     ASSERT_TRUE(stack_->pg().Exec("CREATE DATABASE warehouse").ok());
     runner_ = new e2e::ServiceRunner(stack_->dir().path(), {stack_->nats().url()});
     services_ = new std::vector<e2e::RunningService>();
@@ -266,7 +264,6 @@ class ViewsE2E : public ::testing::Test {
     return out;
   }
 
-  static testing::AdminStack* stack_;
   static e2e::ServiceRunner* runner_;
   static std::vector<e2e::RunningService>* services_;
   static testing::Service* admin_;
@@ -278,7 +275,6 @@ class ViewsE2E : public ::testing::Test {
   static bus::JetStream* js_;
 };
 
-testing::AdminStack* ViewsE2E::stack_ = nullptr;
 e2e::ServiceRunner* ViewsE2E::runner_ = nullptr;
 std::vector<e2e::RunningService>* ViewsE2E::services_ = nullptr;
 testing::Service* ViewsE2E::admin_ = nullptr;
@@ -310,8 +306,7 @@ TEST_F(ViewsE2E, ViewsOverTheReplayEqualTheirOraclesThroughKillsAndFailover) {
   // The replay at half its recorded pace (about 60 s).
   std::string sources = "sources:\n";
   for (const auto& [file, venue] : Venues())
-    absl::StrAppend(&sources, "  - {name: r-", venue, ", kind: replay, replay: {path: \"", e2e::Fixture(file),
-                    "\", speed: 0.5}}\n");
+    absl::StrAppend(&sources, e2e::ReplaySourceYaml(absl::StrCat("r-", venue), file, "0.5"));
   Start({.binary = "ingest", .yaml = sources});
   size_t want_trades = 0;
   for (const auto& [file, venue] : Venues()) {

@@ -71,11 +71,7 @@ TEST_F(WarehouseSinkE2E, TradesOfReplayedRecordingsReachTheWarehouseWithCdcBridg
   e2e::ServiceRunner runner(dir_->path(), {nats_->url()});
   auto normalizer = runner.Start({.binary = "normalizer"});
   ASSERT_TRUE(normalizer.ok()) << normalizer.status();
-  std::string sources = "sources:\n";
-  for (const auto& r : kRecordings)
-    absl::StrAppend(&sources, "  - {name: r-", r.venue, ", kind: replay, replay: {path: \"", e2e::Fixture(r.file),
-                    "\", speed: 0}}\n");
-  auto ingest = runner.Start({.binary = "ingest", .yaml = sources});
+  auto ingest = runner.Start({.binary = "ingest", .yaml = e2e::ReplayRecordingsYaml("0", kRecordings)});
   ASSERT_TRUE(ingest.ok()) << ingest.status();
 
   // MD against the oracle first; it also gives each venue symbol's canonical

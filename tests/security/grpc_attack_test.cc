@@ -21,7 +21,6 @@
 
 namespace sa::security_test {
 
-testing::AdminStack* GrpcAttack::stack_ = nullptr;
 std::string* GrpcAttack::admin_yaml_ = nullptr;
 Service* GrpcAttack::admin_ = nullptr;
 Service* GrpcAttack::normalizer_ = nullptr;

@@ -34,20 +34,14 @@ inline constexpr char kAdminPassword[] = "first-admin-password-123";
 // Failed logins in a row that lock a name; the slowdown starts after the first.
 inline constexpr int kLockoutThreshold = 8;
 
-class GrpcAttack : public ::testing::Test {
+class GrpcAttack : public testing::AdminStackSuite<GrpcAttack> {
  protected:
   static void SetUpTestSuite() {
-    auto stack = testing::AdminStack::Create("security");
-    ASSERT_TRUE(stack.ok()) << stack.status();
-    stack_ = stack->release();
-    admin_yaml_ = new std::string(
-        absl::StrCat(stack_->AdminYaml(), "  lockout_threshold: ", kLockoutThreshold,
-                     "\n  lockout_s: 60\n  slowdown_after: 1\n  slowdown_step_ms: 60\nnats_jwt:\n  operator_seed: ",
-                     auth::nkeys::Generate(auth::nkeys::Type::kOperator).seed,
-                     "\n  account_seed: ", auth::nkeys::Generate(auth::nkeys::Type::kAccount).seed, "\n"));
-    setenv("STREAM_ADMIN_AUTH_BOOTSTRAP_PASSWORD", kAdminPassword, 1);
-    admin_ = new Service(stack_->Start("admin", *admin_yaml_));
-    unsetenv("STREAM_ADMIN_AUTH_BOOTSTRAP_PASSWORD");
+    ASSERT_NO_FATAL_FAILURE(CreateStack("security"));
+    admin_yaml_ = new std::string(absl::StrCat(stack_->AdminYaml(), "  lockout_threshold: ", kLockoutThreshold,
+                                               "\n  lockout_s: 60\n  slowdown_after: 1\n  slowdown_step_ms: 60\n",
+                                               testing::NatsJwtYaml()));
+    admin_ = new Service(stack_->StartAdmin(kAdminPassword, *admin_yaml_));
     normalizer_ = new Service(stack_->Start("normalizer", ""));
   }
   static void TearDownTestSuite() {
@@ -126,17 +120,9 @@ class GrpcAttack : public ::testing::Test {
   }
 
   static std::vector<adm::AuditEntry> Audit(const std::string& action, const std::string& actor = "") {
-    adm::ListAuditRequest req;
-    req.set_action(action);
-    req.set_actor(actor);
-    req.set_limit(200);
-    adm::ListAuditResponse resp;
-    grpc::Status st = adm::Audit::NewStub(admin_->channel)->ListAudit(Ctx(AdminToken()).get(), req, &resp);
-    EXPECT_TRUE(st.ok()) << st.error_message();
-    return {resp.entries().begin(), resp.entries().end()};
+    return testing::ListAudit(admin_->channel, AdminToken(), action, actor, 200);
   }
 
-  static testing::AdminStack* stack_;
   static std::string* admin_yaml_;
   static Service* admin_;
   static Service* normalizer_;

@@ -68,18 +68,12 @@ struct Minted {
   std::string user_id;
 };
 
-class NatsAttack : public ::testing::Test {
+class NatsAttack : public testing::AdminStackSuite<NatsAttack> {
  protected:
   static void SetUpTestSuite() {
-    auto stack = testing::AdminStack::Create("security-nats");
-    ASSERT_TRUE(stack.ok()) << stack.status();
-    stack_ = stack->release();
-    admin_yaml_ = new std::string(absl::StrCat(
-        stack_->AdminYaml(), "nats_jwt:\n  operator_seed: ", auth::nkeys::Generate(auth::nkeys::Type::kOperator).seed,
-        "\n  account_seed: ", auth::nkeys::Generate(auth::nkeys::Type::kAccount).seed, "\n"));
-    setenv("STREAM_ADMIN_AUTH_BOOTSTRAP_PASSWORD", kAdminPassword, 1);
-    admin_ = new Service(stack_->Start("admin", *admin_yaml_));
-    unsetenv("STREAM_ADMIN_AUTH_BOOTSTRAP_PASSWORD");
+    ASSERT_NO_FATAL_FAILURE(CreateStack("security-nats"));
+    admin_yaml_ = new std::string(absl::StrCat(stack_->AdminYaml(), testing::NatsJwtYaml()));
+    admin_ = new Service(stack_->StartAdmin(kAdminPassword, *admin_yaml_));
     const std::string admin_token = AdminToken();
     ASSERT_FALSE(admin_token.empty());
 
@@ -254,7 +248,6 @@ class NatsAttack : public ::testing::Test {
     return at == std::string::npos ? 0 : std::stoull(info->substr(at + 11));
   }
 
-  static testing::AdminStack* stack_;
   static std::string* admin_yaml_;
   static std::string* server_config_;
   static std::string* setup_token_;
@@ -268,7 +261,6 @@ class NatsAttack : public ::testing::Test {
   static std::vector<std::string>* unhealthy_;  // services whose NATS never got healthy
 };
 
-testing::AdminStack* NatsAttack::stack_ = nullptr;
 std::string* NatsAttack::admin_yaml_ = nullptr;
 std::string* NatsAttack::server_config_ = nullptr;
 std::string* NatsAttack::setup_token_ = nullptr;

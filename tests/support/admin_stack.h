@@ -22,6 +22,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "auth/crypto.h"
+#include "auth/nkeys.h"
 #include "cli/control_client.h"
 #include "streamadmin/admin/v1/admin.grpc.pb.h"
 #include "testing/nats_server.h"
@@ -31,11 +32,6 @@
 #include "testing/wait.h"
 
 namespace sa::testing {
-
-inline std::string BinDir() {
-  const char* b = std::getenv("SA_BUILD_DIR");
-  return absl::StrCat(b ? b : ".", "/bin");
-}
 
 inline absl::Status ToStatus(const grpc::Status& st) {
   return st.ok() ? absl::OkStatus() : absl::Status(static_cast<absl::StatusCode>(st.error_code()), st.error_message());
@@ -87,6 +83,21 @@ inline absl::Status CreateUser(const std::shared_ptr<grpc::Channel>& admin, cons
   req.add_roles(role);
   streamadmin::admin::v1::User out;
   return ToStatus(streamadmin::admin::v1::Users::NewStub(admin)->CreateUser(Ctx(token).get(), req, &out));
+}
+
+// Audit.ListAudit as `token`: the newest `limit` entries of `action`, and of
+// `actor` unless empty.
+inline std::vector<streamadmin::admin::v1::AuditEntry> ListAudit(const std::shared_ptr<grpc::Channel>& admin,
+                                                                 const std::string& token, const std::string& action,
+                                                                 const std::string& actor, int limit) {
+  streamadmin::admin::v1::ListAuditRequest req;
+  req.set_action(action);
+  req.set_actor(actor);
+  req.set_limit(limit);
+  streamadmin::admin::v1::ListAuditResponse resp;
+  grpc::Status st = streamadmin::admin::v1::Audit::NewStub(admin)->ListAudit(Ctx(token).get(), req, &resp);
+  EXPECT_TRUE(st.ok()) << st.error_message();
+  return {resp.entries().begin(), resp.entries().end()};
 }
 
 struct Service {
@@ -143,6 +154,16 @@ class AdminStack {
     return s;
   }
 
+  // Starts bin/admin (see Start) with `password` as the first administrator's:
+  // the admin reads it from the environment only, so it is set there for the
+  // start and taken away again.
+  Service StartAdmin(const std::string& password, const std::string& extra) {
+    setenv("STREAM_ADMIN_AUTH_BOOTSTRAP_PASSWORD", password.c_str(), 1);
+    Service s = Start("admin", extra);
+    unsetenv("STREAM_ADMIN_AUTH_BOOTSTRAP_PASSWORD");
+    return s;
+  }
+
   // YAML of the admin's database and signing key (top level).
   std::string AdminYaml() const {
     return absl::StrCat("database:\n  dsn: \"", pg_->dsn(), "\"\nauth:\n  signing_key: \"", auth::Base64(seed_),
@@ -162,6 +183,30 @@ class AdminStack {
   std::unique_ptr<TempDir> dir_;
   std::string seed_;
   auth::KeyPair keys_;
+};
+
+// YAML (top level) giving the admin fresh NATS operator and account seeds, so
+// that it issues NATS user JWTs.
+inline std::string NatsJwtYaml() {
+  return absl::StrCat("nats_jwt:\n  operator_seed: ", auth::nkeys::Generate(auth::nkeys::Type::kOperator).seed,
+                      "\n  account_seed: ", auth::nkeys::Generate(auth::nkeys::Type::kAccount).seed, "\n");
+}
+
+// A fixture whose tests share one AdminStack, `stack_`: SetUpTestSuite calls
+// ASSERT_NO_FATAL_FAILURE(CreateStack(...)) and TearDownTestSuite deletes it
+// after the services started on it. Suite is the fixture itself, so that every
+// suite has a stack_ of its own.
+template <typename Suite>
+class AdminStackSuite : public ::testing::Test {
+ protected:
+  // dir_name: the temp dir's stem (see AdminStack::Create).
+  static void CreateStack(const std::string& dir_name) {
+    auto stack = AdminStack::Create(dir_name);
+    ASSERT_TRUE(stack.ok()) << stack.status();
+    stack_ = stack->release();
+  }
+
+  static inline AdminStack* stack_ = nullptr;
 };
 
 }  // namespace sa::testing

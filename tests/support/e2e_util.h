@@ -10,15 +10,13 @@
 #include "absl/strings/str_cat.h"
 #include "bus/connection.h"
 #include "testing/nats_server.h"
+#include "testing/postgres_server.h"
+#include "testing/process.h"
 #include "testing/temp_dir.h"
 
 namespace sa::e2e {
 
-// build/bin, from SA_BUILD_DIR (set by sa_test).
-inline std::string BinDir() {
-  const char* b = std::getenv("SA_BUILD_DIR");
-  return absl::StrCat(b ? b : ".", "/bin");
-}
+using testing::BinDir;
 
 // A recording of shared/fixtures/exchanges: SA_FIXTURES_DIR, else
 // <source dir>/../shared/fixtures/exchanges.
@@ -26,6 +24,14 @@ inline std::string Fixture(const std::string& name) {
   if (const char* f = std::getenv("SA_FIXTURES_DIR")) return absl::StrCat(f, "/", name);
   const char* s = std::getenv("SA_SOURCE_DIR");
   return absl::StrCat(s ? s : ".", "/../shared/fixtures/exchanges/", name);
+}
+
+// One ingest source, an item of `sources:`, named `name`, that replays the
+// recording `file` (see Fixture) at `speed` times its pace ("0": as fast as it
+// reads).
+inline std::string ReplaySourceYaml(const std::string& name, const std::string& file, const std::string& speed) {
+  return absl::StrCat("  - {name: ", name, ", kind: replay, replay: {path: \"", Fixture(file), "\", speed: ", speed,
+                      "}}\n");
 }
 
 // A fresh nats-server (JetStream), a scratch directory for configs and logs,
@@ -50,6 +56,19 @@ class NatsTest : public ::testing::Test {
   std::unique_ptr<testing::NatsServer> nats_;
   std::unique_ptr<testing::TempDir> dir_;
   std::unique_ptr<bus::Connection> conn_;
+};
+
+// NatsTest plus a fresh PostgreSQL per test, `pg_` (the CDC source).
+class NatsPostgresTest : public NatsTest {
+ protected:
+  void SetUp() override {
+    NatsTest::SetUp();
+    auto pg = testing::PostgresServer::Start();
+    ASSERT_TRUE(pg.ok()) << pg.status();
+    pg_ = std::move(*pg);
+  }
+
+  std::unique_ptr<testing::PostgresServer> pg_;
 };
 
 }  // namespace sa::e2e

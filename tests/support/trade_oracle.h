@@ -11,10 +11,13 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "bus/connection.h"
+#include "e2e_util.h"
 #include "streamadmin/marketdata/v1/marketdata.pb.h"
 
 namespace sa::e2e {
@@ -28,6 +31,14 @@ inline constexpr Recording kRecordings[] = {{"kraken.jsonl.zst", "kraken"},
                                             {"binance.jsonl.zst", "binance"},
                                             {"coinbase-exchange.jsonl.zst", "coinbase-exchange"},
                                             {"coinbase-advanced-trade.jsonl.zst", "coinbase"}};
+
+// Ingest's `sources:` replaying every recording of `recordings` (each named
+// r-<venue>) at `speed` (see ReplaySourceYaml).
+inline std::string ReplayRecordingsYaml(const std::string& speed, std::span<const Recording> recordings = kRecordings) {
+  std::string yaml = "sources:\n";
+  for (const Recording& r : recordings) yaml += ReplaySourceYaml(absl::StrCat("r-", r.venue), r.file, speed);
+  return yaml;
+}
 
 // key -> how many times the venue sent that trade (1 for every venue with ids).
 using TradeMultiset = std::map<std::string, int>;

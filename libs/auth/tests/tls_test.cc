@@ -15,6 +15,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "observability/grpc_server.h"
 #include "streamadmin/control/v1/control.grpc.pb.h"
+#include "testing/certificates.h"
 #include "testing/nats_server.h"
 #include "testing/process.h"
 #include "testing/temp_dir.h"
@@ -47,27 +48,8 @@ class GrpcTls : public ::testing::Test {
     auto d = testing::TempDir::Create("tls");
     ASSERT_TRUE(d.ok());
     dir_ = std::make_unique<testing::TempDir>(std::move(*d));
-    std::string p = dir_->path();
-    std::ofstream(p + "/san.ext") << "subjectAltName=DNS:localhost,IP:127.0.0.1\n";
-    auto run = [&](std::vector<std::string> argv) {
-      auto r = testing::RunProcess(argv);
-      ASSERT_TRUE(r.ok()) << r.status();
-      ASSERT_EQ(r->exit_code, 0) << r->output;
-    };
-    const std::vector<std::string> ec = {"-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"};
-    auto req = [&](std::vector<std::string> head, std::vector<std::string> tail) {
-      head.insert(head.end(), ec.begin(), ec.end());
-      head.insert(head.end(), tail.begin(), tail.end());
-      return head;
-    };
-    run(req({"openssl", "req", "-x509"},
-            {"-keyout", p + "/ca.key", "-out", p + "/ca.crt", "-subj", "/CN=sa-test-ca", "-days", "1"}));
-    for (const char* who : {"server", "client"}) {
-      std::string w = p + "/" + who;
-      run(req({"openssl", "req"}, {"-keyout", w + ".key", "-out", w + ".csr", "-subj", absl::StrCat("/CN=", who)}));
-      run({"openssl", "x509", "-req", "-in", w + ".csr", "-CA", p + "/ca.crt", "-CAkey", p + "/ca.key",
-           "-CAcreateserial", "-out", w + ".crt", "-days", "1", "-extfile", p + "/san.ext"});
-    }
+    absl::Status certificates = testing::MakeTestCertificates(dir_->path());
+    ASSERT_TRUE(certificates.ok()) << certificates;
   }
 
   std::unique_ptr<obs::GrpcServer> StartServer(bool require_client_cert, bool token) {

@@ -8,6 +8,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/civil_days.h"
 
 namespace sa::cdc {
 namespace {
@@ -291,16 +292,6 @@ uint32_t ArrayElementType(uint32_t array_oid) {
   for (const ArrayType& a : kArrays)
     if (a.array_oid == array_oid) return a.element_oid;
   return 0;
-}
-
-int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d) {
-  // Howard Hinnant's days_from_civil.
-  y -= m <= 2;
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const unsigned yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<int64_t>(doe) - 719468;
 }
 
 absl::Status ParseArrayLiteral(absl::string_view text,

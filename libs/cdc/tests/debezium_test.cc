@@ -9,40 +9,24 @@
 #include <limits>
 #include <string>
 
+#include "change_events.h"
+
 namespace sa::cdc {
 namespace {
 
+using event_testing::AddColumn;
 using streamadmin::cdc::v1::ChangeEvent;
 using streamadmin::cdc::v1::Column;
 using streamadmin::cdc::v1::Value;
 
-Column* Add(google::protobuf::RepeatedPtrField<Column>* row, const std::string& name,
-            const std::string& type, bool key = false) {
-  Column* c = row->Add();
-  c->set_name(name);
-  c->set_type_name(type);
-  c->set_key(key);
-  return c;
-}
-
 ChangeEvent BaseEvent(streamadmin::cdc::v1::Op op) {
-  ChangeEvent e;
-  e.set_op(op);
-  e.mutable_table()->set_server("pg1");
-  e.mutable_table()->set_database("shop");
-  e.mutable_table()->set_schema("public");
-  e.mutable_table()->set_table("orders");
-  e.mutable_source()->set_lsn(24023128);
-  e.mutable_source()->set_event_lsn(24023000);
-  e.mutable_source()->set_txid(555);
-  e.mutable_source()->set_commit_time_us(1700000000123456);
-  e.set_ts_ms(1700000000999);
-  return e;
+  return event_testing::ShopEvent(op, "orders",
+                                  {.lsn = 24023128, .event_lsn = 24023000, .txid = 555, .ts_ms = 1700000000999});
 }
 
 std::string ValueJson(const Value& v, const DebeziumOptions& o = {}) {
   ChangeEvent e = BaseEvent(streamadmin::cdc::v1::OP_CREATE);
-  *Add(e.mutable_after(), "v", "x")->mutable_value() = v;
+  *AddColumn(e.mutable_after(), "v", "x")->mutable_value() = v;
   const std::string json = DebeziumValueJson(e, o);
   // {"before":null,"after":{"v":<value>},"source":...
   const std::string prefix = "{\"before\":null,\"after\":{\"v\":";
@@ -59,8 +43,8 @@ bool ValidJson(const std::string& s) {
 
 TEST(Debezium, CreateEnvelopeHasDebeziumFieldsInDebeziumOrder) {
   ChangeEvent e = BaseEvent(streamadmin::cdc::v1::OP_CREATE);
-  Add(e.mutable_after(), "id", "int8", true)->mutable_value()->set_int_value(1);
-  Add(e.mutable_after(), "note", "text")->mutable_value()->set_text_value("hi");
+  AddColumn(e.mutable_after(), "id", "int8", true)->mutable_value()->set_int_value(1);
+  AddColumn(e.mutable_after(), "note", "text")->mutable_value()->set_text_value("hi");
   EXPECT_EQ(DebeziumValueJson(e),
             "{\"before\":null,\"after\":{\"id\":1,\"note\":\"hi\"},"
             "\"source\":{\"version\":\"2.5.4.Final\",\"connector\":\"postgresql\",\"name\":\"pg1\","
@@ -83,9 +67,9 @@ TEST(Debezium, EveryOpMapsToDebeziumOpCode) {
 
 TEST(Debezium, UpdateCarriesBeforeAndAfterAndTheNewKey) {
   ChangeEvent e = BaseEvent(streamadmin::cdc::v1::OP_UPDATE);
-  Add(e.mutable_before(), "id", "int4", true)->mutable_value()->set_int_value(1);
-  Add(e.mutable_after(), "id", "int4", true)->mutable_value()->set_int_value(2);
-  Add(e.mutable_after(), "qty", "int4")->mutable_value()->set_int_value(7);
+  AddColumn(e.mutable_before(), "id", "int4", true)->mutable_value()->set_int_value(1);
+  AddColumn(e.mutable_after(), "id", "int4", true)->mutable_value()->set_int_value(2);
+  AddColumn(e.mutable_after(), "qty", "int4")->mutable_value()->set_int_value(7);
   const std::string json = DebeziumValueJson(e);
   EXPECT_EQ(json.rfind("{\"before\":{\"id\":1},\"after\":{\"id\":2,\"qty\":7},", 0), 0u) << json;
   EXPECT_NE(json.find("\"op\":\"u\""), std::string::npos);
@@ -94,9 +78,9 @@ TEST(Debezium, UpdateCarriesBeforeAndAfterAndTheNewKey) {
 
 TEST(Debezium, DeleteHasNullAfterAndKeyFromBefore) {
   ChangeEvent e = BaseEvent(streamadmin::cdc::v1::OP_DELETE);
-  Add(e.mutable_before(), "tenant", "text", true)->mutable_value()->set_text_value("a");
-  Add(e.mutable_before(), "note", "text")->mutable_value()->set_text_value("x");
-  Add(e.mutable_before(), "id", "int8", true)->mutable_value()->set_int_value(9);
+  AddColumn(e.mutable_before(), "tenant", "text", true)->mutable_value()->set_text_value("a");
+  AddColumn(e.mutable_before(), "note", "text")->mutable_value()->set_text_value("x");
+  AddColumn(e.mutable_before(), "id", "int8", true)->mutable_value()->set_int_value(9);
   const std::string json = DebeziumValueJson(e);
   EXPECT_EQ(json.rfind("{\"before\":{\"tenant\":\"a\",\"note\":\"x\",\"id\":9},\"after\":null,", 0),
             0u)
@@ -117,14 +101,14 @@ TEST(Debezium, TruncateHasNullRowsAndNullKey) {
 
 TEST(Debezium, TableWithoutKeyHasNullKey) {
   ChangeEvent e = BaseEvent(streamadmin::cdc::v1::OP_CREATE);
-  Add(e.mutable_after(), "v", "int4")->mutable_value()->set_int_value(1);
+  AddColumn(e.mutable_after(), "v", "int4")->mutable_value()->set_int_value(1);
   EXPECT_FALSE(HasDebeziumKey(e));
   EXPECT_EQ(DebeziumKeyJson(e), "null");
 }
 
 TEST(Debezium, SnapshotReadsAreMarkedAndTheLastOneIsLast) {
   ChangeEvent e = BaseEvent(streamadmin::cdc::v1::OP_READ);
-  Add(e.mutable_after(), "id", "int4", true)->mutable_value()->set_int_value(1);
+  AddColumn(e.mutable_after(), "id", "int4", true)->mutable_value()->set_int_value(1);
   e.mutable_source()->set_snapshot(true);
   e.set_transaction_total(2);
   e.set_transaction_order(1);
@@ -249,7 +233,7 @@ TEST(Debezium, PassesValidUtf8AndReplacesInvalidBytes) {
 TEST(Debezium, EscapesNamesAndParsesBackToTheSameStrings) {
   ChangeEvent e = BaseEvent(streamadmin::cdc::v1::OP_CREATE);
   e.mutable_table()->set_table("we\"ird\ntable");
-  Add(e.mutable_after(), "k\"ey", "text", true)->mutable_value()->set_text_value("line1\nline2\x02");
+  AddColumn(e.mutable_after(), "k\"ey", "text", true)->mutable_value()->set_text_value("line1\nline2\x02");
   const std::string json = DebeziumValueJson(e);
   simdjson::dom::parser parser;
   simdjson::dom::element doc;

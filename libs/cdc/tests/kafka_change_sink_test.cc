@@ -24,6 +24,7 @@
 // clang-format on
 
 #include "absl/strings/str_cat.h"
+#include "change_events.h"
 #include "kafka_mock.h"
 #include "observability/metrics.h"
 
@@ -34,6 +35,7 @@ using kafka_testing::MockKafka;
 using kafka_testing::ReadTopic;
 using kafka_testing::Record;
 
+using event_testing::AddColumn;
 using streamadmin::cdc::v1::ChangeEvent;
 using streamadmin::cdc::v1::Column;
 
@@ -70,50 +72,38 @@ class Deliveries {
   size_t total_ = 0;
 };
 
-Column* Add(google::protobuf::RepeatedPtrField<Column>* row, const std::string& name,
-            const std::string& type, bool key = false) {
-  Column* c = row->Add();
-  c->set_name(name);
-  c->set_type_name(type);
-  c->set_key(key);
-  return c;
+ChangeEvent Event(streamadmin::cdc::v1::Op op, const std::string& table, uint64_t lsn) {
+  return event_testing::ShopEvent(op, table, {.lsn = lsn, .event_lsn = lsn - 8, .txid = 700, .ts_ms = 1700000001000});
 }
 
-ChangeEvent Event(streamadmin::cdc::v1::Op op, const std::string& table, uint64_t lsn) {
-  ChangeEvent e;
-  e.set_op(op);
-  e.mutable_table()->set_server("pg1");
-  e.mutable_table()->set_database("shop");
-  e.mutable_table()->set_schema("public");
-  e.mutable_table()->set_table(table);
-  e.mutable_source()->set_lsn(lsn);
-  e.mutable_source()->set_event_lsn(lsn - 8);
-  e.mutable_source()->set_txid(700);
-  e.mutable_source()->set_commit_time_us(1700000000123456);
-  e.set_ts_ms(1700000001000);
+// The insert of order 1 (public.orders, id int4 only) at lsn 1000.
+ChangeEvent OrderOneCreated() {
+  ChangeEvent e = Event(streamadmin::cdc::v1::OP_CREATE, "orders", 1000);
+  AddColumn(e.mutable_after(), "id", "int4", true)->mutable_value()->set_int_value(1);
   return e;
 }
 
 // A row of public.types: one column per Value kind.
 void FillTypesRow(google::protobuf::RepeatedPtrField<Column>* row, int64_t id) {
-  Add(row, "id", "int8", true)->mutable_value()->set_int_value(id);
-  Add(row, "price", "numeric")->mutable_value()->set_numeric_value("12.3400");
-  Add(row, "name", "text")->mutable_value()->set_text_value("caf\xC3\xA9 \"q\"\n");
-  Add(row, "active", "bool")->mutable_value()->set_bool_value(true);
-  Add(row, "created", "timestamp")->mutable_value()->set_timestamp_us(1700000000123456);
-  Add(row, "updated", "timestamptz")->mutable_value()->set_timestamptz_us(1700000000123456);
-  Add(row, "day", "date")->mutable_value()->set_date_days(19675);
-  Add(row, "ref", "uuid")->mutable_value()->set_uuid_value(
-      std::string("\x12\x34\x56\x78\x9a\xbc\xde\xf0\x01\x23\x45\x67\x89\xab\xcd\xef", 16));
-  Add(row, "doc", "jsonb")->mutable_value()->set_json_value("{\"a\": 1}");
-  Add(row, "blob", "bytea")->mutable_value()->set_bytes_value(std::string("\x00\xff", 2));
-  auto* tags = Add(row, "tags", "_int4")->mutable_value()->mutable_array_value();
+  AddColumn(row, "id", "int8", true)->mutable_value()->set_int_value(id);
+  AddColumn(row, "price", "numeric")->mutable_value()->set_numeric_value("12.3400");
+  AddColumn(row, "name", "text")->mutable_value()->set_text_value("caf\xC3\xA9 \"q\"\n");
+  AddColumn(row, "active", "bool")->mutable_value()->set_bool_value(true);
+  AddColumn(row, "created", "timestamp")->mutable_value()->set_timestamp_us(1700000000123456);
+  AddColumn(row, "updated", "timestamptz")->mutable_value()->set_timestamptz_us(1700000000123456);
+  AddColumn(row, "day", "date")->mutable_value()->set_date_days(19675);
+  AddColumn(row, "ref", "uuid")
+      ->mutable_value()
+      ->set_uuid_value(std::string("\x12\x34\x56\x78\x9a\xbc\xde\xf0\x01\x23\x45\x67\x89\xab\xcd\xef", 16));
+  AddColumn(row, "doc", "jsonb")->mutable_value()->set_json_value("{\"a\": 1}");
+  AddColumn(row, "blob", "bytea")->mutable_value()->set_bytes_value(std::string("\x00\xff", 2));
+  auto* tags = AddColumn(row, "tags", "_int4")->mutable_value()->mutable_array_value();
   tags->add_elements()->set_int_value(1);
   tags->add_elements()->set_null(true);
-  Add(row, "ratio", "float8")->mutable_value()->set_float_value(0.25);
-  Add(row, "nan", "float8")->mutable_value()->set_float_value(std::nan(""));
-  Add(row, "gone", "text")->mutable_value()->set_null(true);
-  Add(row, "big", "text")->mutable_value()->set_unchanged_toast(true);
+  AddColumn(row, "ratio", "float8")->mutable_value()->set_float_value(0.25);
+  AddColumn(row, "nan", "float8")->mutable_value()->set_float_value(std::nan(""));
+  AddColumn(row, "gone", "text")->mutable_value()->set_null(true);
+  AddColumn(row, "big", "text")->mutable_value()->set_unchanged_toast(true);
 }
 
 std::vector<std::string> Keys(simdjson::dom::object o) {
@@ -150,10 +140,10 @@ TEST(KafkaChangeSink, WritesDebeziumEnvelopesThatAConsumerReadsBack) {
   ChangeEvent create = Event(streamadmin::cdc::v1::OP_CREATE, "types", 1000);
   FillTypesRow(create.mutable_after(), 1);
   ChangeEvent update = Event(streamadmin::cdc::v1::OP_UPDATE, "types", 2000);
-  Add(update.mutable_before(), "id", "int8", true)->mutable_value()->set_int_value(1);
+  AddColumn(update.mutable_before(), "id", "int8", true)->mutable_value()->set_int_value(1);
   FillTypesRow(update.mutable_after(), 1);
   ChangeEvent del = Event(streamadmin::cdc::v1::OP_DELETE, "types", 3000);
-  Add(del.mutable_before(), "id", "int8", true)->mutable_value()->set_int_value(1);
+  AddColumn(del.mutable_before(), "id", "int8", true)->mutable_value()->set_int_value(1);
   ChangeEvent truncate = Event(streamadmin::cdc::v1::OP_TRUNCATE, "types", 4000);
 
   Deliveries deliveries;
@@ -279,8 +269,8 @@ TEST(KafkaChangeSink, SameKeyIncludingTombstoneLandsOnTheSamePartitionInSendOrde
       ChangeEvent e = Event(round == 0 ? streamadmin::cdc::v1::OP_CREATE
                                        : streamadmin::cdc::v1::OP_UPDATE,
                             "orders", 1000 + 10 * static_cast<uint64_t>(round * kKeys + k));
-      Add(e.mutable_after(), "id", "int4", true)->mutable_value()->set_int_value(k);
-      Add(e.mutable_after(), "round", "int4")->mutable_value()->set_int_value(round);
+      AddColumn(e.mutable_after(), "id", "int4", true)->mutable_value()->set_int_value(k);
+      AddColumn(e.mutable_after(), "round", "int4")->mutable_value()->set_int_value(round);
       ASSERT_TRUE(sink->Send(e, deliveries.For(round * kKeys + k)).ok());
     }
   }
@@ -288,7 +278,7 @@ TEST(KafkaChangeSink, SameKeyIncludingTombstoneLandsOnTheSamePartitionInSendOrde
   // key's partition.
   for (int k = 0; k < kKeys; ++k) {
     ChangeEvent e = Event(streamadmin::cdc::v1::OP_DELETE, "orders", 5000 + 10 * k);
-    Add(e.mutable_before(), "id", "int4", true)->mutable_value()->set_int_value(k);
+    AddColumn(e.mutable_before(), "id", "int4", true)->mutable_value()->set_int_value(k);
     ASSERT_TRUE(sink->Send(e, deliveries.For(kRounds * kKeys + k)).ok());
   }
   ASSERT_TRUE(deliveries.WaitFor((kRounds + 1) * kKeys));
@@ -329,7 +319,7 @@ TEST(KafkaChangeSink, TopicPrefixAndNoTombstonesWhenDisabled) {
                         .tombstones_on_delete = false});
   ASSERT_NE(sink, nullptr);
   ChangeEvent del = Event(streamadmin::cdc::v1::OP_DELETE, "orders", 3000);
-  Add(del.mutable_before(), "id", "int4", true)->mutable_value()->set_int_value(5);
+  AddColumn(del.mutable_before(), "id", "int4", true)->mutable_value()->set_int_value(5);
   EXPECT_EQ(sink->TopicFor(del.table()), "dbz.public.orders");
   Deliveries deliveries;
   ASSERT_TRUE(sink->Send(del, deliveries.For(0)).ok());
@@ -379,8 +369,7 @@ TEST(KafkaChangeSink, BrokerRejectionIsReportedToOnDeliveredAndLaterEventsStillG
   // The next Produce request is refused with a non-retriable error.
   rd_kafka_mock_push_request_errors(kafka.cluster(), kApiProduce, 1,
                                     RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE);
-  ChangeEvent e = Event(streamadmin::cdc::v1::OP_CREATE, "orders", 1000);
-  Add(e.mutable_after(), "id", "int4", true)->mutable_value()->set_int_value(1);
+  const ChangeEvent e = OrderOneCreated();
   Deliveries deliveries;
   ASSERT_TRUE(sink->Send(e, deliveries.For(0)).ok());
   ASSERT_TRUE(deliveries.WaitFor(1));
@@ -404,8 +393,7 @@ TEST(KafkaChangeSink, FatalIdempotenceErrorFailsDeliveryAndTheNextSend) {
                                     RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED);
   auto sink = MakeSink({.bootstrap_servers = kafka.bootstraps()});
   ASSERT_NE(sink, nullptr);
-  ChangeEvent e = Event(streamadmin::cdc::v1::OP_CREATE, "orders", 1000);
-  Add(e.mutable_after(), "id", "int4", true)->mutable_value()->set_int_value(1);
+  const ChangeEvent e = OrderOneCreated();
   Deliveries deliveries;
   ASSERT_TRUE(sink->Send(e, deliveries.For(0)).ok());
   ASSERT_TRUE(deliveries.WaitFor(1));
@@ -424,8 +412,7 @@ TEST(KafkaChangeSink, BackPressureBlocksSendAndCloseCancelsWhatTheBrokerNeverAck
   // The broker is down: nothing is acknowledged, so the third Send blocks
   // until Close gives up on the first two.
   rd_kafka_mock_broker_set_down(kafka.cluster(), 1);
-  ChangeEvent e = Event(streamadmin::cdc::v1::OP_CREATE, "orders", 1000);
-  Add(e.mutable_after(), "id", "int4", true)->mutable_value()->set_int_value(1);
+  const ChangeEvent e = OrderOneCreated();
   Deliveries deliveries;
   ASSERT_TRUE(sink->Send(e, deliveries.For(0)).ok());
   ASSERT_TRUE(sink->Send(e, deliveries.For(1)).ok());

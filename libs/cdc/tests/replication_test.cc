@@ -1,17 +1,17 @@
 // ReplicationClient + decoder against a real PostgreSQL 15 (wal_level=logical).
 // One server for the suite; every test has its own tables, publication and slot.
-#include "cdc/replication_client.h"
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <cstdlib>
 #include <map>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "cdc/pgoutput.h"
+#include "cdc/replication_client.h"
 #include "cdc/value_mapping.h"
 #include "testing/postgres_server.h"
 #include "testing/wait.h"
@@ -123,15 +123,7 @@ class CdcReplication : public ::testing::Test {
 
 sa::testing::PostgresServer* CdcReplication::pg_ = nullptr;
 
-std::string Hex(const std::string& bytes) {
-  static const char* d = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : bytes) {
-    out.push_back(d[c >> 4]);
-    out.push_back(d[c & 15]);
-  }
-  return out;
-}
+std::string Hex(const std::string& bytes) { return absl::BytesToHexString(bytes); }
 
 TEST_F(CdcReplication, DecodesEveryMappedTypeAsSqlSeesIt) {
   Sql(R"(create table types_t (

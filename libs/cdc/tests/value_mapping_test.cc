@@ -4,6 +4,8 @@
 
 #include <cmath>
 
+#include "common/civil_days.h"
+
 namespace sa::cdc {
 namespace {
 

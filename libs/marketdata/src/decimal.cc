@@ -4,6 +4,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "common/civil_days.h"
 
 namespace sa::md {
 namespace {
@@ -20,16 +21,6 @@ bool MulPow10(Int128 v, int n, Int128* out) {
   }
   *out = v;
   return true;
-}
-
-// Hinnant's days_from_civil: days since 1970-01-01 of a proleptic Gregorian date.
-int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2;
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const unsigned yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<int64_t>(doe) - 719468;
 }
 
 bool ReadFixedDigits(absl::string_view text, size_t pos, size_t count, int* value) {

@@ -16,7 +16,6 @@ namespace sa::md {
 namespace {
 
 using testing::CollectingSink;
-using testing::DecodeAll;
 using testing::LoadFrames;
 using testing::MakeDecoder;
 
@@ -95,9 +94,8 @@ TEST(BinanceBook, EveryBookInRecordingSyncsWithNoFalseGap) {
   ASSERT_EQ(raw.last_update_id.size(), 4u);
   ASSERT_EQ(raw.diffs.size(), 177u);
 
-  auto decoder = MakeDecoder("binance");
-  CollectingSink sink;
-  EXPECT_THAT(DecodeAll(*decoder, frames, sink), ::testing::IsEmpty());
+  auto [decoder, sink, errors] = testing::DecodeWith("binance", frames);
+  EXPECT_THAT(errors, ::testing::IsEmpty());
   EXPECT_THAT(sink.statuses, ::testing::IsEmpty());
   EXPECT_THAT(sink.resyncs, ::testing::IsEmpty());
   EXPECT_EQ(decoder->stats().gaps, 0u);
@@ -139,9 +137,8 @@ TEST(BinanceBook, DiffsArrivingBeforeTheSnapshotAreBufferedThenBridged) {
   std::stable_sort(frames.begin(), frames.end(), [](const RawFrame& a, const RawFrame& b) {
     return a.recv_time_ns < b.recv_time_ns;
   });
-  auto decoder = MakeDecoder("binance");
-  CollectingSink sink;
-  EXPECT_THAT(DecodeAll(*decoder, frames, sink), ::testing::IsEmpty());
+  auto [decoder, sink, errors] = testing::DecodeWith("binance", frames);
+  EXPECT_THAT(errors, ::testing::IsEmpty());
   EXPECT_EQ(decoder->stats().gaps, 0u);
   EXPECT_THAT(sink.statuses, ::testing::IsEmpty());
   EXPECT_EQ(DiffsPublished(sink), raw.applicable_diffs);
@@ -285,9 +282,8 @@ TEST(BinanceBook, SnapshotOlderThanTheBufferedDiffsIsNotPublished) {
 TEST(BinanceTrades, EqualTheRecordingsAggTradesTextForText) {
   const std::vector<RawFrame> frames = LoadFrames(kFile, "binance");
   const RawBinance raw = ReadRaw(frames);
-  auto decoder = MakeDecoder("binance");
-  CollectingSink sink;
-  EXPECT_THAT(DecodeAll(*decoder, frames, sink), ::testing::IsEmpty());
+  auto [decoder, sink, errors] = testing::DecodeWith("binance", frames);
+  EXPECT_THAT(errors, ::testing::IsEmpty());
   ASSERT_EQ(raw.trades.size(), 2u);
   ASSERT_EQ(sink.trades.size(), raw.trades.size());
   for (size_t i = 0; i < raw.trades.size(); ++i) {
@@ -312,9 +308,8 @@ TEST(BinanceTrades, EqualTheRecordingsAggTradesTextForText) {
 TEST(BinanceStreams, BookTickerAndKlineBecomeTickerAndCandle) {
   const std::vector<RawFrame> frames = LoadFrames(kFile, "binance");
   const RawBinance raw = ReadRaw(frames);
-  auto decoder = MakeDecoder("binance");
-  CollectingSink sink;
-  EXPECT_THAT(DecodeAll(*decoder, frames, sink), ::testing::IsEmpty());
+  auto [decoder, sink, errors] = testing::DecodeWith("binance", frames);
+  EXPECT_THAT(errors, ::testing::IsEmpty());
   ASSERT_EQ(sink.tickers.size(), raw.book_tickers);
   const pb::Ticker& ticker = sink.tickers[0];  // {"u":499869768,"s":"NKNUSDT","b":"0.35210000",...
   EXPECT_EQ(ticker.origin().symbol(), "NKN-USDT");

@@ -16,7 +16,6 @@ namespace sa::md {
 namespace {
 
 using testing::CollectingSink;
-using testing::DecodeAll;
 using testing::LoadFrames;
 using testing::MakeDecoder;
 
@@ -70,9 +69,8 @@ RawAdvanced ReadAdvanced(const std::vector<RawFrame>& frames) {
 TEST(CoinbaseAdvancedTradeBook, RecordingHasNoFalseGap) {
   const std::vector<RawFrame> frames = LoadFrames(kAdvancedFile, "coinbase");
   const RawAdvanced raw = ReadAdvanced(frames);
-  auto decoder = MakeDecoder("coinbase");
-  CollectingSink sink;
-  EXPECT_THAT(DecodeAll(*decoder, frames, sink), ::testing::IsEmpty());
+  auto [decoder, sink, errors] = testing::DecodeWith("coinbase", frames);
+  EXPECT_THAT(errors, ::testing::IsEmpty());
   EXPECT_THAT(sink.statuses, ::testing::IsEmpty());
   EXPECT_EQ(decoder->stats().gaps, 0u);
   EXPECT_EQ(raw.l2_snapshots, 2u);
@@ -148,10 +146,8 @@ TEST(CoinbaseAdvancedTradeBook, AnyDroppedFrameIsAGapThatStopsTheConnectionsBook
 TEST(CoinbaseAdvancedTradeTrades, EqualTheRecordingsTradesWithTakerSideOppositeToVenueSide) {
   const std::vector<RawFrame> frames = LoadFrames(kAdvancedFile, "coinbase");
   const RawAdvanced raw = ReadAdvanced(frames);
-  auto decoder = MakeDecoder("coinbase");
-  CollectingSink sink;
-  sink.keep_book_updates = false;
-  EXPECT_THAT(DecodeAll(*decoder, frames, sink), ::testing::IsEmpty());
+  auto [decoder, sink, errors] = testing::DecodeWith("coinbase", frames, {.keep_book_updates = false});
+  EXPECT_THAT(errors, ::testing::IsEmpty());
   ASSERT_EQ(raw.trades.size(), 218u);  // 2 snapshots of 100 recent trades + 18 live trades
   ASSERT_EQ(sink.trades.size(), raw.trades.size());
   for (size_t i = 0; i < raw.trades.size(); ++i) {
@@ -227,11 +223,9 @@ TEST(CoinbaseAdvancedTradeStreams, RefusesTimesBeyondInt64Nanoseconds) {
 }
 
 TEST(CoinbaseAdvancedTradeStreams, TickerAndCandlesKeepVenueText) {
-  auto decoder = MakeDecoder("coinbase");
-  CollectingSink sink;
-  sink.keep_book_updates = false;
-  EXPECT_THAT(DecodeAll(*decoder, LoadFrames(kAdvancedFile, "coinbase"), sink),
-              ::testing::IsEmpty());
+  auto [decoder, sink, errors] =
+      testing::DecodeWith("coinbase", LoadFrames(kAdvancedFile, "coinbase"), {.keep_book_updates = false});
+  EXPECT_THAT(errors, ::testing::IsEmpty());
   ASSERT_EQ(sink.tickers.size(), 37u);
   const pb::Ticker& first = sink.tickers[0];  // the BTC-USD snapshot ticker, by hand
   EXPECT_EQ(first.origin().symbol(), "BTC-USD");
@@ -315,10 +309,8 @@ RawExchange ReadExchange(const std::vector<RawFrame>& frames) {
 TEST(CoinbaseExchangeBook, RecordingHasNoFalseGap) {
   const std::vector<RawFrame> frames = LoadFrames(kExchangeFile, "coinbase-exchange");
   const RawExchange raw = ReadExchange(frames);
-  auto decoder = MakeDecoder("coinbase-exchange");
-  CollectingSink sink;
-  sink.keep_book_updates = false;
-  EXPECT_THAT(DecodeAll(*decoder, frames, sink), ::testing::IsEmpty());
+  auto [decoder, sink, errors] = testing::DecodeWith("coinbase-exchange", frames, {.keep_book_updates = false});
+  EXPECT_THAT(errors, ::testing::IsEmpty());
   EXPECT_THAT(sink.statuses, ::testing::IsEmpty());
   EXPECT_EQ(raw.snapshots, 10u);
   EXPECT_EQ(raw.l2updates, 9719u);
@@ -338,10 +330,8 @@ TEST(CoinbaseExchangeBook, RecordingHasNoFalseGap) {
 TEST(CoinbaseExchangeTrades, EqualTheRecordingsMatchesWithTakerOppositeToMakerSide) {
   const std::vector<RawFrame> frames = LoadFrames(kExchangeFile, "coinbase-exchange");
   const RawExchange raw = ReadExchange(frames);
-  auto decoder = MakeDecoder("coinbase-exchange");
-  CollectingSink sink;
-  sink.keep_book_updates = false;
-  EXPECT_THAT(DecodeAll(*decoder, frames, sink), ::testing::IsEmpty());
+  auto [decoder, sink, errors] = testing::DecodeWith("coinbase-exchange", frames, {.keep_book_updates = false});
+  EXPECT_THAT(errors, ::testing::IsEmpty());
   ASSERT_EQ(raw.trades.size(), 107u);  // 97 match + 10 last_match
   ASSERT_EQ(sink.trades.size(), raw.trades.size());
   size_t agreeing_tickers = 0;
@@ -387,9 +377,8 @@ TEST(CoinbaseExchangeBook, DroppedMatchIsAGapThatResyncsTheConnectionsBooks) {
     if (i != victim) lossy.push_back(all[i]);
   }
   testing::Renumber(lossy);
-  auto decoder = MakeDecoder("coinbase-exchange");
-  CollectingSink sink;
-  EXPECT_THAT(DecodeAll(*decoder, lossy, sink), ::testing::IsEmpty());
+  auto [decoder, sink, errors] = testing::DecodeWith("coinbase-exchange", lossy);
+  EXPECT_THAT(errors, ::testing::IsEmpty());
   EXPECT_EQ(decoder->stats().gaps, 10u);  // every book of the connection
   ASSERT_FALSE(sink.statuses.empty());
   EXPECT_EQ(sink.statuses[0].kind(), pb::VenueStatus::KIND_GAP);
@@ -414,17 +403,14 @@ TEST(CoinbaseExchangeBook, DroppedL2UpdateIsInvisibleToTheFeedButNotToTheFrameSe
   {
     std::vector<RawFrame> renumbered = lossy;
     testing::Renumber(renumbered);  // the venue never sent it
-    auto decoder = MakeDecoder("coinbase-exchange");
-    CollectingSink sink;
-    sink.keep_book_updates = false;
-    EXPECT_THAT(DecodeAll(*decoder, renumbered, sink), ::testing::IsEmpty());
+    auto [decoder, sink, errors] = testing::DecodeWith("coinbase-exchange", renumbered, {.keep_book_updates = false});
+    EXPECT_THAT(errors, ::testing::IsEmpty());
     EXPECT_EQ(decoder->stats().gaps, 0u);
   }
   {
-    auto decoder = MakeDecoder("coinbase-exchange");  // lost after ingest numbered it
-    CollectingSink sink;
-    sink.keep_book_updates = false;
-    EXPECT_THAT(DecodeAll(*decoder, lossy, sink), ::testing::IsEmpty());
+    auto [decoder, sink, errors] =
+        testing::DecodeWith("coinbase-exchange", lossy, {.keep_book_updates = false});  // lost after ingest numbered it
+    EXPECT_THAT(errors, ::testing::IsEmpty());
     EXPECT_EQ(decoder->stats().gaps, 10u);
     EXPECT_EQ(sink.statuses[0].expected_sequence(), all[5000].frame_seq);
   }

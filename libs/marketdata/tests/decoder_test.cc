@@ -60,10 +60,8 @@ TEST(Decoder, FrameSeqJumpResyncsEveryBookOfThatConnection) {
   while (frames[cut].conn != "KRAKEN.ws.50") ++cut;
   const uint64_t lost_seq = frames[cut].frame_seq;
   frames.erase(frames.begin() + static_cast<long>(cut));  // lost between ingest and decoder
-  auto decoder = MakeDecoder("kraken");
-  CollectingSink sink;
-  sink.keep_book_updates = false;
-  EXPECT_THAT(DecodeAll(*decoder, frames, sink), ::testing::IsEmpty());
+  auto [decoder, sink, errors] = testing::DecodeWith("kraken", frames, {.keep_book_updates = false});
+  EXPECT_THAT(errors, ::testing::IsEmpty());
   EXPECT_EQ(decoder->stats().gaps, 10u);  // the 10 books fed by KRAKEN.ws.50
   EXPECT_EQ(decoder->stats().checksum_mismatches, 0u) << "caught before any checksum";
   ASSERT_EQ(sink.statuses.size(), 20u);

@@ -18,7 +18,6 @@ namespace sa::md {
 namespace {
 
 using testing::CollectingSink;
-using testing::DecodeAll;
 using testing::LoadFrames;
 using testing::MakeDecoder;
 using testing::WsFrame;
@@ -80,10 +79,8 @@ TEST(KrakenBook, ReproducesEveryChecksumInRecording) {
   ASSERT_EQ(raw.book_frames_with_checksum, 4269u) << "fixtures/README.md says 4269 checksums";
   ASSERT_EQ(raw.book_snapshots, 10u);
 
-  auto decoder = MakeDecoder("kraken");
-  CollectingSink sink;
-  sink.keep_book_updates = false;
-  EXPECT_THAT(DecodeAll(*decoder, frames, sink), ::testing::IsEmpty());
+  auto [decoder, sink, errors] = testing::DecodeWith("kraken", frames, {.keep_book_updates = false});
+  EXPECT_THAT(errors, ::testing::IsEmpty());
 
   const DecoderStats& stats = decoder->stats();
   EXPECT_EQ(stats.checksums_verified, 4269u);
@@ -163,10 +160,8 @@ TEST(BookCheckpoint, RefusedForAnotherVenueOrBadLevelsAndUnsupportedVenuesSaySo)
 TEST(KrakenTrades, EqualTheRecordingsTradesTextForText) {
   const std::vector<RawFrame> frames = LoadFrames(kFile, "kraken");
   const RawKraken raw = ReadRaw(frames);
-  auto decoder = MakeDecoder("kraken");
-  CollectingSink sink;
-  sink.keep_book_updates = false;
-  EXPECT_THAT(DecodeAll(*decoder, frames, sink), ::testing::IsEmpty());
+  auto [decoder, sink, errors] = testing::DecodeWith("kraken", frames, {.keep_book_updates = false});
+  EXPECT_THAT(errors, ::testing::IsEmpty());
 
   ASSERT_EQ(raw.trades.size(), 10u);
   ASSERT_EQ(sink.trades.size(), raw.trades.size());
@@ -194,10 +189,9 @@ TEST(KrakenTrades, EqualTheRecordingsTradesTextForText) {
 }
 
 TEST(KrakenTicker, KeepsVenueTextAndCanonicalSymbol) {
-  auto decoder = MakeDecoder("kraken");
-  CollectingSink sink;
-  sink.keep_book_updates = false;
-  EXPECT_THAT(DecodeAll(*decoder, LoadFrames(kFile, "kraken"), sink), ::testing::IsEmpty());
+  auto [decoder, sink, errors] =
+      testing::DecodeWith("kraken", LoadFrames(kFile, "kraken"), {.keep_book_updates = false});
+  EXPECT_THAT(errors, ::testing::IsEmpty());
   ASSERT_EQ(sink.tickers.size(), 18u);
   const pb::Ticker& first = sink.tickers[0];  // the recording's first ticker, by hand
   EXPECT_EQ(first.origin().venue_symbol(), "WAVES/EUR");
@@ -221,10 +215,8 @@ TEST(KrakenSymbols, MapsVenueAssetCodesToCommonOnes) {
 TEST(KrakenDecoder, SkipsHeartbeatsAcksAndSystemStatus) {
   const std::vector<RawFrame> frames = LoadFrames(kFile, "kraken");
   const RawKraken raw = ReadRaw(frames);
-  auto decoder = MakeDecoder("kraken");
-  CollectingSink sink;
-  sink.keep_book_updates = false;
-  EXPECT_THAT(DecodeAll(*decoder, frames, sink), ::testing::IsEmpty());
+  auto [decoder, sink, errors] = testing::DecodeWith("kraken", frames, {.keep_book_updates = false});
+  EXPECT_THAT(errors, ::testing::IsEmpty());
   // Every event frame plus the AssetPairs REST body.
   EXPECT_EQ(decoder->stats().skipped, raw.event_frames + 1);
   EXPECT_EQ(raw.event_frames, 92u + 30u + 3u);  // heartbeats, subscription acks, systemStatus
@@ -353,9 +345,8 @@ TEST(KrakenBook, DroppedTopOfBookUpdateIsCaughtByTheNextChecksum) {
     if (i != victim) lossy.push_back(frames[i]);
   }
   testing::Renumber(lossy);  // lost by the venue, not between ingest and us
-  auto decoder = MakeDecoder("kraken");
-  CollectingSink sink;
-  EXPECT_THAT(DecodeAll(*decoder, lossy, sink), ::testing::IsEmpty());
+  auto [decoder, sink, errors] = testing::DecodeWith("kraken", lossy);
+  EXPECT_THAT(errors, ::testing::IsEmpty());
   EXPECT_EQ(decoder->stats().checksum_mismatches, 1u);
   ASSERT_EQ(sink.statuses.size(), 2u);
   EXPECT_EQ(sink.statuses[0].kind(), pb::VenueStatus::KIND_CHECKSUM_MISMATCH);

@@ -90,6 +90,26 @@ inline std::vector<std::string> DecodeAll(Decoder& decoder, const std::vector<Ra
   return errors;
 }
 
+struct DecodeWithOptions {
+  bool keep_book_updates = true;  // see CollectingSink
+};
+
+// What a fresh decoder of `venue` made of `frames`: the decoder after the last
+// frame, what it sent, and the messages of the frames it refused.
+struct Decoded {
+  std::unique_ptr<Decoder> decoder;
+  CollectingSink sink;
+  std::vector<std::string> errors;
+};
+
+inline Decoded DecodeWith(const std::string& venue, const std::vector<RawFrame>& frames,
+                          const DecodeWithOptions& options = {}) {
+  Decoded decoded{MakeDecoder(venue), {}, {}};
+  decoded.sink.keep_book_updates = options.keep_book_updates;
+  decoded.errors = DecodeAll(*decoded.decoder, frames, decoded.sink);
+  return decoded;
+}
+
 // Renumbers frame_seq per conn (as ingest would for frames it never received).
 inline void Renumber(std::vector<RawFrame>& frames) {
   std::map<std::string, uint64_t> seq;

@@ -18,6 +18,7 @@
 #include "absl/strings/str_join.h"
 #include "common/clock.h"
 #include "internal/metrics.h"
+#include "internal/source_common.h"
 
 namespace sa::sources {
 namespace {
@@ -96,15 +97,7 @@ struct KafkaSource::Impl {
 
 void KafkaSource::Impl::Emit(SourceEventType type, const std::string& conn,
                              const std::string& reason, const std::string& detail) {
-  SourceEvent event;
-  event.type = type;
-  event.source = opts.name;
-  event.venue = opts.venue;
-  event.conn = conn;
-  event.reason = reason;
-  event.detail = detail;
-  event.time_ns = NowUnixNanos();
-  sink->OnStatus(event);
+  sink->OnStatus(internal::MakeSourceEvent(type, opts.name, opts.venue, conn, reason, detail));
 }
 
 // Runs inside rd_kafka_consumer_poll, i.e. on the poll thread.
@@ -159,11 +152,7 @@ void KafkaSource::Impl::RebalanceCb(rd_kafka_t* rk, rd_kafka_resp_err_t err,
 
 void KafkaSource::Impl::ErrorCb(rd_kafka_t*, int err, const char* reason, void* opaque) {
   auto* self = static_cast<Impl*>(opaque);
-  self->metrics.Error(ErrorReason::kKafka).Inc();
-  {
-    std::lock_guard<std::mutex> lock(self->stats_mu);
-    ++self->stats.errors;
-  }
+  internal::CountError(ErrorReason::kKafka, self->metrics, self->stats_mu, self->stats);
   spdlog::warn("source {}: kafka error {}: {}", self->opts.name,
                rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err)), reason);
   self->Emit(SourceEventType::kError, "", "kafka",
@@ -184,11 +173,7 @@ void KafkaSource::Impl::LogCb(const rd_kafka_t* rk, int level, const char* fac, 
 void KafkaSource::Impl::HandleMessage(const rd_kafka_message_t* msg) {
   if (msg->err) {
     if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) return;
-    metrics.Error(ErrorReason::kKafka).Inc();
-    {
-      std::lock_guard<std::mutex> lock(stats_mu);
-      ++stats.errors;
-    }
+    internal::CountError(ErrorReason::kKafka, metrics, stats_mu, stats);
     const std::string where =
         msg->rkt ? absl::StrCat("kafka.", rd_kafka_topic_name(msg->rkt), ".", msg->partition) : "";
     spdlog::warn("source {}: consume error {}: {}", opts.name, where, rd_kafka_message_errstr(msg));
@@ -216,15 +201,7 @@ void KafkaSource::Impl::HandleMessage(const rd_kafka_message_t* msg) {
   frame.url = topic;
   if (msg->payload) frame.data.assign(static_cast<const char*>(msg->payload), msg->len);
   frame.frame_seq = static_cast<uint64_t>(msg->offset) + 1;
-  internal::SourceMetrics& m = MetricsFor(frame.venue);
-  m.frames.Inc();
-  m.bytes.Inc(static_cast<double>(frame.data.size()));
-  {
-    std::lock_guard<std::mutex> lock(stats_mu);
-    ++stats.frames;
-    stats.bytes += frame.data.size();
-    stats.last_frame_time_ns = frame.recv_time_ns;
-  }
+  internal::CountFrame(frame, MetricsFor(frame.venue), stats_mu, stats);
   // The offset is stored (and later committed) only once the sink says the
   // record is safe downstream (at-least-once; a record accepted but not yet
   // stored when the process dies is consumed again).
@@ -407,12 +384,8 @@ KafkaSource::~KafkaSource() {
 }
 
 absl::Status KafkaSource::Start(FrameSink* sink) {
-  if (sink == nullptr) return absl::InvalidArgumentError("kafka source: sink is null");
   std::lock_guard<std::mutex> lock(impl_->lifecycle_mu);
-  if (impl_->started) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("source ", impl_->opts.name, ": already started"));
-  }
+  if (auto st = internal::CheckCanStart("kafka", impl_->opts.name, sink, impl_->started); !st.ok()) return st;
   char errstr[512];
   // rd_kafka_new takes the conf on success only.
   rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, impl_->conf.get(), errstr, sizeof(errstr));
@@ -442,12 +415,7 @@ absl::Status KafkaSource::Start(FrameSink* sink) {
 
 void KafkaSource::Stop() {
   std::lock_guard<std::mutex> lock(impl_->lifecycle_mu);
-  if (!impl_->started || impl_->stopped) return;
-  if (std::this_thread::get_id() == impl_->thread.get_id()) {
-    spdlog::critical("source {}: Stop() called from its own sink callback", impl_->opts.name);
-    std::abort();
-  }
-  impl_->stopped = true;
+  if (!internal::ClaimStop(impl_->started, &impl_->stopped, impl_->thread, impl_->opts.name)) return;
   impl_->stop.store(true, std::memory_order_release);
   impl_->thread.join();
   std::lock_guard<std::mutex> stats_lock(impl_->stats_mu);

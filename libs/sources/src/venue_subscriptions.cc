@@ -100,42 +100,40 @@ absl::StatusOr<std::string> BinanceSymbol(const std::string& canonical) {
   return absl::StrCat(split->base, split->quote);
 }
 
-absl::StatusOr<VenuePlan> BuildCoinbaseAdvancedTrade(const SubscriptionRequest& r) {
+// Both Coinbase feeds: one {"type":"subscribe","product_ids":[...],...}
+// message per channel, at most 5 a second; `set_channel` names the channel in
+// the message the way the feed wants it.
+absl::StatusOr<VenuePlan> BuildCoinbasePlan(const SubscriptionRequest& r, const std::set<std::string>& channels,
+                                            const std::string& url,
+                                            void (*set_channel)(OJson& msg, const std::string& channel)) {
   if (auto st = CheckCommon(r); !st.ok()) return st;
-  static const std::set<std::string> kChannels = {
-      "market_trades", "ticker", "ticker_batch", "level2", "candles", "heartbeats", "status"};
   VenuePlan plan;
   plan.venue = r.venue;
-  plan.url = "wss://advanced-trade-ws.coinbase.com";
+  plan.url = url;
   plan.subscribe_rate_per_sec = 5.0;
   for (const auto& channel : r.channels) {
-    if (auto st = CheckChannel(r.venue, channel, kChannels); !st.ok()) return st;
+    if (auto st = CheckChannel(r.venue, channel, channels); !st.ok()) return st;
     OJson msg;
     msg["type"] = "subscribe";
     msg["product_ids"] = r.symbols;
-    msg["channel"] = channel;
+    set_channel(msg, channel);
     plan.subscribe_messages.push_back(msg.dump());
   }
   return plan;
 }
 
+absl::StatusOr<VenuePlan> BuildCoinbaseAdvancedTrade(const SubscriptionRequest& r) {
+  static const std::set<std::string> kChannels = {"market_trades", "ticker",     "ticker_batch", "level2",
+                                                  "candles",       "heartbeats", "status"};
+  return BuildCoinbasePlan(r, kChannels, "wss://advanced-trade-ws.coinbase.com",
+                           [](OJson& msg, const std::string& channel) { msg["channel"] = channel; });
+}
+
 absl::StatusOr<VenuePlan> BuildCoinbaseExchange(const SubscriptionRequest& r) {
-  if (auto st = CheckCommon(r); !st.ok()) return st;
   static const std::set<std::string> kChannels = {
       "ticker", "ticker_batch", "matches", "level2", "level2_batch", "heartbeat", "status", "full"};
-  VenuePlan plan;
-  plan.venue = r.venue;
-  plan.url = "wss://ws-feed.exchange.coinbase.com";
-  plan.subscribe_rate_per_sec = 5.0;
-  for (const auto& channel : r.channels) {
-    if (auto st = CheckChannel(r.venue, channel, kChannels); !st.ok()) return st;
-    OJson msg;
-    msg["type"] = "subscribe";
-    msg["product_ids"] = r.symbols;
-    msg["channels"] = OJson::array({channel});
-    plan.subscribe_messages.push_back(msg.dump());
-  }
-  return plan;
+  return BuildCoinbasePlan(r, kChannels, "wss://ws-feed.exchange.coinbase.com",
+                           [](OJson& msg, const std::string& channel) { msg["channels"] = OJson::array({channel}); });
 }
 
 absl::StatusOr<VenuePlan> BuildBinance(const SubscriptionRequest& r) {

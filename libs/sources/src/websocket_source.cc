@@ -32,6 +32,7 @@
 #include "common/clock.h"
 #include "internal/http_fetch.h"
 #include "internal/metrics.h"
+#include "internal/source_common.h"
 #include "internal/url.h"
 
 namespace sa::sources {
@@ -633,36 +634,16 @@ void WebSocketSource::Impl::OnSnapshotResult(absl::StatusOr<std::string> body) {
 }
 
 void WebSocketSource::Impl::DeliverFrame(Frame&& frame) {
-  metrics.frames.Inc();
-  metrics.bytes.Inc(static_cast<double>(frame.data.size()));
-  {
-    std::lock_guard<std::mutex> lock(stats_mu);
-    ++stats.frames;
-    stats.bytes += frame.data.size();
-    stats.last_frame_time_ns = frame.recv_time_ns;
-  }
+  internal::CountFrame(frame, metrics, stats_mu, stats);
   sink->OnFrame(std::move(frame));
 }
 
-void WebSocketSource::Impl::CountError(ErrorReason reason) {
-  metrics.Error(reason).Inc();
-  std::lock_guard<std::mutex> lock(stats_mu);
-  ++stats.errors;
-}
+void WebSocketSource::Impl::CountError(ErrorReason reason) { internal::CountError(reason, metrics, stats_mu, stats); }
 
 void WebSocketSource::Impl::Emit(SourceEventType type, const std::string& conn,
                                  const std::string& reason, const std::string& detail,
                                  absl::Duration retry_in) {
-  SourceEvent event;
-  event.type = type;
-  event.source = opts.name;
-  event.venue = opts.venue;
-  event.conn = conn;
-  event.reason = reason;
-  event.detail = detail;
-  event.retry_in = retry_in;
-  event.time_ns = NowUnixNanos();
-  sink->OnStatus(event);
+  sink->OnStatus(internal::MakeSourceEvent(type, opts.name, opts.venue, conn, reason, detail, retry_in));
 }
 
 void WebSocketSource::Impl::BeginStop() {
@@ -756,12 +737,8 @@ WebSocketSource::WebSocketSource(std::unique_ptr<Impl> impl) : impl_(std::move(i
 WebSocketSource::~WebSocketSource() { Stop(); }
 
 absl::Status WebSocketSource::Start(FrameSink* sink) {
-  if (sink == nullptr) return absl::InvalidArgumentError("websocket source: sink is null");
   std::lock_guard<std::mutex> lock(impl_->lifecycle_mu);
-  if (impl_->started) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("source ", impl_->opts.name, ": already started"));
-  }
+  if (auto st = internal::CheckCanStart("websocket", impl_->opts.name, sink, impl_->started); !st.ok()) return st;
   impl_->started = true;
   impl_->sink = sink;
   impl_->http_conn = absl::StrCat(impl_->opts.venue, ".http.", g_process_start_ms, ".", NextConnNumber());
@@ -773,12 +750,7 @@ absl::Status WebSocketSource::Start(FrameSink* sink) {
 
 void WebSocketSource::Stop() {
   std::lock_guard<std::mutex> lock(impl_->lifecycle_mu);
-  if (!impl_->started || impl_->stopped) return;
-  if (std::this_thread::get_id() == impl_->thread.get_id()) {
-    spdlog::critical("source {}: Stop() called from its own sink callback", impl_->opts.name);
-    std::abort();
-  }
-  impl_->stopped = true;
+  if (!internal::ClaimStop(impl_->started, &impl_->stopped, impl_->thread, impl_->opts.name)) return;
   asio::post(impl_->ioc, [impl = impl_.get()] { impl->BeginStop(); });
   auto done = impl_->thread_done.get_future();
   // The close handshake is bounded by close_timeout; past that (plus slack),

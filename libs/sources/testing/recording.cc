@@ -27,16 +27,8 @@ absl::StatusOr<std::string> Decompress(const std::string& path) {
   std::string out;
   std::string chunk(ZSTD_DStreamOutSize(), '\0');
   ZSTD_inBuffer input{compressed.data(), compressed.size(), 0};
-  while (input.pos < input.size) {
-    ZSTD_outBuffer output{chunk.data(), chunk.size(), 0};
-    const size_t rc = ZSTD_decompressStream(ctx.get(), &output, &input);
-    if (ZSTD_isError(rc)) {
-      return absl::DataLossError(
-          absl::StrCat("recording '", path, "': zstd: ", ZSTD_getErrorName(rc)));
-    }
-    out.append(chunk.data(), output.pos);
-  }
-  // Drain what is still buffered.
+  // Until all input is read and a call leaves room in the output chunk: zstd
+  // has then flushed everything it buffered.
   for (;;) {
     ZSTD_outBuffer output{chunk.data(), chunk.size(), 0};
     const size_t rc = ZSTD_decompressStream(ctx.get(), &output, &input);
@@ -45,7 +37,7 @@ absl::StatusOr<std::string> Decompress(const std::string& path) {
           absl::StrCat("recording '", path, "': zstd: ", ZSTD_getErrorName(rc)));
     }
     out.append(chunk.data(), output.pos);
-    if (output.pos < output.size) break;
+    if (input.pos == input.size && output.pos < output.size) break;
   }
   return out;
 }

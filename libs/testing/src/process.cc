@@ -335,4 +335,9 @@ absl::StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv,
   return ProcessResult{*code, (*proc)->Output()};
 }
 
+std::string BinDir() {
+  const char* b = std::getenv("SA_BUILD_DIR");
+  return absl::StrCat(b ? b : ".", "/bin");
+}
+
 }  // namespace sa::testing

@@ -3,6 +3,7 @@
 #include <charconv>
 #include <cmath>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/civil_time.h"
@@ -52,17 +53,6 @@ void AppendCopyField(const std::optional<std::string>& value, std::string* out) 
 
 namespace {
 
-std::string Hex(const std::string& bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (unsigned char ch : bytes) {
-    out.push_back(kDigits[ch >> 4]);
-    out.push_back(kDigits[ch & 15]);
-  }
-  return out;
-}
-
 // %Y would print year 1 as "1"; PostgreSQL wants at least 4 digits.
 std::string Timestamp(int64_t us) {
   const absl::Time t = absl::FromUnixMicros(us);
@@ -91,12 +81,13 @@ absl::StatusOr<std::optional<std::string>> ValueToSqlText(const cdcpb::Value& v)
     case cdcpb::Value::kUuidValue: {
       if (v.uuid_value().size() != 16)
         return absl::InvalidArgumentError(absl::StrCat("uuid of ", v.uuid_value().size(), " bytes, want 16"));
-      const std::string h = Hex(v.uuid_value());
+      const std::string h = absl::BytesToHexString(v.uuid_value());
       return std::optional<std::string>(absl::StrCat(h.substr(0, 8), "-", h.substr(8, 4), "-", h.substr(12, 4), "-",
                                                      h.substr(16, 4), "-", h.substr(20)));
     }
     case cdcpb::Value::kJsonValue: return std::optional<std::string>(v.json_value());
-    case cdcpb::Value::kBytesValue: return std::optional<std::string>(absl::StrCat("\\x", Hex(v.bytes_value())));
+    case cdcpb::Value::kBytesValue:
+      return std::optional<std::string>(absl::StrCat("\\x", absl::BytesToHexString(v.bytes_value())));
     case cdcpb::Value::kArrayValue: {
       std::string out = "{";
       for (int i = 0; i < v.array_value().elements_size(); ++i) {

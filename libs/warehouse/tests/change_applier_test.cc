@@ -8,7 +8,7 @@
 #include <map>
 
 #include "absl/strings/str_cat.h"
-#include "testing/postgres_server.h"
+#include "warehouse_pg_test.h"
 
 namespace sa::warehouse {
 namespace {
@@ -68,27 +68,17 @@ std::vector<const cdcpb::ChangeEvent*> Ptrs(const std::vector<cdcpb::ChangeEvent
   return out;
 }
 
-class ChangeApplierTest : public ::testing::Test {
+class ChangeApplierTest : public WarehousePgTest {
  protected:
   void SetUp() override {
-    auto pg = testing::PostgresServer::Start();
-    ASSERT_TRUE(pg.ok()) << pg.status();
-    pg_ = std::move(*pg);
-    auto a = ChangeApplier::Connect({.conninfo = pg_->dsn()});
-    ASSERT_TRUE(a.ok()) << a.status();
-    applier_ = std::move(*a);
-  }
-  std::string Q(const std::string& sql) {
-    auto r = pg_->Query(sql);
-    EXPECT_TRUE(r.ok()) << r.status();
-    return r.ok() ? *r : "";
+    ASSERT_NO_FATAL_FAILURE(WarehousePgTest::SetUp());
+    ASSERT_NO_FATAL_FAILURE(Connect(&applier_));
   }
   ApplyResult Apply(const std::vector<cdcpb::ChangeEvent>& events, uint64_t up_to) {
     auto r = applier_->Apply("src", Ptrs(events), up_to);
     EXPECT_TRUE(r.ok()) << r.status();
     return r.ok() ? *r : ApplyResult{};
   }
-  std::unique_ptr<testing::PostgresServer> pg_;
   std::unique_ptr<ChangeApplier> applier_;
 };
 

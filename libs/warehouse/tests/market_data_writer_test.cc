@@ -6,7 +6,7 @@
 
 #include <gtest/gtest.h>
 
-#include "testing/postgres_server.h"
+#include "warehouse_pg_test.h"
 
 namespace sa::warehouse {
 namespace {
@@ -28,22 +28,12 @@ mdpb::Trade MakeTrade(const std::string& id, int64_t ns, const std::string& pric
   return t;
 }
 
-class MarketDataWriterTest : public ::testing::Test {
+class MarketDataWriterTest : public WarehousePgTest {
  protected:
   void SetUp() override {
-    auto pg = testing::PostgresServer::Start();
-    ASSERT_TRUE(pg.ok()) << pg.status();
-    pg_ = std::move(*pg);
-    auto w = MarketDataWriter::Connect({.conninfo = pg_->dsn()});
-    ASSERT_TRUE(w.ok()) << w.status();
-    writer_ = std::move(*w);
+    ASSERT_NO_FATAL_FAILURE(WarehousePgTest::SetUp());
+    ASSERT_NO_FATAL_FAILURE(Connect(&writer_));
   }
-  std::string Q(const std::string& sql) {
-    auto r = pg_->Query(sql);
-    EXPECT_TRUE(r.ok()) << r.status();
-    return r.ok() ? *r : "";
-  }
-  std::unique_ptr<testing::PostgresServer> pg_;
   std::unique_ptr<MarketDataWriter> writer_;
 };
 

@@ -42,23 +42,17 @@ using testing::Service;
 
 int64_t NowUs() { return absl::ToUnixMicros(absl::Now()); }
 
-class AdminTest : public ::testing::Test {
+class AdminTest : public testing::AdminStackSuite<AdminTest> {
  protected:
   static void SetUpTestSuite() {
-    auto stack = testing::AdminStack::Create("admin");
-    ASSERT_TRUE(stack.ok()) << stack.status();
-    stack_ = stack->release();
+    ASSERT_NO_FATAL_FAILURE(CreateStack("admin"));
     pg_ = &stack_->pg();
     dir_ = &stack_->dir();
     keys_ = &stack_->keys();
 
-    // The first administrator's password comes from the environment only.
-    setenv("STREAM_ADMIN_AUTH_BOOTSTRAP_PASSWORD", kAdminPassword, 1);
-    admin_ = new Service(stack_->Start(
-        "admin", absl::StrCat(stack_->AdminYaml(), "  lockout_s: 3\n  slowdown_step_ms: 5\n",
-                              "nats_jwt:\n  operator_seed: ", auth::nkeys::Generate(auth::nkeys::Type::kOperator).seed,
-                              "\n  account_seed: ", auth::nkeys::Generate(auth::nkeys::Type::kAccount).seed, "\n")));
-    unsetenv("STREAM_ADMIN_AUTH_BOOTSTRAP_PASSWORD");
+    admin_ = new Service(stack_->StartAdmin(
+        kAdminPassword,
+        absl::StrCat(stack_->AdminYaml(), "  lockout_s: 3\n  slowdown_step_ms: 5\n", testing::NatsJwtYaml())));
     anomaly_ = new Service(stack_->Start("anomaly", ""));
   }
   static void TearDownTestSuite() {
@@ -98,13 +92,7 @@ class AdminTest : public ::testing::Test {
 
   // Newest audit entries for `action` (as the administrator).
   static std::vector<adm::AuditEntry> AuditFor(const std::string& action) {
-    adm::ListAuditRequest req;
-    req.set_action(action);
-    req.set_limit(50);
-    adm::ListAuditResponse resp;
-    grpc::Status st = adm::Audit::NewStub(admin_->channel)->ListAudit(Ctx(AdminToken()).get(), req, &resp);
-    EXPECT_TRUE(st.ok()) << st.error_message();
-    return {resp.entries().begin(), resp.entries().end()};
+    return testing::ListAudit(admin_->channel, AdminToken(), action, "", 50);
   }
 
   static bool Audited(const std::string& action, const std::string& actor, const std::string& outcome,
@@ -126,14 +114,12 @@ class AdminTest : public ::testing::Test {
     return auth::IssueToken(c, secret_key);
   }
 
-  static testing::AdminStack* stack_;
   static testing::PostgresServer* pg_;
   static testing::TempDir* dir_;
   static const auth::KeyPair* keys_;
   static Service* admin_;
   static Service* anomaly_;
 };
-testing::AdminStack* AdminTest::stack_ = nullptr;
 testing::PostgresServer* AdminTest::pg_ = nullptr;
 testing::TempDir* AdminTest::dir_ = nullptr;
 const auth::KeyPair* AdminTest::keys_ = nullptr;

@@ -1,6 +1,5 @@
 #include "cli/admin_commands.h"
 
-#include <google/protobuf/util/json_util.h>
 #include <grpcpp/grpcpp.h>
 #include <unistd.h>
 
@@ -58,11 +57,7 @@ int RunLogin(const LoginOptions& o) {
   grpc::Status st = stub->Login(&ctx, req, &resp);
   if (!st.ok()) return ReportFailure("login", "admin", {o.target, "", o.credentials, 10}, st);
   if (o.json) {
-    std::string out;
-    google::protobuf::util::JsonPrintOptions opts;
-    opts.preserve_proto_field_names = true;
-    (void)google::protobuf::util::MessageToJsonString(resp, &out, opts);
-    std::printf("%s\n", out.c_str());
+    std::printf("%s\n", ProtoJson(resp).c_str());
     return 0;
   }
   std::printf("%s\n", resp.access_token().c_str());

@@ -71,14 +71,6 @@ class Table {
   std::vector<std::vector<std::string>> rows_;
 };
 
-std::string Json(const google::protobuf::Message& m) {
-  std::string out;
-  google::protobuf::util::JsonPrintOptions opts;
-  opts.preserve_proto_field_names = true;
-  (void)google::protobuf::util::MessageToJsonString(m, &out, opts);
-  return out;
-}
-
 std::string TimeUs(int64_t us) {
   if (us <= 0) return "-";
   return absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::FromUnixMicros(us), absl::UTCTimeZone());
@@ -153,7 +145,7 @@ void PrintUsers(const std::vector<apb::User>& users) {
 
 int PrintUser(const Common& c, const apb::User& u, const char* what) {
   if (c.json) {
-    std::printf("%s\n", Json(u).c_str());
+    std::printf("%s\n", ProtoJson(u).c_str());
   } else {
     std::printf("%s user %s (roles: %s%s)\n", what, u.username().c_str(),
                 u.roles().empty() ? "none" : absl::StrJoin(u.roles(), ",").c_str(), u.disabled() ? "; disabled" : "");
@@ -167,7 +159,7 @@ void AddUsers(CLI::App& app, Registrar& r) {
   r.Verb(noun, "list", "every user", "admin", kAdminTarget, [&r](const Common& c) {
     apb::ListUsersResponse resp;
     if (int rc = r.Unary<apb::Users>(c, &apb::Users::Stub::ListUsers, apb::ListUsersRequest(), &resp)) return rc;
-    if (c.json) return std::printf("%s\n", Json(resp).c_str()), kExitOk;
+    if (c.json) return std::printf("%s\n", ProtoJson(resp).c_str()), kExitOk;
     PrintUsers({resp.users().begin(), resp.users().end()});
     return kExitOk;
   });
@@ -177,7 +169,7 @@ void AddUsers(CLI::App& app, Registrar& r) {
     req.set_username(*name);
     apb::User u;
     if (int rc = r.Unary<apb::Users>(c, &apb::Users::Stub::GetUser, req, &u)) return rc;
-    if (c.json) return std::printf("%s\n", Json(u).c_str()), kExitOk;
+    if (c.json) return std::printf("%s\n", ProtoJson(u).c_str()), kExitOk;
     PrintUsers({u});
     return kExitOk;
   });
@@ -296,7 +288,7 @@ void AddRoles(CLI::App& app, Registrar& r) {
   r.Verb(noun, "list", "every role", "admin", kAdminTarget, [&r](const Common& c) {
     apb::ListRolesResponse resp;
     if (int rc = r.Unary<apb::Roles>(c, &apb::Roles::Stub::ListRoles, apb::ListRolesRequest(), &resp)) return rc;
-    if (c.json) return std::printf("%s\n", Json(resp).c_str()), kExitOk;
+    if (c.json) return std::printf("%s\n", ProtoJson(resp).c_str()), kExitOk;
     Table t({"ROLE", "PERMISSIONS", "NATS PUBLISH", "NATS SUBSCRIBE", "DESCRIPTION"});
     for (const auto& role : resp.roles()) {
       std::vector<std::string> perms;
@@ -329,7 +321,7 @@ void AddRoles(CLI::App& app, Registrar& r) {
     for (const auto& s : pa->sub_deny) role->mutable_nats()->add_subscribe_deny(s);
     apb::Role out;
     if (int rc = r.Unary<apb::Roles>(c, &apb::Roles::Stub::PutRole, req, &out)) return rc;
-    if (c.json) return std::printf("%s\n", Json(out).c_str()), kExitOk;
+    if (c.json) return std::printf("%s\n", ProtoJson(out).c_str()), kExitOk;
     std::printf("stored role %s (%d permission%s)\n", out.name().c_str(), out.permissions_size(),
                 out.permissions_size() == 1 ? "" : "s");
     return kExitOk;
@@ -363,7 +355,7 @@ void AddKeys(CLI::App& app, Registrar& r) {
         req.set_username(*user);
         apb::ListApiKeysResponse resp;
         if (int rc = r.Unary<apb::ApiKeys>(c, &apb::ApiKeys::Stub::ListApiKeys, req, &resp)) return rc;
-        if (c.json) return std::printf("%s\n", Json(resp).c_str()), kExitOk;
+        if (c.json) return std::printf("%s\n", ProtoJson(resp).c_str()), kExitOk;
         Table t({"ID", "NAME", "PREFIX", "STATE", "CREATED", "EXPIRES", "PERMISSIONS"});
         for (const auto& k : resp.keys())
           t.Add({k.id(), k.name(), k.prefix(), k.revoked() ? "revoked" : "active", TimeUs(k.created_at_us()),
@@ -388,7 +380,7 @@ void AddKeys(CLI::App& app, Registrar& r) {
         for (const auto& p : ca->permissions) req.add_permissions(p);
         apb::CreateApiKeyResponse resp;
         if (int rc = r.Unary<apb::ApiKeys>(c, &apb::ApiKeys::Stub::CreateApiKey, req, &resp)) return rc;
-        if (c.json) return std::printf("%s\n", Json(resp).c_str()), kExitOk;
+        if (c.json) return std::printf("%s\n", ProtoJson(resp).c_str()), kExitOk;
         std::fprintf(stderr, "created key %s (id %s, expires %s); the secret is shown only now:\n",
                      resp.key().name().c_str(), resp.key().id().c_str(), TimeUs(resp.key().expires_at_us()).c_str());
         std::printf("%s\n", resp.secret().c_str());
@@ -471,7 +463,7 @@ void AddAudit(CLI::App& app, Registrar& r) {
     req.set_since_us(since);
     apb::ListAuditResponse resp;
     if (int rc = r.Unary<apb::Audit>(c, &apb::Audit::Stub::ListAudit, req, &resp)) return rc;
-    if (c.json) return std::printf("%s\n", Json(resp).c_str()), kExitOk;
+    if (c.json) return std::printf("%s\n", ProtoJson(resp).c_str()), kExitOk;
     Table t({"TIME (UTC)", "ACTOR", "ACTION", "RESOURCE", "OUTCOME", "PEER", "DETAIL"});
     for (const auto& e : resp.entries())
       t.Add({TimeUs(e.time_us()), e.actor(), e.action(), e.resource().empty() ? "-" : e.resource(), e.outcome(),
@@ -503,7 +495,7 @@ void AddNats(CLI::App& app, Registrar& r) {
         int rc = a->user.empty() ? r.Unary<apb::NatsAccess>(c, &apb::NatsAccess::Stub::GetMyCredentials, req, &resp)
                                  : r.Unary<apb::NatsAccess>(c, &apb::NatsAccess::Stub::GetCredentials, req, &resp);
         if (rc) return rc;
-        if (c.json) return std::printf("%s\n", Json(resp).c_str()), kExitOk;
+        if (c.json) return std::printf("%s\n", ProtoJson(resp).c_str()), kExitOk;
         if (a->out.empty() || a->out == "-") {
           std::printf("%s", resp.creds().c_str());
         } else {
@@ -536,7 +528,7 @@ void AddNats(CLI::App& app, Registrar& r) {
                           apb::GetServerConfigResponse resp;
                           if (int rc = r.Unary<apb::NatsAccess>(c, &apb::NatsAccess::Stub::GetServerConfig, req, &resp))
                             return rc;
-                          if (c.json) return std::printf("%s\n", Json(resp).c_str()), kExitOk;
+                          if (c.json) return std::printf("%s\n", ProtoJson(resp).c_str()), kExitOk;
                           std::printf("%s", resp.server_config().c_str());
                           return kExitOk;
                         });
@@ -559,7 +551,7 @@ void AddSources(CLI::App& app, Registrar& r) {
   r.Verb(noun, "list", "every source with its counters", "ingest", kIngestTarget, [&r](const Common& c) {
     ipb::ListSourcesResponse resp;
     if (int rc = r.Unary<ipb::Ingest>(c, &ipb::Ingest::Stub::ListSources, ipb::ListSourcesRequest(), &resp)) return rc;
-    if (c.json) return std::printf("%s\n", Json(resp).c_str()), kExitOk;
+    if (c.json) return std::printf("%s\n", ProtoJson(resp).c_str()), kExitOk;
     PrintSources({resp.sources().begin(), resp.sources().end()});
     return kExitOk;
   });
@@ -590,7 +582,7 @@ void AddSources(CLI::App& app, Registrar& r) {
         if (s->name().empty()) return ReportUsage(c.command, "a source needs a name");
         ipb::AddSourceResponse resp;
         if (int rc = r.Unary<ipb::Ingest>(c, &ipb::Ingest::Stub::AddSource, req, &resp)) return rc;
-        if (c.json) return std::printf("%s\n", Json(resp).c_str()), kExitOk;
+        if (c.json) return std::printf("%s\n", ProtoJson(resp).c_str()), kExitOk;
         PrintSources({resp.source()});
         return kExitOk;
       });
@@ -626,7 +618,7 @@ void AddSources(CLI::App& app, Registrar& r) {
                           req.set_speed(ra->speed);
                           ipb::StartReplayResponse resp;
                           if (int rc = r.Unary<ipb::Ingest>(c, &ipb::Ingest::Stub::StartReplay, req, &resp)) return rc;
-                          if (c.json) return std::printf("%s\n", Json(resp).c_str()), kExitOk;
+                          if (c.json) return std::printf("%s\n", ProtoJson(resp).c_str()), kExitOk;
                           PrintSources({resp.source()});
                           return kExitOk;
                         });
@@ -653,7 +645,7 @@ void AddNormalizer(CLI::App& app, Registrar& r) {
                         npb::GetBookResponse resp;
                         if (int rc = r.Unary<npb::Normalizer>(c, &npb::Normalizer::Stub::GetBook, req, &resp))
                           return rc;
-                        if (c.json) return std::printf("%s\n", Json(resp).c_str()), kExitOk;
+                        if (c.json) return std::printf("%s\n", ProtoJson(resp).c_str()), kExitOk;
                         std::printf("%s %s  sequence %llu  version %llu%s\n", resp.venue().c_str(),
                                     resp.symbol().c_str(), static_cast<unsigned long long>(resp.sequence()),
                                     static_cast<unsigned long long>(resp.book_version()),
@@ -693,7 +685,7 @@ void AddNormalizer(CLI::App& app, Registrar& r) {
                         npb::ListGapsResponse resp;
                         if (int rc = r.Unary<npb::Normalizer>(c, &npb::Normalizer::Stub::ListGaps, req, &resp))
                           return rc;
-                        if (c.json) return std::printf("%s\n", Json(resp).c_str()), kExitOk;
+                        if (c.json) return std::printf("%s\n", ProtoJson(resp).c_str()), kExitOk;
                         Table t({"TIME (UTC)", "VENUE", "SYMBOL", "KIND", "EXPECTED", "RECEIVED", "DETAIL"});
                         for (const auto& e : resp.events()) {
                           std::string kind = streamadmin::marketdata::v1::VenueStatus::Kind_Name(e.kind());
@@ -712,7 +704,7 @@ void AddNormalizer(CLI::App& app, Registrar& r) {
         npb::ListVenuesResponse resp;
         if (int rc = r.Unary<npb::Normalizer>(c, &npb::Normalizer::Stub::ListVenues, npb::ListVenuesRequest(), &resp))
           return rc;
-        if (c.json) return std::printf("%s\n", Json(resp).c_str()), kExitOk;
+        if (c.json) return std::printf("%s\n", ProtoJson(resp).c_str()), kExitOk;
         Table t({"VENUE", "FRAMES", "DECODE ERRORS", "TRADES", "BOOK UPDATES", "BOOKS", "RESYNCING", "SYMBOLS"});
         for (const auto& v : resp.venues())
           t.Add({v.venue(), Num(v.frames()), Num(v.decode_errors()), Num(v.trades()), Num(v.book_updates()),
@@ -732,7 +724,7 @@ void AddCdc(CLI::App& app, Registrar& r) {
            cpb::ListConnectorsResponse resp;
            if (int rc = r.Unary<cpb::Cdc>(c, &cpb::Cdc::Stub::ListConnectors, cpb::ListConnectorsRequest(), &resp))
              return rc;
-           if (c.json) return std::printf("%s\n", Json(resp).c_str()), kExitOk;
+           if (c.json) return std::printf("%s\n", ProtoJson(resp).c_str()), kExitOk;
            Table t({"SERVER", "SLOT", "PUBLICATION", "STREAMING", "CONFIRMED LSN", "LAG BYTES", "EVENTS", "ACKED",
                     "TXNS", "DEAD LETTERS", "RECONNECTS", "LAST ERROR"});
            for (const auto& k : resp.connectors())
@@ -753,7 +745,7 @@ void AddCdc(CLI::App& app, Registrar& r) {
            cpb::ListSnapshotsResponse resp;
            if (int rc = r.Unary<cpb::Cdc>(c, &cpb::Cdc::Stub::ListSnapshots, cpb::ListSnapshotsRequest(), &resp))
              return rc;
-           if (c.json) return std::printf("%s\n", Json(resp).c_str()), kExitOk;
+           if (c.json) return std::printf("%s\n", ProtoJson(resp).c_str()), kExitOk;
            print_snapshots({resp.snapshots().begin(), resp.snapshots().end()});
            return kExitOk;
          });
@@ -770,7 +762,7 @@ void AddCdc(CLI::App& app, Registrar& r) {
                         req.set_chunk_size(sa->chunk);
                         cpb::SnapshotTableResponse resp;
                         if (int rc = r.Unary<cpb::Cdc>(c, &cpb::Cdc::Stub::SnapshotTable, req, &resp)) return rc;
-                        if (c.json) return std::printf("%s\n", Json(resp).c_str()), kExitOk;
+                        if (c.json) return std::printf("%s\n", ProtoJson(resp).c_str()), kExitOk;
                         print_snapshots({resp.snapshot()});
                         return kExitOk;
                       });
@@ -783,7 +775,7 @@ void AddCdc(CLI::App& app, Registrar& r) {
         cpb::SinkStatus resp;
         if (int rc = r.Unary<cpb::CdcSink>(c, &cpb::CdcSink::Stub::GetSinkStatus, cpb::GetSinkStatusRequest(), &resp))
           return rc;
-        if (c.json) return std::printf("%s\n", Json(resp).c_str()), kExitOk;
+        if (c.json) return std::printf("%s\n", ProtoJson(resp).c_str()), kExitOk;
         std::printf(
             "sink %s: applied %llu, skipped %llu, dead letters %llu, transactions %llu, errors %llu, "
             "rewinds %llu%s%s\n",
@@ -822,7 +814,7 @@ void AddAnomaly(CLI::App& app, Registrar& r) {
     if (int rc =
             r.Unary<anpb::AnomalyService>(c, &anpb::AnomalyService::Stub::ListModels, anpb::ListModelsRequest(), &resp))
       return rc;
-    if (c.json) return std::printf("%s\n", Json(resp).c_str()), kExitOk;
+    if (c.json) return std::printf("%s\n", ProtoJson(resp).c_str()), kExitOk;
     PrintModels({resp.models().begin(), resp.models().end()});
     return kExitOk;
   });
@@ -845,7 +837,7 @@ void AddAnomaly(CLI::App& app, Registrar& r) {
                anpb::SetThresholdResponse resp;
                if (int rc = r.Unary<anpb::AnomalyService>(c, &anpb::AnomalyService::Stub::SetThreshold, req, &resp))
                  return rc;
-               if (c.json) return std::printf("%s\n", Json(resp).c_str()), kExitOk;
+               if (c.json) return std::printf("%s\n", ProtoJson(resp).c_str()), kExitOk;
                PrintModels({resp.models().begin(), resp.models().end()});
                return kExitOk;
              });
@@ -866,7 +858,7 @@ void AddAnomaly(CLI::App& app, Registrar& r) {
         anpb::ListRecentAnomaliesResponse resp;
         if (int rc = r.Unary<anpb::AnomalyService>(c, &anpb::AnomalyService::Stub::ListRecentAnomalies, req, &resp))
           return rc;
-        if (c.json) return std::printf("%s\n", Json(resp).c_str()), kExitOk;
+        if (c.json) return std::printf("%s\n", ProtoJson(resp).c_str()), kExitOk;
         Table t({"EVENT TIME (UTC)", "VENUE", "SYMBOL", "KIND", "SCORE", "THRESHOLD", "TOP FEATURE"});
         for (const auto& a : resp.anomalies()) {
           std::string top = "-";

@@ -20,11 +20,9 @@ namespace {
 
 namespace qpb = streamadmin::query::v1;
 
-CallOptions Call(const QueryOptions& o) { return {o.target, o.token, o.credentials, o.timeout_s}; }
-
-std::unique_ptr<grpc::ClientContext> Context(const QueryOptions& o) { return MakeContext(Call(o)); }
-
-int Fail(const QueryOptions& o, const grpc::Status& st) { return ReportFailure("query", "admin", Call(o), st); }
+int Fail(const QueryOptions& o, const grpc::Status& st) {
+  return ReportFailure("query", "admin", CallOptionsOf(o), st);
+}
 
 // Code points, so that the columns of names with accents line up.
 size_t Width(const std::string& s) {
@@ -133,7 +131,7 @@ int Run(const QueryOptions& o, qpb::Query::Stub& stub) {
   qpb::RunRequest req;
   req.set_query(o.query);
   req.set_max_rows(o.max_rows);
-  auto ctx = Context(o);
+  auto ctx = MakeContext(CallOptionsOf(o));
   auto reader = stub.Run(ctx.get(), req);
   std::vector<qpb::Column> cols;
   std::vector<qpb::Row> rows;
@@ -155,7 +153,7 @@ int Explain(const QueryOptions& o, qpb::Query::Stub& stub) {
   req.set_query(o.query);
   req.set_max_rows(o.max_rows);
   qpb::ExplainResponse resp;
-  auto ctx = Context(o);
+  auto ctx = MakeContext(CallOptionsOf(o));
   grpc::Status st = stub.Explain(ctx.get(), req, &resp);
   if (!st.ok()) return Fail(o, st);
   std::printf("-- SQL (read-only transaction, statement timeout %lld ms, row limit %llu%s)\n%s\n",
@@ -176,7 +174,7 @@ int Validate(const QueryOptions& o, qpb::Query::Stub& stub) {
   qpb::ValidateRequest req;
   req.set_query(o.query);
   qpb::ValidateResponse resp;
-  auto ctx = Context(o);
+  auto ctx = MakeContext(CallOptionsOf(o));
   grpc::Status st = stub.Validate(ctx.get(), req, &resp);
   if (!st.ok()) return Fail(o, st);
   if (!resp.ok()) {
@@ -191,7 +189,7 @@ int Validate(const QueryOptions& o, qpb::Query::Stub& stub) {
 
 int Catalog(const QueryOptions& o, qpb::Query::Stub& stub) {
   qpb::CatalogResponse resp;
-  auto ctx = Context(o);
+  auto ctx = MakeContext(CallOptionsOf(o));
   grpc::Status st = stub.Catalog(ctx.get(), qpb::CatalogRequest(), &resp);
   if (!st.ok()) return Fail(o, st);
   for (const auto& s : resp.sources()) {
@@ -211,7 +209,7 @@ int RunQuery(const QueryOptions& o) {
   if (o.json && o.csv) {
     return ReportUsage("query", "--json or --csv, not both");
   }
-  auto channel = MakeChannel(Call(o));
+  auto channel = MakeChannel(CallOptionsOf(o));
   auto stub = qpb::Query::NewStub(channel);
   if (o.catalog) return Catalog(o, *stub);
   if (o.validate) return Validate(o, *stub);

@@ -1,5 +1,7 @@
 #include "cli/rpc.h"
 
+#include <google/protobuf/util/json_util.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -48,6 +50,14 @@ int ReportFailure(const std::string& command, const std::string& service, const 
 int ReportUsage(const std::string& command, const std::string& what) {
   std::fprintf(stderr, "stream-admin %s: %s\n", command.c_str(), what.c_str());
   return kExitUsage;
+}
+
+std::string ProtoJson(const google::protobuf::Message& message) {
+  std::string out;
+  google::protobuf::util::JsonPrintOptions opts;
+  opts.preserve_proto_field_names = true;
+  (void)google::protobuf::util::MessageToJsonString(message, &out, opts);
+  return out;
 }
 
 }  // namespace sa::cli

@@ -1,6 +1,5 @@
 #include "cli/tail.h"
 
-#include <google/protobuf/util/json_util.h>
 #include <signal.h>
 
 #include <atomic>
@@ -12,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "bus/connection.h"
+#include "cli/rpc.h"
 #include "streamadmin/anomaly/v1/anomaly.pb.h"
 #include "streamadmin/cdc/v1/cdc.pb.h"
 #include "streamadmin/marketdata/v1/marketdata.pb.h"
@@ -52,11 +52,7 @@ absl::StatusOr<std::string> DescribeMessage(const std::string& subject, const st
   if (!msg) return data;
   if (!msg->ParseFromString(data))
     return absl::InvalidArgumentError(absl::StrCat(subject, ": payload is not a ", msg->GetTypeName()));
-  std::string json;
-  google::protobuf::util::JsonPrintOptions opts;
-  opts.preserve_proto_field_names = true;
-  (void)google::protobuf::util::MessageToJsonString(*msg, &json, opts);
-  return json;
+  return ProtoJson(*msg);
 }
 
 std::string SummarizeMessage(const std::string& subject, const std::string& data) {

@@ -1,6 +1,5 @@
 #include "cli/views_command.h"
 
-#include <google/protobuf/util/json_util.h>
 #include <grpcpp/grpcpp.h>
 
 #include <cstdio>
@@ -21,11 +20,9 @@ namespace {
 
 namespace vpb = streamadmin::views::v1;
 
-CallOptions Call(const ViewsOptions& o) { return {o.target, o.token, o.credentials, o.timeout_s}; }
-
-std::unique_ptr<grpc::ClientContext> Context(const ViewsOptions& o) { return MakeContext(Call(o)); }
-
-int Fail(const ViewsOptions& o, const grpc::Status& st) { return ReportFailure("views", "admin", Call(o), st); }
+int Fail(const ViewsOptions& o, const grpc::Status& st) {
+  return ReportFailure("views", "admin", CallOptionsOf(o), st);
+}
 
 int Usage(const std::string& what) { return ReportUsage("views", what); }
 
@@ -48,14 +45,6 @@ bool ParseFrom(const std::string& s, vpb::StartAt* out) {
     return false;
   }
   return true;
-}
-
-std::string Json(const google::protobuf::Message& m) {
-  std::string out;
-  google::protobuf::util::JsonPrintOptions opts;
-  opts.preserve_proto_field_names = true;
-  (void)google::protobuf::util::MessageToJsonString(m, &out, opts);
-  return out;
 }
 
 const char* StateName(vpb::ViewState s, bool has_status) {
@@ -101,7 +90,7 @@ int Put(const ViewsOptions& o, vpb::Views::Stub& stub, bool create) {
     return Usage(absl::StrCat("--from '", o.from, "': now, beginning, seq:N (N >= 1) or time:RFC3339"));
   vpb::ViewInfo out;
   grpc::Status st;
-  auto ctx = Context(o);
+  auto ctx = MakeContext(CallOptionsOf(o));
   const vpb::Emit emit = o.emit == "changes" ? vpb::EMIT_CHANGES : vpb::EMIT_FINAL;
   if (create) {
     vpb::CreateViewRequest req;
@@ -122,7 +111,7 @@ int Put(const ViewsOptions& o, vpb::Views::Stub& stub, bool create) {
   }
   if (!st.ok()) return Fail(o, st);
   if (o.json) {
-    std::printf("%s\n", Json(out).c_str());
+    std::printf("%s\n", ProtoJson(out).c_str());
   } else {
     std::printf("%s view %s v%llu; outputs on view.%s\n", create ? "created" : "replaced", o.name.c_str(),
                 static_cast<unsigned long long>(out.definition().version()), o.name.c_str());
@@ -141,7 +130,7 @@ int RunViews(const ViewsOptions& o) {
     t.limit = o.limit;
     return RunTail(t);
   }
-  auto channel = MakeChannel(Call(o));
+  auto channel = MakeChannel(CallOptionsOf(o));
   auto stub = vpb::Views::NewStub(channel);
   if (o.action == "create") return Put(o, *stub, true);
   if (o.action == "replace") return Put(o, *stub, false);
@@ -150,7 +139,7 @@ int RunViews(const ViewsOptions& o) {
     vpb::DropViewRequest req;
     req.set_name(o.name);
     vpb::DropViewResponse resp;
-    auto ctx = Context(o);
+    auto ctx = MakeContext(CallOptionsOf(o));
     if (auto st = stub->DropView(ctx.get(), req, &resp); !st.ok()) return Fail(o, st);
     std::printf("dropped view %s (v%llu)\n", o.name.c_str(), static_cast<unsigned long long>(resp.version()));
     return 0;
@@ -160,20 +149,20 @@ int RunViews(const ViewsOptions& o) {
     vpb::GetViewRequest req;
     req.set_name(o.name);
     vpb::ViewInfo resp;
-    auto ctx = Context(o);
+    auto ctx = MakeContext(CallOptionsOf(o));
     if (auto st = stub->GetView(ctx.get(), req, &resp); !st.ok()) return Fail(o, st);
     if (o.json)
-      std::printf("%s\n", Json(resp).c_str());
+      std::printf("%s\n", ProtoJson(resp).c_str());
     else
       PrintInfo(resp);
     return 0;
   }
   if (o.action == "list") {
     vpb::ListViewsResponse resp;
-    auto ctx = Context(o);
+    auto ctx = MakeContext(CallOptionsOf(o));
     if (auto st = stub->ListViews(ctx.get(), vpb::ListViewsRequest(), &resp); !st.ok()) return Fail(o, st);
     if (o.json) {
-      std::printf("%s\n", Json(resp).c_str());
+      std::printf("%s\n", ProtoJson(resp).c_str());
       return 0;
     }
     std::printf("%-24s %4s %-8s %-20s %10s %8s %10s %10s %s\n", "NAME", "VER", "STATE", "REPLICA", "POSITION", "LAG",

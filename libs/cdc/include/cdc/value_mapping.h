@@ -35,7 +35,4 @@ void MapTextValue(uint32_t type_oid, absl::string_view text, streamadmin::cdc::v
 absl::Status ParseArrayLiteral(absl::string_view text,
                                std::vector<std::optional<std::string>>* elements);
 
-// Civil helpers (proleptic Gregorian, UTC).
-int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d);
-
 }  // namespace sa::cdc

@@ -27,6 +27,10 @@ namespace sa::testing {
 absl::StatusOr<std::string> FindExecutable(const std::string& name,
                                            const std::vector<std::string>& extra_dirs = {});
 
+// Where the binaries under test are: $SA_BUILD_DIR/bin (sa_test sets
+// SA_BUILD_DIR), else ./bin.
+std::string BinDir();
+
 struct ProcessResult {
   int exit_code = 0;   // exit status, or 128 + signal number
   std::string output;  // stdout and stderr, interleaved

@@ -7,6 +7,7 @@
 // 2 bad usage, 3 not found.
 #pragma once
 
+#include <google/protobuf/message.h>
 #include <grpcpp/grpcpp.h>
 
 #include <memory>
@@ -35,6 +36,13 @@ struct CallOptions {
   double timeout_s = 30;                                  // each call's deadline
 };
 
+// The CallOptions of a command's options: any struct with target, token,
+// credentials and timeout_s.
+template <typename CommandOptions>
+CallOptions CallOptionsOf(const CommandOptions& o) {
+  return {o.target, o.token, o.credentials, o.timeout_s};
+}
+
 // A channel to options.target with its credentials.
 std::shared_ptr<grpc::Channel> MakeChannel(const CallOptions& options);
 
@@ -47,6 +55,9 @@ std::unique_ptr<grpc::ClientContext> MakeContext(const CallOptions& options);
 // Returns kExitNotFound for NOT_FOUND, kExitFailed otherwise.
 int ReportFailure(const std::string& command, const std::string& service, const CallOptions& options,
                   const grpc::Status& status);
+
+// `message` as JSON with the .proto field names: what --json prints.
+std::string ProtoJson(const google::protobuf::Message& message);
 
 // Prints "stream-admin <command>: <what>" and returns kExitUsage.
 int ReportUsage(const std::string& command, const std::string& what);
