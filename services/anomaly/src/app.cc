@@ -7,7 +7,6 @@
 #include "anomaly_service/grpc_service.h"
 #include "anomaly_service/model_store.h"
 #include "anomaly_service/trainer.h"
-#include "observability/metrics.h"
 #include "runtime/ack_window.h"
 #include "runtime/consumer_loop.h"
 #include "runtime/nats_service_app.h"

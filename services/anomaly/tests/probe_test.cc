@@ -6,6 +6,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "anomaly_service/config.h"
 #include "anomaly_service/model_store.h"
 
 namespace sa::anomaly_service {
@@ -42,8 +43,7 @@ TEST(AnomalyProbe, RejectionsAreCountedByReasonAnUnknownOneIncluded) {
 TEST(AnomalyProbe, ListModelsReadsTheScoresAndAnomaliesTheStoreCounted) {
   obs::MetricsRegistry r;
   AnomalyProbe probe(r);
-  streamadmin::config::v1::AnomalyModelConfig config;
-  ModelStore store(config, {"x"}, probe);
+  ModelStore store(DefaultConfig().model(), {"x"}, probe);
   store.Judge(anomaly::EventKind::kTrade, 0.1);
   store.Judge(anomaly::EventKind::kTrade, 2.0);  // at or above the threshold (1 until a model is installed)
   EXPECT_EQ(Count(probe.Scored(anomaly::EventKind::kTrade)), 2u);
