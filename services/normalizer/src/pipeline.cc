@@ -260,8 +260,8 @@ PipelineTotals Pipeline::Totals() const {
   for (auto& [name, v] : venues_) {
     std::lock_guard venue_lock(v->mu);
     t.frames += v->frames;
+    t.decode_errors += probe_.decode_errors(*v->probe);
   }
-  t.decode_errors = probe_.decode_errors();  // every venue's dead letters, unknown venues' included
   return t;
 }
 

@@ -54,7 +54,9 @@ struct VenueSummary {
 
 struct PipelineTotals {
   uint64_t frames = 0;
-  uint64_t decode_errors = 0;  // raw frames sent to dlq.normalizer, of every venue (the probe's counters)
+  // Raw frames of the venues with a decoder sent to dlq.normalizer (the
+  // probe's counters); an unknown venue's frames are counted apart.
+  uint64_t decode_errors = 0;
   size_t venues = 0;
 };
 
