@@ -7,7 +7,6 @@
 #include "anomaly_service/grpc_service.h"
 #include "anomaly_service/model_store.h"
 #include "anomaly_service/trainer.h"
-#include "observability/metrics.h"
 #include "runtime/ack_window.h"
 #include "runtime/consumer_loop.h"
 #include "runtime/nats_service_app.h"
@@ -35,8 +34,7 @@ class AnomalyApp final : public runtime::NatsServiceApp {
         detector_(c, store_, recent_),
         trainer_(c.model(), store_),
         service_(c.features().max_abs_value(), store_, recent_),
-        messages_total_(&obs::MetricsRegistry::Default().GetCounter("streamadmin_anomaly_messages_total",
-                                                                    "md.* messages consumed")) {}
+        probe_(AnomalyProbe::Default()) {}
 
   std::vector<grpc::Service*> GrpcServices() override { return {&service_}; }
 
@@ -86,7 +84,7 @@ class AnomalyApp final : public runtime::NatsServiceApp {
     }
     const size_t n = msgs.size();
     window().Submit(publisher(), std::move(msgs), out, [this, n](bool stored) {
-      if (stored) messages_total_->Inc(static_cast<double>(n));
+      if (stored) probe_.messages.Inc(static_cast<double>(n));
     });
   }
 
@@ -96,7 +94,7 @@ class AnomalyApp final : public runtime::NatsServiceApp {
   Detector detector_;  // worker thread only
   Trainer trainer_;
   AnomalyGrpcService service_;
-  obs::Counter* messages_total_;
+  AnomalyProbe& probe_;  // the process's, which store_, detector_ and trainer_ default to
 };
 
 }  // namespace

@@ -34,28 +34,13 @@ std::vector<pb::Anomaly> RecentAnomalies::List(size_t limit, const std::string& 
   return out;
 }
 
-Detector::Detector(const streamadmin::config::v1::AnomalyConfig& config, ModelStore& store, RecentAnomalies& recent)
+Detector::Detector(const streamadmin::config::v1::AnomalyConfig& config, ModelStore& store, RecentAnomalies& recent,
+                   AnomalyProbe& probe)
     : max_abs_value_(config.features().max_abs_value()),
       store_(store),
       recent_(recent),
-      extractor_(FeatureOptionsOf(config.features())) {
-  auto& r = obs::MetricsRegistry::Default();
-  for (EventKind k : kEventKinds) {
-    scored_total_[k] =
-        &r.GetCounter("streamadmin_anomaly_scored_total", "Feature vectors scored", {{"model", EventKindName(k)}});
-    anomalies_total_[k] =
-        &r.GetCounter("streamadmin_anomaly_anomalies_total", "Anomalies published", {{"model", EventKindName(k)}});
-  }
-  suppressed_total_ = &r.GetCounter("streamadmin_anomaly_suppressed_total",
-                                    "Feature vectors not scored because their book is resyncing");
-}
-
-void Detector::Reject(const std::string& reason) {
-  obs::MetricsRegistry::Default()
-      .GetCounter("streamadmin_anomaly_rejected_features_total",
-                  "Feature vectors or md messages not scored because they are invalid, by reason", {{"reason", reason}})
-      .Inc();
-}
+      extractor_(FeatureOptionsOf(config.features())),
+      probe_(probe) {}
 
 void Detector::OnMessage(const std::string& subject, const std::string& data, const std::string& source_id,
                          Result* out) {
@@ -63,25 +48,25 @@ void Detector::OnMessage(const std::string& subject, const std::string& data, co
   absl::StatusOr<std::optional<FeatureVector>> v = std::optional<FeatureVector>();
   if (kind == wire::MdKind::kTrade) {
     mdpb::Trade t;
-    if (!t.ParseFromString(data)) return Reject("unparseable");
+    if (!t.ParseFromString(data)) return probe_.Rejected("unparseable");
     v = extractor_.OnTrade(t);
   } else if (kind == wire::MdKind::kTicker) {
     mdpb::Ticker t;
-    if (!t.ParseFromString(data)) return Reject("unparseable");
+    if (!t.ParseFromString(data)) return probe_.Rejected("unparseable");
     v = extractor_.OnTicker(t);
   } else if (kind == wire::MdKind::kBook) {
     mdpb::BookUpdate b;
-    if (!b.ParseFromString(data)) return Reject("unparseable");
+    if (!b.ParseFromString(data)) return probe_.Rejected("unparseable");
     v = extractor_.OnBookUpdate(b);
   } else if (kind == wire::MdKind::kStatus) {
     mdpb::VenueStatus s;
-    if (!s.ParseFromString(data)) return Reject("unparseable");
+    if (!s.ParseFromString(data)) return probe_.Rejected("unparseable");
     OnStatus(s);
     return;
   } else {
     return;  // candles, and anything that is not market data
   }
-  if (!v.ok()) return Reject("unparseable");
+  if (!v.ok()) return probe_.Rejected("unparseable");
   if (!v->has_value()) return;
   OnVector(**v, source_id, out);
 }
@@ -107,9 +92,9 @@ void Detector::OnStatus(const mdpb::VenueStatus& s) {
 }
 
 void Detector::OnVector(const FeatureVector& v, const std::string& source_id, Result* out) {
-  if (auto reason = anomaly::RejectReason(v.values, max_abs_value_)) return Reject(*reason);
+  if (auto reason = anomaly::RejectReason(v.values, max_abs_value_)) return probe_.Rejected(*reason);
   if (resyncing_.count(absl::StrCat(v.venue, "|", v.symbol)) || resyncing_.count(absl::StrCat(v.venue, "|"))) {
-    suppressed_total_->Inc();
+    probe_.suppressed.Inc();
     return;
   }
   if (auto job = store_.AddTrainingPoint(v.kind, v.values)) out->jobs.push_back(std::move(*job));
@@ -117,7 +102,6 @@ void Detector::OnVector(const FeatureVector& v, const std::string& source_id, Re
   if (!model) return;  // warming up
   std::vector<double> contrib(v.values.size());
   const double score = model->ScoreWithAttribution(v.values.data(), contrib.data());
-  scored_total_[v.kind]->Inc();
   ModelStore::Verdict verdict = store_.Judge(v.kind, score);
   if (!verdict.anomalous) return;
   pb::Anomaly a;
@@ -136,7 +120,6 @@ void Detector::OnVector(const FeatureVector& v, const std::string& source_id, Re
     feat->set_value(v.values[f]);
     feat->set_contribution(contrib[f]);
   }
-  anomalies_total_[v.kind]->Inc();
   bus::Message msg;
   msg.subject = wire::AnomalySubject(v.venue, v.symbol);
   msg.msg_id = wire::AnomalyMsgId(source_id);

@@ -44,14 +44,14 @@ absl::Status WriteFileAtomically(const std::string& path, const std::string& byt
 
 }  // namespace
 
-ModelStore::ModelStore(const cfg::AnomalyModelConfig& config, std::vector<std::string> feature_names)
-    : config_(config), names_(std::move(feature_names)) {
+ModelStore::ModelStore(const cfg::AnomalyModelConfig& config, std::vector<std::string> feature_names,
+                       AnomalyProbe& probe)
+    : config_(config), names_(std::move(feature_names)), probe_(probe) {
   for (EventKind k : kEventKinds) {
     auto slot = std::make_unique<Slot>();
     slot->id = anomaly::EventKindName(k);
+    slot->kind = k;
     slot->threshold = ConfiguredThreshold(config_);
-    slot->generation_gauge = &obs::MetricsRegistry::Default().GetGauge(
-        "streamadmin_anomaly_model_generation", "Models built or loaded since start", {{"model", slot->id}});
     slots_[k] = std::move(slot);
   }
 }
@@ -131,9 +131,9 @@ std::shared_ptr<const IsolationForest> ModelStore::Model(const std::string& mode
 ModelStore::Verdict ModelStore::Judge(EventKind kind, double score) {
   Slot& s = Of(kind);
   std::lock_guard lock(s.mu);
-  ++s.points_scored;
+  probe_.Scored(kind).Inc();
   Verdict v{.threshold = s.threshold_value, .generation = s.generation, .anomalous = score >= s.threshold_value};
-  if (v.anomalous) ++s.anomalies;
+  if (v.anomalous) probe_.Anomalies(kind).Inc();
   return v;
 }
 
@@ -157,7 +157,7 @@ void ModelStore::Install(const std::string& model_id, std::shared_ptr<const Isol
   s->trained_at_ns = NowUnixNanos();
   s->loaded_from_disk = loaded;
   s->since_train = 0;
-  s->generation_gauge->Set(static_cast<double>(s->generation));
+  probe_.ModelGeneration(s->kind).Set(static_cast<double>(s->generation));
 }
 
 absl::Status ModelStore::SaveModel(const std::string& model_id, const IsolationForest& model) const {
@@ -223,8 +223,8 @@ pb::ModelInfo ModelStore::InfoOf(const Slot& s) const {
   info.set_threshold_mode(s.threshold.ToString());
   info.set_buffered_points(s.window.size());
   info.set_warmup_points(config_.warmup_points());
-  info.set_points_scored(s.points_scored);
-  info.set_anomalies(s.anomalies);
+  info.set_points_scored(Count(probe_.Scored(s.kind)));
+  info.set_anomalies(Count(probe_.Anomalies(s.kind)));
   info.set_loaded_from_disk(s.loaded_from_disk);
   return info;
 }

@@ -7,12 +7,9 @@
 
 namespace sa::anomaly_service {
 
-Trainer::Trainer(const streamadmin::config::v1::AnomalyModelConfig& config, ModelStore& store, Done done)
-    : config_(config),
-      store_(store),
-      done_(std::move(done)),
-      train_seconds_(&obs::MetricsRegistry::Default().GetHistogram("streamadmin_anomaly_train_seconds",
-                                                                   "Time to train one model")) {}
+Trainer::Trainer(const streamadmin::config::v1::AnomalyModelConfig& config, ModelStore& store, Done done,
+                 AnomalyProbe& probe)
+    : config_(config), store_(store), done_(std::move(done)), train_seconds_(probe.train_seconds) {}
 
 Trainer::~Trainer() { Stop(); }
 
@@ -58,7 +55,7 @@ void Trainer::Train(const TrainJob& job) {
   const int64_t t0 = MonotonicNanos();
   auto model = anomaly::IsolationForest::Train({job.data.data(), job.rows, names.size()},
                                                ForestParamsOf(config_, job.seed), names);
-  train_seconds_->Observe(static_cast<double>(MonotonicNanos() - t0) / 1e9);
+  train_seconds_.Observe(static_cast<double>(MonotonicNanos() - t0) / 1e9);
   if (!model.ok()) {
     spdlog::error("model {}: training failed: {}", job.model_id, std::string(model.status().message()));
   } else {

@@ -10,7 +10,6 @@
 #include "normalizer/checkpoint_store.h"
 #include "normalizer/grpc_service.h"
 #include "normalizer/pipeline.h"
-#include "observability/metrics.h"
 #include "runtime/ack_window.h"
 #include "runtime/consumer_loop.h"
 #include "runtime/nats_service_app.h"
@@ -38,6 +37,7 @@ class NormalizerApp final : public runtime::NatsServiceApp {
   explicit NormalizerApp(const cfg::NormalizerConfig& c)
       : NatsServiceApp(c.nats(), {c.streams().begin(), c.streams().end()}),
         config_(c),
+        probe_(NormalizerProbe::Default()),
         pipeline_(PipelineOptions()),
         service_(pipeline_) {}
 
@@ -48,7 +48,7 @@ class NormalizerApp final : public runtime::NatsServiceApp {
   // order and publishes the outputs (ProcessBatch), the ack window acks the
   // raw frames once their outputs are acknowledged.
   absl::Status OnStart() override {
-    store_ = std::make_unique<CheckpointStore>(config_, nats().jetstream());
+    store_ = std::make_unique<CheckpointStore>(config_, nats().jetstream(), probe_);
     const size_t window_frames = kMaxBatchesInFlight * static_cast<size_t>(runtime::FetchBatchOf(config_.consumer()));
     return StartConsuming(
         {.consumer = config_.consumer(),
@@ -93,6 +93,7 @@ class NormalizerApp final : public runtime::NatsServiceApp {
     }
     o.checkpoint_key = [this](const std::string& venue) { return CheckpointKey(config_, venue); };
     o.checkpoints_enabled = CheckpointsOn();
+    o.probe = &probe_;
     o.checkpoint_interval = CheckpointInterval(config_);
     return o;
   }
@@ -157,10 +158,7 @@ class NormalizerApp final : public runtime::NatsServiceApp {
   // Asks ingest for a fresh snapshot (core NATS, best effort: the decoder
   // keeps the book unpublished until one arrives, and lists it as pending).
   void RequestResync(const md::ResyncRequest& r) {
-    obs::MetricsRegistry::Default()
-        .GetCounter("streamadmin_normalizer_resync_requests_total", "Book resyncs requested from ingest",
-                    {{"venue", r.venue}, {"reason", r.reason}})
-        .Inc();
+    probe_.ResyncRequested(probe_.ForVenue(r.venue), r.reason);
     wire::CoreMessage m = wire::EncodeSnapshotRequest({.venue = r.venue,
                                                        .symbol = r.symbol,
                                                        .action = r.action == md::ResyncRequest::Action::kFetchSnapshot
@@ -172,9 +170,10 @@ class NormalizerApp final : public runtime::NatsServiceApp {
   }
 
   const cfg::NormalizerConfig config_;
+  NormalizerProbe& probe_;  // the process's: one set of series per registry
   Pipeline pipeline_;
   NormalizerService service_;
-  BatchSettler settler_;
+  BatchSettler settler_{probe_};
   std::unique_ptr<CheckpointStore> store_;  // from OnStart: needs the connection
   bool stopped_ = false;                    // main thread
 };

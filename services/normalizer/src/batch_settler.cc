@@ -4,15 +4,6 @@
 
 namespace sa::normalizer {
 
-BatchSettler::BatchSettler() {
-  auto& r = obs::MetricsRegistry::Default();
-  frames_total_ = &r.GetCounter("streamadmin_normalizer_frames_total", "Raw frames processed");
-  published_total_ = &r.GetCounter("streamadmin_normalizer_published_total", "Canonical messages published");
-  batch_seconds_ =
-      &r.GetHistogram("streamadmin_normalizer_batch_seconds",
-                      "Time from decoding a fetched batch to acking its raw frames (outputs acknowledged)");
-}
-
 BatchSettler::Effects BatchSettler::OnSettled(bool stored, Batch batch) {
   Effects effects;
   if (!stored) {
@@ -20,11 +11,11 @@ BatchSettler::Effects BatchSettler::OnSettled(bool stored, Batch batch) {
     return effects;
   }
   if (checkpoints_allowed()) effects.checkpoints = std::move(batch.checkpoints);
-  published_total_->Inc(static_cast<double>(batch.outputs));
+  probe_.published.Inc(static_cast<double>(batch.outputs));
   if (batch.frames == 0) return effects;
-  frames_total_->Inc(static_cast<double>(batch.frames));
+  probe_.frames.Inc(static_cast<double>(batch.frames));
   effects.resyncs = std::move(batch.resyncs);
-  batch_seconds_->Observe(static_cast<double>(MonotonicNanos() - batch.start_ns) / 1e9);
+  probe_.batch_seconds.Observe(static_cast<double>(MonotonicNanos() - batch.start_ns) / 1e9);
   return effects;
 }
 

@@ -2,7 +2,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "marketdata/raw_codec.h"
-#include "observability/metrics.h"
 
 namespace sa::normalizer {
 
@@ -22,14 +21,6 @@ absl::StatusOr<streamadmin::marketdata::v1::BookCheckpoint> DecodeCheckpoint(con
   streamadmin::marketdata::v1::BookCheckpoint c;
   if (!bytes.ok() || !c.ParseFromString(*bytes)) return absl::InvalidArgumentError("not a book checkpoint");
   return c;
-}
-
-void CountCheckpoint(const std::string& venue, const char* outcome) {
-  obs::MetricsRegistry::Default()
-      .GetCounter("streamadmin_normalizer_book_checkpoints_total",
-                  "Book checkpoints saved, and restored or not used at start, by venue and outcome",
-                  {{"venue", venue}, {"outcome", outcome}})
-      .Inc();
 }
 
 }  // namespace sa::normalizer

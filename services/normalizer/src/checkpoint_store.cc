@@ -12,8 +12,8 @@ namespace sa::normalizer {
 
 namespace cfg = streamadmin::config::v1;
 
-CheckpointStore::CheckpointStore(const cfg::NormalizerConfig& config, bus::JetStream& jetstream)
-    : config_(config), jetstream_(jetstream) {}
+CheckpointStore::CheckpointStore(const cfg::NormalizerConfig& config, bus::JetStream& jetstream, NormalizerProbe& probe)
+    : config_(config), jetstream_(jetstream), probe_(probe) {}
 
 bus::KeyValue* CheckpointStore::Kv() {
   std::lock_guard lock(mu_);
@@ -36,10 +36,10 @@ void CheckpointStore::Save(const std::vector<Checkpoint>& checkpoints) {
   for (const auto& c : checkpoints) {
     if (auto r = kv->Put(c.key, c.value); !r.ok()) {
       spdlog::warn("book checkpoint {}: {}", c.key, std::string(r.status().message()));
-      CountCheckpoint(c.venue, "save_failed");
+      probe_.Checkpoint(probe_.ForVenue(c.venue), "save_failed");
       continue;
     }
-    CountCheckpoint(c.venue, "saved");
+    probe_.Checkpoint(probe_.ForVenue(c.venue), "saved");
     std::lock_guard lock(mu_);
     if (logged_venues_.insert(c.venue).second)
       spdlog::info("book checkpoints of {}: saved every {} in {} (key {})", c.venue,
@@ -53,20 +53,20 @@ absl::StatusOr<uint64_t> CheckpointStore::Restore(const std::string& venue, uint
   auto got = kv->Get(CheckpointKey(config_, venue));
   if (!got.ok()) {
     spdlog::warn("book checkpoint of {}: {}", venue, std::string(got.status().message()));
-    CountCheckpoint(venue, "load_failed");
+    probe_.Checkpoint(probe_.ForVenue(venue), "load_failed");
     return 0;
   }
   if (!got->has_value() || (*got)->empty()) return 0;
   auto c = DecodeCheckpoint(**got, MaxFrameBytes(config_));
   if (!c.ok()) {
     spdlog::warn("book checkpoint of {}: unreadable, not used", venue);
-    CountCheckpoint(venue, "unreadable");
+    probe_.Checkpoint(probe_.ForVenue(venue), "unreadable");
     return 0;
   }
   const uint64_t from = c->raw_stream_seq();
   auto fail = [&](const std::string& why, const char* outcome) {
     spdlog::warn("book checkpoint of {} at MD_RAW {}: {}; its books wait for the venue's snapshots", venue, from, why);
-    CountCheckpoint(venue, outcome);
+    probe_.Checkpoint(probe_.ForVenue(venue), outcome);
     return absl::FailedPreconditionError(why);
   };
   if (from + 1 < first_seq) {
@@ -83,7 +83,7 @@ absl::StatusOr<uint64_t> CheckpointStore::Restore(const std::string& venue, uint
     if (!n.ok()) return fail(std::string(n.status().message()), "load_failed");
     replayed = *n;
   }
-  CountCheckpoint(venue, "restored");
+  probe_.Checkpoint(probe_.ForVenue(venue), "restored");
   spdlog::info("book checkpoint of {}: {} books restored at MD_RAW {}, {} raw frames replayed up to {}", venue,
                c->books_size(), from, replayed, first_seq);
   return from;

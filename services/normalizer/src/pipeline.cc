@@ -11,7 +11,6 @@
 #include "marketdata/decode_error.h"
 #include "marketdata/decoder_registry.h"
 #include "normalizer/frame_outputs.h"
-#include "observability/metrics.h"
 #include "wire/subjects.h"
 
 namespace sa::normalizer {
@@ -28,10 +27,10 @@ struct Pipeline::Venue {
   // replay closes candles by the data's time and a live feed by the clock.
   int64_t watermark_event_ns = 0;
   int64_t watermark_wall_ns = 0;
-  uint64_t frames = 0, errors = 0, trades = 0, book_updates = 0;
-  // streamadmin_normalizer_books_resyncing{venue}: books waiting for a snapshot
-  // (the StreamAdminBookResyncingTooLong alert), refreshed once a second.
-  obs::Gauge* books_resyncing = nullptr;
+  uint64_t frames = 0, trades = 0, book_updates = 0;
+  // The venue's metrics: its decode errors, and the books waiting for a
+  // snapshot (the StreamAdminBookResyncingTooLong alert), refreshed once a second.
+  NormalizerProbe::Venue* probe = nullptr;
   // Frames of this venue at or below this MD_RAW sequence are in the books
   // restored from a checkpoint, their outputs stored: acked, not decoded.
   uint64_t skip_through = 0;
@@ -40,6 +39,7 @@ struct Pipeline::Venue {
 
 Pipeline::Pipeline(Options options)
     : options_(std::move(options)),
+      probe_(options_.probe ? *options_.probe : NormalizerProbe::Default()),
       schedule_(options_.checkpoints_enabled, options_.checkpoint_interval, absl::Now()) {}
 
 Pipeline::~Pipeline() = default;
@@ -56,13 +56,7 @@ absl::StatusOr<std::unique_ptr<Pipeline::Venue>> Pipeline::NewVenue(const std::s
   if (!decoder.ok()) return decoder.status();
   auto v = std::make_unique<Venue>();
   v->decoder = std::move(*decoder);
-  v->books_resyncing = &obs::MetricsRegistry::Default().GetGauge(
-      "streamadmin_normalizer_books_resyncing", "Books in doubt, waiting for a snapshot, by venue", {{"venue", venue}});
-  // The venue's dead-letter reasons at 0 from the start, so increase() sees the first one.
-  for (int e = 1; e <= static_cast<int>(md::DecodeError::kUnsupportedFrame); ++e)
-    obs::MetricsRegistry::Default().GetCounter(
-        "streamadmin_normalizer_decode_errors_total", "Raw frames sent to dlq.normalizer, by reason",
-        {{"venue", venue}, {"reason", std::string(md::DecodeErrorName(static_cast<md::DecodeError>(e)))}});
+  v->probe = &probe_.ForVenue(venue);  // its dead-letter reasons at 0 from the start
   if (!options_.candle_intervals.empty()) {
     md::CandleBuilder::Options co;
     co.intervals = options_.candle_intervals;
@@ -113,7 +107,7 @@ DecodedBatch Pipeline::Decode(const std::vector<RawInput>& inputs, absl::Time no
     std::shared_lock lock(venues_mu_);
     for (auto& [name, v] : venues_) {
       std::lock_guard venue_lock(v->mu);
-      v->books_resyncing->Set(static_cast<double>(v->decoder->PendingResyncs().size()));
+      v->probe->books_resyncing.Set(static_cast<double>(v->decoder->PendingResyncs().size()));
     }
   }
   if (schedule_.Due(now)) batch.checkpoints = TakeCheckpoints();
@@ -149,7 +143,6 @@ void Pipeline::DecodeOne(const RawInput& in, DecodedBatch* batch) {
       v->watermark_event_ns = sink.max_event_time_ns();
       v->watermark_wall_ns = NowUnixNanos();
     }
-    if (!st.ok() && !(md::GetDecodeError(st) == md::DecodeError::kOutOfOrder && in.delivery_count > 1)) ++v->errors;
   }
   AddStatuses(sink.statuses());
   for (auto& r : sink.resyncs()) batch->resyncs.push_back(std::move(r));
@@ -158,20 +151,17 @@ void Pipeline::DecodeOne(const RawInput& in, DecodedBatch* batch) {
     md::DecodeError reason = md::GetDecodeError(st);
     // A redelivery of a frame this process already decoded: its outputs are out.
     if (reason == md::DecodeError::kOutOfOrder && in.delivery_count > 1) return;
-    DeadLetter(in, std::string(md::DecodeErrorName(reason)), std::string(st.message()), batch);
+    DeadLetter(in, std::string(md::DecodeErrorName(reason)), std::string(st.message()), batch, v->probe);
   }
 }
 
 // The dead letter goes out with the batch's other outputs: the raw frame is
 // acked only once it is stored.
-void Pipeline::DeadLetter(const RawInput& in, const std::string& reason, const std::string& error,
-                          DecodedBatch* batch) {
+void Pipeline::DeadLetter(const RawInput& in, const std::string& reason, const std::string& error, DecodedBatch* batch,
+                          NormalizerProbe::Venue* venue) {
   const std::string& subject = *in.subject;
-  std::string venue = subject.substr(std::min(subject.size(), strlen(wire::kRawPrefix)));
-  obs::MetricsRegistry::Default()
-      .GetCounter("streamadmin_normalizer_decode_errors_total", "Raw frames sent to dlq.normalizer, by reason",
-                  {{"venue", venue}, {"reason", reason}})
-      .Inc();
+  if (venue == nullptr) venue = &probe_.ForVenue(subject.substr(std::min(subject.size(), strlen(wire::kRawPrefix))));
+  probe_.DeadLetter(*venue, reason);
   spdlog::warn("dead letter ({}): {}", reason, error);
   batch->outputs.push_back(dlq_.Build({.reason = reason,
                                        .error = error,
@@ -220,7 +210,7 @@ std::vector<Checkpoint> Pipeline::TakeCheckpoints() {
     auto value = EncodeCheckpoint(*c);
     if (!value.ok()) {
       spdlog::warn("book checkpoint of {}: {}: not saved", venue, std::string(value.status().message()));
-      CountCheckpoint(venue, "too_big");
+      probe_.Checkpoint(*v->probe, "too_big");
       continue;
     }
     out.push_back({.venue = venue,
@@ -253,7 +243,7 @@ std::vector<VenueSummary> Pipeline::Venues() const {
     VenueSummary s;
     s.venue = name;
     s.frames = v->frames;
-    s.decode_errors = v->errors;
+    s.decode_errors = probe_.decode_errors(*v->probe);
     s.trades = v->trades;
     s.book_updates = v->book_updates;
     s.symbols = v->decoder->BookSymbols();
@@ -270,7 +260,7 @@ PipelineTotals Pipeline::Totals() const {
   for (auto& [name, v] : venues_) {
     std::lock_guard venue_lock(v->mu);
     t.frames += v->frames;
-    t.decode_errors += v->errors;
+    t.decode_errors += probe_.decode_errors(*v->probe);
   }
   return t;
 }

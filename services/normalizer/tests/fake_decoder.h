@@ -8,6 +8,7 @@
 #pragma once
 
 #include <condition_variable>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -18,6 +19,7 @@
 
 #include "marketdata/decode_error.h"
 #include "marketdata/decoder.h"
+#include "normalizer/probe.h"
 #include "normalizer/raw_input.h"
 
 namespace sa::normalizer::testing {
@@ -194,5 +196,18 @@ class RawFrames {
   };
   std::vector<std::unique_ptr<Frame>> frames_;
 };
+
+// A probe on a registry of its own, for one pipeline of a test, so that no
+// test sees the counts of another. Lives until the test binary exits.
+inline NormalizerProbe* FreshProbe() {
+  struct Metrics {
+    obs::MetricsRegistry registry;
+    NormalizerProbe probe{registry};
+  };
+  static std::mutex mu;
+  static std::deque<Metrics> all;  // entries never move
+  std::lock_guard lock(mu);
+  return &all.emplace_back().probe;
+}
 
 }  // namespace sa::normalizer::testing

@@ -16,6 +16,7 @@ namespace pb = streamadmin::normalizer::v1;
 
 Pipeline::Options FakeVenues(Gate* gate = nullptr) {
   Pipeline::Options o;
+  o.probe = testing::FreshProbe();
   o.decoder_factory = [gate](const std::string& venue) -> absl::StatusOr<std::unique_ptr<md::Decoder>> {
     return std::make_unique<FakeDecoder>(venue, gate);
   };

@@ -17,6 +17,7 @@ namespace mdpb = streamadmin::marketdata::v1;
 // Venues "alpha" and "beta" exist; any other is unknown.
 Pipeline::Options FakeVenues(Gate* gate = nullptr) {
   Pipeline::Options o;
+  o.probe = testing::FreshProbe();
   o.decoder_factory = [gate](const std::string& venue) -> absl::StatusOr<std::unique_ptr<md::Decoder>> {
     if (venue != "alpha" && venue != "beta") return absl::NotFoundError("no decoder for venue '" + venue + "'");
     return std::make_unique<FakeDecoder>(venue, gate);

@@ -19,7 +19,6 @@
 #include "anomaly/feature_extractor.h"
 #include "anomaly_service/model_store.h"
 #include "bus/message.h"
-#include "observability/metrics.h"
 #include "streamadmin/anomaly/v1/anomaly.pb.h"
 #include "streamadmin/config/v1/config.pb.h"
 
@@ -48,7 +47,8 @@ class Detector {
   };
 
   // Borrows the store and the list, which must outlive the detector.
-  Detector(const streamadmin::config::v1::AnomalyConfig& config, ModelStore& store, RecentAnomalies& recent);
+  Detector(const streamadmin::config::v1::AnomalyConfig& config, ModelStore& store, RecentAnomalies& recent,
+           AnomalyProbe& probe = AnomalyProbe::Default());
 
   // One md.* message (`source_id`: its Nats-Msg-Id, else its stream
   // position). Candles and other subjects are skipped; an unparseable or
@@ -58,15 +58,13 @@ class Detector {
  private:
   void OnStatus(const streamadmin::marketdata::v1::VenueStatus& s);
   void OnVector(const anomaly::FeatureVector& v, const std::string& source_id, Result* out);
-  void Reject(const std::string& reason);
 
   const double max_abs_value_;
   ModelStore& store_;
   RecentAnomalies& recent_;
   anomaly::FeatureExtractor extractor_;
   std::set<std::string> resyncing_;  // "venue|symbol"
-  std::map<anomaly::EventKind, obs::Counter*> scored_total_, anomalies_total_;
-  obs::Counter* suppressed_total_;
+  AnomalyProbe& probe_;
 };
 
 }  // namespace sa::anomaly_service

@@ -26,7 +26,7 @@
 #include "anomaly/feature_extractor.h"
 #include "anomaly/isolation_forest.h"
 #include "anomaly/threshold.h"
-#include "observability/metrics.h"
+#include "anomaly_service/probe.h"
 #include "streamadmin/anomaly/v1/anomaly.pb.h"
 #include "streamadmin/config/v1/config.pb.h"
 
@@ -44,7 +44,9 @@ struct TrainJob {
 
 class ModelStore {
  public:
-  ModelStore(const streamadmin::config::v1::AnomalyModelConfig& config, std::vector<std::string> feature_names);
+  // Counts scores and anomalies in `probe` (Judge) and reads them back (ListModels).
+  ModelStore(const streamadmin::config::v1::AnomalyModelConfig& config, std::vector<std::string> feature_names,
+             AnomalyProbe& probe = AnomalyProbe::Default());
 
   // Restores each model saved in model_dir whose features match, and each
   // threshold set over gRPC (it overrides the configured one until set
@@ -95,6 +97,7 @@ class ModelStore {
  private:
   struct Slot {
     std::string id;
+    anomaly::EventKind kind;
     mutable std::mutex mu;  // guards everything below except `model`
     std::deque<std::vector<double>> window;
     uint64_t since_train = 0;
@@ -104,9 +107,6 @@ class ModelStore {
     uint64_t generation = 0;
     int64_t trained_at_ns = 0;
     bool loaded_from_disk = false;
-    uint64_t points_scored = 0;
-    uint64_t anomalies = 0;
-    obs::Gauge* generation_gauge = nullptr;
     std::atomic<std::shared_ptr<const anomaly::IsolationForest>> model;  // read without `mu`
   };
   Slot* Find(const std::string& model_id) const;
@@ -115,6 +115,7 @@ class ModelStore {
 
   const streamadmin::config::v1::AnomalyModelConfig config_;
   const std::vector<std::string> names_;
+  AnomalyProbe& probe_;
   std::map<anomaly::EventKind, std::unique_ptr<Slot>> slots_;  // fixed after construction
   std::mutex set_threshold_mu_;                                // one setter at a time, so file and memory agree
 };

@@ -13,7 +13,6 @@
 #include <thread>
 
 #include "anomaly_service/model_store.h"
-#include "observability/metrics.h"
 #include "streamadmin/config/v1/config.pb.h"
 
 namespace sa::anomaly_service {
@@ -23,7 +22,8 @@ class Trainer {
   // Called on the training thread after each job (trained or failed).
   using Done = std::function<void(const TrainJob& job)>;
   // Borrows the store, which must outlive the trainer.
-  Trainer(const streamadmin::config::v1::AnomalyModelConfig& config, ModelStore& store, Done done = nullptr);
+  Trainer(const streamadmin::config::v1::AnomalyModelConfig& config, ModelStore& store, Done done = nullptr,
+          AnomalyProbe& probe = AnomalyProbe::Default());
   ~Trainer();  // Stop()
 
   void Start();
@@ -40,7 +40,7 @@ class Trainer {
   const streamadmin::config::v1::AnomalyModelConfig config_;
   ModelStore& store_;
   Done done_;
-  obs::Histogram* train_seconds_;
+  obs::Histogram& train_seconds_;
   std::mutex mu_;  // guards jobs_, stop_
   std::condition_variable cv_;
   std::deque<TrainJob> jobs_;

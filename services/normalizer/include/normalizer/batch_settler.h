@@ -19,7 +19,7 @@
 
 #include "marketdata/sink.h"
 #include "normalizer/book_checkpoints.h"
-#include "observability/metrics.h"
+#include "normalizer/probe.h"
 
 namespace sa::normalizer {
 
@@ -41,7 +41,7 @@ class BatchSettler {
     std::vector<Checkpoint> checkpoints;     // to save
   };
 
-  BatchSettler();
+  explicit BatchSettler(NormalizerProbe& probe = NormalizerProbe::Default()) : probe_(probe) {}
 
   // Counts the batch (streamadmin_normalizer_frames_total, _published_total,
   // _batch_seconds) when `stored` and says what else to do.
@@ -51,9 +51,7 @@ class BatchSettler {
 
  private:
   std::atomic<bool> outputs_failed_{false};
-  obs::Counter* frames_total_;
-  obs::Counter* published_total_;
-  obs::Histogram* batch_seconds_;
+  NormalizerProbe& probe_;
 };
 
 }  // namespace sa::normalizer

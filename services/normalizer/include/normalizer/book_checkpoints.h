@@ -33,9 +33,6 @@ absl::StatusOr<std::string> EncodeCheckpoint(const streamadmin::marketdata::v1::
 absl::StatusOr<streamadmin::marketdata::v1::BookCheckpoint> DecodeCheckpoint(const std::string& value,
                                                                              size_t max_bytes);
 
-// Counts streamadmin_normalizer_book_checkpoints_total{venue,outcome}.
-void CountCheckpoint(const std::string& venue, const char* outcome);
-
 // When the decoder thread takes the next checkpoints: every `interval`,
 // counted from construction, never when disabled. Only the decoder thread
 // calls it.

@@ -21,13 +21,15 @@
 #include "bus/kv.h"
 #include "marketdata/decoder.h"
 #include "normalizer/book_checkpoints.h"
+#include "normalizer/probe.h"
 #include "streamadmin/config/v1/config.pb.h"
 
 namespace sa::normalizer {
 
 class CheckpointStore {
  public:
-  CheckpointStore(const streamadmin::config::v1::NormalizerConfig& config, bus::JetStream& jetstream);
+  CheckpointStore(const streamadmin::config::v1::NormalizerConfig& config, bus::JetStream& jetstream,
+                  NormalizerProbe& probe = NormalizerProbe::Default());
 
   // Puts each checkpoint; a failure is logged and counted (save_failed).
   void Save(const std::vector<Checkpoint>& checkpoints);
@@ -46,6 +48,7 @@ class CheckpointStore {
 
   const streamadmin::config::v1::NormalizerConfig config_;
   bus::JetStream& jetstream_;
+  NormalizerProbe& probe_;
   std::mutex mu_;  // guards kv_ and logged_venues_
   std::unique_ptr<bus::KeyValue> kv_;
   std::set<std::string> logged_venues_;  // venues whose first save was logged

@@ -29,6 +29,7 @@
 #include "marketdata/candle_builder.h"
 #include "marketdata/decoder.h"
 #include "normalizer/book_checkpoints.h"
+#include "normalizer/probe.h"
 #include "normalizer/raw_input.h"
 #include "streamadmin/marketdata/v1/marketdata.pb.h"
 
@@ -45,13 +46,17 @@ struct DecodedBatch {
 
 struct VenueSummary {
   std::string venue;
+  // decode_errors: its raw frames sent to dlq.normalizer (the probe's counters).
   uint64_t frames = 0, decode_errors = 0, trades = 0, book_updates = 0;
   std::vector<std::string> symbols;  // every book the decoder tracks
   size_t books_resyncing = 0;
 };
 
 struct PipelineTotals {
-  uint64_t frames = 0, decode_errors = 0;
+  uint64_t frames = 0;
+  // Raw frames of the venues with a decoder sent to dlq.normalizer (the
+  // probe's counters); an unknown venue's frames are counted apart.
+  uint64_t decode_errors = 0;
   size_t venues = 0;
 };
 
@@ -75,6 +80,7 @@ class Pipeline {
     std::function<std::string(const std::string& venue)> checkpoint_key;  // Checkpoint::key
     bool checkpoints_enabled = false;
     absl::Duration checkpoint_interval = absl::Seconds(5);
+    NormalizerProbe* probe = nullptr;  // null: NormalizerProbe::Default(); outlives the pipeline
   };
 
   static constexpr size_t kRecentStatusLimit = 1000;
@@ -112,10 +118,13 @@ class Pipeline {
   absl::StatusOr<std::unique_ptr<Venue>> NewVenue(const std::string& venue);
   Venue* FindVenue(const std::string& venue) const;
   void DecodeOne(const RawInput& in, DecodedBatch* batch);
-  void DeadLetter(const RawInput& in, const std::string& reason, const std::string& error, DecodedBatch* batch);
+  // Counted for `venue`; null: the venue named by the frame's subject.
+  void DeadLetter(const RawInput& in, const std::string& reason, const std::string& error, DecodedBatch* batch,
+                  NormalizerProbe::Venue* venue = nullptr);
   void AddStatuses(std::vector<streamadmin::marketdata::v1::VenueStatus>& statuses);
 
   const Options options_;
+  NormalizerProbe& probe_;
   bus::DeadLetterWriter dlq_{{.stage = "normalizer"}};  // builds only
   CheckpointSchedule schedule_;
   absl::Time last_resync_gauges_ = absl::InfinitePast();  // decoder thread
