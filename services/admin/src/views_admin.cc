@@ -203,7 +203,9 @@ ViewsAdmin::ViewsAdmin(AdminCore* core, QueryEngine* query, std::function<bus::C
       query_(query),
       nats_(std::move(nats)),
       options_(std::move(options)),
-      service_(std::make_unique<Service>(this)) {}
+      service_(std::make_unique<Service>(this)) {
+  SyncErrors();  // at 0 from the start, so increase() sees the first failure
+}
 
 ViewsAdmin::~ViewsAdmin() = default;
 
