@@ -185,9 +185,9 @@ def build(args):
     v = rounds_of(res, "views.json") if "views" in only else []
     vs = status("views")
     t.add("views", "filter view (md.trade | where price > 0)", med(v, "filter_msg_s"), "msg/s",
-          "bare relay, same two hops", med(v, "relay_msg_s"), "throughput", ">= 80 %", lambda r: r >= 0.8, vs)
+          "bare relay, same two hops, same consume loop", med(v, "relay_msg_s"), "throughput", ">= 80 %", lambda r: r >= 0.8, vs)
     t.add("views", "windowed aggregate (1-minute OHLCV + VWAP)", med(v, "window_msg_s"), "msg/s",
-          "bare consume (fetch + ack)", med(v, "consume_msg_s"), "throughput", note=vs)
+          "bare consume, same consume loop", med(v, "consume_msg_s"), "throughput", note=vs)
 
     # Queries.
     q = rounds_of(res, "query.json") if "query" in only else []
