@@ -19,6 +19,7 @@
 
 #include "marketdata/decode_error.h"
 #include "marketdata/decoder.h"
+#include "normalizer/pipeline.h"
 #include "normalizer/probe.h"
 #include "normalizer/raw_input.h"
 
@@ -208,6 +209,19 @@ inline NormalizerProbe* FreshProbe() {
   static std::deque<Metrics> all;  // entries never move
   std::lock_guard lock(mu);
   return &all.emplace_back().probe;
+}
+
+// Pipeline options whose venues "alpha" and "beta" decode through a
+// FakeDecoder (held at `gate` when given); any other venue is unknown. The
+// probe counts in a registry of its own.
+inline Pipeline::Options FakeVenues(Gate* gate = nullptr) {
+  Pipeline::Options o;
+  o.probe = FreshProbe();
+  o.decoder_factory = [gate](const std::string& venue) -> absl::StatusOr<std::unique_ptr<md::Decoder>> {
+    if (venue != "alpha" && venue != "beta") return absl::NotFoundError("no decoder for venue '" + venue + "'");
+    return std::make_unique<FakeDecoder>(venue, gate);
+  };
+  return o;
 }
 
 }  // namespace sa::normalizer::testing

@@ -10,18 +10,10 @@ namespace sa::normalizer {
 namespace {
 
 using testing::FakeDecoder;
+using testing::FakeVenues;
 using testing::Gate;
 using testing::RawFrames;
 namespace pb = streamadmin::normalizer::v1;
-
-Pipeline::Options FakeVenues(Gate* gate = nullptr) {
-  Pipeline::Options o;
-  o.probe = testing::FreshProbe();
-  o.decoder_factory = [gate](const std::string& venue) -> absl::StatusOr<std::unique_ptr<md::Decoder>> {
-    return std::make_unique<FakeDecoder>(venue, gate);
-  };
-  return o;
-}
 
 pb::GetBookResponse GetBook(NormalizerService& s, const std::string& venue, const std::string& symbol,
                             grpc::StatusCode want = grpc::StatusCode::OK) {

@@ -10,20 +10,10 @@ namespace sa::normalizer {
 namespace {
 
 using testing::FakeDecoder;
+using testing::FakeVenues;
 using testing::Gate;
 using testing::RawFrames;
 namespace mdpb = streamadmin::marketdata::v1;
-
-// Venues "alpha" and "beta" exist; any other is unknown.
-Pipeline::Options FakeVenues(Gate* gate = nullptr) {
-  Pipeline::Options o;
-  o.probe = testing::FreshProbe();
-  o.decoder_factory = [gate](const std::string& venue) -> absl::StatusOr<std::unique_ptr<md::Decoder>> {
-    if (venue != "alpha" && venue != "beta") return absl::NotFoundError("no decoder for venue '" + venue + "'");
-    return std::make_unique<FakeDecoder>(venue, gate);
-  };
-  return o;
-}
 
 std::string HeaderOf(const bus::Message& m, const std::string& key) {
   for (const auto& [k, v] : m.headers)
