@@ -571,7 +571,7 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
       j.table = table;
       j.chunk_size = static_cast<int>(k.snapshot_chunk_size());
       if (std::any_of(jobs_.begin(), jobs_.end(),
-                      [&](const SnapshotJob& q) { return q.schema == schema && q.table == table; }))
+                      [&j](const SnapshotJob& q) { return q.schema == j.schema && q.table == j.table; }))
         continue;
       std::string state;
       if (auto v = StoredSnapshotState(j)) {

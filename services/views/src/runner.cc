@@ -268,7 +268,7 @@ absl::Status ViewRunner::RunAttempt() {
   a.consumer.set_max_ack_pending(std::max(20000, 4 * options_.fetch_batch));
   a.consumer.set_fetch_batch(options_.fetch_batch);
   runtime::ConsumerLoop loop({.consumer = a.consumer,
-                              .name = absl::StrCat("view.", name),
+                              .name = absl::StrCat("consumer.", views::DurableName(name)),
                               .fetch_wait = options_.fetch_wait,
                               .fetch_ahead = options_.fetch_ahead,
                               .rewind_on_first_bind = false,
