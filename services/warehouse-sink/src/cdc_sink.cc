@@ -70,7 +70,7 @@ std::map<std::string, std::string> CdcSink::Details() const {
   }
   d["sink_applied"] = std::to_string(Count(probe_.applied));
   d["sink_skipped"] = std::to_string(Count(probe_.skipped));
-  d["sink_dead_letters"] = std::to_string(probe_.dead_letters.total());
+  d["sink_dead_letters"] = std::to_string(probe_.dead_letters.Total());
   d["sink_transactions"] = std::to_string(Count(probe_.transactions));
   d["sink_errors"] = std::to_string(Count(probe_.errors));
   d["sink_rewinds"] = std::to_string(Count(probe_.rewinds));

@@ -26,8 +26,8 @@ TEST(WarehouseSinkProbe, KnownReasonsStartAtZeroAndTotalsAddUp) {
   cdc.dead_letters.For("bad_value").Inc();
   cdc.dead_letters.For("something_new").Inc();
   cdc.dead_letters.For("something_new").Inc();
-  EXPECT_EQ(cdc.dead_letters.total(), 3u);
-  EXPECT_EQ(md.dead_letters.total(), 0u);
+  EXPECT_EQ(cdc.dead_letters.Total(), 3u);
+  EXPECT_EQ(md.dead_letters.Total(), 0u);
   md.trades.Inc(250);
   EXPECT_EQ(Count(md.trades), 250u);
   text = r.RenderPrometheus();

@@ -9,10 +9,10 @@
 
 #include <cstdint>
 #include <map>
-#include <mutex>
 #include <string>
 
 #include "anomaly/feature_extractor.h"
+#include "observability/counter_family.h"
 #include "observability/metrics.h"
 
 namespace sa::anomaly_service {
@@ -31,18 +31,16 @@ class AnomalyProbe {
   obs::Gauge& ModelGeneration(anomaly::EventKind kind) { return *generation_.at(kind); }
   // A feature vector or md message not scored: "unparseable", or an
   // anomaly::RejectReason ("nan", "inf", "out_of_range").
-  void Rejected(const std::string& reason);
+  void Rejected(const std::string& reason) { rejected_.For(reason).Inc(); }
 
   obs::Counter& messages;    // md.* messages consumed (acked)
   obs::Counter& suppressed;  // vectors not scored: their book is resyncing
   obs::Histogram& train_seconds;
 
  private:
-  obs::MetricsRegistry& registry_;
   std::map<anomaly::EventKind, obs::Counter*> scored_, anomalies_;  // fixed after construction
   std::map<anomaly::EventKind, obs::Gauge*> generation_;            // fixed after construction
-  std::mutex mu_;
-  std::map<std::string, obs::Counter*> rejected_;  // mu_; a reason not known up front is added on its first use
+  obs::CounterFamily rejected_;                                     // by reason
 };
 
 inline uint64_t Count(const obs::Counter& c) { return static_cast<uint64_t>(c.Value()); }

@@ -13,6 +13,7 @@
 #include <mutex>
 #include <string>
 
+#include "observability/counter_family.h"
 #include "observability/metrics.h"
 
 namespace sa::normalizer {
@@ -21,10 +22,12 @@ class NormalizerProbe {
  public:
   // A venue's series. Use it only through the probe's methods.
   struct Venue {
-    std::string name;
-    obs::Gauge& books_resyncing;  // books waiting for a snapshot, refreshed once a second
-    // By label value; guarded by the probe's mutex, entries never removed.
-    std::map<std::string, obs::Counter*> decode_errors, resync_requests, checkpoints;
+    Venue(obs::MetricsRegistry& registry, const std::string& venue);
+    const std::string name;
+    obs::Gauge& books_resyncing;         // books waiting for a snapshot, refreshed once a second
+    obs::CounterFamily decode_errors;    // by reason; every md::DecodeError at 0 from the start
+    obs::CounterFamily resync_requests;  // by reason
+    obs::CounterFamily checkpoints;      // by outcome
   };
 
   explicit NormalizerProbe(obs::MetricsRegistry& registry = obs::MetricsRegistry::Default());
@@ -36,13 +39,13 @@ class NormalizerProbe {
   // The venue's series, registered on its first use. The reference stays valid.
   Venue& ForVenue(const std::string& venue);
   // A raw frame of `venue` sent to dlq.normalizer (decode_errors_total).
-  void DeadLetter(Venue& venue, const std::string& reason) { Count(kDecodeErrors, venue, reason); }
+  void DeadLetter(Venue& venue, const std::string& reason) { venue.decode_errors.For(reason).Inc(); }
   // A book resync requested from ingest (resync_requests_total).
-  void ResyncRequested(Venue& venue, const std::string& reason) { Count(kResyncRequests, venue, reason); }
+  void ResyncRequested(Venue& venue, const std::string& reason) { venue.resync_requests.For(reason).Inc(); }
   // A book checkpoint saved, restored or not (book_checkpoints_total).
-  void Checkpoint(Venue& venue, const std::string& outcome) { Count(kCheckpoints, venue, outcome); }
+  void Checkpoint(Venue& venue, const std::string& outcome) { venue.checkpoints.For(outcome).Inc(); }
   // Raw frames of the venue (or of every venue) sent to dlq.normalizer.
-  uint64_t decode_errors(const Venue& venue) const;
+  uint64_t decode_errors(const Venue& venue) const { return venue.decode_errors.Total(); }
   uint64_t decode_errors() const;
 
   obs::Counter& frames;     // raw frames processed (their outputs stored)
@@ -50,11 +53,6 @@ class NormalizerProbe {
   obs::Histogram& batch_seconds;
 
  private:
-  enum Series { kDecodeErrors, kResyncRequests, kCheckpoints };
-  // Increments the venue's series with `label`, registered on its first use.
-  void Count(Series series, Venue& venue, const std::string& label);
-  uint64_t SumLocked(const Venue& venue) const;
-
   obs::MetricsRegistry& registry_;
   mutable std::mutex mu_;
   std::map<std::string, Venue> venues_;  // mu_; entries never move (std::map)

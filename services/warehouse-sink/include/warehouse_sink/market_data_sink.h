@@ -53,7 +53,7 @@ class MarketDataSink {
   std::vector<streamadmin::control::v1::Dependency> Health() const;
   uint64_t trades() const { return Count(probe_.trades); }
   uint64_t candles() const { return Count(probe_.candles); }
-  uint64_t dead_letters() const { return probe_.dead_letters.total(); }
+  uint64_t dead_letters() const { return probe_.dead_letters.Total(); }
   std::string last_error() const;
 
  private:

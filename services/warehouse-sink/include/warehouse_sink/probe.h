@@ -1,36 +1,17 @@
 // The warehouse sinks' metrics, registered once per sink (Redpanda's
 // probe.h): no registry lookup per event, on error paths included, and no
 // fact counted twice — GetStatus details are read back from these counters.
+// Dead letters by reason: obs::CounterFamily (known reasons at 0 up front).
 #pragma once
 
 #include <cstdint>
-#include <initializer_list>
-#include <map>
-#include <mutex>
-#include <string>
 
+#include "observability/counter_family.h"
 #include "observability/metrics.h"
 
 namespace sa::warehouse_sink {
 
 inline uint64_t Count(const obs::Counter& c) { return static_cast<uint64_t>(c.Value()); }
-
-// Dead letters by reason: the known reasons registered at 0 up front (so
-// increase() sees the first one); an unforeseen reason is registered on its
-// first use.
-class DeadLetterCounters {
- public:
-  DeadLetterCounters(obs::MetricsRegistry& registry, std::string name, std::string help,
-                     std::initializer_list<const char*> reasons);
-  obs::Counter& For(const std::string& reason);
-  uint64_t total() const;
-
- private:
-  obs::MetricsRegistry& registry_;
-  const std::string name_, help_;
-  mutable std::mutex mu_;
-  std::map<std::string, obs::Counter*> by_reason_;  // mu_
-};
 
 struct CdcSinkProbe {
   explicit CdcSinkProbe(obs::MetricsRegistry& registry = obs::MetricsRegistry::Default());
@@ -41,7 +22,7 @@ struct CdcSinkProbe {
   obs::Counter& rewinds;
   obs::Gauge& buffered;
   obs::Gauge& lag_ms;
-  DeadLetterCounters dead_letters;
+  obs::CounterFamily dead_letters;  // by reason
 };
 
 struct MarketDataSinkProbe {
@@ -49,7 +30,7 @@ struct MarketDataSinkProbe {
   obs::Counter& trades;   // rows stored in md.trades
   obs::Counter& candles;  // rows stored in md.candles
   obs::Counter& errors;
-  DeadLetterCounters dead_letters;
+  obs::CounterFamily dead_letters;  // by reason
 };
 
 }  // namespace sa::warehouse_sink
