@@ -19,7 +19,7 @@ find_package(Boost 1.74 REQUIRED COMPONENTS system)
 pkg_check_modules(NATS REQUIRED IMPORTED_TARGET libnats)
 pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
 pkg_check_modules(RDKAFKA REQUIRED IMPORTED_TARGET rdkafka rdkafka++)
-pkg_check_modules(PQXX REQUIRED IMPORTED_TARGET libpqxx libpq)
+pkg_check_modules(PQ REQUIRED IMPORTED_TARGET libpq)
 pkg_check_modules(SODIUM REQUIRED IMPORTED_TARGET libsodium)
 pkg_check_modules(ZSTD REQUIRED IMPORTED_TARGET libzstd)
 # RE2 (linear-time regular expressions) for the DSL's matches(); Debian ships

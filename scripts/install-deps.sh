@@ -9,7 +9,7 @@ PACKAGES=(
   # schemas and RPC
   protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libgrpc++-dev libabsl-dev
   # messaging, databases
-  nats-server libnats-dev librdkafka-dev libpqxx-dev libpq-dev postgresql-15 postgresql-client-15
+  nats-server libnats-dev librdkafka-dev libpq-dev postgresql-15 postgresql-client-15
   # libraries
   libspdlog-dev libfmt-dev libsimdjson-dev libboost-dev libboost-system-dev libssl-dev
   libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libsodium-dev libzstd-dev zstd libcpp-httplib-dev

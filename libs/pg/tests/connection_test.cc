@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "pg/error.h"
+#include "pg/rows.h"
 #include "testing/postgres_server.h"
 
 namespace sa::pg {
@@ -83,6 +84,39 @@ TEST_F(PgConnection, CopiesRowsInAndReportsABadRow) {
   EXPECT_EQ(bad.code(), absl::StatusCode::kInvalidArgument) << bad;
   EXPECT_TRUE(c->ok());
   EXPECT_EQ(One(*c, "SELECT count(*) FROM copied"), "2");
+}
+
+TEST_F(PgConnection, RowsReadByIndexAndNameWithParamsOfEveryKind) {
+  auto c = Connect();
+  ASSERT_NE(c, nullptr);
+  ASSERT_TRUE(c->Exec("CREATE TABLE kinds (id bigint PRIMARY KEY, name text, on_ boolean, n integer)").ok());
+  auto ins = c->Exec("INSERT INTO kinds VALUES ($1, $2, $3, $4), ($5, $6, $7, $8)",
+                     Params(int64_t{-9007199254740993}, "a\tb", true, 7, uint64_t{18446744073709551615u} >> 1,
+                            std::nullopt, false, -1));
+  ASSERT_TRUE(ins.ok()) << ins.status();
+  EXPECT_EQ(Rows(*ins).affected(), 2);
+  auto r = c->Exec("SELECT id, name, on_, n FROM kinds ORDER BY id");
+  ASSERT_TRUE(r.ok()) << r.status();
+  Rows rows(*r);
+  ASSERT_EQ(rows.size(), 2);
+  EXPECT_EQ(rows[0]["id"].as_int64(), -9007199254740993);
+  EXPECT_EQ(rows[0]["name"].str(), "a\\tb");
+  EXPECT_TRUE(rows[0]["on_"].as_bool());
+  EXPECT_EQ(rows[0][3].as<int>(), 7);
+  EXPECT_EQ(rows[1][0].as<uint64_t>(), 9223372036854775807u);
+  EXPECT_TRUE(rows[1]["name"].is_null());
+  EXPECT_EQ(rows[1]["name"].str(), "");
+  EXPECT_FALSE(rows[1]["on_"].as_bool());
+  EXPECT_EQ(rows[1]["n"].as<int>(), -1);
+  EXPECT_TRUE(rows[1]["no_such_column"].is_null());
+  EXPECT_TRUE(rows[1][9].is_null());
+  std::vector<int64_t> ids;
+  for (Row row : rows) ids.push_back(row[0].as_int64());
+  EXPECT_EQ(ids, (std::vector<int64_t>{-9007199254740993, 9223372036854775807}));
+  auto none = c->Exec("DELETE FROM kinds WHERE id = $1", Params(0));
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(Rows(*none).affected(), 0);
+  EXPECT_TRUE(Rows(*none).empty());
 }
 
 TEST_F(PgConnection, ALostConnectionIsUnavailable) {

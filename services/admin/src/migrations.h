@@ -3,14 +3,15 @@
 // together do not race). Never edit an applied migration: add a new one.
 #pragma once
 
-#include <pqxx/pqxx>
-
-#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "pg/connection.h"
 
 namespace sa::admin {
 
-// Applies the missing migrations; returns the schema version reached.
-int Migrate(pqxx::connection& conn);
+// Applies the missing migrations; returns the schema version reached. Errors
+// are worded "<what>: ..." (what: the store operation that opened the
+// connection).
+absl::StatusOr<int> Migrate(pg::Connection& conn, const char* what);
 int LatestSchemaVersion();
 
 }  // namespace sa::admin

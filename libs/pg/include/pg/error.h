@@ -1,5 +1,5 @@
 // The one SQLSTATE -> absl::StatusCode table of the project. Every status that
-// comes from PostgreSQL (libpq through pg::Connection, libpqxx in admin) gets
+// comes from PostgreSQL (libpq through pg::Connection) gets
 // its code here, and carries the server's SQLSTATE as a payload, so a caller
 // that must tell two errors apart reads SqlStateOf(status), never the message.
 //

@@ -2,7 +2,7 @@
 // refresh tokens and the append-only audit log. Schema migrations are
 // versioned in src/migrations.cc and applied on first connection.
 //
-// Every query is parameterised (exec_params): no value is ever spliced into
+// Every query is parameterised (pg::Connection::Exec): no value is ever spliced into
 // SQL text. Text is stored verbatim; a text parameter holding a NUL byte is
 // refused with INVALID_ARGUMENT before it reaches libpq (which would cut the
 // string at the NUL and match another row).
@@ -153,8 +153,8 @@ class Store {
   absl::Status SetViewPermissions(const std::string& name, uint64_t version, const std::vector<std::string>& perms);
 
  private:
-  struct Db;  // one pqxx connection
-  // Runs f(connection) on a pooled connection, mapping exceptions to statuses.
+  struct Db;  // one pg::Connection
+  // Runs f(Tx&) as one transaction on a pooled connection (db.h).
   template <typename F>
   auto Run(const char* what, F&& f);
   std::unique_ptr<Db> Acquire();  // null: a free slot, open a new connection
