@@ -100,7 +100,7 @@ TEST_F(PgConnection, RowsReadByIndexAndNameWithParamsOfEveryKind) {
   Rows rows(*r);
   ASSERT_EQ(rows.size(), 2);
   EXPECT_EQ(rows[0]["id"].as_int64(), -9007199254740993);
-  EXPECT_EQ(rows[0]["name"].str(), "a\\tb");
+  EXPECT_EQ(rows[0]["name"].str(), "a\tb");
   EXPECT_TRUE(rows[0]["on_"].as_bool());
   EXPECT_EQ(rows[0][3].as<int>(), 7);
   EXPECT_EQ(rows[1][0].as<uint64_t>(), 9223372036854775807u);
