@@ -82,11 +82,17 @@ Pipeline::Venue* Pipeline::VenueFor(const std::string& venue, uint64_t first_seq
     return nullptr;
   }
   if (options_.restore_books) {
+    {
+      std::unique_lock lock(venues_mu_);
+      restoring_.insert(venue);
+    }
     auto restored = options_.restore_books(venue, first_seq, *(*v)->decoder);
     if (!restored.ok()) {
       v = NewVenue(venue);  // whatever was imported is dropped
       if (!v.ok()) {
         *error = std::string(v.status().message());
+        std::unique_lock lock(venues_mu_);
+        restoring_.erase(venue);
         return nullptr;
       }
     } else {
@@ -95,6 +101,7 @@ Pipeline::Venue* Pipeline::VenueFor(const std::string& venue, uint64_t first_seq
     }
   }
   std::unique_lock lock(venues_mu_);
+  restoring_.erase(venue);
   return venues_.emplace(venue, std::move(*v)).first->second.get();
 }
 
@@ -222,7 +229,17 @@ std::vector<Checkpoint> Pipeline::TakeCheckpoints() {
 
 absl::StatusOr<mdpb::BookUpdate> Pipeline::TopLevels(const std::string& venue, const std::string& symbol,
                                                      size_t depth) const {
-  const Venue* v = FindVenue(venue);
+  const Venue* v = nullptr;
+  {
+    std::shared_lock lock(venues_mu_);
+    auto it = venues_.find(venue);
+    if (it != venues_.end()) {
+      v = it->second.get();
+    } else if (restoring_.contains(venue)) {
+      return absl::UnavailableError(
+          absl::StrCat("venue '", venue, "': its books are being restored from a checkpoint; try again shortly"));
+    }
+  }
   if (v == nullptr) return absl::NotFoundError(absl::StrCat("no frames seen from venue '", venue, "'"));
   std::lock_guard lock(v->mu);
   return v->decoder->TopLevels(symbol, depth);

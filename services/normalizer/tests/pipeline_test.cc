@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include "common/clock.h"
 #include "fake_decoder.h"
 #include "normalizer/book_checkpoints.h"
@@ -154,6 +156,35 @@ TEST(Pipeline, RestoredBooksAreServedAndTheFramesTheyHoldAreSkipped) {
   EXPECT_EQ(asked, std::vector<uint64_t>{5});
   ASSERT_EQ(b.outputs.size(), 1u);  // frame 5 is in the restored books
   EXPECT_EQ(b.outputs[0].subject, "md.trade.alpha.BTC-USD");
+  auto top = p.TopLevels("alpha", "BTC-USD", 10);
+  ASSERT_TRUE(top.ok()) << top.status();
+  EXPECT_EQ(top->bids(0).price().value(), "99");
+}
+
+TEST(Pipeline, ABookIsUnavailableWhileItsVenueIsRestoredAndServedAfter) {
+  Pipeline::Options o = FakeVenues();
+  Gate restoring;
+  o.restore_books = [&](const std::string&, uint64_t, md::Decoder& d) -> absl::StatusOr<uint64_t> {
+    restoring.Enter();
+    mdpb::BookCheckpoint c;
+    auto* b = c.add_books();
+    b->set_symbol("BTC-USD");
+    b->set_version(4);
+    auto* l = b->add_bids();
+    l->set_price("99");
+    l->set_size("1");
+    if (auto st = d.ImportBooks(c); !st.ok()) return st;
+    return 4;
+  };
+  Pipeline p(std::move(o));
+  RawFrames f;
+  f.Add("alpha", 5, "trade BTC-USD 1 1");
+  std::thread decoder([&] { p.Decode(f.Inputs(), absl::Now()); });
+  restoring.AwaitEntered();
+  EXPECT_EQ(p.TopLevels("alpha", "BTC-USD", 10).status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(p.TopLevels("beta", "BTC-USD", 10).status().code(), absl::StatusCode::kNotFound);
+  restoring.Release();
+  decoder.join();
   auto top = p.TopLevels("alpha", "BTC-USD", 10);
   ASSERT_TRUE(top.ok()) << top.status();
   EXPECT_EQ(top->bids(0).price().value(), "99");

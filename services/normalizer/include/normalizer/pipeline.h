@@ -18,6 +18,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <shared_mutex>
 #include <string>
 #include <vector>
@@ -103,7 +104,8 @@ class Pipeline {
   std::vector<Checkpoint> TakeCheckpoints();
 
   // The best `depth` levels of a book (Decoder::TopLevels); NotFound for a
-  // venue no frame came from.
+  // venue no frame came from, Unavailable while the venue's first frame is
+  // waiting for its books to be restored from a checkpoint (try again).
   absl::StatusOr<streamadmin::marketdata::v1::BookUpdate> TopLevels(const std::string& venue, const std::string& symbol,
                                                                     size_t depth) const;
   // The latest status events, newest first, at most `limit`.
@@ -133,6 +135,7 @@ class Pipeline {
   // removed, so a Venue* stays valid. Lock order: venues_mu_, then Venue::mu.
   mutable std::shared_mutex venues_mu_;
   std::map<std::string, std::unique_ptr<Venue>> venues_;
+  std::set<std::string> restoring_;  // venues being set up (VenueFor); guarded by venues_mu_
 
   mutable std::mutex status_mu_;  // guards recent_status_
   std::deque<streamadmin::marketdata::v1::VenueStatus> recent_status_;
