@@ -52,34 +52,39 @@ std::unique_ptr<grpc::ClientContext> Context(const std::string& token, int secon
   return ctx;
 }
 
-Outcome Ask(qpb::Query::Stub& stub, const std::string& token, const std::string& question) {
-  qpb::AskRequest req;
-  req.set_question(question);
-  auto ctx = Context(token, 600);
-  auto reader = stub.Ask(ctx.get(), req);
+// Reads one server stream to its end: rows collected, `each` also sees every part.
+template <typename Response, typename Start, typename Each>
+Outcome ReadStream(const std::string& token, int seconds, Start start, Each each) {
+  auto ctx = Context(token, seconds);
+  auto reader = start(ctx.get());
   Outcome out;
-  qpb::AskResponse part;
+  Response part;
   while (reader->Read(&part)) {
-    if (part.has_answer()) {
-      out.dsl = part.answer().dsl();
-      out.tries = part.answer().tries();
-    }
+    each(part, out);
     Collect(part, &out.rows);
   }
   out.status = reader->Finish();
   return out;
 }
 
+Outcome Ask(qpb::Query::Stub& stub, const std::string& token, const std::string& question) {
+  qpb::AskRequest req;
+  req.set_question(question);
+  return ReadStream<qpb::AskResponse>(
+      token, 600, [&](grpc::ClientContext* ctx) { return stub.Ask(ctx, req); },
+      [](const qpb::AskResponse& part, Outcome& out) {
+        if (!part.has_answer()) return;
+        out.dsl = part.answer().dsl();
+        out.tries = part.answer().tries();
+      });
+}
+
 Outcome Run(qpb::Query::Stub& stub, const std::string& token, const std::string& query) {
   qpb::RunRequest req;
   req.set_query(query);
-  auto ctx = Context(token, 120);
-  auto reader = stub.Run(ctx.get(), req);
-  Outcome out;
-  qpb::RunResponse part;
-  while (reader->Read(&part)) Collect(part, &out.rows);
-  out.status = reader->Finish();
-  return out;
+  return ReadStream<qpb::RunResponse>(
+      token, 120, [&](grpc::ClientContext* ctx) { return stub.Run(ctx, req); },
+      [](const qpb::RunResponse&, Outcome&) {});
 }
 
 double Percentile(std::vector<double> v, double p) {

@@ -23,6 +23,18 @@ std::string HeaderOf(const bus::Message& m, const std::string& key) {
   return "";
 }
 
+// What a checkpoint restores: one BTC-USD book, version 4, a bid of 1 at 99.
+absl::Status ImportOneBook(md::Decoder& d) {
+  mdpb::BookCheckpoint c;
+  auto* b = c.add_books();
+  b->set_symbol("BTC-USD");
+  b->set_version(4);
+  auto* l = b->add_bids();
+  l->set_price("99");
+  l->set_size("1");
+  return d.ImportBooks(c);
+}
+
 TEST(Pipeline, DecodesABatchIntoOutputsInFrameOrder) {
   Pipeline p(FakeVenues());
   RawFrames f;
@@ -139,14 +151,7 @@ TEST(Pipeline, RestoredBooksAreServedAndTheFramesTheyHoldAreSkipped) {
   std::vector<uint64_t> asked;
   o.restore_books = [&](const std::string& venue, uint64_t first_seq, md::Decoder& d) -> absl::StatusOr<uint64_t> {
     asked.push_back(first_seq);
-    mdpb::BookCheckpoint c;
-    auto* b = c.add_books();
-    b->set_symbol("BTC-USD");
-    b->set_version(4);
-    auto* l = b->add_bids();
-    l->set_price("99");
-    l->set_size("1");
-    if (auto st = d.ImportBooks(c); !st.ok()) return st;
+    if (auto st = ImportOneBook(d); !st.ok()) return st;
     return 5;  // the books reflect MD_RAW up to 5
   };
   Pipeline p(std::move(o));
@@ -166,14 +171,7 @@ TEST(Pipeline, ABookIsUnavailableWhileItsVenueIsRestoredAndServedAfter) {
   Gate restoring;
   o.restore_books = [&](const std::string&, uint64_t, md::Decoder& d) -> absl::StatusOr<uint64_t> {
     restoring.Enter();
-    mdpb::BookCheckpoint c;
-    auto* b = c.add_books();
-    b->set_symbol("BTC-USD");
-    b->set_version(4);
-    auto* l = b->add_bids();
-    l->set_price("99");
-    l->set_size("1");
-    if (auto st = d.ImportBooks(c); !st.ok()) return st;
+    if (auto st = ImportOneBook(d); !st.ok()) return st;
     return 4;
   };
   Pipeline p(std::move(o));
