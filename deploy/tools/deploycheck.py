@@ -201,6 +201,17 @@ def run_check_config(bin_dir, service, config_text, env, fails, where):
     return True
 
 
+def report_checked(fails, what, summary, ran):
+    """fails.report(what); when clean, prints "<what> ok: <summary>" and how many
+    configs the service binaries accepted (`ran` of run_check_config)."""
+    rc = fails.report(what)
+    if rc == 0:
+        extra = f", {ran} config(s) accepted by the service binaries" if ran else \
+            " (service binaries not found: --check-config skipped)"
+        print(f"{what} ok: {summary}{extra}")
+    return rc
+
+
 # ------------------------------------------------------------ manifests ---
 
 def load_docs(paths):
@@ -303,12 +314,7 @@ def cmd_manifests(args):
             ran += 1
     for missing in sorted(expected - seen):
         fails.add("render", f"no Deployment for service {missing}")
-    rc = fails.report("manifests")
-    if rc == 0:
-        extra = f", {ran} config(s) accepted by the service binaries" if ran else \
-            " (service binaries not found: --check-config skipped)"
-        print(f"manifests ok: {len(deployments)} service Deployment(s), {len(docs)} object(s){extra}")
-    return rc
+    return report_checked(fails, "manifests", f"{len(deployments)} service Deployment(s), {len(docs)} object(s)", ran)
 
 
 # -------------------------------------------------------------- compose ---
@@ -403,12 +409,7 @@ def cmd_compose(args):
         if run_check_config(args.bin_dir, name, text, {k: v for k, v in env.items() if k.startswith(ENV_PREFIX)},
                             fails, w):
             ran += 1
-    rc = fails.report("compose")
-    if rc == 0:
-        extra = f", {ran} config(s) accepted by the service binaries" if ran else \
-            " (service binaries not found: --check-config skipped)"
-        print(f"compose ok: {len(svcs)} services ({', '.join(svcs)}){extra}")
-    return rc
+    return report_checked(fails, "compose", f"{len(svcs)} services ({', '.join(svcs)})", ran)
 
 
 def main():

@@ -19,6 +19,7 @@
 #include "testing/nats_server.h"
 #include "testing/postgres_server.h"
 #include "testing/process.h"
+#include "testing/suite_servers.h"
 #include "testing/temp_dir.h"
 #include "testing/wait.h"
 
@@ -45,20 +46,11 @@ absl::Status ValidatePrometheusText(const std::string& text, const std::string& 
   return absl::OkStatus();
 }
 
-class ServicesTest : public ::testing::Test {
+class ServicesTest : public testing::NatsPostgresSuite<ServicesTest> {
  protected:
   static void SetUpTestSuite() {
-    auto nats = testing::NatsServer::Start();
-    ASSERT_TRUE(nats.ok()) << nats.status();
-    nats_ = nats->release();
-    auto pg = testing::PostgresServer::Start();
-    ASSERT_TRUE(pg.ok()) << pg.status();
-    pg_ = pg->release();
+    ASSERT_NO_FATAL_FAILURE(NatsPostgresSuite::SetUpTestSuite());
     ASSERT_TRUE(pg_->Exec("CREATE DATABASE warehouse").ok());
-  }
-  static void TearDownTestSuite() {
-    delete nats_;
-    delete pg_;
   }
 
   struct Running {
@@ -86,12 +78,7 @@ class ServicesTest : public ::testing::Test {
     if (name == "admin") return absl::StrCat("database:\n  dsn: \"", pg_->dsn(), "\"\n");
     return "";
   }
-
-  static testing::NatsServer* nats_;
-  static testing::PostgresServer* pg_;
 };
-testing::NatsServer* ServicesTest::nats_ = nullptr;
-testing::PostgresServer* ServicesTest::pg_ = nullptr;
 
 class EveryService : public ServicesTest, public ::testing::WithParamInterface<const char*> {};
 

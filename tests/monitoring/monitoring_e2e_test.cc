@@ -35,6 +35,7 @@
 #include "testing/nats_server.h"
 #include "testing/postgres_server.h"
 #include "testing/process.h"
+#include "testing/suite_servers.h"
 #include "testing/temp_dir.h"
 #include "testing/wait.h"
 
@@ -187,18 +188,13 @@ class Prometheus {
   std::unique_ptr<testing::Process> process_;
 };
 
-class MonitoringTest : public ::testing::Test {
+class MonitoringTest : public testing::NatsPostgresSuite<MonitoringTest> {
  protected:
   static void SetUpTestSuite() {
     auto dir = testing::TempDir::Create("monitoring-e2e");
     ASSERT_TRUE(dir.ok()) << dir.status();
     dir_ = new testing::TempDir(std::move(*dir));
-    auto nats = testing::NatsServer::Start();
-    ASSERT_TRUE(nats.ok()) << nats.status();
-    nats_ = nats->release();
-    auto pg = testing::PostgresServer::Start();
-    ASSERT_TRUE(pg.ok()) << pg.status();
-    pg_ = pg->release();
+    ASSERT_NO_FATAL_FAILURE(NatsPostgresSuite::SetUpTestSuite());
     for (const char* db : {"warehouse", "admin"}) ASSERT_TRUE(pg_->Exec(absl::StrCat("CREATE DATABASE ", db)).ok());
     // A table on the CDC source, so capture has something to carry.
     ASSERT_TRUE(pg_->Exec("CREATE TABLE orders (id int PRIMARY KEY, note text); "
@@ -264,8 +260,7 @@ class MonitoringTest : public ::testing::Test {
       delete s;
     }
     services_.clear();
-    delete pg_;
-    delete nats_;
+    NatsPostgresSuite::TearDownTestSuite();
     delete dir_;
   }
 
@@ -277,15 +272,11 @@ class MonitoringTest : public ::testing::Test {
 
   static constexpr int kForSeconds = 3;
   static testing::TempDir* dir_;
-  static testing::NatsServer* nats_;
-  static testing::PostgresServer* pg_;
   static std::vector<e2e::RunningService*> services_;
   static std::map<std::string, std::string> targets_;
   static Prometheus* prom_;
 };
 testing::TempDir* MonitoringTest::dir_ = nullptr;
-testing::NatsServer* MonitoringTest::nats_ = nullptr;
-testing::PostgresServer* MonitoringTest::pg_ = nullptr;
 std::vector<e2e::RunningService*> MonitoringTest::services_;
 std::map<std::string, std::string> MonitoringTest::targets_;
 Prometheus* MonitoringTest::prom_ = nullptr;

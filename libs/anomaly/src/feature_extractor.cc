@@ -344,23 +344,21 @@ absl::StatusOr<std::optional<FeatureVector>> FeatureExtractor::OnTicker(const md
 }
 
 absl::StatusOr<std::optional<FeatureVector>> FeatureExtractor::OnBookUpdate(const mdpb::BookUpdate& b) {
+  // One side's levels as numbers; the first that is not one fails the update.
+  auto parse_side = [&b](const auto& levels, std::vector<Level>* out) -> absl::Status {
+    out->reserve(levels.size());
+    for (const auto& l : levels) {
+      Level x{};
+      if (!ParseDecimal(l.price(), &x.price) || !ParseDecimal(l.size(), &x.size))
+        return absl::InvalidArgumentError(absl::StrCat("book ", b.origin().venue(), " ", b.origin().symbol(),
+                                                       ": level '", l.price().value(), "' is not a number"));
+      out->push_back(x);
+    }
+    return absl::OkStatus();
+  };
   std::vector<Level> bids, asks;
-  bids.reserve(b.bids_size());
-  asks.reserve(b.asks_size());
-  for (const auto& l : b.bids()) {
-    Level x{};
-    if (!ParseDecimal(l.price(), &x.price) || !ParseDecimal(l.size(), &x.size))
-      return absl::InvalidArgumentError(absl::StrCat("book ", b.origin().venue(), " ", b.origin().symbol(),
-                                                     ": level '", l.price().value(), "' is not a number"));
-    bids.push_back(x);
-  }
-  for (const auto& l : b.asks()) {
-    Level x{};
-    if (!ParseDecimal(l.price(), &x.price) || !ParseDecimal(l.size(), &x.size))
-      return absl::InvalidArgumentError(absl::StrCat("book ", b.origin().venue(), " ", b.origin().symbol(),
-                                                     ": level '", l.price().value(), "' is not a number"));
-    asks.push_back(x);
-  }
+  if (auto st = parse_side(b.bids(), &bids); !st.ok()) return st;
+  if (auto st = parse_side(b.asks(), &asks); !st.ok()) return st;
   return OnBook(b.origin().venue(), b.origin().symbol(), EventTime(b.origin()), b.snapshot(), bids, asks);
 }
 

@@ -204,6 +204,23 @@ void DecodeCommon(const nlohmann::json& j, T* out) {
   out->time_us = j.value("time_us", int64_t{0});
 }
 
+// A wire message as a T (Denial, CallRecord): the common fields, then its own
+// (`decode_own`); nullopt when it is not a JSON object or a field has the
+// wrong type.
+template <typename T, typename DecodeOwn>
+std::optional<T> DecodeRecord(absl::string_view json, DecodeOwn decode_own) {
+  auto j = nlohmann::json::parse(std::string_view(json.data(), json.size()), nullptr, false);
+  if (!j.is_object()) return std::nullopt;
+  try {
+    T out;
+    DecodeCommon(j, &out);
+    decode_own(j, out);
+    return out;
+  } catch (const nlohmann::json::exception&) {  // a field of the wrong type
+    return std::nullopt;
+  }
+}
+
 }  // namespace
 
 std::string EncodeDenial(const Denial& d) {
@@ -219,17 +236,10 @@ std::string EncodeDenial(const Denial& d) {
 }
 
 std::optional<Denial> DecodeDenial(absl::string_view json) {
-  auto j = nlohmann::json::parse(std::string_view(json.data(), json.size()), nullptr, false);
-  if (!j.is_object()) return std::nullopt;
-  try {
-    Denial d;
-    DecodeCommon(j, &d);
+  return DecodeRecord<Denial>(json, [](const nlohmann::json& j, Denial& d) {
     d.reason = j.value("reason", "");
     d.forwarded = j.value("forwarded", "");
-    return d;
-  } catch (const nlohmann::json::exception&) {  // a field of the wrong type
-    return std::nullopt;
-  }
+  });
 }
 
 std::string EncodeCallRecord(const CallRecord& r) {
@@ -245,17 +255,10 @@ std::string EncodeCallRecord(const CallRecord& r) {
 }
 
 std::optional<CallRecord> DecodeCallRecord(absl::string_view json) {
-  auto j = nlohmann::json::parse(std::string_view(json.data(), json.size()), nullptr, false);
-  if (!j.is_object()) return std::nullopt;
-  try {
-    CallRecord r;
-    DecodeCommon(j, &r);
+  return DecodeRecord<CallRecord>(json, [](const nlohmann::json& j, CallRecord& r) {
     r.target = j.value("target", "");
     r.message = j.value("message", "");
-    return r;
-  } catch (const nlohmann::json::exception&) {
-    return std::nullopt;
-  }
+  });
 }
 
 std::string Enforcer::PeerOf(const grpc::ServerContextBase& context) const {

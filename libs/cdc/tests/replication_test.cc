@@ -13,7 +13,7 @@
 #include "cdc/pgoutput.h"
 #include "cdc/replication_client.h"
 #include "cdc/value_mapping.h"
-#include "testing/postgres_server.h"
+#include "testing/suite_servers.h"
 #include "testing/wait.h"
 
 namespace sa::cdc {
@@ -28,18 +28,8 @@ using streamadmin::cdc::v1::OP_UPDATE;
 using streamadmin::cdc::v1::Value;
 using ::testing::HasSubstr;
 
-class CdcReplication : public ::testing::Test {
+class CdcReplication : public sa::testing::PostgresSuite<CdcReplication> {
  protected:
-  static void SetUpTestSuite() {
-    auto server = sa::testing::PostgresServer::Start();
-    ASSERT_TRUE(server.ok()) << server.status();
-    pg_ = server->release();
-  }
-  static void TearDownTestSuite() {
-    delete pg_;
-    pg_ = nullptr;
-  }
-
   void Sql(const std::string& sql) {
     absl::Status st = pg_->Exec(sql);
     ASSERT_TRUE(st.ok()) << st;
@@ -117,11 +107,7 @@ class CdcReplication : public ::testing::Test {
       if (c.name() == name) return &c;
     return nullptr;
   }
-
-  static sa::testing::PostgresServer* pg_;
 };
-
-sa::testing::PostgresServer* CdcReplication::pg_ = nullptr;
 
 std::string Hex(const std::string& bytes) { return absl::BytesToHexString(bytes); }
 

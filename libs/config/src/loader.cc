@@ -1,17 +1,17 @@
 #include "config/loader.h"
 
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/stubs/common.h>
+#include <google/protobuf/util/json_util.h>
 #include <yaml-cpp/yaml.h>
 
 #include <cstring>
 #include <fstream>
 #include <sstream>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
-
-#include <google/protobuf/descriptor.h>
-#include <google/protobuf/stubs/common.h>
-#include <google/protobuf/util/json_util.h>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
@@ -69,6 +69,23 @@ const char* NodeKind(const YAML::Node& n) {
   }
 }
 
+// SetScalar of an integer field of C++ type T: `add` stores into a repeated
+// field, `set` into a singular one. Unsigned types refuse a leading '-'.
+template <typename T>
+std::string SetInteger(const Reflection* r, Message* msg, const FieldDescriptor* f, const std::string& text,
+                       void (Reflection::*add)(Message*, const FieldDescriptor*, T) const,
+                       void (Reflection::*set)(Message*, const FieldDescriptor*, T) const) {
+  T v;
+  if constexpr (std::is_unsigned_v<T>) {
+    if (absl::StartsWith(absl::StripAsciiWhitespace(text), "-") || !absl::SimpleAtoi(text, &v))
+      return absl::StrCat("expected an unsigned integer, got '", text, "'");
+  } else if (!absl::SimpleAtoi(text, &v)) {
+    return absl::StrCat("expected an integer, got '", text, "'");
+  }
+  (r->*(f->is_repeated() ? add : set))(msg, f, v);
+  return "";
+}
+
 // Parses scalar text into one value of the field's type and stores it (adds
 // it when the field is repeated). Returns a reason on failure, "" on success.
 std::string SetScalar(Message* msg, const FieldDescriptor* f, const std::string& text) {
@@ -91,32 +108,14 @@ std::string SetScalar(Message* msg, const FieldDescriptor* f, const std::string&
       rep ? r->AddBool(msg, f, v) : r->SetBool(msg, f, v);
       return "";
     }
-    case FieldDescriptor::CPPTYPE_INT32: {
-      int32_t v;
-      if (!absl::SimpleAtoi(text, &v)) return absl::StrCat("expected an integer, got '", text, "'");
-      rep ? r->AddInt32(msg, f, v) : r->SetInt32(msg, f, v);
-      return "";
-    }
-    case FieldDescriptor::CPPTYPE_INT64: {
-      int64_t v;
-      if (!absl::SimpleAtoi(text, &v)) return absl::StrCat("expected an integer, got '", text, "'");
-      rep ? r->AddInt64(msg, f, v) : r->SetInt64(msg, f, v);
-      return "";
-    }
-    case FieldDescriptor::CPPTYPE_UINT32: {
-      uint32_t v;
-      if (absl::StartsWith(absl::StripAsciiWhitespace(text), "-") || !absl::SimpleAtoi(text, &v))
-        return absl::StrCat("expected an unsigned integer, got '", text, "'");
-      rep ? r->AddUInt32(msg, f, v) : r->SetUInt32(msg, f, v);
-      return "";
-    }
-    case FieldDescriptor::CPPTYPE_UINT64: {
-      uint64_t v;
-      if (absl::StartsWith(absl::StripAsciiWhitespace(text), "-") || !absl::SimpleAtoi(text, &v))
-        return absl::StrCat("expected an unsigned integer, got '", text, "'");
-      rep ? r->AddUInt64(msg, f, v) : r->SetUInt64(msg, f, v);
-      return "";
-    }
+    case FieldDescriptor::CPPTYPE_INT32:
+      return SetInteger<int32_t>(r, msg, f, text, &Reflection::AddInt32, &Reflection::SetInt32);
+    case FieldDescriptor::CPPTYPE_INT64:
+      return SetInteger<int64_t>(r, msg, f, text, &Reflection::AddInt64, &Reflection::SetInt64);
+    case FieldDescriptor::CPPTYPE_UINT32:
+      return SetInteger<uint32_t>(r, msg, f, text, &Reflection::AddUInt32, &Reflection::SetUInt32);
+    case FieldDescriptor::CPPTYPE_UINT64:
+      return SetInteger<uint64_t>(r, msg, f, text, &Reflection::AddUInt64, &Reflection::SetUInt64);
     case FieldDescriptor::CPPTYPE_DOUBLE:
     case FieldDescriptor::CPPTYPE_FLOAT: {
       double v;

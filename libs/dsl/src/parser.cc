@@ -331,22 +331,17 @@ class Parser {
   ExprPtr ParseExpr() {
     DepthGuard g(this);
     if (!g.ok) return nullptr;
-    ExprPtr left = ParseAnd();
-    while (left && IsWord(Peek(), "or")) {
-      Next();
-      ExprPtr right = ParseAnd();
-      if (!right) return nullptr;
-      left = Binary(Op::kOr, left, right);
-    }
-    return left;
+    return ParseChain("or", Op::kOr, &Parser::ParseAnd);
   }
-  ExprPtr ParseAnd() {
-    ExprPtr left = ParseNot();
-    while (left && IsWord(Peek(), "and")) {
+  ExprPtr ParseAnd() { return ParseChain("and", Op::kAnd, &Parser::ParseNot); }
+  // `operand (word operand)*`, left-associative: a or b or c is (a or b) or c.
+  ExprPtr ParseChain(const char* word, Op op, ExprPtr (Parser::*operand)()) {
+    ExprPtr left = (this->*operand)();
+    while (left && IsWord(Peek(), word)) {
       Next();
-      ExprPtr right = ParseNot();
+      ExprPtr right = (this->*operand)();
       if (!right) return nullptr;
-      left = Binary(Op::kAnd, left, right);
+      left = Binary(op, left, right);
     }
     return left;
   }

@@ -243,13 +243,21 @@ class Generator {
     }
   }
 
-  absl::StatusOr<std::string> Call(const TExpr& e) {
-    std::vector<std::string> a;
-    for (const auto& arg : e.args) {
+  // The SQL of each of `args`, in order.
+  absl::StatusOr<std::vector<std::string>> Exprs(const std::vector<TExprPtr>& args) {
+    std::vector<std::string> out;
+    for (const auto& arg : args) {
       auto s = Expr(*arg);
-      if (!s.ok()) return s;
-      a.push_back(*s);
+      if (!s.ok()) return s.status();
+      out.push_back(*std::move(s));
     }
+    return out;
+  }
+
+  absl::StatusOr<std::string> Call(const TExpr& e) {
+    auto args = Exprs(e.args);
+    if (!args.ok()) return args.status();
+    const std::vector<std::string>& a = *args;
     switch (e.func) {
       case Func::kNow: return absl::InvalidArgumentError("now() was not folded");
       case Func::kBin:
@@ -267,12 +275,9 @@ class Generator {
   }
 
   absl::StatusOr<std::string> Aggregate(const AggregateCall& c) {
-    std::vector<std::string> a;
-    for (const auto& arg : c.args) {
-      auto s = Expr(*arg);
-      if (!s.ok()) return s;
-      a.push_back(*s);
-    }
+    auto args = Exprs(c.args);
+    if (!args.ok()) return args.status();
+    const std::vector<std::string>& a = *args;
     const bool str = !c.args.empty() && c.args[0]->type.stringy();
     const std::string time = QuoteIdentifier(plan_.source->time_field);
     switch (c.func) {

@@ -18,7 +18,7 @@
 #include "dsl/aggregate.h"
 #include "dsl/sql.h"
 #include "pg/connection.h"
-#include "testing/postgres_server.h"
+#include "testing/suite_servers.h"
 #include "warehouse/market_data_writer.h"
 
 namespace sa::dsl {
@@ -62,12 +62,10 @@ std::vector<mdpb::Trade> MakeTrades() {
   return out;
 }
 
-class SqlPgTest : public ::testing::Test {
+class SqlPgTest : public testing::PostgresSuite<SqlPgTest> {
  protected:
   static void SetUpTestSuite() {
-    auto pg = testing::PostgresServer::Start();
-    ASSERT_TRUE(pg.ok()) << pg.status();
-    pg_ = pg->release();
+    ASSERT_NO_FATAL_FAILURE(PostgresSuite::SetUpTestSuite());
     auto w = warehouse::MarketDataWriter::Connect({.conninfo = pg_->dsn()});
     ASSERT_TRUE(w.ok()) << w.status();
     trades_ = new std::vector<mdpb::Trade>(MakeTrades());
@@ -126,7 +124,7 @@ class SqlPgTest : public ::testing::Test {
   }
   static void TearDownTestSuite() {
     delete conn_;
-    delete pg_;
+    PostgresSuite::TearDownTestSuite();
     delete trades_;
     delete catalog_;
   }
@@ -167,13 +165,11 @@ class SqlPgTest : public ::testing::Test {
     return CompileSql(*plan, options);
   }
 
-  static testing::PostgresServer* pg_;
   static pg::Connection* conn_;
   static std::vector<mdpb::Trade>* trades_;
   static StaticCatalog* catalog_;
 };
 
-testing::PostgresServer* SqlPgTest::pg_ = nullptr;
 pg::Connection* SqlPgTest::conn_ = nullptr;
 std::vector<mdpb::Trade>* SqlPgTest::trades_ = nullptr;
 StaticCatalog* SqlPgTest::catalog_ = nullptr;

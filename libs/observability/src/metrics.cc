@@ -108,6 +108,18 @@ std::string RenderLabels(const Labels& labels) {
   return out;
 }
 
+namespace {
+
+// The metric of `family_slots` under `labels`, made with `args` on first use.
+template <typename Metric, typename... Args>
+Metric& SlotFor(std::map<std::string, std::unique_ptr<Metric>>& family_slots, const Labels& labels, Args&&... args) {
+  auto& slot = family_slots[RenderLabels(labels)];
+  if (!slot) slot = std::make_unique<Metric>(std::forward<Args>(args)...);
+  return *slot;
+}
+
+}  // namespace
+
 MetricsRegistry::Family& MetricsRegistry::FamilyFor(std::string_view name, std::string_view help,
                                                     Type type) {
   auto it = families_.find(name);
@@ -125,25 +137,19 @@ MetricsRegistry::Family& MetricsRegistry::FamilyFor(std::string_view name, std::
 Counter& MetricsRegistry::GetCounter(std::string_view name, std::string_view help,
                                      const Labels& labels) {
   std::lock_guard lock(mu_);
-  auto& slot = FamilyFor(name, help, Type::kCounter).counters[RenderLabels(labels)];
-  if (!slot) slot = std::make_unique<Counter>();
-  return *slot;
+  return SlotFor(FamilyFor(name, help, Type::kCounter).counters, labels);
 }
 
 Gauge& MetricsRegistry::GetGauge(std::string_view name, std::string_view help,
                                  const Labels& labels) {
   std::lock_guard lock(mu_);
-  auto& slot = FamilyFor(name, help, Type::kGauge).gauges[RenderLabels(labels)];
-  if (!slot) slot = std::make_unique<Gauge>();
-  return *slot;
+  return SlotFor(FamilyFor(name, help, Type::kGauge).gauges, labels);
 }
 
 Histogram& MetricsRegistry::GetHistogram(std::string_view name, std::string_view help,
                                          const Labels& labels, std::vector<double> bounds) {
   std::lock_guard lock(mu_);
-  auto& slot = FamilyFor(name, help, Type::kHistogram).histograms[RenderLabels(labels)];
-  if (!slot) slot = std::make_unique<Histogram>(std::move(bounds));
-  return *slot;
+  return SlotFor(FamilyFor(name, help, Type::kHistogram).histograms, labels, std::move(bounds));
 }
 
 std::string MetricsRegistry::RenderPrometheus() const {

@@ -8,24 +8,15 @@
 
 #include "pg/error.h"
 #include "pg/rows.h"
-#include "testing/postgres_server.h"
+#include "testing/suite_servers.h"
 
 namespace sa::pg {
 namespace {
 
 using ::testing::HasSubstr;
 
-class PgConnection : public ::testing::Test {
+class PgConnection : public sa::testing::PostgresSuite<PgConnection> {
  protected:
-  static void SetUpTestSuite() {
-    auto pg = sa::testing::PostgresServer::Start();
-    ASSERT_TRUE(pg.ok()) << pg.status();
-    pg_ = pg->release();
-  }
-  static void TearDownTestSuite() {
-    delete pg_;
-    pg_ = nullptr;
-  }
   std::unique_ptr<Connection> Connect(SessionOptions options = {}) {
     auto c = Connection::Connect(pg_->dsn(), options);
     EXPECT_TRUE(c.ok()) << c.status();
@@ -36,9 +27,7 @@ class PgConnection : public ::testing::Test {
     EXPECT_TRUE(r.ok()) << r.status();
     return r.ok() && PQntuples(r->get()) > 0 ? PQgetvalue(r->get(), 0, 0) : "";
   }
-  static sa::testing::PostgresServer* pg_;
 };
-sa::testing::PostgresServer* PgConnection::pg_ = nullptr;
 
 TEST_F(PgConnection, EverySessionHasTheHouseSettings) {
   auto c = Connect({.application_name = "sa-pg-test", .statement_timeout_ms = 2500});

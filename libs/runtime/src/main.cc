@@ -169,24 +169,10 @@ class ServiceHost final : public obs::ControlHandler {
   std::string EffectiveConfigJson() override { return config::ToRedactedJson(*def_.config); }
 
   absl::StatusOr<ctl::ServingState> Pause() override {
-    std::lock_guard lock(mu_);
-    if (state_ == ctl::SERVING_STATE_PAUSED) return state_.load();
-    if (state_ != ctl::SERVING_STATE_RUNNING)
-      return absl::FailedPreconditionError(absl::StrCat("cannot pause while ", StateName(state_)));
-    if (auto st = app_->Pause(); !st.ok()) return st;
-    SetState(ctl::SERVING_STATE_PAUSED);
-    spdlog::info("paused");
-    return state_.load();
+    return Toggle(ctl::SERVING_STATE_RUNNING, ctl::SERVING_STATE_PAUSED, &Application::Pause, "pause", "paused");
   }
   absl::StatusOr<ctl::ServingState> Resume() override {
-    std::lock_guard lock(mu_);
-    if (state_ == ctl::SERVING_STATE_RUNNING) return state_.load();
-    if (state_ != ctl::SERVING_STATE_PAUSED)
-      return absl::FailedPreconditionError(absl::StrCat("cannot resume while ", StateName(state_)));
-    if (auto st = app_->Resume(); !st.ok()) return st;
-    SetState(ctl::SERVING_STATE_RUNNING);
-    spdlog::info("resumed");
-    return state_.load();
+    return Toggle(ctl::SERVING_STATE_PAUSED, ctl::SERVING_STATE_RUNNING, &Application::Resume, "resume", "resumed");
   }
   // Answers by `timeout` (+ kDrainAnswerGrace) whatever the application
   // does: a drain still running then is DEADLINE_EXCEEDED and the state stays
@@ -208,6 +194,19 @@ class ServiceHost final : public obs::ControlHandler {
   }
 
  private:
+  // Pause and Resume: from `from` to `to` through the application's `step`;
+  // already at `to` is a no-op, any other state is FAILED_PRECONDITION.
+  absl::StatusOr<ctl::ServingState> Toggle(ctl::ServingState from, ctl::ServingState to,
+                                           absl::Status (Application::*step)(), const char* verb, const char* done) {
+    std::lock_guard lock(mu_);
+    if (state_ == to) return state_.load();
+    if (state_ != from)
+      return absl::FailedPreconditionError(absl::StrCat("cannot ", verb, " while ", StateName(state_)));
+    if (auto st = ((*app_).*step)(); !st.ok()) return st;
+    SetState(to);
+    spdlog::info("{}", done);
+    return state_.load();
+  }
   absl::Status Readiness() {
     ctl::ServingState s = state_.load();
     if (s != ctl::SERVING_STATE_RUNNING)

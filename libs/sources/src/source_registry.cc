@@ -11,18 +11,13 @@
 namespace sa::sources {
 namespace {
 
-absl::StatusOr<std::unique_ptr<Source>> CreateWebSocket(const nlohmann::json& config) {
-  auto options = WebSocketSourceOptionsFromJson(config);
+// A source of type `SourceT` from its options in JSON (`parse`), as a factory
+// the registry holds.
+template <typename SourceT, auto parse>
+absl::StatusOr<std::unique_ptr<Source>> CreateFromJson(const nlohmann::json& config) {
+  auto options = parse(config);
   if (!options.ok()) return options.status();
-  auto source = WebSocketSource::Create(*std::move(options));
-  if (!source.ok()) return source.status();
-  return std::unique_ptr<Source>(std::move(*source));
-}
-
-absl::StatusOr<std::unique_ptr<Source>> CreateKafka(const nlohmann::json& config) {
-  auto options = KafkaSourceOptionsFromJson(config);
-  if (!options.ok()) return options.status();
-  auto source = KafkaSource::Create(*std::move(options));
+  auto source = SourceT::Create(*std::move(options));
   if (!source.ok()) return source.status();
   return std::unique_ptr<Source>(std::move(*source));
 }
@@ -34,8 +29,8 @@ SourceRegistry& SourceRegistry::Default() {
   // static library would silently drop when nothing references their object file.
   static SourceRegistry* registry = [] {
     auto* r = new SourceRegistry();
-    (void)r->Register("websocket", CreateWebSocket);
-    (void)r->Register("kafka", CreateKafka);
+    (void)r->Register("websocket", CreateFromJson<WebSocketSource, WebSocketSourceOptionsFromJson>);
+    (void)r->Register("kafka", CreateFromJson<KafkaSource, KafkaSourceOptionsFromJson>);
     return r;
   }();
   return *registry;

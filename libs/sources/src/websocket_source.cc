@@ -25,6 +25,7 @@
 #include <optional>
 #include <random>
 #include <thread>
+#include <type_traits>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -829,12 +830,28 @@ absl::Status KeyError(const std::string& key, const std::string& want) {
       absl::StrCat("websocket source config: '", key, "' must be ", want));
 }
 
-absl::Status GetString(const nlohmann::json& c, const std::string& key, std::string* out) {
+// Sets *out to c[key] when the key is there (OK when it is absent); a value
+// of another JSON type than T's (string, boolean, number) is an error saying
+// `want`.
+template <typename T>
+absl::Status GetValue(const nlohmann::json& c, const std::string& key, const char* want, T* out) {
   auto it = c.find(key);
   if (it == c.end()) return absl::OkStatus();
-  if (!it->is_string()) return KeyError(key, "a string");
-  *out = it->get<std::string>();
+  bool fits;
+  if constexpr (std::is_same_v<T, std::string>) {
+    fits = it->is_string();
+  } else if constexpr (std::is_same_v<T, bool>) {
+    fits = it->is_boolean();
+  } else {
+    fits = it->is_number();
+  }
+  if (!fits) return KeyError(key, want);
+  *out = it->get<T>();
   return absl::OkStatus();
+}
+
+absl::Status GetString(const nlohmann::json& c, const std::string& key, std::string* out) {
+  return GetValue(c, key, "a string", out);
 }
 
 absl::Status GetStrings(const nlohmann::json& c, const std::string& key,
@@ -851,11 +868,7 @@ absl::Status GetStrings(const nlohmann::json& c, const std::string& key,
 }
 
 absl::Status GetDouble(const nlohmann::json& c, const std::string& key, double* out) {
-  auto it = c.find(key);
-  if (it == c.end()) return absl::OkStatus();
-  if (!it->is_number()) return KeyError(key, "a number");
-  *out = it->get<double>();
-  return absl::OkStatus();
+  return GetValue(c, key, "a number", out);
 }
 
 absl::Status GetMillis(const nlohmann::json& c, const std::string& key, absl::Duration* out) {
@@ -879,11 +892,7 @@ absl::Status GetUnsigned(const nlohmann::json& c, const std::string& key, T* out
 }
 
 absl::Status GetBool(const nlohmann::json& c, const std::string& key, bool* out) {
-  auto it = c.find(key);
-  if (it == c.end()) return absl::OkStatus();
-  if (!it->is_boolean()) return KeyError(key, "true or false");
-  *out = it->get<bool>();
-  return absl::OkStatus();
+  return GetValue(c, key, "true or false", out);
 }
 
 // Replaces scheme://authority of `url` by `base` (tests point venues at a local server).

@@ -1,6 +1,5 @@
 #include "testing/postgres_server.h"
 
-#include <dirent.h>
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
@@ -19,6 +18,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "testing/proc_stat.h"
 #include "testing/process.h"
 
 namespace sa::testing {
@@ -36,33 +36,10 @@ absl::Status RunChecked(const std::vector<std::string>& argv, absl::Duration tim
   return absl::OkStatus();
 }
 
-// Parses /proc/<pid>/stat: "pid (comm) state ppid ...".
-bool ReadProcStat(pid_t pid, std::string* comm, pid_t* ppid) {
-  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
-  std::string line;
-  if (!std::getline(in, line)) return false;
-  size_t open = line.find('(');
-  size_t close = line.rfind(')');
-  if (open == std::string::npos || close == std::string::npos || close < open) return false;
-  *comm = line.substr(open + 1, close - open - 1);
-  std::istringstream rest(line.substr(close + 1));
-  std::string state;
-  rest >> state >> *ppid;
-  return static_cast<bool>(rest);
-}
-
 std::vector<pid_t> ChildrenNamed(pid_t parent, const std::string& name) {
   std::vector<pid_t> out;
-  DIR* d = opendir("/proc");
-  if (d == nullptr) return out;
-  while (dirent* e = readdir(d)) {
-    int pid = 0;
-    if (!absl::SimpleAtoi(e->d_name, &pid)) continue;
-    std::string comm;
-    pid_t ppid = 0;
-    if (ReadProcStat(pid, &comm, &ppid) && ppid == parent && comm == name) out.push_back(pid);
-  }
-  closedir(d);
+  for (const ProcStat& p : ListProcesses())
+    if (p.ppid == parent && p.comm == name) out.push_back(p.pid);
   return out;
 }
 

@@ -51,6 +51,23 @@ absl::Status Annotate(const std::string& target, const char* call, const grpc::S
   absl::Status s = FromGrpcStatus(st);
   return absl::Status(s.code(), absl::StrCat(target, " ", call, ": ", s.message()));
 }
+
+// One ServiceControl call `name` to `target`: the deadline, the bearer token
+// when there is one, and a failure annotated with the target and the call.
+template <typename Request, typename Response>
+absl::StatusOr<Response> Call(ctl::ServiceControl::Stub& stub, const std::string& target, const std::string& token,
+                              const char* name,
+                              grpc::Status (ctl::ServiceControl::Stub::*rpc)(grpc::ClientContext*, const Request&,
+                                                                             Response*),
+                              const Request& req, absl::Duration timeout) {
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, timeout);
+  if (!token.empty()) ctx.AddMetadata("authorization", "Bearer " + token);
+  Response resp;
+  grpc::Status st = (stub.*rpc)(&ctx, req, &resp);
+  if (!st.ok()) return Annotate(target, name, st);
+  return resp;
+}
 }  // namespace
 
 absl::Status ControlClient::Health(const std::string& service) {
@@ -71,54 +88,37 @@ absl::Status ControlClient::Health(const std::string& service) {
 }
 
 absl::StatusOr<ctl::GetStatusResponse> ControlClient::GetStatus() {
-  grpc::ClientContext ctx;
-  SetDeadline(&ctx, timeout_);
-  if (!token_.empty()) ctx.AddMetadata("authorization", "Bearer " + token_);
-  ctl::GetStatusResponse resp;
-  grpc::Status st = stub_->GetStatus(&ctx, ctl::GetStatusRequest(), &resp);
-  if (!st.ok()) return Annotate(target_, "GetStatus", st);
-  return resp;
+  return Call(*stub_, target_, token_, "GetStatus", &ctl::ServiceControl::Stub::GetStatus, ctl::GetStatusRequest(),
+              timeout_);
 }
 
 absl::StatusOr<std::string> ControlClient::GetConfig() {
-  grpc::ClientContext ctx;
-  SetDeadline(&ctx, timeout_);
-  if (!token_.empty()) ctx.AddMetadata("authorization", "Bearer " + token_);
-  ctl::GetConfigResponse resp;
-  grpc::Status st = stub_->GetConfig(&ctx, ctl::GetConfigRequest(), &resp);
-  if (!st.ok()) return Annotate(target_, "GetConfig", st);
-  return resp.json();
+  auto resp = Call(*stub_, target_, token_, "GetConfig", &ctl::ServiceControl::Stub::GetConfig, ctl::GetConfigRequest(),
+                   timeout_);
+  if (!resp.ok()) return resp.status();
+  return resp->json();
 }
 
 absl::StatusOr<ctl::ServingState> ControlClient::Pause() {
-  grpc::ClientContext ctx;
-  SetDeadline(&ctx, timeout_);
-  if (!token_.empty()) ctx.AddMetadata("authorization", "Bearer " + token_);
-  ctl::PauseResponse resp;
-  grpc::Status st = stub_->Pause(&ctx, ctl::PauseRequest(), &resp);
-  if (!st.ok()) return Annotate(target_, "Pause", st);
-  return resp.state();
+  auto resp = Call(*stub_, target_, token_, "Pause", &ctl::ServiceControl::Stub::Pause, ctl::PauseRequest(), timeout_);
+  if (!resp.ok()) return resp.status();
+  return resp->state();
 }
 
 absl::StatusOr<ctl::ServingState> ControlClient::Resume() {
-  grpc::ClientContext ctx;
-  SetDeadline(&ctx, timeout_);
-  if (!token_.empty()) ctx.AddMetadata("authorization", "Bearer " + token_);
-  ctl::ResumeResponse resp;
-  grpc::Status st = stub_->Resume(&ctx, ctl::ResumeRequest(), &resp);
-  if (!st.ok()) return Annotate(target_, "Resume", st);
-  return resp.state();
+  auto resp =
+      Call(*stub_, target_, token_, "Resume", &ctl::ServiceControl::Stub::Resume, ctl::ResumeRequest(), timeout_);
+  if (!resp.ok()) return resp.status();
+  return resp->state();
 }
 
 absl::StatusOr<ctl::ServingState> ControlClient::Drain(absl::Duration timeout) {
-  grpc::ClientContext ctx;
-  SetDeadline(&ctx, timeout + timeout_);
   ctl::DrainRequest req;
   req.set_timeout_s(static_cast<uint32_t>(absl::ToInt64Seconds(timeout)));
-  ctl::DrainResponse resp;
-  grpc::Status st = stub_->Drain(&ctx, req, &resp);
-  if (!st.ok()) return Annotate(target_, "Drain", st);
-  return resp.state();
+  // Sent without the token, as before.
+  auto resp = Call(*stub_, target_, /*token=*/"", "Drain", &ctl::ServiceControl::Stub::Drain, req, timeout + timeout_);
+  if (!resp.ok()) return resp.status();
+  return resp->state();
 }
 
 std::string StateLabel(ctl::ServingState state) {
