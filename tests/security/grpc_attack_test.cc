@@ -17,6 +17,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
+#include "cli/control_client.h"
 #include "grpc_fixture.h"
 
 namespace sa::security_test {
@@ -525,6 +526,21 @@ TEST_F(GrpcAttack, ASuccessfulPauseAndResumeOnAnotherServiceAreAudited) {
         absl::Seconds(10)))
         << method << " on the normalizer left no audit entry";
   }
+}
+
+// The CLI's drain carries the caller's token like every other control call: a
+// viewer's is refused for its rights (PERMISSION_DENIED), not as missing.
+TEST_F(GrpcAttack, TheCliSendsItsTokenWithDrain) {
+  std::string viewer = Fresh("drainer");
+  ASSERT_TRUE(CreateUser(viewer, kUserPassword, {"viewer"}).ok());
+  auto v = Login(viewer, kUserPassword);
+  ASSERT_TRUE(v.ok()) << v.status();
+  cli::ControlClient anonymous(normalizer_->target, absl::Seconds(5));
+  EXPECT_TRUE(absl::IsUnauthenticated(anonymous.Drain(absl::Seconds(1)).status()));
+  cli::ControlClient with_token(normalizer_->target, absl::Seconds(5), v->access_token());
+  auto drained = with_token.Drain(absl::Seconds(1));
+  EXPECT_TRUE(absl::IsPermissionDenied(drained.status())) << drained.status();
+  EXPECT_TRUE(with_token.GetStatus().ok()) << "the viewer reads the status with the same client";
 }
 
 TEST_F(GrpcAttack, AClientSentForwardedForIsNeverTakenForThePeer) {

@@ -115,8 +115,7 @@ absl::StatusOr<ctl::ServingState> ControlClient::Resume() {
 absl::StatusOr<ctl::ServingState> ControlClient::Drain(absl::Duration timeout) {
   ctl::DrainRequest req;
   req.set_timeout_s(static_cast<uint32_t>(absl::ToInt64Seconds(timeout)));
-  // Sent without the token, as before.
-  auto resp = Call(*stub_, target_, /*token=*/"", "Drain", &ctl::ServiceControl::Stub::Drain, req, timeout + timeout_);
+  auto resp = Call(*stub_, target_, token_, "Drain", &ctl::ServiceControl::Stub::Drain, req, timeout + timeout_);
   if (!resp.ok()) return resp.status();
   return resp->state();
 }
