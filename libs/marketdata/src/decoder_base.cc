@@ -130,6 +130,28 @@ void DecoderBase::FillOrigin(pb::Origin* origin, const RawFrame& frame, absl::st
   origin->set_frame_seq(frame.frame_seq);
 }
 
+ResyncRequest DecoderBase::Resubscribe(std::string channel, int depth) {
+  ResyncRequest request;
+  request.action = ResyncRequest::Action::kResubscribe;
+  request.channel = std::move(channel);
+  request.depth = depth;
+  return request;
+}
+
+void DecoderBase::ReplaceLevels(OrderBook& book, absl::Span<const LevelView> levels) {
+  book.Clear();
+  for (const LevelView& level : levels) book.SetParsed(level.side, level.parsed, AV(level.price), AV(level.size));
+}
+
+void DecoderBase::ApplyLevels(OrderBook& book, absl::Span<const LevelView> levels, pb::BookUpdate& update) {
+  for (const LevelView& level : levels) {
+    book.SetParsed(level.side, level.parsed, AV(level.price), AV(level.size));
+    pb::BookLevel* out = level.side == BookSide::kBid ? update.add_bids() : update.add_asks();
+    SetDecimal(out->mutable_price(), level.price);
+    SetDecimal(out->mutable_size(), level.size);
+  }
+}
+
 TrackedBook& DecoderBase::GetBook(absl::string_view symbol, absl::string_view venue_symbol) {
   auto it = books_.find(symbol);
   if (it != books_.end()) return *it->second;

@@ -7,15 +7,17 @@
 // src/venues/*/ for the four builtin ones. Same threading contract as Decoder.
 #pragma once
 
+#include <google/protobuf/arena.h>
+
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
-
-#include <google/protobuf/arena.h>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 #include "internal/json.h"
 #include "marketdata/decoder.h"
 #include "marketdata/order_book.h"
@@ -25,6 +27,15 @@ namespace sa::md::internal {
 inline void SetDecimal(::streamadmin::common::v1::Decimal* decimal, std::string_view text) {
   decimal->mutable_value()->assign(text.data(), text.size());
 }
+
+// One book level as a venue's frame gives it: views into the parsed frame,
+// checked and parsed once by DecoderBase::CheckLevel, applied later.
+struct LevelView {
+  BookSide side = BookSide::kBid;
+  std::string_view price;
+  std::string_view size;
+  OrderBook::ParsedLevel parsed;
+};
 
 enum class BookState {
   kUnsynced,   // no snapshot yet (start-up): nothing published, no status emitted
@@ -118,6 +129,13 @@ class DecoderBase : public Decoder {
   void EmitTrade(Sink& sink) { ++stats_.trades; sink.OnTrade(trade_); }
   void EmitTicker(Sink& sink) { ++stats_.tickers; sink.OnTicker(ticker_); }
   void EmitCandle(Sink& sink) { ++stats_.candles; sink.OnCandle(candle_); }
+
+  // A kResubscribe request for `channel` (with the venue's `depth`, where it has one).
+  static ResyncRequest Resubscribe(std::string channel, int depth = 0);
+  // A snapshot: `book`'s levels become `levels` (checked by CheckLevel).
+  static void ReplaceLevels(OrderBook& book, absl::Span<const LevelView> levels);
+  // An update: applies `levels` to `book` and adds each to `update` as sent.
+  static void ApplyLevels(OrderBook& book, absl::Span<const LevelView> levels, pb::BookUpdate& update);
 
   // Books, keyed by canonical symbol.
   TrackedBook& GetBook(absl::string_view symbol, absl::string_view venue_symbol);

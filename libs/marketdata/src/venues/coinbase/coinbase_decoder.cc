@@ -34,14 +34,8 @@
 #include "marketdata/decoder_registry.h"
 #include "marketdata/symbols.h"
 
-namespace sa::md {
+namespace sa::md::internal {
 namespace {
-
-using internal::AV;
-using internal::BookState;
-namespace od = simdjson::ondemand;
-using internal::SetDecimal;
-using internal::TrackedBook;
 
 constexpr int64_t kCandleNs = 300'000'000'000;  // Advanced Trade candles are 5 minutes
 
@@ -51,13 +45,6 @@ struct L2Event {
   size_t first_level = 0;  // range in levels_
   size_t end_level = 0;
   int64_t time_ns = 0;     // latest event_time of its updates
-};
-
-struct L2Level {
-  BookSide side;
-  std::string_view price;
-  std::string_view size;
-  OrderBook::ParsedLevel parsed;  // by CheckLevel: applied without parsing again
 };
 
 struct TradeView {
@@ -75,18 +62,13 @@ struct CandleView {
   int64_t start_s = 0;
 };
 
-class CoinbaseDecoder final : public internal::DecoderBase {
+class CoinbaseDecoder final : public DecoderBase {
  public:
   explicit CoinbaseDecoder(const DecoderOptions& options) : DecoderBase("coinbase", options) {}
 
  protected:
   absl::Status DecodeDocument(const RawFrame& frame, od::document& doc, Sink& sink) override;
-  ResyncRequest MakeResyncRequest(const TrackedBook& book) const override {
-    ResyncRequest request;
-    request.action = ResyncRequest::Action::kResubscribe;
-    request.channel = "level2";
-    return request;
-  }
+  ResyncRequest MakeResyncRequest(const TrackedBook& book) const override { return Resubscribe("level2"); }
   void ForgetConnection(absl::string_view conn) override { last_sequence_.erase(conn); }
   bool SupportsCheckpoints() const override { return true; }
   void ExportConnState(pb::BookCheckpoint* checkpoint) const override {
@@ -103,11 +85,14 @@ class CoinbaseDecoder final : public internal::DecoderBase {
   absl::Status ReadCandles(const RawFrame& frame, od::array events);
   void ApplyL2(const RawFrame& frame, uint64_t sequence, Sink& sink);
   const std::string& Canonical(std::string_view product);
+  absl::Span<const LevelView> EventLevels(const L2Event& event) const {
+    return absl::MakeConstSpan(levels_).subspan(event.first_level, event.end_level - event.first_level);
+  }
 
   absl::flat_hash_map<std::string, uint64_t> last_sequence_;  // per conn
-  internal::SymbolCache symbols_;
+  SymbolCache symbols_;
   std::vector<L2Event> l2_events_;
-  std::vector<L2Level> levels_;
+  std::vector<LevelView> levels_;
   std::vector<TradeView> trades_;
   std::vector<TickerView> tickers_;
   std::vector<CandleView> candles_;
@@ -273,7 +258,7 @@ absl::Status CoinbaseDecoder::ReadL2(const RawFrame& frame, od::array events) {
             return JsonError(frame, error, "update");
           }
           std::string_view side, time;
-          L2Level level{BookSide::kBid, {}, {}};
+          LevelView level;
           for (auto update_field : update) {
             std::string_view name;
             if (auto error = update_field.unescaped_key().get(name)) {
@@ -325,11 +310,7 @@ void CoinbaseDecoder::ApplyL2(const RawFrame& frame, uint64_t sequence, Sink& si
     TrackedBook& book = GetBook(Canonical(event.product), AV(event.product));
     book.conn = frame.conn;
     if (event.snapshot) {
-      book.book.Clear();
-      for (size_t i = event.first_level; i < event.end_level; ++i) {
-        const L2Level& level = levels_[i];
-        book.book.SetParsed(level.side, level.parsed, AV(level.price), AV(level.size));
-      }
+      ReplaceLevels(book.book, EventLevels(event));
       GoLiveWithSnapshot(book, frame, sequence, event.time_ns, sink);
       continue;
     }
@@ -344,13 +325,7 @@ void CoinbaseDecoder::ApplyL2(const RawFrame& frame, uint64_t sequence, Sink& si
     }
     book.sequence = sequence;
     pb::BookUpdate& update = StartBookUpdate(book, frame, false, sequence, event.time_ns);
-    for (size_t i = event.first_level; i < event.end_level; ++i) {
-      const L2Level& level = levels_[i];
-      book.book.SetParsed(level.side, level.parsed, AV(level.price), AV(level.size));
-      pb::BookLevel* out = level.side == BookSide::kBid ? update.add_bids() : update.add_asks();
-      SetDecimal(out->mutable_price(), level.price);
-      SetDecimal(out->mutable_size(), level.size);
-    }
+    ApplyLevels(book.book, EventLevels(event), update);
     PublishBookUpdate(book, sink);
   }
 }
@@ -378,7 +353,7 @@ absl::Status CoinbaseDecoder::ReadTrades(const RawFrame& frame, od::array events
                                    : key == "side"     ? &side
                                                        : nullptr;
         if (target == nullptr) continue;
-        if (auto error = internal::RawScalarText(field.value(), target)) {
+        if (auto error = RawScalarText(field.value(), target)) {
           return JsonError(frame, error, AV(key));
         }
       }
@@ -476,7 +451,7 @@ absl::Status CoinbaseDecoder::ReadCandles(const RawFrame& frame, od::array event
                                    : key == "volume"    ? &view.volume
                                                         : nullptr;
         if (target == nullptr) continue;
-        if (auto error = internal::RawScalarText(field.value(), target)) {
+        if (auto error = RawScalarText(field.value(), target)) {
           return JsonError(frame, error, AV(key));
         }
       }
@@ -499,4 +474,4 @@ absl::Status CoinbaseDecoder::ReadCandles(const RawFrame& frame, od::array event
 
 SA_REGISTER_DECODER("coinbase", CoinbaseDecoder)
 
-}  // namespace sa::md
+}  // namespace sa::md::internal

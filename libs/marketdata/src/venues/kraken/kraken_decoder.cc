@@ -27,14 +27,8 @@
 #include "marketdata/symbols.h"
 #include "venues/kraken/kraken_checksum.h"
 
-namespace sa::md {
+namespace sa::md::internal {
 namespace {
-
-using internal::AV;
-using internal::BookState;
-namespace od = simdjson::ondemand;
-using internal::SetDecimal;
-using internal::TrackedBook;
 
 bool IsJsonSpace(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
 
@@ -103,27 +97,14 @@ struct PendingTrade {
   pb::Side side = pb::SIDE_UNSPECIFIED;
 };
 
-struct PendingLevel {
-  BookSide side;
-  std::string_view price;
-  std::string_view size;
-  OrderBook::ParsedLevel parsed;  // by CheckLevel: applied without parsing again
-};
-
-class KrakenDecoder final : public internal::DecoderBase {
+class KrakenDecoder final : public DecoderBase {
  public:
   explicit KrakenDecoder(const DecoderOptions& options) : DecoderBase("kraken", options) {}
 
  protected:
   absl::Status DecodeDocument(const RawFrame& frame, od::document& doc, Sink& sink) override;
 
-  ResyncRequest MakeResyncRequest(const TrackedBook& book) const override {
-    ResyncRequest request;
-    request.action = ResyncRequest::Action::kResubscribe;
-    request.channel = "book";
-    request.depth = book.depth;
-    return request;
-  }
+  ResyncRequest MakeResyncRequest(const TrackedBook& book) const override { return Resubscribe("book", book.depth); }
 
   void ForgetConnection(absl::string_view conn) override { channels_.erase(conn); }
   // Kraken books carry their own state (levels, depth; the checksum is over
@@ -141,7 +122,7 @@ class KrakenDecoder final : public internal::DecoderBase {
                          int depth, Sink& sink);
   const std::string& Canonical(std::string_view pair);
 
-  internal::SymbolCache symbols_;
+  SymbolCache symbols_;
   // conn -> channelID -> pair, from subscriptionStatus.
   absl::flat_hash_map<std::string, absl::flat_hash_map<uint64_t, std::string>> channels_;
 
@@ -149,7 +130,7 @@ class KrakenDecoder final : public internal::DecoderBase {
   std::string channel_buffer_;
   std::string pair_buffer_;
   std::vector<PendingTrade> trades_;
-  std::vector<PendingLevel> levels_;
+  std::vector<LevelView> levels_;
   bool book_snapshot_ = false;
   bool has_checksum_ = false;
   std::string_view checksum_;
@@ -399,7 +380,7 @@ absl::Status KrakenDecoder::ReadLevels(const RawFrame& frame, od::value value, B
   for (auto element : levels) {
     od::array fields;
     if (auto error = element.get_array().get(fields)) return JsonError(frame, error, AV(key));
-    PendingLevel level{side, {}, {}};
+    LevelView level{side, {}, {}};
     std::string_view time;
     size_t index = 0;
     for (auto field : fields) {
@@ -468,11 +449,7 @@ absl::Status KrakenDecoder::ApplyBook(const RawFrame& frame, std::string_view pa
   if (book_snapshot_) {
     book.conn = frame.conn;
     book.depth = depth;
-    book.book.Clear();
-    for (const PendingLevel& level : levels_) {
-      // Validated while reading: cannot fail.
-      book.book.SetParsed(level.side, level.parsed, AV(level.price), AV(level.size));
-    }
+    ReplaceLevels(book.book, levels_);
     book.book.Truncate(static_cast<size_t>(depth));
     GoLiveWithSnapshot(book, frame, 0, book_time_ns_, sink);
     return absl::OkStatus();
@@ -489,12 +466,7 @@ absl::Status KrakenDecoder::ApplyBook(const RawFrame& frame, std::string_view pa
     return absl::OkStatus();
   }
   pb::BookUpdate& update = StartBookUpdate(book, frame, /*snapshot=*/false, 0, book_time_ns_);
-  for (const PendingLevel& level : levels_) {
-    book.book.SetParsed(level.side, level.parsed, AV(level.price), AV(level.size));
-    pb::BookLevel* out = level.side == BookSide::kBid ? update.add_bids() : update.add_asks();
-    SetDecimal(out->mutable_price(), level.price);
-    SetDecimal(out->mutable_size(), level.size);
-  }
+  ApplyLevels(book.book, levels_, update);
   book.book.Truncate(static_cast<size_t>(book.depth),
                      [&update](BookSide side, const OrderBook::Level& level) {
                        pb::BookLevel* out =
@@ -576,4 +548,4 @@ absl::Status KrakenDecoder::DecodeEvent(const RawFrame& frame, od::document& doc
 
 SA_REGISTER_DECODER("kraken", KrakenDecoder)
 
-}  // namespace sa::md
+}  // namespace sa::md::internal
