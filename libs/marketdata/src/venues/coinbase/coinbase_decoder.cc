@@ -249,6 +249,9 @@ absl::Status CoinbaseDecoder::ReadL2(const RawFrame& frame, od::array events) {
       } else if (key == "updates") {
         has_updates = true;
         od::array updates;
+        std::string_view last_time;
+        bool last_time_ok = false;
+        int64_t last_time_ns = 0;
         if (auto error = field.value().get_array().get(updates)) {
           return JsonError(frame, error, "updates");
         }
@@ -282,10 +285,12 @@ absl::Status CoinbaseDecoder::ReadL2(const RawFrame& frame, od::array events) {
             return Error(frame, DecodeError::kBadValue, absl::StrCat("l2 side \"", AV(side), "\""));
           }
           if (auto st = CheckLevel(frame, "l2 level", level.price, level.size, &level.parsed); !st.ok()) return st;
-          int64_t time_ns = 0;
-          if (!time.empty() && ParseRfc3339ToNs(AV(time), &time_ns) && time_ns > event.time_ns) {
-            event.time_ns = time_ns;
+          // Snapshot levels all carry the same event_time: parsed once per text.
+          if (time != last_time) {
+            last_time = time;
+            last_time_ok = !time.empty() && ParseRfc3339ToNs(AV(time), &last_time_ns);
           }
+          if (last_time_ok && last_time_ns > event.time_ns) event.time_ns = last_time_ns;
           levels_.push_back(level);
         }
       }
