@@ -44,6 +44,10 @@ DecoderBase::DecoderBase(std::string venue, const DecoderOptions& options)
   }
 }
 
+DecoderBase::~DecoderBase() {
+  for (pb::BookLevel* level : spare_levels_) delete level;
+}
+
 absl::Status DecoderBase::Decode(const RawFrame& frame, Sink& sink) {
   ++stats_.frames;
   absl::Status status = [&]() -> absl::Status {
@@ -146,10 +150,19 @@ void DecoderBase::ReplaceLevels(OrderBook& book, absl::Span<const LevelView> lev
 void DecoderBase::ApplyLevels(OrderBook& book, absl::Span<const LevelView> levels, pb::BookUpdate& update) {
   for (const LevelView& level : levels) {
     book.SetParsed(level.side, level.parsed, AV(level.price), AV(level.size));
-    pb::BookLevel* out = level.side == BookSide::kBid ? update.add_bids() : update.add_asks();
+    pb::BookLevel* out = AddLevel(update, level.side);
     SetDecimal(out->mutable_price(), level.price);
     SetDecimal(out->mutable_size(), level.size);
   }
+}
+
+pb::BookLevel* DecoderBase::AddLevel(pb::BookUpdate& update, BookSide side) {
+  auto* levels = side == BookSide::kBid ? update.mutable_bids() : update.mutable_asks();
+  if (&update != &update_ || spare_levels_.empty()) return levels->Add();
+  pb::BookLevel* level = spare_levels_.back();
+  spare_levels_.pop_back();
+  levels->AddAllocated(level);
+  return level;
 }
 
 TrackedBook& DecoderBase::GetBook(absl::string_view symbol, absl::string_view venue_symbol) {
@@ -171,8 +184,18 @@ TrackedBook* DecoderBase::FindBook(absl::string_view symbol) {
 pb::BookUpdate& DecoderBase::StartBookUpdate(const TrackedBook& book, const RawFrame& frame,
                                              bool snapshot, uint64_t sequence,
                                              int64_t exchange_time_ns) {
-  book_arena_.Reset();
-  book_update_ = google::protobuf::Arena::CreateMessage<pb::BookUpdate>(&book_arena_);
+  if (snapshot) {
+    book_arena_.Reset();
+    book_update_ = google::protobuf::Arena::CreateMessage<pb::BookUpdate>(&book_arena_);
+  } else {
+    for (auto* levels : {update_.mutable_bids(), update_.mutable_asks()}) {
+      const size_t spare = spare_levels_.size();
+      spare_levels_.resize(spare + static_cast<size_t>(levels->size()));
+      // A heap message: the levels are handed over as they are, not copied.
+      levels->UnsafeArenaExtractSubrange(0, levels->size(), spare_levels_.data() + spare);
+    }
+    book_update_ = &update_;
+  }
   FillOrigin(book_update_->mutable_origin(), frame, book.symbol, book.venue_symbol,
              exchange_time_ns);
   book_update_->set_snapshot(snapshot);

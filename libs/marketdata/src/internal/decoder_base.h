@@ -75,6 +75,7 @@ class SymbolCache {
 class DecoderBase : public Decoder {
  public:
   DecoderBase(std::string venue, const DecoderOptions& options);
+  ~DecoderBase() override;
 
   absl::string_view venue() const final { return venue_; }
   absl::Status Decode(const RawFrame& frame, Sink& sink) final;
@@ -135,7 +136,9 @@ class DecoderBase : public Decoder {
   // A snapshot: `book`'s levels become `levels` (checked by CheckLevel).
   static void ReplaceLevels(OrderBook& book, absl::Span<const LevelView> levels);
   // An update: applies `levels` to `book` and adds each to `update` as sent.
-  static void ApplyLevels(OrderBook& book, absl::Span<const LevelView> levels, pb::BookUpdate& update);
+  void ApplyLevels(OrderBook& book, absl::Span<const LevelView> levels, pb::BookUpdate& update);
+  // Appends a level to `update` (from StartBookUpdate) on `side`.
+  pb::BookLevel* AddLevel(pb::BookUpdate& update, BookSide side);
 
   // Books, keyed by canonical symbol.
   TrackedBook& GetBook(absl::string_view symbol, absl::string_view venue_symbol);
@@ -145,9 +148,10 @@ class DecoderBase : public Decoder {
     for (auto& [symbol, book] : books_) fn(*book);
   }
 
-  // Starts a BookUpdate for `book` (origin filled, no levels) on a per-update
-  // arena whose first block is reused, so publishing allocates nothing in
-  // steady state. Valid until the next StartBookUpdate.
+  // Starts a BookUpdate for `book` (origin filled, no levels; add them with
+  // AddLevel): a snapshot on a per-update arena whose first block is reused,
+  // an update in a message reused with its levels, so publishing allocates
+  // nothing in steady state. Valid until the next StartBookUpdate.
   pb::BookUpdate& StartBookUpdate(const TrackedBook& book, const RawFrame& frame, bool snapshot,
                                   uint64_t sequence, int64_t exchange_time_ns);
   // Publishes it with the next book_version. The book must be live.
@@ -196,7 +200,12 @@ class DecoderBase : public Decoder {
   pb::Ticker ticker_;
   pb::Candle candle_;
   std::unique_ptr<char[]> arena_block_;  // the arena's reused first block
-  google::protobuf::Arena book_arena_;
+  google::protobuf::Arena book_arena_;   // snapshots
+  // Updates reuse one message and its levels: StartBookUpdate takes the last
+  // update's levels out (still holding their Decimal and string buffers) and
+  // AddLevel puts them back one by one, so an update allocates nothing.
+  pb::BookUpdate update_;
+  std::vector<pb::BookLevel*> spare_levels_;  // owned
   pb::BookUpdate* book_update_ = nullptr;
   pb::VenueStatus status_;
   absl::flat_hash_map<std::string, std::unique_ptr<TrackedBook>> books_;

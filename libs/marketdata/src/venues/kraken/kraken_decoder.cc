@@ -467,13 +467,11 @@ absl::Status KrakenDecoder::ApplyBook(const RawFrame& frame, std::string_view pa
   }
   pb::BookUpdate& update = StartBookUpdate(book, frame, /*snapshot=*/false, 0, book_time_ns_);
   ApplyLevels(book.book, levels_, update);
-  book.book.Truncate(static_cast<size_t>(book.depth),
-                     [&update](BookSide side, const OrderBook::Level& level) {
-                       pb::BookLevel* out =
-                           side == BookSide::kBid ? update.add_bids() : update.add_asks();
-                       SetDecimal(out->mutable_price(), level.price);
-                       SetDecimal(out->mutable_size(), "0");
-                     });
+  book.book.Truncate(static_cast<size_t>(book.depth), [&](BookSide side, const OrderBook::Level& level) {
+    pb::BookLevel* out = AddLevel(update, side);
+    SetDecimal(out->mutable_price(), level.price);
+    SetDecimal(out->mutable_size(), "0");
+  });
   if (has_checksum_) {
     const uint32_t ours = KrakenBookChecksum(book.book);
     if (ours != venue_checksum) {
