@@ -165,6 +165,18 @@ pb::BookLevel* DecoderBase::AddLevel(pb::BookUpdate& update, BookSide side) {
   return level;
 }
 
+void DecoderBase::EmitTicker(const RawFrame& frame, absl::string_view symbol, absl::string_view venue_symbol,
+                             int64_t exchange_time_ns, const TickerTexts& texts, Sink& sink) {
+  FillOrigin(ticker_.mutable_origin(), frame, symbol, venue_symbol, exchange_time_ns);
+  SetDecimal(ticker_.mutable_bid_price(), texts.bid);
+  SetDecimal(ticker_.mutable_bid_size(), texts.bid_size);
+  SetDecimal(ticker_.mutable_ask_price(), texts.ask);
+  SetDecimal(ticker_.mutable_ask_size(), texts.ask_size);
+  SetDecimal(ticker_.mutable_last_price(), texts.last);
+  SetDecimal(ticker_.mutable_volume_24h(), texts.volume_24h);
+  EmitTicker(sink);
+}
+
 TrackedBook& DecoderBase::GetBook(absl::string_view symbol, absl::string_view venue_symbol) {
   auto it = books_.find(symbol);
   if (it != books_.end()) return *it->second;

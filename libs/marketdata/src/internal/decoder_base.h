@@ -28,6 +28,11 @@ inline void SetDecimal(::streamadmin::common::v1::Decimal* decimal, std::string_
   decimal->mutable_value()->assign(text.data(), text.size());
 }
 
+// A Ticker's quote texts as the venue wrote them (views into the parsed frame).
+struct TickerTexts {
+  std::string_view bid, bid_size, ask, ask_size, last, volume_24h;
+};
+
 // One book level as a venue's frame gives it: views into the parsed frame,
 // checked and parsed once by DecoderBase::CheckLevel, applied later.
 struct LevelView {
@@ -129,6 +134,9 @@ class DecoderBase : public Decoder {
   pb::Candle& candle() { return candle_; }
   void EmitTrade(Sink& sink) { ++stats_.trades; sink.OnTrade(trade_); }
   void EmitTicker(Sink& sink) { ++stats_.tickers; sink.OnTicker(ticker_); }
+  // Fills ticker() (origin as FillOrigin, every quote from `texts`) and emits it.
+  void EmitTicker(const RawFrame& frame, absl::string_view symbol, absl::string_view venue_symbol,
+                  int64_t exchange_time_ns, const TickerTexts& texts, Sink& sink);
   void EmitCandle(Sink& sink) { ++stats_.candles; sink.OnCandle(candle_); }
 
   // A kResubscribe request for `channel` (with the venue's `depth`, where it has one).

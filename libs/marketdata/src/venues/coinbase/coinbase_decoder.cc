@@ -54,7 +54,8 @@ struct TradeView {
 };
 
 struct TickerView {
-  std::string_view product, price, volume, bid, ask, bid_size, ask_size;
+  std::string_view product;
+  TickerTexts texts;
 };
 
 struct CandleView {
@@ -189,16 +190,7 @@ absl::Status CoinbaseDecoder::DecodeDocument(const RawFrame& frame, od::document
   if (channel == "ticker" || channel == "ticker_batch") {
     if (absl::Status status = ReadTickers(frame, events); !status.ok()) return status;
     for (const TickerView& view : tickers_) {
-      pb::Ticker& ticker = this->ticker();
-      FillOrigin(ticker.mutable_origin(), frame, Canonical(view.product), AV(view.product),
-                 envelope_ns);
-      SetDecimal(ticker.mutable_bid_price(), view.bid);
-      SetDecimal(ticker.mutable_bid_size(), view.bid_size);
-      SetDecimal(ticker.mutable_ask_price(), view.ask);
-      SetDecimal(ticker.mutable_ask_size(), view.ask_size);
-      SetDecimal(ticker.mutable_last_price(), view.price);
-      SetDecimal(ticker.mutable_volume_24h(), view.volume);
-      EmitTicker(sink);
+      EmitTicker(frame, Canonical(view.product), AV(view.product), envelope_ns, view.texts, sink);
     }
     return absl::OkStatus();
   }
@@ -407,19 +399,19 @@ absl::Status CoinbaseDecoder::ReadTickers(const RawFrame& frame, od::array event
         std::string_view key;
         if (auto error = field.unescaped_key().get(key)) return JsonError(frame, error, "key");
         std::string_view* target = key == "product_id"          ? &view.product
-                                   : key == "price"             ? &view.price
-                                   : key == "volume_24_h"       ? &view.volume
-                                   : key == "best_bid"          ? &view.bid
-                                   : key == "best_ask"          ? &view.ask
-                                   : key == "best_bid_quantity" ? &view.bid_size
-                                   : key == "best_ask_quantity" ? &view.ask_size
+                                   : key == "price"             ? &view.texts.last
+                                   : key == "volume_24_h"       ? &view.texts.volume_24h
+                                   : key == "best_bid"          ? &view.texts.bid
+                                   : key == "best_ask"          ? &view.texts.ask
+                                   : key == "best_bid_quantity" ? &view.texts.bid_size
+                                   : key == "best_ask_quantity" ? &view.texts.ask_size
                                                                 : nullptr;
         if (target == nullptr) continue;
         if (auto error = field.value().get_string().get(*target)) {
           return JsonError(frame, error, AV(key));
         }
       }
-      if (view.product.empty() || view.price.empty()) {
+      if (view.product.empty() || view.texts.last.empty()) {
         return Error(frame, DecodeError::kMissingField, "ticker without product_id/price");
       }
       tickers_.push_back(view);

@@ -135,9 +135,7 @@ class KrakenDecoder final : public DecoderBase {
   bool has_checksum_ = false;
   std::string_view checksum_;
   int64_t book_time_ns_ = 0;
-  struct {
-    std::string_view bid, bid_size, ask, ask_size, last, volume;
-  } ticker_fields_;
+  TickerTexts ticker_fields_;
 };
 
 const std::string& KrakenDecoder::Canonical(std::string_view pair) {
@@ -264,18 +262,9 @@ absl::Status KrakenDecoder::DecodeDocument(const RawFrame& frame, od::document& 
         EmitTrade(sink);
       }
       return absl::OkStatus();
-    case Channel::kTicker: {
-      pb::Ticker& ticker = this->ticker();
-      FillOrigin(ticker.mutable_origin(), frame, symbol, AV(pair), 0);
-      SetDecimal(ticker.mutable_bid_price(), ticker_fields_.bid);
-      SetDecimal(ticker.mutable_bid_size(), ticker_fields_.bid_size);
-      SetDecimal(ticker.mutable_ask_price(), ticker_fields_.ask);
-      SetDecimal(ticker.mutable_ask_size(), ticker_fields_.ask_size);
-      SetDecimal(ticker.mutable_last_price(), ticker_fields_.last);
-      SetDecimal(ticker.mutable_volume_24h(), ticker_fields_.volume);
-      EmitTicker(sink);
+    case Channel::kTicker:
+      EmitTicker(frame, symbol, AV(pair), 0, ticker_fields_, sink);
       return absl::OkStatus();
-    }
     case Channel::kBook:
       return ApplyBook(frame, pair, symbol, depth, sink);
     case Channel::kOther:
@@ -346,7 +335,7 @@ absl::Status KrakenDecoder::ReadTicker(const RawFrame& frame, od::value value) {
     } else if (key == "c") {
       first = &ticker_fields_.last;
     } else if (key == "v") {
-      second = &ticker_fields_.volume, second_index = 1;  // [today, last 24 hours]
+      second = &ticker_fields_.volume_24h, second_index = 1;  // [today, last 24 hours]
     } else {
       continue;
     }
@@ -366,8 +355,8 @@ absl::Status KrakenDecoder::ReadTicker(const RawFrame& frame, od::value value) {
       }
     }
   }
-  if (seen != 4 || ticker_fields_.bid.empty() || ticker_fields_.ask.empty() ||
-      ticker_fields_.last.empty() || ticker_fields_.volume.empty()) {
+  if (seen != 4 || ticker_fields_.bid.empty() || ticker_fields_.ask.empty() || ticker_fields_.last.empty() ||
+      ticker_fields_.volume_24h.empty()) {
     return Error(frame, DecodeError::kMissingField, "ticker without a, b, c and v");
   }
   return absl::OkStatus();
