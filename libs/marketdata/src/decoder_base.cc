@@ -44,6 +44,10 @@ DecoderBase::DecoderBase(std::string venue, const DecoderOptions& options)
   }
 }
 
+DecoderBase::~DecoderBase() {
+  for (pb::BookLevel* level : spare_levels_) delete level;
+}
+
 absl::Status DecoderBase::Decode(const RawFrame& frame, Sink& sink) {
   ++stats_.frames;
   absl::Status status = [&]() -> absl::Status {
@@ -130,6 +134,49 @@ void DecoderBase::FillOrigin(pb::Origin* origin, const RawFrame& frame, absl::st
   origin->set_frame_seq(frame.frame_seq);
 }
 
+ResyncRequest DecoderBase::Resubscribe(std::string channel, int depth) {
+  ResyncRequest request;
+  request.action = ResyncRequest::Action::kResubscribe;
+  request.channel = std::move(channel);
+  request.depth = depth;
+  return request;
+}
+
+void DecoderBase::ReplaceLevels(OrderBook& book, absl::Span<const LevelView> levels) {
+  book.Clear();
+  for (const LevelView& level : levels) book.SetParsed(level.side, level.parsed, AV(level.price), AV(level.size));
+}
+
+void DecoderBase::ApplyLevels(OrderBook& book, absl::Span<const LevelView> levels, pb::BookUpdate& update) {
+  for (const LevelView& level : levels) {
+    book.SetParsed(level.side, level.parsed, AV(level.price), AV(level.size));
+    pb::BookLevel* out = AddLevel(update, level.side);
+    SetDecimal(out->mutable_price(), level.price);
+    SetDecimal(out->mutable_size(), level.size);
+  }
+}
+
+pb::BookLevel* DecoderBase::AddLevel(pb::BookUpdate& update, BookSide side) {
+  auto* levels = side == BookSide::kBid ? update.mutable_bids() : update.mutable_asks();
+  if (&update != &update_ || spare_levels_.empty()) return levels->Add();
+  pb::BookLevel* level = spare_levels_.back();
+  spare_levels_.pop_back();
+  levels->AddAllocated(level);
+  return level;
+}
+
+void DecoderBase::EmitTicker(const RawFrame& frame, absl::string_view symbol, absl::string_view venue_symbol,
+                             int64_t exchange_time_ns, const TickerTexts& texts, Sink& sink) {
+  FillOrigin(ticker_.mutable_origin(), frame, symbol, venue_symbol, exchange_time_ns);
+  SetDecimal(ticker_.mutable_bid_price(), texts.bid);
+  SetDecimal(ticker_.mutable_bid_size(), texts.bid_size);
+  SetDecimal(ticker_.mutable_ask_price(), texts.ask);
+  SetDecimal(ticker_.mutable_ask_size(), texts.ask_size);
+  SetDecimal(ticker_.mutable_last_price(), texts.last);
+  SetDecimal(ticker_.mutable_volume_24h(), texts.volume_24h);
+  EmitTicker(sink);
+}
+
 TrackedBook& DecoderBase::GetBook(absl::string_view symbol, absl::string_view venue_symbol) {
   auto it = books_.find(symbol);
   if (it != books_.end()) return *it->second;
@@ -149,8 +196,18 @@ TrackedBook* DecoderBase::FindBook(absl::string_view symbol) {
 pb::BookUpdate& DecoderBase::StartBookUpdate(const TrackedBook& book, const RawFrame& frame,
                                              bool snapshot, uint64_t sequence,
                                              int64_t exchange_time_ns) {
-  book_arena_.Reset();
-  book_update_ = google::protobuf::Arena::CreateMessage<pb::BookUpdate>(&book_arena_);
+  if (snapshot) {
+    book_arena_.Reset();
+    book_update_ = google::protobuf::Arena::CreateMessage<pb::BookUpdate>(&book_arena_);
+  } else {
+    for (auto* levels : {update_.mutable_bids(), update_.mutable_asks()}) {
+      const size_t spare = spare_levels_.size();
+      spare_levels_.resize(spare + static_cast<size_t>(levels->size()));
+      // A heap message: the levels are handed over as they are, not copied.
+      levels->UnsafeArenaExtractSubrange(0, levels->size(), spare_levels_.data() + spare);
+    }
+    book_update_ = &update_;
+  }
   FillOrigin(book_update_->mutable_origin(), frame, book.symbol, book.venue_symbol,
              exchange_time_ns);
   book_update_->set_snapshot(snapshot);

@@ -2,39 +2,59 @@
 
 #include <algorithm>
 #include <iterator>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 
 namespace sa::md {
-namespace {
 
 template <typename Map>
-void SetLevel(Map& map, PriceKey key, absl::string_view price, absl::string_view size,
-              bool remove) {
-  if (remove) {
-    map.erase(key);
+void OrderBook::SetLevel(Map& map, const ParsedLevel& parsed, absl::string_view price, absl::string_view size) {
+  if (parsed.remove) {
+    auto it = map.find(parsed.key);
+    if (it == map.end()) return;
+    free_slots_.push_back(it->second);
+    map.erase(it);
     return;
   }
-  auto [it, inserted] = map.try_emplace(key);
-  it->second.price.assign(price.data(), price.size());
-  it->second.size.assign(size.data(), size.size());
+  // A level beyond the worst one (every level of a snapshot, which venues send
+  // best first) is appended with the end as hint: no descent from the root.
+  typename Map::iterator it;
+  bool inserted;
+  if (map.empty() || map.key_comp()(map.rbegin()->first, parsed.key)) {
+    it = map.emplace_hint(map.end(), parsed.key, Slot{0});
+    inserted = true;
+  } else {
+    std::tie(it, inserted) = map.try_emplace(parsed.key, Slot{0});
+  }
+  if (inserted) it->second = NewSlot();
+  Level& level = At(it->second);
+  level.price.assign(price.data(), price.size());
+  level.size.assign(size.data(), size.size());
+  level.derived.clear();
 }
 
 template <typename Map, typename Fn>
-void TruncateMap(Map& map, size_t depth, Fn&& removed) {
+void OrderBook::TruncateMap(Map& map, size_t depth, Fn&& removed) {
   if (map.size() <= depth) return;
   auto it = map.begin();
   std::advance(it, depth);
-  for (auto r = it; r != map.end(); ++r) removed(r->second);
+  for (auto r = it; r != map.end(); ++r) {
+    removed(At(r->second));
+    free_slots_.push_back(r->second);
+  }
   map.erase(it, map.end());
 }
 
-template <typename Map>
-void ForEach(const Map& map, size_t n, absl::FunctionRef<void(const OrderBook::Level&)> fn) {
-  for (auto it = map.begin(); it != map.end() && n > 0; ++it, --n) fn(it->second);
+OrderBook::Slot OrderBook::NewSlot() {
+  if (!free_slots_.empty()) {
+    const Slot slot = free_slots_.back();
+    free_slots_.pop_back();
+    return slot;
+  }
+  if (used_slots_ == chunks_.size() * kChunkLevels) chunks_.push_back(std::make_unique<Level[]>(kChunkLevels));
+  return used_slots_++;
 }
-
-}  // namespace
 
 bool OrderBook::ParseLevel(absl::string_view price, absl::string_view size, ParsedLevel* out) {
   ExactDecimal amount;
@@ -60,15 +80,17 @@ absl::Status OrderBook::Set(BookSide side, absl::string_view price, absl::string
 
 void OrderBook::SetParsed(BookSide side, const ParsedLevel& parsed, absl::string_view price, absl::string_view size) {
   if (side == BookSide::kBid) {
-    SetLevel(bids_, parsed.key, price, size, parsed.remove);
+    SetLevel(bids_, parsed, price, size);
   } else {
-    SetLevel(asks_, parsed.key, price, size, parsed.remove);
+    SetLevel(asks_, parsed, price, size);
   }
 }
 
 void OrderBook::Clear() {
   bids_.clear();
   asks_.clear();
+  used_slots_ = 0;
+  free_slots_.clear();
 }
 
 void OrderBook::Truncate(size_t depth) {
@@ -76,18 +98,19 @@ void OrderBook::Truncate(size_t depth) {
   TruncateMap(asks_, depth, [](const Level&) {});
 }
 
-void OrderBook::Truncate(size_t depth,
-                         absl::FunctionRef<void(BookSide, const Level&)> removed) {
+void OrderBook::Truncate(size_t depth, absl::FunctionRef<void(BookSide, const Level&)> removed) {
   TruncateMap(bids_, depth, [&](const Level& level) { removed(BookSide::kBid, level); });
   TruncateMap(asks_, depth, [&](const Level& level) { removed(BookSide::kAsk, level); });
 }
 
-void OrderBook::ForEachLevel(BookSide side, size_t n,
-                             absl::FunctionRef<void(const Level&)> fn) const {
+void OrderBook::ForEachLevel(BookSide side, size_t n, absl::FunctionRef<void(const Level&)> fn) const {
+  const auto each = [&](const auto& map) {
+    for (auto it = map.begin(); it != map.end() && n > 0; ++it, --n) fn(At(it->second));
+  };
   if (side == BookSide::kBid) {
-    ForEach(bids_, n, fn);
+    each(bids_);
   } else {
-    ForEach(asks_, n, fn);
+    each(asks_);
   }
 }
 

@@ -71,6 +71,24 @@ TEST(OrderBook, TruncateReportsTheLevelsItDrops) {
 
 // Kraken's documented example book: checksum 974947235.
 // https://docs.kraken.com/api/docs/guides/spot-ws-book-v1
+TEST(OrderBook, EmptiesALevelsDerivedTextWhenTheLevelIsSetAgainOrReused) {
+  OrderBook book;
+  ASSERT_TRUE(book.Set(BookSide::kAsk, "10", "1").ok());
+  ASSERT_TRUE(book.Set(BookSide::kAsk, "11", "1").ok());
+  book.ForEachLevel(BookSide::kAsk, 2, [](const OrderBook::Level& level) { level.derived = "cached"; });
+  ASSERT_TRUE(book.Set(BookSide::kAsk, "10.0", "2").ok());  // same level, new text
+  ASSERT_TRUE(book.Set(BookSide::kAsk, "11", "0").ok());    // removed: its slot is reused next
+  ASSERT_TRUE(book.Set(BookSide::kBid, "9", "3").ok());
+  const auto asks = book.Top(BookSide::kAsk, 10);
+  ASSERT_EQ(asks.size(), 1u);
+  EXPECT_EQ(asks[0].price, "10.0");
+  EXPECT_EQ(asks[0].derived, "");
+  const auto bids = book.Top(BookSide::kBid, 10);
+  ASSERT_EQ(bids.size(), 1u);
+  EXPECT_EQ(bids[0].size, "3");
+  EXPECT_EQ(bids[0].derived, "");
+}
+
 TEST(KrakenChecksum, MatchesKrakensDocumentedExample) {
   OrderBook book;
   const char* asks[][2] = {{"0.05005", "0.00000500"}, {"0.05010", "0.00000500"},

@@ -4,7 +4,7 @@
 //
 // Adding a venue is one folder and one line: src/venues/<venue>/*.cc with
 //
-//   namespace sa::md {
+//   namespace sa::md::internal {   // where DecoderBase lives
 //   SA_REGISTER_DECODER("kraken", KrakenDecoder)   // at line start
 //   }
 //
@@ -56,9 +56,9 @@ void RegisterBuiltinDecoders(DecoderRegistry& registry);
 
 }  // namespace sa::md
 
-// Defines sa::md::SaRegisterDecoder_<Class>(DecoderRegistry&), which the
-// generated RegisterBuiltinDecoders() calls. Use inside namespace sa::md, at
-// the start of a line; Class must be constructible from const DecoderOptions&.
+// Defines sa::md::internal::SaRegisterDecoder_<Class>(DecoderRegistry&), which
+// the generated RegisterBuiltinDecoders() calls. Use inside namespace
+// sa::md::internal, at the start of a line; Class must be constructible from const DecoderOptions&.
 #define SA_REGISTER_DECODER(name, Class)                                                 \
   void SaRegisterDecoder_##Class(::sa::md::DecoderRegistry& registry) {                  \
     ::absl::Status status = registry.Register(                                           \

@@ -9,7 +9,9 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -29,6 +31,10 @@ class OrderBook {
   struct Level {
     std::string price;  // venue text
     std::string size;   // venue text, never zero
+    // Text a venue derives from the level and keeps with it (Kraken: the
+    // level's part of the book checksum): empty until the venue fills it in,
+    // emptied whenever the level is set again.
+    mutable std::string derived;
   };
 
   // A level's price and size, parsed once: decoders validate every level as
@@ -66,8 +72,27 @@ class OrderBook {
   bool IsCrossed() const;
 
  private:
-  absl::btree_map<PriceKey, Level, std::greater<PriceKey>> bids_;
-  absl::btree_map<PriceKey, Level> asks_;
+  // Each side maps a price to the level's slot in levels_: the trees move
+  // 24-byte entries (about ten to a node) instead of the levels themselves.
+  using Slot = uint32_t;
+  template <typename Map>
+  void SetLevel(Map& map, const ParsedLevel& parsed, absl::string_view price, absl::string_view size);
+  template <typename Map, typename Fn>
+  void TruncateMap(Map& map, size_t depth, Fn&& removed);
+
+  Slot NewSlot();
+  Level& At(Slot slot) { return chunks_[slot / kChunkLevels][slot % kChunkLevels]; }
+  const Level& At(Slot slot) const { return chunks_[slot / kChunkLevels][slot % kChunkLevels]; }
+
+  absl::btree_map<PriceKey, Slot, std::greater<PriceKey>> bids_;
+  absl::btree_map<PriceKey, Slot> asks_;
+  // Levels in fixed chunks (never moved; no block big enough for malloc to map
+  // and unmap it each time a snapshot's book is built). Kept across Clear() so
+  // their strings' buffers are reused.
+  static constexpr size_t kChunkLevels = 256;
+  std::vector<std::unique_ptr<Level[]>> chunks_;
+  Slot used_slots_ = 0;           // slots handed out since the last Clear()
+  std::vector<Slot> free_slots_;  // slots of removed levels, reused first
 };
 
 }  // namespace sa::md

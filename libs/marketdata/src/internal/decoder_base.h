@@ -7,15 +7,17 @@
 // src/venues/*/ for the four builtin ones. Same threading contract as Decoder.
 #pragma once
 
+#include <google/protobuf/arena.h>
+
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
-
-#include <google/protobuf/arena.h>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 #include "internal/json.h"
 #include "marketdata/decoder.h"
 #include "marketdata/order_book.h"
@@ -25,6 +27,20 @@ namespace sa::md::internal {
 inline void SetDecimal(::streamadmin::common::v1::Decimal* decimal, std::string_view text) {
   decimal->mutable_value()->assign(text.data(), text.size());
 }
+
+// A Ticker's quote texts as the venue wrote them (views into the parsed frame).
+struct TickerTexts {
+  std::string_view bid, bid_size, ask, ask_size, last, volume_24h;
+};
+
+// One book level as a venue's frame gives it: views into the parsed frame,
+// checked and parsed once by DecoderBase::CheckLevel, applied later.
+struct LevelView {
+  BookSide side = BookSide::kBid;
+  std::string_view price;
+  std::string_view size;
+  OrderBook::ParsedLevel parsed;
+};
 
 enum class BookState {
   kUnsynced,   // no snapshot yet (start-up): nothing published, no status emitted
@@ -64,6 +80,7 @@ class SymbolCache {
 class DecoderBase : public Decoder {
  public:
   DecoderBase(std::string venue, const DecoderOptions& options);
+  ~DecoderBase() override;
 
   absl::string_view venue() const final { return venue_; }
   absl::Status Decode(const RawFrame& frame, Sink& sink) final;
@@ -117,7 +134,19 @@ class DecoderBase : public Decoder {
   pb::Candle& candle() { return candle_; }
   void EmitTrade(Sink& sink) { ++stats_.trades; sink.OnTrade(trade_); }
   void EmitTicker(Sink& sink) { ++stats_.tickers; sink.OnTicker(ticker_); }
+  // Fills ticker() (origin as FillOrigin, every quote from `texts`) and emits it.
+  void EmitTicker(const RawFrame& frame, absl::string_view symbol, absl::string_view venue_symbol,
+                  int64_t exchange_time_ns, const TickerTexts& texts, Sink& sink);
   void EmitCandle(Sink& sink) { ++stats_.candles; sink.OnCandle(candle_); }
+
+  // A kResubscribe request for `channel` (with the venue's `depth`, where it has one).
+  static ResyncRequest Resubscribe(std::string channel, int depth = 0);
+  // A snapshot: `book`'s levels become `levels` (checked by CheckLevel).
+  static void ReplaceLevels(OrderBook& book, absl::Span<const LevelView> levels);
+  // An update: applies `levels` to `book` and adds each to `update` as sent.
+  void ApplyLevels(OrderBook& book, absl::Span<const LevelView> levels, pb::BookUpdate& update);
+  // Appends a level to `update` (from StartBookUpdate) on `side`.
+  pb::BookLevel* AddLevel(pb::BookUpdate& update, BookSide side);
 
   // Books, keyed by canonical symbol.
   TrackedBook& GetBook(absl::string_view symbol, absl::string_view venue_symbol);
@@ -127,9 +156,10 @@ class DecoderBase : public Decoder {
     for (auto& [symbol, book] : books_) fn(*book);
   }
 
-  // Starts a BookUpdate for `book` (origin filled, no levels) on a per-update
-  // arena whose first block is reused, so publishing allocates nothing in
-  // steady state. Valid until the next StartBookUpdate.
+  // Starts a BookUpdate for `book` (origin filled, no levels; add them with
+  // AddLevel): a snapshot on a per-update arena whose first block is reused,
+  // an update in a message reused with its levels, so publishing allocates
+  // nothing in steady state. Valid until the next StartBookUpdate.
   pb::BookUpdate& StartBookUpdate(const TrackedBook& book, const RawFrame& frame, bool snapshot,
                                   uint64_t sequence, int64_t exchange_time_ns);
   // Publishes it with the next book_version. The book must be live.
@@ -178,7 +208,12 @@ class DecoderBase : public Decoder {
   pb::Ticker ticker_;
   pb::Candle candle_;
   std::unique_ptr<char[]> arena_block_;  // the arena's reused first block
-  google::protobuf::Arena book_arena_;
+  google::protobuf::Arena book_arena_;   // snapshots
+  // Updates reuse one message and its levels: StartBookUpdate takes the last
+  // update's levels out (still holding their Decimal and string buffers) and
+  // AddLevel puts them back one by one, so an update allocates nothing.
+  pb::BookUpdate update_;
+  std::vector<pb::BookLevel*> spare_levels_;  // owned
   pb::BookUpdate* book_update_ = nullptr;
   pb::VenueStatus status_;
   absl::flat_hash_map<std::string, std::unique_ptr<TrackedBook>> books_;

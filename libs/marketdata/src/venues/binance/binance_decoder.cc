@@ -37,23 +37,10 @@
 #include "marketdata/decoder_registry.h"
 #include "marketdata/symbols.h"
 
-namespace sa::md {
+namespace sa::md::internal {
 namespace {
 
-using internal::AV;
-using internal::BookState;
-namespace od = simdjson::ondemand;
-using internal::SetDecimal;
-using internal::TrackedBook;
-
 constexpr int64_t kNsPerMs = 1'000'000;
-
-struct LevelView {
-  BookSide side;
-  std::string_view price;
-  std::string_view size;
-  OrderBook::ParsedLevel parsed;  // by CheckLevel: applied without parsing again
-};
 
 struct OwnedLevel {
   BookSide side;
@@ -99,7 +86,7 @@ struct Payload {
   bool k_x = false;
 };
 
-class BinanceDecoder final : public internal::DecoderBase {
+class BinanceDecoder final : public DecoderBase {
  public:
   explicit BinanceDecoder(const DecoderOptions& options)
       : DecoderBase("binance", options), rest_base_(options.binance_rest_base) {}
@@ -137,7 +124,7 @@ class BinanceDecoder final : public internal::DecoderBase {
   const std::string& Canonical(std::string_view venue_symbol);
 
   BinanceSymbolMap symbol_map_;
-  internal::SymbolCache symbols_;
+  SymbolCache symbols_;
   absl::flat_hash_map<std::string, SyncState> sync_;       // by canonical symbol
   std::string rest_base_;
   std::vector<LevelView> levels_;  // scratch
@@ -195,7 +182,7 @@ absl::Status BinanceDecoder::ReadPayload(const RawFrame& frame, od::object objec
       if (key == "result" || key == "id") {
         payload->is_response = true;
       } else if (key == "code") {
-        if (auto error = internal::RawScalarText(value, &payload->code)) {
+        if (auto error = RawScalarText(value, &payload->code)) {
           return JsonError(frame, error, "code");
         }
       } else if (key == "msg") {
@@ -227,7 +214,9 @@ absl::Status BinanceDecoder::ReadPayload(const RawFrame& frame, od::object objec
         error = value.get_bool().get(payload->m);
         payload->has_m = true;
         break;
-      case 't': error = internal::RawScalarText(value, &payload->t_id); break;
+      case 't':
+        error = RawScalarText(value, &payload->t_id);
+        break;
       case 'k': {
         payload->has_k = true;
         if (absl::Status status = ReadKline(frame, value, payload); !status.ok()) return status;
@@ -245,7 +234,7 @@ absl::Status BinanceDecoder::ReadPayload(const RawFrame& frame, od::object objec
           error = value.get_string().get(side == BookSide::kAsk ? payload->a_text
                                                                 : payload->b_text);
         } else if (key[0] == 'a') {
-          error = internal::RawScalarText(value, &payload->a_id);
+          error = RawScalarText(value, &payload->a_id);
         }
         break;
       }
@@ -456,12 +445,7 @@ void BinanceDecoder::ApplyLive(TrackedBook& book, SyncState& sync, const RawFram
   book.sequence = final_id;
   pb::BookUpdate& update =
       StartBookUpdate(book, frame, /*snapshot=*/false, final_id, event_time_ns);
-  for (const LevelView& level : levels) {
-    book.book.SetParsed(level.side, level.parsed, AV(level.price), AV(level.size));
-    pb::BookLevel* out = level.side == BookSide::kBid ? update.add_bids() : update.add_asks();
-    SetDecimal(out->mutable_price(), level.price);
-    SetDecimal(out->mutable_size(), level.size);
-  }
+  ApplyLevels(book.book, levels, update);
   PublishBookUpdate(book, sink);
 }
 
@@ -536,10 +520,7 @@ absl::Status BinanceDecoder::DecodeSnapshot(const RawFrame& frame, od::document&
     RaiseResyncRequest(book, "snapshot_too_old", sink);
     return absl::OkStatus();
   }
-  book.book.Clear();
-  for (const LevelView& level : levels_) {
-    book.book.SetParsed(level.side, level.parsed, AV(level.price), AV(level.size));
-  }
+  ReplaceLevels(book.book, levels_);
   std::deque<BufferedDiff> pending;
   pending.swap(sync.buffer);
   sync.bridged = false;
@@ -564,4 +545,4 @@ absl::Status BinanceDecoder::DecodeSnapshot(const RawFrame& frame, od::document&
 
 SA_REGISTER_DECODER("binance", BinanceDecoder)
 
-}  // namespace sa::md
+}  // namespace sa::md::internal

@@ -34,14 +34,8 @@
 #include "marketdata/decoder_registry.h"
 #include "marketdata/symbols.h"
 
-namespace sa::md {
+namespace sa::md::internal {
 namespace {
-
-using internal::AV;
-using internal::BookState;
-namespace od = simdjson::ondemand;
-using internal::SetDecimal;
-using internal::TrackedBook;
 
 constexpr int64_t kCandleNs = 300'000'000'000;  // Advanced Trade candles are 5 minutes
 
@@ -53,13 +47,6 @@ struct L2Event {
   int64_t time_ns = 0;     // latest event_time of its updates
 };
 
-struct L2Level {
-  BookSide side;
-  std::string_view price;
-  std::string_view size;
-  OrderBook::ParsedLevel parsed;  // by CheckLevel: applied without parsing again
-};
-
 struct TradeView {
   std::string_view product, id, price, size;
   int64_t time_ns = 0;
@@ -67,7 +54,8 @@ struct TradeView {
 };
 
 struct TickerView {
-  std::string_view product, price, volume, bid, ask, bid_size, ask_size;
+  std::string_view product;
+  TickerTexts texts;
 };
 
 struct CandleView {
@@ -75,18 +63,13 @@ struct CandleView {
   int64_t start_s = 0;
 };
 
-class CoinbaseDecoder final : public internal::DecoderBase {
+class CoinbaseDecoder final : public DecoderBase {
  public:
   explicit CoinbaseDecoder(const DecoderOptions& options) : DecoderBase("coinbase", options) {}
 
  protected:
   absl::Status DecodeDocument(const RawFrame& frame, od::document& doc, Sink& sink) override;
-  ResyncRequest MakeResyncRequest(const TrackedBook& book) const override {
-    ResyncRequest request;
-    request.action = ResyncRequest::Action::kResubscribe;
-    request.channel = "level2";
-    return request;
-  }
+  ResyncRequest MakeResyncRequest(const TrackedBook& book) const override { return Resubscribe("level2"); }
   void ForgetConnection(absl::string_view conn) override { last_sequence_.erase(conn); }
   bool SupportsCheckpoints() const override { return true; }
   void ExportConnState(pb::BookCheckpoint* checkpoint) const override {
@@ -103,11 +86,14 @@ class CoinbaseDecoder final : public internal::DecoderBase {
   absl::Status ReadCandles(const RawFrame& frame, od::array events);
   void ApplyL2(const RawFrame& frame, uint64_t sequence, Sink& sink);
   const std::string& Canonical(std::string_view product);
+  absl::Span<const LevelView> EventLevels(const L2Event& event) const {
+    return absl::MakeConstSpan(levels_).subspan(event.first_level, event.end_level - event.first_level);
+  }
 
   absl::flat_hash_map<std::string, uint64_t> last_sequence_;  // per conn
-  internal::SymbolCache symbols_;
+  SymbolCache symbols_;
   std::vector<L2Event> l2_events_;
-  std::vector<L2Level> levels_;
+  std::vector<LevelView> levels_;
   std::vector<TradeView> trades_;
   std::vector<TickerView> tickers_;
   std::vector<CandleView> candles_;
@@ -204,16 +190,7 @@ absl::Status CoinbaseDecoder::DecodeDocument(const RawFrame& frame, od::document
   if (channel == "ticker" || channel == "ticker_batch") {
     if (absl::Status status = ReadTickers(frame, events); !status.ok()) return status;
     for (const TickerView& view : tickers_) {
-      pb::Ticker& ticker = this->ticker();
-      FillOrigin(ticker.mutable_origin(), frame, Canonical(view.product), AV(view.product),
-                 envelope_ns);
-      SetDecimal(ticker.mutable_bid_price(), view.bid);
-      SetDecimal(ticker.mutable_bid_size(), view.bid_size);
-      SetDecimal(ticker.mutable_ask_price(), view.ask);
-      SetDecimal(ticker.mutable_ask_size(), view.ask_size);
-      SetDecimal(ticker.mutable_last_price(), view.price);
-      SetDecimal(ticker.mutable_volume_24h(), view.volume);
-      EmitTicker(sink);
+      EmitTicker(frame, Canonical(view.product), AV(view.product), envelope_ns, view.texts, sink);
     }
     return absl::OkStatus();
   }
@@ -264,6 +241,9 @@ absl::Status CoinbaseDecoder::ReadL2(const RawFrame& frame, od::array events) {
       } else if (key == "updates") {
         has_updates = true;
         od::array updates;
+        std::string_view last_time;
+        bool last_time_ok = false;
+        int64_t last_time_ns = 0;
         if (auto error = field.value().get_array().get(updates)) {
           return JsonError(frame, error, "updates");
         }
@@ -273,7 +253,7 @@ absl::Status CoinbaseDecoder::ReadL2(const RawFrame& frame, od::array events) {
             return JsonError(frame, error, "update");
           }
           std::string_view side, time;
-          L2Level level{BookSide::kBid, {}, {}};
+          LevelView level;
           for (auto update_field : update) {
             std::string_view name;
             if (auto error = update_field.unescaped_key().get(name)) {
@@ -297,10 +277,12 @@ absl::Status CoinbaseDecoder::ReadL2(const RawFrame& frame, od::array events) {
             return Error(frame, DecodeError::kBadValue, absl::StrCat("l2 side \"", AV(side), "\""));
           }
           if (auto st = CheckLevel(frame, "l2 level", level.price, level.size, &level.parsed); !st.ok()) return st;
-          int64_t time_ns = 0;
-          if (!time.empty() && ParseRfc3339ToNs(AV(time), &time_ns) && time_ns > event.time_ns) {
-            event.time_ns = time_ns;
+          // Snapshot levels all carry the same event_time: parsed once per text.
+          if (time != last_time) {
+            last_time = time;
+            last_time_ok = !time.empty() && ParseRfc3339ToNs(AV(time), &last_time_ns);
           }
+          if (last_time_ok && last_time_ns > event.time_ns) event.time_ns = last_time_ns;
           levels_.push_back(level);
         }
       }
@@ -325,11 +307,7 @@ void CoinbaseDecoder::ApplyL2(const RawFrame& frame, uint64_t sequence, Sink& si
     TrackedBook& book = GetBook(Canonical(event.product), AV(event.product));
     book.conn = frame.conn;
     if (event.snapshot) {
-      book.book.Clear();
-      for (size_t i = event.first_level; i < event.end_level; ++i) {
-        const L2Level& level = levels_[i];
-        book.book.SetParsed(level.side, level.parsed, AV(level.price), AV(level.size));
-      }
+      ReplaceLevels(book.book, EventLevels(event));
       GoLiveWithSnapshot(book, frame, sequence, event.time_ns, sink);
       continue;
     }
@@ -344,13 +322,7 @@ void CoinbaseDecoder::ApplyL2(const RawFrame& frame, uint64_t sequence, Sink& si
     }
     book.sequence = sequence;
     pb::BookUpdate& update = StartBookUpdate(book, frame, false, sequence, event.time_ns);
-    for (size_t i = event.first_level; i < event.end_level; ++i) {
-      const L2Level& level = levels_[i];
-      book.book.SetParsed(level.side, level.parsed, AV(level.price), AV(level.size));
-      pb::BookLevel* out = level.side == BookSide::kBid ? update.add_bids() : update.add_asks();
-      SetDecimal(out->mutable_price(), level.price);
-      SetDecimal(out->mutable_size(), level.size);
-    }
+    ApplyLevels(book.book, EventLevels(event), update);
     PublishBookUpdate(book, sink);
   }
 }
@@ -378,7 +350,7 @@ absl::Status CoinbaseDecoder::ReadTrades(const RawFrame& frame, od::array events
                                    : key == "side"     ? &side
                                                        : nullptr;
         if (target == nullptr) continue;
-        if (auto error = internal::RawScalarText(field.value(), target)) {
+        if (auto error = RawScalarText(field.value(), target)) {
           return JsonError(frame, error, AV(key));
         }
       }
@@ -427,19 +399,19 @@ absl::Status CoinbaseDecoder::ReadTickers(const RawFrame& frame, od::array event
         std::string_view key;
         if (auto error = field.unescaped_key().get(key)) return JsonError(frame, error, "key");
         std::string_view* target = key == "product_id"          ? &view.product
-                                   : key == "price"             ? &view.price
-                                   : key == "volume_24_h"       ? &view.volume
-                                   : key == "best_bid"          ? &view.bid
-                                   : key == "best_ask"          ? &view.ask
-                                   : key == "best_bid_quantity" ? &view.bid_size
-                                   : key == "best_ask_quantity" ? &view.ask_size
+                                   : key == "price"             ? &view.texts.last
+                                   : key == "volume_24_h"       ? &view.texts.volume_24h
+                                   : key == "best_bid"          ? &view.texts.bid
+                                   : key == "best_ask"          ? &view.texts.ask
+                                   : key == "best_bid_quantity" ? &view.texts.bid_size
+                                   : key == "best_ask_quantity" ? &view.texts.ask_size
                                                                 : nullptr;
         if (target == nullptr) continue;
         if (auto error = field.value().get_string().get(*target)) {
           return JsonError(frame, error, AV(key));
         }
       }
-      if (view.product.empty() || view.price.empty()) {
+      if (view.product.empty() || view.texts.last.empty()) {
         return Error(frame, DecodeError::kMissingField, "ticker without product_id/price");
       }
       tickers_.push_back(view);
@@ -476,7 +448,7 @@ absl::Status CoinbaseDecoder::ReadCandles(const RawFrame& frame, od::array event
                                    : key == "volume"    ? &view.volume
                                                         : nullptr;
         if (target == nullptr) continue;
-        if (auto error = internal::RawScalarText(field.value(), target)) {
+        if (auto error = RawScalarText(field.value(), target)) {
           return JsonError(frame, error, AV(key));
         }
       }
@@ -499,4 +471,4 @@ absl::Status CoinbaseDecoder::ReadCandles(const RawFrame& frame, od::array event
 
 SA_REGISTER_DECODER("coinbase", CoinbaseDecoder)
 
-}  // namespace sa::md
+}  // namespace sa::md::internal

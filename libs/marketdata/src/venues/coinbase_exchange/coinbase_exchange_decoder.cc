@@ -36,21 +36,8 @@
 #include "marketdata/decoder_registry.h"
 #include "marketdata/symbols.h"
 
-namespace sa::md {
+namespace sa::md::internal {
 namespace {
-
-using internal::AV;
-using internal::BookState;
-namespace od = simdjson::ondemand;
-using internal::SetDecimal;
-using internal::TrackedBook;
-
-struct LevelView {
-  BookSide side;
-  std::string_view price;
-  std::string_view size;
-  OrderBook::ParsedLevel parsed;  // by CheckLevel: applied without parsing again
-};
 
 struct Message {
   std::string_view type, product, trade_id, price, size, side, time;
@@ -66,19 +53,14 @@ struct ProductState {
   uint64_t last_ticker_sequence = 0;
 };
 
-class CoinbaseExchangeDecoder final : public internal::DecoderBase {
+class CoinbaseExchangeDecoder final : public DecoderBase {
  public:
   explicit CoinbaseExchangeDecoder(const DecoderOptions& options)
       : DecoderBase("coinbase-exchange", options) {}
 
  protected:
   absl::Status DecodeDocument(const RawFrame& frame, od::document& doc, Sink& sink) override;
-  ResyncRequest MakeResyncRequest(const TrackedBook& book) const override {
-    ResyncRequest request;
-    request.action = ResyncRequest::Action::kResubscribe;
-    request.channel = "level2";
-    return request;
-  }
+  ResyncRequest MakeResyncRequest(const TrackedBook& book) const override { return Resubscribe("level2"); }
   void ForgetConnection(absl::string_view conn) override {
     for (auto it = products_.begin(); it != products_.end();) {
       if (it->second.conn == conn) {
@@ -97,7 +79,7 @@ class CoinbaseExchangeDecoder final : public internal::DecoderBase {
   absl::Status OnTicker(const RawFrame& frame, const Message& message, Sink& sink);
   const std::string& Canonical(std::string_view product);
 
-  internal::SymbolCache symbols_;
+  SymbolCache symbols_;
   absl::flat_hash_map<std::string, ProductState> products_;
   std::vector<LevelView> levels_;
 };
@@ -131,7 +113,7 @@ absl::Status CoinbaseExchangeDecoder::Read(const RawFrame& frame, od::document& 
     if (text != nullptr) {
       if (auto error = value.get_string().get(*text)) return JsonError(frame, error, AV(key));
     } else if (key == "trade_id") {
-      if (auto error = internal::RawScalarText(value, &m->trade_id)) {
+      if (auto error = RawScalarText(value, &m->trade_id)) {
         return JsonError(frame, error, "trade_id");
       }
     } else if (key == "sequence") {
@@ -240,10 +222,7 @@ absl::Status CoinbaseExchangeDecoder::OnBook(const RawFrame& frame, const Messag
   TrackedBook& book = GetBook(Canonical(m.product), AV(m.product));
   book.conn = frame.conn;
   if (m.type == "snapshot") {
-    book.book.Clear();
-    for (const LevelView& level : levels_) {
-      book.book.SetParsed(level.side, level.parsed, AV(level.price), AV(level.size));
-    }
+    ReplaceLevels(book.book, levels_);
     GoLiveWithSnapshot(book, frame, 0, time_ns, sink);
     return absl::OkStatus();
   }
@@ -257,12 +236,7 @@ absl::Status CoinbaseExchangeDecoder::OnBook(const RawFrame& frame, const Messag
     return absl::OkStatus();
   }
   pb::BookUpdate& update = StartBookUpdate(book, frame, false, 0, time_ns);
-  for (const LevelView& level : levels_) {
-    book.book.SetParsed(level.side, level.parsed, AV(level.price), AV(level.size));
-    pb::BookLevel* out = level.side == BookSide::kBid ? update.add_bids() : update.add_asks();
-    SetDecimal(out->mutable_price(), level.price);
-    SetDecimal(out->mutable_size(), level.size);
-  }
+  ApplyLevels(book.book, levels_, update);
   PublishBookUpdate(book, sink);
   return absl::OkStatus();
 }
@@ -382,4 +356,4 @@ absl::Status CoinbaseExchangeDecoder::OnTicker(const RawFrame& frame, const Mess
 
 SA_REGISTER_DECODER("coinbase-exchange", CoinbaseExchangeDecoder)
 
-}  // namespace sa::md
+}  // namespace sa::md::internal

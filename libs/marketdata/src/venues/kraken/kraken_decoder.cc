@@ -27,14 +27,8 @@
 #include "marketdata/symbols.h"
 #include "venues/kraken/kraken_checksum.h"
 
-namespace sa::md {
+namespace sa::md::internal {
 namespace {
-
-using internal::AV;
-using internal::BookState;
-namespace od = simdjson::ondemand;
-using internal::SetDecimal;
-using internal::TrackedBook;
 
 bool IsJsonSpace(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
 
@@ -103,27 +97,14 @@ struct PendingTrade {
   pb::Side side = pb::SIDE_UNSPECIFIED;
 };
 
-struct PendingLevel {
-  BookSide side;
-  std::string_view price;
-  std::string_view size;
-  OrderBook::ParsedLevel parsed;  // by CheckLevel: applied without parsing again
-};
-
-class KrakenDecoder final : public internal::DecoderBase {
+class KrakenDecoder final : public DecoderBase {
  public:
   explicit KrakenDecoder(const DecoderOptions& options) : DecoderBase("kraken", options) {}
 
  protected:
   absl::Status DecodeDocument(const RawFrame& frame, od::document& doc, Sink& sink) override;
 
-  ResyncRequest MakeResyncRequest(const TrackedBook& book) const override {
-    ResyncRequest request;
-    request.action = ResyncRequest::Action::kResubscribe;
-    request.channel = "book";
-    request.depth = book.depth;
-    return request;
-  }
+  ResyncRequest MakeResyncRequest(const TrackedBook& book) const override { return Resubscribe("book", book.depth); }
 
   void ForgetConnection(absl::string_view conn) override { channels_.erase(conn); }
   // Kraken books carry their own state (levels, depth; the checksum is over
@@ -141,7 +122,7 @@ class KrakenDecoder final : public internal::DecoderBase {
                          int depth, Sink& sink);
   const std::string& Canonical(std::string_view pair);
 
-  internal::SymbolCache symbols_;
+  SymbolCache symbols_;
   // conn -> channelID -> pair, from subscriptionStatus.
   absl::flat_hash_map<std::string, absl::flat_hash_map<uint64_t, std::string>> channels_;
 
@@ -149,14 +130,12 @@ class KrakenDecoder final : public internal::DecoderBase {
   std::string channel_buffer_;
   std::string pair_buffer_;
   std::vector<PendingTrade> trades_;
-  std::vector<PendingLevel> levels_;
+  std::vector<LevelView> levels_;
   bool book_snapshot_ = false;
   bool has_checksum_ = false;
   std::string_view checksum_;
   int64_t book_time_ns_ = 0;
-  struct {
-    std::string_view bid, bid_size, ask, ask_size, last, volume;
-  } ticker_fields_;
+  TickerTexts ticker_fields_;
 };
 
 const std::string& KrakenDecoder::Canonical(std::string_view pair) {
@@ -283,18 +262,9 @@ absl::Status KrakenDecoder::DecodeDocument(const RawFrame& frame, od::document& 
         EmitTrade(sink);
       }
       return absl::OkStatus();
-    case Channel::kTicker: {
-      pb::Ticker& ticker = this->ticker();
-      FillOrigin(ticker.mutable_origin(), frame, symbol, AV(pair), 0);
-      SetDecimal(ticker.mutable_bid_price(), ticker_fields_.bid);
-      SetDecimal(ticker.mutable_bid_size(), ticker_fields_.bid_size);
-      SetDecimal(ticker.mutable_ask_price(), ticker_fields_.ask);
-      SetDecimal(ticker.mutable_ask_size(), ticker_fields_.ask_size);
-      SetDecimal(ticker.mutable_last_price(), ticker_fields_.last);
-      SetDecimal(ticker.mutable_volume_24h(), ticker_fields_.volume);
-      EmitTicker(sink);
+    case Channel::kTicker:
+      EmitTicker(frame, symbol, AV(pair), 0, ticker_fields_, sink);
       return absl::OkStatus();
-    }
     case Channel::kBook:
       return ApplyBook(frame, pair, symbol, depth, sink);
     case Channel::kOther:
@@ -365,7 +335,7 @@ absl::Status KrakenDecoder::ReadTicker(const RawFrame& frame, od::value value) {
     } else if (key == "c") {
       first = &ticker_fields_.last;
     } else if (key == "v") {
-      second = &ticker_fields_.volume, second_index = 1;  // [today, last 24 hours]
+      second = &ticker_fields_.volume_24h, second_index = 1;  // [today, last 24 hours]
     } else {
       continue;
     }
@@ -385,8 +355,8 @@ absl::Status KrakenDecoder::ReadTicker(const RawFrame& frame, od::value value) {
       }
     }
   }
-  if (seen != 4 || ticker_fields_.bid.empty() || ticker_fields_.ask.empty() ||
-      ticker_fields_.last.empty() || ticker_fields_.volume.empty()) {
+  if (seen != 4 || ticker_fields_.bid.empty() || ticker_fields_.ask.empty() || ticker_fields_.last.empty() ||
+      ticker_fields_.volume_24h.empty()) {
     return Error(frame, DecodeError::kMissingField, "ticker without a, b, c and v");
   }
   return absl::OkStatus();
@@ -399,7 +369,7 @@ absl::Status KrakenDecoder::ReadLevels(const RawFrame& frame, od::value value, B
   for (auto element : levels) {
     od::array fields;
     if (auto error = element.get_array().get(fields)) return JsonError(frame, error, AV(key));
-    PendingLevel level{side, {}, {}};
+    LevelView level{side, {}, {}};
     std::string_view time;
     size_t index = 0;
     for (auto field : fields) {
@@ -468,11 +438,7 @@ absl::Status KrakenDecoder::ApplyBook(const RawFrame& frame, std::string_view pa
   if (book_snapshot_) {
     book.conn = frame.conn;
     book.depth = depth;
-    book.book.Clear();
-    for (const PendingLevel& level : levels_) {
-      // Validated while reading: cannot fail.
-      book.book.SetParsed(level.side, level.parsed, AV(level.price), AV(level.size));
-    }
+    ReplaceLevels(book.book, levels_);
     book.book.Truncate(static_cast<size_t>(depth));
     GoLiveWithSnapshot(book, frame, 0, book_time_ns_, sink);
     return absl::OkStatus();
@@ -489,19 +455,12 @@ absl::Status KrakenDecoder::ApplyBook(const RawFrame& frame, std::string_view pa
     return absl::OkStatus();
   }
   pb::BookUpdate& update = StartBookUpdate(book, frame, /*snapshot=*/false, 0, book_time_ns_);
-  for (const PendingLevel& level : levels_) {
-    book.book.SetParsed(level.side, level.parsed, AV(level.price), AV(level.size));
-    pb::BookLevel* out = level.side == BookSide::kBid ? update.add_bids() : update.add_asks();
+  ApplyLevels(book.book, levels_, update);
+  book.book.Truncate(static_cast<size_t>(book.depth), [&](BookSide side, const OrderBook::Level& level) {
+    pb::BookLevel* out = AddLevel(update, side);
     SetDecimal(out->mutable_price(), level.price);
-    SetDecimal(out->mutable_size(), level.size);
-  }
-  book.book.Truncate(static_cast<size_t>(book.depth),
-                     [&update](BookSide side, const OrderBook::Level& level) {
-                       pb::BookLevel* out =
-                           side == BookSide::kBid ? update.add_bids() : update.add_asks();
-                       SetDecimal(out->mutable_price(), level.price);
-                       SetDecimal(out->mutable_size(), "0");
-                     });
+    SetDecimal(out->mutable_size(), "0");
+  });
   if (has_checksum_) {
     const uint32_t ours = KrakenBookChecksum(book.book);
     if (ours != venue_checksum) {
@@ -576,4 +535,4 @@ absl::Status KrakenDecoder::DecodeEvent(const RawFrame& frame, od::document& doc
 
 SA_REGISTER_DECODER("kraken", KrakenDecoder)
 
-}  // namespace sa::md
+}  // namespace sa::md::internal
