@@ -313,16 +313,23 @@ bool AppendEncodedKey(const std::vector<std::string>& pk, const std::vector<int>
   return true;
 }
 
-// Appends `v` as an element of an array literal ("NULL" or quoted text).
-void AppendArrayValue(const cdcpb::Value& v, std::string* out, std::string* scratch) {
+// Appends `v`'s text through `escape`, or `null_text` for NULL; the text is
+// built in `scratch`.
+void AppendValueVia(const cdcpb::Value& v, const char* null_text, void (*escape)(std::string_view, std::string*),
+                    std::string* out, std::string* scratch) {
   scratch->clear();
   bool null = false;
   (void)AppendSqlText(v, scratch, &null);  // checked when the event was taken in
   if (null) {
-    out->append("NULL");
+    out->append(null_text);
   } else {
-    AppendArrayText(std::string_view(*scratch), out);
+    escape(std::string_view(*scratch), out);
   }
+}
+
+// Appends `v` as an element of an array literal ("NULL" or quoted text).
+void AppendArrayValue(const cdcpb::Value& v, std::string* out, std::string* scratch) {
+  AppendValueVia(v, "NULL", AppendArrayText, out, scratch);
 }
 
 // Appends `v` as one field of COPY's text format.
@@ -345,14 +352,7 @@ void AppendCopyValue(const cdcpb::Value& v, std::string* out, std::string* scrat
     default:
       break;
   }
-  scratch->clear();
-  bool null = false;
-  (void)AppendSqlText(v, scratch, &null);  // checked when the event was taken in
-  if (null) {
-    out->append("\\N");
-  } else {
-    AppendCopyText(std::string_view(*scratch), out);
-  }
+  AppendValueVia(v, "\\N", AppendCopyText, out, scratch);
 }
 
 // COPYs the rows of one column set that only the batch inserted, when there
