@@ -5,7 +5,7 @@
 //   build/bench/cdc_bench [--rows=500000] [--txn_rows=1000]
 //                         [--lag_rate=10000] [--lag_txn_rows=100] [--lag_s=20] [--warmup_s=2]
 //                         [--sink_rows=200000] [--sink_batch=20000]
-//                         [--phases=source,lag,bridge_lag,sink] [--source_steps=abcde]
+//                         [--phases=source,lag,bridge_lag,sink] [--source_steps=abcdef]
 //                         [--bridge_env=K=V] [--keep]
 //
 // The harness starts its own PostgreSQL (sa::testing::PostgresServer: initdb,
@@ -40,6 +40,12 @@
 //                     writes), from spawn until its
 //                     streamadmin_cdc_events_acked_total reaches --rows
 //                     (scraped from /metrics with WaitFor: at most 50 ms late).
+//                 (f) context for (e): the same events (subject, msg id, payload
+//                     as (c) builds them), published straight through nats.c
+//                     (js_PublishMsgAsync, the call libs/bus makes, with the
+//                     same 4,096 publishes in flight) into a fresh CDC stream of
+//                     the same configuration, ending when every ack is in: what
+//                     the transport allows this process without our code.
 //               --source_steps=ce runs only some of them (for a profile).
 //   lag         A writer commits --lag_txn_rows rows per transaction every
 //               lag_txn_rows/lag_rate seconds (clock_nanosleep, absolute
@@ -69,6 +75,7 @@
 // (children die with it: PR_SET_PDEATHSIG).
 #include <arpa/inet.h>
 #include <libpq-fe.h>
+#include <nats/nats.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -143,7 +150,7 @@ struct Args {
   int64_t sink_batch = 20000;
   std::set<std::string> phases = {"source", "lag", "bridge_lag", "sink"};
   std::string bridge_env;  // e.g. GLIBC_TUNABLES=glibc.malloc.mxfast=0: set for cdc-bridge only (experiments)
-  std::string source_steps = "abcde";  // which of source's (a)..(e) run; (d) needs (c) (to profile one step)
+  std::string source_steps = "abcdef";  // which of source's (a)..(f) run; (d) needs (c) (to profile one step)
   bool keep = false;
   std::string json_path;  // --json=PATH: the summary's figures as JSON (scripts/bench.sh)
 };
@@ -434,9 +441,90 @@ double ScrapeMetric(int port, const std::string& name) {
 
 // --- source ----------------------------------------------------------------------------
 
+// The messages (c) would publish, decoded from `opts`' slot without
+// confirming it (not timed).
+std::vector<sa::bus::Message> DecodeBridgeMessages(const sa::cdc::ReplicationOptions& opts, int64_t rows) {
+  std::vector<sa::bus::Message> out;
+  out.reserve(static_cast<size_t>(rows));
+  auto c = CheckOr(sa::cdc::ReplicationClient::Connect(opts), "replication connect");
+  Check(c->Start(), "Start");
+  const auto deadline = Clock::now() + std::chrono::seconds(120);
+  const int64_t now_ms = RealtimeUs() / 1000;
+  while (out.size() < static_cast<size_t>(rows) && Clock::now() < deadline) {
+    auto txs = CheckOr(c->Poll(absl::Milliseconds(200)), "Poll");
+    for (auto& tx : txs)
+      for (size_t i = 0; i < tx.events.size(); ++i)
+        out.push_back(BridgeMessage(tx.events[i], tx.commit_lsn, static_cast<uint32_t>(i), now_ms));
+  }
+  if (out.size() != static_cast<size_t>(rows)) Die(absl::StrCat("decode for (f): ", out.size(), " of ", rows));
+  return out;
+}
+
+// (f): `msgs` through nats.c's asynchronous JetStream publish on a connection
+// of its own, 4,096 in flight (the services' max_pending_acks), from the first
+// publish until every ack is in. nats.c only here: the bench measures the
+// transport without libs/bus.
+struct BareAcks {
+  std::atomic<uint64_t> acked{0}, failed{0};
+};
+void BareOnAck(jsCtx*, natsMsg* msg, jsPubAck* pa, jsPubAckErr*, void* closure) {
+  auto* acks = static_cast<BareAcks*>(closure);
+  if (pa != nullptr) {
+    acks->acked.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    acks->failed.fetch_add(1, std::memory_order_relaxed);
+  }
+  natsMsg_Destroy(msg);
+}
+
+Rate BareJetStreamPublish(const std::string& url, const std::vector<sa::bus::Message>& msgs, CpuSampler& cpu,
+                          std::string* cpu_line) {
+  auto check = [](natsStatus s, const char* what) {
+    if (s != NATS_OK) Die(absl::StrCat("(f) ", what, ": ", natsStatus_GetText(s)));
+  };
+  natsConnection* nc = nullptr;
+  check(natsConnection_ConnectTo(&nc, url.c_str()), "connect");
+  BareAcks acks;
+  jsOptions jo;
+  jsOptions_Init(&jo);
+  jo.PublishAsync.MaxPending = 4096;
+  jo.PublishAsync.StallWait = 50;
+  jo.PublishAsync.AckHandler = BareOnAck;
+  jo.PublishAsync.AckHandlerClosure = &acks;
+  jsCtx* js = nullptr;
+  check(natsConnection_JetStream(&js, nc, &jo), "JetStream context");
+  cpu.Start();
+  const auto t0 = Clock::now();
+  for (const auto& m : msgs) {
+    natsMsg* msg = nullptr;
+    check(natsMsg_Create(&msg, m.subject.c_str(), nullptr, m.data.data(), static_cast<int>(m.data.size())), "message");
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    po.MsgId = m.msg_id.c_str();
+    natsStatus s;
+    do {
+      s = js_PublishMsgAsync(js, &msg, &po);
+    } while (s == NATS_TIMEOUT);
+    natsMsg_Destroy(msg);  // no-op once nats.c took it
+    check(s, "publish");
+  }
+  jsPubOptions done;
+  jsPubOptions_Init(&done);
+  done.MaxWait = 120000;
+  check(js_PublishAsyncComplete(js, &done), "wait for acks");
+  const Rate r{msgs.size(), Seconds(t0, Clock::now())};
+  *cpu_line = cpu.Stop();
+  if (acks.acked.load() != msgs.size() || acks.failed.load() != 0)
+    Die(absl::StrCat("(f): ", acks.acked.load(), " acked, ", acks.failed.load(), " failed of ", msgs.size()));
+  jsCtx_Destroy(js);
+  natsConnection_Destroy(nc);
+  return r;
+}
+
 struct SourceResult {
   Rate write, recvlogical, decode, publish, raw;
   Rate bridge, bridge_streaming;  // (e): from spawn; from its first ack
+  Rate bare;                      // (f)
   uint64_t wal_bytes = 0;
   double avg_payload = 0;
 };
@@ -523,6 +611,8 @@ SourceResult RunSource(sa::testing::PostgresServer& pg, const std::string& nats_
   auto js = CheckOr(sa::bus::JetStream::Create(*conn), "JetStream");
   std::vector<uint32_t> sizes;
   sizes.reserve(static_cast<size_t>(args.rows));
+  const bool run_bare = absl::StrContains(args.source_steps, "f");
+  std::vector<sa::bus::Message> same_events;  // for (f): the messages (c) publishes
   // (c) decode + publish to JetStream, every ack in.
   if (absl::StrContains(args.source_steps, "c")) {
     RecreateCdcStream(*js);
@@ -541,6 +631,7 @@ SourceResult RunSource(sa::testing::PostgresServer& pg, const std::string& nats_
           sa::bus::Message m = BridgeMessage(tx.events[i], tx.commit_lsn, static_cast<uint32_t>(i), now_ms);
           sizes.push_back(static_cast<uint32_t>(m.data.size()));
           Check(publisher->Publish(m), "Publish");
+          if (run_bare) same_events.push_back(std::move(m));
         }
         events += tx.events.size();
         last_end = tx.end_lsn;
@@ -624,6 +715,16 @@ SourceResult RunSource(sa::testing::PostgresServer& pg, const std::string& nats_
     PrintRate("(e) real cdc-bridge, spawn -> last ack", r.bridge, s);
     std::printf("      from its first ack: %.0f /s (%.0f acked at the first scrape, %.2f s after spawn)\n",
                 r.bridge_streaming.per_s(), acked_first, Seconds(t0, first));
+  }
+
+  // (f) the same events straight through nats.c.
+  if (run_bare) {
+    if (same_events.empty()) same_events = DecodeBridgeMessages(opts, args.rows);  // untimed: (c) did not run
+    RecreateCdcStream(*js);
+    std::string s_bare_cpu;
+    r.bare = BareJetStreamPublish(nats_url, same_events, cpu, &s_bare_cpu);
+    PrintRate("(f) same events, bare nats.c js_PublishMsgAsync", r.bare, s_bare_cpu);
+    (void)js->DeleteStream("CDC");
   }
   return r;
 }
@@ -985,7 +1086,7 @@ Args ParseArgs(int argc, char** argv) {
       Die(absl::StrCat("bad argument '", arg,
                        "'\nusage: cdc_bench [--rows=N] [--txn_rows=N] [--lag_rate=N] [--lag_txn_rows=N] [--lag_s=S] "
                        "[--warmup_s=S] [--sink_rows=N] [--sink_batch=N (multiple of 1000)] "
-                       "[--phases=source,lag,bridge_lag,sink] [--source_steps=abcde] [--bridge_env=K=V] [--keep] "
+                       "[--phases=source,lag,bridge_lag,sink] [--source_steps=abcdef] [--bridge_env=K=V] [--keep] "
                        "[--json=PATH]"));
   }
   if (a.warmup_s >= a.lag_s) Die("--warmup_s must be shorter than --lag_s");
@@ -1036,6 +1137,9 @@ int main(int argc, char** argv) {
                   "events/s | %.0f (a), %.0f (d) | >= 50k: %s |\n",
                   source.bridge.per_s(), source.bridge_streaming.per_s(), source.recvlogical.per_s(), source.raw.per_s(),
                   source.bridge.per_s() >= 50000 ? "met" : "MISSED");
+    if (source.bare.events > 0)
+      std::printf("| (f) the same events, bare nats.c JetStream async publish | %.0f msg/s | (context for (e)) | |\n",
+                  source.bare.per_s());
   }
   auto lag_row = [&](const char* name, const LagResult& l) {
     if (l.lat.n == 0) return;
@@ -1066,6 +1170,7 @@ int main(int argc, char** argv) {
       put("raw_publish_msg_s", source.raw.per_s());
       put("bridge_events_s", source.bridge.per_s());
       put("bridge_streaming_events_s", source.bridge_streaming.per_s());
+      put("bare_js_publish_msg_s", source.bare.per_s());
     }
     if (lag.lat.n > 0) put("lag_p99_ms", lag.lat.p99);
     if (bridge_lag.lat.n > 0) put("bridge_lag_p99_ms", bridge_lag.lat.p99);

@@ -67,6 +67,9 @@ struct PublisherState : CallbackTarget, RebuildListener {
     JetStreamPublisher::Completion done;  // may be empty
     EntryState state = EntryState::kSending;
     int attempts = 0;
+    // The natsMsg of the send on the wire, which nats.c hands back with its
+    // ack or error (the key in `by_msg`); null while none is.
+    const natsMsg* wire = nullptr;
   };
   struct Failure {
     std::string msg_id;
@@ -87,7 +90,16 @@ struct PublisherState : CallbackTarget, RebuildListener {
   std::condition_variable retry_cv;  // recovery started, an entry was resolved or held
   uint64_t next_seq = 1;
   std::map<uint64_t, Entry> pending;  // by publish order; acked entries leave
-  std::unordered_multimap<std::string, uint64_t> by_id;
+  // Acks are routed by the natsMsg nats.c hands back (the one it was given),
+  // not by msg id: a pointer lookup, and exactly the send that was acked.
+  // Only sends on the wire are here; an ack or error for anything else (a
+  // send of a replaced connection) finds nothing and is dropped: its entry
+  // is sent again.
+  std::unordered_map<const natsMsg*, uint64_t> by_msg;
+  // A Publish waiting for room is woken once `pending` is down to this many
+  // (a quarter of max_pending below it), not after every ack: it then sends a
+  // run of messages instead of trading the lock with the ack thread for each.
+  int64_t wake_publishers_at = 0;
   // Order across failures. Publishes on one connection are stored in the
   // order they are sent, as long as none fails. Once one fails (no
   // responders while a stream leader is elected, an ack timeout, a
@@ -116,23 +128,41 @@ struct PublisherState : CallbackTarget, RebuildListener {
   // Null (with *status set) while there is no connection.
   std::shared_ptr<jsCtx> Ctx(natsStatus* status);
 
-  // Sends once; loops over nats.c's stall timeout. Called without `mu`.
-  natsStatus Send(const Message& m) {
+  // The natsMsg of `m`, its msg id in the Nats-Msg-Id header (as nats.c's
+  // jsPubOptions.MsgId would set it).
+  static natsStatus Build(natsMsg** out, const Message& m) {
+    natsStatus s = BuildNatsMsg(out, m.subject, m.data, m.headers);
+    if (s != NATS_OK) return s;
+    s = natsMsgHeader_Set(*out, kMsgIdHeader, m.msg_id.c_str());
+    if (s != NATS_OK) {
+      natsMsg_Destroy(*out);
+      *out = nullptr;
+    }
+    return s;
+  }
+
+  // Sends `*msg` once (nats.c takes it over; destroyed otherwise); loops over
+  // nats.c's stall timeout. Called without `mu`.
+  natsStatus SendBuilt(natsMsg** msg) {
     natsStatus s = NATS_OK;
     std::shared_ptr<jsCtx> ctx = Ctx(&s);
-    if (ctx == nullptr) return s;
-    natsMsg* msg = nullptr;
-    s = BuildNatsMsg(&msg, m.subject, m.data, m.headers);
-    if (s != NATS_OK) return s;
-    jsPubOptions po;
-    jsPubOptions_Init(&po);
-    po.MsgId = m.msg_id.c_str();
-    po.MaxWait = ack_timeout_ms;  // nats.c times the ack out and reports NATS_TIMEOUT
-    do {
-      s = js_PublishMsgAsync(ctx.get(), &msg, &po);
-    } while (s == NATS_TIMEOUT && !stopping_flag.load());
-    natsMsg_Destroy(msg);  // no-op when nats.c took ownership
+    if (ctx != nullptr) {
+      jsPubOptions po;
+      jsPubOptions_Init(&po);
+      po.MaxWait = ack_timeout_ms;  // nats.c times the ack out and reports NATS_TIMEOUT
+      do {
+        s = js_PublishMsgAsync(ctx.get(), msg, &po);
+      } while (s == NATS_TIMEOUT && !stopping_flag.load());
+    }
+    natsMsg_Destroy(*msg);  // no-op when nats.c took ownership
+    *msg = nullptr;
     return s;
+  }
+
+  natsStatus Send(const Message& m) {
+    natsMsg* msg = nullptr;
+    natsStatus s = Build(&msg, m);
+    return s == NATS_OK ? SendBuilt(&msg) : s;
   }
 
   // A new connection: the publishes on the wire went with the old one (no
@@ -144,6 +174,10 @@ struct PublisherState : CallbackTarget, RebuildListener {
     for (auto& [seq, e] : pending) {
       if (e.state != EntryState::kSending && e.state != EntryState::kSent) continue;
       e.state = EntryState::kRetryWait;
+      if (e.wire != nullptr) {
+        by_msg.erase(e.wire);  // its ack, if one still comes, is dropped: sent again below
+        e.wire = nullptr;
+      }
       ++resent;
     }
     if (resent == 0 && !recovering) return;
@@ -154,37 +188,41 @@ struct PublisherState : CallbackTarget, RebuildListener {
                  resent);
   }
 
+  void MapWireLocked(std::map<uint64_t, Entry>::iterator it, const natsMsg* msg) {
+    it->second.wire = msg;
+    by_msg.insert_or_assign(msg, it->first);
+  }
+
+  // The entry's send is off the wire (its natsMsg may be freed and reused).
+  void UnmapWireLocked(std::map<uint64_t, Entry>::iterator it) {
+    const natsMsg* msg = std::exchange(it->second.wire, nullptr);
+    if (msg == nullptr) return;
+    if (auto m = by_msg.find(msg); m != by_msg.end() && m->second == it->first) by_msg.erase(m);
+  }
+
+  // The entry whose send on the wire is `msg`, unmapped; pending.end() if none.
+  std::map<uint64_t, Entry>::iterator TakeByWireLocked(const natsMsg* msg) {
+    auto m = by_msg.find(msg);
+    if (m == by_msg.end()) return pending.end();
+    auto it = pending.find(m->second);
+    by_msg.erase(m);
+    if (it == pending.end() || it->second.wire != msg) return pending.end();
+    it->second.wire = nullptr;
+    return it;
+  }
+
   void Erase(std::map<uint64_t, Entry>::iterator it) {
-    auto range = by_id.equal_range(it->second.msg.msg_id);
-    for (auto i = range.first; i != range.second; ++i) {
-      if (i->second == it->first) {
-        by_id.erase(i);
-        break;
-      }
-    }
+    UnmapWireLocked(it);
     pending.erase(it);
     stats.in_flight = static_cast<int64_t>(pending.size());
     metrics.js_in_flight.Add(-1);
-    space_cv.notify_one();
+    if (stats.in_flight <= wake_publishers_at) space_cv.notify_all();
     done_cv.notify_all();
     retry_cv.notify_one();
   }
 
-  // The oldest entry with `msg_id` that is on the wire; with `any`, also one
-  // waiting for a retry.
-  std::map<uint64_t, Entry>::iterator FindById(const std::string& msg_id, bool any) {
-    auto best = pending.end();
-    auto range = by_id.equal_range(msg_id);
-    for (auto i = range.first; i != range.second; ++i) {
-      auto it = pending.find(i->second);
-      if (it == pending.end() || it->second.state == EntryState::kAcked) continue;
-      if (!any && it->second.state == EntryState::kRetryWait) continue;
-      if (best == pending.end() || it->first < best->first) best = it;
-    }
-    return best;
-  }
-
   void ScheduleRetryLocked(std::map<uint64_t, Entry>::iterator it, natsStatus s, const char* why) {
+    UnmapWireLocked(it);
     Entry& e = it->second;
     e.state = EntryState::kRetryWait;
     ++e.attempts;
@@ -233,14 +271,14 @@ struct PublisherState : CallbackTarget, RebuildListener {
     return absl::OkStatus();
   }
 
-  void OnAck(const std::string& msg_id) {
+  void OnAck(const natsMsg* msg) {
     uint64_t seq;
     JetStreamPublisher::Completion done;
+    std::string msg_id;
     {
       std::lock_guard<std::mutex> lock(mu);
-      auto it = FindById(msg_id, /*any=*/false);
-      if (it == pending.end()) it = FindById(msg_id, /*any=*/true);
-      if (it == pending.end()) return;  // a second ack for an already acked id
+      auto it = TakeByWireLocked(msg);
+      if (it == pending.end() || it->second.state == EntryState::kAcked) return;  // not on the wire (any more)
       ++stats.acked;
       metrics.js_acked.Inc();
       if (!options.on_ack && !it->second.done) {
@@ -249,6 +287,7 @@ struct PublisherState : CallbackTarget, RebuildListener {
       }
       it->second.state = EntryState::kAcked;
       done = std::move(it->second.done);
+      if (options.on_ack) msg_id = it->second.msg.msg_id;
       seq = it->first;
     }
     if (options.on_ack) options.on_ack(msg_id);
@@ -257,12 +296,13 @@ struct PublisherState : CallbackTarget, RebuildListener {
     if (auto it = pending.find(seq); it != pending.end()) Erase(it);
   }
 
-  void OnError(const std::string& msg_id, natsStatus err, int js_err, const char* text) {
+  void OnError(const natsMsg* msg, natsStatus err, int js_err, const char* text) {
     std::optional<Failure> failure;
     {
       std::lock_guard<std::mutex> lock(mu);
-      auto it = FindById(msg_id, /*any=*/false);
-      if (it == pending.end()) return;
+      auto it = TakeByWireLocked(msg);
+      if (it == pending.end() || it->second.state == EntryState::kAcked) return;
+      const std::string& msg_id = it->second.msg.msg_id;
       if (!IsPermanent(err, js_err, conn->UserClosed())) {
         ScheduleRetryLocked(it, err, text != nullptr ? text : natsStatus_GetText(err));
         return;
@@ -294,13 +334,15 @@ struct PublisherState : CallbackTarget, RebuildListener {
   bool ResendLocked(std::unique_lock<std::mutex>& lock, uint64_t seq) {
     auto it = pending.find(seq);
     it->second.state = EntryState::kSending;
-    Message copy = it->second.msg;
     if (it->second.attempts > 0) {
       ++stats.retried;
       metrics.js_retried.Inc();
     }
+    natsMsg* msg = nullptr;
+    natsStatus s = Build(&msg, it->second.msg);
+    if (s == NATS_OK) MapWireLocked(it, msg);
     lock.unlock();
-    natsStatus s = Send(copy);
+    if (s == NATS_OK) s = SendBuilt(&msg);
     lock.lock();
     std::optional<Failure> failure;
     absl::Status st = OnSendResult(seq, s, &failure);
@@ -366,16 +408,18 @@ namespace {
 // nats.c's PublishAsync.AckHandler: runs on the context's reply
 // subscription thread for every ack, error or ack timeout. We own `msg`.
 void OnPubAck(jsCtx* js, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void* closure) {
-  const std::string msg_id = HeaderValue(msg, kMsgIdHeader);
-  natsMsg_Destroy(msg);
-  PubRegistry::Scope scope(closure);
-  PublisherState* state = scope.get();
-  if (state == nullptr) return;
-  if (pa != nullptr) {
-    state->OnAck(msg_id);
-  } else if (pae != nullptr) {
-    state->OnError(msg_id, pae->Err, static_cast<int>(pae->ErrCode), pae->ErrText);
+  {
+    PubRegistry::Scope scope(closure);
+    PublisherState* state = scope.get();
+    if (state != nullptr) {
+      if (pa != nullptr) {
+        state->OnAck(msg);
+      } else if (pae != nullptr) {
+        state->OnError(msg, pae->Err, static_cast<int>(pae->ErrCode), pae->ErrText);
+      }
+    }
   }
+  natsMsg_Destroy(msg);  // after the lookup: until then no other message can have its address
 }
 
 }  // namespace
@@ -441,6 +485,7 @@ absl::StatusOr<std::unique_ptr<JetStreamPublisher>> JetStreamPublisher::Create(C
                               : eff.ack_timeout_ms;
   if (options.max_retry_backoff <= absl::ZeroDuration()) options.max_retry_backoff = absl::Seconds(1);
   state->options = std::move(options);
+  state->wake_publishers_at = state->max_pending - std::max<int64_t>(1, state->max_pending / 4);
   state->self = state;
   natsStatus s = NATS_OK;
   // Made now when there is a connection, else on first use.
@@ -481,6 +526,7 @@ JetStreamPublisher::~JetStreamPublisher() {
       for (auto& [seq, e] : state_->pending)
         if (e.done) cancelled.push_back(std::move(e.done));
       state_->pending.clear();
+      state_->by_msg.clear();
     }
   }
   const absl::Status closing = absl::CancelledError("JetStream publish: publisher destroyed before the ack");
@@ -490,20 +536,31 @@ JetStreamPublisher::~JetStreamPublisher() {
 absl::Status JetStreamPublisher::Publish(const Message& message) { return Publish(message, nullptr); }
 
 absl::Status JetStreamPublisher::Publish(const Message& message, Completion done) {
+  return Publish(Message(message), std::move(done));
+}
+
+absl::Status JetStreamPublisher::Publish(Message&& message, Completion done) {
   if (message.subject.empty()) return absl::InvalidArgumentError("JetStream publish: empty subject");
   if (message.msg_id.empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("JetStream publish ", message.subject, ": empty msg_id (dedup is mandatory)"));
   }
   PublisherState& st = *state_;
+  // Built before the entry takes the message over; sent after it is
+  // registered (an ack may come before Send returns).
+  natsMsg* msg = nullptr;
+  const natsStatus built = PublisherState::Build(&msg, message);
   uint64_t seq;
   {
     std::unique_lock<std::mutex> lock(st.mu);
     st.space_cv.wait(lock, [&] { return st.stopping || static_cast<int64_t>(st.pending.size()) < st.max_pending; });
-    if (st.stopping) return absl::CancelledError("JetStream publish: publisher is closing");
+    if (st.stopping) {
+      natsMsg_Destroy(msg);
+      return absl::CancelledError("JetStream publish: publisher is closing");
+    }
     seq = st.next_seq++;
-    st.pending.emplace(seq, PublisherState::Entry{message, std::move(done)});
-    st.by_id.emplace(message.msg_id, seq);
+    auto entry_it = st.pending.emplace(seq, PublisherState::Entry{std::move(message), std::move(done)}).first;
+    auto& entry = entry_it->second;
     ++st.stats.published;
     st.stats.in_flight = static_cast<int64_t>(st.pending.size());
     st.stats.max_in_flight = std::max(st.stats.max_in_flight, st.stats.in_flight);
@@ -511,12 +568,15 @@ absl::Status JetStreamPublisher::Publish(const Message& message, Completion done
     st.metrics.js_in_flight.Add(1);
     if (st.recovering) {
       // Sent by RetryLoop after the older ones, in order.
-      st.pending.find(seq)->second.state = PublisherState::EntryState::kRetryWait;
+      entry.state = PublisherState::EntryState::kRetryWait;
       st.retry_cv.notify_one();
+      natsMsg_Destroy(msg);
       return absl::OkStatus();
     }
+    if (msg != nullptr) st.MapWireLocked(entry_it, msg);
   }
-  natsStatus s = st.Send(message);
+  const natsStatus s = built == NATS_OK ? st.SendBuilt(&msg) : built;
+  if (s == NATS_OK) return absl::OkStatus();  // on the wire: nothing to record
   std::lock_guard<std::mutex> lock(st.mu);
   std::optional<PublisherState::Failure> failure;  // returned to the caller directly
   return st.OnSendResult(seq, s, &failure);

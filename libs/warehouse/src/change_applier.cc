@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <optional>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -17,16 +18,30 @@ namespace sa::warehouse {
 namespace cdcpb = streamadmin::cdc::v1;
 using Columns = google::protobuf::RepeatedPtrField<cdcpb::Column>;
 
-// The net effect of a batch on one table, per primary key.
+// The net effect of a batch on one table, per primary key. Values are not
+// copied: they point into the batch's events, which outlive ApplyBatch, and
+// become text only when they are sent.
 struct NetChanges {
   struct Row {
-    std::vector<std::optional<std::string>> key;  // primary key values, table key order
-    bool deleted = false;                         // the row ends the batch deleted
-    bool delete_first = false;                    // deleted, then written again
+    const Columns* key_image = nullptr;  // the image the key's values are read from
+    bool deleted = false;                // the row ends the batch deleted
+    bool delete_first = false;           // deleted, then written again
     bool insert_only = false;  // only an insert of a key the batch had not touched before: COPY may do
-    std::map<std::string, std::optional<std::string>> values;  // columns to write
+    std::vector<const cdcpb::Value*> values;  // by table column index; null: not written
   };
-  std::map<std::string, Row> rows;  // by encoded key
+  std::vector<Row> rows;                           // in the order the batch first touched each key
+  absl::flat_hash_map<std::string, size_t> index;  // encoded key -> rows
+
+  Row& Touch(const std::string& key, bool* fresh) {
+    auto [it, inserted] = index.try_emplace(key, rows.size());
+    if (inserted) rows.emplace_back();
+    *fresh = inserted;
+    return rows[it->second];
+  }
+  void Clear() {
+    rows.clear();
+    index.clear();
+  }
 };
 
 namespace {
@@ -48,28 +63,6 @@ const cdcpb::Column* FindColumn(const Columns& cols, const std::string& name) {
 
 bool HasPrimaryKey(const Columns& cols) {
   return std::any_of(cols.begin(), cols.end(), [](const cdcpb::Column& c) { return c.primary_key(); });
-}
-
-std::string EncodeKey(const std::vector<std::optional<std::string>>& key) {
-  std::string out;
-  for (const auto& k : key) {
-    if (!k) {
-      out.append("N;");
-      continue;
-    }
-    absl::StrAppend(&out, k->size(), ":", *k, ";");
-  }
-  return out;
-}
-
-std::string ArrayLiteral(const std::vector<std::optional<std::string>>& values) {
-  std::string out = "{";
-  for (size_t i = 0; i < values.size(); ++i) {
-    if (i > 0) out.push_back(',');
-    AppendArrayElement(values[i], &out);
-  }
-  out.push_back('}');
-  return out;
 }
 
 std::string TableLabel(const cdcpb::TableId& t) { return absl::StrCat(t.schema(), ".", t.table()); }
@@ -169,7 +162,6 @@ std::string ChangeApplier::SqlType(const std::string& name) {
 }
 
 bool ChangeApplier::Validate(const cdcpb::ChangeEvent& e, std::string* reason, std::string* error) {
-  const std::string table = TableLabel(e.table());
   if (e.table().table().empty() || e.table().server().empty()) {
     *reason = "bad_value";
     *error = "event without server or table name";
@@ -178,13 +170,13 @@ bool ChangeApplier::Validate(const cdcpb::ChangeEvent& e, std::string* reason, s
   if (e.op() == cdcpb::OP_TRUNCATE) return true;
   if (e.op() == cdcpb::OP_UNSPECIFIED || e.op() > cdcpb::OP_TRUNCATE) {
     *reason = "bad_value";
-    *error = absl::StrCat("table ", table, ": unknown op ", static_cast<int>(e.op()));
+    *error = absl::StrCat("table ", TableLabel(e.table()), ": unknown op ", static_cast<int>(e.op()));
     return false;
   }
   const Columns& image = e.op() == cdcpb::OP_DELETE ? e.before() : e.after();
   if (!HasPrimaryKey(image) || (e.op() == cdcpb::OP_UPDATE && !HasPrimaryKey(e.before()))) {
     *reason = "no_primary_key";
-    *error = absl::StrCat("table ", table,
+    *error = absl::StrCat("table ", TableLabel(e.table()),
                           " has no primary key: the warehouse cannot upsert or delete its rows (add a primary key on "
                           "the source, or exclude the table)");
     return false;
@@ -193,13 +185,13 @@ bool ChangeApplier::Validate(const cdcpb::ChangeEvent& e, std::string* reason, s
     for (const auto& c : *cols) {
       if (c.type_name().rfind("oid:", 0) == 0) {
         *reason = "unknown_type";
-        *error = absl::StrCat("table ", table, " column ", c.name(), ": unknown type ", c.type_name(),
+        *error = absl::StrCat("table ", TableLabel(e.table()), " column ", c.name(), ": unknown type ", c.type_name(),
                               " (not in the source's pg_type)");
         return false;
       }
       if (c.value().kind_case() == cdcpb::Value::KIND_NOT_SET) {
         *reason = "bad_value";
-        *error = absl::StrCat("table ", table, " column ", c.name(), ": value with no kind set");
+        *error = absl::StrCat("table ", TableLabel(e.table()), " column ", c.name(), ": value with no kind set");
         return false;
       }
     }
@@ -288,33 +280,85 @@ absl::StatusOr<ChangeApplier::Table*> ChangeApplier::EnsureTable(const cdcpb::Ch
 
 namespace {
 
-// The table's primary key values from an image; false if one is missing.
-bool KeyOf(const std::vector<std::string>& pk, const Columns& image, std::vector<std::optional<std::string>>* key,
-           std::string* error) {
-  key->clear();
-  for (const auto& name : pk) {
-    const cdcpb::Column* c = FindColumn(image, name);
+// The column of `image` named `name`; `hint` is where it usually is (events
+// list a table's columns in table order).
+const cdcpb::Column* FindColumn(const Columns& image, const std::string& name, int hint) {
+  if (hint >= 0 && hint < image.size() && image.Get(hint).name() == name) return &image.Get(hint);
+  return FindColumn(image, name);
+}
+
+// Appends the table's primary key from `image` as one string that is equal
+// for equal keys ("<length>:<text>;" per column, "N;" for NULL); false (and
+// *error) if a key column is missing or has no text.
+bool AppendEncodedKey(const std::vector<std::string>& pk, const std::vector<int>& pk_pos, const Columns& image,
+                      std::string* out, std::string* scratch, std::string* error) {
+  for (size_t i = 0; i < pk.size(); ++i) {
+    const cdcpb::Column* c = FindColumn(image, pk[i], pk_pos[i]);
     if (!c) {
-      *error = absl::StrCat("primary key column ", name, " missing from the event");
+      *error = absl::StrCat("primary key column ", pk[i], " missing from the event");
       return false;
     }
-    auto v = ValueToSqlText(c->value());
-    if (!v.ok()) {
-      *error = absl::StrCat("primary key column ", name, ": ", v.status().message());
+    scratch->clear();
+    bool null = false;
+    if (auto st = AppendSqlText(c->value(), scratch, &null); !st.ok()) {
+      *error = absl::StrCat("primary key column ", pk[i], ": ", st.message());
       return false;
     }
-    key->push_back(std::move(*v));
+    if (null) {
+      out->append("N;");
+      continue;
+    }
+    absl::StrAppend(out, scratch->size(), ":", *scratch, ";");
   }
   return true;
 }
 
-}  // namespace
+// Appends `v`'s text through `escape`, or `null_text` for NULL; the text is
+// built in `scratch`.
+void AppendValueVia(const cdcpb::Value& v, const char* null_text, void (*escape)(std::string_view, std::string*),
+                    std::string* out, std::string* scratch) {
+  scratch->clear();
+  bool null = false;
+  (void)AppendSqlText(v, scratch, &null);  // checked when the event was taken in
+  if (null) {
+    out->append(null_text);
+  } else {
+    escape(std::string_view(*scratch), out);
+  }
+}
 
-namespace {
+// Appends `v` as an element of an array literal ("NULL" or quoted text).
+void AppendArrayValue(const cdcpb::Value& v, std::string* out, std::string* scratch) {
+  AppendValueVia(v, "NULL", AppendArrayText, out, scratch);
+}
+
+// Appends `v` as one field of COPY's text format.
+void AppendCopyValue(const cdcpb::Value& v, std::string* out, std::string* scratch) {
+  switch (v.kind_case()) {
+    case cdcpb::Value::kIntValue:
+    case cdcpb::Value::kBoolValue:
+    case cdcpb::Value::kTimestampUs:
+    case cdcpb::Value::kTimestamptzUs: {
+      bool null = false;
+      (void)AppendSqlText(v, out, &null);  // no character COPY escapes
+      return;
+    }
+    case cdcpb::Value::kTextValue:
+      AppendCopyText(std::string_view(v.text_value()), out);
+      return;
+    case cdcpb::Value::kNumericValue:
+      AppendCopyText(std::string_view(v.numeric_value()), out);
+      return;
+    default:
+      break;
+  }
+  AppendValueVia(v, "\\N", AppendCopyText, out, scratch);
+}
 
 // COPYs the rows of one column set that only the batch inserted, when there
 // are enough of them; true if it did (the other rows still need the upsert).
 absl::StatusOr<bool> CopyNewRows(pg::Connection& conn, const std::string& table, const std::vector<std::string>& cols,
+                                 const std::vector<size_t>& col_index,
                                  const std::vector<const NetChanges::Row*>& rows) {
   // Rows inserted by the source whose key the batch did not touch before:
   // the warehouse, which mirrors the source up to the stored position, does
@@ -329,13 +373,14 @@ absl::StatusOr<bool> CopyNewRows(pg::Connection& conn, const std::string& table,
   for (const auto& c : cols) names.push_back(conn.QuoteIdent(c));
   if (auto r = conn.Exec("SAVEPOINT sa_copy"); !r.ok()) return r.status();
   size_t next = 0;
+  std::string scratch;
   absl::Status st = conn.CopyIn(absl::StrCat("COPY ", table, " (", absl::StrJoin(names, ", "), ") FROM STDIN"),
                                 [&](std::string& piece) {
                                   while (next < fresh.size() && piece.size() < kCopyPieceBytes) {
                                     const auto& values = fresh[next++]->values;
-                                    for (size_t i = 0; i < cols.size(); ++i) {
+                                    for (size_t i = 0; i < col_index.size(); ++i) {
                                       if (i > 0) piece.push_back('\t');
-                                      AppendCopyField(values.at(cols[i]), &piece);
+                                      AppendCopyValue(*values[col_index[i]], &piece, &scratch);
                                     }
                                     piece.push_back('\n');
                                   }
@@ -351,18 +396,37 @@ absl::StatusOr<bool> CopyNewRows(pg::Connection& conn, const std::string& table,
   return false;
 }
 
+// Where each primary key column is in the table (a hint for FindColumn).
+std::vector<int> KeyPositions(const std::vector<std::string>& columns, const std::vector<std::string>& pk) {
+  std::vector<int> pos;
+  for (const auto& k : pk) {
+    auto it = std::find(columns.begin(), columns.end(), k);
+    pos.push_back(it == columns.end() ? -1 : static_cast<int>(it - columns.begin()));
+  }
+  return pos;
+}
+
 }  // namespace
 
 absl::Status ChangeApplier::FlushTable(Table& t, NetChanges& net) {
   if (net.rows.empty()) return absl::OkStatus();
   const size_t nk = t.primary_key.size();
+  const std::vector<int> pk_pos = KeyPositions(t.columns, t.primary_key);
+  std::string scratch;
   // Deletes first: they commute with the upserts of other keys, and a row
   // deleted then written again is deleted before it is written.
-  std::vector<std::vector<std::optional<std::string>>> del_cols(nk);
-  for (auto& [k, row] : net.rows)
-    if (row.deleted || row.delete_first)
-      for (size_t i = 0; i < nk; ++i) del_cols[i].push_back(row.key[i]);
-  if (!del_cols[0].empty()) {
+  std::vector<std::string> del_cols(nk, "{");
+  size_t deletes = 0;
+  for (const auto& row : net.rows) {
+    if (!row.deleted && !row.delete_first) continue;
+    for (size_t i = 0; i < nk; ++i) {
+      const cdcpb::Column* c = FindColumn(*row.key_image, t.primary_key[i], pk_pos[i]);
+      if (deletes > 0) del_cols[i].push_back(',');
+      AppendArrayValue(c->value(), &del_cols[i], &scratch);  // the key was read from this image before
+    }
+    ++deletes;
+  }
+  if (deletes > 0) {
     std::vector<std::string> keys, sel, unn, alias;
     std::vector<std::optional<std::string>> params;
     for (size_t i = 0; i < nk; ++i) {
@@ -370,7 +434,8 @@ absl::Status ChangeApplier::FlushTable(Table& t, NetChanges& net) {
       alias.push_back(absl::StrCat("c", i));
       sel.push_back(absl::StrCat("u.c", i, "::", t.types[t.primary_key[i]]));
       unn.push_back(absl::StrCat("$", i + 1, "::text[]"));
-      params.push_back(ArrayLiteral(del_cols[i]));
+      del_cols[i].push_back('}');
+      params.push_back(std::move(del_cols[i]));
     }
     auto r = conn_->Exec(absl::StrCat("DELETE FROM ", t.quoted, " WHERE (", absl::StrJoin(keys, ", "), ") IN (SELECT ",
                                       absl::StrJoin(sel, ", "), " FROM unnest(", absl::StrJoin(unn, ", "), ") AS u(",
@@ -380,17 +445,25 @@ absl::Status ChangeApplier::FlushTable(Table& t, NetChanges& net) {
   }
   // Upserts, one statement per set of columns present (all of them, unless
   // an update left unchanged TOAST values out).
-  std::map<std::vector<std::string>, std::vector<const NetChanges::Row*>> groups;
-  for (auto& [k, row] : net.rows) {
+  std::map<std::string, std::vector<const NetChanges::Row*>> groups;  // by which columns are written ('1'/'0')
+  std::string present;
+  for (const auto& row : net.rows) {
     if (row.deleted) continue;
-    std::vector<std::string> cols;
-    for (const auto& name : t.columns)
-      if (row.values.count(name)) cols.push_back(name);
-    groups[cols].push_back(&row);
+    present.assign(t.columns.size(), '0');
+    for (size_t j = 0; j < row.values.size() && j < present.size(); ++j)
+      if (row.values[j] != nullptr) present[j] = '1';
+    groups[present].push_back(&row);
   }
-  for (auto& [cols, all_rows] : groups) {
+  for (auto& [mask, all_rows] : groups) {
+    std::vector<std::string> cols;
+    std::vector<size_t> col_index;
+    for (size_t j = 0; j < mask.size(); ++j)
+      if (mask[j] == '1') {
+        cols.push_back(t.columns[j]);
+        col_index.push_back(j);
+      }
     std::vector<const NetChanges::Row*> rows;
-    if (auto copied = CopyNewRows(*conn_, t.quoted, cols, all_rows); !copied.ok()) {
+    if (auto copied = CopyNewRows(*conn_, t.quoted, cols, col_index, all_rows); !copied.ok()) {
       return copied.status();
     } else if (*copied) {
       for (const auto* row : all_rows)
@@ -408,10 +481,13 @@ absl::Status ChangeApplier::FlushTable(Table& t, NetChanges& net) {
       alias.push_back(absl::StrCat("c", i));
       if (std::find(t.primary_key.begin(), t.primary_key.end(), cols[i]) == t.primary_key.end())
         set.push_back(absl::StrCat(names.back(), " = EXCLUDED.", names.back()));
-      std::vector<std::optional<std::string>> column;
-      column.reserve(rows.size());
-      for (const auto* row : rows) column.push_back(row->values.at(cols[i]));
-      params.push_back(ArrayLiteral(column));
+      std::string column = "{";
+      for (size_t r = 0; r < rows.size(); ++r) {
+        if (r > 0) column.push_back(',');
+        AppendArrayValue(*rows[r]->values[col_index[i]], &column, &scratch);
+      }
+      column.push_back('}');
+      params.push_back(std::move(column));
     }
     std::vector<std::string> pk;
     for (const auto& k : t.primary_key) pk.push_back(conn_->QuoteIdent(k));
@@ -424,20 +500,54 @@ absl::Status ChangeApplier::FlushTable(Table& t, NetChanges& net) {
     if (!r.ok())
       return absl::Status(r.status().code(), absl::StrCat("upsert into ", t.quoted, ": ", r.status().message()));
   }
-  net.rows.clear();
+  net.Clear();
   return absl::OkStatus();
 }
 
 absl::Status ChangeApplier::ApplyBatch(const std::vector<const cdcpb::ChangeEvent*>& events) {
   std::map<Table*, NetChanges> net;
+  // The previous event's table: consecutive events of one table skip the
+  // lookup (EnsureTable) unless they carry a column at another place.
+  const cdcpb::TableId* prev_id = nullptr;
+  Table* prev = nullptr;
+  NetChanges* prev_net = nullptr;
+  std::vector<int> pk_pos;
+  std::string enc, old_enc, scratch, error;
+  auto same_table = [](const cdcpb::TableId& a, const cdcpb::TableId& b) {
+    return a.table() == b.table() && a.schema() == b.schema() && a.server() == b.server();
+  };
+  auto columns_known = [](const Table& t, const Columns& image) {
+    for (int i = 0; i < image.size(); ++i)
+      if (static_cast<size_t>(i) >= t.columns.size() || t.columns[static_cast<size_t>(i)] != image.Get(i).name())
+        return false;
+    return true;
+  };
   for (const cdcpb::ChangeEvent* e : events) {
-    auto table = EnsureTable(*e);
-    if (!table.ok())
-      return absl::Status(table.status().code() == absl::StatusCode::kUnavailable
-                              ? absl::StatusCode::kUnavailable
-                              : absl::StatusCode::kFailedPrecondition,
-                          absl::StrCat("warehouse table for ", TableLabel(e->table()), ": ", table.status().message()));
-    Table* t = *table;
+    Table* t = nullptr;
+    if (prev != nullptr && e->op() != cdcpb::OP_TRUNCATE && same_table(*prev_id, e->table()) &&
+        columns_known(*prev, e->before()) && columns_known(*prev, e->after())) {
+      t = prev;
+    } else {
+      auto table = EnsureTable(*e);
+      if (!table.ok())
+        return absl::Status(
+            table.status().code() == absl::StatusCode::kUnavailable ? absl::StatusCode::kUnavailable
+                                                                    : absl::StatusCode::kFailedPrecondition,
+            absl::StrCat("warehouse table for ", TableLabel(e->table()), ": ", table.status().message()));
+      t = *table;
+      if (t != nullptr) {
+        if (t != prev) {
+          prev_net = &net[t];
+          if (net.size() == 1 && prev_net->rows.empty()) {  // the batch's first table: room for all of it
+            prev_net->rows.reserve(events.size());
+            prev_net->index.reserve(events.size());
+          }
+        }
+        prev = t;
+        prev_id = &e->table();
+        pk_pos = KeyPositions(t->columns, t->primary_key);
+      }
+    }
     if (e->op() == cdcpb::OP_TRUNCATE) {
       if (!t) continue;
       if (auto st = FlushTable(*t, net[t]); !st.ok()) return st;
@@ -445,49 +555,57 @@ absl::Status ChangeApplier::ApplyBatch(const std::vector<const cdcpb::ChangeEven
       if (!r.ok()) return r.status();
       continue;
     }
-    NetChanges& n = net[t];
-    std::string error;
-    std::vector<std::optional<std::string>> key;
+    NetChanges& n = *prev_net;
+    const size_t ncols = t->columns.size();
+    bool fresh = false;
     if (e->op() == cdcpb::OP_DELETE) {
-      if (!KeyOf(t->primary_key, e->before(), &key, &error))
+      enc.clear();
+      if (!AppendEncodedKey(t->primary_key, pk_pos, e->before(), &enc, &scratch, &error))
         return absl::InvalidArgumentError(absl::StrCat("table ", TableLabel(e->table()), ": delete: ", error));
-      auto& row = n.rows[EncodeKey(key)];
-      row.key = key;
+      auto& row = n.Touch(enc, &fresh);
+      row.key_image = &e->before();
       row.deleted = true;
       row.insert_only = false;
-      row.values.clear();
+      row.values.assign(ncols, nullptr);
       continue;
     }
-    if (!KeyOf(t->primary_key, e->after(), &key, &error))
+    enc.clear();
+    if (!AppendEncodedKey(t->primary_key, pk_pos, e->after(), &enc, &scratch, &error))
       return absl::InvalidArgumentError(absl::StrCat("table ", TableLabel(e->table()), ": ", error));
-    const std::string enc = EncodeKey(key);
     if (e->op() == cdcpb::OP_UPDATE) {
-      std::vector<std::optional<std::string>> old_key;
-      if (KeyOf(t->primary_key, e->before(), &old_key, &error) && EncodeKey(old_key) != enc) {
-        auto& old = n.rows[EncodeKey(old_key)];
-        old.key = old_key;
+      old_enc.clear();
+      if (AppendEncodedKey(t->primary_key, pk_pos, e->before(), &old_enc, &scratch, &error) && old_enc != enc) {
+        auto& old = n.Touch(old_enc, &fresh);
+        old.key_image = &e->before();
         old.deleted = true;
         old.insert_only = false;
-        old.values.clear();
+        old.values.assign(ncols, nullptr);
       }
     }
-    auto [it, fresh] = n.rows.try_emplace(enc);
-    auto& row = it->second;
-    row.key = key;
+    auto& row = n.Touch(enc, &fresh);
+    row.key_image = &e->after();
     row.insert_only = fresh && e->op() == cdcpb::OP_CREATE;
     const bool full = e->op() != cdcpb::OP_UPDATE;
     if (row.deleted) {
       row.deleted = false;
       row.delete_first = true;
     }
-    if (full) row.values.clear();
-    for (const auto& c : e->after()) {
+    if (full) {
+      row.values.assign(ncols, nullptr);
+    } else if (row.values.size() < ncols) {
+      row.values.resize(ncols, nullptr);  // columns added since the row was first touched
+    }
+    const Columns& after = e->after();
+    for (int i = 0; i < after.size(); ++i) {
+      const cdcpb::Column& c = after.Get(i);
       if (c.value().has_unchanged_toast()) continue;  // keep what the warehouse has
-      auto v = ValueToSqlText(c.value());
-      if (!v.ok())
+      if (auto st = CheckSqlText(c.value()); !st.ok())
         return absl::InvalidArgumentError(
-            absl::StrCat("table ", TableLabel(e->table()), " column ", c.name(), ": ", v.status().message()));
-      row.values[c.name()] = std::move(*v);
+            absl::StrCat("table ", TableLabel(e->table()), " column ", c.name(), ": ", st.message()));
+      size_t j = static_cast<size_t>(i);
+      if (j >= ncols || t->columns[j] != c.name())
+        j = static_cast<size_t>(std::find(t->columns.begin(), t->columns.end(), c.name()) - t->columns.begin());
+      row.values[j] = &c.value();  // EnsureTable added every column the event carries
     }
   }
   for (auto& [t, n] : net)

@@ -13,25 +13,25 @@ namespace sa::warehouse {
 
 namespace cdcpb = streamadmin::cdc::v1;
 
-void AppendArrayElement(const std::optional<std::string>& element, std::string* out) {
-  if (!element) {
-    out->append("NULL");
-    return;
-  }
+void AppendArrayText(std::string_view element, std::string* out) {
   out->push_back('"');
-  for (char ch : *element) {
+  for (char ch : element) {
     if (ch == '"' || ch == '\\') out->push_back('\\');
     out->push_back(ch);
   }
   out->push_back('"');
 }
 
-void AppendCopyField(const std::optional<std::string>& value, std::string* out) {
-  if (!value) {
-    out->append("\\N");
+void AppendArrayElement(const std::optional<std::string>& element, std::string* out) {
+  if (!element) {
+    out->append("NULL");
     return;
   }
-  for (char ch : *value) {
+  AppendArrayText(std::string_view(*element), out);
+}
+
+void AppendCopyText(std::string_view value, std::string* out) {
+  for (char ch : value) {
     switch (ch) {
       case '\\':
         out->append("\\\\");
@@ -51,65 +51,166 @@ void AppendCopyField(const std::optional<std::string>& value, std::string* out) 
   }
 }
 
+void AppendCopyField(const std::optional<std::string>& value, std::string* out) {
+  if (!value) {
+    out->append("\\N");
+    return;
+  }
+  AppendCopyText(std::string_view(*value), out);
+}
+
 namespace {
 
-// %Y would print year 1 as "1"; PostgreSQL wants at least 4 digits.
-std::string Timestamp(int64_t us) {
-  const absl::Time t = absl::FromUnixMicros(us);
-  const absl::CivilSecond s = absl::ToCivilSecond(t, absl::UTCTimeZone());
-  return absl::StrFormat("%04d-%s", s.year(), absl::FormatTime("%m-%d %H:%M:%E6S", t, absl::UTCTimeZone()));
+constexpr int64_t kMicrosPerDay = 86'400'000'000;
+
+void AppendDigits(int64_t v, int width, std::string* out) {
+  char buf[8];
+  for (int i = width - 1; i >= 0; --i) {
+    buf[i] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  }
+  out->append(buf, static_cast<size_t>(width));
+}
+
+// "YYYY-MM-DD HH:MM:SS.ffffff" in UTC. %Y would print year 1 as "1";
+// PostgreSQL wants at least 4 digits.
+void AppendTimestamp(int64_t us, std::string* out) {
+  int64_t days = us / kMicrosPerDay;
+  int64_t rest = us % kMicrosPerDay;
+  if (rest < 0) {
+    rest += kMicrosPerDay;
+    --days;
+  }
+  const absl::CivilDay day = absl::CivilDay(1970, 1, 1) + days;
+  if (day.year() < 1 || day.year() > 9999) {  // rare: the general formatter
+    const absl::Time t = absl::FromUnixMicros(us);
+    const absl::CivilSecond s = absl::ToCivilSecond(t, absl::UTCTimeZone());
+    out->append(absl::StrFormat("%04d-%s", s.year(), absl::FormatTime("%m-%d %H:%M:%E6S", t, absl::UTCTimeZone())));
+    return;
+  }
+  AppendDigits(day.year(), 4, out);
+  out->push_back('-');
+  AppendDigits(day.month(), 2, out);
+  out->push_back('-');
+  AppendDigits(day.day(), 2, out);
+  out->push_back(' ');
+  const int64_t secs = rest / 1'000'000;
+  AppendDigits(secs / 3600, 2, out);
+  out->push_back(':');
+  AppendDigits(secs / 60 % 60, 2, out);
+  out->push_back(':');
+  AppendDigits(secs % 60, 2, out);
+  out->push_back('.');
+  AppendDigits(rest % 1'000'000, 6, out);
 }
 
 }  // namespace
 
-absl::StatusOr<std::optional<std::string>> ValueToSqlText(const cdcpb::Value& v) {
+absl::Status AppendSqlText(const cdcpb::Value& v, std::string* out, bool* null) {
+  *null = false;
   switch (v.kind_case()) {
-    case cdcpb::Value::kNull: return std::optional<std::string>();
+    case cdcpb::Value::kNull:
+      *null = true;
+      return absl::OkStatus();
     case cdcpb::Value::kUnchangedToast:
       return absl::InvalidArgumentError("an unchanged TOAST value has no text; leave the column out");
-    case cdcpb::Value::kIntValue: return std::optional<std::string>(absl::StrCat(v.int_value()));
-    case cdcpb::Value::kNumericValue: return std::optional<std::string>(v.numeric_value());
-    case cdcpb::Value::kTextValue: return std::optional<std::string>(v.text_value());
-    case cdcpb::Value::kBoolValue: return std::optional<std::string>(v.bool_value() ? "t" : "f");
-    case cdcpb::Value::kTimestampUs: return std::optional<std::string>(Timestamp(v.timestamp_us()));
+    case cdcpb::Value::kIntValue: {
+      char buf[24];
+      auto r = std::to_chars(buf, buf + sizeof buf, v.int_value());
+      out->append(buf, r.ptr);
+      return absl::OkStatus();
+    }
+    case cdcpb::Value::kNumericValue:
+      out->append(v.numeric_value());
+      return absl::OkStatus();
+    case cdcpb::Value::kTextValue:
+      out->append(v.text_value());
+      return absl::OkStatus();
+    case cdcpb::Value::kBoolValue:
+      out->push_back(v.bool_value() ? 't' : 'f');
+      return absl::OkStatus();
+    case cdcpb::Value::kTimestampUs:
+      AppendTimestamp(v.timestamp_us(), out);
+      return absl::OkStatus();
     case cdcpb::Value::kTimestamptzUs:
-      return std::optional<std::string>(absl::StrCat(Timestamp(v.timestamptz_us()), "+00"));
+      AppendTimestamp(v.timestamptz_us(), out);
+      out->append("+00");
+      return absl::OkStatus();
     case cdcpb::Value::kDateDays: {
       const absl::CivilDay day = absl::CivilDay(1970, 1, 1) + v.date_days();
-      return std::optional<std::string>(absl::StrFormat("%04d-%02d-%02d", day.year(), day.month(), day.day()));
+      out->append(absl::StrFormat("%04d-%02d-%02d", day.year(), day.month(), day.day()));
+      return absl::OkStatus();
     }
     case cdcpb::Value::kUuidValue: {
       if (v.uuid_value().size() != 16)
         return absl::InvalidArgumentError(absl::StrCat("uuid of ", v.uuid_value().size(), " bytes, want 16"));
       const std::string h = absl::BytesToHexString(v.uuid_value());
-      return std::optional<std::string>(absl::StrCat(h.substr(0, 8), "-", h.substr(8, 4), "-", h.substr(12, 4), "-",
-                                                     h.substr(16, 4), "-", h.substr(20)));
+      absl::StrAppend(out, h.substr(0, 8), "-", h.substr(8, 4), "-", h.substr(12, 4), "-", h.substr(16, 4), "-",
+                      h.substr(20));
+      return absl::OkStatus();
     }
-    case cdcpb::Value::kJsonValue: return std::optional<std::string>(v.json_value());
+    case cdcpb::Value::kJsonValue:
+      out->append(v.json_value());
+      return absl::OkStatus();
     case cdcpb::Value::kBytesValue:
-      return std::optional<std::string>(absl::StrCat("\\x", absl::BytesToHexString(v.bytes_value())));
+      absl::StrAppend(out, "\\x", absl::BytesToHexString(v.bytes_value()));
+      return absl::OkStatus();
     case cdcpb::Value::kArrayValue: {
-      std::string out = "{";
+      out->push_back('{');
+      std::string element;
       for (int i = 0; i < v.array_value().elements_size(); ++i) {
-        if (i > 0) out.push_back(',');
-        auto e = ValueToSqlText(v.array_value().elements(i));
-        if (!e.ok()) return e.status();
-        AppendArrayElement(*e, &out);
+        if (i > 0) out->push_back(',');
+        element.clear();
+        bool element_null = false;
+        if (auto st = AppendSqlText(v.array_value().elements(i), &element, &element_null); !st.ok()) return st;
+        if (element_null) {
+          out->append("NULL");
+        } else {
+          AppendArrayText(std::string_view(element), out);
+        }
       }
-      out.push_back('}');
-      return std::optional<std::string>(std::move(out));
+      out->push_back('}');
+      return absl::OkStatus();
     }
     case cdcpb::Value::kFloatValue: {
       const double d = v.float_value();
-      if (std::isnan(d)) return std::optional<std::string>("NaN");
-      if (std::isinf(d)) return std::optional<std::string>(d > 0 ? "Infinity" : "-Infinity");
-      char buf[64];
-      auto r = std::to_chars(buf, buf + sizeof buf, d);
-      return std::optional<std::string>(std::string(buf, r.ptr));
+      if (std::isnan(d)) {
+        out->append("NaN");
+      } else if (std::isinf(d)) {
+        out->append(d > 0 ? "Infinity" : "-Infinity");
+      } else {
+        char buf[64];
+        auto r = std::to_chars(buf, buf + sizeof buf, d);
+        out->append(buf, r.ptr);
+      }
+      return absl::OkStatus();
     }
     case cdcpb::Value::KIND_NOT_SET: break;
   }
   return absl::InvalidArgumentError("value with no kind set");
+}
+
+absl::Status CheckSqlText(const cdcpb::Value& v) {
+  switch (v.kind_case()) {
+    case cdcpb::Value::kUnchangedToast:
+    case cdcpb::Value::kUuidValue:
+    case cdcpb::Value::kArrayValue:
+    case cdcpb::Value::KIND_NOT_SET: {
+      std::string scratch;
+      bool null = false;
+      return AppendSqlText(v, &scratch, &null);
+    }
+    default:
+      return absl::OkStatus();
+  }
+}
+
+absl::StatusOr<std::optional<std::string>> ValueToSqlText(const cdcpb::Value& v) {
+  std::string out;
+  bool null = false;
+  if (auto st = AppendSqlText(v, &out, &null); !st.ok()) return st;
+  if (null) return std::optional<std::string>();
+  return std::optional<std::string>(std::move(out));
 }
 
 }  // namespace sa::warehouse

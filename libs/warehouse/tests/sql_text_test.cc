@@ -71,6 +71,37 @@ TEST(ValueToSqlText, RefusesWhatHasNoText) {
   EXPECT_FALSE(ValueToSqlText(v).ok());
   v.set_uuid_value("short");
   EXPECT_FALSE(ValueToSqlText(v).ok());
+  EXPECT_FALSE(CheckSqlText(v).ok());
+  v.mutable_array_value()->add_elements();  // an element with no kind
+  EXPECT_FALSE(CheckSqlText(v).ok());
+  v.set_text_value("x");
+  EXPECT_TRUE(CheckSqlText(v).ok());
+}
+
+TEST(ValueToSqlText, WritesTimestampsAtTheEndsOfFourDigitYearsAndBeyond) {
+  cdcpb::Value v;
+  v.set_timestamp_us(-62135596800LL * 1000000);  // 0001-01-01
+  EXPECT_EQ(Text(v), "0001-01-01 00:00:00.000000");
+  v.set_timestamptz_us(253402300799999999LL);
+  EXPECT_EQ(Text(v), "9999-12-31 23:59:59.999999+00");
+  v.set_timestamp_us(253402300800000000LL);  // year 10000: the general formatter
+  EXPECT_EQ(Text(v), "10000-01-01 00:00:00.000000");
+  v.set_timestamp_us(951782400000001LL);  // a leap day
+  EXPECT_EQ(Text(v), "2000-02-29 00:00:00.000001");
+}
+
+TEST(AppendSqlText, AppendsWhatValueToSqlTextReturns) {
+  cdcpb::Value v;
+  v.set_int_value(7);
+  std::string out = "x=";
+  bool null = true;
+  ASSERT_TRUE(AppendSqlText(v, &out, &null).ok());
+  EXPECT_FALSE(null);
+  EXPECT_EQ(out, "x=7");
+  v.set_null(true);
+  ASSERT_TRUE(AppendSqlText(v, &out, &null).ok());
+  EXPECT_TRUE(null);
+  EXPECT_EQ(out, "x=7");
 }
 
 }  // namespace

@@ -800,8 +800,8 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
         DeadLetter(lsn, index, CdcProbe::DeadLetterReason::kSerializeFailed, "ChangeEvent could not be serialized");
         continue;
       }
-      absl::Status st =
-          publisher_->Publish(out[i], [this, lsn, index](const absl::Status& r) { OnPublished(lsn, index, r); });
+      absl::Status st = publisher_->Publish(std::move(out[i]),
+                                            [this, lsn, index](const absl::Status& r) { OnPublished(lsn, index, r); });
       if (!st.ok()) {
         if (IsTransportFailure(st)) return st;
         DeadLetter(lsn, index, CdcProbe::DeadLetterReason::kPublishRefused, std::string(st.message()));

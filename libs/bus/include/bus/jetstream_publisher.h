@@ -91,6 +91,8 @@ class JetStreamPublisher : public Publisher {
   // Publish, with `done` for this message alone. When this returns an error
   // the message was refused and `done` is never called.
   absl::Status Publish(const Message& message, Completion done);
+  // The same, taking over the message's buffers instead of copying them.
+  absl::Status Publish(Message&& message, Completion done);
   // Waits until every message accepted by Publish() before this call has
   // been acknowledged. DeadlineExceeded says how many are still missing.
   absl::Status Flush(absl::Duration timeout) override;
