@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <climits>
 #include <cstdlib>
 #include <cstring>
@@ -38,6 +39,12 @@ int DecodeWaitStatus(int st) {
   if (WIFEXITED(st)) return WEXITSTATUS(st);
   if (WIFSIGNALED(st)) return 128 + WTERMSIG(st);
   return -1;
+}
+
+// A deadline `timeout` from now on the monotonic clock: wall-clock jumps (seen
+// here: ~10 s forward) neither shorten nor stretch a wait. Infinite: a year.
+std::chrono::steady_clock::time_point SteadyDeadline(absl::Duration timeout) {
+  return std::chrono::steady_clock::now() + absl::ToChronoNanoseconds(std::min(timeout, absl::Hours(24 * 365)));
 }
 
 int PollTimeoutMs(absl::Duration d) {
@@ -219,7 +226,7 @@ void Process::ReadLoop() {
 }
 
 absl::Status Process::WaitForOutput(const std::string& needle, absl::Duration timeout) {
-  const auto deadline = absl::ToChronoTime(absl::Now() + timeout);
+  const auto deadline = SteadyDeadline(timeout);
   std::unique_lock<std::mutex> lock(out_mu_);
   size_t from = 0;
   auto found = [&] {
@@ -239,8 +246,7 @@ absl::Status Process::WaitForOutput(const std::string& needle, absl::Duration ti
 
 absl::Status Process::WaitForOutputEnd(absl::Duration timeout) {
   std::unique_lock<std::mutex> lock(out_mu_);
-  if (!out_cv_.wait_until(lock, absl::ToChronoTime(absl::Now() + timeout),
-                          [&] { return output_eof_; })) {
+  if (!out_cv_.wait_until(lock, SteadyDeadline(timeout), [&] { return output_eof_; })) {
     return absl::DeadlineExceededError(absl::StrCat(name_, ": output still open"));
   }
   return absl::OkStatus();
@@ -261,12 +267,13 @@ absl::Status Process::Signal(int sig) {
 absl::StatusOr<int> Process::ReapLocked(absl::Duration timeout) {
   if (reaped_) return exit_code_;
   if (pidfd_ >= 0) {
-    const absl::Time deadline = timeout == absl::InfiniteDuration()
-                                    ? absl::InfiniteFuture()
-                                    : absl::Now() + timeout;
+    const auto deadline = SteadyDeadline(timeout);
     while (true) {
       pollfd pfd{pidfd_, POLLIN, 0};
-      int r = poll(&pfd, 1, PollTimeoutMs(deadline - absl::Now()));
+      int r = poll(&pfd, 1,
+                   timeout == absl::InfiniteDuration()
+                       ? PollTimeoutMs(absl::InfiniteDuration())
+                       : PollTimeoutMs(absl::FromChrono(deadline - std::chrono::steady_clock::now())));
       if (r > 0) break;
       if (r == 0) return absl::DeadlineExceededError(absl::StrCat(name_, " still running"));
       if (errno != EINTR) return ErrnoStatus("poll pidfd", errno);
