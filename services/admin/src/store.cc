@@ -60,12 +60,19 @@ absl::Status BindRoles(Tx& w, const std::string& user_id, const std::vector<std:
   return absl::OkStatus();
 }
 
-// A user row of `r` (the first) with its roles, or NotFound with `missing`.
-absl::StatusOr<UserRecord> UserWithRoles(Tx& w, const absl::StatusOr<pg::Result>& r, const std::string& missing) {
+// The first row of `r` (valid while `r` lives), NotFound with `missing` when none.
+absl::StatusOr<pg::Row> FirstRow(const absl::StatusOr<pg::Result>& r, const std::string& missing) {
   if (!r.ok()) return r.status();
   pg::Rows rows(*r);
   if (rows.empty()) return absl::NotFoundError(missing);
-  UserRecord u = UserFromRow(rows[0]);
+  return rows[0];
+}
+
+// A user row of `r` (the first) with its roles, or NotFound with `missing`.
+absl::StatusOr<UserRecord> UserWithRoles(Tx& w, const absl::StatusOr<pg::Result>& r, const std::string& missing) {
+  auto row = FirstRow(r, missing);
+  if (!row.ok()) return row.status();
+  UserRecord u = UserFromRow(*row);
   if (auto st = LoadRoles(w, &u.user); !st.ok()) return st;
   return u;
 }
@@ -113,10 +120,9 @@ absl::Status Touched(const absl::StatusOr<pg::Result>& r, const std::string& mis
 
 // The first column of the first row as text, NotFound with `missing` when none.
 absl::StatusOr<std::string> FirstText(const absl::StatusOr<pg::Result>& r, const std::string& missing) {
-  if (!r.ok()) return r.status();
-  pg::Rows rows(*r);
-  if (rows.empty()) return absl::NotFoundError(missing);
-  return rows[0][0].str();
+  auto row = FirstRow(r, missing);
+  if (!row.ok()) return row.status();
+  return (*row)[0].str();
 }
 
 }  // namespace
@@ -261,10 +267,9 @@ absl::StatusOr<UserRecord> Store::UpdateUser(const std::string& username, const 
 absl::StatusOr<UserRecord> Store::SetUserRoles(const std::string& username, const std::vector<std::string>& roles) {
   return Run("set roles", [&](Tx& w) -> absl::StatusOr<UserRecord> {
     auto r = w.Exec(absl::StrCat("SELECT ", kUserColumns, " FROM users WHERE username = $1 FOR UPDATE"), username);
-    if (!r.ok()) return r.status();
-    pg::Rows rows(*r);
-    if (rows.empty()) return absl::NotFoundError(absl::StrCat("no user '", username, "'"));
-    UserRecord u = UserFromRow(rows[0]);
+    auto row = FirstRow(r, absl::StrCat("no user '", username, "'"));
+    if (!row.ok()) return row.status();
+    UserRecord u = UserFromRow(*row);
     if (auto st = BindRoles(w, u.user.id(), roles); !st.ok()) return st;
     if (auto st = LoadRoles(w, &u.user); !st.ok()) return st;
     return u;
@@ -382,10 +387,9 @@ absl::Status Store::CreateApiKey(const ApiKeyRecord& k) {
 absl::StatusOr<ApiKeyRecord> Store::FindApiKey(const std::string& id) {
   return Run("find api key", [&](Tx& w) -> absl::StatusOr<ApiKeyRecord> {
     auto r = w.Exec("SELECT * FROM api_keys WHERE id = $1", id);
-    if (!r.ok()) return r.status();
-    pg::Rows rows(*r);
-    if (rows.empty()) return absl::NotFoundError("no such API key");
-    return ApiKeyRecord{KeyFromRow(rows[0]), rows[0]["hash"].str(), !rows[0]["permissions"].is_null()};
+    auto row = FirstRow(r, "no such API key");
+    if (!row.ok()) return row.status();
+    return ApiKeyRecord{KeyFromRow(*row), (*row)["hash"].str(), !(*row)["permissions"].is_null()};
   });
 }
 
@@ -418,10 +422,9 @@ absl::Status Store::CreateRefresh(const RefreshRecord& t) {
 absl::StatusOr<RefreshRecord> Store::FindRefresh(const std::string& id) {
   return Run("find refresh token", [&](Tx& w) -> absl::StatusOr<RefreshRecord> {
     auto r = w.Exec("SELECT id, user_id, hash, expires_at_us, revoked FROM refresh_tokens WHERE id = $1", id);
-    if (!r.ok()) return r.status();
-    pg::Rows rows(*r);
-    if (rows.empty()) return absl::NotFoundError("no such refresh token");
-    pg::Row t = rows[0];
+    auto row = FirstRow(r, "no such refresh token");
+    if (!row.ok()) return row.status();
+    pg::Row t = *row;
     return RefreshRecord{t[0].str(), t[1].str(), t[2].str(), t[3].as_int64(), t[4].as_bool()};
   });
 }
@@ -564,20 +567,18 @@ absl::StatusOr<uint64_t> Store::DropView(const std::string& name) {
         "UPDATE views SET dropped = true, updated_at_us = $2 WHERE name = $1 AND NOT dropped "
         "RETURNING version",
         name, absl::ToUnixMicros(absl::Now()));
-    if (!r.ok()) return r.status();
-    pg::Rows rows(*r);
-    if (rows.empty()) return absl::NotFoundError(absl::StrCat("no view named ", name));
-    return rows[0][0].as<uint64_t>();
+    auto row = FirstRow(r, absl::StrCat("no view named ", name));
+    if (!row.ok()) return row.status();
+    return (*row)[0].as<uint64_t>();
   });
 }
 
 absl::StatusOr<ViewRecord> Store::GetView(const std::string& name) {
   return Run("get view", [&](Tx& w) -> absl::StatusOr<ViewRecord> {
     auto r = w.Exec("SELECT name, owner_id, definition, dropped FROM views WHERE name = $1 AND NOT dropped", name);
-    if (!r.ok()) return r.status();
-    pg::Rows rows(*r);
-    if (rows.empty()) return absl::NotFoundError(absl::StrCat("no view named ", name));
-    return ViewFromRow(rows[0]);
+    auto row = FirstRow(r, absl::StrCat("no view named ", name));
+    if (!row.ok()) return row.status();
+    return ViewFromRow(*row);
   });
 }
 
