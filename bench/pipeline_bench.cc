@@ -631,8 +631,9 @@ Normalizer StartNormalizer(const std::string& url, const std::string& dir, int f
 // batch, prefetch, ack wait, max ack pending), republishes each frame's bytes
 // unchanged to relay.<raw subject> in stream RELAY (MD's configuration, other
 // name and subjects) with the frame's own Nats-Msg-Id and its Sa-Recv-Ns (for
-// the latency phase), and acks each raw frame once RELAY has acked its copy,
-// in order, as the normalizer acks a frame once MD has its outputs. No
+// the latency phase), and acks the raw frames once RELAY has acked their
+// copies, in order, one cumulative ack per run (ack-all, as the normalizer
+// acks its frames once MD has their outputs). No
 // decoding, no protobuf, no metrics.
 constexpr char kRelayPrefix[] = "relay.";
 constexpr char kRelayDurable[] = "bench-relay";
@@ -654,7 +655,8 @@ int RunRelayProcess(const std::string& url, int fetch_batch) {
   auto js = CheckOr(sa::bus::JetStream::Create(*conn), "JetStream");
   Check(js->EnsureStream(RelayStream()), "EnsureStream RELAY");
   const cfg::ConsumerConfig c = BareConsumer("MD_RAW", kRelayDurable, sa::wire::kRawAll, fetch_batch);
-  Check(js->EnsurePullConsumer(c), "EnsurePullConsumer");
+  // Acked cumulatively, as the normalizer acks its raw frames.
+  Check(js->EnsurePullConsumer(c, sa::bus::AckPolicy::kAll), "EnsurePullConsumer");
   auto sub = CheckOr(js->PullSubscribe(c), "PullSubscribe");
   // Raw frames waiting for their copy's ack, in publish order; acked_ counts
   // RELAY's acks (on nats.c's ack thread).
@@ -680,7 +682,7 @@ int RunRelayProcess(const std::string& url, int fetch_batch) {
         ++raw_acked;
       }
       lock.unlock();
-      for (auto& m : ready) (void)m.Ack();
+      if (!ready.empty()) (void)ready.back().Ack();  // ack-all: the last acks the run
       ready.clear();
       lock.lock();
     }

@@ -18,6 +18,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "bus/jetstream.h"
+#include "bus/jetstream_publisher.h"
 #include "cdc_e2e_fixture.h"
 #include "service_runner.h"
 #include "stream_reader.h"
@@ -165,6 +167,79 @@ TEST_F(WarehouseSinkE2E, ReadinessFollowsTheWarehouseWhileCdcBridgeStaysReady) {
   EXPECT_TRUE(testing::WaitFor([&] { return warehouse_rows() == "1=before,2=during"; }, absl::Seconds(60)))
       << warehouse_rows() << "\n"
       << sink.process->Output().substr(0, 4000);
+}
+
+// The market-data part acks cumulatively (one ack per stored batch). Its nak
+// path: a batch that cannot be stored is not nak'd — the next stored batch's
+// ack would cover it — but the durable rewinds to its ack floor. Trades
+// published while the warehouse is down are all there once it is back, each
+// once, and the durable has nothing left unacknowledged.
+TEST_F(WarehouseSinkE2E, TradesPublishedWhileTheWarehouseIsDownAreAllStoredOnceItIsBack) {
+  auto wh = testing::PostgresServer::Start();
+  ASSERT_TRUE(wh.ok()) << wh.status();
+  auto js = bus::JetStream::Create(*conn_);
+  ASSERT_TRUE(js.ok());
+  streamadmin::config::v1::StreamConfig md;
+  md.set_name("MD");
+  for (const char* s : {"md.trade.>", "md.ticker.>", "md.book.>", "md.candle.>", "md.status.>"}) md.add_subjects(s);
+  md.set_duplicate_window_s(120);
+  ASSERT_TRUE((*js)->EnsureStream(md).ok());
+  auto publisher = bus::JetStreamPublisher::Create(*conn_, {});
+  ASSERT_TRUE(publisher.ok());
+  std::vector<std::string> want;  // the oracle: symbol|trade id|price|size, sorted
+  auto publish = [&](int from, int to) {
+    for (int i = from; i < to; ++i) {
+      mdpb::Trade t;
+      t.mutable_origin()->set_venue("coinbase");
+      t.mutable_origin()->set_symbol(i % 2 ? "BTC-USD" : "ETH-USD");
+      t.mutable_origin()->set_exchange_time_ns(1786309548LL * 1000000000LL + i * 7000000LL);
+      t.set_trade_id(std::to_string(5000000 + i));
+      t.mutable_price()->set_value(absl::StrCat(60000 + i % 100, ".", i % 7));
+      t.mutable_size()->set_value(absl::StrCat("0.", i + 1));
+      t.set_side(i % 2 ? mdpb::SIDE_BUY : mdpb::SIDE_SELL);
+      want.push_back(
+          absl::StrCat(t.origin().symbol(), "|", t.trade_id(), "|", t.price().value(), "|", t.size().value()));
+      ASSERT_TRUE((*publisher)
+                      ->Publish({absl::StrCat("md.trade.coinbase.", t.origin().symbol()),
+                                 t.SerializeAsString(),
+                                 absl::StrCat("trade:coinbase:", t.origin().symbol(), ":", t.trade_id()),
+                                 {}})
+                      .ok());
+    }
+    ASSERT_TRUE((*publisher)->Flush(absl::Seconds(30)).ok());
+  };
+  auto rows = [&] {
+    std::vector<std::string> r = Lines(
+        (*wh)->Query("SELECT symbol || '|' || trade_id || '|' || price || '|' || size FROM md.trades ORDER BY 1"));
+    std::sort(r.begin(), r.end());
+    return r;
+  };
+  Sink sink = StartSink("cdc:\n  disabled: true\nmarket_data:\n  batch: 100\n", (*wh)->dsn());
+  publish(0, 1000);
+  ASSERT_TRUE(testing::WaitFor([&] { return rows().size() >= 1000; }, absl::Seconds(60)))
+      << rows().size() << "\n"
+      << sink.process->Output().substr(0, 4000);
+
+  ASSERT_TRUE((*wh)->Stop().ok());
+  publish(1000, 3000);
+  // Batches fail and rewind while it is down (the sink says why).
+  ASSERT_TRUE(testing::WaitFor([&] { return !Ready(sink.http_port); }, absl::Seconds(30)));
+  ASSERT_TRUE((*wh)->Resume().ok());
+  std::sort(want.begin(), want.end());
+  EXPECT_TRUE(testing::WaitFor([&] { return rows().size() >= want.size(); }, absl::Seconds(120)))
+      << rows().size() << " of " << want.size() << "\n"
+      << sink.process->Output().substr(0, 4000);
+  EXPECT_TRUE(rows() == want) << "the warehouse's trades differ from those published";
+  EXPECT_EQ(Lines((*wh)->Query("SELECT count(*) FROM md.trades")), std::vector<std::string>{"3000"});
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        auto info = (*js)->GetConsumerInfo("MD", "warehouse-trades");
+        return info.ok() && info->ack_floor_stream_seq == 3000 && info->num_ack_pending == 0;
+      },
+      absl::Seconds(30)));
+  auto info = (*js)->GetConsumerInfo("MD", "warehouse-trades");
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(info->ack_policy, bus::AckPolicy::kAll);
 }
 
 TEST_F(WarehouseSinkE2E, CdcBridgeStartsAndIsReadyWithNoWarehouseConfigured) {

@@ -151,13 +151,24 @@ absl::Status FillStreamConfig(const JetStream::StreamConfig& c, jsStreamConfig* 
   return absl::OkStatus();
 }
 
-absl::Status FillConsumerConfig(const JetStream::ConsumerConfig& c, jsConsumerConfig* out) {
+// A durable started at sequence N (RecreatePullConsumerAt) reports floor 0
+// until its first ack; nothing before N is ever delivered to it, so its floor
+// is N - 1 (else a rewind "from the floor" would replay the whole stream).
+uint64_t AckFloorOf(const jsConsumerInfo& ci) {
+  uint64_t floor = ci.AckFloor.Stream;
+  if (ci.Config != nullptr && ci.Config->DeliverPolicy == js_DeliverByStartSequence && ci.Config->OptStartSeq > 0)
+    floor = std::max<uint64_t>(floor, ci.Config->OptStartSeq - 1);
+  return floor;
+}
+
+absl::Status FillConsumerConfig(const JetStream::ConsumerConfig& c, jsConsumerConfig* out,
+                                AckPolicy ack = AckPolicy::kExplicit) {
   if (c.stream().empty() || c.durable().empty()) {
     return absl::InvalidArgumentError("consumer config needs stream and durable");
   }
   jsConsumerConfig_Init(out);
   out->Durable = c.durable().c_str();
-  out->AckPolicy = js_AckExplicit;
+  out->AckPolicy = ack == AckPolicy::kAll ? js_AckAll : js_AckExplicit;
   out->DeliverPolicy = js_DeliverAll;
   out->ReplayPolicy = js_ReplayInstant;
   out->AckWait = static_cast<int64_t>(c.ack_wait_s()) * kNanosPerSecond;  // 0: server default (30 s)
@@ -583,19 +594,30 @@ absl::Status JetStream::EnsureStream(const StreamConfig& config) {
   return NatsToStatus(s, op, jerr);
 }
 
-absl::Status JetStream::EnsurePullConsumer(const ConsumerConfig& config) {
+absl::Status JetStream::EnsurePullConsumer(const ConsumerConfig& config, AckPolicy ack) {
   jsConsumerConfig cfg;
-  if (auto st = internal::FillConsumerConfig(config, &cfg); !st.ok()) return st;
+  if (auto st = internal::FillConsumerConfig(config, &cfg, ack); !st.ok()) return st;
   const std::string op = absl::StrCat("EnsurePullConsumer ", config.stream(), "/", config.durable());
   auto js = ContextFor(*state_, op);
   if (!js.ok()) return js.status();
   jsErrCode jerr = static_cast<jsErrCode>(0);
   // The server refuses to change where a consumer starts: an existing one
-  // (RecreatePullConsumerAt may have rewound it) keeps its start.
+  // (RecreatePullConsumerAt may have rewound it) keeps its start. Nor does it
+  // change an ack policy: a durable with the other one is recreated from its
+  // ack floor (what it had not acked comes again; outputs carry deterministic
+  // ids, so repeats are stored once).
   jsConsumerInfo* existing = nullptr;
   if (js_GetConsumerInfo(&existing, js->get(), config.stream().c_str(), config.durable().c_str(), nullptr, &jerr) ==
           NATS_OK &&
       existing->Config != nullptr) {
+    if (existing->Config->AckPolicy != cfg.AckPolicy) {
+      const uint64_t from = internal::AckFloorOf(*existing) + 1;
+      spdlog::info("consumer {}/{}: ack policy {} -> {}; recreated from stream sequence {} ({} unacknowledged)",
+                   config.stream(), config.durable(), existing->Config->AckPolicy == js_AckAll ? "all" : "explicit",
+                   ack == AckPolicy::kAll ? "all" : "explicit", from, existing->NumAckPending);
+      jsConsumerInfo_Destroy(existing);
+      return RecreatePullConsumerAt(config, from, ack);
+    }
     cfg.DeliverPolicy = existing->Config->DeliverPolicy;
     cfg.OptStartSeq = existing->Config->OptStartSeq;
     cfg.OptStartTime = existing->Config->OptStartTime;
@@ -626,8 +648,7 @@ absl::Status JetStream::RecreatePullConsumerAtTime(const ConsumerConfig& config,
 absl::Status JetStream::RecreatePullConsumer(const ConsumerConfig& config, uint64_t start_seq, absl::Time start,
                                              AckPolicy ack) {
   jsConsumerConfig cfg;
-  if (auto st = internal::FillConsumerConfig(config, &cfg); !st.ok()) return st;
-  if (ack == AckPolicy::kAll) cfg.AckPolicy = js_AckAll;
+  if (auto st = internal::FillConsumerConfig(config, &cfg, ack); !st.ok()) return st;
   std::string op;
   if (start_seq > 0) {
     cfg.DeliverPolicy = js_DeliverByStartSequence;
@@ -741,10 +762,11 @@ absl::StatusOr<ConsumerInfo> JetStream::GetConsumerInfo(const std::string& strea
   out.num_redelivered = ci->NumRedelivered;
   out.num_waiting = ci->NumWaiting;
   out.delivered_stream_seq = ci->Delivered.Stream;
-  out.ack_floor_stream_seq = ci->AckFloor.Stream;
+  out.ack_floor_stream_seq = internal::AckFloorOf(*ci);
   out.ack_wait_ns = ci->Config->AckWait;
   out.max_ack_pending = ci->Config->MaxAckPending;
   out.max_deliver = ci->Config->MaxDeliver;
+  out.ack_policy = ci->Config->AckPolicy == js_AckAll ? AckPolicy::kAll : AckPolicy::kExplicit;
   jsConsumerInfo_Destroy(ci);
   return out;
 }

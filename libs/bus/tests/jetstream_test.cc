@@ -142,6 +142,65 @@ TEST_F(JetStreamTest, RecreatedWithAckAllOneAckFreesTheBatch) {
   }
 }
 
+// The server cannot change a durable's ack policy: EnsurePullConsumer with
+// the other one recreates it from its ack floor, so what it had not acked
+// (3 and 5..10 here; 4 was acked out of order) comes again, in order, and
+// nothing it had acked below the floor does.
+TEST_F(JetStreamTest, EnsurePullConsumerMigratesAnotherAckPolicyFromTheAckFloor) {
+  ASSERT_TRUE(js_->EnsureStream(Stream("MIGRATE", "migrate.>")).ok());
+  auto pub = JetStreamPublisher::Create(*conn_);
+  ASSERT_TRUE(pub.ok()) << pub.status();
+  for (int i = 1; i <= 10; ++i) ASSERT_TRUE((*pub)->Publish({"migrate.x", "p", absl::StrCat("m-", i), {}}).ok());
+  ASSERT_TRUE((*pub)->Flush(absl::Seconds(10)).ok());
+  auto consumer = Consumer("MIGRATE", "mover");
+  ASSERT_TRUE(js_->EnsurePullConsumer(consumer).ok());
+  {
+    auto sub = js_->PullSubscribe(consumer);
+    ASSERT_TRUE(sub.ok()) << sub.status();
+    auto first = FetchAll(**sub, 10);
+    ASSERT_EQ(first.size(), 10u);
+    for (int i : {0, 1, 3}) ASSERT_TRUE(first[i].AckSync(absl::Seconds(5)).ok());  // sequences 1, 2, 4
+  }
+  auto before = js_->GetConsumerInfo("MIGRATE", "mover");
+  ASSERT_TRUE(before.ok()) << before.status();
+  EXPECT_EQ(before->ack_policy, AckPolicy::kExplicit);
+  EXPECT_EQ(before->ack_floor_stream_seq, 2u);
+
+  ASSERT_TRUE(js_->EnsurePullConsumer(consumer, AckPolicy::kAll).ok());
+  auto after = js_->GetConsumerInfo("MIGRATE", "mover");
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(after->ack_policy, AckPolicy::kAll);
+  EXPECT_EQ(after->num_ack_pending, 0);
+  auto sub = js_->PullSubscribe(consumer);
+  ASSERT_TRUE(sub.ok()) << sub.status();
+  auto again = FetchAll(**sub, 8);
+  std::vector<uint64_t> seqs;
+  for (const auto& m : again) seqs.push_back(m.stream_sequence());
+  EXPECT_EQ(seqs, (std::vector<uint64_t>{3, 4, 5, 6, 7, 8, 9, 10}));
+  ASSERT_FALSE(again.empty());
+  ASSERT_TRUE(again.back().AckSync(absl::Seconds(5)).ok());  // one ack for all eight
+  sub->reset();
+
+  // The same policy again (another setting changed): updated in place, the
+  // floor kept, nothing delivered again.
+  consumer.set_max_ack_pending(77);
+  ASSERT_TRUE(js_->EnsurePullConsumer(consumer, AckPolicy::kAll).ok());
+  auto kept = js_->GetConsumerInfo("MIGRATE", "mover");
+  ASSERT_TRUE(kept.ok()) << kept.status();
+  EXPECT_EQ(kept->ack_policy, AckPolicy::kAll);
+  EXPECT_EQ(kept->ack_floor_stream_seq, 10u);
+  EXPECT_EQ(kept->num_ack_pending, 0);
+  EXPECT_EQ(kept->max_ack_pending, 77);
+  EXPECT_EQ(kept->num_pending, 0u);
+
+  // And back: explicit from sequence 11, nothing pending.
+  ASSERT_TRUE(js_->EnsurePullConsumer(consumer).ok());
+  auto back = js_->GetConsumerInfo("MIGRATE", "mover");
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->ack_policy, AckPolicy::kExplicit);
+  EXPECT_EQ(back->num_pending, 0u);
+}
+
 TEST_F(JetStreamTest, SameMsgIdIsStoredOnce) {
   ASSERT_TRUE(js_->EnsureStream(Stream("DEDUP", "dedup.>")).ok());
   std::mutex mu;

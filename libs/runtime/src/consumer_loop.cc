@@ -73,21 +73,34 @@ absl::StatusOr<std::unique_ptr<bus::PullSubscription>> ConsumerLoop::DefaultBind
   const auto& c = options_.consumer;
   if (nats_ == nullptr) return absl::FailedPreconditionError("a ConsumerLoop without a NatsClient needs Options::bind");
   bus::JetStream& js = nats_->jetstream();
-  if (absl::Status st = js.EnsurePullConsumer(c); !st.ok()) return st;
-  if (options_.rewind_on_first_bind && !rewound_) {
+  // Taken now, put back if this bind fails: a kRewind that comes meanwhile
+  // is not lost.
+  const bool rewind = rewind_.exchange(false);
+  auto failed = [&](absl::Status st) {
+    if (rewind) rewind_ = true;
+    return st;
+  };
+  if (absl::Status st = js.EnsurePullConsumer(c, options_.acks); !st.ok()) return failed(st);
+  if (rewind || ((options_.rewind_on_first_bind || options_.acks == bus::AckPolicy::kAll) && !rewound_)) {
     // Deliveries a dead process held come again only after their ack wait,
     // AFTER newer messages: a decoder would see them out of order and the
-    // work they carry would be lost. So the first bind restarts the durable
+    // work they carry would be lost (with ack-all, acking the newer ones
+    // would ack them unhandled). So the first bind restarts the durable
     // from its ack floor: everything unacked comes again, in stream order
-    // (outputs carry deterministic ids, so repeats are stored once).
+    // (outputs carry deterministic ids, so repeats are stored once). A
+    // handler's kRewind does the same after an input it could not handle.
+    // Acks sent before (the handler's, before it asked to rewind) reach the
+    // server first, so the floor read below counts them.
+    if (rewind) (void)nats_->connection().Flush(absl::Seconds(2));
     auto info = js.GetConsumerInfo(c.stream(), c.durable());
-    if (!info.ok()) return info.status();
-    if (info->num_ack_pending > 0) {
-      spdlog::info(
-          "consumer {}/{}: {} deliveries of an earlier process unacknowledged; redelivering from stream "
-          "sequence {}",
-          c.stream(), c.durable(), info->num_ack_pending, info->ack_floor_stream_seq + 1);
-      if (absl::Status st = js.RecreatePullConsumerAt(c, info->ack_floor_stream_seq + 1); !st.ok()) return st;
+    if (!info.ok()) return failed(info.status());
+    if (rewind || info->num_ack_pending > 0) {
+      spdlog::info("consumer {}/{}: {} deliveries unacknowledged{}; redelivering from stream sequence {}", c.stream(),
+                   c.durable(), info->num_ack_pending,
+                   rewind ? " (the handler asked to rewind)" : " by an earlier process",
+                   info->ack_floor_stream_seq + 1);
+      if (absl::Status st = js.RecreatePullConsumerAt(c, info->ack_floor_stream_seq + 1, options_.acks); !st.ok())
+        return failed(st);
     }
     rewound_ = true;
   }
@@ -95,7 +108,7 @@ absl::StatusOr<std::unique_ptr<bus::PullSubscription>> ConsumerLoop::DefaultBind
 }
 
 std::vector<bus::ReceivedMessage> ConsumerLoop::FetchOnce() {
-  if (rebind_.exchange(false) && sub_) {
+  if ((rebind_.exchange(false) || rewind_.load()) && sub_) {
     sub_.reset();
     bound_ = false;
   }
@@ -159,6 +172,17 @@ void ConsumerLoop::Handle(std::vector<bus::ReceivedMessage>& batch) {
     case Next::kRebind:
       rebind_ = true;
       break;
+    case Next::kRewind: {
+      back_off_until_ns_ = absl::ToUnixNanos(absl::Now() + options_.back_off);
+      // Everything fetched ahead comes again from the ack floor: dropped
+      // unhandled and unacked.
+      std::lock_guard lock(mu_);
+      ++rewinds_;
+      ahead_.clear();
+      ahead_messages_ = 0;
+      rewind_ = true;
+      break;
+    }
     case Next::kStop: {
       ended_ = true;
       {
@@ -180,6 +204,7 @@ void ConsumerLoop::RunInline() {
 }
 
 void ConsumerLoop::RunFetcher() {
+  uint64_t epoch = 0;
   while (!stop_) {
     {
       // At most fetch_ahead batches wait for the handler.
@@ -190,11 +215,15 @@ void ConsumerLoop::RunFetcher() {
                         [&] { return stop_ || ahead_messages_ < limit; }))
         continue;
       if (stop_) break;
+      epoch = rewinds_;
     }
     std::vector<bus::ReceivedMessage> batch = FetchOnce();
     if (batch.empty()) continue;
     {
       std::lock_guard lock(mu_);
+      // Fetched through the durable a handler's kRewind replaced: dropped
+      // unhandled (their acks would reach the new durable of the same name).
+      if (epoch != rewinds_) continue;
       ahead_messages_ += batch.size();
       ahead_.push_back(std::move(batch));
     }

@@ -60,6 +60,7 @@ absl::Status NatsServiceApp::StartConsuming(ConsumerLoop::Options loop, Consumer
   if (!publisher.ok()) return publisher.status();
   publisher_ = std::move(*publisher);
   window_ = std::make_unique<AckWindow>(window);
+  loop.acks = window.acks;
   std::lock_guard lock(loop_mu_);
   loop_ = std::make_unique<ConsumerLoop>(nats(), std::move(loop), std::move(handler));
   loop_->Start();

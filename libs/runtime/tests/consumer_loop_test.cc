@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <functional>
 #include <mutex>
+#include <set>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -155,6 +156,156 @@ TEST_F(ConsumerLoopTest, AnInputWhoseOutputIsRefusedIsNeverAckedButDeliveredAgai
   ASSERT_TRUE(info.ok()) << info.status();
   EXPECT_EQ(info->ack_floor_stream_seq, 1u);  // the third is acked, the second never
   EXPECT_GE(info->num_ack_pending, 1);
+}
+
+// Ack-all through the window: one cumulative ack per settled run, never past
+// an input whose output was not stored. The output of input 2 is refused
+// (and input 2 nak'd, delivered again, refused again...) until every later
+// input is stored: they are held, and the ack floor stays at 1. The acks
+// themselves are watched on the wire.
+TEST_F(ConsumerLoopTest, AnAckAllWindowAcksOncePerRunAndNeverPastAnInputNotStored) {
+  constexpr int kInputs = 200;
+  PublishInputs(kInputs);
+  // What the client sends to acknowledge: +ACK / -NAK on $JS.ACK.IN.cumulative...
+  std::atomic<int> acks{0}, naks{0};
+  auto spy = client_->connection().Subscribe("$JS.ACK.IN.cumulative.>", [&](const bus::InboundMessage& m) {
+    if (m.data.empty() || m.data == "+ACK") ++acks;
+    if (m.data == "-NAK") ++naks;
+  });
+  ASSERT_TRUE(spy.ok()) << spy.status();
+  AckWindow window({.acks = bus::AckPolicy::kAll});
+  std::atomic<bool> release{false};
+  ConsumerLoop loop(*client_, {.consumer = Durable("cumulative"), .fetch_ahead = 2, .acks = bus::AckPolicy::kAll},
+                    [&](std::vector<bus::ReceivedMessage>& batch) {
+                      for (auto& m : batch) {
+                        const bool refuse = m.stream_sequence() == 2 && !release;
+                        bus::Message out{.subject = absl::StrCat("out.", m.stream_sequence()),
+                                         .data = std::string(refuse ? (2 << 20) : 1, 'x'),
+                                         .msg_id = absl::StrCat("out-", m.stream_sequence())};
+                        std::vector<bus::ReceivedMessage> one;
+                        one.push_back(std::move(m));
+                        window.Submit(*publisher_, std::move(one), {out});
+                      }
+                      return ConsumerLoop::Next::kFetch;
+                    });
+  loop.Start();
+  // Everything but input 2 stored, and 3..200 held unacked.
+  ASSERT_TRUE(Eventually([&] { return Stored("OUT") == kInputs - 1 && window.inputs_held() == kInputs - 2; }))
+      << Stored("OUT") << " stored, " << window.inputs_held() << " held";
+  auto refused = client_->jetstream().GetConsumerInfo("IN", "cumulative");
+  ASSERT_TRUE(refused.ok()) << refused.status();
+  EXPECT_EQ(refused->ack_floor_stream_seq, 1u);  // never past input 2
+  EXPECT_GE(naks.load(), 1);
+  release = true;
+  ASSERT_TRUE(Eventually([&] {
+    auto info = client_->jetstream().GetConsumerInfo("IN", "cumulative");
+    return info.ok() && info->ack_floor_stream_seq == kInputs && info->num_ack_pending == 0;
+  }));
+  loop.Stop();
+  EXPECT_TRUE(window.Drain(absl::Seconds(10)).ok());
+  EXPECT_EQ(Stored("OUT"), static_cast<uint64_t>(kInputs));
+  EXPECT_EQ(window.inputs_held(), 0u);
+  ASSERT_TRUE(client_->connection().Flush(absl::Seconds(5)).ok());
+  EXPECT_GE(acks.load(), 2);
+  EXPECT_LT(acks.load(), kInputs / 4) << "acks are cumulative: far fewer than inputs";
+  auto info = client_->jetstream().GetConsumerInfo("IN", "cumulative");
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(info->ack_policy, bus::AckPolicy::kAll);
+}
+
+// An explicit durable left by an older version, with input 3 unacked and 4
+// acked out of order: an ack-all loop migrates it from its ack floor, so 3
+// and everything after come again, in order.
+TEST_F(ConsumerLoopTest, AnAckAllLoopMigratesAnExplicitDurableFromItsAckFloor) {
+  PublishInputs(10);
+  {
+    ASSERT_TRUE(client_->jetstream().EnsurePullConsumer(Durable("older")).ok());
+    auto sub = client_->jetstream().PullSubscribe(Durable("older"));
+    ASSERT_TRUE(sub.ok());
+    auto got = (*sub)->Fetch(10, absl::Seconds(5));
+    ASSERT_TRUE(got.ok());
+    ASSERT_EQ(got->size(), 10u);
+    for (int i : {0, 1, 3}) ASSERT_TRUE((*got)[i].AckSync(absl::Seconds(5)).ok());
+  }
+  std::mutex mu;
+  std::vector<uint64_t> seen;
+  ConsumerLoop loop(*client_, {.consumer = Durable("older"), .acks = bus::AckPolicy::kAll},
+                    [&](std::vector<bus::ReceivedMessage>& batch) {
+                      std::lock_guard lock(mu);
+                      for (auto& m : batch) seen.push_back(m.stream_sequence());
+                      if (!batch.empty()) (void)batch.back().Ack();
+                      return ConsumerLoop::Next::kFetch;
+                    });
+  loop.Start();
+  ASSERT_TRUE(Eventually([&] {
+    auto info = client_->jetstream().GetConsumerInfo("IN", "older");
+    return info.ok() && info->ack_floor_stream_seq == 10 && info->num_ack_pending == 0;
+  }));
+  loop.Stop();
+  std::lock_guard lock(mu);
+  EXPECT_EQ(seen, (std::vector<uint64_t>{3, 4, 5, 6, 7, 8, 9, 10}));
+  auto info = client_->jetstream().GetConsumerInfo("IN", "older");
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->ack_policy, bus::AckPolicy::kAll);
+}
+
+// kRewind, the nak path of an ack-all consumer that acks in its handler: an
+// input it cannot handle is not acked, and everything from the ack floor comes
+// again in stream order — including what was fetched ahead meanwhile, which is
+// dropped unhandled. Every input is handled in the end, in order after the
+// rewind.
+class ConsumerLoopRewindTest : public ConsumerLoopTest, public ::testing::WithParamInterface<int> {};
+INSTANTIATE_TEST_SUITE_P(FetchAhead, ConsumerLoopRewindTest, ::testing::Values(0, 2),
+                         [](const auto& info) { return absl::StrCat("ahead", info.param); });
+
+TEST_P(ConsumerLoopRewindTest, ARewindRedeliversFromTheAckFloorInOrder) {
+  constexpr uint64_t kInputs = 120;
+  PublishInputs(static_cast<int>(kInputs));
+  cfg::ConsumerConfig c = Durable(absl::StrCat("rewinder", GetParam()));
+  c.set_fetch_batch(10);
+  std::mutex mu;
+  std::vector<uint64_t> handled;  // in handling order
+  std::set<uint64_t> stored;
+  int failures_left = 2;  // input 57 fails twice
+  ConsumerLoop loop(
+      *client_,
+      {.consumer = c, .fetch_ahead = GetParam(), .back_off = absl::Milliseconds(20), .acks = bus::AckPolicy::kAll},
+      [&](std::vector<bus::ReceivedMessage>& batch) {
+        std::lock_guard lock(mu);
+        for (auto& m : batch) {
+          if (m.stream_sequence() == 57 && failures_left > 0) {
+            --failures_left;
+            // Store what came before it in this batch, ack it
+            // (confirmed, so the floor is known: 56).
+            if (&m != &batch.front()) EXPECT_TRUE((&m - 1)->AckSync(absl::Seconds(5)).ok());
+            handled.push_back(0);  // marks the rewind
+            return ConsumerLoop::Next::kRewind;
+          }
+          handled.push_back(m.stream_sequence());
+          stored.insert(m.stream_sequence());
+        }
+        if (!batch.empty()) EXPECT_TRUE(batch.back().AckSync(absl::Seconds(5)).ok());
+        return ConsumerLoop::Next::kFetch;
+      });
+  loop.Start();
+  ASSERT_TRUE(Eventually([&] {
+    auto info = client_->jetstream().GetConsumerInfo("IN", c.durable());
+    return info.ok() && info->ack_floor_stream_seq == kInputs && info->num_ack_pending == 0;
+  }));
+  loop.Stop();
+  std::lock_guard lock(mu);
+  EXPECT_EQ(stored.size(), kInputs);
+  EXPECT_EQ(failures_left, 0);
+  // After each rewind, handling resumes at the first input not acked (57:
+  // everything before it was acked), and goes on in order.
+  std::vector<uint64_t> after_last_rewind;
+  for (auto it = handled.rbegin(); it != handled.rend() && *it != 0; ++it)
+    after_last_rewind.insert(after_last_rewind.begin(), *it);
+  ASSERT_FALSE(after_last_rewind.empty());
+  EXPECT_EQ(after_last_rewind.front(), 57u);
+  std::vector<uint64_t> want;
+  for (uint64_t i = 57; i <= kInputs; ++i) want.push_back(i);
+  EXPECT_EQ(after_last_rewind, want);
 }
 
 TEST_F(ConsumerLoopTest, ReportsWhyItIsNotBoundAndBindsOnceTheStreamExists) {

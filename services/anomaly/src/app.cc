@@ -48,7 +48,8 @@ class AnomalyApp final : public runtime::NatsServiceApp {
                           [this](std::vector<bus::ReceivedMessage>& batch) {
                             if (!batch.empty()) ProcessBatch(batch);
                             return runtime::ConsumerLoop::Next::kFetch;
-                          });
+                          },
+                          {.acks = bus::AckPolicy::kAll});  // one cumulative ack per settled run
   }
 
   absl::Status Drain(absl::Duration) override {

@@ -59,7 +59,8 @@ class NormalizerApp final : public runtime::NatsServiceApp {
           if (!batch.empty()) ProcessBatch(batch);
           return runtime::ConsumerLoop::Next::kFetch;
         },
-        {.crash_point_after_ack = "normalizer.frame_acked"});
+        // Frames are acked cumulatively: one ack per settled run of batches.
+        {.acks = bus::AckPolicy::kAll, .crash_point_after_ack = "normalizer.frame_acked"});
   }
 
   // Stops fetching, decodes what was fetched, waits (up to 30 s) until the

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -34,17 +35,18 @@ void MarketDataSink::Start() {
     c.set_max_ack_pending(50000);
     c.set_fetch_batch(config_.batch() ? config_.batch() : 5000);
     part->trades = part == &trades_part_;
-    // Writes are idempotent and need no order: an earlier process's unacked
-    // deliveries may come after their ack wait.
+    // One cumulative ack per stored batch. A batch that could not be stored
+    // is not nak'd (a later batch's ack would ack it): the durable rewinds to
+    // its ack floor after the back-off, and so does the first bind.
     part->loop = std::make_unique<runtime::ConsumerLoop>(
         nats_,
         runtime::ConsumerLoop::Options{.consumer = c,
                                        .name = part->trades ? "consumer.trades" : "consumer.candles",
                                        .fetch_wait = absl::Milliseconds(50),
-                                       .rewind_on_first_bind = false},
+                                       .acks = bus::AckPolicy::kAll},
         [this, part](std::vector<bus::ReceivedMessage>& batch) {
           if (batch.empty()) return runtime::ConsumerLoop::Next::kFetch;
-          return Write(*part, batch) ? runtime::ConsumerLoop::Next::kFetch : runtime::ConsumerLoop::Next::kBackOff;
+          return Write(*part, batch) ? runtime::ConsumerLoop::Next::kFetch : runtime::ConsumerLoop::Next::kRewind;
         });
     part->loop->Start();
   }
@@ -146,7 +148,6 @@ bool MarketDataSink::Write(Part& part, std::vector<bus::ReceivedMessage>& batch)
       probe_.errors.Inc();
       SetError(std::string(w.status().message()));
       spdlog::warn("warehouse (market data): {}", std::string(w.status().message()));
-      for (auto& m : *msgs) (void)m.NakWithDelay(absl::Seconds(1));
       return false;
     }
     part.writer = std::move(*w);
@@ -168,7 +169,6 @@ bool MarketDataSink::Write(Part& part, std::vector<bus::ReceivedMessage>& batch)
     SetError(std::string(n.status().message()));
     spdlog::warn("warehouse (market data): batch of {} not stored: {}", msgs->size(), std::string(n.status().message()));
     part.writer.reset();
-    for (auto& m : *msgs) (void)m.NakWithDelay(absl::Seconds(1));
     return false;
   }
   if (parked > 0) {
@@ -176,10 +176,12 @@ bool MarketDataSink::Write(Part& part, std::vector<bus::ReceivedMessage>& batch)
   }
   SetError("");
   SA_CRASH_POINT("md_sink.batch_committed");  // in the warehouse, nothing acked
-  for (auto& m : *msgs) {
-    (void)m.Ack();
-    SA_CRASH_POINT("md_sink.message_acked");
-  }
+  // Ack-all: the batch's highest stream sequence acks it whole (and what
+  // earlier batches stored).
+  auto last = std::max_element(msgs->begin(), msgs->end(),
+                               [](const auto& a, const auto& b) { return a.stream_sequence() < b.stream_sequence(); });
+  (void)last->Ack();
+  for (size_t i = 0; i < msgs->size(); ++i) SA_CRASH_POINT("md_sink.message_acked");  // once per message acked
   (trades ? probe_.trades : probe_.candles).Inc(static_cast<double>(*n));
   return true;
 }

@@ -29,6 +29,14 @@ struct PullState;
 struct ReceivedMessageImpl;
 }  // namespace internal
 
+// How a durable pull consumer takes acks. kExplicit: each message is acked on
+// its own. kAll: acking a message acks every earlier one (by stream sequence),
+// so one ack per batch frees the window — for a consumer that acks in stream
+// order and never past an input whose outputs are not stored (AckWindow with
+// Options::acks = kAll, or a consumer that rewinds on failure). The server
+// cannot change a durable's policy: EnsurePullConsumer recreates it.
+enum class AckPolicy { kExplicit, kAll };
+
 struct StreamInfo {
   std::string name;
   std::vector<std::string> subjects;
@@ -52,10 +60,11 @@ struct ConsumerInfo {
   int64_t num_redelivered = 0;
   int64_t num_waiting = 0;       // pull requests waiting
   uint64_t delivered_stream_seq = 0;
-  uint64_t ack_floor_stream_seq = 0;
+  uint64_t ack_floor_stream_seq = 0;  // at least start - 1 for a durable started at a sequence
   int64_t ack_wait_ns = 0;
   int64_t max_ack_pending = 0;
   int64_t max_deliver = 0;
+  AckPolicy ack_policy = AckPolicy::kExplicit;  // kExplicit also for a consumer with no acks
 };
 
 // One message fetched from a pull consumer. Move-only; must be acknowledged
@@ -151,13 +160,13 @@ class JetStream {
   // configuration (an existing identical stream is success). Limits retention,
   // discard old; 0 fields mean unlimited / server default (see config.proto).
   absl::Status EnsureStream(const StreamConfig& config);
-  // Idempotent: a durable pull consumer with explicit ack, delivering from
-  // the start of the stream; updated when it exists with another config.
-  absl::Status EnsurePullConsumer(const ConsumerConfig& config);
-  // How a recreated durable takes acks. kAll: acking a message acks every
-  // earlier one, so one ack per batch frees the window (for a consumer whose
-  // acks only do that; never under an AckWindow, which acks out of order).
-  enum class AckPolicy { kExplicit, kAll };
+  using AckPolicy = bus::AckPolicy;
+  // Idempotent: a durable pull consumer acked by `ack`, delivering from the
+  // start of the stream; updated when it exists with another config. One
+  // that exists with the other ack policy (which the server cannot update)
+  // is migrated: recreated with `ack` from its ack floor + 1, so whatever it
+  // had not acked is delivered again, in stream order (logged).
+  absl::Status EnsurePullConsumer(const ConsumerConfig& config, AckPolicy ack = AckPolicy::kExplicit);
   // Deletes the durable consumer (if any) and creates it again delivering
   // from stream sequence `start_seq`: every message from there on is
   // delivered again, in stream order, at once (no waiting for ack waits of

@@ -10,10 +10,25 @@
 //   - any completion reported an error (a failed or refused publish): its
 //     inputs are nak'd and never acked, so JetStream delivers them again;
 //     the outputs' deterministic msg ids make the replay store nothing twice.
-// Acks are per message (explicit ack policy), never cumulative, and entries
-// settle strictly in Open order: an input is acked only after every earlier
-// entry is settled. A stateful consumer must not claim progress past a failed
-// input (the normalizer's book checkpoints): `then(false)` and failed() tell it.
+// Entries settle strictly in Open order: an input is acked only after every
+// earlier entry is settled. A stateful consumer must not claim progress past
+// a failed input (the normalizer's book checkpoints): `then(false)` and
+// failed() tell it.
+//
+// Acks (Options::acks, the durable's ack policy):
+//   - kExplicit: every input is acked on its own.
+//   - kAll (cumulative): one ack per settled run — of the input with the
+//     highest stream sequence below every input not yet stored (in an entry
+//     not settled, or nak'd and not yet delivered and stored again), which
+//     acks every earlier one. So an ack never reaches past a failed input:
+//     inputs stored after it are held, unacked, until its redelivery is
+//     stored (or, if the process ends first, delivered again themselves; the
+//     consumer's first bind rewinds to the ack floor). Held inputs do not
+//     count against WaitForRoom (the redelivery must still be fetched); the
+//     durable's max_ack_pending bounds them. Every input handed to the
+//     consumer must reach the window (or be nak'd): one dropped unacked would
+//     be acked by a later input's ack. `then(true)` means the entry's outputs
+//     are stored; its inputs' ack may come with a later entry's.
 //
 // Threading: Open/Submit from one processing thread at a time; completions
 // from any thread (quick, no publishing); `then` runs on the window's thread,
@@ -68,8 +83,10 @@ class AckWindow {
   };
 
   struct Options {
-    // Passed after each input is acked (tests/chaos kill a service between
-    // two acks of one entry); null: none.
+    bus::AckPolicy acks = bus::AckPolicy::kExplicit;
+    // Passed after each input is acked — with kAll once per input a
+    // cumulative ack covered, after that ack (tests/chaos kill a service
+    // between two acks); null: none.
     const char* crash_point_after_ack = nullptr;
   };
 
@@ -96,7 +113,10 @@ class AckWindow {
   // does not wait.
   absl::Status Drain(absl::Duration timeout);
 
+  // In entries not settled yet (what WaitForRoom counts).
   size_t inputs_in_flight() const;
+  // kAll: stored inputs whose ack waits for an earlier input to be stored.
+  size_t inputs_held() const;
   size_t entries_in_flight() const;
   // An entry has been nak'd since the window started.
   bool failed() const;

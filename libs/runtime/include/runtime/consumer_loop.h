@@ -21,7 +21,16 @@
 // what comes next: fetch again, back off (after a failure downstream), bind
 // again (the stream moved under the consumer), or stop (the handler met an
 // error that ends its run: no further fetch or handler call; the owner learns
-// it from its handler and calls Stop() to join the threads).
+// it from its handler and calls Stop() to join the threads), or rewind (a
+// consumer that must not ack past an input it could not handle: the durable
+// restarts from its ack floor after the back-off, so everything unacked comes
+// again, in stream order — the nak path of an ack-all consumer).
+//
+// Acks: Options::acks is the durable's ack policy (the default bind creates
+// it so, and migrates an existing durable with the other policy). An ack-all
+// consumer always restarts from its ack floor at its first bind: an earlier
+// process's unacked deliveries would otherwise come after newer messages,
+// whose acks would ack them unhandled.
 //
 // Fetch size: ConsumerConfig.fetch_batch, 0 meaning bus::kDefaultFetchBatch.
 // With `fetch_ahead` > 0 a second thread fetches up to that many batches
@@ -69,6 +78,7 @@ class ConsumerLoop {
     kBackOff,  // something downstream failed: wait Options::back_off before fetching again
     kRebind,   // drop the subscription and bind again
     kStop,     // end the loop: the handler is not called again (Stop() still joins)
+    kRewind,   // back off, then bind again from the durable's ack floor (default bind only)
   };
   using Handler = std::function<Next(std::vector<bus::ReceivedMessage>& batch)>;
   using Bind = std::function<absl::StatusOr<std::unique_ptr<bus::PullSubscription>>()>;
@@ -87,6 +97,9 @@ class ConsumerLoop {
     // consumer whose outputs depend on input order); off: unacked deliveries
     // of an earlier process come after their ack wait.
     bool rewind_on_first_bind = true;
+    // The durable's ack policy (default bind). kAll implies the first bind's
+    // rewind, whatever rewind_on_first_bind says.
+    bus::AckPolicy acks = bus::AckPolicy::kExplicit;
     Bind bind = nullptr;
   };
 
@@ -133,6 +146,7 @@ class ConsumerLoop {
   std::atomic<bool> paused_{false};
   std::atomic<bool> bound_{false};
   std::atomic<bool> rebind_{false};
+  std::atomic<bool> rewind_{false};  // the next bind restarts the durable from its ack floor
   std::atomic<bool> ended_{false};
   std::atomic<int64_t> back_off_until_ns_{0};  // monotonic-ish: absl::Now() in ns
   std::atomic<uint64_t> fetched_{0};
@@ -148,6 +162,7 @@ class ConsumerLoop {
   std::string last_error_;                               // mu_
   std::deque<std::vector<bus::ReceivedMessage>> ahead_;  // mu_: fetched, not handled
   size_t ahead_messages_ = 0;                            // mu_
+  uint64_t rewinds_ = 0;                                 // mu_: kRewinds so far
   bool fetcher_done_ = false;                            // mu_
   std::thread fetcher_, handler_thread_;
 };

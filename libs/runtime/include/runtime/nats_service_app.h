@@ -54,7 +54,8 @@ class NatsServiceApp : public Application {
 
   // From OnStart, once: a JetStreamPublisher, an AckWindow and a started
   // ConsumerLoop calling `handler`, which publishes through publisher() and
-  // hands its inputs to window() (AckWindow::Submit).
+  // hands its inputs to window() (AckWindow::Submit). The durable takes the
+  // window's ack policy (`window.acks` overrides `loop.acks`).
   absl::Status StartConsuming(ConsumerLoop::Options loop, ConsumerLoop::Handler handler,
                               AckWindow::Options window = {});
   // Stops the loop (the handler finishes what was fetched), then waits up to
