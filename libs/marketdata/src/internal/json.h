@@ -59,6 +59,14 @@ inline DecodeError ClassifyJsonError(simdjson::error_code error) {
   }
 }
 
+// key == literal with the literal's length known at compile time: a length
+// check and a few integer compares, no memcmp call (keys are matched on every
+// field of every frame).
+template <size_t N>
+inline bool KeyIs(std::string_view key, const char (&literal)[N]) {
+  return key.size() == N - 1 && std::memcmp(key.data(), literal, N - 1) == 0;
+}
+
 // The text of a number or string token as written (strings without quotes and
 // not unescaped). Used to keep ids verbatim whether the venue sends 123 or "123".
 inline simdjson::error_code RawScalarText(od::value value, std::string_view* out) {

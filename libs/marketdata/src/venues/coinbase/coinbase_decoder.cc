@@ -259,19 +259,19 @@ absl::Status CoinbaseDecoder::ReadL2(const RawFrame& frame, od::array events) {
             if (auto error = update_field.unescaped_key().get(name)) {
               return JsonError(frame, error, "update key");
             }
-            std::string_view* target = name == "side"           ? &side
-                                       : name == "event_time"   ? &time
-                                       : name == "price_level"  ? &level.price
-                                       : name == "new_quantity" ? &level.size
-                                                                : nullptr;
+            std::string_view* target = KeyIs(name, "side")           ? &side
+                                       : KeyIs(name, "event_time")   ? &time
+                                       : KeyIs(name, "price_level")  ? &level.price
+                                       : KeyIs(name, "new_quantity") ? &level.size
+                                                                     : nullptr;
             if (target == nullptr) continue;
             if (auto error = update_field.value().get_string().get(*target)) {
               return JsonError(frame, error, AV(name));
             }
           }
-          if (side == "bid") {
+          if (KeyIs(side, "bid")) {
             level.side = BookSide::kBid;
-          } else if (side == "offer" || side == "ask") {
+          } else if (KeyIs(side, "offer") || KeyIs(side, "ask")) {
             level.side = BookSide::kAsk;
           } else {
             return Error(frame, DecodeError::kBadValue, absl::StrCat("l2 side \"", AV(side), "\""));
