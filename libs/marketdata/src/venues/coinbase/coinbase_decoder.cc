@@ -231,7 +231,7 @@ absl::Status CoinbaseDecoder::ReadL2(const RawFrame& frame, od::array events) {
     event.first_level = levels_.size();
     for (auto field : event_object) {
       std::string_view key;
-      if (auto error = field.unescaped_key().get(key)) return JsonError(frame, error, "key");
+      if (auto error = KeyText(field, &key)) return JsonError(frame, error, "key");
       if (key == "type") {
         if (auto error = field.value().get_string().get(type)) return JsonError(frame, error, "type");
       } else if (key == "product_id") {
@@ -256,7 +256,7 @@ absl::Status CoinbaseDecoder::ReadL2(const RawFrame& frame, od::array events) {
           LevelView level;
           for (auto update_field : update) {
             std::string_view name;
-            if (auto error = update_field.unescaped_key().get(name)) {
+            if (auto error = KeyText(update_field, &name)) {
               return JsonError(frame, error, "update key");
             }
             std::string_view* target = KeyIs(name, "side")           ? &side

@@ -95,7 +95,7 @@ absl::Status CoinbaseExchangeDecoder::Read(const RawFrame& frame, od::document& 
   levels_.clear();
   for (auto field : object) {
     std::string_view key;
-    if (auto error = field.unescaped_key().get(key)) return JsonError(frame, error, "key");
+    if (auto error = KeyText(field, &key)) return JsonError(frame, error, "key");
     od::value value = field.value();
     // Dispatched on the key's length first: one or two comparisons per key.
     std::string_view* text = nullptr;

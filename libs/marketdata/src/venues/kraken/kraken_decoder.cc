@@ -406,7 +406,7 @@ absl::Status KrakenDecoder::ReadBookPayload(const RawFrame& frame, od::value val
   if (auto error = value.get_object().get(object)) return JsonError(frame, error, "book payload");
   for (auto field : object) {
     std::string_view key;
-    if (auto error = field.unescaped_key().get(key)) return JsonError(frame, error, "book key");
+    if (auto error = KeyText(field, &key)) return JsonError(frame, error, "book key");
     absl::Status status;
     if (KeyIs(key, "as") || KeyIs(key, "bs")) {
       book_snapshot_ = true;
