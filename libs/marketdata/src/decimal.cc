@@ -58,15 +58,19 @@ bool ReadFractionNs(absl::string_view text, size_t* pos, int64_t* ns) {
 
 }  // namespace
 
-bool ParseExactDecimal(absl::string_view text, ExactDecimal* out) {
+namespace {
+
+// The general case of ParseExactDecimal: any number of digits (widening to 128
+// bits past 18 significant ones) and fraction zeros beyond kMaxDecimalScale.
+bool ParseExactDecimalSlow(absl::string_view text, ExactDecimal* out) {
   size_t i = 0;
   bool negative = false;
   if (i < text.size() && text[i] == '-') {
     negative = true;
     ++i;
   }
-  // Hot path (every price and size of every frame): accumulate in 64 bits and
-  // widen only past 18 digits; the overflow limit is a compile-time constant.
+  // Accumulates in 64 bits and widens only past 18 significant digits; the
+  // overflow limit is a compile-time constant.
   constexpr UInt128 kLimit = static_cast<UInt128>(kInt128Max);
   constexpr UInt128 kLimitDiv10 = kLimit / 10;
   constexpr unsigned kLimitMod10 = static_cast<unsigned>(kLimit % 10);
@@ -110,6 +114,36 @@ bool ParseExactDecimal(absl::string_view text, ExactDecimal* out) {
   if (!wide) units = small;
   out->units = negative ? -static_cast<Int128>(units) : static_cast<Int128>(units);
   out->scale = scale;
+  return true;
+}
+
+}  // namespace
+
+bool ParseExactDecimal(absl::string_view text, ExactDecimal* out) {
+  // Hot path (every price and size of every frame): "[-]digits[.digits]" with
+  // at most 19 digits in all fits uint64 whatever they are, so the digits are
+  // read in two tight loops without per-digit overflow or position checks.
+  // Anything else (longer, malformed, > kMaxDecimalScale fraction digits)
+  // takes the general path, which decides it exactly as before.
+  const char* p = text.data();
+  const char* const end = p + text.size();
+  const bool negative = p != end && *p == '-';
+  p += negative;
+  const char* const int_begin = p;
+  uint64_t units = 0;
+  while (p != end && IsDigit(*p)) units = units * 10 + static_cast<unsigned>(*p++ - '0');
+  const size_t int_digits = static_cast<size_t>(p - int_begin);
+  size_t scale = 0;
+  if (p != end && *p == '.') {
+    const char* const frac_begin = ++p;
+    while (p != end && IsDigit(*p)) units = units * 10 + static_cast<unsigned>(*p++ - '0');
+    scale = static_cast<size_t>(p - frac_begin);
+  }
+  if (p != end || int_digits + scale == 0 || int_digits + scale > 19 || scale > kMaxDecimalScale) {
+    return ParseExactDecimalSlow(text, out);
+  }
+  out->units = negative ? -static_cast<Int128>(units) : static_cast<Int128>(units);
+  out->scale = static_cast<int>(scale);
   return true;
 }
 

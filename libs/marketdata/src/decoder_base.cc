@@ -12,6 +12,11 @@ namespace {
 
 constexpr size_t kArenaBlockBytes = 256 << 10;
 constexpr size_t kInitialParserCapacity = 64 << 10;
+// Snapshots up to this many levels (Kraken's book-1000, Coinbase Exchange's
+// level2: up to ~2,200) are built in the reused update message from pooled
+// levels, like updates; bigger ones (Advanced Trade's ~46,000) go on the arena,
+// so the pool never keeps more than this many levels (~1 MB).
+constexpr size_t kPooledLevels = 4096;
 
 google::protobuf::ArenaOptions ArenaOptionsFor(char* block) {
   google::protobuf::ArenaOptions options;
@@ -83,8 +88,12 @@ absl::Status DecoderBase::Decode(const RawFrame& frame, Sink& sink) {
     // Every venue message is an object or an array. On demand parsing is lazy
     // about a bare scalar ("this is not json" starts like `true`), so anything
     // else is checked whole here - the rare path - to tell garbage from JSON.
-    const size_t first = frame.data.find_first_not_of(" \t\r\n");
-    if (first == std::string::npos) return Error(frame, DecodeError::kTruncated, "empty frame");
+    size_t first = 0;  // a plain loop: frames start with '{' or '['
+    while (first < frame.data.size() && (frame.data[first] == ' ' || frame.data[first] == '\t' ||
+                                         frame.data[first] == '\r' || frame.data[first] == '\n')) {
+      ++first;
+    }
+    if (first == frame.data.size()) return Error(frame, DecodeError::kTruncated, "empty frame");
     if (frame.data[first] != '{' && frame.data[first] != '[') {
       simdjson::dom::parser validator;
       if (auto error = validator.parse(frame.data).error()) return JsonError(frame, error, "frame");
@@ -196,7 +205,7 @@ TrackedBook* DecoderBase::FindBook(absl::string_view symbol) {
 pb::BookUpdate& DecoderBase::StartBookUpdate(const TrackedBook& book, const RawFrame& frame,
                                              bool snapshot, uint64_t sequence,
                                              int64_t exchange_time_ns) {
-  if (snapshot) {
+  if (snapshot && book.book.size(BookSide::kBid) + book.book.size(BookSide::kAsk) > kPooledLevels) {
     book_arena_.Reset();
     book_update_ = google::protobuf::Arena::CreateMessage<pb::BookUpdate>(&book_arena_);
   } else {
@@ -205,6 +214,10 @@ pb::BookUpdate& DecoderBase::StartBookUpdate(const TrackedBook& book, const RawF
       spare_levels_.resize(spare + static_cast<size_t>(levels->size()));
       // A heap message: the levels are handed over as they are, not copied.
       levels->UnsafeArenaExtractSubrange(0, levels->size(), spare_levels_.data() + spare);
+    }
+    while (spare_levels_.size() > kPooledLevels) {
+      delete spare_levels_.back();
+      spare_levels_.pop_back();
     }
     book_update_ = &update_;
   }
@@ -232,17 +245,15 @@ void DecoderBase::PublishSnapshot(TrackedBook& book, const RawFrame& frame, uint
                                   int64_t exchange_time_ns, Sink& sink) {
   pb::BookUpdate& update = StartBookUpdate(book, frame, /*snapshot=*/true, sequence,
                                            exchange_time_ns);
-  const auto add = [](auto* levels) {
-    return [levels](const OrderBook::Level& level) {
-      pb::BookLevel* out = levels->Add();
+  for (BookSide side : {BookSide::kBid, BookSide::kAsk}) {
+    (side == BookSide::kBid ? update.mutable_bids() : update.mutable_asks())
+        ->Reserve(static_cast<int>(book.book.size(side)));
+    book.book.ForEachLevel(side, book.book.size(side), [&](const OrderBook::Level& level) {
+      pb::BookLevel* out = AddLevel(update, side);
       SetDecimal(out->mutable_price(), level.price);
       SetDecimal(out->mutable_size(), level.size);
-    };
-  };
-  update.mutable_bids()->Reserve(static_cast<int>(book.book.size(BookSide::kBid)));
-  update.mutable_asks()->Reserve(static_cast<int>(book.book.size(BookSide::kAsk)));
-  book.book.ForEachLevel(BookSide::kBid, book.book.size(BookSide::kBid), add(update.mutable_bids()));
-  book.book.ForEachLevel(BookSide::kAsk, book.book.size(BookSide::kAsk), add(update.mutable_asks()));
+    });
+  }
   PublishBookUpdate(book, sink);
 }
 

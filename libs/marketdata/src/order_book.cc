@@ -103,17 +103,6 @@ void OrderBook::Truncate(size_t depth, absl::FunctionRef<void(BookSide, const Le
   TruncateMap(asks_, depth, [&](const Level& level) { removed(BookSide::kAsk, level); });
 }
 
-void OrderBook::ForEachLevel(BookSide side, size_t n, absl::FunctionRef<void(const Level&)> fn) const {
-  const auto each = [&](const auto& map) {
-    for (auto it = map.begin(); it != map.end() && n > 0; ++it, --n) fn(At(it->second));
-  };
-  if (side == BookSide::kBid) {
-    each(bids_);
-  } else {
-    each(asks_);
-  }
-}
-
 std::vector<OrderBook::Level> OrderBook::Top(BookSide side, size_t n) const {
   std::vector<Level> out;
   out.reserve(std::min(n, size(side)));

@@ -447,5 +447,33 @@ TEST(CoinbaseExchangeDecoder, RejectsReplayedMatchesAndUndecodableBookFrames) {
   EXPECT_EQ(decoder->TopLevels("SKL-BTC", 1).status().code(), absl::StatusCode::kUnavailable);
 }
 
+TEST(CoinbaseExchangeDecoder, ReadsEscapedKeysAndValuesAsTheirText) {
+  // Keys are read from the document's text unless they hold an escape: an
+  // escaped key, like an escaped value, is still the text it spells.
+  auto decoder = MakeDecoder("coinbase-exchange");
+  CollectingSink sink;
+  ASSERT_TRUE(decoder
+                  ->Decode(testing::WsFrame("c", 1,
+                                            R"({"type":"snapshot","product_id":"BTC-USD",)"
+                                            R"("bids":[["100.5","1"]],"asks":[["101","2"]]})"),
+                           sink)
+                  .ok());
+  absl::Status status = decoder->Decode(
+      testing::WsFrame(
+          "c", 2,
+          R"({"ty\u0070e":"l2update","product\u005fid":"BTC-USD","ch\u0061nges":[["buy","100\u002e5","3"]],)"
+          R"("time":"2021-04-17T16:43:37.075687Z"})"),
+      sink);
+  ASSERT_TRUE(status.ok()) << status;
+  ASSERT_EQ(sink.book_updates.size(), 2u);
+  ASSERT_EQ(sink.book_updates.back().bids_size(), 1);
+  EXPECT_EQ(sink.book_updates.back().bids(0).price().value(), "100.5");
+  EXPECT_EQ(sink.book_updates.back().bids(0).size().value(), "3");
+  auto top = decoder->TopLevels("BTC-USD", 2);
+  ASSERT_TRUE(top.ok()) << top.status();
+  ASSERT_EQ(top->bids_size(), 1);  // the same level as the snapshot's "100.5"
+  EXPECT_EQ(top->bids(0).size().value(), "3");
+}
+
 }  // namespace
 }  // namespace sa::md

@@ -51,6 +51,24 @@ TEST(ExactDecimal, HandlesLongNumbersUpTo128Bits) {
   EXPECT_TRUE(ParsePriceKey("123456789012345678901", &key));
 }
 
+TEST(ExactDecimal, GivesTheSameAroundTheNineteenDigitsOfItsFastPath) {
+  // Up to 19 digits and 18 fraction digits are read in 64 bits, the rest by
+  // the general path: both sides of each limit, and the largest 19 digits.
+  EXPECT_EQ(FormatExactDecimal(D("9999999999999999999")), "9999999999999999999");
+  EXPECT_EQ(FormatExactDecimal(D("99999999999999999999")), "99999999999999999999");
+  EXPECT_EQ(FormatExactDecimal(D("-9.999999999999999999")), "-9.999999999999999999");
+  EXPECT_EQ(FormatExactDecimal(D("0.123456789012345678")), "0.123456789012345678");
+  EXPECT_EQ(FormatExactDecimal(D("1.1234567890123456780")), "1.123456789012345678");
+  EXPECT_EQ(D("0.1234567890123456780").scale, 18);
+  EXPECT_EQ(D("-0").units, 0);
+  EXPECT_EQ(D("-.5").units, -5);
+  ExactDecimal d;
+  EXPECT_FALSE(ParseExactDecimal("0.1234567890123456789", &d));  // 19 fraction digits, the last not 0
+  EXPECT_FALSE(ParseExactDecimal("12-3", &d));
+  EXPECT_FALSE(ParseExactDecimal("1..", &d));
+  EXPECT_FALSE(ParseExactDecimal("-", &d));
+}
+
 TEST(ExactDecimal, PriceKeysIgnoreTrailingZeros) {
   PriceKey a, b, c;
   ASSERT_TRUE(ParsePriceKey("1.5", &a));

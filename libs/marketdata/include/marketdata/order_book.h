@@ -64,8 +64,19 @@ class OrderBook {
   bool empty() const { return bids_.empty() && asks_.empty(); }
 
   // Calls fn(level) for the best `n` levels of `side`, best first (bids
-  // descending, asks ascending).
-  void ForEachLevel(BookSide side, size_t n, absl::FunctionRef<void(const Level&)> fn) const;
+  // descending, asks ascending). A template, so that `fn` is inlined in the
+  // loops that walk every level (snapshots, the Kraken checksum's 20 levels).
+  template <typename Fn>
+  void ForEachLevel(BookSide side, size_t n, Fn&& fn) const {
+    const auto each = [&](const auto& map) {
+      for (auto it = map.begin(); it != map.end() && n > 0; ++it, --n) fn(At(it->second));
+    };
+    if (side == BookSide::kBid) {
+      each(bids_);
+    } else {
+      each(asks_);
+    }
+  }
   // Copy of the best `n` levels of `side`, best first.
   std::vector<Level> Top(BookSide side, size_t n) const;
   // Best bid >= best ask: a book no venue would publish.

@@ -157,9 +157,10 @@ class DecoderBase : public Decoder {
   }
 
   // Starts a BookUpdate for `book` (origin filled, no levels; add them with
-  // AddLevel): a snapshot on a per-update arena whose first block is reused,
-  // an update in a message reused with its levels, so publishing allocates
-  // nothing in steady state. Valid until the next StartBookUpdate.
+  // AddLevel): an update, or a snapshot of up to a few thousand levels (the
+  // book's current size), in a message reused with its levels, so publishing
+  // allocates nothing in steady state; a bigger snapshot on a per-update arena
+  // whose first block is reused. Valid until the next StartBookUpdate.
   pb::BookUpdate& StartBookUpdate(const TrackedBook& book, const RawFrame& frame, bool snapshot,
                                   uint64_t sequence, int64_t exchange_time_ns);
   // Publishes it with the next book_version. The book must be live.
@@ -209,8 +210,9 @@ class DecoderBase : public Decoder {
   pb::Candle candle_;
   std::unique_ptr<char[]> arena_block_;  // the arena's reused first block
   google::protobuf::Arena book_arena_;   // snapshots
-  // Updates reuse one message and its levels: StartBookUpdate takes the last
-  // update's levels out (still holding their Decimal and string buffers) and
+  // Updates (and snapshots of up to kPooledLevels) reuse one message and its
+  // levels: StartBookUpdate takes the last update's levels out (still holding
+  // their Decimal and string buffers; at most kPooledLevels are kept) and
   // AddLevel puts them back one by one, so an update allocates nothing.
   pb::BookUpdate update_;
   std::vector<pb::BookLevel*> spare_levels_;  // owned

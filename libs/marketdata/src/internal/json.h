@@ -59,6 +59,30 @@ inline DecodeError ClassifyJsonError(simdjson::error_code error) {
   }
 }
 
+// A field's key: a view of the document's text when it has no escape (every
+// key a venue sends), so nothing is copied; else unescaped as unescaped_key()
+// does. The scan stops at the closing quote, which stage 1 has checked exists.
+inline simdjson::error_code KeyText(simdjson::simdjson_result<od::field>& field, std::string_view* out) {
+  od::raw_json_string raw_key;
+  if (auto error = field.key().get(raw_key)) return error;
+  const char* raw = raw_key.raw();
+  size_t size = 0;
+  while (raw[size] != '"' && raw[size] != '\\') ++size;
+  if (raw[size] == '"') {
+    *out = std::string_view(raw, size);
+    return simdjson::SUCCESS;
+  }
+  return field.unescaped_key().get(*out);
+}
+
+// key == literal with the literal's length known at compile time: a length
+// check and a few integer compares, no memcmp call (keys are matched on every
+// field of every frame).
+template <size_t N>
+inline bool KeyIs(std::string_view key, const char (&literal)[N]) {
+  return key.size() == N - 1 && std::memcmp(key.data(), literal, N - 1) == 0;
+}
+
 // The text of a number or string token as written (strings without quotes and
 // not unescaped). Used to keep ids verbatim whether the venue sends 123 or "123".
 inline simdjson::error_code RawScalarText(od::value value, std::string_view* out) {

@@ -231,7 +231,7 @@ absl::Status CoinbaseDecoder::ReadL2(const RawFrame& frame, od::array events) {
     event.first_level = levels_.size();
     for (auto field : event_object) {
       std::string_view key;
-      if (auto error = field.unescaped_key().get(key)) return JsonError(frame, error, "key");
+      if (auto error = KeyText(field, &key)) return JsonError(frame, error, "key");
       if (key == "type") {
         if (auto error = field.value().get_string().get(type)) return JsonError(frame, error, "type");
       } else if (key == "product_id") {
@@ -256,22 +256,22 @@ absl::Status CoinbaseDecoder::ReadL2(const RawFrame& frame, od::array events) {
           LevelView level;
           for (auto update_field : update) {
             std::string_view name;
-            if (auto error = update_field.unescaped_key().get(name)) {
+            if (auto error = KeyText(update_field, &name)) {
               return JsonError(frame, error, "update key");
             }
-            std::string_view* target = name == "side"           ? &side
-                                       : name == "event_time"   ? &time
-                                       : name == "price_level"  ? &level.price
-                                       : name == "new_quantity" ? &level.size
-                                                                : nullptr;
+            std::string_view* target = KeyIs(name, "side")           ? &side
+                                       : KeyIs(name, "event_time")   ? &time
+                                       : KeyIs(name, "price_level")  ? &level.price
+                                       : KeyIs(name, "new_quantity") ? &level.size
+                                                                     : nullptr;
             if (target == nullptr) continue;
             if (auto error = update_field.value().get_string().get(*target)) {
               return JsonError(frame, error, AV(name));
             }
           }
-          if (side == "bid") {
+          if (KeyIs(side, "bid")) {
             level.side = BookSide::kBid;
-          } else if (side == "offer" || side == "ask") {
+          } else if (KeyIs(side, "offer") || KeyIs(side, "ask")) {
             level.side = BookSide::kAsk;
           } else {
             return Error(frame, DecodeError::kBadValue, absl::StrCat("l2 side \"", AV(side), "\""));

@@ -95,36 +95,56 @@ absl::Status CoinbaseExchangeDecoder::Read(const RawFrame& frame, od::document& 
   levels_.clear();
   for (auto field : object) {
     std::string_view key;
-    if (auto error = field.unescaped_key().get(key)) return JsonError(frame, error, "key");
+    if (auto error = KeyText(field, &key)) return JsonError(frame, error, "key");
     od::value value = field.value();
+    // Dispatched on the key's length first: one or two comparisons per key.
     std::string_view* text = nullptr;
-    if (key == "type") text = &m->type;
-    else if (key == "product_id") text = &m->product;
-    else if (key == "price") text = &m->price;
-    else if (key == "size") text = &m->size;
-    else if (key == "side") text = &m->side;
-    else if (key == "time") text = &m->time;
-    else if (key == "best_bid") text = &m->best_bid;
-    else if (key == "best_ask") text = &m->best_ask;
-    else if (key == "best_bid_size") text = &m->best_bid_size;
-    else if (key == "best_ask_size") text = &m->best_ask_size;
-    else if (key == "volume_24h") text = &m->volume_24h;
-    else if (key == "message") text = &m->message;
+    bool is_levels = false;
+    switch (key.size()) {
+      case 4:
+        text = KeyIs(key, "type")   ? &m->type
+               : KeyIs(key, "size") ? &m->size
+               : KeyIs(key, "side") ? &m->side
+               : KeyIs(key, "time") ? &m->time
+                                    : nullptr;
+        is_levels = KeyIs(key, "bids") || KeyIs(key, "asks");
+        break;
+      case 5:
+        text = KeyIs(key, "price") ? &m->price : nullptr;
+        break;
+      case 7:
+        text = KeyIs(key, "message") ? &m->message : nullptr;
+        is_levels = KeyIs(key, "changes");
+        break;
+      case 8:
+        text = KeyIs(key, "best_bid") ? &m->best_bid : KeyIs(key, "best_ask") ? &m->best_ask : nullptr;
+        break;
+      case 10:
+        text = KeyIs(key, "product_id") ? &m->product : KeyIs(key, "volume_24h") ? &m->volume_24h : nullptr;
+        break;
+      case 13:
+        text = KeyIs(key, "best_bid_size")   ? &m->best_bid_size
+               : KeyIs(key, "best_ask_size") ? &m->best_ask_size
+                                             : nullptr;
+        break;
+      default:
+        break;
+    }
     if (text != nullptr) {
       if (auto error = value.get_string().get(*text)) return JsonError(frame, error, AV(key));
-    } else if (key == "trade_id") {
+    } else if (KeyIs(key, "trade_id")) {
       if (auto error = RawScalarText(value, &m->trade_id)) {
         return JsonError(frame, error, "trade_id");
       }
-    } else if (key == "sequence") {
+    } else if (KeyIs(key, "sequence")) {
       if (auto error = value.get_uint64().get(m->sequence)) {
         return JsonError(frame, error, "sequence");
       }
       m->has_sequence = true;
-    } else if (key == "changes" || key == "bids" || key == "asks") {
+    } else if (is_levels) {
       m->has_levels = true;
-      absl::Status status = ReadLevels(frame, value, key == "asks" ? BookSide::kAsk : BookSide::kBid,
-                                       key == "changes");
+      absl::Status status =
+          ReadLevels(frame, value, KeyIs(key, "asks") ? BookSide::kAsk : BookSide::kBid, KeyIs(key, "changes"));
       if (!status.ok()) return status;
     }
   }
@@ -152,9 +172,9 @@ absl::Status CoinbaseExchangeDecoder::ReadLevels(const RawFrame& frame, od::valu
     // changes: [side, price, size]; snapshot bids/asks: [price, size].
     if (changes) {
       if (index < 3) return Error(frame, DecodeError::kMissingField, "change without side/price/size");
-      if (parts[0] == "buy") {
+      if (KeyIs(parts[0], "buy")) {
         level.side = BookSide::kBid;
-      } else if (parts[0] == "sell") {
+      } else if (KeyIs(parts[0], "sell")) {
         level.side = BookSide::kAsk;
       } else {
         return Error(frame, DecodeError::kBadValue, absl::StrCat("change side \"", AV(parts[0]), "\""));

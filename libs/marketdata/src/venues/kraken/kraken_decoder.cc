@@ -380,7 +380,7 @@ absl::Status KrakenDecoder::ReadLevels(const RawFrame& frame, od::value value, B
         case 1: level.size = text; break;
         case 2: time = text; break;
         case 3:
-          if (text != "r") {
+          if (!KeyIs(text, "r")) {
             return Error(frame, DecodeError::kBadValue,
                          absl::StrCat("level flag \"", AV(text), "\" (only \"r\" is known)"));
           }
@@ -406,14 +406,14 @@ absl::Status KrakenDecoder::ReadBookPayload(const RawFrame& frame, od::value val
   if (auto error = value.get_object().get(object)) return JsonError(frame, error, "book payload");
   for (auto field : object) {
     std::string_view key;
-    if (auto error = field.unescaped_key().get(key)) return JsonError(frame, error, "book key");
+    if (auto error = KeyText(field, &key)) return JsonError(frame, error, "book key");
     absl::Status status;
-    if (key == "as" || key == "bs") {
+    if (KeyIs(key, "as") || KeyIs(key, "bs")) {
       book_snapshot_ = true;
-      status = ReadLevels(frame, field.value(), key == "as" ? BookSide::kAsk : BookSide::kBid, key);
-    } else if (key == "a" || key == "b") {
-      status = ReadLevels(frame, field.value(), key == "a" ? BookSide::kAsk : BookSide::kBid, key);
-    } else if (key == "c") {
+      status = ReadLevels(frame, field.value(), key[0] == 'a' ? BookSide::kAsk : BookSide::kBid, key);
+    } else if (KeyIs(key, "a") || KeyIs(key, "b")) {
+      status = ReadLevels(frame, field.value(), key[0] == 'a' ? BookSide::kAsk : BookSide::kBid, key);
+    } else if (KeyIs(key, "c")) {
       has_checksum_ = true;
       if (auto error = field.value().get_string().get(checksum_)) {
         return JsonError(frame, error, "checksum");
