@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -93,6 +94,15 @@ class JetStreamPublisher : public Publisher {
   absl::Status Publish(const Message& message, Completion done);
   // The same, taking over the message's buffers instead of copying them.
   absl::Status Publish(Message&& message, Completion done);
+  // `done(i, result)` for messages[i], with the rules of Completion.
+  using BatchCompletion = std::function<void(size_t index, const absl::Status& result)>;
+  // Publishes `messages` in order, each as Publish(std::move(messages[i]),
+  // ...) would (the same checks, back-pressure and guarantees), but registers
+  // them in runs under one lock, with one completion object for all. Returns
+  // one status per message, what Publish would have returned: `done` is
+  // called exactly once for each message whose status is OK, never for the
+  // others.
+  std::vector<absl::Status> PublishBatch(std::vector<Message> messages, BatchCompletion done);
   // Waits until every message accepted by Publish() before this call has
   // been acknowledged. DeadlineExceeded says how many are still missing.
   absl::Status Flush(absl::Duration timeout) override;
