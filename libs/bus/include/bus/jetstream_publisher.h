@@ -34,7 +34,9 @@ struct PublisherState;
 // Permanent failures (message larger than the stream allows, wrong expected
 // sequence, closed connection, ...) are not retried: they count in
 // streamadmin_bus_js_failed_total, are reported to on_failure, and the next
-// Flush() returns the first of them.
+// Flush() returns the first of them. When the Connection's owner closes it,
+// the sends on the wire (which nats.c drops with it) complete Cancelled, as
+// they would in the destructor, and Flush returns that Cancelled.
 //
 // Threading: Publish/Flush/stats are thread-safe. on_ack/on_failure run on
 // nats.c's ack-delivery thread (or the publisher's retry thread); they must
