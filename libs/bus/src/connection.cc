@@ -383,13 +383,20 @@ void ConnectionState::Close() {
     closure = std::exchange(closure_, nullptr);
   }
   if (closure != nullptr) EventRegistry::Instance().Unregister(closure);
-  std::lock_guard<std::mutex> lock(mu);
-  if (up) {  // the closed callback did not make it in time
-    up = false;
-    BusMetrics::Get().connections_up.Add(-1);
+  std::vector<std::shared_ptr<RebuildListener>> listeners;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    if (up) {  // the closed callback did not make it in time
+      up = false;
+      BusMetrics::Get().connections_up.Add(-1);
+    }
+    closed = true;
+    for (const auto& weak : listeners_) {
+      if (auto l = weak.lock()) listeners.push_back(std::move(l));
+    }
   }
-  closed = true;
   cv.notify_all();
+  for (const auto& l : listeners) l->OnClosed();
 }
 
 // ---------------------------------------------------------------------------

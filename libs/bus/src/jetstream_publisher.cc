@@ -57,6 +57,31 @@ bool IsPermanent(natsStatus s, int js_err, bool user_closed) {
 
 }  // namespace
 
+// A message's completion: its own (Publish) or its index in a batch's
+// (PublishBatch), so that a batch allocates one completion, not one per message.
+struct Done {
+  JetStreamPublisher::Completion one;
+  std::shared_ptr<const JetStreamPublisher::BatchCompletion> batch;
+  size_t index = 0;
+  explicit operator bool() const { return one != nullptr || batch != nullptr; }
+  void operator()(const absl::Status& result) const {
+    if (one) {
+      one(result);
+    } else if (batch) {
+      (*batch)(index, result);
+    }
+  }
+};
+
+absl::Status CheckMessage(const Message& m) {
+  if (m.subject.empty()) return absl::InvalidArgumentError("JetStream publish: empty subject");
+  if (m.msg_id.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("JetStream publish ", m.subject, ": empty msg_id (dedup is mandatory)"));
+  }
+  return absl::OkStatus();
+}
+
 struct PublisherState : CallbackTarget, RebuildListener {
   // kAcked: acknowledged, on_ack running; the entry leaves `pending` (and
   // Flush may return) only once on_ack has returned. kRetryWait: failed (or,
@@ -64,7 +89,7 @@ struct PublisherState : CallbackTarget, RebuildListener {
   enum class EntryState { kSending, kSent, kRetryWait, kAcked };
   struct Entry {
     Message msg;
-    JetStreamPublisher::Completion done;  // may be empty
+    Done done;  // may be empty
     EntryState state = EntryState::kSending;
     int attempts = 0;
     // The natsMsg of the send on the wire, which nats.c hands back with its
@@ -74,7 +99,7 @@ struct PublisherState : CallbackTarget, RebuildListener {
   struct Failure {
     std::string msg_id;
     absl::Status status;
-    JetStreamPublisher::Completion done;
+    Done done;
   };
 
   std::shared_ptr<ConnectionState> conn;
@@ -141,17 +166,17 @@ struct PublisherState : CallbackTarget, RebuildListener {
     return s;
   }
 
-  // Sends `*msg` once (nats.c takes it over; destroyed otherwise); loops over
-  // nats.c's stall timeout. Called without `mu`.
-  natsStatus SendBuilt(natsMsg** msg) {
-    natsStatus s = NATS_OK;
-    std::shared_ptr<jsCtx> ctx = Ctx(&s);
+  // Sends `*msg` once on `ctx` (nats.c takes it over; destroyed otherwise);
+  // loops over nats.c's stall timeout. `ctx` null: fails with `no_ctx` (what
+  // Ctx() said). Called without `mu`.
+  natsStatus SendBuilt(jsCtx* ctx, natsStatus no_ctx, natsMsg** msg) {
+    natsStatus s = no_ctx;
     if (ctx != nullptr) {
       jsPubOptions po;
       jsPubOptions_Init(&po);
       po.MaxWait = ack_timeout_ms;  // nats.c times the ack out and reports NATS_TIMEOUT
       do {
-        s = js_PublishMsgAsync(ctx.get(), msg, &po);
+        s = js_PublishMsgAsync(ctx, msg, &po);
       } while (s == NATS_TIMEOUT && !stopping_flag.load());
     }
     natsMsg_Destroy(*msg);  // no-op when nats.c took ownership
@@ -159,10 +184,103 @@ struct PublisherState : CallbackTarget, RebuildListener {
     return s;
   }
 
-  natsStatus Send(const Message& m) {
-    natsMsg* msg = nullptr;
-    natsStatus s = Build(&msg, m);
-    return s == NATS_OK ? SendBuilt(&msg) : s;
+  natsStatus SendBuilt(natsMsg** msg) {
+    natsStatus s = NATS_OK;
+    std::shared_ptr<jsCtx> ctx = Ctx(&s);
+    return SendBuilt(ctx.get(), s, msg);
+  }
+
+  // Publishes msgs[0..n) in order: results[i] is what Publish returns for
+  // msgs[i] (the caller sets them OK), done_for(i) makes its completion. The
+  // messages are built outside the lock, registered in runs of up to kRun
+  // (as many as the window has room for) under one lock, and each run is sent
+  // on one context.
+  template <typename DoneFor>
+  void PublishRun(Message* msgs, size_t n, const DoneFor& done_for, absl::Status* results) {
+    constexpr size_t kRun = 256;
+    natsMsg* built[kRun];
+    natsStatus build_status[kRun];
+    size_t pos[kRun];
+    size_t have = 0;  // built and not yet registered: built[0..have)
+    size_t next = 0;  // the next message to build
+    while (true) {
+      for (; have < kRun && next < n; ++next) {
+        if (absl::Status st = CheckMessage(msgs[next]); !st.ok()) {
+          results[next] = std::move(st);
+          continue;
+        }
+        pos[have] = next;
+        built[have] = nullptr;
+        build_status[have] = Build(&built[have], msgs[next]);
+        ++have;
+      }
+      if (have == 0) return;
+      size_t k = 0;
+      uint64_t first_seq = 0;
+      bool held = false;
+      {
+        std::unique_lock<std::mutex> lock(mu);
+        space_cv.wait(lock, [&] { return stopping || static_cast<int64_t>(pending.size()) < max_pending; });
+        if (stopping) {
+          lock.unlock();
+          const absl::Status closing = absl::CancelledError("JetStream publish: publisher is closing");
+          for (size_t i = 0; i < have; ++i) {
+            natsMsg_Destroy(built[i]);
+            results[pos[i]] = closing;
+          }
+          for (; next < n; ++next) {
+            absl::Status st = CheckMessage(msgs[next]);
+            results[next] = st.ok() ? closing : std::move(st);
+          }
+          return;
+        }
+        k = std::min(have, static_cast<size_t>(max_pending - static_cast<int64_t>(pending.size())));
+        first_seq = next_seq;
+        next_seq += k;
+        held = recovering;
+        for (size_t i = 0; i < k; ++i) {
+          auto it =
+              pending.emplace_hint(pending.end(), first_seq + i, Entry{std::move(msgs[pos[i]]), done_for(pos[i])});
+          if (held) {
+            // Sent by RetryLoop after the older ones, in order.
+            it->second.state = EntryState::kRetryWait;
+            natsMsg_Destroy(std::exchange(built[i], nullptr));
+          } else if (built[i] != nullptr) {
+            MapWireLocked(it, built[i]);
+          }
+        }
+        stats.published += k;
+        stats.in_flight = static_cast<int64_t>(pending.size());
+        stats.max_in_flight = std::max(stats.max_in_flight, stats.in_flight);
+        metrics.js_published.Inc(static_cast<double>(k));
+        metrics.js_in_flight.Add(static_cast<double>(k));
+        if (held) retry_cv.notify_one();
+      }
+      if (!held) {
+        // Sent after the entries are registered (an ack may come before
+        // js_PublishMsgAsync returns). A send that failed is looked at once
+        // the run is out, under one lock.
+        natsStatus no_ctx = NATS_OK;
+        std::shared_ptr<jsCtx> ctx = Ctx(&no_ctx);
+        size_t failed = 0;
+        for (size_t i = 0; i < k; ++i) {
+          build_status[i] = build_status[i] == NATS_OK ? SendBuilt(ctx.get(), no_ctx, &built[i]) : build_status[i];
+          if (build_status[i] != NATS_OK) ++failed;
+        }
+        if (failed > 0) {
+          std::lock_guard<std::mutex> lock(mu);
+          for (size_t i = 0; i < k; ++i) {
+            if (build_status[i] == NATS_OK) continue;
+            std::optional<Failure> failure;  // returned to the caller directly: its completion never runs
+            results[pos[i]] = OnSendResult(first_seq + i, build_status[i], &failure);
+          }
+        }
+      }
+      std::copy(built + k, built + have, built);
+      std::copy(build_status + k, build_status + have, build_status);
+      std::copy(pos + k, pos + have, pos);
+      have -= k;
+    }
   }
 
   // A new connection: the publishes on the wire went with the old one (no
@@ -218,7 +336,10 @@ struct PublisherState : CallbackTarget, RebuildListener {
     metrics.js_in_flight.Add(-1);
     if (stats.in_flight <= wake_publishers_at) space_cv.notify_all();
     done_cv.notify_all();
-    retry_cv.notify_one();
+    // RetryLoop waits for entries to resolve only while recovering; otherwise
+    // it sleeps until a failure starts a recovery, and waking it for every
+    // ack cost a futex wake-up, a thread switch and a lock hand-off each.
+    if (recovering) retry_cv.notify_one();
   }
 
   void ScheduleRetryLocked(std::map<uint64_t, Entry>::iterator it, natsStatus s, const char* why) {
@@ -273,7 +394,7 @@ struct PublisherState : CallbackTarget, RebuildListener {
 
   void OnAck(const natsMsg* msg) {
     uint64_t seq;
-    JetStreamPublisher::Completion done;
+    Done done;
     std::string msg_id;
     {
       std::lock_guard<std::mutex> lock(mu);
@@ -318,8 +439,34 @@ struct PublisherState : CallbackTarget, RebuildListener {
       failure = Failure{msg_id, status, std::move(it->second.done)};
       Erase(it);
     }
-    if (options.on_failure) options.on_failure(failure->msg_id, failure->status);
-    if (failure->done) failure->done(failure->status);
+    Report(*failure);
+  }
+
+  void Report(const Failure& failure) const {
+    if (options.on_failure) options.on_failure(failure.msg_id, failure.status);
+    if (failure.done) failure.done(failure.status);
+  }
+
+  // The owner closed the connection. nats.c drops what is on the wire with it
+  // (no ack, error or timeout comes for those sends), so they are resolved
+  // here as the destructor would resolve them, Cancelled: a Publish waiting
+  // for room goes on (its sends then fail at once), and Flush returns the
+  // Cancelled instead of waiting. Entries waiting for a retry fail when
+  // RetryLoop sends them on the closed connection.
+  void OnClosed() override {
+    const absl::Status closed = absl::CancelledError("JetStream publish: the connection was closed before the ack");
+    std::vector<Done> cancelled;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      for (auto it = pending.begin(); it != pending.end();) {
+        auto entry = it++;
+        if (entry->second.state != EntryState::kSending && entry->second.state != EntryState::kSent) continue;
+        if (entry->second.done) cancelled.push_back(std::move(entry->second.done));
+        if (first_failure.ok()) first_failure = closed;
+        Erase(entry);
+      }
+    }
+    for (const Done& done : cancelled) done(closed);
   }
 
   // True while an entry is on the wire (sent, neither acked nor failed yet).
@@ -351,8 +498,7 @@ struct PublisherState : CallbackTarget, RebuildListener {
       spdlog::error("{}", std::string(st.message()));
       if (options.on_failure || failure->done) {
         lock.unlock();
-        if (options.on_failure) options.on_failure(failure->msg_id, failure->status);
-        if (failure->done) failure->done(failure->status);
+        Report(*failure);
         lock.lock();
       }
     }
@@ -517,7 +663,7 @@ JetStreamPublisher::~JetStreamPublisher() {
   }
   if (closure != nullptr) internal::PubRegistry::Instance().Unregister(closure);
   js.reset();
-  std::vector<Completion> cancelled;
+  std::vector<internal::Done> cancelled;
   {
     std::lock_guard<std::mutex> lock(state_->mu);
     if (!state_->pending.empty()) {
@@ -540,46 +686,19 @@ absl::Status JetStreamPublisher::Publish(const Message& message, Completion done
 }
 
 absl::Status JetStreamPublisher::Publish(Message&& message, Completion done) {
-  if (message.subject.empty()) return absl::InvalidArgumentError("JetStream publish: empty subject");
-  if (message.msg_id.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("JetStream publish ", message.subject, ": empty msg_id (dedup is mandatory)"));
-  }
-  PublisherState& st = *state_;
-  // Built before the entry takes the message over; sent after it is
-  // registered (an ack may come before Send returns).
-  natsMsg* msg = nullptr;
-  const natsStatus built = PublisherState::Build(&msg, message);
-  uint64_t seq;
-  {
-    std::unique_lock<std::mutex> lock(st.mu);
-    st.space_cv.wait(lock, [&] { return st.stopping || static_cast<int64_t>(st.pending.size()) < st.max_pending; });
-    if (st.stopping) {
-      natsMsg_Destroy(msg);
-      return absl::CancelledError("JetStream publish: publisher is closing");
-    }
-    seq = st.next_seq++;
-    auto entry_it = st.pending.emplace(seq, PublisherState::Entry{std::move(message), std::move(done)}).first;
-    auto& entry = entry_it->second;
-    ++st.stats.published;
-    st.stats.in_flight = static_cast<int64_t>(st.pending.size());
-    st.stats.max_in_flight = std::max(st.stats.max_in_flight, st.stats.in_flight);
-    st.metrics.js_published.Inc();
-    st.metrics.js_in_flight.Add(1);
-    if (st.recovering) {
-      // Sent by RetryLoop after the older ones, in order.
-      entry.state = PublisherState::EntryState::kRetryWait;
-      st.retry_cv.notify_one();
-      natsMsg_Destroy(msg);
-      return absl::OkStatus();
-    }
-    if (msg != nullptr) st.MapWireLocked(entry_it, msg);
-  }
-  const natsStatus s = built == NATS_OK ? st.SendBuilt(&msg) : built;
-  if (s == NATS_OK) return absl::OkStatus();  // on the wire: nothing to record
-  std::lock_guard<std::mutex> lock(st.mu);
-  std::optional<PublisherState::Failure> failure;  // returned to the caller directly
-  return st.OnSendResult(seq, s, &failure);
+  absl::Status result;
+  state_->PublishRun(
+      &message, 1, [&done](size_t) { return internal::Done{.one = std::move(done)}; }, &result);
+  return result;
+}
+
+std::vector<absl::Status> JetStreamPublisher::PublishBatch(std::vector<Message> messages, BatchCompletion done) {
+  std::vector<absl::Status> results(messages.size());
+  auto shared = done ? std::make_shared<const BatchCompletion>(std::move(done)) : nullptr;
+  state_->PublishRun(
+      messages.data(), messages.size(), [&shared](size_t i) { return internal::Done{.batch = shared, .index = i}; },
+      results.data());
+  return results;
 }
 
 absl::Status JetStreamPublisher::Flush(absl::Duration timeout) {

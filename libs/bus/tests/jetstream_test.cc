@@ -4,6 +4,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -273,6 +274,93 @@ TEST_F(JetStreamTest, PerMessageCompletionReportsEveryOutcomeOnce) {
   pub->reset();
   std::lock_guard<std::mutex> lock(mu);
   EXPECT_THAT(outcomes["lost"], ElementsAre(absl::StatusCode::kCancelled));
+}
+
+TEST_F(JetStreamTest, PublishBatchCompletesEachAcceptedMessageOnceAndStoresThemInOrder) {
+  ASSERT_TRUE(js_->EnsureStream(Stream("BATCH", "batch.>")).ok());
+  JetStreamPublisher::Options opts;
+  opts.max_pending_acks = 16;  // the batch is many windows: registered in runs, back-pressure inside it
+  auto pub = JetStreamPublisher::Create(*conn_, opts);
+  ASSERT_TRUE(pub.ok());
+  constexpr size_t kCount = 1000;
+  constexpr size_t kNoMsgId = 500;
+  constexpr size_t kTooBig = 700;
+  std::vector<Message> batch;
+  for (size_t i = 0; i < kCount; ++i)
+    batch.push_back(Message{absl::StrCat("batch.", i % 3), absl::StrCat("p-", i), absl::StrCat("b-", i), {}});
+  batch[kNoMsgId].msg_id.clear();
+  batch[kTooBig].data = std::string(2 << 20, 'x');
+  std::mutex mu;
+  std::vector<std::vector<absl::StatusCode>> outcomes(kCount);
+  std::vector<absl::Status> results = (*pub)->PublishBatch(std::move(batch), [&](size_t i, const absl::Status& st) {
+    std::lock_guard<std::mutex> lock(mu);
+    outcomes.at(i).push_back(st.code());
+  });
+  ASSERT_EQ(results.size(), kCount);
+  EXPECT_TRUE(absl::IsInvalidArgument(results[kNoMsgId])) << results[kNoMsgId];
+  EXPECT_FALSE(results[kTooBig].ok());
+  ASSERT_TRUE((*pub)->Flush(absl::Seconds(30)).ok());
+  std::vector<std::string> expected;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    for (size_t i = 0; i < kCount; ++i) {
+      if (i == kNoMsgId || i == kTooBig) {
+        EXPECT_TRUE(outcomes[i].empty()) << i;  // refused: the caller has the error, no completion
+        continue;
+      }
+      EXPECT_TRUE(results[i].ok()) << i << ": " << results[i];
+      EXPECT_THAT(outcomes[i], ElementsAre(absl::StatusCode::kOk)) << i;
+      expected.push_back(absl::StrCat("p-", i));
+    }
+  }
+  EXPECT_EQ((*pub)->stats().acked, kCount - 2);
+  EXPECT_EQ((*pub)->stats().in_flight, 0);
+  EXPECT_LE((*pub)->stats().max_in_flight, 16);
+
+  auto consumer = Consumer("BATCH", "reader");
+  consumer.set_filter_subject("batch.>");
+  ASSERT_TRUE(js_->EnsurePullConsumer(consumer).ok());
+  auto sub = js_->PullSubscribe(consumer);
+  ASSERT_TRUE(sub.ok()) << sub.status();
+  std::vector<std::string> stored;
+  for (auto& m : FetchAll(**sub, expected.size())) stored.push_back(m.data());
+  EXPECT_EQ(stored, expected);  // each once, in batch order
+}
+
+// The window fills with publishes no stream takes (retried), so the batch
+// waits inside; then the connection is closed under it. Every message is
+// then either refused (its status says so) or completed, exactly once.
+TEST_F(JetStreamTest, PublishBatchResolvesEveryMessageOnceWhenTheConnectionClosesMidBatch) {
+  JetStreamPublisher::Options opts;
+  opts.max_pending_acks = 8;
+  opts.max_retry_backoff = absl::Milliseconds(50);
+  auto pub = JetStreamPublisher::Create(*conn_, opts);
+  ASSERT_TRUE(pub.ok());
+  constexpr size_t kCount = 200;
+  std::vector<Message> batch;
+  for (size_t i = 0; i < kCount; ++i)
+    batch.push_back(Message{"nostream.x", absl::StrCat("p-", i), absl::StrCat("n-", i), {}});
+  std::mutex mu;
+  std::vector<int> completions(kCount, 0);
+  std::vector<absl::Status> results;
+  std::thread publishing([&] {
+    results = (*pub)->PublishBatch(std::move(batch), [&](size_t i, const absl::Status&) {
+      std::lock_guard<std::mutex> lock(mu);
+      ++completions.at(i);
+    });
+  });
+  EXPECT_TRUE(sa::testing::WaitFor([&] { return (*pub)->stats().in_flight == 8; }, absl::Seconds(10)));
+  conn_->Close();
+  publishing.join();
+  pub->reset();  // cancels what still waits for a retry
+  ASSERT_EQ(results.size(), kCount);
+  std::lock_guard<std::mutex> lock(mu);
+  size_t accepted = 0;
+  for (size_t i = 0; i < kCount; ++i) {
+    EXPECT_EQ(completions[i], results[i].ok() ? 1 : 0) << i << ": " << results[i];
+    if (results[i].ok()) ++accepted;
+  }
+  EXPECT_GE(accepted, 8u);  // the first window was accepted before the close
 }
 
 TEST_F(JetStreamTest, EnsureStreamIsIdempotentAndUpdatesSubjects) {

@@ -794,14 +794,34 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
       probe_.CountEvent(e.op());
     }
     tracker_.Add(lsn, tx.end_lsn, gate, std::move(events), kafka_ ? ConfirmTracker::kAll : ConfirmTracker::kJetStream);
-    for (size_t i = 0; i < n; ++i) {
-      const auto index = static_cast<uint32_t>(i);
-      if (out[i].data.empty() && tx.events[i].ByteSizeLong() > 0) {
-        DeadLetter(lsn, index, CdcProbe::DeadLetterReason::kSerializeFailed, "ChangeEvent could not be serialized");
-        continue;
+    // The transaction's events go out as one batch; one that could not be
+    // serialized is parked instead, and `index_of` maps batch positions to
+    // event indexes when there was one (empty: the same).
+    std::vector<uint32_t> index_of;
+    auto unserializable = [&](size_t i) { return out[i].data.empty() && tx.events[i].ByteSizeLong() > 0; };
+    bool any_unserializable = false;
+    for (size_t i = 0; i < n && !any_unserializable; ++i) any_unserializable = unserializable(i);
+    if (any_unserializable) {
+      size_t kept = 0;
+      for (size_t i = 0; i < n; ++i) {
+        if (unserializable(i)) {
+          DeadLetter(lsn, static_cast<uint32_t>(i), CdcProbe::DeadLetterReason::kSerializeFailed,
+                     "ChangeEvent could not be serialized");
+          continue;
+        }
+        index_of.push_back(static_cast<uint32_t>(i));
+        if (kept != i) out[kept] = std::move(out[i]);
+        ++kept;
       }
-      absl::Status st = publisher_->Publish(std::move(out[i]),
-                                            [this, lsn, index](const absl::Status& r) { OnPublished(lsn, index, r); });
+      out.resize(kept);
+    }
+    std::vector<absl::Status> results =
+        publisher_->PublishBatch(std::move(out), [this, lsn, index_of](size_t pos, const absl::Status& r) {
+          OnPublished(lsn, index_of.empty() ? static_cast<uint32_t>(pos) : index_of[pos], r);
+        });
+    for (size_t pos = 0; pos < results.size(); ++pos) {
+      const uint32_t index = index_of.empty() ? static_cast<uint32_t>(pos) : index_of[pos];
+      const absl::Status& st = results[pos];
       if (!st.ok()) {
         if (IsTransportFailure(st)) return st;
         DeadLetter(lsn, index, CdcProbe::DeadLetterReason::kPublishRefused, std::string(st.message()));
@@ -811,7 +831,7 @@ class CdcBridgeApp final : public runtime::NatsServiceApp, public cdcpb::Cdc::Se
       if (kafka_) {
         // Blocks while the sink's in-flight limit is reached (back-pressure).
         absl::Status ks =
-            kafka_->Send(tx.events[i], [this, lsn, index](absl::Status s) { OnKafkaDelivered(lsn, index, s); });
+            kafka_->Send(tx.events[index], [this, lsn, index](absl::Status s) { OnKafkaDelivered(lsn, index, s); });
         if (ks.code() == absl::StatusCode::kInvalidArgument) {
           // This event can never go to Kafka (e.g. larger than message.max.bytes):
           // park it; JetStream still has to store it before the slot moves.

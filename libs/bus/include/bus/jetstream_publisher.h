@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -33,7 +34,9 @@ struct PublisherState;
 // Permanent failures (message larger than the stream allows, wrong expected
 // sequence, closed connection, ...) are not retried: they count in
 // streamadmin_bus_js_failed_total, are reported to on_failure, and the next
-// Flush() returns the first of them.
+// Flush() returns the first of them. When the Connection's owner closes it,
+// the sends on the wire (which nats.c drops with it) complete Cancelled, as
+// they would in the destructor, and Flush returns that Cancelled.
 //
 // Threading: Publish/Flush/stats are thread-safe. on_ack/on_failure run on
 // nats.c's ack-delivery thread (or the publisher's retry thread); they must
@@ -93,6 +96,15 @@ class JetStreamPublisher : public Publisher {
   absl::Status Publish(const Message& message, Completion done);
   // The same, taking over the message's buffers instead of copying them.
   absl::Status Publish(Message&& message, Completion done);
+  // `done(i, result)` for messages[i], with the rules of Completion.
+  using BatchCompletion = std::function<void(size_t index, const absl::Status& result)>;
+  // Publishes `messages` in order, each as Publish(std::move(messages[i]),
+  // ...) would (the same checks, back-pressure and guarantees), but registers
+  // them in runs under one lock, with one completion object for all. Returns
+  // one status per message, what Publish would have returned: `done` is
+  // called exactly once for each message whose status is OK, never for the
+  // others.
+  std::vector<absl::Status> PublishBatch(std::vector<Message> messages, BatchCompletion done);
   // Waits until every message accepted by Publish() before this call has
   // been acknowledged. DeadlineExceeded says how many are still missing.
   absl::Status Flush(absl::Duration timeout) override;

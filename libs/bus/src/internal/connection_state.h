@@ -55,6 +55,8 @@ class RebuildListener {
  public:
   virtual ~RebuildListener() = default;
   virtual void OnRebuilt(const CurrentConnection& now) = 0;
+  // The owner closed the connection (Close): nothing more arrives on it.
+  virtual void OnClosed() {}
 };
 
 struct ConnectionState;
