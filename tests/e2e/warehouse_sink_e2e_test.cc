@@ -21,6 +21,7 @@
 #include "bus/jetstream.h"
 #include "bus/jetstream_publisher.h"
 #include "cdc_e2e_fixture.h"
+#include "runtime/streams.h"
 #include "service_runner.h"
 #include "stream_reader.h"
 #include "streamadmin/marketdata/v1/marketdata.pb.h"
@@ -179,11 +180,7 @@ TEST_F(WarehouseSinkE2E, TradesPublishedWhileTheWarehouseIsDownAreAllStoredOnceI
   ASSERT_TRUE(wh.ok()) << wh.status();
   auto js = bus::JetStream::Create(*conn_);
   ASSERT_TRUE(js.ok());
-  streamadmin::config::v1::StreamConfig md;
-  md.set_name("MD");
-  for (const char* s : {"md.trade.>", "md.ticker.>", "md.book.>", "md.candle.>", "md.status.>"}) md.add_subjects(s);
-  md.set_duplicate_window_s(120);
-  ASSERT_TRUE((*js)->EnsureStream(md).ok());
+  ASSERT_TRUE((*js)->EnsureStream(runtime::MdStream()).ok());  // as the normalizer creates it
   auto publisher = bus::JetStreamPublisher::Create(*conn_, {});
   ASSERT_TRUE(publisher.ok());
   std::vector<std::string> want;  // the oracle: symbol|trade id|price|size, sorted
